@@ -1,0 +1,5 @@
+import sys
+
+from printerhq.cli import main
+
+sys.exit(main())

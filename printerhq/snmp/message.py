@@ -1,0 +1,399 @@
+"""SNMPv1 and SNMPv2c messages: PDUs, varbinds, encoding and a fast decoder.
+
+Message layout (RFC 1157 section 4, RFC 1901, RFC 3416 section 3)::
+
+    Message ::= SEQUENCE { version INTEGER, community OCTET STRING, data PDU }
+    PDU     ::= [tag] SEQUENCE { request-id, error-status, error-index, VarBindList }
+    VarBind ::= SEQUENCE { name OBJECT IDENTIFIER, value ObjectSyntax | exception }
+
+GetBulkRequest reuses the error-status and error-index positions for non-repeaters and
+max-repetitions (RFC 3416 section 4.2.3); :class:`Pdu` keeps the raw fields and offers both names.
+
+A varbind value is kept as its tag plus a plain Python value, which is lossless and cheap:
+
+=====================================  =========================
+tag                                    Python value
+=====================================  =========================
+INTEGER, Counter32, Gauge32,           ``int``
+TimeTicks, Counter64
+OCTET STRING, Opaque, IpAddress        ``bytes``
+OBJECT IDENTIFIER                      ``tuple[int, ...]``
+NULL, noSuchObject, noSuchInstance,    ``None``
+endOfMibView
+=====================================  =========================
+
+The decoder is a flat loop: SNMP's nesting depth is fixed by the grammar above, so there is no
+recursion to bound, and every length is checked against its enclosing one before it is used.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "PduType",
+    "Version",
+    "Varbind",
+    "Pdu",
+    "Message",
+    "encode_message",
+    "decode_message",
+    "encode_varbind",
+    "RequestTemplate",
+    "REQUEST_ID_MIN",
+    "REQUEST_ID_MAX",
+    "MAX_MESSAGE_SIZE",
+    "MAX_VARBINDS",
+    "EXCEPTION_TAGS",
+    "ERROR_STATUS_NAMES",
+]
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import NamedTuple
+
+from .ber import (
+    MAX_OID_LENGTH,
+    SnmpDecodeError,
+    Tag,
+    decode_oid,
+    encode_oid,
+    encode_signed,
+    encode_tlv,
+    encode_unsigned,
+)
+
+# The largest UDP payload; RFC 3417 section 3.2 requires only 484 but agents send far more.
+MAX_MESSAGE_SIZE = 65507
+# A sanity bound on varbinds per PDU: a 64 KiB datagram cannot carry more than ~6,500 real ones.
+MAX_VARBINDS = 8192
+# Request-ids in this range always encode as exactly four content octets (X.690 8.3.2: minimal
+# two's complement), so an encoded request can be reused with only those four octets patched.
+REQUEST_ID_MIN = 0x0080_0000
+REQUEST_ID_MAX = 0x7FFF_FFFF
+
+
+class Version(IntEnum):
+    V1 = 0
+    V2C = 1
+    V3 = 3
+
+
+class PduType(IntEnum):
+    GET = 0xA0
+    GET_NEXT = 0xA1
+    RESPONSE = 0xA2
+    SET = 0xA3
+    TRAP_V1 = 0xA4
+    GET_BULK = 0xA5
+    INFORM = 0xA6
+    TRAP_V2 = 0xA7
+    REPORT = 0xA8
+
+
+EXCEPTION_TAGS = frozenset((Tag.NO_SUCH_OBJECT, Tag.NO_SUCH_INSTANCE, Tag.END_OF_MIB_VIEW))
+
+# RFC 3416 section 3, error-status values.
+ERROR_STATUS_NAMES = {
+    0: "noError", 1: "tooBig", 2: "noSuchName", 3: "badValue", 4: "readOnly", 5: "genErr",
+    6: "noAccess", 7: "wrongType", 8: "wrongLength", 9: "wrongEncoding", 10: "wrongValue",
+    11: "noCreation", 12: "inconsistentValue", 13: "resourceUnavailable", 14: "commitFailed",
+    15: "undoFailed", 16: "authorizationError", 17: "notWritable", 18: "inconsistentName",
+}
+
+_INTEGER_TAGS = frozenset((Tag.INTEGER,))
+_UNSIGNED_TAGS = frozenset((Tag.COUNTER32, Tag.GAUGE32, Tag.TIMETICKS, Tag.COUNTER64))
+_BYTES_TAGS = frozenset((Tag.OCTET_STRING, Tag.OPAQUE, Tag.IP_ADDRESS))
+_UNSIGNED_LIMIT = {Tag.COUNTER32: 1 << 32, Tag.GAUGE32: 1 << 32, Tag.TIMETICKS: 1 << 32,
+                   Tag.COUNTER64: 1 << 64}
+_PDU_TAGS = frozenset(int(t) for t in PduType)
+
+
+class Varbind(NamedTuple):
+    oid: tuple[int, ...]
+    tag: int = Tag.NULL
+    value: int | bytes | tuple[int, ...] | None = None
+
+    @property
+    def is_exception(self) -> bool:
+        """noSuchObject, noSuchInstance or endOfMibView (RFC 3416 section 3)."""
+        return self.tag in EXCEPTION_TAGS
+
+
+@dataclass(slots=True)
+class Pdu:
+    type: PduType
+    request_id: int
+    error_status: int = 0
+    error_index: int = 0
+    varbinds: list[Varbind] = field(default_factory=list)
+
+    @property
+    def non_repeaters(self) -> int:
+        return self.error_status
+
+    @property
+    def max_repetitions(self) -> int:
+        return self.error_index
+
+    @property
+    def error_name(self) -> str:
+        return ERROR_STATUS_NAMES.get(self.error_status, f"error-status {self.error_status}")
+
+
+@dataclass(slots=True)
+class Message:
+    """An SNMPv1 or SNMPv2c message (community-based)."""
+
+    version: Version
+    community: bytes
+    pdu: Pdu
+
+
+# --------------------------------------------------------------------------------------------
+# Encoding
+
+
+def encode_value(tag: int, value: int | bytes | tuple[int, ...] | None) -> bytes:
+    if tag == Tag.INTEGER:
+        return encode_tlv(tag, encode_signed(value))  # type: ignore[arg-type]
+    if tag in _UNSIGNED_TAGS:
+        if not 0 <= value < _UNSIGNED_LIMIT[tag]:  # type: ignore[operator]
+            raise ValueError(f"{Tag(tag).name} out of range: {value}")
+        return encode_tlv(tag, encode_unsigned(value))  # type: ignore[arg-type]
+    if tag in _BYTES_TAGS:
+        if tag == Tag.IP_ADDRESS and len(value) != 4:  # type: ignore[arg-type]
+            raise ValueError("IpAddress must be 4 octets")
+        return encode_tlv(tag, bytes(value))  # type: ignore[arg-type]
+    if tag == Tag.OBJECT_IDENTIFIER:
+        return encode_tlv(tag, encode_oid(value))  # type: ignore[arg-type]
+    if tag == Tag.NULL or tag in EXCEPTION_TAGS:
+        return bytes((tag, 0))
+    raise ValueError(f"cannot encode tag 0x{tag:02x}")
+
+
+def encode_varbind(varbind: Varbind) -> bytes:
+    return encode_tlv(
+        Tag.SEQUENCE,
+        encode_tlv(Tag.OBJECT_IDENTIFIER, encode_oid(varbind.oid))
+        + encode_value(varbind.tag, varbind.value),
+    )
+
+
+def encode_pdu(pdu: Pdu) -> bytes:
+    varbinds = b"".join(map(encode_varbind, pdu.varbinds))
+    body = (
+        encode_tlv(Tag.INTEGER, encode_signed(pdu.request_id))
+        + encode_tlv(Tag.INTEGER, encode_signed(pdu.error_status))
+        + encode_tlv(Tag.INTEGER, encode_signed(pdu.error_index))
+        + encode_tlv(Tag.SEQUENCE, varbinds)
+    )
+    return encode_tlv(pdu.type, body)
+
+
+def encode_message(message: Message) -> bytes:
+    if message.version not in (Version.V1, Version.V2C):
+        raise ValueError("community messages are SNMPv1 or SNMPv2c")
+    if message.version == Version.V1 and message.pdu.type in (PduType.GET_BULK, PduType.INFORM,
+                                                              PduType.TRAP_V2, PduType.REPORT):
+        raise ValueError(f"{message.pdu.type.name} does not exist in SNMPv1")
+    body = (
+        encode_tlv(Tag.INTEGER, encode_signed(message.version))
+        + encode_tlv(Tag.OCTET_STRING, message.community)
+        + encode_pdu(message.pdu)
+    )
+    return encode_tlv(Tag.SEQUENCE, body)
+
+
+class RequestTemplate:
+    """A request encoded once; each send patches only the four request-id octets.
+
+    This is how fast scanners (onesixtyone, braa) keep per-packet CPU near zero on sweeps.
+    Request-ids must lie in ``[REQUEST_ID_MIN, REQUEST_ID_MAX]``, where the minimal BER encoding
+    of the id is always four octets, so the patched message is byte-identical to a fresh
+    encoding with that id.
+    """
+
+    __slots__ = ("_prefix", "_suffix", "message")
+
+    def __init__(self, message: Message) -> None:
+        self.message = message
+        placeholder = Message(message.version, message.community,
+                              Pdu(message.pdu.type, REQUEST_ID_MAX, message.pdu.error_status,
+                                  message.pdu.error_index, list(message.pdu.varbinds)))
+        encoded = encode_message(placeholder)
+        # Walk the headers to the request-id: Message SEQUENCE, version, community, PDU tag.
+        _, pos, _ = _header(encoded, 0, len(encoded))
+        _, _, pos = _header(encoded, pos, len(encoded))  # version
+        _, _, pos = _header(encoded, pos, len(encoded))  # community
+        _, pos, _ = _header(encoded, pos, len(encoded))  # into the PDU
+        at = pos + 2  # past the INTEGER tag and its length octet (always 4)
+        assert encoded[at - 2:at] == b"\x02\x04"
+        self._prefix = encoded[:at]
+        self._suffix = encoded[at + 4:]
+
+    def render(self, request_id: int) -> bytes:
+        if not REQUEST_ID_MIN <= request_id <= REQUEST_ID_MAX:
+            raise ValueError(f"request-id {request_id} outside the patchable range")
+        return self._prefix + request_id.to_bytes(4, "big") + self._suffix
+
+
+# --------------------------------------------------------------------------------------------
+# Decoding
+
+
+def _header(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
+    """Read a tag and definite length at ``pos``; return (tag, content_start, content_end)."""
+    if pos + 2 > end:
+        raise SnmpDecodeError("truncated tag/length", pos)
+    tag = data[pos]
+    if tag & 0x1F == 0x1F:
+        raise SnmpDecodeError("high tag numbers are not used by SNMP", pos)
+    length = data[pos + 1]
+    pos += 2
+    if length & 0x80:
+        count = length & 0x7F
+        if count == 0:
+            raise SnmpDecodeError("indefinite length is not allowed (RFC 3417 section 8)", pos - 1)
+        if count > 4:
+            raise SnmpDecodeError("length field too long", pos - 1)
+        if pos + count > end:
+            raise SnmpDecodeError("truncated length", pos)
+        length = int.from_bytes(data[pos:pos + count], "big")
+        pos += count
+    if pos + length > end:
+        raise SnmpDecodeError(f"length {length} overruns the enclosing value", pos)
+    return tag, pos, pos + length
+
+
+def _expect(data: bytes, pos: int, end: int, tag: int, what: str) -> tuple[int, int]:
+    got, start, stop = _header(data, pos, end)
+    if got != tag:
+        raise SnmpDecodeError(f"expected {what} (tag 0x{tag:02x}), got tag 0x{got:02x}", pos)
+    return start, stop
+
+
+def _integer(data: bytes, start: int, stop: int) -> int:
+    if start == stop:
+        raise SnmpDecodeError("empty INTEGER", start)
+    if stop - start > 9:
+        raise SnmpDecodeError("INTEGER too long", start)
+    return int.from_bytes(data[start:stop], "big", signed=True)
+
+
+def _value(data: bytes, tag: int, start: int, stop: int) -> int | bytes | tuple[int, ...] | None:
+    if tag in _BYTES_TAGS:
+        if tag == Tag.IP_ADDRESS and stop - start != 4:
+            raise SnmpDecodeError("IpAddress must be 4 octets", start)
+        return data[start:stop]
+    if tag == Tag.INTEGER:
+        return _integer(data, start, stop)
+    if tag in _UNSIGNED_TAGS:
+        if start == stop:
+            raise SnmpDecodeError("empty unsigned integer", start)
+        if stop - start > 9:
+            raise SnmpDecodeError("unsigned integer too long", start)
+        # Read as unsigned even without the leading zero octet: some agents omit it, and a
+        # Counter32 is never negative (net-snmp reads them the same way).
+        number = int.from_bytes(data[start:stop], "big")
+        if number >= _UNSIGNED_LIMIT[tag]:
+            raise SnmpDecodeError(f"{Tag(tag).name} value out of range", start)
+        return number
+    if tag == Tag.OBJECT_IDENTIFIER:
+        return decode_oid(data, start, stop)
+    if tag == Tag.NULL or tag in EXCEPTION_TAGS:
+        if start != stop:
+            raise SnmpDecodeError("NULL or exception value with contents", start)
+        return None
+    raise SnmpDecodeError(f"unknown value tag 0x{tag:02x}", start - 2)
+
+
+def decode_varbinds(data: bytes, pos: int, end: int) -> list[Varbind]:
+    varbinds: list[Varbind] = []
+    append = varbinds.append
+    while pos < end:
+        if len(varbinds) >= MAX_VARBINDS:
+            raise SnmpDecodeError(f"more than {MAX_VARBINDS} varbinds", pos)
+        # Fast path: short-form lengths (every varbind under 128 bytes), which is nearly all of
+        # them; anything else goes through the general, fully checked _header().
+        if (data[pos] == 0x30 and pos + 4 <= end and data[pos + 1] < 0x80
+                and data[pos + 2] == 0x06 and data[pos + 3] < 0x80):
+            start = pos + 2
+            stop = start + data[pos + 1]
+            name_start = pos + 4
+            name_stop = name_start + data[pos + 3]
+            if stop > end or name_stop > stop:
+                raise SnmpDecodeError("length overruns the enclosing value", pos)
+        else:
+            start, stop = _expect(data, pos, end, Tag.SEQUENCE, "VarBind SEQUENCE")
+            name_start, name_stop = _expect(data, start, stop, Tag.OBJECT_IDENTIFIER,
+                                            "VarBind name")
+        raw_oid = data[name_start:name_stop]
+        if raw_oid and max(raw_oid) < 0x80 and 40 <= raw_oid[0] < 80:
+            # Every arc fits one octet and the OID starts 1.x (true of the whole Printer-MIB):
+            # C-speed path, same result as decode_oid().
+            oid = (1, raw_oid[0] - 40, *raw_oid[1:])
+            if len(oid) > MAX_OID_LENGTH:
+                raise SnmpDecodeError(f"OID longer than {MAX_OID_LENGTH} sub-identifiers",
+                                      name_start)
+        else:
+            oid = decode_oid(data, name_start, name_stop)
+        tag, value_start, value_stop = _header(data, name_stop, stop)
+        if value_stop != stop:
+            raise SnmpDecodeError("trailing bytes in VarBind", value_stop)
+        append(Varbind(oid, tag, _value(data, tag, value_start, value_stop)))
+        pos = stop
+    return varbinds
+
+
+def decode_pdu(data: bytes, pos: int, end: int) -> tuple[Pdu, int]:
+    tag, start, stop = _header(data, pos, end)
+    if tag not in _PDU_TAGS:
+        raise SnmpDecodeError(f"unknown PDU tag 0x{tag:02x}", pos)
+    if tag == PduType.TRAP_V1:
+        raise SnmpDecodeError("SNMPv1 Trap-PDU is not supported", pos)
+    fields = []
+    cursor = start
+    for what in ("request-id", "error-status", "error-index"):
+        field_start, field_stop = _expect(data, cursor, stop, Tag.INTEGER, what)
+        fields.append(_integer(data, field_start, field_stop))
+        cursor = field_stop
+    list_start, list_stop = _expect(data, cursor, stop, Tag.SEQUENCE, "VarBindList")
+    if list_stop != stop:
+        raise SnmpDecodeError("trailing bytes in PDU", list_stop)
+    pdu = Pdu(PduType(tag), fields[0], fields[1], fields[2],
+              decode_varbinds(data, list_start, list_stop))
+    return pdu, stop
+
+
+def peek_version(data: bytes) -> int:
+    """The version field of any SNMP message, so callers can route v3 elsewhere."""
+    end = len(data)
+    start, stop = _expect(data, 0, end, Tag.SEQUENCE, "Message SEQUENCE")
+    version_start, version_stop = _expect(data, start, stop, Tag.INTEGER, "version")
+    return _integer(data, version_start, version_stop)
+
+
+def decode_message(data: bytes) -> Message:
+    """Decode an SNMPv1/v2c message. Raises :class:`SnmpDecodeError` on anything malformed."""
+    data = bytes(data)
+    end = len(data)
+    if end > MAX_MESSAGE_SIZE:
+        raise SnmpDecodeError(f"message larger than {MAX_MESSAGE_SIZE} bytes", 0)
+    start, stop = _expect(data, 0, end, Tag.SEQUENCE, "Message SEQUENCE")
+    if stop != end:
+        raise SnmpDecodeError("trailing bytes after message", stop)
+    version_start, version_stop = _expect(data, start, stop, Tag.INTEGER, "version")
+    version = _integer(data, version_start, version_stop)
+    if version not in (Version.V1, Version.V2C):
+        if version == Version.V3:
+            raise SnmpDecodeError("SNMPv3 message: decode with printerhq.snmp.v3", version_start)
+        raise SnmpDecodeError(f"unknown SNMP version {version}", version_start)
+    community_start, community_stop = _expect(data, version_stop, stop, Tag.OCTET_STRING,
+                                              "community")
+    pdu, pdu_stop = decode_pdu(data, community_stop, stop)
+    if pdu_stop != stop:
+        raise SnmpDecodeError("trailing bytes after PDU", pdu_stop)
+    if version == Version.V1 and pdu.type in (PduType.GET_BULK, PduType.INFORM,
+                                               PduType.TRAP_V2, PduType.REPORT):
+        raise SnmpDecodeError(f"{pdu.type.name} in an SNMPv1 message", community_stop)
+    return Message(Version(version), data[community_start:community_stop], pdu)
+

@@ -1,0 +1,194 @@
+"""The one data model: what a scan learns about a device, and the wire format for it.
+
+Every struct here is a msgspec Struct with ``forbid_unknown_fields``: the server rejects fields it
+does not know, which is also the privacy guarantee at the wire level (there is no place for job,
+user or document data). On the wire the structs travel as msgpack; ``SCHEMA_VERSION`` is bumped on
+any incompatible change, and ``printerhq schema`` prints the JSON Schema.
+
+Conventions:
+
+* absent means "not reported by the device" (``None`` or an empty list), never a made-up default;
+* a value the device reported but that failed validation is left ``None`` and explained in
+  ``DeviceReport.invalid`` (field path and reason), so one bad OID never loses the rest;
+* SNMP special values are kept explicit in ``Supply.state`` instead of leaking negative numbers
+  into ``level`` and ``capacity`` (RFC 3805: -1 unlimited/other, -2 unknown, -3 some remaining).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+SCHEMA_VERSION = 1
+
+# Structs shared by the model: reject unknown fields, keep msgpack small by omitting defaults.
+_options = dict(forbid_unknown_fields=True, omit_defaults=True, kw_only=True)
+
+CounterName = Literal[
+    "total", "mono", "colour", "print", "print_mono", "print_colour", "copy", "copy_mono",
+    "copy_colour", "fax", "scan", "duplex", "large_format", "jam", "power_on", "other",
+]
+CounterUnit = Literal["impressions", "sheets", "pages", "inches", "meters", "feet", "other"]
+SupplyKind = Literal[
+    "toner", "ink", "drum", "developer", "fuser", "waste", "transfer", "maintenance_kit",
+    "staples", "ribbon", "cleaner", "other",
+]
+SupplyState = Literal["ok", "unlimited", "unknown", "some_remaining", "invalid"]
+
+
+class Counter(msgspec.Struct, **_options):
+    """One page counter. ``name`` is a fixed bucket; ``label`` keeps the vendor's own name."""
+
+    name: CounterName
+    value: int
+    unit: CounterUnit = "impressions"
+    label: str | None = None
+    source: str | None = None  # dotted OID the value was read from
+
+
+class Supply(msgspec.Struct, **_options):
+    index: int
+    description: str
+    kind: SupplyKind = "other"
+    colour: str | None = None
+    unit: str | None = None  # prtMarkerSuppliesSupplyUnit name, e.g. "percent", "impressions"
+    level: int | None = None
+    capacity: int | None = None
+    percent: float | None = None
+    state: SupplyState = "ok"
+    consumed: bool = True  # False for receptacles that fill up (waste toner): RFC 3805 class 4
+    serial: str | None = None
+
+
+class InputTray(msgspec.Struct, **_options):
+    index: int
+    name: str | None = None
+    media: str | None = None
+    capacity: int | None = None
+    level: int | None = None  # sheets; None when unknown
+    state: SupplyState = "ok"
+
+
+class Cover(msgspec.Struct, **_options):
+    index: int
+    description: str | None = None
+    status: str | None = None  # "open", "closed", "interlock_open", ...
+
+
+class Alert(msgspec.Struct, **_options):
+    index: int
+    severity: str | None = None  # "critical", "warning", "warning_binary_change", "other"
+    group: str | None = None  # sub-unit, e.g. "markerSupplies", "input", "cover"
+    group_index: int | None = None
+    code: int | None = None
+    code_name: str | None = None  # IANA PrtAlertCodeTC name, e.g. "markerTonerAlmostEmpty"
+    description: str | None = None
+    time_ticks: int | None = None  # sysUpTime when raised
+
+
+class Status(msgspec.Struct, **_options):
+    device: str | None = None  # hrDeviceStatus: unknown, running, warning, testing, down
+    printer: str | None = None  # hrPrinterStatus: other, unknown, idle, printing, warmup
+    errors: list[str] = []  # decoded hrPrinterDetectedErrorState flags, e.g. "lowToner"
+    console: list[str] = []  # prtConsoleDisplayBufferText lines
+    covers: list[Cover] = []
+    trays: list[InputTray] = []
+
+
+class Identity(msgspec.Struct, **_options):
+    address: str
+    is_printer: bool = False
+    vendor: str | None = None
+    model: str | None = None
+    serial: str | None = None
+    firmware: str | None = None
+    mac: str | None = None
+    sys_name: str | None = None
+    sys_descr: str | None = None
+    sys_object_id: str | None = None
+    location: str | None = None
+    contact: str | None = None
+    asset_number: str | None = None
+    uptime_ticks: int | None = None
+    colour: bool | None = None  # True colour-capable, False mono, None unknown
+
+
+class FieldProblem(msgspec.Struct, **_options):
+    """A value the device sent that failed validation; the field itself is left empty."""
+
+    field: str  # path such as "supplies[2].level"
+    reason: str
+
+
+class SnmpCost(msgspec.Struct, **_options):
+    """What collecting one device cost on the wire."""
+
+    requests: int = 0  # request/response exchanges, retries included
+    sent_bytes: int = 0  # SNMP message bytes (UDP payload)
+    received_bytes: int = 0
+    wire_bytes: int = 0  # estimate with IP and UDP headers, both directions
+
+
+class DeviceReport(msgspec.Struct, **_options):
+    identity: Identity
+    scanned_at: float  # Unix time, seconds
+    schema: int = SCHEMA_VERSION
+    protocol: str | None = None  # "snmpv1", "snmpv2c", "snmpv3" (never the credential itself)
+    counters: list[Counter] = []
+    supplies: list[Supply] = []
+    status: Status | None = None
+    alerts: list[Alert] = []
+    invalid: list[FieldProblem] = []
+    errors: list[str] = []  # per-device problems that did not stop the scan
+    cost: SnmpCost | None = None
+
+
+class ScanStats(msgspec.Struct, **_options):
+    addresses: int = 0
+    responders: int = 0
+    printers: int = 0
+    packets_sent: int = 0
+    packets_received: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    errors: int = 0
+    duration: float = 0.0
+
+
+class ScanReport(msgspec.Struct, **_options):
+    scan_id: str
+    agent: str
+    started_at: float
+    finished_at: float
+    schema: int = SCHEMA_VERSION
+    devices: list[DeviceReport] = []
+    stats: ScanStats = msgspec.field(default_factory=ScanStats)
+
+
+_device_encoder = msgspec.msgpack.Encoder()
+_device_decoder = msgspec.msgpack.Decoder(DeviceReport)
+_scan_decoder = msgspec.msgpack.Decoder(ScanReport)
+
+
+def encode(value: msgspec.Struct) -> bytes:
+    """msgpack bytes of any model struct."""
+    return _device_encoder.encode(value)
+
+
+def decode_device_report(data: bytes) -> DeviceReport:
+    return _device_decoder.decode(data)
+
+
+def decode_scan_report(data: bytes) -> ScanReport:
+    return _scan_decoder.decode(data)
+
+
+def to_builtins(value: msgspec.Struct) -> object:
+    """JSON-ready builtins (dicts and lists) for ``--json`` output."""
+    return msgspec.to_builtins(value)
+
+
+def json_schema() -> dict:
+    """JSON Schema of the wire format (``printerhq schema``)."""
+    return msgspec.json.schema(ScanReport)

@@ -34,7 +34,10 @@ SupplyKind = Literal[
     "toner", "ink", "drum", "developer", "fuser", "waste", "transfer", "maintenance_kit",
     "staples", "ribbon", "cleaner", "other",
 ]
-SupplyState = Literal["ok", "unlimited", "unknown", "some_remaining", "invalid"]
+# ok: level and capacity are numbers; unlimited (-1), unknown (-2), some_remaining (-3) are the
+# RFC 3805 special values; coarse: the device reports a few steps instead of a level (Brother's
+# 0 full .. 3 near empty), so ``percent`` is an approximation; invalid: see DeviceReport.invalid.
+SupplyState = Literal["ok", "unlimited", "unknown", "some_remaining", "coarse", "invalid"]
 
 
 class Counter(msgspec.Struct, **_options):
@@ -59,6 +62,8 @@ class Supply(msgspec.Struct, **_options):
     state: SupplyState = "ok"
     consumed: bool = True  # False for receptacles that fill up (waste toner): RFC 3805 class 4
     serial: str | None = None
+    supply_type: str | None = None  # IANA PrtMarkerSuppliesTypeTC name, e.g. "tonerCartridge"
+    part_number: str | None = None  # cut from the description (", PN ..." / "HP CF410A")
 
 
 class InputTray(msgspec.Struct, **_options):
@@ -68,6 +73,8 @@ class InputTray(msgspec.Struct, **_options):
     capacity: int | None = None
     level: int | None = None  # sheets; None when unknown
     state: SupplyState = "ok"
+    unit: str | None = None  # prtInputCapacityUnit name, usually "sheets"
+    percent: float | None = None
 
 
 class Cover(msgspec.Struct, **_options):
@@ -99,7 +106,8 @@ class Status(msgspec.Struct, **_options):
 class Identity(msgspec.Struct, **_options):
     address: str
     is_printer: bool = False
-    vendor: str | None = None
+    vendor: str | None = None  # manufacturer family, e.g. "Ricoh" (see printerhq.mib.vendors)
+    brand: str | None = None  # badge on the device when it differs (OEM), e.g. "Savin"
     model: str | None = None
     serial: str | None = None
     firmware: str | None = None
@@ -112,6 +120,7 @@ class Identity(msgspec.Struct, **_options):
     asset_number: str | None = None
     uptime_ticks: int | None = None
     colour: bool | None = None  # True colour-capable, False mono, None unknown
+    device_kind: str | None = None  # "printer", "mfp", "scanner", "label_printer"
 
 
 class FieldProblem(msgspec.Struct, **_options):
@@ -142,6 +151,7 @@ class DeviceReport(msgspec.Struct, **_options):
     invalid: list[FieldProblem] = []
     errors: list[str] = []  # per-device problems that did not stop the scan
     cost: SnmpCost | None = None
+    collection: Literal["cold", "warm"] | None = None  # cold: static data re-read this time
 
 
 class ScanStats(msgspec.Struct, **_options):

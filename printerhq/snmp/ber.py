@@ -24,11 +24,17 @@ __all__ = [
     "MAX_OID_LENGTH",
 ]
 
+import re
 from enum import IntEnum
 
 # RFC 2578 section 3.5: "at most 128 sub-identifiers in a value", each at most 2^32-1.
 MAX_OID_LENGTH = 128
 MAX_SUBID = 0xFFFFFFFF
+# The first sub-identifier encodes two arcs as 40 * first + second (X.690 8.19.4), so for 2.x it
+# reaches 80 + (2^32 - 1).
+_MAX_FIRST_SUBID = 80 + MAX_SUBID
+# Dotted decimal, ASCII digits only, at least two arcs.
+_NUMERIC_OID = re.compile(r"[0-9]+(?:\.[0-9]+)+", re.ASCII)
 
 
 class SnmpDecodeError(ValueError):
@@ -70,7 +76,11 @@ def encode_length(length: int) -> bytes:
 
 
 def encode_tlv(tag: int, contents: bytes) -> bytes:
-    return bytes((tag,)) + encode_length(len(contents)) + contents
+    """Tag, definite length, contents."""
+    length = len(contents)
+    if length < 0x80:
+        return bytes((tag, length)) + contents
+    return bytes((tag,)) + encode_length(length) + contents
 
 
 def encode_signed(value: int) -> bytes:
@@ -85,19 +95,31 @@ def encode_unsigned(value: int) -> bytes:
 
 
 def encode_oid(oid: tuple[int, ...]) -> bytes:
-    """Contents octets of an OBJECT IDENTIFIER (X.690 8.19): the first two arcs share a subid."""
-    if len(oid) < 2:
-        raise ValueError(f"an OID needs at least two arcs: {oid!r}")
+    """Contents octets of an OBJECT IDENTIFIER (X.690 8.19): the first two arcs share a subid.
+
+    Raises ``ValueError`` for anything :func:`decode_oid` would reject, so whatever we encode we
+    can also decode: 2 to 128 arcs, each 0..2^32-1 (RFC 2578 section 3.5).
+    """
+    if not 2 <= len(oid) <= MAX_OID_LENGTH:
+        raise ValueError(f"an OID has 2 to {MAX_OID_LENGTH} arcs, not {len(oid)}")
     first, second = oid[0], oid[1]
-    if first > 2 or (first < 2 and second > 39):
+    # X.690 8.19.4: under arcs 0 and 1 the second arc is below 40.
+    if not (0 <= first <= 2 and 0 <= second <= (39 if first < 2 else MAX_SUBID)):
         raise ValueError(f"invalid first arcs {first}.{second}")
+    head = first * 40 + second
+    rest = oid[2:]
+    low = min(rest, default=0)
+    high = max(rest, default=0)
+    if low < 0 or high > MAX_SUBID:
+        raise ValueError(f"sub-identifiers are 0..2^32-1: {format_oid(oid)}")
+    if head < 0x80 and high < 0x80:
+        # Every subid fits one octet (all of the Printer-MIB): C-speed.
+        return bytes((head, *rest))
     out = bytearray()
-    for subid in (first * 40 + second, *oid[2:]):
+    for subid in (head, *rest):
         if subid < 0x80:
             out.append(subid)
             continue
-        if subid < 0:
-            raise ValueError(f"negative sub-identifier in {oid!r}")
         chunk = bytearray((subid & 0x7F,))
         subid >>= 7
         while subid:
@@ -121,11 +143,14 @@ def decode_oid(data: bytes, start: int, end: int) -> tuple[int, ...]:
             # X.690 8.19.2: the leading octet of a sub-identifier shall not be 0x80.
             raise SnmpDecodeError("non-minimal OID sub-identifier", pos)
         subid = (subid << 7) | (byte & 0x7F)
+        # Checked on every octet, not only at the end of a sub-identifier: otherwise a long run
+        # of continuation octets grows one huge int, quadratic in the input length. The first
+        # subid carries the first two arcs (2.x is 80 + x), hence its larger bound.
+        if subid > (_MAX_FIRST_SUBID if not arcs else MAX_SUBID):
+            raise SnmpDecodeError("OID sub-identifier exceeds 2^32-1", pos)
         if byte & 0x80:
             fresh = False
             continue
-        if subid > MAX_SUBID and arcs:
-            raise SnmpDecodeError("OID sub-identifier exceeds 2^32-1", pos)
         arcs.append(subid)
         subid = 0
         fresh = True
@@ -138,24 +163,30 @@ def decode_oid(data: bytes, start: int, end: int) -> tuple[int, ...]:
         head = (1, first - 40)
     else:
         head = (2, first - 80)
-        if head[1] > MAX_SUBID:
-            raise SnmpDecodeError("OID sub-identifier exceeds 2^32-1", start)
     if len(arcs) + 1 > MAX_OID_LENGTH:
         raise SnmpDecodeError(f"OID longer than {MAX_OID_LENGTH} sub-identifiers", start)
     return head + tuple(arcs[1:])
 
 
 def parse_oid(text: str) -> tuple[int, ...]:
-    """``"1.3.6.1.2.1.1.1.0"`` or ``".1.3.6..."`` to a tuple of ints, with a clear error."""
-    stripped = text.strip().lstrip(".")
+    """``"1.3.6.1.2.1.1.1.0"`` or ``".1.3.6..."`` to a tuple of ints, with a clear error.
+
+    Only ASCII digits and dots are accepted (``int()`` alone would also take ``"1_0"``, ``"+1"``
+    and non-ASCII digits), and the result is always encodable by :func:`encode_oid`.
+    """
+    stripped = text.strip()
+    if stripped.startswith("."):
+        stripped = stripped[1:]
+    if not _NUMERIC_OID.fullmatch(stripped):
+        raise ValueError(f"not a numeric OID: {text!r}")
+    oid = tuple(map(int, stripped.split(".")))
     try:
-        oid = tuple(int(part) for part in stripped.split("."))
+        encode_oid(oid)
     except ValueError:
-        raise ValueError(f"not a numeric OID: {text!r}") from None
-    if len(oid) < 2 or any(arc < 0 or arc > MAX_SUBID for arc in oid) or len(oid) > MAX_OID_LENGTH:
-        raise ValueError(f"not a valid OID: {text!r}")
+        raise ValueError(f"not a valid OID: {text!r}") from None
     return oid
 
 
 def format_oid(oid: tuple[int, ...]) -> str:
+    """The dotted form, without a leading dot: the inverse of :func:`parse_oid`."""
     return ".".join(map(str, oid))

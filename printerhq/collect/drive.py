@@ -1,0 +1,94 @@
+"""Drivers: the trio shell over SnmpClient, and an in-process driver for tests and benchmarks."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from printerhq.model import DeviceReport, Identity, SnmpCost
+from printerhq.snmp.message import Message, PduType, Version, decode_message, encode_message
+
+from .messages import Response, account, request_message
+from .planner import Collection
+from .state import DeviceCache, DeviceState
+
+
+def collect_in_process(identity: Identity, respond: Callable[[bytes], bytes | None],
+                       cache: DeviceCache | DeviceState | None = None, *, community: bytes = b"public",
+                       decode: Callable[[bytes], Message] = decode_message,
+                       encode: Callable[[Message], bytes] = encode_message,
+                       refresh_every: int = 96, now: float | None = None,
+                       version: Version = Version.V2C) -> DeviceReport:
+    """Run a collection against ``respond`` (e.g. ``Agent(recording).respond``) in-process.
+
+    Every request and reply is encoded and decoded for real, so ``report.cost`` counts the same
+    bytes a network collection would send (``decode`` is swappable for codec benchmarks).
+    """
+    collection = Collection(identity, cache, refresh_every=refresh_every, now=now,
+                            bulk=version != Version.V1)
+    request_id = 0x0100_0000
+    while (request := collection.next_request()) is not None:
+        request_id += 1
+        data = encode(request_message(request, request_id, community, version))
+        reply = respond(data)
+        account(collection.cost, len(data), len(reply) if reply is not None else None)
+        if reply is None:
+            collection.fail("no reply")
+            break
+        try:
+            message = decode(reply)
+        except Exception as exc:  # hostile reply: this device's problem, not the scan's
+            collection.fail(f"undecodable reply: {exc}")
+            break
+        pdu = message.pdu
+        collection.feed(Response(list(pdu.varbinds), pdu.error_status, pdu.error_index))
+    report = collection.report()
+    report.protocol = "snmpv1" if version == Version.V1 else "snmpv2c"
+    return report
+
+
+async def collect(client: Any, target: Any, cache: DeviceCache | DeviceState | None = None,
+                  identity: Identity | None = None, *, cost: SnmpCost | None = None,
+                  refresh_every: int = 96) -> DeviceReport:
+    """Collect one device over ``client`` (an open :class:`~printerhq.snmp.client.SnmpClient`).
+
+    ``identity`` is discovery's answer (:func:`printerhq.mib.identify`); without it the
+    discovery GET is sent first. ``cache`` (a fleet :class:`DeviceCache` or one device's
+    :class:`DeviceState`, updated in place) makes the next collection of this device warm.
+    ``cost``, when given (e.g. already holding the discovery exchange), is added to and becomes
+    ``report.cost``. SNMP failures end this device's collection with an
+    entry in ``report.errors``; they never propagate.
+    """
+    from printerhq.mib.identify import DISCOVERY_OIDS, identify
+    from printerhq.snmp.client import SnmpError
+
+    cost = cost if cost is not None else SnmpCost()
+    if identity is None:
+        try:
+            varbinds = await client.get(target, DISCOVERY_OIDS, cost=cost)
+        except SnmpError as exc:
+            report = DeviceReport(identity=Identity(address=target.address),
+                                  scanned_at=time.time(), errors=[str(exc)], cost=cost)
+            return report
+        identity = identify(target.address, varbinds)
+    credential = getattr(target, "credential", None)
+    is_v1 = credential is not None and getattr(credential, "version", None) == Version.V1
+    collection = Collection(identity, cache, refresh_every=refresh_every, bulk=not is_v1)
+    collection.cost = cost
+    kinds = {"get": PduType.GET, "next": PduType.GET_NEXT, "bulk": PduType.GET_BULK}
+    while (request := collection.next_request()) is not None:
+        try:
+            pdu = await client.request(
+                target, kinds[request.kind],
+                request.oids, non_repeaters=request.non_repeaters,
+                max_repetitions=request.max_repetitions, cost=cost)
+        except SnmpError as exc:
+            collection.fail(str(exc))
+            break
+        collection.feed(Response(list(pdu.varbinds), pdu.error_status, pdu.error_index))
+    report = collection.report()
+    credential = getattr(target, "credential", None)
+    if credential is not None:
+        report.protocol = getattr(credential, "protocol", None)
+    return report

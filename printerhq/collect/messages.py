@@ -1,0 +1,56 @@
+"""Planner requests and replies, and their SNMP encoding (our codec)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from printerhq.mib.oids import OID
+from printerhq.model import SnmpCost
+from printerhq.snmp.message import Message, Pdu, PduType, Varbind, Version, encode_message
+
+IP_UDP_OVERHEAD = 28  # IPv4 (20) + UDP (8) header octets per datagram, for wire estimates
+
+
+@dataclass(slots=True)
+class Request:
+    """One PDU to send: ``kind`` "get", "next" (GETNEXT, SNMPv1 only) or "bulk" (GETBULK)."""
+
+    kind: Literal["get", "next", "bulk"]
+    oids: list[OID]
+    non_repeaters: int = 0
+    max_repetitions: int = 0
+
+
+@dataclass(slots=True)
+class Response:
+    varbinds: list[Varbind]
+    error_status: int = 0
+    error_index: int = 0
+
+
+def request_message(request: Request, request_id: int, community: bytes = b"public",
+                    version: Version = Version.V2C) -> Message:
+    """The SNMP message for a planner request."""
+    if request.kind in ("get", "next"):
+        kind = PduType.GET if request.kind == "get" else PduType.GET_NEXT
+        pdu = Pdu(kind, request_id, 0, 0, [Varbind(o) for o in request.oids])
+    else:
+        pdu = Pdu(PduType.GET_BULK, request_id, request.non_repeaters, request.max_repetitions,
+                  [Varbind(o) for o in request.oids])
+    return Message(version, community, pdu)
+
+
+def encode_request(request: Request, request_id: int, community: bytes = b"public",
+                   version: Version = Version.V2C) -> bytes:
+    """The SNMP message bytes for a planner request (our codec)."""
+    return encode_message(request_message(request, request_id, community, version))
+
+
+def account(cost: SnmpCost, sent: int, received: int | None) -> None:
+    cost.requests += 1
+    cost.sent_bytes += sent
+    cost.wire_bytes += sent + IP_UDP_OVERHEAD
+    if received is not None:
+        cost.received_bytes += received
+        cost.wire_bytes += received + IP_UDP_OVERHEAD

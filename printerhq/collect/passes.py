@@ -1,0 +1,416 @@
+"""What the cold and the warm passes ask for (mixed into :class:`.planner.Collection`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from printerhq.mib import decode as dec
+from printerhq.mib import standard as std
+from printerhq.mib.oids import OID, dotted, is_under
+from printerhq.mib.vendors import CounterTable, counter_bucket
+from printerhq.snmp.message import Varbind
+
+from .messages import Request
+from .runs import TableRun, predecessor
+from .state import CachedCounter, CachedSupply, CachedTray
+
+
+class PassesMixin:
+    """Cold pass (everything, static data cached) and warm pass (dynamic values only)."""
+
+    # -- cold ---------------------------------------------------------------------------
+
+    _ALERT_EVENTS = std.PRT_ALERT_ALL_EVENTS + (1,)
+    _FIRST_COVER = std.PRT_COVER_ENTRY + (2, 1, 1)
+    _FIRST_CONSOLE_LINE = std.PRT_CONSOLE_TEXT + (1, 1)
+
+    def _identity_candidates(self) -> dict[str, tuple]:
+        v = self.vendor
+        serial = v.serial
+        if serial and serial[0].oid == std.PRT_GENERAL_SERIAL + (1,) and self.identity.serial:
+            serial = ()  # discovery already read the vendor's preferred serial
+        return {"model": v.model, "serial": serial, "firmware": v.firmware}
+
+    def _scalar_oids(self) -> list[OID]:
+        """The cold GET: identity, status, marker row 1, probes, vendor counters, and the first
+        candidate of each vendor identity field (later candidates only if that one is absent)."""
+        v = self.vendor
+        oids: list[OID] = [std.SYS_UPTIME, std.SYS_CONTACT, std.SYS_LOCATION,
+                           std.IF_PHYS_ADDRESS + (1,), std.HR_DEVICE_DESCR + (1,),
+                           std.HR_DEVICE_STATUS + (1,), std.HR_PRINTER_STATUS + (1,),
+                           std.HR_PRINTER_ERROR_STATE + (1,), self._ALERT_EVENTS,
+                           self._FIRST_COVER, self._FIRST_CONSOLE_LINE]
+        if self.identity.sys_descr is None:
+            oids += [std.SYS_DESCR, std.SYS_OBJECT_ID, std.SYS_NAME]
+        if self.identity.serial is None:
+            oids.append(std.PRT_GENERAL_SERIAL + (1,))
+        oids += [std.PRT_MARKER_ENTRY + (c, 1, 1) for c in (3, 4, 5, 6)]
+        for candidates in self._identity_candidates().values():
+            if candidates:
+                oids.append(candidates[0].oid)
+        oids += [c.oid for c in v.counters]
+        seen: set[OID] = set()
+        return [o for o in oids if not (o in seen or seen.add(o))]
+
+    def _alerts_possible(self) -> bool:
+        """False when the device says all is well: hrDeviceStatus running(2) and no
+        hrPrinterDetectedErrorState flag. RFC 3805 section 2.2.13.2 ties warning and critical
+        alerts to hrDeviceStatus warning(3) and down(5); what a running printer can still hold
+        are informational binary-change entries (power up, cover closed), which we then skip."""
+        status = self.values.get(std.HR_DEVICE_STATUS + (1,))
+        if status is None or status.value != 2:
+            return True
+        flags = self._decoded(std.HR_PRINTER_ERROR_STATE + (1,), dec.error_flags, "status.errors")
+        return bool(flags)
+
+    def _resolve(self, candidates, field_name: str) -> str | None:
+        for scalar in candidates:
+            vb = self.values.get(scalar.oid)
+            if vb is None:
+                continue
+            text = dec.decode_field(f"identity.{field_name}", scalar.decoder, vb.tag,
+                                    vb.value, self.problems)
+            if text and scalar.clean is not None:
+                text = scalar.clean(text)
+            if text:
+                return text
+        return None
+
+    def _cold(self) -> Iterator[Request]:
+        yield from self._get(self._scalar_oids())
+        # Second-choice identity sources, only for fields the first choice did not answer.
+        later = [scalar.oid for name, candidates in self._identity_candidates().items()
+                 if candidates and self._resolve(candidates[:1], name) is None
+                 for scalar in candidates[1:] if scalar.oid not in self.values]
+        if later:
+            yield from self._get(list(dict.fromkeys(later)))
+        runs = [
+            TableRun("supplies", std.PRT_SUPPLY_ENTRY, 5, 9, guess_rows=2),
+            TableRun("inputs", std.PRT_INPUT_ENTRY, 8, 13, guess_rows=2),
+        ]
+        # Covers and console lines: walked only when row 1 answered the GET (an absent table
+        # would otherwise cost a GETNEXT answer from whatever object follows it).
+        if self._FIRST_COVER in self.values:
+            runs.append(TableRun("covers", std.PRT_COVER_ENTRY, 2, 3, guess_rows=1))
+        if self._FIRST_CONSOLE_LINE in self.values:
+            runs.append(TableRun("console", std.PRT_CONSOLE_TEXT[:-1], 2, 2, guess_rows=2))
+        events = self._decoded(self._ALERT_EVENTS, dec.counter, "alerts.events")
+        self.cache.alert_events = events
+        # events 0: no alert was ever added. Without the counter (RFC 1759 agents), look only
+        # when the status shows a problem.
+        if (events is not None and events > 0) or (events is None and self._alerts_possible()):
+            runs.append(TableRun("alerts", std.PRT_ALERT_ENTRY, 2, 9, guess_rows=0))
+        for number, table in enumerate(self.vendor.counter_tables):
+            if table.key_column is not None:
+                runs.append(TableRun(f"ctable{number}.key", table.key_column[:-1],
+                                 table.key_column[-1], table.key_column[-1], guess_rows=12))
+            runs.append(TableRun(f"ctable{number}.value", table.value_column[:-1],
+                             table.value_column[-1], table.value_column[-1], guess_rows=12))
+        yield from self._walk(runs)
+        yield from self._supply_fallbacks()
+        self._build_cache()
+
+    def _supply_fallbacks(self) -> Iterator[Request]:
+        quirks = self.vendor.supplies
+        if quirks.fallback_level is None:
+            return
+        wanted = []
+        for index, row in self.runs["supplies"].rows.items():
+            level = row.get(9)
+            if level is None or level.value in (0, None):
+                wanted.append(quirks.fallback_level + index[-1:])
+            if row.get(6) is None or not row[6].value:
+                wanted.append(quirks.fallback_name + index[-1:])  # type: ignore[operator]
+        if wanted:
+            yield from self._get(wanted)
+
+    def _build_cache(self) -> None:
+        """Turn what the cold pass read into the static cache."""
+        cache, v, ident = self.cache, self.vendor, self.identity
+        cache.vendor = ident.vendor
+        cache.scans_since_refresh = 0
+        values = self.values
+
+        first = self._resolve
+        descr = ident.sys_descr or self._text(std.SYS_DESCR, "identity.sys_descr")
+        parsed = v.parse_descr(descr) if (v.parse_descr and descr) else {}
+        serial = first(v.serial, "serial") or ident.serial or parsed.get("serial")
+        if serial is None and v.key == "generic":
+            serial = self._text(std.PRT_GENERAL_SERIAL + (1,), "identity.serial")
+        model = first(v.model, "model") or parsed.get("model") \
+            or self._text(std.HR_DEVICE_DESCR + (1,), "identity.model")
+        firmware = first(v.firmware, "firmware") or parsed.get("firmware")
+        mac = self._decoded(std.IF_PHYS_ADDRESS + (1,), dec.mac_address, "identity.mac")
+        colorants = self._decoded(std.PRT_MARKER_ENTRY + (6, 1, 1), dec.integer,
+                                  "identity.colour")
+        cache.serial = serial
+        cache.identity = {
+            "model": model, "serial": serial, "firmware": firmware, "mac": mac,
+            "location": self._text(std.SYS_LOCATION, "identity.location"),
+            "contact": self._text(std.SYS_CONTACT, "identity.contact"),
+        }
+        if ident.sys_descr is None:
+            cache.identity["sys_descr"] = descr
+            cache.identity["sys_name"] = self._text(std.SYS_NAME, "identity.sys_name")
+            cache.identity["sys_object_id"] = self._decoded(std.SYS_OBJECT_ID, dec.object_id,
+                                                            "identity.sys_object_id")
+        cache.colorants = colorants
+        cache.marker_unit = self._decoded(std.PRT_MARKER_ENTRY + (3, 1, 1), dec.integer,
+                                          "counters.unit")
+        # Supplies
+        quirks = v.supplies
+        cache.supplies = []
+        for index, row in sorted(self.runs["supplies"].rows.items()):
+            where = f"supplies[{dotted(index)}]"
+            description = self._vb_decode(row.get(6), dec.multiline_text, where + ".description")
+            if description is None and quirks.fallback_name is not None:
+                description = self._text(quirks.fallback_name + index[-1:], where + ".description")
+            cache.supplies.append(CachedSupply(
+                index=index,
+                type_code=self._vb_decode(row.get(5), dec.integer, where + ".kind"),
+                description=description,
+                unit_code=self._vb_decode(row.get(7), dec.integer, where + ".unit"),
+                capacity=self._vb_decode(row.get(8), dec.integer, where + ".capacity"),
+            ))
+        cache.trays = []
+        for index, row in sorted(self.runs["inputs"].rows.items()):
+            where = f"trays[{dotted(index)}]"
+            cache.trays.append(CachedTray(
+                index=index,
+                name=self._vb_decode(row.get(13), dec.text, where + ".name"),
+                media=self._vb_decode(row.get(12), dec.text, where + ".media"),
+                unit_code=self._vb_decode(row.get(8), dec.integer, where + ".unit"),
+                capacity=self._vb_decode(row.get(9), dec.integer, where + ".capacity"),
+            ))
+        covers = self.runs["covers"].rows if "covers" in self.runs else {}
+        cache.covers = {dotted(index): self._vb_decode(row.get(2), dec.text, "covers.description")
+                        for index, row in sorted(covers.items())}
+        cache.console_rows = sorted(self.runs["console"].rows) if "console" in self.runs else []
+        cache.status_oids = [o for o in (std.HR_DEVICE_STATUS + (1,), std.HR_PRINTER_STATUS + (1,),
+                                         std.HR_PRINTER_ERROR_STATE + (1,), self._ALERT_EVENTS)
+                             if o in values]
+        alert_rows = self.runs["alerts"].rows if "alerts" in self.runs else {}
+        cache.alerts = {dotted(index): self._alert(index, row)
+                        for index, row in sorted(alert_rows.items())}
+        self.alert_keys = list(cache.alerts)
+        # Counter layout: fixed vendor OIDs that answered, then table rows.
+        layout: list[CachedCounter] = []
+        for marker_column, name in ((4, "total"), (5, "power_on")):
+            instance = std.PRT_MARKER_ENTRY + (marker_column, 1, 1)
+            if instance in values:
+                unit = std.COUNTER_UNITS.get(cache.marker_unit or 0, "other")
+                label = "Life time" if name == "total" else "Since power on"
+                layout.append(CachedCounter(name, instance, label, unit))
+        for counter in v.counters:
+            if counter.oid in values:
+                layout.append(CachedCounter(counter.name, counter.oid, counter.label,
+                                            counter.unit, counter.skip_zero))
+        for number, table in enumerate(v.counter_tables):
+            layout += self._table_layout(number, table)
+        cache.counters = layout
+
+    def _table_layout(self, number: int, table: CounterTable) -> list[CachedCounter]:
+        values_run = self.runs.get(f"ctable{number}.value")
+        key_run = self.runs.get(f"ctable{number}.key")
+        if values_run is None:
+            return []
+        layout = []
+        for index, row in sorted(values_run.rows.items()):
+            value_vb = row.get(table.value_column[-1])
+            if value_vb is None:
+                continue
+            if table.key_column is None:
+                code = index[0] if index else None
+                if code not in table.codes:
+                    continue
+                name, label = table.codes[code]
+            else:
+                key_vb = key_run.rows.get(index, {}).get(table.key_column[-1]) if key_run else None
+                if key_vb is None:
+                    continue
+                if table.key_is_label:
+                    label = self._vb_decode(key_vb, dec.text, "counters.label")
+                    if not label:
+                        continue
+                    name = counter_bucket(label)
+                else:
+                    code = self._vb_decode(key_vb, dec.integer, "counters.code")
+                    if code not in table.codes:
+                        continue
+                    name, label = table.codes[code]
+            layout.append(CachedCounter(name, value_vb.oid, label, "impressions"))
+            self.values[value_vb.oid] = value_vb
+        return layout
+
+    # -- warm ---------------------------------------------------------------------------
+
+    def _dynamic_plan(self) -> tuple[list[OID], list[tuple[OID, list[OID], bool]]]:
+        """(single instances, multi-row columns) to read on a warm scan.
+
+        Columns with several known rows (supply levels, tray levels, a vendor counter table)
+        are walked as GETBULK repeaters — one OID in the request instead of one per row; the
+        rest are single instances asked as GETNEXT of their predecessor. Only objects that
+        answered in the cold pass are asked again. A column is ``strict`` when a row we do not
+        know means the device changed (a new supply), lenient for counter tables whose rows we
+        skip on purpose.
+        """
+        cache = self.cache
+        singles: list[OID] = []
+        if self.identity.uptime_ticks is None:  # discovery did not just read it
+            singles.append(std.SYS_UPTIME)
+        singles += [oid for oid in cache.status_oids]
+        columns: list[tuple[OID, list[OID], bool]] = []
+
+        def column(prefix: OID, rows: list[OID], strict: bool = True) -> None:
+            if len(rows) >= 2:
+                columns.append((prefix, sorted(rows), strict))
+            else:
+                singles.extend(prefix + row for row in rows)
+
+        column(std.PRT_SUPPLY_ENTRY + (9,), [s.index for s in cache.supplies])
+        column(std.PRT_INPUT_ENTRY + (10,), [t.index for t in cache.trays])
+        column(std.PRT_COVER_ENTRY + (3,), [tuple(int(p) for p in key.split("."))
+                                            for key in cache.covers])
+        column(std.PRT_CONSOLE_TEXT, list(cache.console_rows))
+        tables = [t.value_column for t in self.vendor.counter_tables]
+        in_table: dict[OID, list[OID]] = {t: [] for t in tables}
+        for counter in cache.counters:
+            table = next((t for t in tables if is_under(counter.oid, t)), None)
+            if table is None:
+                singles.append(counter.oid)
+            else:
+                in_table[table].append(counter.oid[len(table):])
+        for table, rows in in_table.items():
+            column(table, rows, strict=False)
+        if columns:
+            # One max-repetitions for all: drop columns that would overshoot by more than
+            # they save (a column costs one request OID instead of one per row).
+            reps = max(len(rows) for _, rows, _ in columns)
+            kept = []
+            for prefix, rows, strict in columns:
+                if reps - len(rows) <= len(rows) - 1:
+                    kept.append((prefix, rows, strict))
+                else:
+                    singles.extend(prefix + row for row in rows)
+            columns = kept
+        return singles, columns
+
+    def _warm(self) -> Iterator[Request]:
+        """One GETBULK for everything dynamic; returns True when the device changed."""
+        singles, columns = self._dynamic_plan()
+        if not self.bulk:
+            singles += [prefix + row for prefix, rows, _ in columns for row in rows]
+            columns = []
+        alert_probe = std.PRT_ALERT_ENTRY + (2,)
+        # With prtAlertAllEvents we know whether alerts were added; without it we look at the
+        # table only when the status says something is wrong (see _alerts_possible).
+        events_known = self._ALERT_EVENTS in self.cache.status_oids
+        # Probe in the same PDU when the last scan saw a problem; otherwise only if this one does.
+        probe = [alert_probe] if not events_known and (self.cache.alerts or
+                                                       self.cache.alerts_possible) else []
+        reps = max((len(rows) for _, rows, _ in columns), default=0)
+        size = len(singles) + len(probe) + reps * len(columns)
+        probe_vb: Varbind | None = None
+        changed = False
+        fetched = False
+        if self.bulk and size <= self._limit():
+            response = yield Request(
+                "bulk", [predecessor(o) for o in singles] + probe
+                + [predecessor(prefix + rows[0]) for prefix, rows, _ in columns],
+                non_repeaters=len(singles) + len(probe), max_repetitions=reps)
+            if response.error_status == 0:
+                fetched = True
+                vbs = response.varbinds
+                wanted = set(singles)
+                for vb in vbs[:len(singles)]:
+                    if vb.oid in wanted and not vb.is_exception:
+                        self.values[vb.oid] = vb
+                if probe and len(vbs) > len(singles):
+                    probe_vb = vbs[len(singles)]
+                tail = vbs[len(singles) + len(probe):]
+                for number, (prefix, rows, strict) in enumerate(columns):
+                    known = set(rows)
+                    for vb in tail[number::len(columns)]:
+                        if not is_under(vb.oid, prefix) or vb.is_exception:
+                            break
+                        if vb.oid[len(prefix):] not in known:
+                            if strict:
+                                changed = True  # a row appeared: the static data is stale
+                                break
+                            continue
+                        self.values[vb.oid] = vb
+                if len(vbs) < size:
+                    self.cache.max_varbinds = max(1, len(vbs))  # cut short at the size limit
+                # Whatever the answer did not reach (size limit, skipped rows): ask directly.
+                missing = singles[len(vbs):]
+                missing += [prefix + row for prefix, rows, _ in columns for row in rows
+                            if prefix + row not in self.values]
+                if missing:
+                    yield from self._get_by_next(missing)
+            elif response.error_status == 1:
+                self.cache.max_varbinds = max(1, size // 2)
+            else:
+                self.errors.append(f"warm GETBULK failed: error-status {response.error_status}")
+                return True
+        if not fetched:
+            yield from self._get_by_next(singles + [prefix + row for prefix, rows, _ in columns
+                                                    for row in rows])
+        # Alerts: a row never changes once raised (prtAlertIndex only grows), so a warm scan
+        # walks the severity column to learn which rows exist and reads only the new ones.
+        index_run = TableRun("alert_index", std.PRT_ALERT_ENTRY, 2, 2,
+                         guess_rows=len(self.cache.alerts))
+        walk = True
+        if events_known:
+            events = self._decoded(self._ALERT_EVENTS, dec.counter, "alerts.events")
+            walk = bool(self.cache.alerts) or events is None or events != self.cache.alert_events
+            self.cache.alert_events = events
+        elif not probe and not self.cache.alerts and not self._alerts_possible():
+            walk = False
+        else:
+            if probe_vb is None:
+                response = yield (Request("bulk", [alert_probe], non_repeaters=1, max_repetitions=0)
+                                  if self.bulk else Request("next", [alert_probe]))
+                probe_vb = response.varbinds[0] if response.varbinds and not response.error_status \
+                    else None
+            walk = probe_vb is not None and index_run.take(probe_vb)
+        if walk:
+            yield from self._walk([index_run])
+        self.alert_keys = [dotted(index) for index in sorted(index_run.rows)]
+        new_rows = [index for index in sorted(index_run.rows) if dotted(index) not in self.cache.alerts]
+        if new_rows:
+            yield from self._get([std.PRT_ALERT_ENTRY + (column,) + index
+                                  for index in new_rows for column in (4, 5, 7, 8, 9)])
+            for index in new_rows:
+                row = {column: self.values[std.PRT_ALERT_ENTRY + (column,) + index]
+                       for column in (2, 4, 5, 7, 8, 9)
+                       if std.PRT_ALERT_ENTRY + (column,) + index in self.values}
+                self.cache.alerts[dotted(index)] = self._alert(index, row)
+        if changed:
+            return True
+        uptime = self._decoded(std.SYS_UPTIME, dec.timeticks, "identity.uptime")
+        if uptime is not None and self.cache.uptime_ticks is not None \
+                and uptime < self.cache.uptime_ticks:
+            return True  # restarted: a cartridge or board may have changed
+        # A level that rose means a swapped cartridge: re-read that supply's static columns.
+        swapped = []
+        for supply in self.cache.supplies:
+            vb = self.values.get(std.PRT_SUPPLY_ENTRY + (9,) + supply.index)
+            level = vb.value if vb is not None and isinstance(vb.value, int) else None
+            if level is not None and supply.last_level is not None and level > supply.last_level \
+                    and level >= 0:
+                swapped.append(supply)
+        if swapped:
+            yield from self._get([std.PRT_SUPPLY_ENTRY + (c,) + s.index
+                                  for s in swapped for c in (6, 8)])
+            for supply in swapped:
+                where = f"supplies[{dotted(supply.index)}]"
+                description = self._text(std.PRT_SUPPLY_ENTRY + (6,) + supply.index,
+                                         where + ".description", dec.multiline_text)
+                capacity = self._decoded(std.PRT_SUPPLY_ENTRY + (8,) + supply.index,
+                                         dec.integer, where + ".capacity")
+                if description is not None:
+                    supply.description = description
+                if capacity is not None:
+                    supply.capacity = capacity
+        self.cache.scans_since_refresh += 1
+        return False

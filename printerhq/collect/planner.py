@@ -1,0 +1,259 @@
+"""The sans-IO collection state machine: driving, planning, and requests with splitting.
+
+:class:`Collection` is assembled from three parts that share its state: this module (how requests
+are issued, split on tooBig and re-asked on failure), :mod:`.passes` (what the cold and warm passes
+ask for) and :mod:`.report` (turning the answers into a DeviceReport).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from printerhq.mib.oids import OID
+from printerhq.mib.vendors import Vendor, vendor_named
+from printerhq.model import FieldProblem, Identity, SnmpCost
+from printerhq.snmp.ber import Tag
+from printerhq.snmp.message import Varbind
+
+from .messages import Request, Response
+from .passes import PassesMixin
+from .report import ReportMixin
+from .runs import TableRun, predecessor
+from .state import DeviceCache, DeviceState
+
+MAX_REPETITIONS = 60  # cap per GETBULK: keeps one response well under a 1,500-byte MTU mostly
+MAX_REQUESTS = 64  # bound on one collection's exchanges
+
+
+class Collection(PassesMixin, ReportMixin):
+    """The sans-IO collection of one device.
+
+    Drive it with ``for request in collection.requests(): collection.feed(response)`` — or
+    simply ``request = collection.next_request()`` / ``collection.feed(response)`` until
+    ``next_request()`` returns None — then call :meth:`report`.
+    """
+
+    def __init__(self, identity: Identity, cache: DeviceCache | DeviceState | None = None, *,
+                 refresh_every: int = 96, now: float | None = None, bulk: bool = True) -> None:
+        self.identity = identity
+        self.bulk = bulk  # False for SNMPv1 agents: GETNEXT instead of GETBULK
+        self.vendor: Vendor = vendor_named(identity.vendor)
+        if isinstance(cache, DeviceCache):
+            cache = cache.state_for(identity.address)
+        self.cache: DeviceState = cache if cache is not None else DeviceState()
+        self.refresh_every = refresh_every
+        self.scanned_at = time.time() if now is None else now
+        self.problems: list[FieldProblem] = []
+        self.errors: list[str] = []
+        self.values: dict[OID, Varbind] = {}  # every instance value received
+        self.runs: dict[str, TableRun] = {}
+        self.alert_keys: list[str] | None = None  # alerts present now (dotted row indexes)
+        self.cost = SnmpCost()
+        self._steps = self._plan()
+        self._pending: Request | None = None
+        self._response: Response | None = None
+        self._exchanges = 0
+        self.cold = self._needs_cold()
+
+    # -- driving ------------------------------------------------------------------------
+
+    def next_request(self) -> Request | None:
+        if self._pending is not None:
+            raise RuntimeError("feed() the response to the previous request first")
+        if self._exchanges >= MAX_REQUESTS:
+            self.errors.append(f"stopped after {MAX_REQUESTS} requests")
+            return None
+        try:
+            request = self._steps.send(self._response) if self._response is not None \
+                else next(self._steps)
+        except StopIteration:
+            return None
+        self._response = None
+        self._pending = request
+        self._exchanges += 1
+        return request
+
+    def feed(self, response: Response) -> None:
+        if self._pending is None:
+            raise RuntimeError("no request outstanding")
+        self._pending = None
+        self._response = response
+
+    def fail(self, reason: str) -> None:
+        """The outstanding request got no answer (timeout): finish with what we have."""
+        self.errors.append(reason)
+        self._pending = None
+        self._steps.close()
+        self._steps = iter(())  # type: ignore[assignment]
+
+    # -- planning -----------------------------------------------------------------------
+
+    def _needs_cold(self) -> bool:
+        cache = self.cache
+        if not cache.identity or cache.vendor != self.identity.vendor:
+            return True
+        if cache.scans_since_refresh >= self.refresh_every:
+            return True
+        if self.identity.serial and cache.serial and self.identity.serial != cache.serial:
+            return True
+        up = self.identity.uptime_ticks
+        if up is not None and cache.uptime_ticks is not None and up < cache.uptime_ticks:
+            return True
+        return False
+
+    def _plan(self) -> Iterator[Request]:
+        # A generator: each ``yield`` hands out one request and receives its response.
+        if not self._needs_cold():
+            changed = yield from self._warm()
+            if not changed:
+                return
+            self.cold = True
+        self.cold = True
+        yield from self._cold()
+
+    # -- requests with splitting --------------------------------------------------------
+
+    def _limit(self) -> int:
+        return self.cache.max_varbinds or 10_000
+
+    def _get(self, oids: list[OID]) -> Iterator[Request]:
+        """GET in as few PDUs as the device allows; results land in ``self.values``."""
+        pending = [oids[i:i + self._limit()] for i in range(0, len(oids), self._limit())]
+        while pending:
+            chunk = pending.pop(0)
+            if not chunk:
+                continue
+            response = yield Request("get", chunk)
+            if response.error_status == 1 and len(chunk) > 1:  # tooBig: halve, remember
+                half = len(chunk) // 2
+                self.cache.max_varbinds = half
+                pending[:0] = [chunk[:half], chunk[half:]]
+                continue
+            if response.error_status == 2 and 1 <= response.error_index <= len(chunk):
+                # noSuchName (SNMPv1, RFC 1157 section 4.1.2): drop the named OID, ask the rest.
+                rest = chunk[:response.error_index - 1] + chunk[response.error_index:]
+                if rest:
+                    pending.insert(0, rest)
+                continue
+            if response.error_status:
+                # Whole-PDU failure (genErr): some agents' GET is broken where GETNEXT works.
+                yield from self._get_by_next(chunk)
+                continue
+            for vb in response.varbinds:
+                if not vb.is_exception and vb.tag != Tag.NULL:
+                    self.values[vb.oid] = vb
+
+    def _get_by_next(self, oids: list[OID]) -> Iterator[Request]:
+        """GETNEXT each OID's predecessor (a GETBULK of non-repeaters): same bytes as GET."""
+        pending = [oids]
+        while pending:
+            chunk = pending.pop(0)
+            asked = [predecessor(o) for o in chunk]
+            response = yield (Request("bulk", asked, non_repeaters=len(chunk), max_repetitions=0)
+                              if self.bulk else Request("next", asked))
+            if response.error_status == 2 and 1 <= response.error_index <= len(chunk):
+                rest = chunk[:response.error_index - 1] + chunk[response.error_index:]
+                if rest:
+                    pending.insert(0, rest)
+                continue
+            if response.error_status == 1 and len(chunk) > 1:
+                half = len(chunk) // 2
+                self.cache.max_varbinds = half
+                pending[:0] = [chunk[:half], chunk[half:]]
+                continue
+            if response.error_status:
+                self.errors.append(f"GETNEXT failed: error-status {response.error_status}")
+                continue
+            wanted = set(chunk)
+            for vb in response.varbinds:
+                if vb.oid in wanted and not vb.is_exception:
+                    self.values[vb.oid] = vb
+            answered = len(response.varbinds)
+            if 0 < answered < len(chunk):
+                # A GETBULK answer cut short at the agent's size limit (RFC 3416 4.2.3).
+                self.cache.max_varbinds = answered
+                pending.insert(0, chunk[answered:])
+            elif answered == 0 and len(chunk) > 1:
+                half = len(chunk) // 2
+                pending[:0] = [chunk[:half], chunk[half:]]
+
+    def _walk(self, runs: list[TableRun]) -> Iterator[Request]:
+        """Walk table runs with GETBULK, grouping runs of similar expected size.
+
+        Runs expecting a single varbind (probes of tables that are often empty: covers,
+        console, alerts) ride along as non-repeaters — a GETNEXT each — in the same PDU.
+        """
+        for run in runs:
+            self.runs[run.name] = run
+        if not self.bulk:
+            yield from self._walk_by_next(runs)
+            return
+        active = [r for r in runs if not r.done]
+        while active:
+            active.sort(key=lambda r: -r.estimate())
+            probes = [r for r in active if r.estimate() == 1]
+            bulk = [r for r in active if r.estimate() > 1]
+            group: list[TableRun] = []
+            max_rep = 0
+            if bulk:
+                max_rep = min(bulk[0].estimate(), MAX_REPETITIONS)
+                # A run joins when its overshoot costs less than a separate exchange.
+                group = [r for r in bulk if max_rep - r.estimate() <= 5]
+            limit = self._limit()
+            while group and len(probes) + len(group) * max_rep > limit and len(group) > 1:
+                group.pop()
+            while probes and len(probes) + len(group) * max_rep > limit and len(probes) > 1:
+                probes.pop()
+            if group:
+                max_rep = max(1, min(max_rep, (limit - len(probes)) // len(group)))
+            response = yield Request("bulk", [r.cursor for r in probes + group], len(probes),
+                                     max_rep)
+            members = probes + group
+            if response.error_status == 1:
+                total = len(probes) + len(group) * max_rep
+                self.cache.max_varbinds = max(1, total // 2)
+                if total <= 1:
+                    for r in members:
+                        r.done = True
+                    self.errors.append("tooBig on a single varbind")
+                continue
+            if response.error_status or not response.varbinds:
+                for r in members:
+                    r.done = True
+                continue
+            vbs = response.varbinds
+            progressed = False
+            for run, vb in zip(probes, vbs[:len(probes)]):
+                if run.take(vb):
+                    progressed = True
+                    self.values[vb.oid] = vb
+                if run.current is None:
+                    run.done = True
+            for position, vb in enumerate(vbs[len(probes):]):
+                if group and group[position % len(group)].take(vb):
+                    progressed = True
+                    self.values[vb.oid] = vb
+            if not progressed:
+                for r in members:
+                    r.done = True
+            active = [r for r in active if not r.done]
+
+    def _walk_by_next(self, runs: list[TableRun]) -> Iterator[Request]:
+        """SNMPv1: one GETNEXT per round carrying every unfinished run's cursor."""
+        active = [r for r in runs if not r.done]
+        while active:
+            active = active[:self._limit()]
+            response = yield Request("next", [r.cursor for r in active])
+            if response.error_status == 2 and 1 <= response.error_index <= len(active):
+                active[response.error_index - 1].done = True  # that run reached the end
+            elif response.error_status or len(response.varbinds) != len(active):
+                for r in active:
+                    r.done = True
+            else:
+                for run, vb in zip(active, response.varbinds):
+                    if run.take(vb):
+                        self.values[vb.oid] = vb
+                    else:
+                        run.done = True
+            active = [r for r in active if not r.done]

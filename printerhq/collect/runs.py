@@ -1,0 +1,83 @@
+"""A run of table columns walked with GETBULK, and the GETNEXT-predecessor trick."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from printerhq.mib.oids import OID, is_under
+from printerhq.snmp.ber import Tag
+from printerhq.snmp.message import Varbind
+
+MAX_TABLE_ROWS = 256  # bound on any walked table (hostile agents)
+
+
+@dataclass(slots=True)
+class TableRun:
+    """One contiguous run of columns ``first..last`` of a table, walked with GETBULK."""
+
+    name: str
+    entry: OID  # table entry OID, e.g. prtMarkerSuppliesEntry
+    first: int  # first column wanted
+    last: int  # last column wanted
+    guess_rows: int  # rows expected before anything is seen (0: probe with one varbind)
+    cursor: OID = ()
+    done: bool = False
+    rows: dict[OID, dict[int, Varbind]] = field(default_factory=dict)
+    column_counts: dict[int, int] = field(default_factory=dict)
+    first_seen: int | None = None  # the first column the agent has (holes are common)
+    current: int | None = None  # column of the last varbind taken
+    row_count: int | None = None  # known once the walk leaves ``first_seen``
+
+    def __post_init__(self) -> None:
+        self.cursor = self.entry + (self.first,)
+
+    def estimate(self) -> int:
+        """Varbinds still expected (exact once the row count is known and no cells are missing)."""
+        if self.done:
+            return 0
+        if self.current is None:
+            # A single column only ends by running past it: one varbind more than the rows.
+            return max(1, self.guess_rows * (self.last - self.first + 1)
+                       + (1 if self.first == self.last else 0))
+        taken = self.column_counts[self.current]
+        if self.row_count is None:
+            # a single column never reveals its row count: double what it has shown so far
+            rows = taken * 2 if self.first == self.last else taken + 1
+            return max(1, rows - taken + (self.last - self.current) * rows)
+        return max(1, self.row_count - taken + (self.last - self.current) * self.row_count)
+
+    def take(self, vb: Varbind) -> bool:
+        """Accept one returned varbind; False once the run has left its columns."""
+        if self.done:
+            return False
+        oid = vb.oid
+        if vb.tag == Tag.END_OF_MIB_VIEW or not is_under(oid, self.entry) \
+                or len(oid) <= len(self.entry) + 1 or oid <= self.cursor:
+            self.done = True
+            return False
+        column = oid[len(self.entry)]
+        if column < self.first or column > self.last:
+            self.done = True
+            return False
+        if self.first_seen is None:
+            self.first_seen = column
+        if column != self.first_seen and self.row_count is None:
+            self.row_count = self.column_counts.get(self.first_seen, 0)
+        count = self.column_counts.get(column, 0) + 1
+        if count > MAX_TABLE_ROWS:
+            self.done = True
+            return False
+        self.column_counts[column] = count
+        self.rows.setdefault(oid[len(self.entry) + 1:], {})[column] = vb
+        self.cursor = oid
+        self.current = column
+        if column == self.last and self.row_count is not None and count >= self.row_count:
+            self.done = True  # the last cell of the last column: nothing left to ask
+        return True
+
+
+def predecessor(oid: OID) -> OID:
+    """An OID whose GETNEXT is ``oid`` when ``oid`` exists (fixed-length indexes)."""
+    if oid[-1] == 0:
+        return oid[:-1]
+    return oid[:-1] + (oid[-1] - 1,)

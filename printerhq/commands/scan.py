@@ -1,0 +1,145 @@
+"""``printerhq scan TARGETS``: discover SNMP agents, identify printers, show their metrics."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import trio
+
+from ..engine import ScanOptions, Scanner
+from ..model import DeviceReport, to_builtins
+from ..snmp.credentials import Community, Credential
+from ..snmp.credentials_cli import CredentialError, add_v3_arguments, v3_user_from_args
+from ..snmp.v3credential import UsmCredential
+from ..snmp.message import Version
+from ..targets import TargetError, TargetSpec, parse_targets, resolve
+from .progress import Progress
+
+_VERSIONS = {"1": [Version.V1], "2c": [Version.V2C], "auto": [Version.V2C, Version.V1]}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "scan",
+        help="discover and read printers",
+        description="Discover SNMP agents in TARGETS, tell printers from other devices, and show "
+                    "identity, supplies, counters, status and alerts of each printer.",
+        epilog="examples:\n"
+               "  printerhq scan 192.0.2.0/24\n"
+               "  printerhq scan 127.77.0.1-127.77.0.40 --port 16100 --json\n"
+               "  printerhq scan 10.0.0.0/22 '!10.0.2.0/24' --community public --community site",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("targets", nargs="+", metavar="TARGET",
+                        help="addresses, ranges (10.0.0.1-254), CIDR, hostnames, @file, !exclusion")
+    parser.add_argument("--port", type=int, default=161, help="SNMP UDP port (default 161)")
+    parser.add_argument("--community", "-c", action="append", metavar="NAME",
+                        help="community to try, in order; repeatable (default: public)")
+    parser.add_argument("--snmp-version", choices=sorted(_VERSIONS), default="auto",
+                        help="SNMP version: 1, 2c, or auto = v2c then v1 (default auto)")
+    add_v3_arguments(parser)
+    parser.add_argument("--timeout", type=float, default=1.0,
+                        help="seconds to wait for a reply (default 1.0)")
+    parser.add_argument("--retries", type=int, default=1,
+                        help="re-sends after a timeout (default 1)")
+    parser.add_argument("--concurrency", type=int, default=256,
+                        help="hosts in progress at once (default 256)")
+    parser.add_argument("--identify-only", action="store_true",
+                        help="discover and identify; do not read supplies and counters")
+    parser.add_argument("--all", action="store_true",
+                        help="list every SNMP agent found, not only printers")
+    parser.add_argument("--json", action="store_true",
+                        help="print a JSON array of device reports (the wire structs)")
+    parser.add_argument("--progress", choices=("auto", "on", "off"), default="auto",
+                        help="progress line on stderr (auto: when stderr is a terminal)")
+    parser.set_defaults(func=run)
+
+
+def build_options(args: argparse.Namespace) -> ScanOptions:
+    """Raises CredentialError for malformed SNMPv3 settings (the message holds no secret)."""
+    credentials: list[Credential] = []
+    user = v3_user_from_args(args)
+    if user is not None:
+        credentials.append(UsmCredential(user))
+    # With a v3 user, communities are tried only when asked for explicitly.
+    communities = args.community or ([] if user else ["public"])
+    credentials += [Community(name.encode(), version)
+                    for version in _VERSIONS[args.snmp_version] for name in communities]
+    return ScanOptions(port=args.port, credentials=credentials, timeout=args.timeout,
+                       retries=args.retries, concurrency=args.concurrency,
+                       collect=not args.identify_only)
+
+
+async def scan(spec: TargetSpec, options: ScanOptions, progress: Progress | None = None
+               ) -> list[DeviceReport]:
+    reports: list[DeviceReport] = []
+    async with Scanner(options) as scanner:
+        async with trio.open_nursery() as nursery:
+            if progress:
+                nursery.start_soon(_tick, progress, scanner)
+            async with scanner.scan(spec.addresses()) as results:
+                async for report in results:
+                    reports.append(report)
+            nursery.cancel_scope.cancel()
+        if progress:
+            progress.update(scanner.stats, final=True)
+    reports.sort(key=lambda r: _address_key(r.identity.address))
+    return reports
+
+
+async def _tick(progress: Progress, scanner: Scanner) -> None:
+    while True:
+        progress.update(scanner.stats)
+        await trio.sleep(progress.interval)
+
+
+def _address_key(address: str) -> tuple[int, ...]:
+    import ipaddress
+
+    parsed = ipaddress.ip_address(address)
+    return (parsed.version, int(parsed))
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..render import render_scan
+
+    try:
+        spec = parse_targets(args.targets)
+    except TargetError as error:
+        print(f"printerhq scan: {error}", file=sys.stderr)
+        return 2
+    if args.timeout <= 0 or args.retries < 0 or args.concurrency < 1:
+        print("printerhq scan: --timeout must be > 0, --retries >= 0, --concurrency >= 1",
+              file=sys.stderr)
+        return 2
+    try:
+        options = build_options(args)
+    except CredentialError as error:
+        print(f"printerhq scan: {error}", file=sys.stderr)
+        return 2
+
+    async def main() -> list[DeviceReport]:
+        resolved, failures = await resolve(spec)
+        for name, reason in failures:
+            print(f"printerhq scan: cannot resolve {name}: {reason}", file=sys.stderr)
+        if any(name.startswith("!") for name, _ in failures):
+            raise SystemExit("printerhq scan: an exclusion did not resolve; refusing to scan")
+        show = args.progress == "on" or (args.progress == "auto" and sys.stderr.isatty())
+        progress = Progress(resolved.count(), sys.stderr) if show else None
+        return await scan(resolved, options, progress)
+
+    started = time.monotonic()
+    reports = trio.run(main)
+    shown = reports if args.all else [r for r in reports if r.identity.is_printer or r.errors]
+    if args.json:
+        json.dump([to_builtins(r) for r in shown], sys.stdout, indent=2)
+        print()
+    else:
+        print(render_scan(shown))
+        printers = sum(r.identity.is_printer for r in reports)
+        print(f"\n{len(reports)} agents answered, {printers} printers, "
+              f"{time.monotonic() - started:.1f} s", file=sys.stderr)
+    return 0

@@ -1,0 +1,260 @@
+"""The shared UDP transport: one socket per address family, replies demultiplexed by request-id.
+
+Fast scanners (onesixtyone, braa, masscan) send every request from one socket and match
+replies themselves; a socket per request would cost a file descriptor, a port and a receive
+buffer each, and does not scale to a /16. Here one receive task per socket reads every
+datagram and hands it to the request waiting for that request-id, *if* it came from the
+address and port that request was sent to. A reply with a known id from anywhere else is
+counted as mismatched and dropped: accepting it would let any host on the path answer for
+any printer (the "reply from another address" case in DESIGN.md's hostile-input list).
+
+Only the request-id is read here (:func:`peek_request_id`); decoding the whole message is the
+credential's job, in the waiting request's task, so a v3 credential can decrypt it.
+"""
+
+from __future__ import annotations
+
+__all__ = ["peek_request_id", "Pending", "UdpTransport", "MAX_DATAGRAM", "MAX_QUEUED_REPLIES"]
+
+import secrets
+import socket as stdlib_socket
+import sys
+from collections import OrderedDict
+from typing import Any, Protocol
+
+import trio
+
+from .ber import SnmpDecodeError, Tag
+from .message import REQUEST_ID_MAX, REQUEST_ID_MIN, _expect, _header, _integer
+
+# Receive into a buffer this large so no datagram is ever truncated (a UDP payload is at most
+# 65,507 bytes on IPv4; 65,535 is the largest length field).
+MAX_DATAGRAM = 65535
+# Replies kept for one request before its task runs again; more copies of the same reply are
+# a flood, not information.
+MAX_QUEUED_REPLIES = 8
+# Socket buffers sized for 10,000 requests in flight: ~10,000 replies of ~100 B each, but the
+# kernel charges each queued datagram ~1 KiB of overhead (skb truesize), hence megabytes.
+SOCKET_BUFFER = 8 * 1024 * 1024
+# Datagrams read per wake-up of the receive task before it lets other tasks run.
+RECEIVE_BATCH = 512
+# How many sources of undecodable datagrams to remember (for error messages only).
+_BAD_SOURCES_KEPT = 1024
+
+
+def peek_request_id(data: bytes) -> int:
+    """The id a reply is matched by, read without decoding the rest of the message.
+
+    For SNMPv1/v2c this is the PDU request-id (RFC 3416 section 3); for SNMPv3 it is
+    ``msgID`` in ``msgGlobalData`` (RFC 3412 section 6), which is never encrypted.
+    Raises :class:`SnmpDecodeError` if the headers up to that id are malformed.
+    """
+    end = len(data)
+    start, stop = _expect(data, 0, end, Tag.SEQUENCE, "Message SEQUENCE")
+    version_start, version_stop = _expect(data, start, stop, Tag.INTEGER, "version")
+    version = _integer(data, version_start, version_stop)
+    if version in (0, 1):
+        _, cursor = _expect(data, version_stop, stop, Tag.OCTET_STRING, "community")
+        _, pdu_start, pdu_stop = _header(data, cursor, stop)
+        id_start, id_stop = _expect(data, pdu_start, pdu_stop, Tag.INTEGER, "request-id")
+    elif version == 3:
+        global_start, global_stop = _expect(data, version_stop, stop, Tag.SEQUENCE,
+                                            "msgGlobalData")
+        id_start, id_stop = _expect(data, global_start, global_stop, Tag.INTEGER, "msgID")
+    else:
+        raise SnmpDecodeError(f"unknown SNMP version {version}", version_start)
+    return _integer(data, id_start, id_stop)
+
+
+class _Stats(Protocol):
+    packets_sent: int
+    bytes_sent: int
+    packets_received: int
+    bytes_received: int
+    mismatched_replies: int
+    undecodable_replies: int
+    unmatched_replies: int
+    receive_errors: int
+
+
+class Pending:
+    """One request waiting for replies: where they must come from, and what has come."""
+
+    __slots__ = ("source", "replies", "arrived")
+
+    def __init__(self, source: tuple[bytes, int]) -> None:
+        self.source = source  # (packed address, port)
+        self.replies: list[bytes] = []
+        self.arrived = trio.Event()
+
+    def take(self) -> list[bytes]:
+        """The replies received so far; re-arms :attr:`arrived` for the next ones."""
+        replies, self.replies = self.replies, []
+        self.arrived = trio.Event()
+        return replies
+
+
+def source_key(family: int, sockaddr: tuple[Any, ...]) -> tuple[bytes, int]:
+    """A comparable form of an address: packed octets, so '::1' and '0::1' are equal."""
+    return stdlib_socket.inet_pton(family, sockaddr[0]), sockaddr[1]
+
+
+class UdpTransport:
+    """Sockets opened lazily per family, request-id allocation, and the demultiplexer.
+
+    The receive tasks run in :attr:`nursery` (the client's), so they end when the client does.
+    """
+
+    def __init__(self, stats: _Stats, bind: dict[int, tuple[Any, ...]] | None = None) -> None:
+        self.nursery: trio.Nursery | None = None  # set by the client once its nursery is open
+        self._stats = stats
+        self._bind = bind or {}
+        self._sockets: dict[int, stdlib_socket.socket] = {}
+        self._opening = trio.Lock()
+        self.pending: dict[int, Pending] = {}
+        # source key -> (time, reason) of the last datagram from it that could not be read.
+        self.bad_sources: OrderedDict[tuple[bytes, int], tuple[float, str]] = OrderedDict()
+
+    # -- sockets --------------------------------------------------------------------------
+
+    async def socket_for(self, family: int) -> stdlib_socket.socket:
+        sock = self._sockets.get(family)
+        if sock is not None:
+            return sock
+        async with self._opening:
+            sock = self._sockets.get(family)
+            if sock is None:
+                sock = self._open(family)
+                self._sockets[family] = sock
+                if self.nursery is None:
+                    sock.close()
+                    raise RuntimeError("the transport's nursery is not open")
+                self.nursery.start_soon(self._receive_loop, sock, family)
+        return sock
+
+    def _open(self, family: int) -> stdlib_socket.socket:
+        # A plain non-blocking socket driven by trio.lowlevel.wait_readable/wait_writable:
+        # trio's socket wrapper costs a scheduling round per datagram, which lets 10,000
+        # waiting requests starve the one receive task; this way one wake-up drains the queue.
+        sock = stdlib_socket.socket(family, stdlib_socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            if family == stdlib_socket.AF_INET6:
+                sock.setsockopt(stdlib_socket.IPPROTO_IPV6, stdlib_socket.IPV6_V6ONLY, 1)
+            _grow_buffers(sock)
+            default = ("0.0.0.0", 0) if family == stdlib_socket.AF_INET else ("::", 0)
+            sock.bind(self._bind.get(family, default))  # numeric: never blocks on DNS
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def close(self) -> None:
+        for sock in self._sockets.values():
+            trio.lowlevel.notify_closing(sock)
+            sock.close()
+        self._sockets.clear()
+
+    # -- requests -------------------------------------------------------------------------
+
+    def register(self, source: tuple[bytes, int]) -> tuple[int, Pending]:
+        """A fresh request-id, unique among requests in flight, and its pending entry.
+
+        Ids are random (not sequential) so an off-path host cannot guess the next one, and lie
+        in the range where they always encode as four octets (see message.RequestTemplate).
+        """
+        pending = Pending(source)
+        span = REQUEST_ID_MAX - REQUEST_ID_MIN + 1
+        for _ in range(64):  # with 10,000 in flight of 2**31 ids, a collision is ~5e-6
+            request_id = REQUEST_ID_MIN + secrets.randbelow(span)
+            if request_id not in self.pending:
+                self.pending[request_id] = pending
+                return request_id, pending
+        raise RuntimeError("could not find a free request-id")  # pragma: no cover
+
+    def unregister(self, request_id: int, pending: Pending) -> None:
+        if self.pending.get(request_id) is pending:
+            del self.pending[request_id]
+
+    async def send(self, sock: stdlib_socket.socket, data: bytes,
+                   sockaddr: tuple[Any, ...]) -> None:
+        await trio.lowlevel.checkpoint_if_cancelled()
+        while True:
+            try:
+                sock.sendto(data, sockaddr)
+                break
+            except BlockingIOError:
+                await trio.lowlevel.wait_writable(sock)  # send buffer full: wait, then retry
+        self._stats.packets_sent += 1
+        self._stats.bytes_sent += len(data)
+
+    # -- the demultiplexer ----------------------------------------------------------------
+
+    async def _receive_loop(self, sock: stdlib_socket.socket, family: int) -> None:
+        receive = sock.recvfrom
+        deliver = self.deliver
+        while True:  # ends when the client's nursery is cancelled
+            await trio.lowlevel.wait_readable(sock)
+            # Drain what is queued, a bounded batch per wake-up so other tasks still run.
+            for _ in range(RECEIVE_BATCH):
+                try:
+                    data, sockaddr = receive(MAX_DATAGRAM)
+                except BlockingIOError:
+                    break
+                except OSError:
+                    # Some platforms report ICMP errors of earlier sends here; they are not
+                    # tied to a request we could fail, so count them and pause briefly.
+                    self._stats.receive_errors += 1
+                    await trio.sleep(0.01)
+                    break
+                deliver(data, source_key(family, sockaddr))
+            else:
+                await trio.lowlevel.checkpoint()
+
+    def deliver(self, data: bytes, source: tuple[bytes, int]) -> None:
+        """Route one datagram to the request waiting for it, or count why it was dropped."""
+        stats = self._stats
+        stats.packets_received += 1
+        stats.bytes_received += len(data)
+        try:
+            request_id = peek_request_id(data)
+        except SnmpDecodeError as exc:
+            stats.undecodable_replies += 1
+            self._note_bad_source(source, str(exc))
+            return
+        pending = self.pending.get(request_id)
+        if pending is None:
+            stats.unmatched_replies += 1  # late (after the request ended), duplicate or stray
+            return
+        if pending.source != source:
+            stats.mismatched_replies += 1
+            return
+        if len(pending.replies) < MAX_QUEUED_REPLIES:
+            pending.replies.append(data)
+            pending.arrived.set()
+
+    def _note_bad_source(self, source: tuple[bytes, int], reason: str) -> None:
+        self.bad_sources[source] = (trio.current_time(), reason)
+        self.bad_sources.move_to_end(source)
+        if len(self.bad_sources) > _BAD_SOURCES_KEPT:
+            self.bad_sources.popitem(last=False)
+
+
+# Linux's SO_RCVBUFFORCE/SO_SNDBUFFORCE (asm-generic/socket.h); Python's socket module lacks them.
+_LINUX = sys.platform.startswith("linux")
+_SO_RCVBUFFORCE = getattr(stdlib_socket, "SO_RCVBUFFORCE", 33 if _LINUX else None)
+_SO_SNDBUFFORCE = getattr(stdlib_socket, "SO_SNDBUFFORCE", 32 if _LINUX else None)
+
+
+def _grow_buffers(sock: stdlib_socket.socket) -> None:
+    """Ask for large socket buffers; SO_*BUFFORCE passes rmem_max when we may (CAP_NET_ADMIN)."""
+    for force, plain in ((_SO_RCVBUFFORCE, stdlib_socket.SO_RCVBUF),
+                         (_SO_SNDBUFFORCE, stdlib_socket.SO_SNDBUF)):
+        for option in (force, plain):
+            if option is None:
+                continue
+            try:
+                sock.setsockopt(stdlib_socket.SOL_SOCKET, option, SOCKET_BUFFER)
+                break
+            except OSError:
+                continue

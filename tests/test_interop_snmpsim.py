@@ -1,0 +1,120 @@
+"""Interoperability with snmpsim: our client against ``snmpsim-command-responder`` serving
+recordings, answers compared with net-snmp's ``snmpwalk``/``snmpbulkwalk``/``snmpget``.
+
+The project's fixtures/*.snmprec are served (a built-in sample if there are none), and, when
+``../shared/realdata`` is present, the real printer recordings from LibreNMS too. snmpsim
+serves recorded values unchanged, so here every varbind must be equal, values included.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from printerhq.snmp.ber import format_oid
+from printerhq.snmp.client import Community, SnmpClient, SnmpTimeout, Target
+from printerhq.snmp.message import Varbind, Version
+
+from .helpers_agents import (
+    LOOPBACK,
+    fixture_recordings,
+    net_snmp,
+    net_snmp_run,
+    realdata_recordings,
+    run_snmpsim,
+    walk_rows,
+)
+
+pytestmark = pytest.mark.interop
+
+EVERYTHING = (1, 3, 6)
+FIXTURES = fixture_recordings()
+REALDATA = realdata_recordings()
+FIXTURE_COMMUNITIES = [path.stem for path in FIXTURES] or ["public"]
+
+
+@pytest.fixture(scope="module")
+def fixture_agent(tmp_path_factory):
+    with run_snmpsim(tmp_path_factory.mktemp("snmpsim"), FIXTURES) as (port, communities):
+        yield port, communities
+
+
+@pytest.fixture(scope="module")
+def realdata_agent(tmp_path_factory):
+    if not REALDATA:
+        pytest.skip("../shared/realdata is absent: real recordings not tested")
+    with run_snmpsim(tmp_path_factory.mktemp("snmpsim-real"), REALDATA) as (port, communities):
+        yield port, communities
+
+
+def target(port: int, community: str, version: Version = Version.V2C) -> Target:
+    return Target(LOOPBACK, port, credentials=[Community(community.encode(), version)])
+
+
+async def walk(port: int, community: str, version: Version, root=EVERYTHING) -> list[Varbind]:
+    async with SnmpClient(timeout=3, retries=1) as client:
+        return [vb async for vb in client.walk(target(port, community, version), root,
+                                               max_repetitions=25)]
+
+
+async def walk_until_silence(port: int, community: str) -> tuple[list[Varbind], bool]:
+    """Our v2c walk, and whether the agent fell silent before it ended."""
+    rows: list[Varbind] = []
+    async with SnmpClient(timeout=0.5, retries=0) as client:
+        try:
+            async for varbind in client.walk(target(port, community), EVERYTHING,
+                                             max_repetitions=25):
+                rows.append(varbind)
+        except SnmpTimeout:
+            return rows, True
+    return rows, False
+
+
+@pytest.mark.parametrize("community", FIXTURE_COMMUNITIES)
+async def test_walk_v2c_equals_snmpbulkwalk(fixture_agent, community):
+    port, _ = fixture_agent
+    ours = await walk(port, community, Version.V2C)
+    theirs = net_snmp("snmpbulkwalk", "2c", community, port, "-Cr25", format_oid(EVERYTHING))
+    assert len(ours) > 5
+    assert ours == walk_rows(theirs)
+
+
+@pytest.mark.parametrize("community", FIXTURE_COMMUNITIES)
+async def test_walk_v1_equals_snmpwalk(fixture_agent, community):
+    port, _ = fixture_agent
+    ours = await walk(port, community, Version.V1)
+    theirs = net_snmp("snmpwalk", "1", community, port, format_oid(EVERYTHING))
+    assert len(ours) > 5
+    assert ours == walk_rows(theirs)
+
+
+@pytest.mark.parametrize("community", FIXTURE_COMMUNITIES)
+async def test_get_equals_snmpget(fixture_agent, community):
+    port, _ = fixture_agent
+    oids = [vb.oid for vb in await walk(port, community, Version.V2C)][:20]
+    oids.append(oids[0] + (99,))  # a missing instance
+    async with SnmpClient(timeout=3) as client:
+        ours = await client.get(target(port, community), oids)
+    theirs = net_snmp("snmpget", "2c", community, port, *map(format_oid, oids))
+    assert ours == theirs
+    assert ours[-1].is_exception
+
+
+async def test_unknown_community_is_a_clear_timeout(fixture_agent):
+    port, _ = fixture_agent
+    async with SnmpClient(timeout=0.5, retries=0) as client:
+        with pytest.raises(SnmpTimeout, match="wrong community or silent host"):
+            await client.get(Target(LOOPBACK, port, credentials=[
+                Community(b"no-such-recording"), Community(b"nor-this", Version.V1)]),
+                [(1, 3, 6, 1, 2, 1, 1, 1, 0)])
+
+
+@pytest.mark.parametrize("community", [path.stem for path in REALDATA] or ["absent"])
+async def test_real_printer_recordings_walk_equals_snmpbulkwalk(realdata_agent, community):
+    """snmpsim falls silent part-way through a few real recordings (a value it cannot
+    serve); net-snmp must then stop at the same row with a timeout too."""
+    port, _ = realdata_agent
+    ours, we_timed_out = await walk_until_silence(port, community)
+    theirs, stderr = net_snmp_run("snmpbulkwalk", "2c", community, port, "-Cr25", "-t", "0.5",
+                                  "-r", "0", format_oid(EVERYTHING))
+    assert ours == walk_rows(theirs)
+    assert we_timed_out == ("Timeout" in stderr), stderr

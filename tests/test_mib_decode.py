@@ -1,0 +1,134 @@
+"""Decoders: hostile values give a FieldProblem with a reason, never an exception."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from printerhq.mib import decode as dec
+from printerhq.mib import standard as std
+from printerhq.model import FieldProblem
+from printerhq.snmp.ber import Tag
+
+DECODERS = [dec.text, dec.multiline_text, dec.integer, dec.counter, dec.number_text,
+            dec.timeticks, dec.object_id, dec.mac_address, dec.error_flags,
+            dec.enum(std.HR_DEVICE_STATUS_NAMES), dec.device_id_field("MDL", "MODEL")]
+
+tags = st.one_of(st.sampled_from([int(t) for t in Tag]), st.integers(0, 255))
+values = st.one_of(st.none(), st.integers(-(2**70), 2**70), st.binary(max_size=300),
+                   st.tuples(st.integers(0, 2**32)).map(tuple),
+                   st.lists(st.integers(0, 2**32), max_size=20).map(tuple),
+                   st.text(max_size=50), st.booleans(), st.floats())
+
+
+@settings(deadline=None, max_examples=300)
+@given(tag=tags, value=values, decoder=st.sampled_from(DECODERS))
+def test_decoders_return_or_raise_invalid_only(tag, value, decoder):
+    try:
+        decoder(tag, value)
+    except dec.Invalid as exc:
+        assert str(exc)  # always a reason
+
+
+@settings(deadline=None, max_examples=300)
+@given(tag=tags, value=values, decoder=st.sampled_from(DECODERS))
+def test_decode_field_never_raises(tag, value, decoder):
+    problems: list[FieldProblem] = []
+    result = dec.decode_field("x.y", decoder, tag, value, problems)
+    if problems:
+        assert result is None
+        assert problems[0].field == "x.y" and problems[0].reason
+
+
+@settings(deadline=None, max_examples=300)
+@given(level=st.one_of(st.none(), st.integers(-(2**31), 2**31)),
+       capacity=st.one_of(st.none(), st.integers(-(2**31), 2**31)),
+       coarse=st.booleans(), empty=st.booleans())
+def test_supply_level_is_total(level, capacity, coarse, empty):
+    number, cap, percent, state, problem = dec.supply_level(
+        level, capacity, coarse_steps={0: 100.0, 1: 5.0, 2: 0.0, 3: 1.0} if coarse else None,
+        empty_code=-100 if empty else None)
+    assert state in ("ok", "unlimited", "unknown", "some_remaining", "coarse", "invalid")
+    assert cap is None or cap > 0
+    assert percent is None or 0.0 <= percent <= 100.0
+    assert number is None or number >= 0
+    if state == "invalid":
+        assert problem
+
+
+@settings(deadline=None, max_examples=200)
+@given(raw=st.binary(max_size=200))
+def test_text_accepts_any_octets(raw):
+    result = dec.text(Tag.OCTET_STRING, raw)
+    assert result is None or (result == result.strip() and "\x00" not in result)
+
+
+def test_hp_pml_prefix_is_stripped():
+    assert dec.text(Tag.OCTET_STRING, b"\x01\x15VNCRC48198") == "VNCRC48198"
+
+
+def test_non_utf8_text_falls_back_to_cp1252():
+    assert dec.text(Tag.OCTET_STRING, b"Bac \xe0 d\xe9chets") == "Bac à déchets"
+
+
+def test_hp_multiline_hex_description():
+    raw = bytes.fromhex("426C61636B20436172747269646765200a3338203332203337203431203230"
+                        "20343820353020323020343320343620333320333020333020343120303020")
+    assert dec.multiline_text(Tag.OCTET_STRING, raw) == "Black Cartridge 827A HP CF300A"
+
+
+def test_error_flags_msb_first():
+    assert dec.error_flags(Tag.OCTET_STRING, b"\x20") == ["lowToner"]
+    assert dec.error_flags(Tag.OCTET_STRING, b"\x01\x00") == ["serviceRequested"]
+    assert dec.error_flags(Tag.OCTET_STRING, b"\x80\x40") == ["lowPaper", "outputTrayMissing"]
+    assert dec.error_flags(Tag.OCTET_STRING, b"") == []
+    with pytest.raises(dec.Invalid):
+        dec.error_flags(Tag.INTEGER, 5)
+
+
+def test_mac_address():
+    assert dec.mac_address(Tag.OCTET_STRING, bytes.fromhex("00206b4af325")) == "00:20:6b:4a:f3:25"
+    assert dec.mac_address(Tag.OCTET_STRING, b"") is None
+    assert dec.mac_address(Tag.OCTET_STRING, bytes(6)) is None
+    with pytest.raises(dec.Invalid):
+        dec.mac_address(Tag.OCTET_STRING, b"\x01\x02")
+
+
+def test_device_id_field():
+    decode = dec.device_id_field("MDL", "MODEL")
+    assert decode(Tag.OCTET_STRING, b"MFG:HP;MDL:HP LaserJet M130;CLS:PRINTER;") == "HP LaserJet M130"
+    assert decode(Tag.OCTET_STRING, b"COMMAND SET:;MODEL:Dell S5830dn") == "Dell S5830dn"
+    assert decode(Tag.OCTET_STRING, b"no fields here") is None
+
+
+def test_number_with_unit_text():
+    assert dec.number_text(Tag.OCTET_STRING, b"1920 INCHES, 4876 CENTIMETERS") == 1920
+    with pytest.raises(dec.Invalid):
+        dec.number_text(Tag.OCTET_STRING, b"lots")
+
+
+def test_special_supply_values():
+    assert dec.supply_level(-3, 100)[3] == "some_remaining"
+    assert dec.supply_level(-2, 100)[3] == "unknown"
+    assert dec.supply_level(-1, -1)[3] == "unlimited"
+    assert dec.supply_level(0, -2, coarse_steps={0: 100.0})[2:4] == (100.0, "coarse")
+    assert dec.supply_level(-100, 100, empty_code=-100)[2] == 0.0
+    # zero and negative capacities: capacity dropped, zero is reported as a problem
+    assert dec.supply_level(50, 0)[1] is None and dec.supply_level(50, 0)[4]
+    assert dec.supply_level(50, -2)[1:3] == (None, None)
+    assert dec.supply_level(150, 100)[2] == 100.0 and dec.supply_level(150, 100)[4]
+    assert dec.supply_level(76, 100)[2] == 76.0
+
+
+def test_split_description():
+    assert dec.split_description("Black Toner, PN 006R01509;SN48178080E0000481") == (
+        "Black Toner", "006R01509", "48178080E0000481")
+    assert dec.split_description("Fuser, PN unknown;SNunknown") == ("Fuser", None, None)
+    assert dec.split_description("Drum Unit") == ("Drum Unit", None, None)
+
+
+def test_colour_of():
+    assert dec.colour_of("Toner (Cyan)") == "cyan"
+    assert dec.colour_of("CANON Matte Black Ink Tank") == "matte black"
+    assert dec.colour_of("Fuser Kit") is None

@@ -37,7 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--community", action="append", metavar="C",
                         help="accepted community (repeatable; default: public)")
     parser.add_argument("--v1-only", nargs="+", default=[], metavar="FILE", type=Path,
-                        help="recordings to serve to SNMPv1 requests only")
+                        help="recordings to serve to SNMPv1 requests only (give RECORDING... "
+                             "before this option)")
     parser.add_argument("--latency", type=float, default=0.0, metavar="S",
                         help="seconds before each reply")
     parser.add_argument("--jitter", type=float, default=0.0, metavar="S",

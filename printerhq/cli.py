@@ -12,7 +12,7 @@ import importlib
 import sys
 
 # Subcommand modules under printerhq.commands, in the order `printerhq --help` lists them.
-COMMANDS = ("scan", "sim", "demo")
+COMMANDS = ("scan", "sim", "demo", "schema")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `printerhq scan ... | head`: the reader left; not an error worth a traceback.
+        sys.stderr.close()
+        return 141
 
 
 if __name__ == "__main__":

@@ -154,6 +154,16 @@ class DeviceReport(msgspec.Struct, **_options):
     collection: Literal["cold", "warm"] | None = None  # cold: static data re-read this time
 
 
+class TrafficCount(msgspec.Struct, **_options):
+    """Packets and bytes of one protocol in one scan (payload bytes as seen at the socket:
+    UDP payload for SNMP, ICMP message for ping, Ethernet frame for ARP, body for HTTP)."""
+
+    packets_sent: int = 0
+    packets_received: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+
+
 class ScanStats(msgspec.Struct, **_options):
     addresses: int = 0
     responders: int = 0
@@ -164,6 +174,11 @@ class ScanStats(msgspec.Struct, **_options):
     bytes_received: int = 0
     errors: int = 0
     duration: float = 0.0
+    # Added with the scan engine at scale (all optional; older readers see the same totals):
+    completed: int = 0  # addresses finished (probed or skipped), for progress displays
+    skipped: int = 0  # addresses not probed this scan: blank space in adaptive backoff
+    alive: int = 0  # answered ICMP or ARP but not SNMP
+    by_protocol: dict[str, TrafficCount] = {}  # "snmp", "icmp", "arp", "http"
 
 
 class ScanReport(msgspec.Struct, **_options):

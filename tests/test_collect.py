@@ -6,12 +6,15 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from printerhq.collect import Collection, DeviceCache, Response, collect_in_process
 from printerhq.mib import standard as std
 from printerhq.sim.agent import Agent
 from printerhq.sim.recording import Recording
-from printerhq.snmp.message import Message, Pdu, PduType, Version
+from printerhq.snmp.ber import Tag
+from printerhq.snmp.message import Message, Pdu, PduType, Varbind, Version
 
 from .helpers_metrics import FIXTURES, collect_path, discover, load
 
@@ -262,3 +265,73 @@ def test_alerts_follow_the_table_and_read_only_new_rows():
     assert again.alerts == added.alerts
     asked = {o[:11] for entry in agent.request_log for o in entry.oids if o[:9] == (1, 3, 6, 1, 2, 1, 43, 18, 1)}
     assert asked <= {(1, 3, 6, 1, 2, 1, 43, 18, 1, 1, 2)}
+
+
+# --- hostile agents: whatever comes back, the collector finishes with a report -------------
+
+_PREFIXES = [(1, 3, 6, 1, 2, 1, 43, 11, 1, 1), (1, 3, 6, 1, 2, 1, 43, 18, 1, 1),
+             (1, 3, 6, 1, 2, 1, 43, 8, 2, 1), (1, 3, 6, 1, 2, 1, 25, 3, 2, 1),
+             (1, 3, 6, 1, 2, 1, 1), (1, 3, 6, 1, 4, 1, 11, 2, 3, 9, 4, 2, 1)]
+_oids = st.builds(lambda prefix, tail: prefix + tuple(tail), st.sampled_from(_PREFIXES),
+                  st.lists(st.integers(0, 20), min_size=1, max_size=3))
+_varbinds = st.one_of(
+    st.builds(Varbind, _oids, st.just(Tag.INTEGER), st.integers(-(2**31), 2**31)),
+    st.builds(Varbind, _oids, st.just(Tag.OCTET_STRING), st.binary(max_size=40)),
+    st.builds(Varbind, _oids, st.just(Tag.COUNTER32), st.integers(0, 2**32 - 1)),
+    st.builds(Varbind, _oids, st.sampled_from([Tag.NO_SUCH_OBJECT, Tag.END_OF_MIB_VIEW,
+                                               Tag.NULL]), st.none()),
+    st.builds(Varbind, _oids, st.just(Tag.OBJECT_IDENTIFIER), st.tuples(st.integers(0, 9))),
+)
+_responses = st.builds(Response, st.lists(_varbinds, max_size=40),
+                       st.sampled_from([0, 0, 0, 1, 2, 5]), st.integers(0, 40))
+
+
+@settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(replies=st.lists(_responses, min_size=1, max_size=80), bulk=st.booleans(),
+       warm_first=st.booleans())
+def test_random_replies_never_break_the_collector(replies, bulk, warm_first):
+    recording, agent, _ = load(FIXTURES / "hp_laserjet-pro-m404dn.snmprec")
+    cache = DeviceCache()
+    if warm_first:  # a real cold pass first, so the hostile replies hit the warm plan
+        run(recording, cache, agent)
+    collection = Collection(discover(recording), cache, bulk=bulk)
+    feed = iter(replies)
+    requests = 0
+    while collection.next_request() is not None:
+        requests += 1
+        assert requests <= 64
+        collection.feed(next(feed, Response([])))
+    report = collection.report()
+    assert report.identity.address == "127.0.0.1"
+    for supply in report.supplies:
+        assert supply.percent is None or 0 <= supply.percent <= 100
+
+
+# --- the trio shell over the real UDP client ------------------------------------------------
+
+
+async def test_collect_over_udp_discovers_when_no_identity_is_given():
+    import trio
+
+    from printerhq.collect import collect
+    from printerhq.snmp.client import SnmpClient, Target
+    from printerhq.snmp.credentials import Community
+
+    from .helpers_sim import running_fleet
+
+    paths = [FIXTURES / "xerox_versalink-c405.snmprec", FIXTURES / "lexmark_e260dn.snmprec"]
+    async with running_fleet(paths) as fleet:
+        async with SnmpClient(timeout=0.5, retries=2) as client:
+            cache = DeviceCache()
+            with trio.fail_after(30):
+                for address, path in zip(fleet.addresses, paths):
+                    target = Target(address, fleet.port, credentials=[
+                        Community(b"public", Version.V2C), Community(b"public", Version.V1)])
+                    cold = await collect(client, target, cache)
+                    warm = await collect(client, target, cache)
+                    expected, _ = collect_path(path)
+                    assert cold.identity.model == expected.identity.model
+                    assert cold.supplies == expected.supplies == warm.supplies
+                    assert (cold.collection, warm.collection) == ("cold", "warm")
+                    assert cold.protocol == ("snmpv1" if "lexmark" in path.stem else "snmpv2c")
+                    assert cold.cost.requests > warm.cost.requests >= 1

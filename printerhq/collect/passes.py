@@ -35,11 +35,13 @@ class PassesMixin:
         """The cold GET: identity, status, marker row 1, probes, vendor counters, and the first
         candidate of each vendor identity field (later candidates only if that one is absent)."""
         v = self.vendor
-        oids: list[OID] = [std.SYS_UPTIME, std.SYS_CONTACT, std.SYS_LOCATION,
+        oids: list[OID] = [std.SYS_CONTACT, std.SYS_LOCATION,
                            std.IF_PHYS_ADDRESS + (1,), std.HR_DEVICE_DESCR + (1,),
                            std.HR_DEVICE_STATUS + (1,), std.HR_PRINTER_STATUS + (1,),
                            std.HR_PRINTER_ERROR_STATE + (1,), self._ALERT_EVENTS,
                            self._FIRST_COVER, self._FIRST_CONSOLE_LINE]
+        if self.identity.uptime_ticks is None:  # discovery did not just read it
+            oids.append(std.SYS_UPTIME)
         if self.identity.sys_descr is None:
             oids += [std.SYS_DESCR, std.SYS_OBJECT_ID, std.SYS_NAME]
         if self.identity.serial is None:
@@ -91,7 +93,7 @@ class PassesMixin:
         # Covers and console lines: walked only when row 1 answered the GET (an absent table
         # would otherwise cost a GETNEXT answer from whatever object follows it).
         if self._FIRST_COVER in self.values:
-            runs.append(TableRun("covers", std.PRT_COVER_ENTRY, 2, 3, guess_rows=1))
+            runs.append(TableRun("covers", std.PRT_COVER_ENTRY, 2, 3, guess_rows=2))
         if self._FIRST_CONSOLE_LINE in self.values:
             runs.append(TableRun("console", std.PRT_CONSOLE_TEXT[:-1], 2, 2, guess_rows=2))
         events = self._decoded(self._ALERT_EVENTS, dec.counter, "alerts.events")

@@ -24,6 +24,7 @@ from .state import DeviceCache, DeviceState
 
 MAX_REPETITIONS = 60  # cap per GETBULK: keeps one response well under a 1,500-byte MTU mostly
 MAX_REQUESTS = 64  # bound on one collection's exchanges
+EXACT_TAIL = 8  # a run's last cells asked by exact OID rather than walked (see _walk)
 
 
 class Collection(PassesMixin, ReportMixin):
@@ -181,8 +182,10 @@ class Collection(PassesMixin, ReportMixin):
     def _walk(self, runs: list[TableRun]) -> Iterator[Request]:
         """Walk table runs with GETBULK, grouping runs of similar expected size.
 
-        Runs expecting a single varbind (probes of tables that are often empty: covers,
-        console, alerts) ride along as non-repeaters — a GETNEXT each — in the same PDU.
+        Non-repeaters carry what needs no repetition: probes of tables that are often empty
+        (one GETNEXT each), and the last few cells of runs whose rows are already known (asked
+        exactly, as GETNEXT of each cell's predecessor), so a run's tail never costs an
+        exchange of its own.
         """
         for run in runs:
             self.runs[run.name] = run
@@ -192,8 +195,14 @@ class Collection(PassesMixin, ReportMixin):
         active = [r for r in runs if not r.done]
         while active:
             active.sort(key=lambda r: -r.estimate())
-            probes = [r for r in active if r.estimate() == 1]
-            bulk = [r for r in active if r.estimate() > 1]
+            exact: dict[str, list[OID]] = {}
+            for run in active:
+                cells = run.remaining_cells()
+                if cells is not None and len(cells) <= EXACT_TAIL:
+                    exact[run.name] = cells
+            probes = [r for r in active if r.name not in exact and r.estimate() == 1]
+            tails = [r for r in active if r.name in exact]
+            bulk = [r for r in active if r.name not in exact and r.estimate() > 1]
             group: list[TableRun] = []
             max_rep = 0
             if bulk:
@@ -201,17 +210,25 @@ class Collection(PassesMixin, ReportMixin):
                 # A run joins when its overshoot costs less than a separate exchange.
                 group = [r for r in bulk if max_rep - r.estimate() <= 5]
             limit = self._limit()
-            while group and len(probes) + len(group) * max_rep > limit and len(group) > 1:
+
+            def singles() -> int:
+                return len(probes) + sum(len(exact[r.name]) for r in tails)
+
+            while group and singles() + len(group) * max_rep > limit and len(group) > 1:
                 group.pop()
-            while probes and len(probes) + len(group) * max_rep > limit and len(probes) > 1:
+            while tails and singles() + len(group) * max_rep > limit and (len(tails) > 1 or group):
+                tails.pop()
+            while probes and singles() + len(group) * max_rep > limit and len(probes) > 1:
                 probes.pop()
             if group:
-                max_rep = max(1, min(max_rep, (limit - len(probes)) // len(group)))
-            response = yield Request("bulk", [r.cursor for r in probes + group], len(probes),
-                                     max_rep)
-            members = probes + group
+                max_rep = max(1, min(max_rep, (limit - singles()) // len(group)))
+            tail_oids = [predecessor(cell) for r in tails for cell in exact[r.name]]
+            response = yield Request(
+                "bulk", [r.cursor for r in probes] + tail_oids + [r.cursor for r in group],
+                singles(), max_rep if group else 0)
+            members = probes + tails + group
             if response.error_status == 1:
-                total = len(probes) + len(group) * max_rep
+                total = singles() + len(group) * max_rep
                 self.cache.max_varbinds = max(1, total // 2)
                 if total <= 1:
                     for r in members:
@@ -230,8 +247,21 @@ class Collection(PassesMixin, ReportMixin):
                     self.values[vb.oid] = vb
                 if run.current is None:
                     run.done = True
-            for position, vb in enumerate(vbs[len(probes):]):
-                if group and group[position % len(group)].take(vb):
+            position = len(probes)
+            for run in tails:
+                cells = exact[run.name]
+                answered = vbs[position:position + len(cells)]
+                position += len(cells)
+                wanted = set(cells)
+                for vb in answered:
+                    if vb.oid in wanted and not vb.is_exception:
+                        run.take_exact(vb)
+                        self.values[vb.oid] = vb
+                if len(answered) == len(cells):
+                    run.done = True  # everything asked for: missing cells are holes
+                    progressed = True
+            for offset, vb in enumerate(vbs[position:]):
+                if group and group[offset % len(group)].take(vb):
                     progressed = True
                     self.values[vb.oid] = vb
             if not progressed:
@@ -240,9 +270,21 @@ class Collection(PassesMixin, ReportMixin):
             active = [r for r in active if not r.done]
 
     def _walk_by_next(self, runs: list[TableRun]) -> Iterator[Request]:
-        """SNMPv1: one GETNEXT per round carrying every unfinished run's cursor."""
+        """SNMPv1: GETNEXT rounds carrying every unfinished run's cursor until each run's first
+        column has ended (its rows are known); then one GET for all the remaining cells."""
         active = [r for r in runs if not r.done]
         while active:
+            known = [r for r in active if r.remaining_cells() is not None]
+            if known:
+                cells = [cell for r in known for cell in r.remaining_cells() or []]
+                yield from self._get(cells)
+                for run in known:
+                    for cell in run.remaining_cells() or []:
+                        if cell in self.values:
+                            run.take_exact(self.values[cell])
+                    run.done = True
+                active = [r for r in active if not r.done]
+                continue
             active = active[:self._limit()]
             response = yield Request("next", [r.cursor for r in active])
             if response.error_status == 2 and 1 <= response.error_index <= len(active):

@@ -46,6 +46,21 @@ class TableRun:
             return max(1, rows - taken + (self.last - self.current) * rows)
         return max(1, self.row_count - taken + (self.last - self.current) * self.row_count)
 
+    def remaining_cells(self) -> list[OID] | None:
+        """The exact OIDs still expected, once the rows are known (the first column ended)."""
+        if self.done or self.row_count is None or self.current is None:
+            return None
+        indexes = sorted(index for index, cells in self.rows.items() if self.first_seen in cells)
+        return [self.entry + (column,) + index for column in range(self.current, self.last + 1)
+                for index in indexes if self.entry + (column,) + index > self.cursor]
+
+    def take_exact(self, vb: Varbind) -> None:
+        """Store a cell fetched by exact OID (GETNEXT of its predecessor)."""
+        column = vb.oid[len(self.entry)]
+        self.rows.setdefault(vb.oid[len(self.entry) + 1:], {})[column] = vb
+        self.column_counts[column] = self.column_counts.get(column, 0) + 1
+        self.cursor = max(self.cursor, vb.oid)
+
     def take(self, vb: Varbind) -> bool:
         """Accept one returned varbind; False once the run has left its columns."""
         if self.done:

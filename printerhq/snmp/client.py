@@ -82,7 +82,13 @@ class SnmpError(Exception):
 
 
 class SnmpTimeout(SnmpError):
-    """No acceptable reply within the timeout and retries."""
+    """No acceptable reply within the timeout and retries.
+
+    ``answered_from`` is set ("address:port") when a reply with the right request-id came from
+    another address and was dropped (see ``transport.py``): the host answers from elsewhere.
+    """
+
+    answered_from: str | None = None
 
 
 class SnmpBadReply(SnmpError):
@@ -250,8 +256,14 @@ class SnmpClient:
                     raise SnmpBadReply(f"{target} answered, but not with a readable reply "
                                        f"to request {request_id}: {bad_reply}")
                 waited = sum(self.timeout * self.backoff ** n for n in range(self.retries + 1))
-                raise SnmpTimeout(f"no reply from {target} after {self.retries + 1} "
-                                  f"attempt(s) over {waited:.3g} s")
+                wrong = transport.wrong_sources.get(source)
+                elsewhere = wrong[1] if wrong is not None and wrong[0] >= started else None
+                timeout_error = SnmpTimeout(
+                    f"no reply from {target} after {self.retries + 1} attempt(s) over "
+                    f"{waited:.3g} s" + (f"; a reply came from {elsewhere} instead and was "
+                                         f"dropped" if elsewhere else ""))
+                timeout_error.answered_from = elsewhere
+                raise timeout_error
             finally:
                 transport.unregister(request_id, pending)
 
@@ -291,8 +303,14 @@ class SnmpClient:
             raise SnmpBadReply(f"{target}: no credential got a readable reply; "
                                f"{len(bad)} unreadable, first: {bad[0]}")
         kinds = ", ".join(c.protocol for c in candidates)
-        raise SnmpTimeout(f"no reply from {target} with any of {len(candidates)} credentials "
-                          f"({kinds}): wrong community or silent host")
+        elsewhere = next((f.answered_from for f in failures
+                          if isinstance(f, SnmpTimeout) and f.answered_from), None)
+        timeout_error = SnmpTimeout(
+            f"no reply from {target} with any of {len(candidates)} credentials ({kinds}): "
+            + (f"a reply came from {elsewhere} instead and was dropped" if elsewhere
+               else "wrong community or silent host"))
+        timeout_error.answered_from = elsewhere
+        raise timeout_error
 
     async def _request_with(self, credential: Credential, target: Target, pdu_type: PduType,
                             fields: tuple[int, int], varbinds: list[Varbind],

@@ -114,6 +114,8 @@ class UdpTransport:
         self.pending: dict[int, Pending] = {}
         # source key -> (time, reason) of the last datagram from it that could not be read.
         self.bad_sources: OrderedDict[tuple[bytes, int], tuple[float, str]] = OrderedDict()
+        # source key of a request -> (time, "address:port") of a reply to it from elsewhere.
+        self.wrong_sources: OrderedDict[tuple[bytes, int], tuple[float, str]] = OrderedDict()
 
     # -- sockets --------------------------------------------------------------------------
 
@@ -228,10 +230,23 @@ class UdpTransport:
             return
         if pending.source != source:
             stats.mismatched_replies += 1
+            self._note_wrong_source(pending.source, source)
             return
         if len(pending.replies) < MAX_QUEUED_REPLIES:
             pending.replies.append(data)
             pending.arrived.set()
+
+    def _note_wrong_source(self, expected: tuple[bytes, int], actual: tuple[bytes, int]) -> None:
+        # Kept so the timeout can say "the reply came from elsewhere" (a host answering from
+        # another address: multi-homed agents, NAT); the reply itself stays dropped.
+        packed, port = actual
+        family = stdlib_socket.AF_INET6 if len(packed) == 16 else stdlib_socket.AF_INET
+        where = stdlib_socket.inet_ntop(family, packed)
+        where = f"[{where}]:{port}" if family == stdlib_socket.AF_INET6 else f"{where}:{port}"
+        self.wrong_sources[expected] = (trio.current_time(), where)
+        self.wrong_sources.move_to_end(expected)
+        if len(self.wrong_sources) > _BAD_SOURCES_KEPT:
+            self.wrong_sources.popitem(last=False)
 
     def _note_bad_source(self, source: tuple[bytes, int], reason: str) -> None:
         self.bad_sources[source] = (trio.current_time(), reason)

@@ -1,0 +1,1 @@
+"""The central server: ingest, storage (SQLite or PostgreSQL), REST API, health and metrics."""

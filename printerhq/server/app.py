@@ -1,0 +1,250 @@
+"""The ASGI application: ingest (WebSocket stream and HTTPS batch), REST API, health, metrics.
+
+Every request is authenticated against the database (token hash lookup), so a token revoked on
+one instance is refused by all instances at once, and an open stream stops at its next batch.
+Tokens are never logged: log lines name the agent or the client address, never a credential.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import msgspec
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from printerhq.server.metrics import Metrics
+from printerhq.server.store import Agent, AgentRevoked, Store
+from printerhq.uplink import wire
+
+log = logging.getLogger("printerhq.server")
+
+MAX_TOKEN_LENGTH = 256
+
+
+class _BatchIdOnly(msgspec.Struct):
+    """Enough of a batch to name it in an error acknowledgement (unknown fields allowed here)."""
+
+    batch_id: str
+
+
+def _json(data: object, status: int = 200) -> Response:
+    return Response(msgspec.json.encode(data), status_code=status, media_type="application/json")
+
+
+def _error(status: int, reason: str) -> Response:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return Response(msgspec.json.encode({"error": reason}), status_code=status, media_type="application/json", headers=headers)
+
+
+def _bearer(headers) -> str | None:
+    value = headers.get("authorization", "")
+    scheme, _, token = value.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    return token
+
+
+def _client(conn) -> str:
+    return conn.client.host if conn.client else "?"
+
+
+def create_app(store: Store, *, websocket: bool = True) -> Starlette:
+    """Build the app around ``store``. ``websocket=False`` serves no stream route (as behind a
+    proxy that strips upgrades), for testing the HTTPS fallback."""
+    metrics = Metrics()
+
+    async def authenticate(conn) -> Agent | None:
+        token = _bearer(conn.headers)
+        if token is None:
+            metrics.rejected["no_token"] += 1
+            log.warning("upload without a bearer token from %s refused", _client(conn))
+            return None
+        agent = await store.agent_for_token(token)
+        if agent is None:
+            metrics.rejected["bad_token"] += 1
+            log.warning("upload with an unknown or revoked token from %s refused", _client(conn))
+        return agent
+
+    def check_agent(agent: Agent, batch: wire.Batch) -> None:
+        if batch.agent and batch.agent != agent.name:
+            raise wire.WireError(f"batch names agent {batch.agent!r} but the token is {agent.name!r}'s", 403)
+
+    # -- ingest over HTTPS ---------------------------------------------------------------------
+    async def ingest_http(request: Request) -> Response:
+        agent = await authenticate(request)
+        if agent is None:
+            return _error(401, "missing, unknown or revoked token")
+        try:
+            length = int(request.headers.get("content-length", "0") or 0)
+        except ValueError:
+            length = 0
+        if length > wire.MAX_COMPRESSED_BYTES:
+            return _reject("http", agent, request, wire.WireError("body too large", 413))
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > wire.MAX_COMPRESSED_BYTES:
+                return _reject("http", agent, request, wire.WireError("body too large", 413))
+        encoding = request.headers.get("content-encoding", "identity").lower()
+        try:
+            if encoding == "deflate":
+                data = wire.decompress_body(bytes(body))
+            elif encoding == "identity":
+                data = bytes(body)
+            else:
+                raise wire.WireError(f"unsupported content-encoding {encoding!r}", 415)
+            batch = wire.decode_batch(data)
+            check_agent(agent, batch)
+            result = await store.ingest(agent, batch.batch_id, batch.reports, _client(request))
+        except wire.WireError as exc:
+            return _reject("http", agent, request, exc)
+        except AgentRevoked:
+            metrics.rejected["revoked"] += 1
+            return _error(401, "token revoked")
+        _count("http", result)
+        ack = wire.Ack(batch_id=batch.batch_id, duplicate=result.duplicate)
+        return Response(wire.encode(ack), media_type="application/msgpack")
+
+    def _reject(transport: str, agent: Agent, conn, exc: wire.WireError) -> Response:
+        metrics.rejected[f"invalid_{exc.status}"] += 1
+        metrics.batches[(transport, "rejected")] += 1
+        log.warning("batch from agent %s at %s rejected (%d): %s", agent.name, _client(conn), exc.status, exc.reason[:300])
+        return _error(exc.status, exc.reason[:300])
+
+    def _count(transport: str, result) -> None:
+        metrics.batches[(transport, "duplicate" if result.duplicate else "stored")] += 1
+        metrics.reports += result.reports
+
+    # -- ingest over one persistent WebSocket --------------------------------------------------
+    async def ingest_stream(ws: WebSocket) -> None:
+        agent = await authenticate(ws)
+        if agent is None:
+            # Answer the handshake with 401 (ASGI WebSocket Denial Response extension), so an
+            # agent tells "bad token" apart from a proxy that refuses upgrades (403, 400, ...).
+            if "websocket.http.response" in ws.scope.get("extensions", {}):
+                await ws.send_denial_response(_error(401, "missing, unknown or revoked token"))
+            else:
+                await ws.close(code=1008)  # before accept: answered with HTTP 403
+            return
+        await ws.accept()
+        metrics.ws_connections += 1
+        metrics.ws_open += 1
+        inflate = wire.StreamDecompressor()
+        try:
+            while True:
+                message = await ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                data = message.get("bytes")
+                if data is None:
+                    metrics.rejected["text_frame"] += 1
+                    log.warning("text frame from agent %s refused", agent.name)
+                    await ws.close(code=1003)  # RFC 6455 §7.4.1: unsupported data
+                    return
+                try:
+                    raw = inflate.decompress(data)
+                except wire.WireError as exc:
+                    # The shared zlib stream is unusable now: end the connection (1007/1009).
+                    metrics.rejected[f"invalid_{exc.status}"] += 1
+                    log.warning("stream from agent %s closed: %s", agent.name, exc.reason)
+                    await ws.close(code=1009 if exc.status == 413 else 1007)
+                    return
+                try:
+                    batch = wire.decode_batch(raw)
+                    check_agent(agent, batch)
+                    result = await store.ingest(agent, batch.batch_id, batch.reports, _client(ws))
+                except wire.WireError as exc:
+                    metrics.rejected[f"invalid_{exc.status}"] += 1
+                    metrics.batches[("websocket", "rejected")] += 1
+                    log.warning("batch from agent %s rejected (%d): %s", agent.name, exc.status, exc.reason[:300])
+                    try:
+                        batch_id = msgspec.msgpack.decode(raw, type=_BatchIdOnly).batch_id[:64]
+                    except (msgspec.DecodeError, msgspec.ValidationError):
+                        batch_id = ""
+                    await ws.send_bytes(wire.encode(wire.Ack(batch_id=batch_id, ok=False, error=f"{exc.status} {exc.reason[:200]}")))
+                    continue
+                except AgentRevoked:
+                    metrics.rejected["revoked"] += 1
+                    log.warning("agent %s revoked: stream closed", agent.name)
+                    await ws.close(code=1008)
+                    return
+                _count("websocket", result)
+                await ws.send_bytes(wire.encode(wire.Ack(batch_id=batch.batch_id, duplicate=result.duplicate)))
+        except WebSocketDisconnect:
+            return  # the agent went away: normal
+        finally:
+            metrics.ws_open -= 1
+
+    # -- REST API ------------------------------------------------------------------------------
+    async def devices(request: Request) -> Response:
+        return _json(await store.list_devices())
+
+    async def device_latest(request: Request) -> Response:
+        latest = await store.latest(request.path_params["device_id"])
+        return _json(latest) if latest else _error(404, "no such device")
+
+    def _since_limit(request: Request) -> tuple[float, int]:
+        try:
+            since = float(request.query_params.get("since", 0))
+            limit = max(1, min(int(request.query_params.get("limit", 1000)), 10000))
+        except ValueError:
+            raise wire.WireError("since and limit must be numbers", 400) from None
+        return since, limit
+
+    async def device_counters(request: Request) -> Response:
+        device_id = request.path_params["device_id"]
+        try:
+            since, limit = _since_limit(request)
+        except wire.WireError as exc:
+            return _error(exc.status, exc.reason)
+        if not await store.device_exists(device_id):
+            return _error(404, "no such device")
+        return _json(await store.counter_history(device_id, request.query_params.get("name"), since, limit))
+
+    async def device_supplies(request: Request) -> Response:
+        device_id = request.path_params["device_id"]
+        try:
+            since, limit = _since_limit(request)
+        except wire.WireError as exc:
+            return _error(exc.status, exc.reason)
+        if not await store.device_exists(device_id):
+            return _error(404, "no such device")
+        return _json(await store.supply_history(device_id, since, limit))
+
+    async def agents(request: Request) -> Response:
+        return _json(await store.list_agents())
+
+    async def healthz(request: Request) -> Response:
+        try:
+            await store.ping()
+            version = await store.schema_version()
+        except Exception as exc:  # any database failure makes the instance unhealthy
+            log.error("health check failed: %s", type(exc).__name__)
+            return _json({"status": "error", "error": type(exc).__name__}, 503)
+        return _json({"status": "ok", "schema": version})
+
+    async def prometheus(request: Request) -> Response:
+        totals = await store.totals()
+        return Response(metrics.render(totals), media_type="text/plain; version=0.0.4")
+
+    routes = [
+        Route("/api/v1/ingest", ingest_http, methods=["POST"]),
+        Route("/api/v1/devices", devices),
+        Route("/api/v1/devices/{device_id:int}", device_latest),
+        Route("/api/v1/devices/{device_id:int}/counters", device_counters),
+        Route("/api/v1/devices/{device_id:int}/supplies", device_supplies),
+        Route("/api/v1/agents", agents),
+        Route("/healthz", healthz),
+        Route("/metrics", prometheus),
+    ]
+    if websocket:
+        routes.append(WebSocketRoute("/api/v1/stream", ingest_stream))
+    app = Starlette(routes=routes)
+    app.state.metrics = metrics
+    app.state.store = store
+    return app

@@ -1,0 +1,47 @@
+"""Prometheus text exposition (format 0.0.4) without a client library: a few counters."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+
+class Metrics:
+    """Per-process counters. They are not state the service depends on: each instance behind a
+    load balancer exposes its own, and Prometheus sums them."""
+
+    def __init__(self) -> None:
+        self.batches = Counter()  # by transport and outcome
+        self.reports = 0
+        self.rejected = Counter()  # by reason
+        self.ws_connections = 0
+        self.ws_open = 0
+
+    def render(self, totals: dict[str, int]) -> str:
+        lines = [
+            "# HELP printerhq_batches_total Batches received, by transport and outcome.",
+            "# TYPE printerhq_batches_total counter",
+        ]
+        for (transport, outcome), n in sorted(self.batches.items()):
+            lines.append(f'printerhq_batches_total{{transport="{transport}",outcome="{outcome}"}} {n}')
+        lines += [
+            "# HELP printerhq_reports_ingested_total Device reports stored by this instance.",
+            "# TYPE printerhq_reports_ingested_total counter",
+            f"printerhq_reports_ingested_total {self.reports}",
+            "# HELP printerhq_rejected_total Uploads refused, by reason.",
+            "# TYPE printerhq_rejected_total counter",
+        ]
+        for reason, n in sorted(self.rejected.items()):
+            lines.append(f'printerhq_rejected_total{{reason="{reason}"}} {n}')
+        lines += [
+            "# HELP printerhq_websocket_connections_total WebSocket streams accepted.",
+            "# TYPE printerhq_websocket_connections_total counter",
+            f"printerhq_websocket_connections_total {self.ws_connections}",
+            "# HELP printerhq_websocket_open WebSocket streams open now.",
+            "# TYPE printerhq_websocket_open gauge",
+            f"printerhq_websocket_open {self.ws_open}",
+            "# HELP printerhq_rows Rows in the database, by table.",
+            "# TYPE printerhq_rows gauge",
+        ]
+        for table, n in sorted(totals.items()):
+            lines.append(f'printerhq_rows{{table="{table}"}} {n}')
+        return "\n".join(lines) + "\n"

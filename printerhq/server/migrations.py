@@ -1,0 +1,93 @@
+"""Versioned schema migrations, one list shared by SQLite and PostgreSQL.
+
+Each migration is a list of statements with two placeholders that differ by dialect: ``{pk}`` (an
+auto-increment integer key) and ``{blob}`` (bytes). ``schema_version`` records what has been
+applied; a migration and its version row commit in one transaction, so a crash mid-upgrade
+re-runs it cleanly. Never edit a released migration: append a new one.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[list[str]] = [
+    # 1: agents, idempotency keys, devices, readings as a time series per device.
+    [
+        """CREATE TABLE agents (
+            id {pk},
+            name TEXT NOT NULL UNIQUE,
+            token_hash TEXT NOT NULL UNIQUE,
+            created_at DOUBLE PRECISION NOT NULL,
+            revoked_at DOUBLE PRECISION,
+            last_seen DOUBLE PRECISION,
+            last_address TEXT,
+            batches_total BIGINT NOT NULL DEFAULT 0,
+            reports_total BIGINT NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE batches (
+            agent_id BIGINT NOT NULL REFERENCES agents(id),
+            batch_id TEXT NOT NULL,
+            received_at DOUBLE PRECISION NOT NULL,
+            reports INTEGER NOT NULL,
+            PRIMARY KEY (agent_id, batch_id)
+        )""",
+        """CREATE TABLE devices (
+            id {pk},
+            device_key TEXT NOT NULL UNIQUE,
+            address TEXT NOT NULL,
+            vendor TEXT,
+            model TEXT,
+            serial TEXT,
+            mac TEXT,
+            sys_name TEXT,
+            first_seen DOUBLE PRECISION NOT NULL,
+            last_seen DOUBLE PRECISION NOT NULL,
+            last_agent_id BIGINT REFERENCES agents(id)
+        )""",
+        """CREATE TABLE readings (
+            id {pk},
+            device_id BIGINT NOT NULL REFERENCES devices(id),
+            agent_id BIGINT NOT NULL REFERENCES agents(id),
+            batch_id TEXT NOT NULL,
+            scanned_at DOUBLE PRECISION NOT NULL,
+            received_at DOUBLE PRECISION NOT NULL,
+            report {blob} NOT NULL
+        )""",
+        "CREATE INDEX readings_device_time ON readings(device_id, scanned_at)",
+        "CREATE INDEX readings_batch ON readings(agent_id, batch_id)",
+        """CREATE TABLE counter_readings (
+            reading_id BIGINT NOT NULL REFERENCES readings(id),
+            device_id BIGINT NOT NULL,
+            scanned_at DOUBLE PRECISION NOT NULL,
+            name TEXT NOT NULL,
+            value BIGINT NOT NULL
+        )""",
+        "CREATE INDEX counter_readings_device ON counter_readings(device_id, name, scanned_at)",
+        """CREATE TABLE supply_readings (
+            reading_id BIGINT NOT NULL REFERENCES readings(id),
+            device_id BIGINT NOT NULL,
+            scanned_at DOUBLE PRECISION NOT NULL,
+            idx INTEGER NOT NULL,
+            description TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            colour TEXT,
+            level BIGINT,
+            capacity BIGINT,
+            percent DOUBLE PRECISION,
+            state TEXT NOT NULL
+        )""",
+        "CREATE INDEX supply_readings_device ON supply_readings(device_id, idx, scanned_at)",
+    ],
+]
+
+DIALECT_TYPES = {
+    "sqlite": {"pk": "INTEGER PRIMARY KEY AUTOINCREMENT", "blob": "BLOB"},
+    "postgresql": {"pk": "BIGSERIAL PRIMARY KEY", "blob": "BYTEA"},
+}
+
+
+def statements(dialect: str, version: int) -> list[str]:
+    """The SQL of migration ``version`` (1-based) for ``dialect``."""
+    types = DIALECT_TYPES[dialect]
+    return [s.format(**types) for s in MIGRATIONS[version - 1]]
+
+
+LATEST = len(MIGRATIONS)

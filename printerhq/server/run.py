@@ -1,0 +1,118 @@
+"""Run the server in a trio nursery: ``async with run_server(...) as server``.
+
+Used by ``printerhq serve``, by ``printerhq demo`` and by the tests. hypercorn's trio worker
+serves the Starlette app; TLS is TLS 1.3 only (see ``tls.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import AsyncIterator
+
+import hypercorn.config
+import hypercorn.trio
+import trio
+
+from printerhq.server import tls
+from printerhq.server.app import create_app
+from printerhq.server.store import Store
+from printerhq.uplink import wire
+
+log = logging.getLogger("printerhq.server")
+
+
+class _Config(hypercorn.config.Config):
+    def create_ssl_context(self):
+        if not self.ssl_enabled:
+            return None
+        return tls.server_ssl_context(self.certfile, self.keyfile)
+
+
+@dataclass
+class RunningServer:
+    url: str  # e.g. "https://127.0.0.1:43121"
+    host: str
+    port: int
+    store: Store
+    app: object
+    certfile: Path | None = None  # the CA bundle an agent needs for a self-signed server
+    fingerprint: str | None = None  # SHA-256 of the certificate, for pinning
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("https://", "wss://").replace("http://", "ws://") + "/api/v1/stream"
+
+
+def _bind(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+@asynccontextmanager
+async def run_server(
+    data_dir: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    database: str | None = None,
+    certfile: str | Path | None = None,
+    keyfile: str | Path | None = None,
+    self_signed: bool = False,
+    insecure_http: bool = False,
+    websocket: bool = True,
+    graceful_timeout: float = 2.0,
+) -> AsyncIterator[RunningServer]:
+    """Open the store, serve, and yield a ``RunningServer``; stop serving on exit.
+
+    Exactly one of ``certfile``/``keyfile``, ``self_signed`` or ``insecure_http`` is required.
+    """
+    if sum([bool(certfile and keyfile), self_signed, insecure_http]) != 1:
+        raise ValueError("choose one of certfile+keyfile, self_signed or insecure_http")
+    if self_signed:
+        certfile, keyfile = tls.ensure_self_signed(data_dir)
+    if insecure_http:
+        log.warning("serving plain HTTP: tokens and reports cross the network unencrypted")
+    store = await Store.open(data_dir, database)
+    try:
+        app = create_app(store, websocket=websocket)
+        config = _Config()
+        config.bind = [_bind(host, port)]
+        config.websocket_max_message_size = wire.MAX_COMPRESSED_BYTES
+        config.graceful_timeout = graceful_timeout
+        config.keep_alive_timeout = 75  # HTTPS fallback keeps its connection between batches
+        config.accesslog = None  # request lines carry no credentials, but stay quiet by default
+        # Every response (the 101 of each stream, each fallback POST) is on the agent's byte
+        # budget: no Date or Server header (RFC 9110 §6.6.1 allows omitting Date without a clock).
+        config.include_date_header = False
+        config.include_server_header = False
+        if certfile and keyfile:
+            config.certfile, config.keyfile = str(certfile), str(keyfile)
+        shutdown = trio.Event()
+        async with trio.open_nursery() as nursery:
+            binds = await nursery.start(
+                partial(hypercorn.trio.serve, app, config, shutdown_trigger=shutdown.wait)
+            )
+            bound = binds[0]
+            bound_port = int(bound.rsplit(":", 1)[1])
+            scheme = "https" if certfile else "http"
+            url_host = f"[{host}]" if ":" in host else host
+            server = RunningServer(
+                url=f"{scheme}://{url_host}:{bound_port}",
+                host=host,
+                port=bound_port,
+                store=store,
+                app=app,
+                certfile=Path(certfile) if certfile else None,
+                fingerprint=tls.certificate_fingerprint(certfile) if certfile else None,
+            )
+            try:
+                yield server
+            finally:
+                shutdown.set()
+                nursery.cancel_scope.deadline = trio.current_time() + graceful_timeout + 1
+    finally:
+        with trio.CancelScope(shield=True):
+            await store.aclose()

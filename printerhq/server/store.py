@@ -1,0 +1,388 @@
+"""Storage behind one interface: SQLite (default) or PostgreSQL (psycopg 3), same schema.
+
+The server keeps no state outside the database: agents, tokens (hashed), idempotency keys,
+devices and readings all live here, so several server instances can share one PostgreSQL.
+
+Database calls are blocking DB-API calls run in worker threads (``trio.to_thread``) over a small
+pool of connections; psycopg's async API is asyncio-only. SQL is written once with ``?``
+placeholders and both dialects' shared syntax (``ON CONFLICT``, ``RETURNING``: SQLite >= 3.35).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import trio
+
+from printerhq import model
+from printerhq.model import DeviceReport
+from printerhq.server import migrations
+
+log = logging.getLogger("printerhq.server.store")
+
+STALE_AFTER = 15 * 60  # an agent silent this long is reported "stale" by /api/v1/agents
+
+
+class StoreError(RuntimeError):
+    pass
+
+
+class AgentRevoked(StoreError):
+    pass
+
+
+@dataclass(frozen=True)
+class Agent:
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    duplicate: bool
+    reports: int
+
+
+def hash_token(token: str) -> str:
+    """Tokens are 256-bit random strings, so a fast hash suffices (no dictionary to attack)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def device_key(identity: model.Identity) -> str:
+    """A device's identity across address changes: serial, else MAC, else address."""
+    if identity.serial:
+        return f"serial:{identity.vendor or ''}:{identity.serial}"
+    if identity.mac:
+        return f"mac:{identity.mac.lower()}"
+    return f"addr:{identity.address}"
+
+
+# --------------------------------------------------------------------------------------------
+# Dialects
+# --------------------------------------------------------------------------------------------
+class _Dialect:
+    name: str
+    retryable: tuple[type[BaseException], ...] = ()
+    broken: tuple[type[BaseException], ...] = ()
+
+    def connect(self) -> Any: ...
+    def sql(self, text: str) -> str:
+        return text
+
+    @contextlib.contextmanager
+    def transaction(self, conn) -> Iterator[None]: ...
+    def migration_lock(self, conn) -> None: ...
+
+
+class _SQLite(_Dialect):
+    name = "sqlite"
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.retryable = (sqlite3.OperationalError,)
+
+    def connect(self):
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process crashes
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    @contextlib.contextmanager
+    def transaction(self, conn):
+        conn.execute("BEGIN IMMEDIATE")  # take the write lock up front: no upgrade deadlocks
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def migration_lock(self, conn) -> None:
+        pass  # BEGIN IMMEDIATE already serialises writers
+
+
+class _Postgres(_Dialect):
+    name = "postgresql"
+
+    def __init__(self, url: str):
+        import psycopg
+
+        self.url = url
+        self._psycopg = psycopg
+        self.retryable = (
+            psycopg.errors.DeadlockDetected,
+            psycopg.errors.SerializationFailure,
+        )
+        self.broken = (psycopg.OperationalError, psycopg.InterfaceError)
+
+    def connect(self):
+        return self._psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+
+    def sql(self, text: str) -> str:
+        return text.replace("?", "%s")
+
+    @contextlib.contextmanager
+    def transaction(self, conn):
+        with conn.transaction():
+            yield
+
+    def migration_lock(self, conn) -> None:
+        # Two instances starting together on one database: only one migrates at a time.
+        conn.execute("SELECT pg_advisory_xact_lock(7340111)")
+
+
+# --------------------------------------------------------------------------------------------
+# The store
+# --------------------------------------------------------------------------------------------
+class Store:
+    """Async facade over a pool of blocking connections. Open with ``await Store.open(...)``."""
+
+    def __init__(self, dialect: _Dialect, pool_size: int):
+        self.dialect = dialect
+        self._idle: list[Any] = []
+        self._slots = trio.Semaphore(pool_size)
+        self._limiter = trio.CapacityLimiter(pool_size)
+
+    @classmethod
+    async def open(cls, data_dir: str | Path, database: str | None = None, pool_size: int | None = None) -> "Store":
+        """SQLite file ``printerhq.sqlite3`` in ``data_dir`` unless ``database`` is a PostgreSQL URL."""
+        if database and database.startswith(("postgresql://", "postgres://")):
+            store = cls(_Postgres(database), pool_size or 8)
+        elif database and database.startswith("sqlite:///"):
+            store = cls(_SQLite(Path(database[len("sqlite:///"):])), pool_size or 4)
+        elif database:
+            raise StoreError("--database must be postgresql://... or sqlite:///path")
+        else:
+            Path(data_dir).mkdir(parents=True, exist_ok=True)
+            store = cls(_SQLite(Path(data_dir) / "printerhq.sqlite3"), pool_size or 4)
+        await store.migrate()
+        return store
+
+    async def aclose(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(conn, *args)`` in a worker thread on a pooled connection, retrying
+        deadlocks and reconnecting after a dropped connection (PostgreSQL restart)."""
+        async with self._slots:
+            for attempt in range(5):
+                conn = self._idle.pop() if self._idle else None
+                try:
+                    if conn is None:
+                        conn = await trio.to_thread.run_sync(self.dialect.connect, limiter=self._limiter)
+                    result = await trio.to_thread.run_sync(fn, conn, *args, limiter=self._limiter)
+                except self.dialect.retryable as exc:
+                    self._idle.append(conn)
+                    if attempt == 4:
+                        raise
+                    log.info("retrying transaction after %s", type(exc).__name__)
+                    await trio.sleep(0.05 * (attempt + 1))
+                    continue
+                except self.dialect.broken:
+                    if conn is not None:
+                        with contextlib.suppress(Exception):
+                            conn.close()
+                    if attempt == 4:
+                        raise
+                    await trio.sleep(0.2 * (attempt + 1))
+                    continue
+                except BaseException:
+                    if conn is not None:
+                        with contextlib.suppress(Exception):
+                            conn.close()
+                    raise
+                self._idle.append(conn)
+                return result
+        raise AssertionError("unreachable")
+
+    def _x(self, conn, sql: str, params: tuple = ()):  # execute with dialect placeholders
+        return conn.execute(self.dialect.sql(sql), params)
+
+    # -- schema --------------------------------------------------------------------------------
+    async def migrate(self) -> int:
+        return await self.run(self._migrate)
+
+    def _migrate(self, conn) -> int:
+        d = self.dialect
+        with d.transaction(conn):
+            d.migration_lock(conn)
+            self._x(conn, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at DOUBLE PRECISION NOT NULL)")
+            row = self._x(conn, "SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
+            current = int(row[0])
+            for version in range(current + 1, migrations.LATEST + 1):
+                for statement in migrations.statements(d.name, version):
+                    self._x(conn, statement)
+                self._x(conn, "INSERT INTO schema_version(version, applied_at) VALUES (?, ?)", (version, time.time()))
+                log.info("database migrated to schema version %d", version)
+        return migrations.LATEST
+
+    async def schema_version(self) -> int:
+        return await self.run(lambda c: int(self._x(c, "SELECT MAX(version) FROM schema_version").fetchone()[0]))
+
+    async def ping(self) -> bool:
+        await self.run(lambda c: self._x(c, "SELECT 1").fetchone())
+        return True
+
+    # -- agents --------------------------------------------------------------------------------
+    async def add_agent(self, name: str, token: str) -> None:
+        """Register ``name`` with ``token`` (stored hashed); a revoked name is re-issued."""
+        await self.run(self._add_agent, name, hash_token(token))
+
+    def _add_agent(self, conn, name: str, token_hash: str) -> None:
+        with self.dialect.transaction(conn):
+            row = self._x(conn, "SELECT revoked_at FROM agents WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                self._x(conn, "INSERT INTO agents(name, token_hash, created_at) VALUES (?, ?, ?)", (name, token_hash, time.time()))
+            elif row[0] is not None:
+                self._x(conn, "UPDATE agents SET token_hash = ?, revoked_at = NULL WHERE name = ?", (token_hash, name))
+            else:
+                raise StoreError(f"agent {name!r} already exists; revoke it first to issue a new token")
+
+    async def revoke_agent(self, name: str) -> bool:
+        def work(conn):
+            with self.dialect.transaction(conn):
+                return self._x(conn, "UPDATE agents SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", (time.time(), name)).rowcount > 0
+        return await self.run(work)
+
+    async def agent_for_token(self, token: str) -> Agent | None:
+        """The active agent holding ``token``, or ``None`` (unknown or revoked)."""
+        def work(conn):
+            row = self._x(conn, "SELECT id, name FROM agents WHERE token_hash = ? AND revoked_at IS NULL", (hash_token(token),)).fetchone()
+            return Agent(int(row[0]), row[1]) if row else None
+        return await self.run(work)
+
+    async def list_agents(self, now: float | None = None) -> list[dict]:
+        now = time.time() if now is None else now
+        def work(conn):
+            return self._x(conn, "SELECT name, created_at, revoked_at, last_seen, last_address, batches_total, reports_total FROM agents ORDER BY name").fetchall()
+        out = []
+        for name, created, revoked, seen, address, batches, reports in await self.run(work):
+            if revoked is not None:
+                health = "revoked"
+            elif seen is None:
+                health = "never_seen"
+            else:
+                health = "ok" if now - seen < STALE_AFTER else "stale"
+            out.append(dict(name=name, created_at=created, revoked_at=revoked, last_seen=seen,
+                            last_address=address, batches=int(batches), reports=int(reports), health=health))
+        return out
+
+    # -- ingest --------------------------------------------------------------------------------
+    async def ingest(self, agent: Agent, batch_id: str, reports: list[DeviceReport], address: str | None = None) -> IngestResult:
+        """Store a batch once per ``(agent, batch_id)``; a repeat is acknowledged as duplicate."""
+        return await self.run(self._ingest, agent, batch_id, reports, address)
+
+    def _ingest(self, conn, agent: Agent, batch_id: str, reports: list[DeviceReport], address: str | None) -> IngestResult:
+        now = time.time()
+        x = self._x
+        with self.dialect.transaction(conn):
+            inserted = x(conn, "INSERT INTO batches(agent_id, batch_id, received_at, reports) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                         (agent.id, batch_id, now, len(reports))).rowcount
+            counted = len(reports) if inserted else 0
+            alive = x(conn, "UPDATE agents SET last_seen = ?, last_address = ?, batches_total = batches_total + ?, reports_total = reports_total + ? WHERE id = ? AND revoked_at IS NULL",
+                      (now, address, 1 if inserted else 0, counted, agent.id)).rowcount
+            if not alive:
+                raise AgentRevoked(agent.name)
+            if not inserted:
+                return IngestResult(duplicate=True, reports=0)
+            # Upsert devices in key order: concurrent batches lock rows in the same order (no deadlock).
+            latest: dict[str, DeviceReport] = {}
+            for report in reports:
+                key = device_key(report.identity)
+                if key not in latest or report.scanned_at >= latest[key].scanned_at:
+                    latest[key] = report
+            ids: dict[str, int] = {}
+            for key in sorted(latest):
+                ident = latest[key].identity
+                seen = latest[key].scanned_at
+                ids[key] = int(x(conn, """
+                    INSERT INTO devices(device_key, address, vendor, model, serial, mac, sys_name, first_seen, last_seen, last_agent_id)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (device_key) DO UPDATE SET
+                        address = CASE WHEN excluded.last_seen >= devices.last_seen THEN excluded.address ELSE devices.address END,
+                        last_agent_id = CASE WHEN excluded.last_seen >= devices.last_seen THEN excluded.last_agent_id ELSE devices.last_agent_id END,
+                        vendor = COALESCE(excluded.vendor, devices.vendor),
+                        model = COALESCE(excluded.model, devices.model),
+                        serial = COALESCE(excluded.serial, devices.serial),
+                        mac = COALESCE(excluded.mac, devices.mac),
+                        sys_name = COALESCE(excluded.sys_name, devices.sys_name),
+                        first_seen = CASE WHEN excluded.first_seen < devices.first_seen THEN excluded.first_seen ELSE devices.first_seen END,
+                        last_seen = CASE WHEN excluded.last_seen > devices.last_seen THEN excluded.last_seen ELSE devices.last_seen END
+                    RETURNING id""",
+                    (key, ident.address, ident.vendor, ident.model, ident.serial, ident.mac, ident.sys_name, seen, seen, agent.id)).fetchone()[0])
+            for report in reports:
+                device_id = ids[device_key(report.identity)]
+                reading_id = int(x(conn, "INSERT INTO readings(device_id, agent_id, batch_id, scanned_at, received_at, report) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                                   (device_id, agent.id, batch_id, report.scanned_at, now, model.encode(report))).fetchone()[0])
+                for c in report.counters:
+                    x(conn, "INSERT INTO counter_readings(reading_id, device_id, scanned_at, name, value) VALUES (?, ?, ?, ?, ?)",
+                      (reading_id, device_id, report.scanned_at, c.name, c.value))
+                for s in report.supplies:
+                    x(conn, "INSERT INTO supply_readings(reading_id, device_id, scanned_at, idx, description, kind, colour, level, capacity, percent, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                      (reading_id, device_id, report.scanned_at, s.index, s.description, s.kind, s.colour, s.level, s.capacity, s.percent, s.state))
+        return IngestResult(duplicate=False, reports=len(reports))
+
+    # -- queries -------------------------------------------------------------------------------
+    async def list_devices(self) -> list[dict]:
+        def work(conn):
+            return self._x(conn, """SELECT d.id, d.device_key, d.address, d.vendor, d.model, d.serial, d.mac, d.sys_name,
+                                           d.first_seen, d.last_seen, a.name
+                                    FROM devices d LEFT JOIN agents a ON a.id = d.last_agent_id ORDER BY d.id""").fetchall()
+        cols = ("id", "key", "address", "vendor", "model", "serial", "mac", "sys_name", "first_seen", "last_seen", "agent")
+        return [dict(zip(cols, row)) for row in await self.run(work)]
+
+    async def latest(self, device_id: int) -> dict | None:
+        """The device's most recent report, as JSON-ready builtins."""
+        def work(conn):
+            return self._x(conn, "SELECT report, scanned_at, received_at FROM readings WHERE device_id = ? ORDER BY scanned_at DESC, id DESC LIMIT 1", (device_id,)).fetchone()
+        row = await self.run(work)
+        if row is None:
+            return None
+        report = model.decode_device_report(bytes(row[0]))
+        return dict(device_id=device_id, scanned_at=row[1], received_at=row[2], report=model.to_builtins(report))
+
+    async def counter_history(self, device_id: int, name: str | None = None, since: float = 0.0, limit: int = 1000) -> list[dict]:
+        def work(conn):
+            sql = "SELECT scanned_at, name, value FROM counter_readings WHERE device_id = ? AND scanned_at >= ?"
+            params: tuple = (device_id, since)
+            if name:
+                sql += " AND name = ?"
+                params += (name,)
+            return self._x(conn, sql + " ORDER BY scanned_at, name LIMIT ?", params + (limit,)).fetchall()
+        return [dict(scanned_at=t, name=n, value=int(v)) for t, n, v in await self.run(work)]
+
+    async def supply_history(self, device_id: int, since: float = 0.0, limit: int = 1000) -> list[dict]:
+        def work(conn):
+            return self._x(conn, "SELECT scanned_at, idx, description, kind, colour, level, capacity, percent, state FROM supply_readings WHERE device_id = ? AND scanned_at >= ? ORDER BY scanned_at, idx LIMIT ?",
+                           (device_id, since, limit)).fetchall()
+        cols = ("scanned_at", "index", "description", "kind", "colour", "level", "capacity", "percent", "state")
+        return [dict(zip(cols, row)) for row in await self.run(work)]
+
+    async def device_exists(self, device_id: int) -> bool:
+        return await self.run(lambda c: self._x(c, "SELECT 1 FROM devices WHERE id = ?", (device_id,)).fetchone() is not None)
+
+    async def totals(self) -> dict[str, int]:
+        def work(conn):
+            out = {}
+            for table in ("agents", "devices", "readings", "batches"):
+                out[table] = int(self._x(conn, f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+            return out
+        return await self.run(work)
+
+    async def all_readings(self) -> list[tuple[str, str, bytes]]:
+        """``(agent, batch_id, report msgpack)`` for every reading: for tests and exports."""
+        def work(conn):
+            return self._x(conn, "SELECT a.name, r.batch_id, r.report FROM readings r JOIN agents a ON a.id = r.agent_id ORDER BY r.id").fetchall()
+        return [(a, b, bytes(r)) for a, b, r in await self.run(work)]
+

@@ -1,0 +1,384 @@
+"""``Uplink``: submit reports to the spool; a sender task streams them to the server.
+
+Delivery is at-least-once on the wire and exactly-once in the database: a batch is deleted from
+the spool only after the server acknowledged its id, and the server stores each
+``(agent, batch_id)`` once. The sender keeps one WebSocket open between scan cycles, pipelines up
+to ``window`` batches, and on any failure reconnects with exponential backoff and jitter, then
+resends every sealed, unacknowledged batch. When the WebSocket handshake is refused (a proxy that
+strips ``Upgrade``, RFC 9110 §7.8) it falls back to HTTPS POST for ``ws_retry_after`` seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import ssl
+import urllib.parse
+from pathlib import Path
+
+import httpx
+import msgspec
+import trio
+import trio_websocket
+
+from printerhq import model
+from printerhq.uplink import wire
+from printerhq.uplink.spool import DEFAULT_MAX_BYTES, AsyncSpool, SpoolFullError
+from printerhq.uplink.transport import Connector, TlsOptions, check_pin
+
+log = logging.getLogger("printerhq.uplink")
+
+STREAM_PATH = "/api/v1/stream"
+INGEST_PATH = "/api/v1/ingest"
+
+
+class UplinkError(RuntimeError):
+    pass
+
+
+class AuthError(UplinkError):
+    """The server refused the token (unknown or revoked)."""
+
+
+class _StreamUnavailable(UplinkError):
+    """The server or a proxy answered the WebSocket handshake with a plain HTTP status."""
+
+
+def _first_error(exc: BaseException) -> BaseException:
+    """The first non-cancellation leaf of an exception group (for logs and classification)."""
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            leaf = _first_error(inner)
+            if not isinstance(leaf, trio.Cancelled):
+                return leaf
+    # trio and httpx wrap a TLS failure (BrokenResourceError, ConnectError): show the ssl error.
+    cause: BaseException | None = exc
+    for _ in range(6):
+        cause = cause.__cause__ or cause.__context__ if cause is not None else None
+        if isinstance(cause, ssl.SSLError):
+            return cause
+    return exc
+
+
+class Uplink:
+    """Durable, resumable upload of device reports. Use as ``async with``.
+
+    ``url`` is the server's base URL (``https://host:port``). ``http://`` needs ``insecure=True``
+    and logs a warning. ``agent`` is the name the token was issued for (checked by the server).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        spool_dir: str | Path,
+        *,
+        agent: str = "",
+        tls: TlsOptions | None = None,
+        insecure: bool = False,
+        max_spool_bytes: int = DEFAULT_MAX_BYTES,
+        batch_reports: int = 100,
+        window: int = 8,
+        transport: str = "auto",  # "auto" (WebSocket, HTTPS fallback), "websocket", "http"
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+        connect_timeout: float = 10.0,
+        ack_timeout: float = 30.0,
+        idle_ping: float = 25.0,
+        ws_retry_after: float = 300.0,
+    ):
+        parsed = urllib.parse.urlsplit(url.rstrip("/"))
+        self.tls = tls or TlsOptions()
+        self.insecure = insecure or self.tls.insecure
+        if parsed.scheme not in ("https", "http") or not parsed.hostname:
+            raise UplinkError(f"upload URL must be https://host[:port], not {url!r}")
+        if parsed.scheme == "http":
+            if not self.insecure:
+                raise UplinkError("plain http:// upload needs --insecure (tokens and reports would travel unencrypted)")
+            log.warning("uploading over plain HTTP to %s: token and reports are not encrypted", parsed.netloc)
+        if not token:
+            raise UplinkError("an upload token is required")
+        if transport not in ("auto", "websocket", "http"):
+            raise ValueError("transport must be auto, websocket or http")
+        self.secure = parsed.scheme == "https"
+        self.host = parsed.hostname
+        self.port = parsed.port or (443 if self.secure else 80)
+        self.base_url = f"{parsed.scheme}://{parsed.netloc}"
+        self._token = token
+        self.agent = agent
+        self.spool_dir = Path(spool_dir)
+        self.max_spool_bytes = max_spool_bytes
+        self.batch_reports = batch_reports
+        self.window = window
+        self.transport = transport
+        self.backoff_initial, self.backoff_max = backoff_initial, backoff_max
+        self.connect_timeout, self.ack_timeout = connect_timeout, ack_timeout
+        self.idle_ping, self.ws_retry_after = idle_ping, ws_retry_after
+        self.connector = Connector(self.host, self.port, self.secure, self.tls)
+        self.stats = dict(batches_sent=0, acked=0, duplicates=0, rejected=0, connects=0,
+                          errors=0, http_batches=0, last_error="")
+        self._spool: AsyncSpool | None = None
+        self._changed = trio.Event()  # set (and replaced) when the spool changes
+        self._ws_down_until = float("-inf")
+        self._http: httpx.AsyncClient | None = None
+        self._nursery_manager = None
+        self._nursery: trio.Nursery | None = None
+
+    # -- public API ------------------------------------------------------------------------------
+    async def __aenter__(self) -> "Uplink":
+        self._spool = await AsyncSpool.open(self.spool_dir, self.max_spool_bytes)
+        self._nursery_manager = trio.open_nursery()
+        self._nursery = await self._nursery_manager.__aenter__()
+        self._nursery.start_soon(self._sender)
+        return self
+
+    async def __aexit__(self, *exc_info) -> bool:
+        assert self._nursery is not None and self._nursery_manager is not None
+        self._nursery.cancel_scope.cancel()
+        try:
+            return bool(await self._nursery_manager.__aexit__(*exc_info))
+        finally:
+            with trio.CancelScope(shield=True):
+                if self._http is not None:
+                    await self._http.aclose()
+                if self._spool is not None:
+                    await self._spool.aclose()
+
+    async def submit(self, report: model.DeviceReport | bytes, *, wait: bool = False) -> None:
+        """Spool one report; returns once it is committed and fsync'd on disk.
+
+        When the spool is at its limit or the disk is full, raises ``SpoolFullError`` (nothing
+        spooled earlier is affected) — or, with ``wait=True``, logs once and waits until
+        acknowledged uploads make room, which pauses a scan that awaits it.
+        """
+        assert self._spool is not None, "use 'async with Uplink(...)'"
+        data = report if isinstance(report, bytes) else model.encode(report)
+        paused = False
+        while True:
+            changed = self._changed
+            try:
+                await self._spool.add(data)
+                break
+            except SpoolFullError as exc:
+                if not wait:
+                    raise
+                if not paused:
+                    log.error("%s; collection paused until uploads make room", exc)
+                    paused = True
+                with trio.move_on_after(5):
+                    await changed.wait()
+        if paused:
+            log.warning("spool has room again; collection resumed")
+        self._notify()
+
+    async def flush(self, timeout: float) -> bool:
+        """Wait until the server acknowledged every spooled report; ``False`` on timeout."""
+        assert self._spool is not None
+        with trio.move_on_after(timeout):
+            while self._spool.count:
+                changed = self._changed
+                if not self._spool.count:
+                    break
+                await changed.wait()
+            return True
+        return False
+
+    @property
+    def pending(self) -> int:
+        """Reports in the spool not yet acknowledged."""
+        return self._spool.count if self._spool else 0
+
+    # -- sender ----------------------------------------------------------------------------------
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    async def _wait_for_work(self) -> None:
+        while not self._spool.count:
+            await self._changed.wait()
+
+    def _use_stream(self) -> bool:
+        if self.transport == "http":
+            return False
+        return self.transport == "websocket" or trio.current_time() >= self._ws_down_until
+
+    async def _sender(self) -> None:
+        backoff = self.backoff_initial
+        while True:
+            await self._wait_for_work()
+            progressed = [False]
+            try:
+                if self._use_stream():
+                    try:
+                        await self._stream_session(progressed)
+                    except _StreamUnavailable as exc:
+                        if self.transport == "websocket":
+                            raise
+                        log.warning("WebSocket refused (%s); falling back to HTTPS POST", exc)
+                        self._ws_down_until = trio.current_time() + self.ws_retry_after
+                        await self._http_session(progressed)
+                else:
+                    await self._http_session(progressed)
+                backoff = self.backoff_initial
+                continue
+            except Exception as exc:  # noqa: BLE001 - every failure means: back off, retry
+                error = _first_error(exc)
+                self.stats["errors"] += 1
+                self.stats["last_error"] = f"{type(error).__name__}: {error}"
+                if isinstance(error, AuthError):
+                    log.error("server refused the upload token: %s", error)
+                    backoff = self.backoff_max
+                else:
+                    log.warning("upload interrupted (%s: %s); retrying", type(error).__name__, error)
+            if progressed[0]:
+                backoff = self.backoff_initial
+            await trio.sleep(backoff * random.uniform(0.5, 1.0))
+            backoff = min(backoff * 2, self.backoff_max)
+
+    async def _acknowledged(self, ack: wire.Ack, reports: int) -> None:
+        if ack.ok:
+            await self._spool.ack(ack.batch_id)
+            self.stats["acked"] += 1
+            self.stats["duplicates"] += ack.duplicate
+        else:
+            log.error("server rejected batch %s (%s); kept in the spool's rejected table", ack.batch_id, ack.error)
+            await self._spool.reject(ack.batch_id, ack.error or "rejected")
+            self.stats["rejected"] += 1
+        self._notify()
+
+    def _encode(self, batch_id: str, reports: list[bytes]) -> bytes:
+        return wire.encode(wire.RawBatch(batch_id=batch_id, agent=self.agent,
+                                         reports=[msgspec.Raw(r) for r in reports]))
+
+    def _headers(self) -> list[tuple[bytes, bytes]]:
+        return [(b"authorization", b"Bearer " + self._token.encode())]
+
+    async def _stream_session(self, progressed: list[bool]) -> None:
+        stream = await self.connector.connect(self.connect_timeout)
+        self.stats["connects"] += 1
+        host_header = self.host if self.port in (80, 443) else f"{self.host}:{self.port}"
+        if ":" in self.host:
+            host_header = f"[{self.host}]:{self.port}"
+        try:
+            async with trio.open_nursery() as nursery:
+                try:
+                    with trio.fail_after(self.connect_timeout):
+                        ws = await trio_websocket.wrap_client_stream(
+                            nursery, stream, host_header, STREAM_PATH,
+                            extra_headers=self._headers(), max_message_size=64 << 10,
+                        )
+                except trio.TooSlowError:
+                    nursery.cancel_scope.cancel()
+                    raise
+                try:
+                    await self._pump(ws, progressed)
+                finally:
+                    self.connector.remember(stream)
+                    with trio.move_on_after(1) as scope:
+                        scope.shield = True
+                        await ws.aclose()
+                    nursery.cancel_scope.cancel()
+        except BaseException as exc:
+            error = _first_error(exc)
+            if isinstance(error, trio_websocket.ConnectionRejected):
+                if error.status_code == 401:  # our server's answer to a bad token
+                    raise AuthError(f"WebSocket handshake answered {error.status_code}") from None
+                raise _StreamUnavailable(f"handshake answered HTTP {error.status_code}") from None
+            if isinstance(error, trio_websocket.HandshakeError):
+                raise _StreamUnavailable(str(error)) from None
+            raise
+
+    async def _pump(self, ws: trio_websocket.WebSocketConnection, progressed: list[bool]) -> None:
+        """Send batches (at most ``window`` unacknowledged) and apply acknowledgements."""
+        in_flight: dict[str, int] = {}
+        slots = trio.Semaphore(self.window)
+        compressor = wire.StreamCompressor()
+
+        async def receive_acks() -> None:
+            while True:
+                ack = wire.decode_ack(await ws.get_message())
+                if not ack.ok and ack.batch_id not in in_flight and in_flight:
+                    # The server could not even read the id; it answers in order, so the
+                    # refused batch is the oldest one in flight.
+                    ack = wire.Ack(batch_id=next(iter(in_flight)), ok=False, error=ack.error)
+                reports = in_flight.pop(ack.batch_id, None)
+                if reports is None:
+                    log.warning("acknowledgement for unknown batch %r ignored", ack.batch_id)
+                    continue
+                await self._acknowledged(ack, reports)
+                progressed[0] = True
+                slots.release()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(receive_acks)
+            while True:
+                # A full window with no acknowledgement for ack_timeout: the path is dead.
+                with trio.fail_after(self.ack_timeout):
+                    await slots.acquire()
+                changed = self._changed
+                batch = await self._spool.next_batch(set(in_flight), self.batch_reports)
+                if batch is None:
+                    slots.release()
+                    with trio.move_on_after(self.idle_ping):
+                        await changed.wait()
+                        continue
+                    if not in_flight:  # idle: a ping keeps NAT and proxy state, finds a dead path
+                        with trio.fail_after(self.ack_timeout):
+                            await ws.ping()
+                    continue
+                batch_id, reports = batch
+                in_flight[batch_id] = len(reports)
+                await ws.send_message(compressor.compress(self._encode(batch_id, reports)))
+                self.stats["batches_sent"] += 1
+
+    # -- HTTPS fallback --------------------------------------------------------------------------
+    def _http_client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            verify = self.connector.ssl_context if self.secure else False
+            self._http = httpx.AsyncClient(
+                verify=verify, trust_env=True, timeout=httpx.Timeout(self.ack_timeout, connect=self.connect_timeout),
+                limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+            )
+        return self._http
+
+    def _check_http_pin(self, response: httpx.Response) -> None:
+        if self.secure and self.tls.pin_sha256:
+            ssl_object = response.extensions["network_stream"].get_extra_info("ssl_object")
+            check_pin(ssl_object, self.tls.pin_sha256)
+
+    async def _http_session(self, progressed: list[bool]) -> None:
+        client = self._http_client()
+        try:
+            if self.secure and self.tls.pin_sha256:
+                # Check the pin on the pooled connection before it carries the token.
+                self._check_http_pin(await client.get(self.base_url + "/healthz"))
+            while True:
+                batch = await self._spool.next_batch(set(), self.batch_reports)
+                if batch is None:
+                    return
+                batch_id, reports = batch
+                response = await client.post(
+                    self.base_url + INGEST_PATH,
+                    content=wire.compress_body(self._encode(batch_id, reports)),
+                    headers={"authorization": f"Bearer {self._token}", "content-encoding": "deflate",
+                             "content-type": "application/msgpack"},
+                )
+                self._check_http_pin(response)
+                self.stats["batches_sent"] += 1
+                self.stats["http_batches"] += 1
+                if response.status_code == 200:
+                    await self._acknowledged(wire.decode_ack(response.content), len(reports))
+                    progressed[0] = True
+                elif response.status_code in (401, 403):
+                    raise AuthError(f"HTTPS upload answered {response.status_code}")
+                elif response.status_code in (400, 413, 415, 422):
+                    await self._acknowledged(wire.Ack(batch_id=batch_id, ok=False, error=f"{response.status_code} {response.text[:200]}"), len(reports))
+                else:
+                    raise UplinkError(f"HTTPS upload answered {response.status_code}")
+                if self._use_stream() and self.transport != "http":
+                    return  # time to try the WebSocket again
+        except BaseException:
+            client, self._http = self._http, None
+            with trio.CancelScope(shield=True):
+                await client.aclose()
+            raise

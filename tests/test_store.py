@@ -1,0 +1,135 @@
+"""The store behaves the same on SQLite and on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+
+from .helpers_pg import postgres_cluster, postgres_url  # noqa: F401 - fixtures
+from .helpers_server import make_report
+from printerhq import model
+from printerhq.server import migrations
+from printerhq.server.store import Store, StoreError, device_key
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request, tmp_path):
+    """``(data_dir, database URL or None)`` for each backend."""
+    if request.param == "sqlite":
+        return tmp_path, None
+    return tmp_path, request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+async def store(database):
+    s = await Store.open(*database)
+    yield s
+    await s.aclose()
+
+
+async def test_migrations_are_versioned_and_idempotent(database):
+    first = await Store.open(*database)
+    assert await first.schema_version() == migrations.LATEST
+    await first.aclose()
+    again = await Store.open(*database)  # a restart (or a second instance) migrates nothing
+    assert await again.schema_version() == migrations.LATEST
+    assert await again.run(lambda c: c.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0]) == migrations.LATEST
+    await again.aclose()
+
+
+async def test_agents_tokens_hashed_and_revocable(store):
+    await store.add_agent("site-a", "secret-token-a")
+    agent = await store.agent_for_token("secret-token-a")
+    assert agent is not None and agent.name == "site-a"
+    assert await store.agent_for_token("wrong") is None
+    stored = await store.run(lambda c: c.execute("SELECT token_hash FROM agents").fetchone()[0])
+    assert "secret-token-a" not in stored and len(stored) == 64
+    with pytest.raises(StoreError):
+        await store.add_agent("site-a", "another")
+    assert await store.revoke_agent("site-a")
+    assert await store.agent_for_token("secret-token-a") is None
+    assert not await store.revoke_agent("site-a")
+    [listed] = await store.list_agents()
+    assert listed["health"] == "revoked"
+    await store.add_agent("site-a", "new-token")  # re-issue after revocation
+    assert (await store.agent_for_token("new-token")).name == "site-a"
+
+
+async def test_ingest_is_idempotent_by_agent_and_batch(store):
+    await store.add_agent("a", "ta")
+    await store.add_agent("b", "tb")
+    a, b = await store.agent_for_token("ta"), await store.agent_for_token("tb")
+    reports = [make_report(i) for i in range(5)]
+    first = await store.ingest(a, "batch-1", reports)
+    again = await store.ingest(a, "batch-1", reports)
+    assert (first.duplicate, first.reports) == (False, 5)
+    assert (again.duplicate, again.reports) == (True, 0)
+    other = await store.ingest(b, "batch-1", reports[:2])  # same id from another agent is distinct
+    assert not other.duplicate
+    assert (await store.totals())["readings"] == 7
+    agents = {x["name"]: x for x in await store.list_agents()}
+    assert agents["a"]["reports"] == 5 and agents["a"]["health"] == "ok"
+
+
+async def test_concurrent_duplicates_store_once(store):
+    await store.add_agent("a", "ta")
+    a = await store.agent_for_token("ta")
+    reports = [make_report(i) for i in range(20)]
+    results = []
+
+    async def send():
+        results.append(await store.ingest(a, "same-batch", reports))
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(6):
+            nursery.start_soon(send)
+    assert sorted(r.duplicate for r in results) == [False] + [True] * 5
+    assert (await store.totals())["readings"] == 20
+
+
+async def test_time_series_and_latest(store):
+    await store.add_agent("a", "ta")
+    a = await store.agent_for_token("ta")
+    reports = [make_report(i, serials=2) for i in range(10)]
+    await store.ingest(a, "b1", reports[:5])
+    await store.ingest(a, "b2", reports[5:])
+    devices = await store.list_devices()
+    assert len(devices) == 2
+    dev = next(d for d in devices if d["serial"] == "PHQ00000")
+    assert dev["key"] == device_key(reports[0].identity)
+    history = await store.counter_history(dev["id"], "total")
+    assert [h["value"] for h in history] == [10_000 + i for i in range(0, 10, 2)]
+    assert [h["scanned_at"] for h in history] == sorted(h["scanned_at"] for h in history)
+    supplies = await store.supply_history(dev["id"])
+    assert len(supplies) == 5 and supplies[0]["kind"] == "toner"
+    latest = await store.latest(dev["id"])
+    assert latest["report"]["scanned_at"] == reports[8].scanned_at
+    assert latest["report"]["identity"]["serial"] == "PHQ00000"
+    assert await store.latest(999_999) is None
+    # Every reading keeps the full report, byte-exact after a round trip.
+    stored = await store.all_readings()
+    assert sorted(model.decode_device_report(r).scanned_at for _, _, r in stored) == [r.scanned_at for r in reports]
+
+
+async def test_device_identity_survives_address_change(store):
+    await store.add_agent("a", "ta")
+    a = await store.agent_for_token("ta")
+    r1 = make_report(0)
+    r2 = make_report(13)  # same serial (13 serials), later, other address
+    assert r1.identity.serial == r2.identity.serial and r1.identity.address != r2.identity.address
+    await store.ingest(a, "b2", [r2])
+    await store.ingest(a, "b1", [r1])  # an older report arriving late does not move the address back
+    [dev] = await store.list_devices()
+    assert dev["address"] == r2.identity.address
+    assert dev["first_seen"] == r1.scanned_at and dev["last_seen"] == r2.scanned_at
+
+
+async def test_revoked_agent_cannot_ingest(store):
+    from printerhq.server.store import AgentRevoked
+
+    await store.add_agent("a", "ta")
+    a = await store.agent_for_token("ta")
+    await store.revoke_agent("a")
+    with pytest.raises(AgentRevoked):
+        await store.ingest(a, "b", [make_report(0)])
+    assert (await store.totals())["readings"] == 0

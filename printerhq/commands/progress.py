@@ -21,14 +21,15 @@ class Progress:
 
     def line(self, stats: ScanStats, now: float) -> str:
         elapsed = max(now - self._started, 1e-9)
-        # Addresses are counted as they start; a host still in progress counts as started.
-        done = min(stats.addresses, self.total)
+        # Done: probed to the end, or skipped (adaptive backoff); in progress are not done.
+        done = min(stats.completed, self.total)
         rate = done / elapsed
         remaining = (self.total - done) / rate if rate > 0 else float("inf")
         filled = int(self.width * done / self.total)
         bar = "#" * filled + "-" * (self.width - filled)
-        eta = f"{remaining:5.0f}s" if remaining != float("inf") else "    ?"
-        return (f"[{bar}] {done}/{self.total} addresses, {stats.responders} answered, "
+        eta = _duration(remaining) if remaining != float("inf") else "?"
+        skipped = f", {stats.skipped} skipped" if stats.skipped else ""
+        return (f"[{bar}] {done}/{self.total} addresses{skipped}, {stats.responders} answered, "
                 f"{stats.printers} printers, {rate:.0f}/s, ETA {eta}")
 
     def update(self, stats: ScanStats, *, final: bool = False) -> None:
@@ -38,3 +39,13 @@ class Progress:
         self._last = now
         self.stream.write("\r" + self.line(stats, now) + ("\n" if final else ""))
         self.stream.flush()
+
+
+def _duration(seconds: float) -> str:
+    """``42s``, ``3m07s``, ``1h02m``: an ETA short enough for one status line."""
+    seconds = max(0, int(seconds + 0.5))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"

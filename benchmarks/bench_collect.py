@@ -185,12 +185,20 @@ def main(argv: list[str] | None = None) -> int:
             return statistics.median(r[key] for r in printers)
         total_ours = sum(r["ours_us"] for r in printers)
         total_theirs = sum(r["pysnmp_us"] for r in printers)
+        def p90(key: str) -> float:
+            return statistics.quantiles([r[key] for r in printers], n=10, method="inclusive")[-1]
+
         cold_ok = sum(r["cold_wire"] <= COLD_TARGET for r in printers)
         warm_ok = sum(r["warm_wire"] <= WARM_TARGET for r in printers)
         print("-" * len(header))
         print(f"printers: {len(printers)}; median cold {med('cold_wire'):.0f} B in "
               f"{med('cold_req'):.0f} requests, median warm {med('warm_wire'):.0f} B in "
               f"{med('warm_req'):.0f} requests")
+        for kind in ("cold", "warm"):
+            wire = [r[f"{kind}_wire"] for r in printers]
+            print(f"{kind}: median {med(f'{kind}_wire'):.0f} B, p90 {p90(f'{kind}_wire'):.0f} B, "
+                  f"max {max(wire)} B, total {sum(wire)} B; requests median "
+                  f"{med(f'{kind}_req'):.0f}, max {max(r[f'{kind}_req'] for r in printers)}")
         print(f"cold <= {COLD_TARGET} B: {cold_ok}/{len(printers)} printers; "
               f"warm <= {WARM_TARGET} B: {warm_ok}/{len(printers)} printers")
         print(f"CPU per printer (cold+warm): ours {total_ours / len(printers):.0f} µs, pysnmp codec "

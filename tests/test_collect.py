@@ -271,7 +271,8 @@ def test_alerts_follow_the_table_and_read_only_new_rows():
 
 _PREFIXES = [(1, 3, 6, 1, 2, 1, 43, 11, 1, 1), (1, 3, 6, 1, 2, 1, 43, 18, 1, 1),
              (1, 3, 6, 1, 2, 1, 43, 8, 2, 1), (1, 3, 6, 1, 2, 1, 25, 3, 2, 1),
-             (1, 3, 6, 1, 2, 1, 1), (1, 3, 6, 1, 4, 1, 11, 2, 3, 9, 4, 2, 1)]
+             (1, 3, 6, 1, 2, 1, 1), (1, 3, 6, 1, 4, 1, 11, 2, 3, 9, 4, 2, 1),
+             (1, 3, 6, 1, 4, 1, 367, 3, 2, 1, 2, 19, 5, 1)]
 _oids = st.builds(lambda prefix, tail: prefix + tuple(tail), st.sampled_from(_PREFIXES),
                   st.lists(st.integers(0, 20), min_size=1, max_size=3))
 _varbinds = st.one_of(
@@ -288,9 +289,12 @@ _responses = st.builds(Response, st.lists(_varbinds, max_size=40),
 
 @settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 @given(replies=st.lists(_responses, min_size=1, max_size=80), bulk=st.booleans(),
-       warm_first=st.booleans())
-def test_random_replies_never_break_the_collector(replies, bulk, warm_first):
-    recording, agent, _ = load(FIXTURES / "hp_laserjet-pro-m404dn.snmprec")
+       warm_first=st.booleans(),
+       fixture=st.sampled_from(["hp_laserjet-pro-m404dn", "ricoh_mp-c3004"]))
+def test_random_replies_never_break_the_collector(replies, bulk, warm_first, fixture):
+    # Ricoh: a vendor counter table (key column, then the value column read exactly; warm
+    # split repeaters); HP: alerts, covers, console lines
+    recording, agent, _ = load(FIXTURES / f"{fixture}.snmprec")
     cache = DeviceCache()
     if warm_first:  # a real cold pass first, so the hostile replies hit the warm plan
         run(recording, cache, agent)
@@ -335,3 +339,154 @@ async def test_collect_over_udp_discovers_when_no_identity_is_given():
                     assert (cold.collection, warm.collection) == ("cold", "warm")
                     assert cold.protocol == ("snmpv1" if "lexmark" in path.stem else "snmpv2c")
                     assert cold.cost.requests > warm.cost.requests >= 1
+
+
+# --- byte economy: the cost model and what it decides -----------------------------------------
+
+from printerhq.collect.cost import (Column, choose_repetitions, exact_cost,  # noqa: E402
+                                    request_varbind_size)
+
+_columns = st.lists(st.builds(
+    lambda wanted, extra, cell, splittable, key: Column(
+        key, wanted, wanted + extra, (1, 3, 6, 1, 2, 1, 43, 11, 1, 1, 9, 1, 0),
+        wanted * 17, cell, splittable),
+    st.integers(1, 40), st.integers(0, 10), st.integers(8, 60), st.booleans(),
+    st.integers()), max_size=6, unique_by=lambda c: c.key)
+
+
+def _total(columns: list[Column], reps: int, chosen: set) -> int:
+    total = 0
+    for column in columns:
+        cost = column.repeat_cost(reps) if column.key in chosen else None
+        total += cost if cost is not None else column.exact_cost
+    return total
+
+
+@settings(deadline=None)
+@given(columns=_columns)
+def test_choose_repetitions_is_the_cheapest_plan(columns):
+    reps, chosen = choose_repetitions(columns, None, cap=60)
+    for column in columns:
+        if column.key in chosen:  # every repeated column is reached by its repeaters
+            assert column.repeat_cost(reps) is not None
+    best = _total(columns, reps, chosen)
+    assert best <= sum(c.exact_cost for c in columns)
+    # brute force: every max-repetitions, each column on its own cheapest side
+    for other in range(1, 61):
+        total = sum(min(c.exact_cost, c.repeat_cost(other) or c.exact_cost) for c in columns)
+        assert best <= total
+
+
+def test_cost_model_prefers_exact_cells_for_one_row_and_a_walk_for_many():
+    oid = (1, 3, 6, 1, 2, 1, 43, 11, 1, 1, 9, 1)
+    one = Column("one", 1, 1, oid + (0,), exact_cost([oid + (1,)]), 20)
+    many = Column("many", 14, 14, oid + (0,), exact_cost([oid + (i,) for i in range(1, 15)]), 20)
+    reps, chosen = choose_repetitions([one, many])
+    assert chosen == {"many"} and reps == 14
+    assert request_varbind_size(oid + (0,)) == exact_cost([oid + (1,)])  # GETNEXT = GET in bytes
+    # a splittable column twice as long as another meets it with two repeaters, no overshoot
+    long = Column("long", 28, 28, oid + (0,), 28 * 17, 20, splittable=True)
+    reps, chosen = choose_repetitions([many, long])
+    assert reps == 14 and chosen == {"many", "long"}
+
+
+@pytest.mark.parametrize("path", PRINTER_FIXTURES, ids=lambda p: p.stem)
+def test_unchanged_device_costs_one_warm_exchange(path: Path):
+    recording, agent, _ = load(path)
+    cache = DeviceCache()
+    cold = run(recording, cache, agent)
+    warm = run(recording, cache, agent)
+    assert warm.cost.requests == 1  # alert rows, counters, levels: one GETBULK
+    assert warm.alerts == cold.alerts
+
+
+def test_cold_pass_reads_no_cell_twice():
+    for path in PRINTER_FIXTURES:
+        recording, agent, version = load(path)
+        seen: list[tuple[int, ...]] = []
+
+        def respond(data: bytes, agent: Agent = agent) -> bytes | None:
+            from printerhq.snmp.message import decode_message
+            reply = agent.respond(data)
+            if reply is not None:
+                seen.extend(vb.oid for vb in decode_message(reply).pdu.varbinds
+                            if not vb.is_exception)
+            return reply
+
+        collect_in_process(discover(recording), respond, DeviceCache(), version=version)
+        # (a walk's overshoot past the Printer MIB may meet a scalar the GET read: not counted)
+        repeated = {o for o in seen if o[:7] == std.PRT and seen.count(o) > 1}
+        assert not repeated, (path.stem, repeated)
+
+
+def test_warm_pass_skips_objects_the_device_lacks():
+    path = FIXTURES / "hp_laserjet-pro-m404dn.snmprec"
+    text = "".join(line + "\n" for line in path.read_text().splitlines()
+                   if not line.startswith("1.3.6.1.2.1.1.3.0|"))
+    cache = DeviceCache()
+    cold = run(Recording.parse(text, "no-uptime"), cache)
+    assert cold.identity.uptime_ticks is None
+    agent = Agent(Recording.parse(text, "no-uptime"))
+    warm = run(agent.recording, cache, agent)
+    assert warm.collection == "warm"
+    asked = {o for entry in agent.request_log for o in entry.oids}
+    assert std.SYS_UPTIME not in asked and std.SYS_UPTIME[:-1] not in asked
+
+
+def test_counter_table_value_column_is_read_exactly_once_its_rows_are_known():
+    path = FIXTURES / "ricoh_mp-c3004.snmprec"
+    recording, agent, _ = load(path)
+    values = (1, 3, 6, 1, 4, 1, 367, 3, 2, 1, 2, 19, 5, 1, 9)
+    returned: list[tuple[int, ...]] = []
+
+    def respond(data: bytes) -> bytes | None:
+        from printerhq.snmp.message import decode_message
+        reply = agent.respond(data)
+        if reply is not None:
+            returned.extend(vb.oid for vb in decode_message(reply).pdu.varbinds)
+        return reply
+
+    cache = DeviceCache()
+    cold = collect_in_process(discover(recording), respond, cache)
+    cells = [o for o in returned if o[:len(values)] == values]
+    # the key column's walk told the rows: the value column comes back once, nothing past it
+    assert len(cells) == len(set(cells)) == 12
+    walk = [tuple(r) for r in cache.state_for("127.0.0.1").column_rows[
+        ".".join(map(str, values))]]
+    used = [tuple(int(p) for p in c.source.split("."))[len(values):] for c in cold.counters
+            if c.source.startswith(".".join(map(str, values)) + ".")]
+    assert used and set(used) <= set(walk) and (walk[0], walk[-1]) == (used[0], used[-1])
+    warm = run(recording, cache, agent)
+    assert [(c.name, c.value) for c in warm.counters] == [(c.name, c.value) for c in cold.counters]
+
+
+@settings(deadline=None)
+@given(oid=st.builds(lambda tail: (1, 3) + tuple(tail),
+                     st.lists(st.integers(0, 2**32 - 1) | st.integers(0, 200), max_size=20)))
+def test_cost_model_oid_sizes_match_the_encoder(oid):
+    from printerhq.collect.cost import oid_size
+    from printerhq.snmp.ber import encode_oid
+    assert oid_size(oid) == 2 + len(encode_oid(oid))
+
+
+def test_a_refresh_reads_counter_names_only_when_the_rows_changed():
+    path = FIXTURES / "ricoh_mp-c3004.snmprec"
+    keys = (1, 3, 6, 1, 4, 1, 367, 3, 2, 1, 2, 19, 5, 1, 2)
+    cache = DeviceCache()
+    first = run(Recording.load(path), cache)
+    agent = Agent(Recording.load(path))
+    again = run(agent.recording, cache, agent, refresh_every=0)
+    assert again.collection == "cold"
+    assert [(c.name, c.value, c.label) for c in again.counters] == \
+        [(c.name, c.value, c.label) for c in first.counters]
+    asked = [o for entry in agent.request_log for o in entry.oids]
+    assert not any(o[:len(keys)] == keys for o in asked)  # the cached names were reused
+    assert again.cost.wire_bytes < first.cost.wire_bytes
+    # a new row (code 300 fax, row 13): the names are read again and the new counter appears
+    base = ".".join(map(str, keys[:-1]))
+    added = _edited(path, {f"{base}.2.13": f"{base}.2.13|2|300", f"{base}.9.13": f"{base}.9.13|2|77"})
+    agent = Agent(added)
+    changed = run(added, cache, agent, refresh_every=0)
+    assert ("fax", 77) in [(c.name, c.value) for c in changed.counters]
+    asked = [o for entry in agent.request_log for o in entry.oids]
+    assert any(o[:len(keys)] == keys for o in asked)

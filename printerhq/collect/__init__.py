@@ -6,29 +6,37 @@ The planner is sans-IO. A :class:`Collection` yields :class:`Request` descriptio
 machine against any ``respond(bytes) -> bytes`` callable (the simulator's ``Agent``) so tests and
 benchmarks count real encoded bytes.
 
-Plan (RFC 3416 semantics throughout):
+Plan (RFC 3416 semantics throughout; the byte accounting is in :mod:`.cost` and
+``docs/metrics.md``):
 
 * **cold** (first sight, every ``refresh_every`` scans, or when sysUpTime went backwards or the
   serial changed): one GET with every scalar the report needs (identity, status, marker row 1,
-  the vendor's counters and identity candidates), then the tables — supplies, inputs, covers,
-  console, alerts and vendor counter tables — each walked as one contiguous run of columns with
-  GETBULK. A run's ``max-repetitions`` is the number of varbinds still expected once the row
-  count is known (the first column ends), so almost nothing beyond the table comes back; runs
-  whose expected sizes are close share one GETBULK.
-* **warm**: one GETBULK. Its non-repeaters are the dynamic instances found in the cold pass
-  (status, counters, single-row levels), each asked as GETNEXT of its predecessor so the OID
-  costs no more than in a GET; its repeaters are the multi-row columns (supply levels, tray
-  levels, a vendor counter table), one request OID per column. Alerts: prtAlertAllEvents says
-  whether any were added since the last scan; rows never change once raised, so only the
-  severity column is walked (when there were alerts) and only new rows are read. A supply level
-  that rose (cartridge swapped) re-reads that supply's capacity and description.
+  the vendor's counters and first-choice identity sources; nothing discovery's GET already
+  answered or found absent) — GET, because an absent object then costs only a noSuchObject —
+  then GETBULK walks of the supply, input, cover, console, alert and vendor counter tables.
+  What depends on the scalars (second-choice identity sources, the cover/console/alert walks,
+  Ricoh's supply fallbacks) rides as non-repeaters in those walk exchanges. A walk runs through
+  a contiguous run of columns; once its first column ends the remaining cells are known, and
+  the cost model decides per run: walk on (one request OID, maybe overshoot) or ask each cell
+  exactly (one OID per cell, no overshoot). Tables that may be absent start with a
+  one-varbind probe; a counter table's value column waits for its key column and is then
+  read exactly.
+* **warm**: one GETBULK. Every dynamic value that answered in the cold pass; each multi-row
+  column (levels, cover states, console lines, a counter table, known alert rows) is either a
+  repeater — split into segments that meet end to end when it is longer than the shared
+  max-repetitions — or exact GETNEXT-of-predecessor cells, whichever the cost model prices
+  lower. Alerts: prtAlertAllEvents unchanged means no row was added, so only the known rows are
+  checked (rows never change once raised) in the same PDU; when it moved the severity column
+  is walked and only new rows are read. A supply level that rose (cartridge swapped) re-reads
+  that supply's capacity and description.
 * tooBig halves the request and the limit is remembered per device; a GETBULK answer cut short
   is completed; a GET that fails as a whole (genErr: devices whose GET is broken but GETNEXT
-  works) is re-asked as GETNEXTs; SNMPv1 agents (no GETBULK) get GETNEXTs throughout.
+  works) is re-asked as GETNEXTs; SNMPv1 agents (no GETBULK) get GETs and GETNEXTs throughout.
 
 Modules: :mod:`.messages` (requests, encoding), :mod:`.state` (the per-device cache),
-:mod:`.runs` (table runs), :mod:`.planner` (the state machine), :mod:`.passes` (cold/warm
-plans), :mod:`.report` (building the DeviceReport), :mod:`.drive` (trio and in-process drivers).
+:mod:`.runs` (table runs), :mod:`.cost` (the byte-cost model), :mod:`.planner` (the state
+machine), :mod:`.passes` (cold/warm plans), :mod:`.report` (building the DeviceReport),
+:mod:`.drive` (trio and in-process drivers).
 
 Static data lives in :class:`DeviceState`, one per device, gathered in a fleet-wide
 :class:`DeviceCache` (msgspec Structs, so the agent can persist them).

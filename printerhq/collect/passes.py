@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from printerhq.mib import decode as dec
 from printerhq.mib import standard as std
@@ -10,9 +11,21 @@ from printerhq.mib.oids import OID, dotted, is_under
 from printerhq.mib.vendors import CounterTable, counter_bucket
 from printerhq.snmp.message import Varbind
 
+from .cost import MAX_REPETITIONS, Column, cell_size, choose_repetitions, exact_cost
 from .messages import Request
 from .runs import TableRun, predecessor
 from .state import CachedCounter, CachedSupply, CachedTray
+
+
+@dataclass(slots=True)
+class Segment:
+    """One warm repeater: from ``start``, the wanted ``rows`` of a column (or of a part of it)."""
+
+    prefix: OID
+    rows: list[OID]
+    strict: bool  # a row not in ``known`` means the device changed (a new supply)
+    start: OID
+    known: frozenset[OID]
 
 
 class PassesMixin:
@@ -23,30 +36,40 @@ class PassesMixin:
     _ALERT_EVENTS = std.PRT_ALERT_ALL_EVENTS + (1,)
     _FIRST_COVER = std.PRT_COVER_ENTRY + (2, 1, 1)
     _FIRST_CONSOLE_LINE = std.PRT_CONSOLE_TEXT + (1, 1)
+    _MODEL_FALLBACK = std.HR_DEVICE_DESCR + (1,)
+
+    def _discovered(self) -> bool:
+        """The identity is discovery's answer (:data:`~printerhq.mib.identify.DISCOVERY_OIDS`):
+        what it lacks (sysUpTime, prtGeneralSerialNumber.1) the device lacks; asking again
+        would only fetch the same noSuchObject."""
+        return self.identity.sys_descr is not None or self.identity.sys_object_id is not None
 
     def _identity_candidates(self) -> dict[str, tuple]:
         v = self.vendor
         serial = v.serial
-        if serial and serial[0].oid == std.PRT_GENERAL_SERIAL + (1,) and self.identity.serial:
-            serial = ()  # discovery already read the vendor's preferred serial
+        if serial and serial[0].oid == std.PRT_GENERAL_SERIAL + (1,):
+            if self.identity.serial:
+                serial = ()  # discovery already read the vendor's preferred serial
+            elif self._discovered():
+                serial = serial[1:]  # ... and found none: go straight to the next source
         return {"model": v.model, "serial": serial, "firmware": v.firmware}
 
     def _scalar_oids(self) -> list[OID]:
         """The cold GET: identity, status, marker row 1, probes, vendor counters, and the first
         candidate of each vendor identity field (later candidates only if that one is absent)."""
         v = self.vendor
-        oids: list[OID] = [std.SYS_CONTACT, std.SYS_LOCATION,
-                           std.IF_PHYS_ADDRESS + (1,), std.HR_DEVICE_DESCR + (1,),
+        oids: list[OID] = [std.SYS_CONTACT, std.SYS_LOCATION, std.IF_PHYS_ADDRESS + (1,),
                            std.HR_DEVICE_STATUS + (1,), std.HR_PRINTER_STATUS + (1,),
                            std.HR_PRINTER_ERROR_STATE + (1,), self._ALERT_EVENTS,
                            self._FIRST_COVER, self._FIRST_CONSOLE_LINE]
-        if self.identity.uptime_ticks is None:  # discovery did not just read it
-            oids.append(std.SYS_UPTIME)
-        if self.identity.sys_descr is None:
-            oids += [std.SYS_DESCR, std.SYS_OBJECT_ID, std.SYS_NAME]
-        if self.identity.serial is None:
-            oids.append(std.PRT_GENERAL_SERIAL + (1,))
+        if not self._discovered():  # else discovery's GET just read these
+            oids += [std.SYS_UPTIME, std.SYS_DESCR, std.SYS_OBJECT_ID, std.SYS_NAME,
+                     std.PRT_GENERAL_SERIAL + (1,)]
         oids += [std.PRT_MARKER_ENTRY + (c, 1, 1) for c in (3, 4, 5, 6)]
+        if not self.bulk or not (v.model or self._descr_fields().get("model")):
+            # the model's last resort; otherwise asked only if the vendor's sources fail
+            # (_later_identity), which costs no exchange of its own with GETBULK
+            oids.append(self._MODEL_FALLBACK)
         for candidates in self._identity_candidates().values():
             if candidates:
                 oids.append(candidates[0].oid)
@@ -79,43 +102,147 @@ class PassesMixin:
         return None
 
     def _cold(self) -> Iterator[Request]:
-        yield from self._get(self._scalar_oids())
-        # Second-choice identity sources, only for fields the first choice did not answer.
+        """One GET of the scalars (an absent object costs only its OID and a noSuchObject
+        there, where a GETNEXT would return whatever follows it), then the tables. With GETBULK,
+        what depends on the scalars (second-choice identity sources, covers, console, alerts,
+        Ricoh's supply fallbacks) rides as non-repeaters in the exchanges that walk the tables."""
+        scalars = self._scalar_oids()
+        yield from self._get(scalars)
+        runs = [
+            TableRun("supplies", std.PRT_SUPPLY_ENTRY, 5, 9, guess_rows=2),
+            # prtInputStatus (11) lies between the columns we use; never asked exactly.
+            TableRun("inputs", std.PRT_INPUT_ENTRY, 8, 13, guess_rows=2, skip=frozenset({11})),
+        ] + self._counter_runs()
+        if not self.bulk:
+            later = self._later_identity()
+            if later:
+                yield from self._get(later)
+            yield from self._walk(runs + self._runs_after_scalars())
+            relabel = self._check_labels()
+            if relabel:
+                yield from self._walk(relabel)
+            yield from self._get(self._supply_fallbacks())
+            self._build_cache()
+            return
+        stage = {"scalars": False, "fallbacks": False}
+
+        def more(pending: list[OID]) -> tuple[list[OID], list[TableRun]]:
+            singles: list[OID] = []
+            new_runs: list[TableRun] = []
+            if not stage["scalars"]:
+                stage["scalars"] = True
+                singles += self._later_identity()
+                new_runs += self._runs_after_scalars()
+            if not stage["fallbacks"] and self.runs["supplies"].done:
+                stage["fallbacks"] = True
+                singles += self._supply_fallbacks()
+            new_runs += self._check_labels()
+            return singles, new_runs
+
+        yield from self._walk(runs, (), more)
+        self._build_cache()
+
+    def _later_identity(self) -> list[OID]:
+        """Second-choice identity sources, only for fields the first choice did not answer."""
         later = [scalar.oid for name, candidates in self._identity_candidates().items()
                  if candidates and self._resolve(candidates[:1], name) is None
                  for scalar in candidates[1:] if scalar.oid not in self.values]
-        if later:
-            yield from self._get(list(dict.fromkeys(later)))
-        runs = [
-            TableRun("supplies", std.PRT_SUPPLY_ENTRY, 5, 9, guess_rows=2),
-            TableRun("inputs", std.PRT_INPUT_ENTRY, 8, 13, guess_rows=2),
-        ]
-        # Covers and console lines: walked only when row 1 answered the GET (an absent table
-        # would otherwise cost a GETNEXT answer from whatever object follows it).
+        if self._MODEL_FALLBACK not in self.values and not self._descr_fields().get("model") \
+                and self._resolve(self.vendor.model, "model") is None:
+            later.append(self._MODEL_FALLBACK)
+        return list(dict.fromkeys(later))
+
+    def _descr_fields(self) -> dict[str, str]:
+        """What the vendor reads from sysDescr (model, firmware, serial), when discovery has it."""
+        descr = self.identity.sys_descr or self._text(std.SYS_DESCR, "identity.sys_descr")
+        parse = self.vendor.parse_descr
+        return parse(descr) if parse and descr else {}
+
+    def _counter_runs(self) -> list[TableRun]:
+        """Vendor counter tables. Not every model has its vendor's table, so each starts with
+        a one-varbind probe (an absent table would otherwise cost a whole GETBULK of whatever
+        follows it). Key and value columns share their rows: adjacent columns are one run;
+        otherwise the value column waits for the key column and is then read exactly (one
+        walk of unknown length, not two)."""
+        runs: list[TableRun] = []
+        for number, table in enumerate(self.vendor.counter_tables):
+            entry, column = table.value_column[:-1], table.value_column[-1]
+            known = self._cached_rows(table)
+            if table.key_column is not None and known:
+                # The names are cached: walk the values only; the names are read again only
+                # if the rows are not the ones they were (_check_labels).
+                self.label_reuse[number] = known
+                runs.append(TableRun(f"ctable{number}.value", entry, column, column,
+                                     guess_rows=len(known)))
+                continue
+            if table.key_column is None:
+                runs.append(TableRun(f"ctable{number}.value", entry, column, column,
+                                     guess_rows=0, rows_hint=12))
+                continue
+            key_entry, key = table.key_column[:-1], table.key_column[-1]
+            if key_entry == entry and abs(key - column) == 1:
+                runs.append(TableRun(f"ctable{number}.value", entry, min(key, column),
+                                     max(key, column), guess_rows=0, rows_hint=12))
+                continue
+            key_run = TableRun(f"ctable{number}.key", key_entry, key, key, guess_rows=0,
+                               rows_hint=12)
+            runs += [key_run, TableRun(f"ctable{number}.value", entry, column, column,
+                                       guess_rows=12, follows=key_run)]
+        return runs
+
+    def _cached_rows(self, table: CounterTable) -> list[OID]:
+        """The value column's rows at the last cold pass of this same device, if any."""
+        cache = self.cache
+        same_device = cache.identity and cache.vendor == self.identity.vendor and not (
+            self.identity.serial and cache.serial and self.identity.serial != cache.serial)
+        rows = cache.column_rows.get(dotted(table.value_column)) if same_device else None
+        return [tuple(row) for row in rows] if rows else []
+
+    def _check_labels(self) -> list[TableRun]:
+        """Counter tables walked without their name column: when the rows changed, read the
+        names after all (exactly, for the rows the value walk found)."""
+        runs = []
+        for number, known in list(self.label_reuse.items()):
+            values_run = self.runs.get(f"ctable{number}.value")
+            if values_run is None or not values_run.done:
+                continue
+            if sorted(values_run.rows) == sorted(known):
+                continue
+            del self.label_reuse[number]
+            key = self.vendor.counter_tables[number].key_column
+            assert key is not None
+            runs.append(TableRun(f"ctable{number}.key", key[:-1], key[-1], key[-1],
+                                 guess_rows=0, follows=values_run))
+        return runs
+
+    def _runs_after_scalars(self) -> list[TableRun]:
+        """Covers, console and alerts: walked only when the scalars say there is something."""
+        runs = []
+        # Covers and console lines: walked only when row 1 answered (an absent table would
+        # otherwise cost a GETNEXT answer from whatever object follows it); the walk starts
+        # after row 1, which the scalars already read.
         if self._FIRST_COVER in self.values:
-            runs.append(TableRun("covers", std.PRT_COVER_ENTRY, 2, 3, guess_rows=2))
+            covers = TableRun("covers", std.PRT_COVER_ENTRY, 2, 3, guess_rows=2)
+            covers.take(self.values[self._FIRST_COVER])
+            runs.append(covers)
         if self._FIRST_CONSOLE_LINE in self.values:
-            runs.append(TableRun("console", std.PRT_CONSOLE_TEXT[:-1], 2, 2, guess_rows=2))
+            console = TableRun("console", std.PRT_CONSOLE_TEXT[:-1], 2, 2, guess_rows=2)
+            console.take(self.values[self._FIRST_CONSOLE_LINE])
+            runs.append(console)
         events = self._decoded(self._ALERT_EVENTS, dec.counter, "alerts.events")
         self.cache.alert_events = events
         # events 0: no alert was ever added. Without the counter (RFC 1759 agents), look only
         # when the status shows a problem.
         if (events is not None and events > 0) or (events is None and self._alerts_possible()):
-            runs.append(TableRun("alerts", std.PRT_ALERT_ENTRY, 2, 9, guess_rows=0))
-        for number, table in enumerate(self.vendor.counter_tables):
-            if table.key_column is not None:
-                runs.append(TableRun(f"ctable{number}.key", table.key_column[:-1],
-                                 table.key_column[-1], table.key_column[-1], guess_rows=12))
-            runs.append(TableRun(f"ctable{number}.value", table.value_column[:-1],
-                             table.value_column[-1], table.value_column[-1], guess_rows=12))
-        yield from self._walk(runs)
-        yield from self._supply_fallbacks()
-        self._build_cache()
+            # prtAlertSeverityLevel .. prtAlertTime; training level (3) and location (6) unused
+            runs.append(TableRun("alerts", std.PRT_ALERT_ENTRY, 2, 9, guess_rows=0,
+                                 skip=frozenset({3, 6})))
+        return runs
 
-    def _supply_fallbacks(self) -> Iterator[Request]:
+    def _supply_fallbacks(self) -> list[OID]:
         quirks = self.vendor.supplies
         if quirks.fallback_level is None:
-            return
+            return []
         wanted = []
         for index, row in self.runs["supplies"].rows.items():
             level = row.get(9)
@@ -123,8 +250,7 @@ class PassesMixin:
                 wanted.append(quirks.fallback_level + index[-1:])
             if row.get(6) is None or not row[6].value:
                 wanted.append(quirks.fallback_name + index[-1:])  # type: ignore[operator]
-        if wanted:
-            yield from self._get(wanted)
+        return wanted
 
     def _build_cache(self) -> None:
         """Turn what the cold pass read into the static cache."""
@@ -146,6 +272,7 @@ class PassesMixin:
         colorants = self._decoded(std.PRT_MARKER_ENTRY + (6, 1, 1), dec.integer,
                                   "identity.colour")
         cache.serial = serial
+        cache.uptime_seen = std.SYS_UPTIME in values or ident.uptime_ticks is not None
         cache.identity = {
             "model": model, "serial": serial, "firmware": firmware, "mac": mac,
             "location": self._text(std.SYS_LOCATION, "identity.location"),
@@ -207,15 +334,34 @@ class PassesMixin:
             if counter.oid in values:
                 layout.append(CachedCounter(counter.name, counter.oid, counter.label,
                                             counter.unit, counter.skip_zero))
+        cache.column_rows = {}
         for number, table in enumerate(v.counter_tables):
-            layout += self._table_layout(number, table)
+            used = self._table_layout(number, table)
+            layout += used
+            run = self.runs.get(f"ctable{number}.value")
+            if used and run is not None:
+                # every row of the value column: what a warm walk passes between the counters
+                # we use, and what tells a later cold pass whether the cached names still fit
+                column = table.value_column[-1]
+                cache.column_rows[dotted(table.value_column)] = [
+                    list(index) for index, row in sorted(run.rows.items()) if column in row]
         cache.counters = layout
 
     def _table_layout(self, number: int, table: CounterTable) -> list[CachedCounter]:
         values_run = self.runs.get(f"ctable{number}.value")
-        key_run = self.runs.get(f"ctable{number}.key")
+        key_run = self.runs.get(f"ctable{number}.key", values_run)  # one run when adjacent
         if values_run is None:
             return []
+        if number in self.label_reuse:  # same rows as last time: the cached names hold
+            named = {c.oid: c for c in self.cache.counters if is_under(c.oid, table.value_column)}
+            layout = []
+            for index, row in sorted(values_run.rows.items()):
+                value_vb = row.get(table.value_column[-1])
+                cached = named.get(value_vb.oid) if value_vb is not None else None
+                if cached is not None:
+                    layout.append(cached)
+                    self.values[value_vb.oid] = value_vb  # type: ignore[union-attr]
+            return layout
         layout = []
         for index, row in sorted(values_run.rows.items()):
             value_vb = row.get(table.value_column[-1])
@@ -246,28 +392,32 @@ class PassesMixin:
 
     # -- warm ---------------------------------------------------------------------------
 
-    def _dynamic_plan(self) -> tuple[list[OID], list[tuple[OID, list[OID], bool]]]:
-        """(single instances, multi-row columns) to read on a warm scan.
+    def _dynamic_plan(self) -> tuple[list[OID], list[Segment], int]:
+        """(single instances, repeated columns, max-repetitions) for a warm scan.
 
-        Columns with several known rows (supply levels, tray levels, a vendor counter table)
-        are walked as GETBULK repeaters — one OID in the request instead of one per row; the
-        rest are single instances asked as GETNEXT of their predecessor. Only objects that
-        answered in the cold pass are asked again. A column is ``strict`` when a row we do not
-        know means the device changed (a new supply), lenient for counter tables whose rows we
-        skip on purpose.
+        Only objects that answered in the cold pass are asked again. Each multi-row column
+        (supply levels, tray levels, cover states, console lines, a vendor counter table, the
+        rows of known alerts) is either walked as a GETBULK repeater or asked cell by cell,
+        whichever costs fewer bytes with one shared max-repetitions
+        (:func:`.cost.choose_repetitions`). The cold pass cached which rows a walk passes
+        (``DeviceState.column_rows``), so a walk over rows we skip is priced honestly and a
+        long column can be split into several repeaters that meet end to end. A
+        column is ``strict`` when a row we do not know means the device changed (a new
+        supply), lenient for counter tables whose rows we skip on purpose and for alerts.
         """
         cache = self.cache
         singles: list[OID] = []
-        if self.identity.uptime_ticks is None:  # discovery did not just read it
-            singles.append(std.SYS_UPTIME)
+        if self.identity.uptime_ticks is None and cache.uptime_seen:
+            singles.append(std.SYS_UPTIME)  # discovery did not just read it, the cold pass did
         singles += [oid for oid in cache.status_oids]
-        columns: list[tuple[OID, list[OID], bool]] = []
+        groups: list[tuple[OID, list[OID], bool, list[OID]]] = []
 
-        def column(prefix: OID, rows: list[OID], strict: bool = True) -> None:
-            if len(rows) >= 2:
-                columns.append((prefix, sorted(rows), strict))
-            else:
-                singles.extend(prefix + row for row in rows)
+        def column(prefix: OID, rows: list[OID], strict: bool = True,
+                   walk: list[OID] | None = None) -> None:
+            rows = sorted(rows)
+            if rows:
+                walk = walk if walk and set(rows) <= set(walk) else rows
+                groups.append((prefix, rows, strict, walk))
 
         column(std.PRT_SUPPLY_ENTRY + (9,), [s.index for s in cache.supplies])
         column(std.PRT_INPUT_ENTRY + (10,), [t.index for t in cache.trays])
@@ -283,34 +433,43 @@ class PassesMixin:
             else:
                 in_table[table].append(counter.oid[len(table):])
         for table, rows in in_table.items():
-            column(table, rows, strict=False)
-        if columns:
-            # One max-repetitions for all: drop columns that would overshoot by more than
-            # they save (a column costs one request OID instead of one per row).
-            reps = max(len(rows) for _, rows, _ in columns)
-            kept = []
-            for prefix, rows, strict in columns:
-                if reps - len(rows) <= len(rows) - 1:
-                    kept.append((prefix, rows, strict))
-                else:
-                    singles.extend(prefix + row for row in rows)
-            columns = kept
-        return singles, columns
+            walk = [tuple(index) for index in cache.column_rows.get(dotted(table), [])]
+            if rows and set(rows) <= set(walk):  # the rows a walk passes, first to last used
+                walk = walk[walk.index(min(rows)):walk.index(max(rows)) + 1]
+            column(table, rows, strict=False, walk=walk)
+        if cache.alerts and self._ALERT_EVENTS in cache.status_oids:
+            # Known alert rows: still there? (new ones show in prtAlertAllEvents)
+            column(std.PRT_ALERT_ENTRY + (2,), [tuple(int(p) for p in key.split("."))
+                                                for key in cache.alerts], strict=False)
+        if not self.bulk:
+            return singles + [prefix + row for prefix, rows, _, _ in groups for row in rows], [], 0
+        candidates = [Column(number, len(rows), len(walk), predecessor(prefix + rows[0]),
+                             exact_cost(prefix + row for row in rows), cell_size(prefix + rows[0]),
+                             splittable=True)
+                      for number, (prefix, rows, _, walk) in enumerate(groups)]
+        reps, repeat = choose_repetitions(candidates, None, MAX_REPETITIONS)
+        segments = []
+        for candidate, (prefix, rows, strict, walk) in zip(candidates, groups):
+            if candidate.key not in repeat:
+                singles.extend(prefix + row for row in rows)
+                continue
+            known = frozenset(rows)
+            for start in range(0, len(walk), reps):
+                part = walk[start:start + reps]
+                segments.append(Segment(prefix, [r for r in part if r in known], strict,
+                                        predecessor(prefix + part[0]), known))
+        return singles, segments, reps
 
     def _warm(self) -> Iterator[Request]:
         """One GETBULK for everything dynamic; returns True when the device changed."""
-        singles, columns = self._dynamic_plan()
-        if not self.bulk:
-            singles += [prefix + row for prefix, rows, _ in columns for row in rows]
-            columns = []
-        alert_probe = std.PRT_ALERT_ENTRY + (2,)
+        singles, columns, reps = self._dynamic_plan()
+        alert_probe = alert_column = std.PRT_ALERT_ENTRY + (2,)
         # With prtAlertAllEvents we know whether alerts were added; without it we look at the
         # table only when the status says something is wrong (see _alerts_possible).
         events_known = self._ALERT_EVENTS in self.cache.status_oids
         # Probe in the same PDU when the last scan saw a problem; otherwise only if this one does.
         probe = [alert_probe] if not events_known and (self.cache.alerts or
                                                        self.cache.alerts_possible) else []
-        reps = max((len(rows) for _, rows, _ in columns), default=0)
         size = len(singles) + len(probe) + reps * len(columns)
         probe_vb: Varbind | None = None
         changed = False
@@ -318,7 +477,7 @@ class PassesMixin:
         if self.bulk and size <= self._limit():
             response = yield Request(
                 "bulk", [predecessor(o) for o in singles] + probe
-                + [predecessor(prefix + rows[0]) for prefix, rows, _ in columns],
+                + [segment.start for segment in columns],
                 non_repeaters=len(singles) + len(probe), max_repetitions=reps)
             if response.error_status == 0:
                 fetched = True
@@ -330,13 +489,13 @@ class PassesMixin:
                 if probe and len(vbs) > len(singles):
                     probe_vb = vbs[len(singles)]
                 tail = vbs[len(singles) + len(probe):]
-                for number, (prefix, rows, strict) in enumerate(columns):
-                    known = set(rows)
+                for number, segment in enumerate(columns):
+                    prefix = segment.prefix
                     for vb in tail[number::len(columns)]:
                         if not is_under(vb.oid, prefix) or vb.is_exception:
                             break
-                        if vb.oid[len(prefix):] not in known:
-                            if strict:
+                        if vb.oid[len(prefix):] not in segment.known:
+                            if segment.strict:
                                 changed = True  # a row appeared: the static data is stale
                                 break
                             continue
@@ -344,9 +503,9 @@ class PassesMixin:
                 if len(vbs) < size:
                     self.cache.max_varbinds = max(1, len(vbs))  # cut short at the size limit
                 # Whatever the answer did not reach (size limit, skipped rows): ask directly.
-                missing = singles[len(vbs):]
-                missing += [prefix + row for prefix, rows, _ in columns for row in rows
-                            if prefix + row not in self.values]
+                missing = [o for o in singles[len(vbs):] if not is_under(o, alert_column)]
+                missing += [s.prefix + row for s in columns for row in s.rows
+                            if s.prefix + row not in self.values and s.prefix != alert_column]
                 if missing:
                     yield from self._get_by_next(missing)
             elif response.error_status == 1:
@@ -355,8 +514,8 @@ class PassesMixin:
                 self.errors.append(f"warm GETBULK failed: error-status {response.error_status}")
                 return True
         if not fetched:
-            yield from self._get_by_next(singles + [prefix + row for prefix, rows, _ in columns
-                                                    for row in rows])
+            yield from self._get_by_next(singles + [s.prefix + row for s in columns
+                                                    for row in s.rows])
         # Alerts: a row never changes once raised (prtAlertIndex only grows), so a warm scan
         # walks the severity column to learn which rows exist and reads only the new ones.
         index_run = TableRun("alert_index", std.PRT_ALERT_ENTRY, 2, 2,
@@ -364,7 +523,14 @@ class PassesMixin:
         walk = True
         if events_known:
             events = self._decoded(self._ALERT_EVENTS, dec.counter, "alerts.events")
-            walk = bool(self.cache.alerts) or events is None or events != self.cache.alert_events
+            walk = events is None or events != self.cache.alert_events
+            if not walk:
+                # Nothing added: the known rows that still answered are the table (rows are
+                # removed when their condition clears; RFC 3805 section 2.2.13).
+                for key in self.cache.alerts:
+                    cell = alert_column + tuple(int(p) for p in key.split("."))
+                    if cell in self.values:
+                        index_run.take_exact(self.values[cell])
             self.cache.alert_events = events
         elif not probe and not self.cache.alerts and not self._alerts_possible():
             walk = False

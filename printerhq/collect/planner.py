@@ -8,23 +8,22 @@ ask for) and :mod:`.report` (turning the answers into a DeviceReport).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
-from printerhq.mib.oids import OID
+from printerhq.mib.oids import OID, is_under
 from printerhq.mib.vendors import Vendor, vendor_named
 from printerhq.model import FieldProblem, Identity, SnmpCost
 from printerhq.snmp.ber import Tag
 from printerhq.snmp.message import Varbind
 
+from .cost import EXCHANGE_COST, MAX_REPETITIONS, Column, cell_size, choose_repetitions, exact_cost
 from .messages import Request, Response
 from .passes import PassesMixin
 from .report import ReportMixin
 from .runs import TableRun, predecessor
 from .state import DeviceCache, DeviceState
 
-MAX_REPETITIONS = 60  # cap per GETBULK: keeps one response well under a 1,500-byte MTU mostly
 MAX_REQUESTS = 64  # bound on one collection's exchanges
-EXACT_TAIL = 8  # a run's last cells asked by exact OID rather than walked (see _walk)
 
 
 class Collection(PassesMixin, ReportMixin):
@@ -49,6 +48,7 @@ class Collection(PassesMixin, ReportMixin):
         self.errors: list[str] = []
         self.values: dict[OID, Varbind] = {}  # every instance value received
         self.runs: dict[str, TableRun] = {}
+        self.label_reuse: dict[int, list[OID]] = {}  # counter tables read without their names
         self.alert_keys: list[str] | None = None  # alerts present now (dotted row indexes)
         self.cost = SnmpCost()
         self._steps = self._plan()
@@ -179,68 +179,142 @@ class Collection(PassesMixin, ReportMixin):
                 half = len(chunk) // 2
                 pending[:0] = [chunk[:half], chunk[half:]]
 
-    def _walk(self, runs: list[TableRun]) -> Iterator[Request]:
-        """Walk table runs with GETBULK, grouping runs of similar expected size.
+    def _walk(self, runs: list[TableRun], singles: Iterable[OID] = (),
+              more: Callable[[list[OID]], tuple[list[OID], list[TableRun]]] | None = None,
+              ) -> Iterator[Request]:
+        """Walk table runs with GETBULK and fetch ``singles`` (exact instances) on the way.
 
-        Non-repeaters carry what needs no repetition: probes of tables that are often empty
-        (one GETNEXT each), and the last few cells of runs whose rows are already known (asked
-        exactly, as GETNEXT of each cell's predecessor), so a run's tail never costs an
-        exchange of its own.
+        Each exchange packs, as non-repeaters, the pending singles, probes of tables that may
+        be absent, and the cells of runs whose rows are known that are cheaper asked exactly;
+        as repeaters, the runs of unknown length (grouped by expected size) and the known runs
+        that are cheaper walked (:func:`.cost.choose_repetitions`). ``more(pending)`` is called
+        before every exchange and may add singles and runs that depend on what has been read.
         """
         for run in runs:
             self.runs[run.name] = run
         if not self.bulk:
+            if singles:
+                yield from self._get(list(dict.fromkeys(singles)))
             yield from self._walk_by_next(runs)
             return
+        pending: list[OID] = list(dict.fromkeys(singles))
         active = [r for r in runs if not r.done]
-        while active:
-            active.sort(key=lambda r: -r.estimate())
-            exact: dict[str, list[OID]] = {}
+        while True:
+            if more is not None:
+                new_singles, new_runs = more(pending)
+                pending += [o for o in dict.fromkeys(new_singles)
+                            if o not in self.values and o not in pending]
+                for run in new_runs:
+                    self.runs[run.name] = run
+                    active.append(run)
             for run in active:
+                follows = run.follows
+                if follows is not None and follows.done and not follows.rows \
+                        and run.current is None:
+                    run.done = True  # the table it shares rows with is empty
+            known: dict[str, list[OID]] = {}
+            for run in active:
+                if run.done or not run.ready():
+                    continue
                 cells = run.remaining_cells()
-                if cells is not None and len(cells) <= EXACT_TAIL:
-                    exact[run.name] = cells
-            probes = [r for r in active if r.name not in exact and r.estimate() == 1]
-            tails = [r for r in active if r.name in exact]
-            bulk = [r for r in active if r.name not in exact and r.estimate() > 1]
+                if cells is not None:
+                    if not cells:
+                        run.done = True
+                    else:
+                        known[run.name] = cells
+            active = [r for r in active if not r.done]
+            ready = [r for r in active if r.ready()]
+            if not pending and not ready:
+                for r in active:  # waiting on a run that can no longer finish
+                    r.done = True
+                return
+            unknown = sorted((r for r in ready if r.name not in known),
+                             key=lambda r: -r.estimate())
+            probes = [r for r in unknown if r.estimate() == 1]
+            bulk = [r for r in unknown if r.estimate() > 1]
             group: list[TableRun] = []
             max_rep = 0
             if bulk:
                 max_rep = min(bulk[0].estimate(), MAX_REPETITIONS)
                 # A run joins when its overshoot costs less than a separate exchange.
-                group = [r for r in bulk if max_rep - r.estimate() <= 5]
+                group = [r for r in bulk
+                         if (max_rep - r.estimate()) * cell_size(r.cursor) <= EXCHANGE_COST]
+            candidates = []
+            for run in ready:
+                cells = known.get(run.name)
+                if cells is None:
+                    continue
+                walked = run.remaining_cells(wanted_only=False) or cells
+                candidates.append(Column(
+                    run.name, len(cells), walked.index(cells[-1]) + 1, run.cursor,
+                    exact_cost(cells), cell_size(cells[0])))
+            reps, repeat = choose_repetitions(candidates, max_rep if group else None,
+                                              MAX_REPETITIONS)
+            tails: list[TableRun] = []
+            walking = bool(group or repeat)
+            for column in candidates:
+                run = self.runs[column.key]  # type: ignore[index]
+                if column.key in repeat:
+                    group.append(run)
+                elif walking and column.exact_cost > EXCHANGE_COST + column.repeat_cost(
+                        column.traverse):  # type: ignore[operator]
+                    continue  # cheaper walked on its own later than asked cell by cell now
+                else:
+                    tails.append(run)
+            if group:
+                max_rep = max(max_rep, reps)
             limit = self._limit()
+            asked = list(pending)
 
             def singles() -> int:
-                return len(probes) + sum(len(exact[r.name]) for r in tails)
+                return len(asked) + len(probes) + sum(len(known[r.name]) for r in tails)
 
             while group and singles() + len(group) * max_rep > limit and len(group) > 1:
                 group.pop()
             while tails and singles() + len(group) * max_rep > limit and (len(tails) > 1 or group):
                 tails.pop()
-            while probes and singles() + len(group) * max_rep > limit and len(probes) > 1:
+            while probes and singles() + len(group) * max_rep > limit \
+                    and (len(probes) > 1 or group):
                 probes.pop()
+            if asked and singles() + len(group) * max_rep > limit:
+                asked = asked[:max(1, limit - singles() + len(asked) - len(group))]
             if group:
                 max_rep = max(1, min(max_rep, (limit - singles()) // len(group)))
-            tail_oids = [predecessor(cell) for r in tails for cell in exact[r.name]]
+            tail_oids = [predecessor(cell) for r in tails for cell in known[r.name]]
+            nonrep = singles()
             response = yield Request(
-                "bulk", [r.cursor for r in probes] + tail_oids + [r.cursor for r in group],
-                singles(), max_rep if group else 0)
+                "bulk", [predecessor(o) for o in asked] + [r.cursor for r in probes] + tail_oids
+                + [r.cursor for r in group], nonrep, max_rep if group else 0)
             members = probes + tails + group
             if response.error_status == 1:
-                total = singles() + len(group) * max_rep
+                total = nonrep + len(group) * max_rep
                 self.cache.max_varbinds = max(1, total // 2)
                 if total <= 1:
                     for r in members:
                         r.done = True
+                    pending = [o for o in pending if o not in asked]
                     self.errors.append("tooBig on a single varbind")
                 continue
             if response.error_status or not response.varbinds:
+                if asked:  # ask the singles on their own (GET, then GETNEXT fallbacks)
+                    pending = [o for o in pending if o not in asked]
+                    yield from self._get(asked)
+                    continue
                 for r in members:
                     r.done = True
                 continue
             vbs = response.varbinds
+            if len(vbs) < nonrep:
+                self.cache.max_varbinds = max(1, len(vbs))  # cut short at the size limit
             progressed = False
+            for oid, vb in zip(asked, vbs):
+                if vb.oid == oid and not vb.is_exception and vb.tag != Tag.NULL:
+                    self.values[oid] = vb
+            answered = set(asked[:len(vbs)])
+            if answered:
+                progressed = True
+                pending = [o for o in pending if o not in answered]
+            vbs = vbs[len(asked):]
             for run, vb in zip(probes, vbs[:len(probes)]):
                 if run.take(vb):
                     progressed = True
@@ -249,25 +323,42 @@ class Collection(PassesMixin, ReportMixin):
                     run.done = True
             position = len(probes)
             for run in tails:
-                cells = exact[run.name]
-                answered = vbs[position:position + len(cells)]
+                cells = known[run.name]
+                got = vbs[position:position + len(cells)]
                 position += len(cells)
                 wanted = set(cells)
-                for vb in answered:
+                for vb in got:
                     if vb.oid in wanted and not vb.is_exception:
                         run.take_exact(vb)
                         self.values[vb.oid] = vb
-                if len(answered) == len(cells):
+                if len(got) == len(cells):
                     run.done = True  # everything asked for: missing cells are holes
                     progressed = True
             for offset, vb in enumerate(vbs[position:]):
                 if group and group[offset % len(group)].take(vb):
                     progressed = True
                     self.values[vb.oid] = vb
+                elif group and self._adopt(vb):
+                    self.values[vb.oid] = vb
             if not progressed:
                 for r in members:
                     r.done = True
-            active = [r for r in active if not r.done]
+
+    def _adopt(self, vb: Varbind) -> bool:
+        """A walk that ran past its own columns into those of a run that has not started
+        walking (a counter table's value column after its key column): keep the cells, so
+        that run later asks only for what is still missing."""
+        if vb.is_exception:
+            return False
+        for run in self.runs.values():
+            entry = run.entry
+            if run.done or run.current is not None or len(vb.oid) <= len(entry) + 1 \
+                    or not is_under(vb.oid, entry) or vb.oid <= run.cursor:
+                continue
+            if run.first <= vb.oid[len(entry)] <= run.last and run.follows is not None:
+                run.take_exact(vb)
+                return True
+        return False
 
     def _walk_by_next(self, runs: list[TableRun]) -> Iterator[Request]:
         """SNMPv1: GETNEXT rounds carrying every unfinished run's cursor until each run's first

@@ -20,6 +20,9 @@ class TableRun:
     first: int  # first column wanted
     last: int  # last column wanted
     guess_rows: int  # rows expected before anything is seen (0: probe with one varbind)
+    skip: frozenset[int] = frozenset()  # columns inside first..last the report does not use
+    follows: TableRun | None = None  # a run of the same table: its rows are this run's rows
+    rows_hint: int = 0  # rows to expect at least, once a probe has found the table
     cursor: OID = ()
     done: bool = False
     rows: dict[OID, dict[int, Varbind]] = field(default_factory=dict)
@@ -31,10 +34,24 @@ class TableRun:
     def __post_init__(self) -> None:
         self.cursor = self.entry + (self.first,)
 
+    def ready(self) -> bool:
+        """False while the run it follows is still walking (its rows are not known yet)."""
+        return self.follows is None or self.follows.done or self.current is not None
+
+    def _indexes(self) -> list[OID] | None:
+        """Row indexes, once known: from our own first column, or from the run we follow."""
+        if self.follows is not None and self.follows.done:
+            return sorted(self.follows.rows)
+        if self.row_count is not None and self.current is not None:
+            return sorted(index for index, cells in self.rows.items() if self.first_seen in cells)
+        return None
+
     def estimate(self) -> int:
         """Varbinds still expected (exact once the row count is known and no cells are missing)."""
         if self.done:
             return 0
+        if self.current is None and self.follows is not None and self.follows.done:
+            return max(1, len(self.follows.rows) * (self.last - self.first + 1))
         if self.current is None:
             # A single column only ends by running past it: one varbind more than the rows.
             return max(1, self.guess_rows * (self.last - self.first + 1)
@@ -42,16 +59,20 @@ class TableRun:
         taken = self.column_counts[self.current]
         if self.row_count is None:
             # a single column never reveals its row count: double what it has shown so far
-            rows = taken * 2 if self.first == self.last else taken + 1
+            rows = max(taken * 2, self.rows_hint) if self.first == self.last \
+                else max(taken + 1, self.rows_hint)
             return max(1, rows - taken + (self.last - self.current) * rows)
         return max(1, self.row_count - taken + (self.last - self.current) * self.row_count)
 
-    def remaining_cells(self) -> list[OID] | None:
-        """The exact OIDs still expected, once the rows are known (the first column ended)."""
-        if self.done or self.row_count is None or self.current is None:
+    def remaining_cells(self, wanted_only: bool = True) -> list[OID] | None:
+        """The exact OIDs still expected, once the rows are known (the first column ended, or
+        the run this one follows is done); ``wanted_only=False`` includes skipped columns."""
+        indexes = None if self.done else self._indexes()
+        if indexes is None:
             return None
-        indexes = sorted(index for index, cells in self.rows.items() if self.first_seen in cells)
-        return [self.entry + (column,) + index for column in range(self.current, self.last + 1)
+        start = self.current if self.current is not None else self.first
+        return [self.entry + (column,) + index for column in range(start, self.last + 1)
+                if not (wanted_only and column in self.skip)
                 for index in indexes if self.entry + (column,) + index > self.cursor]
 
     def take_exact(self, vb: Varbind) -> None:

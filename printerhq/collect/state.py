@@ -60,6 +60,10 @@ class DeviceState(msgspec.Struct, kw_only=True):
     alerts_possible: bool = True  # last status showed a problem (see Collection._alerts_possible)
     alert_events: int | None = None  # prtAlertAllEvents.1 when last read (None: no such object)
     max_varbinds: int | None = None  # learned from tooBig
+    uptime_seen: bool = False  # sysUpTime answered (else a warm scan does not ask for it)
+    # dotted counter-table value column -> its row indexes at the last cold pass (rows we skip
+    # included): what a warm walk passes, and whether the cached counter names still fit
+    column_rows: dict[str, list[list[int]]] = {}
 
 
 class DeviceCache(msgspec.Struct, kw_only=True):

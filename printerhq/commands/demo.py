@@ -1,24 +1,35 @@
-"""``printerhq demo``: a simulated printer fleet on loopback, scanned and shown.
+"""``printerhq demo``: the whole product in one command, on loopback only.
 
-Everything runs in one trio program and only on loopback: the simulator serves the recordings in
-``fixtures/`` on ``127.77.0.1`` and up, the scanner sweeps the /24 around them, and the result is
-printed the way ``printerhq scan`` prints it.
+1. a central server (SQLite, self-signed ECDSA certificate) in a temporary data directory;
+2. an agent token issued by it;
+3. the simulator serving the recordings in ``fixtures/`` on ``127.77.0.1`` and up;
+4. a scan of the /24 around them, each report spooled and streamed to the server;
+5. the fleet read back from the server's REST API and printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
+import secrets
+import ssl
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import httpx
+import msgspec
 import trio
 
 from ..engine import ScanOptions
+from ..model import DeviceReport
+from ..server.run import run_server
 from ..sim.server import serve_fleet
 from ..targets import parse_targets
-from .scan import scan
+from ..uplink import TlsOptions
+from .scan import address_order, scan
+from .upload import UploadSettings, open_uplink
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
@@ -26,20 +37,21 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="simulate a printer fleet on loopback, scan it and show it",
-        description="Start the simulator with the bundled recordings on 127.77.0.1 and up, "
-                    "scan 127.77.0.0/24 and print what was found. Sends traffic only to loopback.",
+        help="simulate a printer fleet on loopback, scan it, upload it, show it",
+        description="Start a server and the simulator, scan 127.77.0.0/24, upload the reports "
+                    "and print the fleet as the server stores it. Sends traffic only to loopback.",
     )
     parser.add_argument("--recordings", type=Path, nargs="*", metavar="FILE",
                         help="recordings to serve (default: the bundled fixtures/*.snmprec)")
     parser.add_argument("--network", default="127.77.0.0/24",
                         help="loopback network to simulate and scan (default 127.77.0.0/24)")
+    parser.add_argument("--data-dir", type=Path, metavar="DIR",
+                        help="keep the server's database and the spool here "
+                             "(default: a temporary directory, removed afterwards)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..render import render_scan
-
     recordings = args.recordings or sorted(FIXTURES.glob("*.snmprec"))
     if not recordings:
         print(f"printerhq demo: no recordings found in {FIXTURES}", file=sys.stderr)
@@ -50,23 +62,60 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     hosts = [str(host) for _, host in zip(recordings, network.hosts())]
+    started = time.monotonic()
+    if args.data_dir:
+        args.data_dir.mkdir(parents=True, exist_ok=True)
+        fleet = trio.run(demo, recordings, hosts, network, args.data_dir)
+    else:
+        with tempfile.TemporaryDirectory(prefix="printerhq-demo-") as data_dir:
+            fleet = trio.run(demo, recordings, hosts, network, Path(data_dir))
+    from ..render import render_reports
 
-    async def main() -> list:
+    print(render_reports(sorted(fleet, key=address_order)))
+    print(f"\ndemo: the server holds {len(fleet)} printers; "
+          f"{time.monotonic() - started:.1f} s in all", file=sys.stderr)
+    return 0
+
+
+def say(text: str) -> None:
+    print(f"demo: {text}", file=sys.stderr)
+
+
+async def demo(recordings: list[Path], hosts: list[str], network: ipaddress.IPv4Network,
+               data_dir: Path) -> list[DeviceReport]:
+    async with run_server(data_dir / "server", port=0, self_signed=True) as server:
+        say(f"server listening on {server.url} (SQLite in {data_dir / 'server'})")
+        token = secrets.token_urlsafe(32)
+        await server.store.add_agent("demo-agent", token)
         async with serve_fleet(recordings, hosts, port=0) as fleet:
-            print(f"demo: simulator serving {len(recordings)} recordings on {hosts[0]}-"
-                  f"{hosts[-1]}, udp port {fleet.port}", file=sys.stderr)
-            print(f"demo: scanning {network} ({network.num_addresses} addresses)",
-                  file=sys.stderr)
+            say(f"simulator serving {len(recordings)} recordings on {hosts[0]}-{hosts[-1]}, "
+                f"udp port {fleet.port}")
+            say(f"scanning {network} ({network.num_addresses} addresses) and uploading")
             # Loopback: every 127.x address answers ping, and nothing here needs pacing.
             options = ScanOptions(port=fleet.port, timeout=0.5, retries=1, icmp=False,
                                   rate=20_000)
-            return await scan(parse_targets(str(network)), options)
+            settings = UploadSettings(server.url, token, data_dir / "spool", "demo-agent",
+                                      TlsOptions(ca_bundle=str(server.certfile)))
+            async with open_uplink(settings) as uplink:
+                async def upload(report: DeviceReport) -> None:
+                    if report.identity.is_printer:
+                        await uplink.submit(report, wait=True)
 
-    started = time.monotonic()
-    reports = trio.run(main)
-    printers = [r for r in reports if r.identity.is_printer]
-    print(render_scan(printers))
-    others = len(reports) - len(printers)
-    print(f"\ndemo: {len(printers)} printers and {others} other SNMP agents found in "
-          f"{time.monotonic() - started:.1f} s", file=sys.stderr)
-    return 0
+                reports = await scan(parse_targets(str(network)), options, upload=upload)
+                say(await settings.finish(uplink))
+        others = sum(not r.identity.is_printer for r in reports)
+        say(f"found {len(reports) - others} printers and {others} other SNMP agents")
+        return await fleet_from_api(server.url, server.certfile)
+
+
+async def fleet_from_api(url: str, certfile: Path) -> list[DeviceReport]:
+    """Every device's latest report, as the REST API serves it."""
+    context = ssl.create_default_context(cafile=str(certfile))
+    async with httpx.AsyncClient(base_url=url, verify=context) as client:
+        devices = (await client.get("/api/v1/devices")).raise_for_status().json()
+        reports = []
+        for device in devices:
+            latest = (await client.get(f"/api/v1/devices/{device['id']}")).raise_for_status()
+            reports.append(msgspec.convert(latest.json()["report"], DeviceReport))
+    say(f"GET {url}/api/v1/devices: {len(devices)} devices")
+    return reports

@@ -9,7 +9,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Awaitable, Callable, Iterator
 
 import trio
 
@@ -21,6 +21,8 @@ from ..snmp.v3credential import UsmCredential
 from ..snmp.message import Version
 from ..targets import TargetError, TargetSpec, parse_targets, resolve
 from .progress import Progress
+from ..uplink import UplinkError
+from .upload import add_upload_arguments, open_uplink, upload_settings
 
 _VERSIONS = {"1": [Version.V1], "2c": [Version.V2C], "auto": [Version.V2C, Version.V1]}
 
@@ -72,6 +74,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="print a JSON array of device reports (the wire structs)")
     parser.add_argument("--progress", choices=("auto", "on", "off"), default="auto",
                         help="progress line on stderr (auto: when stderr is a terminal)")
+    add_upload_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -93,8 +96,10 @@ def build_options(args: argparse.Namespace) -> ScanOptions:
                        state_dir=getattr(args, "state_dir", None))
 
 
-async def scan(spec: TargetSpec, options: ScanOptions, progress: Progress | None = None
+async def scan(spec: TargetSpec, options: ScanOptions, progress: Progress | None = None,
+               upload: Callable[[DeviceReport], Awaitable[None]] | None = None
                ) -> list[DeviceReport]:
+    """Scan ``spec``; each report is handed to ``upload`` (if given) as soon as it exists."""
     reports: list[DeviceReport] = []
     async with Scanner(options) as scanner:
         async with trio.open_nursery() as nursery:
@@ -103,10 +108,12 @@ async def scan(spec: TargetSpec, options: ScanOptions, progress: Progress | None
             async with scanner.scan(spec.addresses()) as results:
                 async for report in results:
                     reports.append(report)
+                    if upload is not None:
+                        await upload(report)
             nursery.cancel_scope.cancel()
         if progress:
             progress.update(scanner.stats, final=True)
-    reports.sort(key=_address_key)
+    reports.sort(key=address_order)
     return reports
 
 
@@ -116,7 +123,7 @@ async def _tick(progress: Progress, scanner: Scanner) -> None:
         await trio.sleep(progress.interval)
 
 
-def _address_key(report: DeviceReport) -> tuple[int, int, str]:
+def address_order(report: DeviceReport) -> tuple[int, int, str]:
     import ipaddress
 
     try:
@@ -161,9 +168,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         options = build_options(args)
-    except CredentialError as error:
+        uploading = upload_settings(args)
+    except (CredentialError, ValueError) as error:
         print(f"printerhq scan: {error}", file=sys.stderr)
         return 2
+    wanted = _wanted(args.all)
+    upload_outcome: list[str] = []
 
     async def main() -> list[DeviceReport]:
         resolved, failures = await resolve(spec)
@@ -177,7 +187,18 @@ def run(args: argparse.Namespace) -> int:
         unresolved = [DeviceReport(identity=Identity(address=name), scanned_at=time.time(),
                                    errors=[f"dns: cannot resolve {name}: {reason}"])
                       for name, reason in failures]
-        return unresolved + await scan(resolved, options, progress)
+        if uploading is None:
+            return unresolved + await scan(resolved, options, progress)
+        async with open_uplink(uploading) as uplink:
+            async def upload(report: DeviceReport) -> None:
+                if wanted(report):
+                    # Durable in the spool before the scan counts the report done; on a full
+                    # disk this waits (collection pauses) rather than dropping anything.
+                    await uplink.submit(report, wait=True)
+
+            reports = unresolved + await scan(resolved, options, progress, upload)
+            upload_outcome.append(await uploading.finish(uplink))
+            return reports
 
     started = time.monotonic()
     try:
@@ -186,7 +207,10 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("\nprinterhq scan: interrupted", file=sys.stderr)
         return 130
-    shown = reports if args.all else [r for r in reports if r.identity.is_printer or r.errors]
+    except UplinkError as error:
+        print(f"printerhq scan: upload: {error}", file=sys.stderr)
+        return 2
+    shown = [r for r in reports if wanted(r)]
     if args.json:
         json.dump([to_builtins(r) for r in shown], sys.stdout, indent=2)
         print()
@@ -195,4 +219,15 @@ def run(args: argparse.Namespace) -> int:
         printers = sum(r.identity.is_printer for r in reports)
         print(f"\n{len(reports)} agents answered, {printers} printers, "
               f"{time.monotonic() - started:.1f} s", file=sys.stderr)
+    for line in upload_outcome:
+        print(f"printerhq scan: {line}", file=sys.stderr)
+    if uploading is not None and not (upload_outcome and upload_outcome[0].startswith("uploaded")):
+        return 3  # reports are safe in the spool but not yet on the server
     return 0
+
+
+def _wanted(everything: bool) -> Callable[[DeviceReport], bool]:
+    """What is shown and uploaded: printers and devices with problems, or every agent."""
+    if everything:
+        return lambda report: True
+    return lambda report: report.identity.is_printer or bool(report.errors)

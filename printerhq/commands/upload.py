@@ -1,0 +1,101 @@
+"""``--upload URL``: options shared by commands that send reports to the central server.
+
+The token can come from ``--token``, ``--token-file`` or ``$PRINTERHQ_TOKEN``; the last two keep
+it out of process lists. It never appears in output or logs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import AsyncIterator
+
+from ..uplink import TlsOptions, Uplink
+
+TOKEN_ENV = "PRINTERHQ_TOKEN"
+
+
+def default_spool_dir() -> Path:
+    """``$XDG_STATE_HOME/printerhq/spool`` (``~/.local/state`` when unset), as the XDG base
+    directory spec places state that should survive restarts."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "printerhq" / "spool"
+
+
+def add_upload_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "upload", f"send the reports to a printerhq server (token also from --token-file or "
+                  f"${TOKEN_ENV}, which keep it out of process lists)")
+    group.add_argument("--upload", metavar="URL", help="server base URL, https://host:port")
+    group.add_argument("--token", help="this agent's upload token (printerhq server add-agent)")
+    group.add_argument("--token-file", type=Path, metavar="FILE", help="read the token from FILE")
+    group.add_argument("--agent", default="", help="agent name the token was issued for "
+                                                   "(default: whatever the token says)")
+    group.add_argument("--spool-dir", type=Path, metavar="DIR",
+                       help="durable queue of reports not yet acknowledged "
+                            "(default: $XDG_STATE_HOME/printerhq/spool)")
+    group.add_argument("--ca-bundle", metavar="FILE",
+                       help="CA certificates to verify the server with (e.g. its self-signed cert)")
+    group.add_argument("--pin-sha256", metavar="HEX",
+                       help="the server certificate's SHA-256 fingerprint (printed by serve)")
+    group.add_argument("--insecure", action="store_true",
+                       help="allow a plain http:// URL (token and reports unencrypted; warns)")
+    group.add_argument("--upload-timeout", type=float, default=30.0, metavar="S",
+                       help="seconds to wait at the end for the server's acknowledgements; "
+                            "what is not acknowledged stays spooled for the next run (default 30)")
+
+
+@dataclass
+class UploadSettings:
+    url: str
+    token: str = field(repr=False)
+    spool_dir: Path
+    agent: str = ""
+    tls: TlsOptions = field(default_factory=TlsOptions)
+    insecure: bool = False
+    timeout: float = 30.0
+
+    async def finish(self, uplink: Uplink) -> str:
+        """Wait for the acknowledgements; one line saying where the reports are."""
+        if await uplink.flush(self.timeout):
+            acked = uplink.stats["acked"]
+            return f"uploaded to {self.url} ({acked} batch{'es' if acked != 1 else ''} " \
+                   f"acknowledged)"
+        why = uplink.stats.get("last_error") or "no acknowledgement in time"
+        return (f"{uplink.pending} reports not yet acknowledged by {self.url} ({why}); they are "
+                f"safe in {self.spool_dir} and are sent on the next run")
+
+
+def upload_settings(args: argparse.Namespace) -> UploadSettings | None:
+    """The upload the arguments ask for, or None. Raises ValueError with a clear message."""
+    if not args.upload:
+        if args.token or args.token_file:
+            raise ValueError("--token/--token-file given without --upload URL")
+        return None
+    token = args.token
+    if args.token_file:
+        try:
+            token = args.token_file.read_text().strip()
+        except OSError as error:
+            raise ValueError(f"cannot read --token-file: {error.strerror}") from None
+    token = token or os.environ.get(TOKEN_ENV, "").strip()
+    if not token:
+        raise ValueError(f"--upload needs a token: --token, --token-file or ${TOKEN_ENV}")
+    if args.upload_timeout < 0:
+        raise ValueError("--upload-timeout must be >= 0")
+    spool_dir = args.spool_dir or (args.state_dir / "spool" if getattr(args, "state_dir", None)
+                                   else default_spool_dir())
+    tls = TlsOptions(ca_bundle=args.ca_bundle, pin_sha256=args.pin_sha256)
+    return UploadSettings(args.upload, token, spool_dir, args.agent, tls, args.insecure,
+                          args.upload_timeout)
+
+
+@asynccontextmanager
+async def open_uplink(settings: UploadSettings) -> AsyncIterator[Uplink]:
+    settings.spool_dir.mkdir(parents=True, exist_ok=True)
+    async with Uplink(settings.url, settings.token, settings.spool_dir, agent=settings.agent,
+                      tls=settings.tls, insecure=settings.insecure) as uplink:
+        yield uplink

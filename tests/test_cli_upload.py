@@ -1,0 +1,115 @@
+"""`printerhq scan --upload` end to end: simulator, server and scanner as three real processes
+talking over loopback (UDP for SNMP, TLS for the upload)."""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from .helpers_server import ServerProcess
+from .test_cli_scan import FIXTURES, ROOT, free_udp_port, is_printer_recording, printerhq
+
+
+@pytest.fixture
+def simulator():
+    port = free_udp_port("127.81.0.1")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "printerhq", "sim", *map(str, FIXTURES),
+         "--addresses", f"127.81.0.1-127.81.0.{len(FIXTURES)}", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert process.stdout.readline().startswith("sim: serving")
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def server(tmp_path):
+    process = ServerProcess(tmp_path / "server")
+    process.start()
+    yield process
+    process.stop()
+
+
+def scan_and_upload(port: int, server: ServerProcess, token: str, spool, *extra: str):
+    env = {**os.environ, "PRINTERHQ_TOKEN": token}
+    return printerhq("scan", f"127.81.0.1-127.81.0.{len(FIXTURES)}", "--port", str(port),
+                     "--json", "--timeout", "0.3", "--retries", "0", "--no-icmp",
+                     "--upload", server.url, "--ca-bundle", str(server.certfile),
+                     "--spool-dir", str(spool), *extra, env=env)
+
+
+def api(server: ServerProcess, path: str):
+    context = ssl.create_default_context(cafile=str(server.certfile))
+    response = httpx.get(f"{server.url}{path}", verify=context)
+    response.raise_for_status()
+    return response.json()
+
+
+def devices_on(server: ServerProcess) -> dict[str, dict]:
+    return {device["address"]: device for device in api(server, "/api/v1/devices")}
+
+
+def test_scan_uploads_every_printer_once(simulator, server, tmp_path):
+    token = server.admin("add-agent", "site-a").split()[-1]
+    result = scan_and_upload(simulator, server, token, tmp_path / "spool")
+    assert result.returncode == 0, result.stderr
+    assert "uploaded to" in result.stderr
+    assert token not in result.stdout + result.stderr
+    scanned = {r["identity"]["address"]: r for r in json.loads(result.stdout)}
+    expected = {f"127.81.0.{i + 1}" for i, path in enumerate(FIXTURES)
+                if is_printer_recording(path)}
+    assert set(scanned) == expected
+    stored = devices_on(server)
+    assert set(stored) == expected
+    for address, device in stored.items():
+        assert device["serial"] == scanned[address]["identity"].get("serial")
+
+    # A second run adds readings, never devices: ingest is per device, idempotent per batch.
+    again = scan_and_upload(simulator, server, token, tmp_path / "spool")
+    assert again.returncode == 0, again.stderr
+    assert set(devices_on(server)) == expected
+
+
+def test_dead_server_keeps_reports_spooled_then_delivers(simulator, server, tmp_path):
+    token = server.admin("add-agent", "site-b").split()[-1]
+    certfile = server.certfile.read_bytes()
+    server.stop()
+    result = scan_and_upload(simulator, server, token, tmp_path / "spool",
+                             "--upload-timeout", "1")
+    assert result.returncode == 3, result.stderr
+    assert "safe in" in result.stderr
+    # The server comes back on another port; the next run delivers what was spooled.
+    server.start()
+    assert server.certfile.read_bytes() == certfile  # same identity after a restart
+    second = scan_and_upload(simulator, server, token, tmp_path / "spool", "--identify-only")
+    assert second.returncode == 0, second.stderr
+    printers = sum(is_printer_recording(p) for p in FIXTURES)
+    stored = devices_on(server)
+    assert len(stored) == printers
+    # The spooled first run arrived too: only it read counters (the second is --identify-only).
+    for device in stored.values():
+        assert api(server, f"/api/v1/devices/{device['id']}/counters"), device
+
+
+def test_wrong_token_is_refused_and_nothing_is_lost(simulator, server, tmp_path):
+    server.admin("add-agent", "site-c")
+    result = scan_and_upload(simulator, server, "not-a-real-token", tmp_path / "spool",
+                             "--upload-timeout", "2")
+    assert result.returncode == 3
+    assert "not-a-real-token" not in result.stdout + result.stderr
+    assert devices_on(server) == {}
+
+
+def test_upload_needs_a_token():
+    result = printerhq("scan", "127.81.0.1", "--upload", "https://127.0.0.1:9")
+    assert result.returncode == 2
+    assert "needs a token" in result.stderr

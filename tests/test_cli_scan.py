@@ -173,3 +173,23 @@ def test_malformed_v3_option_is_a_clear_error():
     assert result.returncode == 2
     assert "secret-pass" not in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_unprivileged_scan_says_what_it_skips_and_still_finds_printers(simulator):
+    """Without CAP_NET_RAW (dropped with setpriv) ICMP is off with one clear warning; SNMP works."""
+    import shutil
+
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to drop CAP_NET_RAW")
+    result = subprocess.run(
+        ["setpriv", "--bounding-set=-net_raw", "--inh-caps=-net_raw", "--",
+         sys.executable, "-m", "printerhq", "scan", "127.78.0.1-127.78.0.9",
+         "--port", str(simulator), "--json", "--timeout", "0.3", "--retries", "0"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("ICMP echo is off") == 1
+    assert "CAP_NET_RAW" in result.stderr
+    expected = {f"127.78.0.{i + 1}" for i in range(9)
+                if is_printer_recording(FIXTURES[i % len(FIXTURES)])}
+    found = {r["identity"]["address"] for r in json.loads(result.stdout)}
+    assert found == expected

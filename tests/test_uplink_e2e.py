@@ -120,7 +120,9 @@ async def test_exactly_once_while_server_is_killed_and_network_cut(tmp_path, sou
     finally:
         await trio.to_thread.run_sync(server.stop)
     assert len(submitted) >= 18 * 3, "too few reports to mean anything"
-    assert stats["connects"] >= 5 and stats["errors"] >= 4, stats
+    # The faults really reached the uplink (how many of the 8 it noticed depends on timing: an
+    # idle stream may be between batches when the server dies).
+    assert stats["connects"] >= 3 and stats["errors"] >= 2, stats
     assert_exactly_once(submitted, await stored_reports(tmp_path / "server", url))
     assert token not in server.log_text()
 

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-BENCHMARKS = ("bench_codec", "bench_client", "bench_v3", "bench_collect", "bench_sweep",
+BENCHMARKS = ("bench_codec", "bench_client", "bench_v3", "bench_collect", "bench_repeat", "bench_sweep",
               "bench_upload_bytes", "bench_ingest")
 
 

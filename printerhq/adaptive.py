@@ -23,6 +23,12 @@ backoff phase is staggered per block (a hash of the block number delays each blo
 more interval) so that the blank space of a large range comes due spread over several scans
 instead of all in the same one.
 
+The memory also carries the collector's per-printer cache (:attr:`DiscoveryMemory.devices`, a
+:class:`~printerhq.collect.DeviceCache`), saved in the same file and the same atomic write, so an
+agent that restarts still knows its printers: their next scan is warm and skips discovery
+(docs/engine.md). It is nested as its own msgpack blob: a cache from an older layout is dropped
+alone (one cold scan of each printer), the discovery memory stays.
+
 Only IPv4 is remembered (IPv6 ranges are small by construction, see ``targets.DEFAULT_MAX_IPV6``,
 and are probed on every scan). Memory is bounded by ``max_known`` responders and ``max_blocks``
 blocks; past those the entries probed longest ago are evicted (which only means "probe again").
@@ -41,6 +47,8 @@ from pathlib import Path
 from typing import Literal
 
 import msgspec
+
+from .collect.state import DeviceCache
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +77,7 @@ class _Saved(msgspec.Struct):
     known: dict[int, Seen]
     # block (address >> 8) -> misses (1 byte), last scan index (2 bytes LE), blank bitmap (32)
     blocks: dict[int, bytes]
+    devices: bytes = b""  # DeviceCache.encode(): the per-printer collection cache
 
 
 @dataclass(frozen=True)
@@ -126,6 +135,7 @@ class DiscoveryMemory:
         self._due: dict[int, bool] = {}  # blocks looked at in this scan -> were they due
         self._fresh: set[int] = set()  # blocks where this scan found a new responder
         self._now = 0.0
+        self.devices = DeviceCache()  # per-printer collection state, persisted with the rest
 
     # -- persistence ------------------------------------------------------------------------
 
@@ -154,6 +164,12 @@ class DiscoveryMemory:
         memory.scan_times = saved.scan_times
         memory.known = saved.known
         memory.blocks = {k: bytearray(v) for k, v in saved.blocks.items()}
+        if saved.devices:
+            try:
+                memory.devices = DeviceCache.decode(saved.devices)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                log.warning("device cache in %s unreadable (%s): printers start cold",
+                            memory.path, exc)
         return memory
 
     def save(self) -> None:
@@ -162,7 +178,8 @@ class DiscoveryMemory:
         if self.path is None:
             return
         saved = _Saved(_STATE_VERSION, self.scan_index, self.scan_times, self.known,
-                       {k: bytes(v) for k, v in self.blocks.items()})
+                       {k: bytes(v) for k, v in self.blocks.items()},
+                       self.devices.encode() if self.devices.devices else b"")
         data = msgspec.msgpack.encode(saved)
         fd, tmp = tempfile.mkstemp(prefix=".discovery-", dir=self.path.parent)
         try:
@@ -252,6 +269,8 @@ class DiscoveryMemory:
             if seen.misses < self.policy.forget_after:
                 return
             del self.known[value]  # gone: treat as blank space from now on
+            # ... and its collection state with it (a device that comes back starts cold)
+            self.devices.devices.pop(str(ipaddress.IPv4Address(value)), None)
         if block is None:
             block = bytearray(3 + _BITMAP_BYTES)
             block[1] = self.scan_index & 0xFF

@@ -16,6 +16,15 @@ A scan is a nursery tree (``examples/embed_scanner.py`` runs one inside another 
 
 Per address, in order:
 
+0. **Known printers skip discovery**: a printer whose collection state is warm
+   (:meth:`DeviceCache.known <printerhq.collect.DeviceCache.known>`) gets one warm collection
+   straight away, with the credential that answered last time and no ping; its single GETBULK
+   also carries the change detectors (sysUpTime.0, the serial's source). A restart, another
+   device, an error or silence there (:class:`~printerhq.collect.DeviceChanged`) sends the
+   address down the full path below in the same scan, so correctness never rests on the
+   shortcut; a device that is gone costs one unanswered warm request more than a blank address
+   and gives no report, as any silent address. With a discovery memory the cache is its
+   ``devices`` and persists in ``state_dir`` (an agent that restarts stays warm).
 1. **Adaptive skip**: with a :class:`~printerhq.adaptive.DiscoveryMemory` (``state_dir``), blank
    space in backoff is not probed this time (``stats.skipped``).
 2. **Pacing**: a token bucket (``rate`` packets per second, ``burst``) and a CapacityLimiter
@@ -58,7 +67,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Sequence
 import trio
 
 from .adaptive import DiscoveryMemory, DiscoveryPolicy
-from .collect import DeviceCache, collect
+from .collect import DeviceCache, DeviceChanged, DeviceState, collect, collect_known
 from .icmp import PingResult, Pinger
 from .mib.identify import DISCOVERY_OIDS, identify
 from .model import DeviceReport, Identity, ScanStats, SnmpCost, TrafficCount
@@ -117,6 +126,9 @@ class ScanOptions:
     arp: bool | None = None  # None: ARP-first on attached subnets when permitted
     state_dir: str | Path | None = None  # where the discovery memory persists (None: nowhere)
     policy: DiscoveryPolicy = field(default_factory=DiscoveryPolicy)
+    # Printers known warm get one warm collection carrying the change detectors instead of
+    # discovery + collection (docs/engine.md); False: discovery on every scan.
+    skip_known: bool = True
 
     def __post_init__(self) -> None:
         if self.timeout <= 0 or self.retries < 0 or self.concurrency < 1:
@@ -175,6 +187,8 @@ class Scanner:
                         probe_client(self.options.http_timeout))
             if self.memory is None and self.options.state_dir is not None:
                 self.memory = DiscoveryMemory.load(self.options.state_dir, self.options.policy)
+            if self.memory is not None:
+                self.cache = self.memory.devices  # persisted with the memory
         except BaseException:
             await stack.aclose()
             raise
@@ -215,6 +229,7 @@ class Scanner:
             if memory is not None:
                 # One scan at a time updates a memory: its backoff counts scans.
                 await scoped.enter_async_context(self._memory_lock)
+                self.cache = memory.devices  # the printers' collection state lives there
             run = _ScanRun(self, stats, memory)
             run.start()
             completed = False
@@ -410,7 +425,24 @@ class _ScanRun:
         hosts.start_soon(self._run_host, host, borrower)
 
     def _first_packets(self, host: _Host) -> int:
+        if self._known_state(host) is not None:
+            return 1  # one warm request, no ping
         return 1 + (1 if self.pinger is not None and not host.via_arp else 0)
+
+    def _known_state(self, host: _Host) -> DeviceState | None:
+        """The collection state of a printer known warm, if this scan may skip its discovery."""
+        if not (self.options.collect and self.options.skip_known) or host.address is None:
+            return None
+        state = self.scanner.cache.known(host.address)
+        if state is None or state.credential is None:
+            return None
+        credentials = self.options.credentials
+        if not 0 <= state.credential < len(credentials) \
+                or credentials[state.credential].protocol != state.protocol:
+            return None  # the credentials were reconfigured: discover afresh
+        if self.memory is not None and self.memory.kind_of(host.address) not in (None, "printer"):
+            return None
+        return state
 
     async def _run_host(self, host: _Host, borrower: object) -> None:
         try:
@@ -435,8 +467,15 @@ class _ScanRun:
                 return DeviceReport(identity=Identity(address=host.name),
                                     scanned_at=time.time(), errors=[failure])
         assert host.address is not None
-        target = Target(host.address, options.port, credentials=list(options.credentials))
         cost = SnmpCost()
+        state = self._known_state(host)
+        if state is not None:
+            report = await self._known(host, state, cost)
+            if report is not None:
+                return report
+            if self.pinger is not None and not host.via_arp:
+                self.rate.bucket.take(trio.current_time(), 1)  # the ping not charged up front
+        target = Target(host.address, options.port, credentials=list(options.credentials))
         varbinds: list[Varbind] | None = None
         snmp_error: SnmpError | None = None
         ping: PingResult | None = None
@@ -482,6 +521,31 @@ class _ScanRun:
             return DeviceReport(identity=Identity(address=host.address), scanned_at=time.time(),
                                 errors=errors, cost=cost)
         return None
+
+    async def _known(self, host: _Host, state: DeviceState, cost: SnmpCost
+                     ) -> DeviceReport | None:
+        """A known printer: one warm collection, no discovery; None when it must be
+        discovered after all (the device changed, or did not answer)."""
+        assert host.address is not None and state.credential is not None
+        credentials = list(self.options.credentials)
+        target = Target(host.address, self.options.port, credentials=credentials,
+                        credential=credentials[state.credential])
+        try:
+            report = await collect_known(self.scanner.client, target, self.scanner.cache,
+                                         cost=cost)
+        except DeviceChanged as exc:
+            log.info("%s: %s; discovering it again", host.address, exc)
+            state.forget_discovery()  # also next time, unless discovery finds it again
+            return None
+        if report is None:
+            return None
+        stats = self.stats
+        stats.responders += 1
+        stats.printers += 1
+        if report.errors:
+            stats.errors += 1
+        self._remember(host, "printer")
+        return report
 
     async def _discover_and_ping(self, pinger: Pinger, target: Target, cost: SnmpCost
                                  ) -> tuple[list[Varbind] | None, SnmpError | None,
@@ -535,16 +599,34 @@ class _ScanRun:
         identity = identify(host.address, varbinds)
         protocol = target.credential.protocol if target.credential else None
         self._remember(host, "printer" if identity.is_printer else "snmp")
+        cache = self.scanner.cache
         if identity.is_printer:
             stats.printers += 1
             if self.options.collect:
-                report = await collect(self.scanner.client, target, self.scanner.cache,
+                report = await collect(self.scanner.client, target, cache,
                                        identity=identity, cost=cost)
                 if report.errors:
                     stats.errors += 1
+                self._remember_credential(cache.devices.get(host.address), target)
                 return report
+        else:
+            known = cache.devices.get(host.address)
+            if known is not None:
+                known.forget_discovery()  # no longer a printer: never skip its discovery
         return DeviceReport(identity=identity, scanned_at=time.time(), protocol=protocol,
                             cost=cost)
+
+    def _remember_credential(self, state: DeviceState | None, target: Target) -> None:
+        """Which of the configured credentials answered: what the next scan's shortcut uses
+        (its position and protocol only; the secret stays in the options)."""
+        if state is None or target.credential is None:
+            return
+        credentials = list(self.options.credentials)
+        index = next((i for i, c in enumerate(credentials) if c is target.credential), None)
+        if index is None and target.credential in credentials:
+            index = credentials.index(target.credential)
+        state.credential = index
+        state.protocol = target.credential.protocol if index is not None else None
 
     async def _http_probe(self, host: _Host, errors: list[str]) -> DeviceReport | None:
         from .http import probe_http

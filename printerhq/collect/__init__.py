@@ -38,15 +38,23 @@ Modules: :mod:`.messages` (requests, encoding), :mod:`.state` (the per-device ca
 machine), :mod:`.passes` (cold/warm plans), :mod:`.report` (building the DeviceReport),
 :mod:`.drive` (trio and in-process drivers).
 
+* **known** (:meth:`Collection.known`, :func:`collect_known`): a repeat scan of a warm printer
+  skips discovery. The identity is discovery's answer cached at the last full scan; the warm
+  GETBULK also carries the change detectors (sysUpTime.0, the serial's source object or
+  sysObjectID.0: ~75 B both ways). A restart, another serial, an error or silence stops the
+  collection (:class:`DeviceChanged`) before anything is cached, and the caller runs discovery
+  and a normal collection in the same scan.
+
 Static data lives in :class:`DeviceState`, one per device, gathered in a fleet-wide
 :class:`DeviceCache` (msgspec Structs, so the agent can persist them).
 """
 
-from .drive import collect, collect_in_process
+from .drive import collect, collect_in_process, collect_known, collect_known_in_process
 from .messages import IP_UDP_OVERHEAD, Request, Response, account, encode_request, request_message
-from .planner import Collection
+from .planner import Collection, DeviceChanged
 from .state import CachedCounter, CachedSupply, CachedTray, DeviceCache, DeviceState
 
 __all__ = ["Request", "Response", "DeviceCache", "DeviceState", "Collection", "collect",
-           "collect_in_process", "encode_request", "request_message", "account",
-           "IP_UDP_OVERHEAD", "CachedCounter", "CachedSupply", "CachedTray"]
+           "collect_in_process", "collect_known", "collect_known_in_process", "DeviceChanged",
+           "encode_request", "request_message", "account", "IP_UDP_OVERHEAD", "CachedCounter",
+           "CachedSupply", "CachedTray"]

@@ -10,7 +10,7 @@ from printerhq.model import DeviceReport, Identity, SnmpCost
 from printerhq.snmp.message import Message, PduType, Version, decode_message, encode_message
 
 from .messages import Response, account, request_message
-from .planner import Collection
+from .planner import Collection, DeviceChanged
 from .state import DeviceCache, DeviceState
 
 
@@ -27,6 +27,33 @@ def collect_in_process(identity: Identity, respond: Callable[[bytes], bytes | No
     """
     collection = Collection(identity, cache, refresh_every=refresh_every, now=now,
                             bulk=version != Version.V1)
+    _drive_in_process(collection, respond, community, version, decode, encode)
+    report = collection.report()
+    report.protocol = "snmpv1" if version == Version.V1 else "snmpv2c"
+    return report
+
+
+def collect_known_in_process(address: str, respond: Callable[[bytes], bytes | None],
+                             cache: DeviceCache | DeviceState, *, community: bytes = b"public",
+                             refresh_every: int = 96, now: float | None = None,
+                             version: Version = Version.V2C) -> DeviceReport | None:
+    """:func:`collect_known` against ``respond`` in-process. None when the cache cannot skip
+    discovery for ``address``; raises :class:`DeviceChanged` when the detectors say so."""
+    collection = Collection.known(address, cache, refresh_every=refresh_every, now=now,
+                                  bulk=version != Version.V1)
+    if collection is None:
+        return None
+    _drive_in_process(collection, respond, community, version, decode_message, encode_message)
+    if collection.stale is not None:
+        raise DeviceChanged(collection.stale)
+    report = collection.report()
+    report.protocol = "snmpv1" if version == Version.V1 else "snmpv2c"
+    return report
+
+
+def _drive_in_process(collection: Collection, respond: Callable[[bytes], bytes | None],
+                      community: bytes, version: Version, decode: Callable[[bytes], Message],
+                      encode: Callable[[Message], bytes]) -> None:
     request_id = 0x0100_0000
     while (request := collection.next_request()) is not None:
         request_id += 1
@@ -43,9 +70,6 @@ def collect_in_process(identity: Identity, respond: Callable[[bytes], bytes | No
             break
         pdu = message.pdu
         collection.feed(Response(list(pdu.varbinds), pdu.error_status, pdu.error_index))
-    report = collection.report()
-    report.protocol = "snmpv1" if version == Version.V1 else "snmpv2c"
-    return report
 
 
 async def collect(client: Any, target: Any, cache: DeviceCache | DeviceState | None = None,
@@ -76,19 +100,55 @@ async def collect(client: Any, target: Any, cache: DeviceCache | DeviceState | N
     is_v1 = credential is not None and getattr(credential, "version", None) == Version.V1
     collection = Collection(identity, cache, refresh_every=refresh_every, bulk=not is_v1)
     collection.cost = cost
+    await _drive(client, target, collection)
+    report = collection.report()
+    credential = getattr(target, "credential", None)
+    if credential is not None:
+        report.protocol = getattr(credential, "protocol", None)
+    return report
+
+
+async def collect_known(client: Any, target: Any, cache: DeviceCache | DeviceState, *,
+                        cost: SnmpCost | None = None, refresh_every: int = 96,
+                        now: float | None = None) -> DeviceReport | None:
+    """A repeat collection of a known printer *without* discovery (:meth:`Collection.known`).
+
+    ``target.credential`` should be the credential that answered last time. One warm
+    exchange, carrying the change detectors, usually does it. Returns None when the cache
+    cannot skip discovery for this address (unknown, not warm, a cold refresh due); raises
+    :class:`DeviceChanged` when the device restarted, was replaced, did not answer or answered
+    with an error — the caller then runs discovery and :func:`collect` (the cache is left as
+    it was, so that collection decides cold or warm on fresh facts). ``cost`` is added to
+    either way.
+    """
+    cost = cost if cost is not None else SnmpCost()
+    credential = getattr(target, "credential", None)
+    is_v1 = credential is not None and getattr(credential, "version", None) == Version.V1
+    collection = Collection.known(target.address, cache, refresh_every=refresh_every, now=now,
+                                  bulk=not is_v1)
+    if collection is None:
+        return None
+    collection.cost = cost
+    await _drive(client, target, collection)
+    if collection.stale is not None:
+        raise DeviceChanged(collection.stale)
+    report = collection.report()
+    if credential is not None:
+        report.protocol = getattr(credential, "protocol", None)
+    return report
+
+
+async def _drive(client: Any, target: Any, collection: Collection) -> None:
+    from printerhq.snmp.client import SnmpError
+
     kinds = {"get": PduType.GET, "next": PduType.GET_NEXT, "bulk": PduType.GET_BULK}
     while (request := collection.next_request()) is not None:
         try:
             pdu = await client.request(
                 target, kinds[request.kind],
                 request.oids, non_repeaters=request.non_repeaters,
-                max_repetitions=request.max_repetitions, cost=cost)
+                max_repetitions=request.max_repetitions, cost=collection.cost)
         except SnmpError as exc:
             collection.fail(str(exc))
             break
         collection.feed(Response(list(pdu.varbinds), pdu.error_status, pdu.error_index))
-    report = collection.report()
-    credential = getattr(target, "credential", None)
-    if credential is not None:
-        report.protocol = getattr(credential, "protocol", None)
-    return report

@@ -272,6 +272,7 @@ class PassesMixin:
         colorants = self._decoded(std.PRT_MARKER_ENTRY + (6, 1, 1), dec.integer,
                                   "identity.colour")
         cache.serial = serial
+        cache.serial_source, cache.serial_seen = self._serial_detector()
         cache.uptime_seen = std.SYS_UPTIME in values or ident.uptime_ticks is not None
         cache.identity = {
             "model": model, "serial": serial, "firmware": firmware, "mac": mac,
@@ -347,6 +348,20 @@ class PassesMixin:
                     list(index) for index, row in sorted(run.rows.items()) if column in row]
         cache.counters = layout
 
+    def _serial_detector(self) -> tuple[OID | None, str | None]:
+        """The object a serial was read from and its text: discovery's prtGeneralSerialNumber.1,
+        else the vendor's first source that answered. A repeat scan without discovery reads it
+        again to tell the same device from a replacement."""
+        general = std.PRT_GENERAL_SERIAL + (1,)
+        if self.identity.serial:
+            return general, self.identity.serial
+        for source in [general] + [scalar.oid for scalar in self.vendor.serial]:
+            vb = self.values.get(source)
+            text = dec.decode_field("serial", dec.text, vb.tag, vb.value, []) if vb else None
+            if text:
+                return source, text
+        return None, None
+
     def _table_layout(self, number: int, table: CounterTable) -> list[CachedCounter]:
         values_run = self.runs.get(f"ctable{number}.value")
         key_run = self.runs.get(f"ctable{number}.key", values_run)  # one run when adjacent
@@ -406,8 +421,9 @@ class PassesMixin:
         supply), lenient for counter tables whose rows we skip on purpose and for alerts.
         """
         cache = self.cache
-        singles: list[OID] = []
-        if self.identity.uptime_ticks is None and cache.uptime_seen:
+        singles: list[OID] = list(self.detector_oids())  # first: a reply cut short keeps them
+        if self.identity.uptime_ticks is None and cache.uptime_seen \
+                and std.SYS_UPTIME not in singles:
             singles.append(std.SYS_UPTIME)  # discovery did not just read it, the cold pass did
         singles += [oid for oid in cache.status_oids]
         groups: list[tuple[OID, list[OID], bool, list[OID]]] = []
@@ -502,6 +518,8 @@ class PassesMixin:
                         self.values[vb.oid] = vb
                 if len(vbs) < size:
                     self.cache.max_varbinds = max(1, len(vbs))  # cut short at the size limit
+                if not self._confirm_detectors():
+                    return True  # no discovery this scan, and the device is not the cached one
                 # Whatever the answer did not reach (size limit, skipped rows): ask directly.
                 missing = [o for o in singles[len(vbs):] if not is_under(o, alert_column)]
                 missing += [s.prefix + row for s in columns for row in s.rows
@@ -516,6 +534,8 @@ class PassesMixin:
         if not fetched:
             yield from self._get_by_next(singles + [s.prefix + row for s in columns
                                                     for row in s.rows])
+            if not self._confirm_detectors():
+                return True
         # Alerts: a row never changes once raised (prtAlertIndex only grows), so a warm scan
         # walks the severity column to learn which rows exist and reads only the new ones.
         index_run = TableRun("alert_index", std.PRT_ALERT_ENTRY, 2, 2,

@@ -10,7 +10,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 
-from printerhq.mib.oids import OID, is_under
+import msgspec
+
+from printerhq.mib import decode as dec
+from printerhq.mib import standard as std
+from printerhq.mib.oids import OID, dotted, is_under
 from printerhq.mib.vendors import Vendor, vendor_named
 from printerhq.model import FieldProblem, Identity, SnmpCost
 from printerhq.snmp.ber import Tag
@@ -24,6 +28,16 @@ from .runs import TableRun, predecessor
 from .state import DeviceCache, DeviceState
 
 MAX_REQUESTS = 64  # bound on one collection's exchanges
+# sysUpTime counts hundredths of a second (RFC 3418 sysUpTime, TimeTicks). Between two scans it
+# may advance by the wall-clock time elapsed, give or take clock drift and NTP steps; far more
+# than that means the answer comes from another device (or the clock jumped): not trusted.
+_UPTIME_RATE_SLACK = 1.1
+_UPTIME_TICKS_SLACK = 60 * 100
+
+
+class DeviceChanged(Exception):
+    """A collection without discovery (:meth:`Collection.known`) found that the device may not
+    be the one cached: restarted, replaced, silent, or erring. Run discovery instead."""
 
 
 class Collection(PassesMixin, ReportMixin):
@@ -35,8 +49,14 @@ class Collection(PassesMixin, ReportMixin):
     """
 
     def __init__(self, identity: Identity, cache: DeviceCache | DeviceState | None = None, *,
-                 refresh_every: int = 96, now: float | None = None, bulk: bool = True) -> None:
+                 refresh_every: int = 96, now: float | None = None, bulk: bool = True,
+                 confirm: bool = False) -> None:
         self.identity = identity
+        # confirm: the identity is the cached one (no discovery this scan); the first exchange
+        # carries the change detectors and the collection stops (``stale``) if they disagree.
+        self.confirming = confirm
+        self.confirmed = not confirm
+        self.stale: str | None = None
         self.bulk = bulk  # False for SNMPv1 agents: GETNEXT instead of GETBULK
         self.vendor: Vendor = vendor_named(identity.vendor)
         if isinstance(cache, DeviceCache):
@@ -56,6 +76,80 @@ class Collection(PassesMixin, ReportMixin):
         self._response: Response | None = None
         self._exchanges = 0
         self.cold = self._needs_cold()
+
+    @classmethod
+    def known(cls, address: str, cache: DeviceCache | DeviceState, *, refresh_every: int = 96,
+              now: float | None = None, bulk: bool = True) -> Collection | None:
+        """A warm collection of a device known from earlier scans, *without* discovery.
+
+        The identity is the one discovery gave at the last full scan; the single warm request
+        also carries the change detectors (:meth:`detector_oids`: sysUpTime.0 and the object
+        the serial came from). When they show a restart (sysUpTime went back or ran ahead of
+        the clock) or another device (serial or sysObjectID differ), or the first exchange
+        fails, the collection stops with :attr:`stale` set and must not be reported: the
+        caller runs discovery and a normal collection instead. None when the cache cannot
+        support it (unknown, cold, not a printer, no sysUpTime, or a cold refresh is due).
+        """
+        state = cache.known(address) if isinstance(cache, DeviceCache) else (
+            cache if cache.can_skip_discovery() else None)
+        if state is None or state.discovery is None \
+                or state.scans_since_refresh >= refresh_every:
+            return None
+        identity = msgspec.structs.replace(state.discovery, address=address, uptime_ticks=None)
+        return cls(identity, cache, refresh_every=refresh_every, now=now, bulk=bulk,
+                   confirm=True)
+
+    def detector_oids(self) -> list[OID]:
+        """What a collection without discovery asks besides the dynamic values: sysUpTime.0
+        (a restart) and the serial's source object, or sysObjectID.0 for devices without a
+        serial (another device). Empty for an ordinary collection (discovery read them)."""
+        if not self.confirming:
+            return []
+        oids = [std.SYS_UPTIME] if self.cache.uptime_seen else []
+        if self.cache.serial_source is not None:
+            oids.append(self.cache.serial_source)
+        elif self.identity.sys_object_id:
+            oids.append(std.SYS_OBJECT_ID)
+        return oids
+
+    def _detect_change(self) -> str | None:
+        """Why the answer to the first exchange does not fit the cached device, if it does not."""
+        cache, values, quiet = self.cache, self.values, []
+        vb = values.get(std.SYS_UPTIME)
+        uptime = dec.decode_field("uptime", dec.timeticks, vb.tag, vb.value, quiet) if vb else None
+        last = cache.uptime_ticks
+        if uptime is None and cache.uptime_seen:
+            return "sysUpTime did not answer"
+        if uptime is not None and last is not None and uptime < last:
+            return "restarted: sysUpTime went back"
+        if uptime is not None and last is not None and cache.collected_at is not None:
+            elapsed = self.scanned_at - cache.collected_at
+            if elapsed < 0 or uptime - last > elapsed * 100 * _UPTIME_RATE_SLACK \
+                    + _UPTIME_TICKS_SLACK:
+                return "sysUpTime ran ahead of the clock: another device?"
+        source = cache.serial_source
+        if source is not None:
+            vb = values.get(source)
+            text = dec.decode_field("serial", dec.text, vb.tag, vb.value, quiet) if vb else None
+            if text != cache.serial_seen:
+                return "another device: the serial changed"
+        elif self.identity.sys_object_id:
+            vb = values.get(std.SYS_OBJECT_ID)
+            if vb is None or not isinstance(vb.value, tuple) \
+                    or dotted(vb.value) != self.identity.sys_object_id:
+                return "another device: sysObjectID changed"
+        return None
+
+    def _confirm_detectors(self) -> bool:
+        """False (and ``stale`` set) when the detectors disagree; checked once."""
+        if self.confirmed:
+            return True
+        reason = self._detect_change()
+        if reason is not None:
+            self.stale = reason
+            return False
+        self.confirmed = True
+        return True
 
     # -- driving ------------------------------------------------------------------------
 
@@ -84,6 +178,8 @@ class Collection(PassesMixin, ReportMixin):
     def fail(self, reason: str) -> None:
         """The outstanding request got no answer (timeout): finish with what we have."""
         self.errors.append(reason)
+        if not self.confirmed:
+            self.stale = reason  # no answer with the remembered credential: not trusted
         self._pending = None
         self._steps.close()
         self._steps = iter(())  # type: ignore[assignment]
@@ -105,6 +201,19 @@ class Collection(PassesMixin, ReportMixin):
 
     def _plan(self) -> Iterator[Request]:
         # A generator: each ``yield`` hands out one request and receives its response.
+        if self.confirming:
+            changed = yield from self._warm()
+            if not changed:
+                return
+            if not self.confirmed:  # a restart, another device, or an error: stop here
+                if self.stale is None:
+                    self.stale = self.errors[-1] if self.errors else "device changed"
+                return
+            # The same device, but its layout changed (a new supply row): a cold pass, as
+            # after any warm pass that finds that.
+            self.cold = True
+            yield from self._cold()
+            return
         if not self._needs_cold():
             changed = yield from self._warm()
             if not changed:

@@ -36,8 +36,16 @@ class ReportMixin:
 
     def report(self) -> DeviceReport:
         """The DeviceReport from cache (static) and this collection's values (dynamic)."""
+        if self.stale is not None:
+            # Collection.known found another device (or none): its answers are not this
+            # cache's; the caller runs discovery instead.
+            raise RuntimeError(f"no report from a stale collection: {self.stale}")
         cache, ident = self.cache, self.identity
         cache.alerts_possible = self._alerts_possible()
+        cache.collected_at = self.scanned_at
+        if ident.is_printer and self._discovered():
+            # what a later scan may reuse instead of discovery (Collection.known)
+            cache.discovery = msgspec.structs.replace(ident, uptime_ticks=None)
         uptime = self._decoded(std.SYS_UPTIME, dec.timeticks, "identity.uptime")
         if uptime is None:
             uptime = ident.uptime_ticks

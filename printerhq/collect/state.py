@@ -5,12 +5,13 @@ msgspec Structs, so an agent can persist the cache (msgpack) across restarts.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import msgspec
 
 from printerhq.mib.oids import OID
-from printerhq.model import Alert
+from printerhq.model import Alert, Identity
 
 
 class CachedCounter(msgspec.Struct, array_like=True):
@@ -64,6 +65,32 @@ class DeviceState(msgspec.Struct, kw_only=True):
     # dotted counter-table value column -> its row indexes at the last cold pass (rows we skip
     # included): what a warm walk passes, and whether the cached counter names still fit
     column_rows: dict[str, list[list[int]]] = {}
+    # -- what lets a repeat scan skip discovery (see Collection.known and docs/engine.md) --
+    # discovery's identity at the last full scan (uptime left out: it is read fresh)
+    discovery: Identity | None = None
+    # the object the serial was read from and its text then: a change detector sent with
+    # every warm request that skips discovery (a different text: a different device)
+    serial_source: OID | None = None
+    serial_seen: str | None = None
+    collected_at: float | None = None  # Unix time of the last collection (uptime plausibility)
+    # position in the scanner's credential list of the one that answered, and its protocol
+    # ("snmpv2c", ...): which credential the shortcut tries. Never the secret itself.
+    credential: int | None = None
+    protocol: str | None = None
+
+    def can_skip_discovery(self) -> bool:
+        """Warm, a printer, with something to tell a restart or another device by (sysUpTime,
+        the serial's source or sysObjectID): a repeat scan may go straight to a warm
+        collection that carries these change detectors."""
+        discovery = self.discovery
+        return (bool(self.identity) and discovery is not None and discovery.is_printer
+                and self.vendor == discovery.vendor
+                and (self.uptime_seen or self.serial_source is not None
+                     or discovery.sys_object_id is not None))
+
+    def forget_discovery(self) -> None:
+        """The next scan of this device runs discovery again (the shortcut found a change)."""
+        self.discovery = None
 
 
 class DeviceCache(msgspec.Struct, kw_only=True):
@@ -82,3 +109,25 @@ class DeviceCache(msgspec.Struct, kw_only=True):
                 self.devices.pop(next(iter(self.devices)))
         self.devices[address] = state  # most recently used last
         return state
+
+    def known(self, address: str) -> DeviceState | None:
+        """The state of ``address`` if it is warm enough for a collection without discovery
+        (see :meth:`~printerhq.collect.Collection.known`); does not touch the LRU order."""
+        state = self.devices.get(address)
+        return state if state is not None and state.can_skip_discovery() else None
+
+    def encode(self) -> bytes:
+        """msgpack bytes of the whole cache (what :meth:`decode` reads back)."""
+        return msgspec.msgpack.encode(self)
+
+    @classmethod
+    def decode(cls, data: bytes) -> DeviceCache:
+        """The cache from :meth:`encode`'s bytes; raises ``msgspec.DecodeError`` /
+        ``msgspec.ValidationError`` when they do not fit (e.g. an older layout)."""
+        cache = msgspec.msgpack.decode(data, type=cls)
+        for state in cache.devices.values():
+            for counter in state.counters:
+                # Reports omit default values by identity (msgspec's omit_defaults): a decoded
+                # "impressions" must be the interned literal, or every counter grows a "unit".
+                counter.unit = sys.intern(counter.unit)
+        return cache

@@ -33,8 +33,8 @@ import trio
 from .ber import SnmpDecodeError
 from .client import SnmpBadReply, SnmpResynchronised, SnmpTimeout
 from .message import Pdu, Version
-from .usm import (DecryptionError, NotInTimeWindow, SecurityLevel, UsmError, UsmSession,
-                  UsmUser)
+from .usm import (DecryptionError, NotInTimeWindow, SecurityLevel, UnknownEngineId, UsmError,
+                  UsmSession, UsmUser)
 
 if TYPE_CHECKING:
     from .client import SnmpClient, Target
@@ -116,6 +116,13 @@ class UsmCredential:
             self._agents.move_to_end(key)
         return agent
 
+    def _forget(self, session: UsmSession) -> None:
+        """Drop an agent's session: its next request discovers the engine-id afresh."""
+        for key, agent in self._agents.items():
+            if agent.session is session:
+                del self._agents[key]
+                return
+
     async def prepare(self, client: SnmpClient, target: Target) -> BoundUsm:
         """Discover the agent's engine-id once (RFC 3414 section 4); return its BoundUsm."""
         agent = self._agent(target)
@@ -178,6 +185,11 @@ class BoundUsm:
             return SnmpDecodeError(f"SNMPv3 reply rejected: {exc}", 0)
         if isinstance(exc, NotInTimeWindow) and exc.engine_boots is not None:
             return SnmpV3Resynchronised(self.where, exc)
+        if isinstance(exc, UnknownEngineId):
+            # Another SNMP engine answers at this address now (the device was replaced or
+            # its engine-id regenerated): this request fails, the next one discovers anew
+            # (RFC 3414 section 4) instead of failing the same way until a restart.
+            self.credential._forget(self.session)
         return SnmpV3Error(self.where, exc)
 
     async def explain_timeout(self, client: SnmpClient, target: Target,

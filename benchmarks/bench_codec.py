@@ -31,8 +31,8 @@ from typing import Any
 
 import pysnmp
 from pyasn1.codec.ber import decoder, encoder
-from pysnmp.proto import api
 
+from printerhq.snmp.reference import pysnmp_module, to_pysnmp
 from printerhq.snmp import (
     Message,
     Pdu,
@@ -82,23 +82,6 @@ def response(count: int) -> Message:
                    Pdu(PduType.RESPONSE, 0x1234_5678, 0, 0, printer_varbinds(count)))
 
 
-def to_pysnmp(message: Message) -> Any:
-    """The same message as a pysnmp object, built through pysnmp's protocol API."""
-    p = api.PROTOCOL_MODULES[api.SNMP_VERSION_2C]
-    classes = {Tag.INTEGER: p.Integer, Tag.OCTET_STRING: p.OctetString,
-               Tag.COUNTER32: p.Counter32, Tag.TIMETICKS: p.TimeTicks}
-    pdu = p.GetResponsePDU()
-    p.apiPDU.set_defaults(pdu)
-    p.apiPDU.set_request_id(pdu, message.pdu.request_id)
-    p.apiPDU.set_varbinds(pdu, [(p.ObjectIdentifier(vb.oid), classes[vb.tag](vb.value))
-                                for vb in message.pdu.varbinds])
-    msg = p.Message()
-    p.apiMessage.set_defaults(msg)
-    p.apiMessage.set_community(msg, message.community)
-    p.apiMessage.set_pdu(msg, pdu)
-    return msg
-
-
 def best_microseconds(func: Callable[[], object], repeats: int, target_seconds: float) -> float:
     """Best-of-``repeats`` time per call, each repeat a loop of about ``target_seconds``."""
     timer = timeit.Timer(func)
@@ -130,7 +113,7 @@ class Row:
 
 
 def measure(repeats: int, target_seconds: float) -> tuple[list[Row], dict[str, float]]:
-    spec = api.PROTOCOL_MODULES[api.SNMP_VERSION_2C].Message()
+    spec = pysnmp_module(Version.V2C).Message()
     rows: list[Row] = []
     for size in SIZES:
         message = response(size)

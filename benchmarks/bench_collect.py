@@ -24,81 +24,25 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pyasn1.codec.ber import decoder as pyasn1_decoder
-from pyasn1.codec.ber import encoder as pyasn1_encoder
-from pysnmp.proto import api
-
 from printerhq.collect import IP_UDP_OVERHEAD, DeviceCache, collect_in_process
 from printerhq.mib import DISCOVERY_OIDS, identify
 from printerhq.model import Identity
 from printerhq.sim.agent import Agent
 from printerhq.sim.recording import Recording
-from printerhq.snmp.ber import Tag
 from printerhq.snmp.message import (Message, Pdu, PduType, Varbind, Version, decode_message,
                                     encode_message)
+from printerhq.snmp.reference import pysnmp_decode, pysnmp_encode
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"
 LIBRENMS = ROOT.parent / "shared" / "realdata" / "librenms"
 COLD_TARGET, WARM_TARGET, CPU_TARGET = 2000, 800, 5.0
 
-# --- pysnmp codec path (the reference codec; same conversions as tests/test_codec_differential)
-
-_PYSNMP_VERSION = {Version.V1: api.SNMP_VERSION_1, Version.V2C: api.SNMP_VERSION_2C}
-_PDU_CLASS = {PduType.GET: "GetRequestPDU", PduType.GET_NEXT: "GetNextRequestPDU",
-              PduType.GET_BULK: "GetBulkRequestPDU"}
-
-
-def pysnmp_encode(message: Message) -> bytes:
-    p = api.PROTOCOL_MODULES[_PYSNMP_VERSION[message.version]]
-    pdu = getattr(p, _PDU_CLASS[message.pdu.type])()
-    if message.pdu.type == PduType.GET_BULK:
-        p.apiBulkPDU.set_defaults(pdu)
-        p.apiBulkPDU.set_non_repeaters(pdu, message.pdu.non_repeaters)
-        p.apiBulkPDU.set_max_repetitions(pdu, message.pdu.max_repetitions)
-        api_pdu = p.apiBulkPDU
-    else:
-        p.apiPDU.set_defaults(pdu)
-        api_pdu = p.apiPDU
-    api_pdu.set_request_id(pdu, message.pdu.request_id)
-    api_pdu.set_varbinds(pdu, [(p.ObjectIdentifier(vb.oid), p.Null("")) for vb in message.pdu.varbinds])
-    msg = p.Message()
-    p.apiMessage.set_defaults(msg)
-    p.apiMessage.set_community(msg, message.community)
-    p.apiMessage.set_pdu(msg, pdu)
-    return pyasn1_encoder.encode(msg)
-
-
-def _tag_of(value: Any) -> int:
-    tag = value.tagSet[-1]
-    return tag.tagClass | tag.tagFormat | tag.tagId
-
-
-def _python_value(tag: int, value: Any) -> Any:
-    if tag in (Tag.OCTET_STRING, Tag.OPAQUE, Tag.IP_ADDRESS):
-        return bytes(value.asOctets())
-    if tag == Tag.OBJECT_IDENTIFIER:
-        return tuple(value)
-    if tag in (Tag.NULL, Tag.NO_SUCH_OBJECT, Tag.NO_SUCH_INSTANCE, Tag.END_OF_MIB_VIEW):
-        return None
-    return int(value)
+# --- pysnmp codec path: printerhq.snmp.reference, the same conversions the differential tests use
 
 
 def pysnmp_decoder(version: Version) -> Callable[[bytes], Message]:
-    p = api.PROTOCOL_MODULES[_PYSNMP_VERSION[version]]
-
-    def decode(data: bytes) -> Message:
-        msg, _ = pyasn1_decoder.decode(data, asn1Spec=p.Message())
-        pdu = p.apiMessage.get_pdu(msg)
-        request_id, status, index = (int(pdu.getComponentByPosition(i)) for i in range(3))
-        bindings = []
-        for oid, value in p.apiPDU.get_varbinds(pdu):
-            tag = _tag_of(value)
-            bindings.append(Varbind(tuple(oid), tag, _python_value(tag, value)))
-        return Message(version, bytes(p.apiMessage.get_community(msg).asOctets()),
-                       Pdu(PduType.RESPONSE, request_id, status, index, bindings))
-
-    return decode
+    return lambda data: pysnmp_decode(data, version)
 
 
 # --- measurement

@@ -47,9 +47,17 @@ def scan_and_upload(port: int, server: ServerProcess, token: str, spool, *extra:
                      "--spool-dir", str(spool), *extra, env=env)
 
 
+def viewer_token(server: ServerProcess) -> str:
+    """A viewer token for the read API, issued once per server (the API needs one)."""
+    if not getattr(server, "viewer_token", None):
+        server.viewer_token = server.admin("add-viewer", "test-reader").split()[-1]
+    return server.viewer_token
+
+
 def api(server: ServerProcess, path: str):
     context = ssl.create_default_context(cafile=str(server.certfile))
-    response = httpx.get(f"{server.url}{path}", verify=context)
+    response = httpx.get(f"{server.url}{path}", verify=context,
+                         headers={"authorization": f"Bearer {viewer_token(server)}"})
     response.raise_for_status()
     return response.json()
 

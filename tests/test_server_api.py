@@ -22,11 +22,15 @@ async def server(tmp_path):
     async with run_server(tmp_path / "server", self_signed=True) as srv:
         srv.token = new_token()
         await srv.store.add_agent("site-a", srv.token)
+        srv.viewer = new_token()
+        await srv.store.add_viewer("reader", srv.viewer)
         yield srv
 
 
 def client(server) -> httpx.AsyncClient:
-    return httpx.AsyncClient(verify=ssl.create_default_context(cafile=str(server.certfile)), base_url=server.url)
+    """A client that reads with the viewer token (ingest requests set their own agent token)."""
+    return httpx.AsyncClient(verify=ssl.create_default_context(cafile=str(server.certfile)), base_url=server.url,
+                             headers={"authorization": f"Bearer {server.viewer}"})
 
 
 def batch_bytes(batch_id: str, reports, agent="site-a") -> bytes:
@@ -145,3 +149,17 @@ def test_admin_commands_issue_list_and_revoke_tokens(tmp_path):
     assert admin("revoke-agent", "site-a").returncode == 0
     assert admin("revoke-agent", "site-a", check=False).returncode == 1
     assert json.loads(admin("list-agents", "--json").stdout)[0]["health"] == "revoked"
+
+
+async def test_history_of_the_last_scans_only(server):
+    agent = await server.store.agent_for_token(server.token)
+    await server.store.ingest(agent, "h-1", [make_report(i * 13) for i in range(5)])  # five scans of PHQ00000
+    [device] = await server.store.list_devices()
+    async with client(server) as c:
+        every = (await c.get(f"/api/v1/devices/{device['id']}/counters", params={"name": "total"})).json()
+        last2 = (await c.get(f"/api/v1/devices/{device['id']}/counters", params={"name": "total", "scans": 2})).json()
+        supplies = (await c.get(f"/api/v1/devices/{device['id']}/supplies", params={"scans": 3})).json()
+        bad = await c.get(f"/api/v1/devices/{device['id']}/supplies", params={"scans": "x"})
+    assert [x["value"] for x in every] == [10_000 + 13 * i for i in range(5)]
+    assert [x["value"] for x in last2] == [10_039, 10_052]
+    assert len(supplies) == 3 and bad.status_code == 400

@@ -133,3 +133,64 @@ async def test_revoked_agent_cannot_ingest(store):
     with pytest.raises(AgentRevoked):
         await store.ingest(a, "b", [make_report(0)])
     assert (await store.totals())["readings"] == 0
+
+
+async def test_schema_1_database_upgrades_to_token_roles(database):
+    """A database as the release before token roles left it (migration 1 only, an agent and its
+    readings) upgrades in place: the agent keeps uploading, and viewers can be added."""
+    old = await Store.open(*database, migrate_to=1)
+    assert await old.schema_version() == 1
+    token = "old-agent-token-" + "x" * 20
+    from printerhq.server.store import hash_token
+
+    def v1_agent(conn):  # the v1 INSERT: there is no role column yet
+        conn.execute(old.dialect.sql("INSERT INTO agents(name, token_hash, created_at) VALUES (?, ?, ?)"),
+                     ("site-old", hash_token(token), 1.0))
+    await old.run(v1_agent)
+    old_agent = await old.run(lambda c: c.execute("SELECT id, name FROM agents").fetchone())
+    from printerhq.server.store import Agent
+    await old.ingest(Agent(int(old_agent[0]), old_agent[1]), "b-old", [make_report(1)])
+    await old.aclose()
+
+    new = await Store.open(*database)
+    try:
+        assert await new.schema_version() == migrations.LATEST >= 2
+        agent = await new.agent_for_token(token)
+        assert agent is not None and (agent.name, agent.role) == ("site-old", "agent")
+        assert (await new.ingest(agent, "b-new", [make_report(2)])).reports == 1
+        assert [d["agent"] for d in await new.list_devices()] == ["site-old", "site-old"]
+        await new.add_viewer("reader", "viewer-token-" + "y" * 20)
+        assert await new.agent_for_token("viewer-token-" + "y" * 20) is None  # a viewer never uploads
+        roles = {t["name"]: t["role"] for t in await new.list_tokens()}
+        assert roles == {"site-old": "agent", "reader": "viewer"}
+        assert [a["name"] for a in await new.list_agents()] == ["site-old"]
+    finally:
+        await new.aclose()
+
+
+async def test_viewer_and_agent_names_share_one_namespace(store):
+    await store.add_agent("alpha", "t-agent-" + "a" * 20)
+    with pytest.raises(StoreError, match="agent"):
+        await store.add_viewer("alpha", "t-viewer-" + "b" * 20)
+    await store.add_viewer("beta", "t-viewer-" + "c" * 20)
+    assert not await store.revoke_agent("beta")  # the agent command cannot revoke a viewer
+    assert await store.revoke_viewer("beta")
+    assert await store.token_holder("t-viewer-" + "c" * 20) is None
+    await store.add_viewer("beta", "t-viewer-" + "d" * 20)  # a revoked viewer is re-issued
+    holder = await store.token_holder("t-viewer-" + "d" * 20)
+    assert holder is not None and holder.role == "viewer"
+
+
+async def test_fleet_joins_each_device_with_its_latest_report(store):
+    await store.add_agent("a", "fleet-token-" + "z" * 20)
+    agent = await store.agent_for_token("fleet-token-" + "z" * 20)
+    await store.ingest(agent, "b-1", [make_report(i) for i in range(4)])
+    await store.ingest(agent, "b-2", [make_report(i + 13) for i in range(2)])  # newer scans of 0 and 1
+    fleet = await store.fleet()
+    assert [d["id"] for d in fleet] == [d["id"] for d in await store.list_devices()]
+    latest = {d["serial"]: d["report"].scanned_at for d in fleet}
+    base = make_report(0).scanned_at
+    assert latest == {"PHQ00000": base + 13, "PHQ00001": base + 14, "PHQ00002": base + 2, "PHQ00003": base + 3}
+    one = await store.device(fleet[0]["id"])
+    assert one == {k: v for k, v in fleet[0].items() if k != "report"}
+    assert await store.device(10**9) is None

@@ -4,7 +4,8 @@
 2. an agent token issued by it;
 3. the simulator serving the recordings in ``fixtures/`` on ``127.77.0.1`` and up;
 4. a scan of the /24 around them, each report spooled and streamed to the server;
-5. the fleet read back from the server's REST API and printed.
+5. a viewer token issued, and the fleet read back with it from the server's REST API (through
+   ``printerhq fleet``'s client) and printed; the dashboard URL is shown.
 """
 
 from __future__ import annotations
@@ -12,14 +13,11 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import secrets
-import ssl
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
-import msgspec
 import trio
 
 from ..engine import ScanOptions
@@ -28,6 +26,7 @@ from ..server.run import run_server
 from ..sim.server import serve_fleet
 from ..targets import parse_targets
 from ..uplink import TlsOptions
+from .fleet import open_fleet_client
 from .scan import address_order, scan
 from .upload import UploadSettings, open_uplink
 
@@ -105,17 +104,15 @@ async def demo(recordings: list[Path], hosts: list[str], network: ipaddress.IPv4
                 say(await settings.finish(uplink))
         others = sum(not r.identity.is_printer for r in reports)
         say(f"found {len(reports) - others} printers and {others} other SNMP agents")
-        return await fleet_from_api(server.url, server.certfile)
+        viewer = secrets.token_urlsafe(32)
+        await server.store.add_viewer("demo-viewer", viewer)
+        say("viewer token issued to read the fleet back")
+        return await fleet_from_api(server.url, server.certfile, viewer)
 
 
-async def fleet_from_api(url: str, certfile: Path) -> list[DeviceReport]:
-    """Every device's latest report, as the REST API serves it."""
-    context = ssl.create_default_context(cafile=str(certfile))
-    async with httpx.AsyncClient(base_url=url, verify=context) as client:
-        devices = (await client.get("/api/v1/devices")).raise_for_status().json()
-        reports = []
-        for device in devices:
-            latest = (await client.get(f"/api/v1/devices/{device['id']}")).raise_for_status()
-            reports.append(msgspec.convert(latest.json()["report"], DeviceReport))
-    say(f"GET {url}/api/v1/devices: {len(devices)} devices")
+async def fleet_from_api(url: str, certfile: Path, token: str) -> list[DeviceReport]:
+    """Every device's latest report, as the REST API serves it to a viewer token."""
+    async with open_fleet_client(url, token, TlsOptions(ca_bundle=str(certfile))) as client:
+        reports = await client.reports()
+    say(f"GET {url}/api/v1/devices with a viewer token: {len(reports)} devices")
     return reports

@@ -1,4 +1,4 @@
-"""``printerhq serve``: run the central server (ingest, REST API, /healthz, /metrics)."""
+"""``printerhq serve``: run the central server (ingest, REST API, dashboard, /healthz, /metrics)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tls.add_argument("--self-signed", action="store_true", help="generate an ECDSA P-256 certificate in --data-dir")
     tls.add_argument("--insecure-http", action="store_true", help="serve plain HTTP (trials on loopback only)")
     parser.add_argument("--key", help="PEM private key for --cert")
+    parser.add_argument("--open-read", action="store_true",
+                        help="serve the fleet API, /metrics and the dashboard without a viewer token "
+                             "(the old behaviour; logs a warning)")
     parser.add_argument("--ready-file", help="write the server URL to this file once listening (for scripts)")
     parser.add_argument("-v", "--verbose", action="store_true")
     parser.set_defaults(func=run)
@@ -48,7 +51,7 @@ async def _serve(args: argparse.Namespace) -> None:
     async with run_server(
         args.data_dir, args.host, args.port, database=args.database,
         certfile=args.cert, keyfile=args.key, self_signed=args.self_signed,
-        insecure_http=args.insecure_http,
+        insecure_http=args.insecure_http, open_read=args.open_read,
     ) as server:
         message = f"printerhq server listening on {server.url}"
         if server.fingerprint:

@@ -1,4 +1,8 @@
-"""``printerhq server add-agent|revoke-agent|list-agents``: manage agent tokens."""
+"""``printerhq server add-agent|revoke-agent|add-viewer|revoke-viewer|list-agents|list-tokens``.
+
+Agent tokens upload reports; viewer tokens read the fleet (REST API, /metrics, dashboard). Each
+token is printed once and only its SHA-256 is stored.
+"""
 
 from __future__ import annotations
 
@@ -9,22 +13,27 @@ import sys
 import msgspec
 import trio
 
+ACTIONS = (
+    ("add-agent", "issue an upload token for a new agent (printed once, stored hashed)"),
+    ("revoke-agent", "revoke an agent's token at once, on every server instance"),
+    ("add-viewer", "issue a read token (REST API, /metrics, dashboard) for a person or a scraper"),
+    ("revoke-viewer", "revoke a viewer's token at once, on every server instance"),
+    ("list-agents", "list agents with last-seen time and health"),
+    ("list-tokens", "list every token holder, agents and viewers, with its role"),
+)
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("server", help="manage the central server's agents and tokens")
+    parser = subparsers.add_parser("server", help="manage the central server's agents, viewers and tokens")
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
-    for name, help_text in (
-        ("add-agent", "issue a token for a new agent (printed once, stored hashed)"),
-        ("revoke-agent", "revoke an agent's token at once, on every server instance"),
-        ("list-agents", "list agents with last-seen time and health"),
-    ):
+    for name, help_text in ACTIONS:
         sub = actions.add_parser(name, help=help_text)
-        if name != "list-agents":
-            sub.add_argument("name", help="agent name")
+        if not name.startswith("list-"):
+            sub.add_argument("name", help="agent name" if name.endswith("agent") else "viewer name")
         sub.add_argument("--data-dir", required=True)
         sub.add_argument("--database", help="postgresql://... (default: SQLite in --data-dir)")
-        if name == "list-agents":
+        if name.startswith("list-"):
             sub.add_argument("--json", action="store_true")
         sub.set_defaults(func=run, action=name)
 
@@ -38,28 +47,31 @@ async def _run(args: argparse.Namespace) -> int:
 
     store = await Store.open(args.data_dir, args.database)
     try:
-        if args.action == "add-agent":
+        if args.action in ("add-agent", "add-viewer"):
+            role = args.action.removeprefix("add-")
             token = secrets.token_urlsafe(32)
             try:
-                await store.add_agent(args.name, token)
+                await store.add_agent(args.name, token, role=role)
             except StoreError as exc:
                 print(f"printerhq server: {exc}", file=sys.stderr)
                 return 1
             print(token)
-            print(f"token for agent {args.name!r} (shown once; only its hash is stored)", file=sys.stderr)
+            print(f"token for {role} {args.name!r} (shown once; only its hash is stored)", file=sys.stderr)
             return 0
-        if args.action == "revoke-agent":
-            if await store.revoke_agent(args.name):
-                print(f"agent {args.name!r} revoked")
+        if args.action in ("revoke-agent", "revoke-viewer"):
+            role = args.action.removeprefix("revoke-")
+            if await store.revoke_agent(args.name, role=role):
+                print(f"{role} {args.name!r} revoked")
                 return 0
-            print(f"printerhq server: no active agent named {args.name!r}", file=sys.stderr)
+            print(f"printerhq server: no active {role} named {args.name!r}", file=sys.stderr)
             return 1
-        agents = await store.list_agents()
+        holders = await (store.list_tokens() if args.action == "list-tokens" else store.list_agents())
         if args.json:
-            print(msgspec.json.encode(agents).decode())
+            print(msgspec.json.encode(holders).decode())
         else:
-            for a in agents:
-                print(f"{a['name']:24} {a['health']:10} batches={a['batches']} reports={a['reports']} last_seen={a['last_seen']}")
+            for h in holders:
+                role = f"{h['role']:7} " if "role" in h else ""
+                print(f"{role}{h['name']:24} {h['health']:10} batches={h['batches']} reports={h['reports']} last_seen={h['last_seen']}")
         return 0
     finally:
         await store.aclose()

@@ -1,4 +1,10 @@
-"""The ASGI application: ingest (WebSocket stream and HTTPS batch), REST API, health, metrics.
+"""The ASGI application: ingest (WebSocket stream and HTTPS batch), REST API, health, metrics,
+and the HTML dashboard (``dashboard.py``).
+
+Least privilege: agent tokens upload and nothing else; viewer tokens read the fleet (REST API,
+``/metrics``, dashboard) and never upload. ``/healthz`` stays open for load balancers. With
+``open_read=True`` (``printerhq serve --open-read``) reads need no token, as before version 2 of
+the schema; the server logs a warning.
 
 Every request is authenticated against the database (token hash lookup), so a token revoked on
 one instance is refused by all instances at once, and an open stream stops at its next batch.
@@ -16,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from printerhq.server import dashboard
 from printerhq.server.metrics import Metrics
 from printerhq.server.store import Agent, AgentRevoked, Store
 from printerhq.uplink import wire
@@ -53,10 +60,14 @@ def _client(conn) -> str:
     return conn.client.host if conn.client else "?"
 
 
-def create_app(store: Store, *, websocket: bool = True) -> Starlette:
+def create_app(store: Store, *, websocket: bool = True, open_read: bool = False) -> Starlette:
     """Build the app around ``store``. ``websocket=False`` serves no stream route (as behind a
-    proxy that strips upgrades), for testing the HTTPS fallback."""
+    proxy that strips upgrades), for testing the HTTPS fallback. ``open_read=True`` serves the
+    read API, ``/metrics`` and the dashboard without a viewer token."""
     metrics = Metrics()
+    if open_read:
+        log.warning("--open-read: the fleet API, /metrics and the dashboard need no token; anyone "
+                    "who reaches this server reads the fleet")
 
     async def authenticate(conn) -> Agent | None:
         token = _bearer(conn.headers)
@@ -67,8 +78,38 @@ def create_app(store: Store, *, websocket: bool = True) -> Starlette:
         agent = await store.agent_for_token(token)
         if agent is None:
             metrics.rejected["bad_token"] += 1
-            log.warning("upload with an unknown or revoked token from %s refused", _client(conn))
+            # A viewer token is refused like an unknown one (401): it is no upload credential,
+            # and the uplink treats 401 as "fix the token", not as a proxy in the way.
+            log.warning("upload with an unknown, revoked or non-agent token from %s refused", _client(conn))
         return agent
+
+    async def viewer_for(request: Request) -> Response | None:
+        """``None`` when the request may read the fleet, else the refusal: 401 without a token
+        or with an unknown or revoked one, 403 with a token of another role (an agent's)."""
+        if open_read:
+            return None
+        token = _bearer(request.headers)
+        if token is None:
+            metrics.rejected["read_no_token"] += 1
+            return _error(401, "a viewer token is required (Authorization: Bearer)")
+        holder = await store.token_holder(token)
+        if holder is None:
+            metrics.rejected["read_bad_token"] += 1
+            log.warning("read of %s with an unknown or revoked token from %s refused", request.url.path, _client(request))
+            return _error(401, "unknown or revoked token")
+        if holder.role != "viewer":
+            metrics.rejected["read_wrong_role"] += 1
+            log.warning("read of %s with %s %r's token from %s refused", request.url.path, holder.role, holder.name, _client(request))
+            return _error(403, f"a {holder.role} token cannot read the fleet; use a viewer token")
+        return None
+
+    def reader(handler):
+        """Wrap a read endpoint with the viewer check."""
+        async def guarded(request: Request) -> Response:
+            refusal = await viewer_for(request)
+            return refusal if refusal is not None else await handler(request)
+        guarded.__name__ = handler.__name__
+        return guarded
 
     def check_agent(agent: Agent, batch: wire.Batch) -> None:
         if batch.agent and batch.agent != agent.name:
@@ -188,18 +229,23 @@ def create_app(store: Store, *, websocket: bool = True) -> Starlette:
         latest = await store.latest(request.path_params["device_id"])
         return _json(latest) if latest else _error(404, "no such device")
 
-    def _since_limit(request: Request) -> tuple[float, int]:
+    async def _since_limit(request: Request) -> tuple[float, int]:
+        """``since`` and ``limit`` from the query; ``scans=N`` keeps only the last N scans."""
         try:
             since = float(request.query_params.get("since", 0))
             limit = max(1, min(int(request.query_params.get("limit", 1000)), 10000))
+            scans = request.query_params.get("scans")
+            scans_n = max(1, min(int(scans), 10000)) if scans is not None else None
         except ValueError:
-            raise wire.WireError("since and limit must be numbers", 400) from None
+            raise wire.WireError("since, limit and scans must be numbers", 400) from None
+        if scans_n is not None:
+            since = max(since, await store.since_last_scans(request.path_params["device_id"], scans_n))
         return since, limit
 
     async def device_counters(request: Request) -> Response:
         device_id = request.path_params["device_id"]
         try:
-            since, limit = _since_limit(request)
+            since, limit = await _since_limit(request)
         except wire.WireError as exc:
             return _error(exc.status, exc.reason)
         if not await store.device_exists(device_id):
@@ -209,7 +255,7 @@ def create_app(store: Store, *, websocket: bool = True) -> Starlette:
     async def device_supplies(request: Request) -> Response:
         device_id = request.path_params["device_id"]
         try:
-            since, limit = _since_limit(request)
+            since, limit = await _since_limit(request)
         except wire.WireError as exc:
             return _error(exc.status, exc.reason)
         if not await store.device_exists(device_id):
@@ -234,13 +280,14 @@ def create_app(store: Store, *, websocket: bool = True) -> Starlette:
 
     routes = [
         Route("/api/v1/ingest", ingest_http, methods=["POST"]),
-        Route("/api/v1/devices", devices),
-        Route("/api/v1/devices/{device_id:int}", device_latest),
-        Route("/api/v1/devices/{device_id:int}/counters", device_counters),
-        Route("/api/v1/devices/{device_id:int}/supplies", device_supplies),
-        Route("/api/v1/agents", agents),
+        Route("/api/v1/devices", reader(devices)),
+        Route("/api/v1/devices/{device_id:int}", reader(device_latest)),
+        Route("/api/v1/devices/{device_id:int}/counters", reader(device_counters)),
+        Route("/api/v1/devices/{device_id:int}/supplies", reader(device_supplies)),
+        Route("/api/v1/agents", reader(agents)),
         Route("/healthz", healthz),
-        Route("/metrics", prometheus),
+        Route("/metrics", reader(prometheus)),
+        *dashboard.routes(store, open_read=open_read),
     ]
     if websocket:
         routes.append(WebSocketRoute("/api/v1/stream", ingest_stream))

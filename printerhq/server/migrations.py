@@ -76,6 +76,13 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX supply_readings_device ON supply_readings(device_id, idx, scanned_at)",
     ],
+    # 2: token roles. An "agent" token uploads; a "viewer" token reads the fleet (API, metrics,
+    # dashboard). Both live in one table so names and token hashes stay unique across roles;
+    # every row that existed before this migration was an agent.
+    [
+        "ALTER TABLE agents ADD COLUMN role TEXT NOT NULL DEFAULT 'agent'",
+        "CREATE INDEX agents_role ON agents(role, name)",
+    ],
 ]
 
 DIALECT_TYPES = {

@@ -63,11 +63,13 @@ async def run_server(
     self_signed: bool = False,
     insecure_http: bool = False,
     websocket: bool = True,
+    open_read: bool = False,
     graceful_timeout: float = 2.0,
 ) -> AsyncIterator[RunningServer]:
     """Open the store, serve, and yield a ``RunningServer``; stop serving on exit.
 
     Exactly one of ``certfile``/``keyfile``, ``self_signed`` or ``insecure_http`` is required.
+    ``open_read=True`` serves the fleet (API, /metrics, dashboard) without a viewer token.
     """
     if sum([bool(certfile and keyfile), self_signed, insecure_http]) != 1:
         raise ValueError("choose one of certfile+keyfile, self_signed or insecure_http")
@@ -77,7 +79,7 @@ async def run_server(
         log.warning("serving plain HTTP: tokens and reports cross the network unencrypted")
     store = await Store.open(data_dir, database)
     try:
-        app = create_app(store, websocket=websocket)
+        app = create_app(store, websocket=websocket, open_read=open_read)
         config = _Config()
         config.bind = [_bind(host, port)]
         config.websocket_max_message_size = wire.MAX_COMPRESSED_BYTES

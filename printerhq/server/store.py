@@ -38,10 +38,17 @@ class AgentRevoked(StoreError):
     pass
 
 
+ROLES = ("agent", "viewer")  # agent: uploads reports; viewer: reads the fleet (API, dashboard)
+
+
 @dataclass(frozen=True)
 class Agent:
+    """The holder of a token: an agent (uploads) or a viewer (reads). Least privilege: each
+    role is refused by the other's endpoints."""
+
     id: int
     name: str
+    role: str = "agent"
 
 
 @dataclass(frozen=True)
@@ -152,8 +159,11 @@ class Store:
         self._limiter = trio.CapacityLimiter(pool_size)
 
     @classmethod
-    async def open(cls, data_dir: str | Path, database: str | None = None, pool_size: int | None = None) -> "Store":
-        """SQLite file ``printerhq.sqlite3`` in ``data_dir`` unless ``database`` is a PostgreSQL URL."""
+    async def open(cls, data_dir: str | Path, database: str | None = None, pool_size: int | None = None,
+                   *, migrate_to: int | None = None) -> "Store":
+        """SQLite file ``printerhq.sqlite3`` in ``data_dir`` unless ``database`` is a PostgreSQL URL.
+        The schema is migrated to the latest version (``migrate_to``: stop at an older one, to
+        build a database as an older release left it, for upgrade tests)."""
         if database and database.startswith(("postgresql://", "postgres://")):
             store = cls(_Postgres(database), pool_size or 8)
         elif database and database.startswith("sqlite:///"):
@@ -163,7 +173,7 @@ class Store:
         else:
             Path(data_dir).mkdir(parents=True, exist_ok=True)
             store = cls(_SQLite(Path(data_dir) / "printerhq.sqlite3"), pool_size or 4)
-        await store.migrate()
+        await store.migrate(migrate_to)
         return store
 
     async def aclose(self) -> None:
@@ -210,22 +220,23 @@ class Store:
         return conn.execute(self.dialect.sql(sql), params)
 
     # -- schema --------------------------------------------------------------------------------
-    async def migrate(self) -> int:
-        return await self.run(self._migrate)
+    async def migrate(self, target: int | None = None) -> int:
+        """Apply the migrations not yet applied, up to ``target`` (default: all)."""
+        return await self.run(self._migrate, migrations.LATEST if target is None else target)
 
-    def _migrate(self, conn) -> int:
+    def _migrate(self, conn, target: int) -> int:
         d = self.dialect
         with d.transaction(conn):
             d.migration_lock(conn)
             self._x(conn, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at DOUBLE PRECISION NOT NULL)")
             row = self._x(conn, "SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
             current = int(row[0])
-            for version in range(current + 1, migrations.LATEST + 1):
+            for version in range(current + 1, target + 1):
                 for statement in migrations.statements(d.name, version):
                     self._x(conn, statement)
                 self._x(conn, "INSERT INTO schema_version(version, applied_at) VALUES (?, ?)", (version, time.time()))
                 log.info("database migrated to schema version %d", version)
-        return migrations.LATEST
+        return max(current, target)
 
     async def schema_version(self) -> int:
         return await self.run(lambda c: int(self._x(c, "SELECT MAX(version) FROM schema_version").fetchone()[0]))
@@ -235,39 +246,68 @@ class Store:
         return True
 
     # -- agents --------------------------------------------------------------------------------
-    async def add_agent(self, name: str, token: str) -> None:
-        """Register ``name`` with ``token`` (stored hashed); a revoked name is re-issued."""
-        await self.run(self._add_agent, name, hash_token(token))
+    async def add_agent(self, name: str, token: str, role: str = "agent") -> None:
+        """Register ``name`` with ``token`` (stored hashed) in ``role``; a revoked name of the
+        same role is re-issued. Agents and viewers share one namespace of names."""
+        if role not in ROLES:
+            raise StoreError(f"unknown role {role!r}")
+        await self.run(self._add_agent, name, hash_token(token), role)
 
-    def _add_agent(self, conn, name: str, token_hash: str) -> None:
+    async def add_viewer(self, name: str, token: str) -> None:
+        """Register a viewer: its token reads the fleet (API, /metrics, dashboard), never uploads."""
+        await self.add_agent(name, token, role="viewer")
+
+    def _add_agent(self, conn, name: str, token_hash: str, role: str) -> None:
         with self.dialect.transaction(conn):
-            row = self._x(conn, "SELECT revoked_at FROM agents WHERE name = ?", (name,)).fetchone()
+            row = self._x(conn, "SELECT revoked_at, role FROM agents WHERE name = ?", (name,)).fetchone()
             if row is None:
-                self._x(conn, "INSERT INTO agents(name, token_hash, created_at) VALUES (?, ?, ?)", (name, token_hash, time.time()))
+                self._x(conn, "INSERT INTO agents(name, token_hash, created_at, role) VALUES (?, ?, ?, ?)", (name, token_hash, time.time(), role))
+            elif row[1] != role:
+                raise StoreError(f"{name!r} is already the name of a {row[1]}; pick another name")
             elif row[0] is not None:
                 self._x(conn, "UPDATE agents SET token_hash = ?, revoked_at = NULL WHERE name = ?", (token_hash, name))
             else:
-                raise StoreError(f"agent {name!r} already exists; revoke it first to issue a new token")
+                raise StoreError(f"{role} {name!r} already exists; revoke it first to issue a new token")
 
-    async def revoke_agent(self, name: str) -> bool:
+    async def revoke_agent(self, name: str, role: str = "agent") -> bool:
+        """Revoke the active token of ``name`` in ``role``; False when there is none."""
         def work(conn):
             with self.dialect.transaction(conn):
-                return self._x(conn, "UPDATE agents SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", (time.time(), name)).rowcount > 0
+                return self._x(conn, "UPDATE agents SET revoked_at = ? WHERE name = ? AND role = ? AND revoked_at IS NULL", (time.time(), name, role)).rowcount > 0
+        return await self.run(work)
+
+    async def revoke_viewer(self, name: str) -> bool:
+        return await self.revoke_agent(name, role="viewer")
+
+    async def token_holder(self, token: str) -> Agent | None:
+        """The active agent or viewer holding ``token``, or ``None`` (unknown or revoked)."""
+        def work(conn):
+            row = self._x(conn, "SELECT id, name, role FROM agents WHERE token_hash = ? AND revoked_at IS NULL", (hash_token(token),)).fetchone()
+            return Agent(int(row[0]), row[1], row[2]) if row else None
         return await self.run(work)
 
     async def agent_for_token(self, token: str) -> Agent | None:
-        """The active agent holding ``token``, or ``None`` (unknown or revoked)."""
-        def work(conn):
-            row = self._x(conn, "SELECT id, name FROM agents WHERE token_hash = ? AND revoked_at IS NULL", (hash_token(token),)).fetchone()
-            return Agent(int(row[0]), row[1]) if row else None
-        return await self.run(work)
+        """The active *agent* holding ``token``, or ``None`` (unknown, revoked, or a viewer's)."""
+        holder = await self.token_holder(token)
+        return holder if holder is not None and holder.role == "agent" else None
+
+    async def list_tokens(self, now: float | None = None) -> list[dict]:
+        """Every token holder, agents and viewers, with its ``role`` (no token material)."""
+        return await self._list(None, now)
 
     async def list_agents(self, now: float | None = None) -> list[dict]:
+        """Agents only (what ``/api/v1/agents`` serves)."""
+        return await self._list("agent", now)
+
+    async def _list(self, role: str | None, now: float | None) -> list[dict]:
         now = time.time() if now is None else now
         def work(conn):
-            return self._x(conn, "SELECT name, created_at, revoked_at, last_seen, last_address, batches_total, reports_total FROM agents ORDER BY name").fetchall()
+            sql = "SELECT name, created_at, revoked_at, last_seen, last_address, batches_total, reports_total, role FROM agents"
+            if role is None:
+                return self._x(conn, sql + " ORDER BY role, name").fetchall()
+            return self._x(conn, sql + " WHERE role = ? ORDER BY name", (role,)).fetchall()
         out = []
-        for name, created, revoked, seen, address, batches, reports in await self.run(work):
+        for name, created, revoked, seen, address, batches, reports, holder_role in await self.run(work):
             if revoked is not None:
                 health = "revoked"
             elif seen is None:
@@ -276,6 +316,8 @@ class Store:
                 health = "ok" if now - seen < STALE_AFTER else "stale"
             out.append(dict(name=name, created_at=created, revoked_at=revoked, last_seen=seen,
                             last_address=address, batches=int(batches), reports=int(reports), health=health))
+            if role is None:
+                out[-1]["role"] = holder_role
         return out
 
     # -- ingest --------------------------------------------------------------------------------
@@ -352,6 +394,15 @@ class Store:
         report = model.decode_device_report(bytes(row[0]))
         return dict(device_id=device_id, scanned_at=row[1], received_at=row[2], report=model.to_builtins(report))
 
+    async def since_last_scans(self, device_id: int, scans: int) -> float:
+        """The ``scanned_at`` of the device's ``scans``-th newest reading (0.0 when it has fewer):
+        a ``since`` that keeps only the last ``scans`` scans of a long history."""
+        def work(conn):
+            return self._x(conn, "SELECT scanned_at FROM readings WHERE device_id = ? ORDER BY scanned_at DESC LIMIT 1 OFFSET ?",
+                           (device_id, max(0, scans - 1))).fetchone()
+        row = await self.run(work)
+        return float(row[0]) if row else 0.0
+
     async def counter_history(self, device_id: int, name: str | None = None, since: float = 0.0, limit: int = 1000) -> list[dict]:
         def work(conn):
             sql = "SELECT scanned_at, name, value FROM counter_readings WHERE device_id = ? AND scanned_at >= ?"
@@ -368,6 +419,34 @@ class Store:
                            (device_id, since, limit)).fetchall()
         cols = ("scanned_at", "index", "description", "kind", "colour", "level", "capacity", "percent", "state")
         return [dict(zip(cols, row)) for row in await self.run(work)]
+
+    async def device(self, device_id: int) -> dict | None:
+        """One device's row (the fields of ``list_devices``), or ``None``."""
+        def work(conn):
+            return self._x(conn, """SELECT d.id, d.device_key, d.address, d.vendor, d.model, d.serial, d.mac, d.sys_name,
+                                           d.first_seen, d.last_seen, a.name
+                                    FROM devices d LEFT JOIN agents a ON a.id = d.last_agent_id WHERE d.id = ?""", (device_id,)).fetchone()
+        row = await self.run(work)
+        cols = ("id", "key", "address", "vendor", "model", "serial", "mac", "sys_name", "first_seen", "last_seen", "agent")
+        return dict(zip(cols, row)) if row else None
+
+    async def fleet(self, limit: int = 10_000) -> list[dict]:
+        """Every device (as ``list_devices``) with its latest report decoded (``report``, a
+        ``DeviceReport`` or ``None``), in one query: what the dashboard's fleet page shows."""
+        def work(conn):
+            return self._x(conn, """SELECT d.id, d.device_key, d.address, d.vendor, d.model, d.serial, d.mac, d.sys_name,
+                                           d.first_seen, d.last_seen, a.name, r.report
+                                    FROM devices d LEFT JOIN agents a ON a.id = d.last_agent_id
+                                    LEFT JOIN readings r ON r.id = (SELECT r2.id FROM readings r2 WHERE r2.device_id = d.id
+                                                                    ORDER BY r2.scanned_at DESC, r2.id DESC LIMIT 1)
+                                    ORDER BY d.id LIMIT ?""", (limit,)).fetchall()
+        cols = ("id", "key", "address", "vendor", "model", "serial", "mac", "sys_name", "first_seen", "last_seen", "agent")
+        out = []
+        for row in await self.run(work):
+            item = dict(zip(cols, row[:-1]))
+            item["report"] = model.decode_device_report(bytes(row[-1])) if row[-1] is not None else None
+            out.append(item)
+        return out
 
     async def device_exists(self, device_id: int) -> bool:
         return await self.run(lambda c: self._x(c, "SELECT 1 FROM devices WHERE id = ?", (device_id,)).fetchone() is not None)

@@ -1,0 +1,229 @@
+"""The HTML dashboard over real TLS sockets: login, cookie flags, escaping of hostile device
+strings, CSRF refusals, and the fleet and device pages' content."""
+
+from __future__ import annotations
+
+import base64
+import ssl
+
+import httpx
+import msgspec
+import pytest
+import trio
+
+from printerhq import model
+from printerhq.server.dashboard import COOKIE
+from printerhq.server.run import run_server
+
+from .helpers_server import make_report, new_token
+
+SCRIPT = "<script>alert(1)</script>"
+HOSTILE = {
+    "sys_descr": SCRIPT,
+    "model": None,  # the fleet table falls back to sysDescr: the script reaches the fleet page
+    "vendor": '"><img src=x onerror=alert(2)>',
+    "serial": "S'onmouseover='alert(3)",
+    "location": "</td></tr></table><h1>owned</h1>",
+}
+
+
+def hostile_report(i: int) -> model.DeviceReport:
+    report = make_report(i)
+    identity = msgspec.structs.replace(report.identity, **HOSTILE)
+    supplies = [msgspec.structs.replace(report.supplies[0], description="<b>Toner</b><script>alert(4)</script>")]
+    alerts = [model.Alert(index=1, severity="warning", description="<iframe src=javascript:alert(5)>")]
+    return msgspec.structs.replace(report, identity=identity, supplies=supplies, alerts=alerts)
+
+
+@pytest.fixture
+async def server(tmp_path):
+    async with run_server(tmp_path / "server", self_signed=True) as srv:
+        srv.agent_token, srv.viewer_token = new_token(), new_token()
+        await srv.store.add_agent("site-<a>", srv.agent_token)
+        await srv.store.add_viewer("reader", srv.viewer_token)
+        agent = await srv.store.agent_for_token(srv.agent_token)
+        await srv.store.ingest(agent, "b-1", [make_report(i) for i in range(3)] + [hostile_report(100)])
+        await srv.store.ingest(agent, "b-2", [make_report(i + 13) for i in range(3)])
+        srv.ctx = ssl.create_default_context(cafile=str(srv.certfile))
+        yield srv
+
+
+def browser(server, token: str | None = None) -> httpx.AsyncClient:
+    headers = {"cookie": f"{COOKIE}={token}"} if token else {}
+    return httpx.AsyncClient(verify=server.ctx, base_url=server.url, headers=headers)
+
+
+async def test_pages_redirect_to_login_without_a_session(server):
+    async with browser(server) as c:
+        for path in ("/", "/devices/1"):
+            r = await c.get(path)
+            assert r.status_code == 303 and r.headers["location"] == "/login", path
+        login = await c.get("/login")
+    assert login.status_code == 200 and '<form method="post" action="/login">' in login.text
+    assert "default-src 'none'" in login.headers["content-security-policy"]
+    assert login.headers["x-content-type-options"] == "nosniff"
+    assert "<script" not in login.text  # no JavaScript at all
+
+
+async def test_login_sets_a_strict_cookie_and_logout_clears_it(server):
+    async with browser(server) as c:
+        r = await c.post("/login", data={"token": server.viewer_token})
+        assert r.status_code == 303 and r.headers["location"] == "/"
+        cookie = r.headers["set-cookie"]
+        for flag in ("HttpOnly", "Secure", "SameSite=Strict", "Path=/"):
+            assert flag in cookie, flag
+        assert cookie.startswith(f"{COOKIE}=") and "Domain" not in cookie
+        assert server.viewer_token not in r.headers["location"]
+        page = await c.get("/")  # the client's jar now holds the cookie: a browser session
+        assert page.status_code == 200 and page.text.count('<tr class="device"') == 4
+        out = await c.post("/logout")
+        assert out.status_code == 303 and "Max-Age=0" in out.headers["set-cookie"]
+        assert (await c.get("/")).status_code == 303
+
+
+@pytest.mark.parametrize("which", ["agent", "unknown", "revoked", "empty"])
+async def test_login_refuses_anything_but_an_active_viewer_token(server, which):
+    revoked = new_token()
+    await server.store.add_viewer("gone", revoked)
+    await server.store.revoke_viewer("gone")
+    token = {"agent": server.agent_token, "unknown": new_token(), "revoked": revoked, "empty": ""}[which]
+    async with browser(server) as c:
+        r = await c.post("/login", data={"token": token})
+        assert r.status_code in (401, 422) and "set-cookie" not in r.headers
+        assert "not an active viewer token" in r.text or which == "empty"
+    async with browser(server, token or "x") as c:  # the same token as a forged cookie
+        assert (await c.get("/")).status_code == 303
+
+
+async def test_revoking_the_viewer_ends_the_browser_session(server):
+    async with browser(server, server.viewer_token) as c:
+        assert (await c.get("/")).status_code == 200
+        await server.store.revoke_viewer("reader")
+        assert (await c.get("/")).status_code == 303
+
+
+async def test_cross_site_login_and_logout_are_refused(server):
+    async with browser(server) as c:
+        r = await c.post("/login", data={"token": server.viewer_token}, headers={"origin": "https://evil.example"})
+        assert r.status_code == 403 and "set-cookie" not in r.headers
+        r = await c.post("/login", data={"token": server.viewer_token}, headers={"sec-fetch-site": "cross-site"})
+        assert r.status_code == 403
+        r = await c.post("/login", data={"token": server.viewer_token}, headers={"origin": "null"})
+        assert r.status_code == 403  # an opaque origin (sandboxed frame) without Fetch Metadata
+        assert (await c.get("/login?token=x")).status_code == 200  # GET never logs in
+        assert "set-cookie" not in (await c.get(f"/login?token={server.viewer_token}")).headers
+        same = await c.post("/login", data={"token": server.viewer_token}, headers={"origin": server.url})
+        assert same.status_code == 303 and "set-cookie" in same.headers
+        r = await c.post("/logout", headers={"origin": "https://evil.example"})
+        assert r.status_code == 403 and "set-cookie" not in r.headers
+        assert (await c.get("/")).status_code == 200  # still signed in
+
+
+async def test_hostile_device_strings_are_escaped(server):
+    devices = await server.store.list_devices()
+    hostile_id = next(d["id"] for d in devices if d["sys_name"] == "printer-9")
+    async with browser(server, server.viewer_token) as c:
+        fleet = (await c.get("/")).text
+        device = (await c.get(f"/devices/{hostile_id}")).text
+    for page in (fleet, device):
+        assert SCRIPT not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+        assert "<img" not in page and "&quot;&gt;&lt;img src=x onerror=alert(2)&gt;" in page
+        assert "onmouseover='" not in page and "S&#x27;onmouseover=&#x27;alert(3)" in page
+        assert "<iframe" not in page and "&lt;iframe src=javascript:alert(5)&gt;" in page
+        assert "site-&lt;a&gt;" in page
+        assert page.count("<script") == 0
+    assert "<h1>owned</h1>" not in device and "&lt;h1&gt;owned&lt;/h1&gt;" in device
+    assert "&lt;b&gt;Toner&lt;/b&gt;&lt;script&gt;alert(4)&lt;/script&gt;" in device
+
+
+async def test_fleet_and_device_pages_show_the_stored_fleet(server):
+    devices = await server.store.list_devices()
+    first = next(d for d in devices if d["serial"] == "PHQ00000")
+    async with browser(server, server.viewer_token) as c:
+        fleet = (await c.get("/")).text
+        device = await c.get(f"/devices/{first['id']}")
+        missing = await c.get("/devices/999999")
+    for d in devices:
+        assert f'href="/devices/{d["id"]}"' in fleet
+    # PHQ00000's latest scan is make_report(13): level 67 %, 10,013 pages.
+    assert 'value="67"></meter> 67%' in fleet and "10,013" in fleet
+    assert device.status_code == 200
+    text = device.text
+    assert "Black Cartridge HP 89A" in text and "10,013" in text and "9,013" in text
+    assert "Counter history" in text and "10,000" in text  # the older scan is in the history
+    assert "Supply history" in text and ">80<" in text and ">67<" in text
+    assert missing.status_code == 404
+
+
+async def test_login_body_is_bounded(server):
+    async with browser(server) as c:
+        r = await c.post("/login", content=b"token=" + b"a" * 10_000,
+                         headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 413
+
+
+async def test_headless_chromium_signs_in_and_sees_the_fleet(server, tmp_path):
+    """A real browser: the fleet URL redirects to the login form, the viewer token is typed into
+    it and submitted, the fleet page renders; its DOM holds the fleet rows, no hostile script ran,
+    the session cookie has the flags, and a screenshot PNG of the page is taken."""
+    from .helpers_chromium import chromium_binary, open_browser, png_size
+
+    if chromium_binary() is None:
+        pytest.skip("chromium not installed (apt-get install -y chromium)")
+    with trio.fail_after(120):
+        async with open_browser(tmp_path / "chromium-profile", tmp_path / "chromium.log") as b:
+            target = (await b.call("Target.createTarget", {"url": "about:blank"}))["targetId"]
+            session = (await b.call("Target.attachToTarget", {"targetId": target, "flatten": True}))["sessionId"]
+            for domain in ("Page.enable", "Runtime.enable", "Network.enable"):
+                await b.call(domain, session=session)
+            await b.call("Emulation.setDeviceMetricsOverride",
+                         {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False}, session)
+            await b.navigate_and_wait(session, lambda: b.call("Page.navigate", {"url": server.url + "/"}, session),
+                                      "p === '/login'")
+            assert await b.evaluate(session, "location.pathname") == "/login"
+            # Type the token as a user would, and press the button.
+            await b.evaluate(session, "document.getElementById('token').focus()")
+            await b.call("Input.insertText", {"text": server.viewer_token}, session)
+            await b.navigate_and_wait(session, lambda: b.evaluate(
+                session, "document.querySelector('button[type=submit]').click()"), "p === '/'")
+            assert await b.evaluate(session, "location.pathname") == "/", await b.evaluate(session, "document.body.innerText")
+            serials = await b.evaluate(session, "[...document.querySelectorAll('tr.device')].map(r => r.cells[3].textContent)")
+            scripts = await b.evaluate(session, "document.scripts.length")
+            hostile_text = await b.evaluate(session, "document.body.innerText.includes('<script>alert(1)</script>')")
+            meters = await b.evaluate(session, "document.querySelectorAll('meter').length")
+            cookies = (await b.call("Network.getCookies", {"urls": [server.url + "/"]}, session))["cookies"]
+            shot = await b.call("Page.captureScreenshot", {"format": "png"}, session)
+            # Follow the first device's link, as a user clicks it.
+            await b.navigate_and_wait(session, lambda: b.evaluate(
+                session, "document.querySelector('tr.device a').click()"), "p.startsWith('/devices/')")
+            device_path = await b.evaluate(session, "location.pathname")
+            headings = await b.evaluate(session, "[...document.querySelectorAll('h2')].map(h => h.textContent)")
+            supply_rows = await b.evaluate(session, "document.querySelectorAll('tr.supply').length")
+            device_shot = await b.call("Page.captureScreenshot", {"format": "png"}, session)
+    (tmp_path / "device.png").write_bytes(base64.b64decode(device_shot["data"]))
+    assert device_path.startswith("/devices/") and supply_rows == 1
+    assert headings[:2] == ["Supplies", "Counters"] and "Counter history" in headings
+    png = base64.b64decode(shot["data"])
+    (tmp_path / "fleet.png").write_bytes(png)
+    assert png_size(png) == (1280, 900)
+    assert sorted(serials) == ["PHQ00000", "PHQ00001", "PHQ00002", HOSTILE["serial"]]
+    assert scripts == 0 and hostile_text is True and meters == 4  # shown as text, never run
+    assert not [e for e in b.events if e["method"] == "Page.javascriptDialogOpening"]
+    [cookie] = cookies
+    assert (cookie["name"], cookie["httpOnly"], cookie["secure"], cookie["sameSite"]) == (COOKIE, True, True, "Strict")
+
+
+async def test_device_history_shows_the_newest_scans(server):
+    from printerhq.server.dashboard import HISTORY_ROWS
+
+    agent = await server.store.agent_for_token(server.agent_token)
+    scans = HISTORY_ROWS + 5
+    await server.store.ingest(agent, "long", [make_report(1000 + 13 * i) for i in range(scans)])  # one serial
+    serial = make_report(1000).identity.serial
+    device = next(d for d in await server.store.list_devices() if d["serial"] == serial)
+    async with browser(server, server.viewer_token) as c:
+        page = (await c.get(f"/devices/{device['id']}")).text
+    history = page.split("<h2>Counter history</h2>", 1)[1].split("</table>", 1)[0]
+    assert history.count("<tr>") == HISTORY_ROWS + 1  # header + the newest scans
+    newest, oldest = 10_000 + 1000 + 13 * (scans - 1), 10_000 + 1000
+    assert f"{newest:,}" in history and f">{oldest:,}<" not in history

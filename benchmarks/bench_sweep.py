@@ -11,6 +11,9 @@ Everything is on loopback (127.0.0.0/8). Steps, side by side in one run:
    ``onesixtyone -i LIST -c COMMUNITIES -p PORT -w 0`` on the same 65,536-address list.
    Measured per process with ``os.wait4``: wall time, CPU seconds (user + system), peak RSS;
    addresses per second = 65,536 / wall time; agents found.
+   The same scan through the engine in a subprocess, twice: with the batched discovery sweep
+   (``ScanOptions.batched_discovery=True``, the default) and with the per-host path (a task and
+   a client request per address, as before the sweep existed): before/after in one run.
 3. A /8 sweep (``printerhq scan 127.0.0.0/8``) stopped with SIGINT after 10 s: RSS sampled at
    2, 5 and 10 s must stay flat (targets stream lazily; nothing grows per address).
 4. Two scans of the /16 in this process with a discovery memory (``state_dir``): SNMP packets of
@@ -101,6 +104,39 @@ def scan_argv(target: str, port: int, rate: float, concurrency: int, timeout: fl
             "--concurrency", str(concurrency), "--progress", "off", "--arp", "off"]
 
 
+ENGINE_SCRIPT = """
+import sys, trio
+from printerhq.commands.scan import _scan_gc
+from printerhq.engine import ScanOptions, Scanner
+from printerhq.snmp.credentials import Community
+from printerhq.snmp.message import Version
+from printerhq.targets import parse_targets
+
+port, rate, concurrency, timeout, batched = sys.argv[1:6]
+
+async def main():
+    options = ScanOptions(port=int(port), credentials=[Community(b"public", Version.V1)],
+                          timeout=float(timeout), retries=0, concurrency=int(concurrency),
+                          collect=False, rate=float(rate), icmp=False, arp=False,
+                          batched_discovery=batched == "1")
+    found = 0
+    async with Scanner(options) as scanner:
+        async with scanner.scan(parse_targets(sys.argv[6]).addresses()) as reports:
+            async for _ in reports:
+                found += 1
+    print(found)
+
+with _scan_gc():
+    trio.run(main)
+"""
+
+
+def engine_argv(port: int, rate: float, concurrency: int, timeout: float,
+                batched: bool) -> list[str]:
+    return [sys.executable, "-c", ENGINE_SCRIPT, str(port), str(rate), str(concurrency),
+            str(timeout), "1" if batched else "0", NETWORK]
+
+
 def slash8_rss(port: int, rate: float, concurrency: int, timeout: float) -> dict:
     argv = scan_argv("127.0.0.0/8", port, rate, concurrency, timeout)
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
@@ -175,6 +211,12 @@ def main(argv: list[str] | None = None) -> int:
                          stdout_path=work / "onesixtyone.txt")
         theirs["found"] = sum(1 for line in (work / "onesixtyone.txt").read_text().splitlines()
                               if "[public]" in line)
+        engine = {}
+        for name, batched in (("engine, sweep", True), ("engine, per-host", False)):
+            out = work / f"engine-{int(batched)}.txt"
+            engine[name] = measure(engine_argv(port, args.rate, args.concurrency, args.timeout,
+                                               batched), timeout=300, stdout_path=out)
+            engine[name]["found"] = int(out.read_text().strip() or 0)
         rss8 = {} if args.skip_slash8 else slash8_rss(port, args.rate, args.concurrency,
                                                       args.timeout)
         from printerhq.commands.scan import _scan_gc
@@ -194,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nsweep of {NETWORK} ({n} addresses, {len(live)} answering), our rate "
           f"{args.rate:g} pps, concurrency {args.concurrency}, timeout {args.timeout} s")
     print(f"{'':16}{'wall s':>9}{'addr/s':>10}{'CPU s':>8}{'peak RSS MiB':>14}{'found':>7}")
-    for name, row in (("printerhq scan", ours), ("onesixtyone", theirs)):
+    for name, row in (("printerhq scan", ours), ("onesixtyone", theirs), *engine.items()):
         print(f"{name:16}{row['wall']:9.2f}{n / row['wall']:10.0f}{row['cpu']:8.2f}"
               f"{row['rss_mib']:14.1f}{row['found']:7}")
         if row["rc"] != 0:
@@ -202,9 +244,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'ratio ours/161':16}{ours['wall'] / theirs['wall']:9.2f}"
           f"{theirs['wall'] / ours['wall']:10.2f}{ours['cpu'] / max(theirs['cpu'], 1e-3):8.2f}"
           f"{ours['rss_mib'] / max(theirs['rss_mib'], 1e-3):14.2f}")
+    before, after = engine["engine, per-host"], engine["engine, sweep"]
+    print(f"{'sweep/per-host':16}{after['wall'] / before['wall']:9.2f}"
+          f"{before['wall'] / after['wall']:10.2f}{after['cpu'] / max(before['cpu'], 1e-3):8.2f}"
+          f"{after['rss_mib'] / max(before['rss_mib'], 1e-3):14.2f}")
     if rss8:
         flat = max(rss8.values()) - min(rss8.values())
-        print(f"\n/8 sweep stopped after 10 s, RSS MiB at 2/5/10 s: "
+        print("\n/8 sweep stopped after 10 s, RSS MiB at 2/5/10 s: "
               + " / ".join(f"{v:.1f}" for v in rss8.values()) + f" (spread {flat:.1f} MiB)")
     first, second = repeat
     print(f"\nrepeat scan with discovery memory: first {first['packets']} packets "

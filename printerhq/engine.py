@@ -11,8 +11,19 @@ A scan is a nursery tree (``examples/embed_scanner.py`` runs one inside another 
 
     scan ── producer ── host tasks (at most ``concurrency``) ── ICMP echo ┐ concurrently:
          │     │                                                 SNMP GET ┘ SNMP wins, ICMP is
-         │     └─ ARP sweeps of attached subnets (privileged)               cancelled
+         │     ├─ ARP sweeps of attached subnets (privileged)               cancelled
+         │     └─ discovery sweep (no ping) ── host tasks for its responders only
          └─ the consumer's ``async for`` (a bounded memory channel: back-pressure)
+
+**Batched discovery** (``batched_discovery=True``, :mod:`printerhq.sweep`): when no ping is
+sent (``icmp=False`` or ICMP unavailable) an address that needs discovery gets no task of its
+own: the sweep sends the pre-encoded discovery GET of the leading community credentials from
+the client's shared socket, paced by the same token bucket, and re-sends only to silent
+addresses. Responders then get a host task from identification on; silent addresses are done
+(or, with SNMPv3 credentials after the communities, go on to the per-host path with those).
+Addresses whose reply came from elsewhere, was unreadable, or whose send failed take the
+per-host path again, which reports exactly what it finds. Known printers, ARP-proved hosts,
+hostnames and pinged hosts use the per-host path.
 
 Per address, in order:
 
@@ -58,6 +69,7 @@ __all__ = ["ScanOptions", "Scanner", "DEFAULT_RATE", "DEFAULT_BURST"]
 
 import ipaddress
 import logging
+import socket as stdlib_socket
 import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -73,6 +85,8 @@ from .mib.identify import DISCOVERY_OIDS, identify
 from .model import DeviceReport, Identity, ScanStats, SnmpCost, TrafficCount
 from .ratelimit import DEFAULT_BURST, DEFAULT_RATE, RateLimiter
 from .snmp.client import (
+    IPV4_OVERHEAD,
+    IPV6_OVERHEAD,
     SnmpBadReply,
     SnmpClient,
     SnmpError,
@@ -82,6 +96,7 @@ from .snmp.client import (
 )
 from .snmp.credentials import Community, Credential
 from .snmp.message import Varbind, Version
+from .sweep import DiscoverySweep, Responder, Silent, SweepRunner, discovery_templates
 
 if TYPE_CHECKING:  # imported lazily: httpx is slow to import and optional per scan
     import httpx
@@ -129,6 +144,10 @@ class ScanOptions:
     # Printers known warm get one warm collection carrying the change detectors instead of
     # discovery + collection (docs/engine.md); False: discovery on every scan.
     skip_known: bool = True
+    # Discovery of addresses that get no ping (icmp=False, or ICMP unavailable) with the
+    # leading community credentials runs as one batched sweep (printerhq/sweep.py): no task
+    # per silent address. False: the per-host path for every address.
+    batched_discovery: bool = True
 
     def __post_init__(self) -> None:
         if self.timeout <= 0 or self.retries < 0 or self.concurrency < 1:
@@ -248,8 +267,9 @@ class Scanner:
         run = _ScanRun(self, self.stats, None)
         return await run.host(_host_of(address))
 
-    async def _discover(self, target: Target, cost: SnmpCost) -> list[Varbind]:
-        oids = list(DISCOVERY_OIDS)
+    async def _discover(self, target: Target, cost: SnmpCost,
+                        oids: list[tuple[int, ...]] | None = None) -> list[Varbind]:
+        oids = list(DISCOVERY_OIDS) if oids is None else oids
         for _ in range(_MAX_V1_RETRIES):
             try:
                 return await self.client.get(target, oids, cost=cost)
@@ -278,6 +298,15 @@ class _ScanRun:
         self.send, self.receive = trio.open_memory_channel[DeviceReport](options.concurrency)
         self.pinger = scanner._pinger if options.icmp else None
         self.arp_stats: Any = None
+        # The batched sweep takes the leading community credentials; the rest (SNMPv3 needs an
+        # engine-id discovery per agent) are tried per host on the addresses it found silent.
+        credentials = list(options.credentials)
+        leading = 0
+        while leading < len(credentials) and isinstance(credentials[leading], Community):
+            leading += 1
+        self.swept_credentials = credentials[:leading]
+        self.rest_credentials = credentials[leading:]
+        self.sweeper: SweepRunner | None = None
         self._started = 0.0
         self._before: dict[str, tuple[int, int, int, int]] = {}
 
@@ -344,6 +373,9 @@ class _ScanRun:
         memory = self.memory
         async with self.send:
             async with trio.open_nursery() as hosts:
+                self.sweeper = self._open_sweep(hosts)
+                if self.sweeper is not None:
+                    hosts.start_soon(self.sweeper.run)
                 networks = await self._arp_networks()
                 batch: list[str] = []
                 for item in addresses:
@@ -365,9 +397,11 @@ class _ScanRun:
                                 await self._arp_batch(hosts, batch, networks)
                                 batch = []
                             continue
-                    await self._start_host(hosts, host)
+                    await self._admit(hosts, host)
                 if batch:
                     await self._arp_batch(hosts, batch, networks)
+                if self.sweeper is not None:
+                    self.sweeper.close()  # run() returns once every address has its event
 
     async def _arp_batch(self, hosts: trio.Nursery, batch: list[str], networks: list[Any]
                          ) -> None:
@@ -398,7 +432,7 @@ class _ScanRun:
                     networks.clear()  # fall back to ICMP + SNMP for the rest of the scan
             for address in group:
                 if live is None:
-                    await self._start_host(hosts, _Host(address, address))
+                    await self._admit(hosts, _Host(address, address))
                 elif address in live:
                     await self._start_host(hosts, _Host(address, address, via_arp=True))
                 else:  # silent on its own segment: absent, nothing more to send
@@ -413,6 +447,115 @@ class _ScanRun:
 
         networks = await trio.to_thread.run_sync(arp.attached_networks)
         return [n for n in networks if n.up and n.arp and n.mac]
+
+    # -- the batched sweep ----------------------------------------------------------------
+
+    def _open_sweep(self, hosts: trio.Nursery) -> SweepRunner | None:
+        """The sweep for this scan, or None when no address could use it: it needs a
+        community credential first in the list, and no ping (the ping runs per host alongside
+        the per-host SNMP exchange; see docs/engine.md)."""
+        options = self.options
+        if not options.batched_discovery or not self.swept_credentials:
+            return None
+        if self.pinger is not None and self.pinger.mode != "off":
+            return None
+        client = self.scanner.client
+        templates, decoders = discovery_templates(self.swept_credentials, DISCOVERY_OIDS)
+        transport = client.transport
+        sweep = DiscoverySweep(templates, decoders, timeout=client.timeout,
+                               retries=client.retries, backoff=client.backoff,
+                               capacity=options.concurrency, in_use=transport.id_in_use)
+        return SweepRunner(sweep, transport, self.rate.bucket, client.stats,
+                           lambda event: self._swept(hosts, event),
+                           batch=options.burst)  # never more back to back than the bucket allows
+
+    async def _admit(self, hosts: trio.Nursery, host: _Host) -> None:
+        """Into the sweep if it can take the address, else a host task of its own."""
+        sweeper = self.sweeper
+        if sweeper is not None and host.address is not None and not host.via_arp \
+                and self._known_state(host) is None:
+            try:
+                packed = stdlib_socket.inet_pton(
+                    stdlib_socket.AF_INET6 if ":" in host.address else stdlib_socket.AF_INET,
+                    host.address)
+            except OSError:  # e.g. an IPv6 zone index: the per-host path handles it
+                packed = None
+            if packed is not None:
+                await sweeper.add((packed, self.options.port))
+                return
+        await self._start_host(hosts, host)
+
+    def _swept(self, hosts: trio.Nursery, event: Responder | Silent) -> bool:
+        """One outcome of the sweep. True: a host task now holds the address's slot."""
+        if type(event) is Silent and event.answered_from is None and event.problem is None \
+                and not self.rest_credentials and self.memory is None:
+            self.stats.completed += 1  # the common case: blank space, nothing to remember
+            return False
+        packed = event.address[0]  # type: ignore[index]
+        address = stdlib_socket.inet_ntop(
+            stdlib_socket.AF_INET if len(packed) == 4 else stdlib_socket.AF_INET6, packed)
+        if isinstance(event, Responder):
+            hosts.start_soon(self._run_swept, _Host(address, address), event)
+            return True
+        if event.answered_from is not None or event.problem is not None:
+            # Rare (a reply from elsewhere, an unreadable one, a failed send): the per-host
+            # path asks again with every credential and reports exactly what it finds.
+            hosts.start_soon(self._run_swept, _Host(address, address), None)
+            return True
+        if self.rest_credentials:  # SNMPv3 credentials after the communities
+            hosts.start_soon(self._run_swept, _Host(address, address), event)
+            return True
+        if self.memory is not None:
+            self.memory.record(address, None)
+        self.stats.completed += 1
+        return False
+
+    async def _run_swept(self, host: _Host, event: Responder | Silent | None) -> None:
+        """A host task for an address the sweep handed on; frees its slot when done."""
+        assert host.address is not None and self.sweeper is not None
+        try:
+            options = self.options
+            credentials = list(options.credentials)
+            cost = SnmpCost()
+            if isinstance(event, Responder):
+                overhead = IPV6_OVERHEAD if ":" in host.address else IPV4_OVERHEAD
+                cost = SnmpCost(requests=event.requests, sent_bytes=event.sent_bytes,
+                                received_bytes=event.received_bytes,
+                                wire_bytes=event.sent_bytes + event.received_bytes
+                                + overhead * (event.requests + 1))
+                target = Target(host.address, options.port, credentials=credentials,
+                                credential=self.swept_credentials[event.credential])
+                pdu = event.pdu
+                if pdu.error_status == 0 and len(pdu.varbinds) == len(DISCOVERY_OIDS):
+                    report = await self._identified(host, target, pdu.varbinds, cost)
+                else:
+                    # An error-status (SNMPv1 noSuchName: drop the object, ask again) or an
+                    # odd answer: the per-host discovery with the credential that answered.
+                    await self.rate.acquire(1)
+                    again = SnmpCost()  # its re-sends are charged to the bucket alone
+                    oids = list(DISCOVERY_OIDS)
+                    if pdu.error_status == _NO_SUCH_NAME and 1 <= pdu.error_index <= len(oids):
+                        # SNMPv1 names the first missing object (RFC 1157 section 4.1.2):
+                        # ask again without it, as _discover does.
+                        del oids[pdu.error_index - 1]
+                    report = await self._discover_host(host, target, again, oids or None)
+                    again.requests += cost.requests
+                    again.sent_bytes += cost.sent_bytes
+                    again.received_bytes += cost.received_bytes
+                    again.wire_bytes += cost.wire_bytes
+            else:
+                if isinstance(event, Silent):  # only the credentials the sweep could not try
+                    target = Target(host.address, options.port,
+                                    credentials=list(self.rest_credentials))
+                else:
+                    target = Target(host.address, options.port, credentials=credentials)
+                await self.rate.acquire(1)
+                report = await self._discover_host(host, target, cost)
+            if report is not None:
+                await self.send.send(report)
+        finally:
+            self.stats.completed += 1
+            self.sweeper.release()
 
     async def _start_host(self, hosts: trio.Nursery, host: _Host) -> None:
         borrower = object()  # unique even if an address repeats
@@ -476,6 +619,15 @@ class _ScanRun:
             if self.pinger is not None and not host.via_arp:
                 self.rate.bucket.take(trio.current_time(), 1)  # the ping not charged up front
         target = Target(host.address, options.port, credentials=list(options.credentials))
+        return await self._discover_host(host, target, cost)
+
+    async def _discover_host(self, host: _Host, target: Target, cost: SnmpCost,
+                             oids: list[tuple[int, ...]] | None = None) -> DeviceReport | None:
+        """Discovery of one address (with a ping unless ARP proved it), then identification,
+        collection, or the report of what went wrong."""
+        assert host.address is not None
+        options = self.options
+        stats = self.stats
         varbinds: list[Varbind] | None = None
         snmp_error: SnmpError | None = None
         ping: PingResult | None = None
@@ -484,11 +636,12 @@ class _ScanRun:
 
         if pinger is None:  # SNMP alone: no nursery, no extra task (the common fast path)
             try:
-                varbinds = await self.scanner._discover(target, cost)
+                varbinds = await self.scanner._discover(target, cost, oids)
             except SnmpError as exc:
                 snmp_error = _detached(exc)
         else:
-            varbinds, snmp_error, ping = await self._discover_and_ping(pinger, target, cost)
+            varbinds, snmp_error, ping = await self._discover_and_ping(pinger, target, cost,
+                                                                      oids)
         self._charge_resends(cost, ping, ping_started, pinger is not None)
 
         if varbinds is not None:
@@ -547,7 +700,8 @@ class _ScanRun:
         self._remember(host, "printer")
         return report
 
-    async def _discover_and_ping(self, pinger: Pinger, target: Target, cost: SnmpCost
+    async def _discover_and_ping(self, pinger: Pinger, target: Target, cost: SnmpCost,
+                                 oids: list[tuple[int, ...]] | None = None
                                  ) -> tuple[list[Varbind] | None, SnmpError | None,
                                             PingResult | None]:
         """SNMP discovery and an ICMP echo at once; the first conclusive answer ends both."""
@@ -559,7 +713,7 @@ class _ScanRun:
             async def snmp() -> None:
                 nonlocal varbinds, snmp_error
                 try:
-                    varbinds = await self.scanner._discover(target, cost)
+                    varbinds = await self.scanner._discover(target, cost, oids)
                 except SnmpError as exc:
                     snmp_error = _detached(exc)
                     return

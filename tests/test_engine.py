@@ -195,3 +195,33 @@ async def test_consumer_leaving_early_stops_the_scan(tmp_path):
             # The memory was saved, and the next scan works from it.
             assert (tmp_path / "discovery.msgpack").exists()
             assert len(await scan_all(scanner, hosts)) == 3
+
+
+class TaskCounter(trio.abc.Instrument):
+    def __init__(self) -> None:
+        self.spawned = 0
+
+    def task_spawned(self, task: trio.lowlevel.Task) -> None:
+        self.spawned += 1
+
+
+@pytest.mark.parametrize("batched", [True, False], ids=["sweep", "per-host"])
+async def test_silent_addresses_cost_no_task_with_batched_discovery(batched):
+    """Without ping, discovery is one sweep: tasks are spawned for the responders, not for the
+    200 silent addresses; the per-host path spawns one (at least) per address."""
+    hosts = fleet_hosts(3)
+    addresses = hosts + [f"127.93.1.{i}" for i in range(200)]
+    async with serve_fleet(FIXTURES[:3], hosts) as fleet:
+        async with Scanner(options(fleet.port, icmp=False, batched_discovery=batched)) as scanner:
+            counter = TaskCounter()
+            trio.lowlevel.add_instrument(counter)
+            try:
+                reports = await scan_all(scanner, addresses)
+            finally:
+                trio.lowlevel.remove_instrument(counter)
+    assert {r.identity.address for r in reports} == set(hosts)
+    assert scanner.stats.completed == len(addresses)
+    if batched:
+        assert counter.spawned < 20
+    else:
+        assert counter.spawned >= len(addresses)

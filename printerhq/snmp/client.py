@@ -192,6 +192,14 @@ class SnmpClient:
         return await stack.__aexit__(*exc_info)  # type: ignore[arg-type]
 
     @property
+    def transport(self) -> UdpTransport:
+        """The shared sockets and demultiplexer, for senders that batch their own requests
+        (``printerhq/sweep.py`` registers a sink there)."""
+        if self._transport is None:
+            raise RuntimeError("SnmpClient must be used as 'async with SnmpClient() as client'")
+        return self._transport
+
+    @property
     def in_flight(self) -> int:
         """Requests currently waiting for a reply."""
         return len(self._transport.pending) if self._transport else 0

@@ -8,13 +8,19 @@ address and port that request was sent to. A reply with a known id from anywhere
 counted as mismatched and dropped: accepting it would let any host on the path answer for
 any printer (the "reply from another address" case in DESIGN.md's hostile-input list).
 
+A datagram whose id no request of the client waits for may belong to a *sink* (the batched
+discovery sweep, ``printerhq/sweep.py``, which sends over the same sockets and keeps its own
+compact table of ids; :meth:`UdpTransport.add_sink`): ids are unique across both, and the sink
+does the same source check. Everything else is unmatched, as before.
+
 Only the request-id is read here (:func:`peek_request_id`); decoding the whole message is the
 credential's job, in the waiting request's task, so a v3 credential can decrypt it.
 """
 
 from __future__ import annotations
 
-__all__ = ["peek_request_id", "Pending", "UdpTransport", "MAX_DATAGRAM", "MAX_QUEUED_REPLIES"]
+__all__ = ["peek_request_id", "Pending", "ReplySink", "UdpTransport", "MAX_DATAGRAM",
+           "MAX_QUEUED_REPLIES"]
 
 import secrets
 import socket as stdlib_socket
@@ -77,6 +83,16 @@ class _Stats(Protocol):
     receive_errors: int
 
 
+class ReplySink(Protocol):
+    """Something else that sends over the shared sockets and matches its own replies (the
+    batched discovery sweep, ``printerhq/sweep.py``). It is asked only about ids no request
+    of the client waits for, and it does its own source check."""
+
+    def owns(self, request_id: int) -> bool: ...
+
+    def deliver(self, data: bytes, request_id: int, source: tuple[bytes, int]) -> None: ...
+
+
 class Pending:
     """One request waiting for replies: where they must come from, and what has come."""
 
@@ -112,6 +128,7 @@ class UdpTransport:
         self._sockets: dict[int, stdlib_socket.socket] = {}
         self._opening = trio.Lock()
         self.pending: dict[int, Pending] = {}
+        self.sinks: list[ReplySink] = []
         # source key -> (time, reason) of the last datagram from it that could not be read.
         self.bad_sources: OrderedDict[tuple[bytes, int], tuple[float, str]] = OrderedDict()
         # source key of a request -> (time, "address:port") of a reply to it from elsewhere.
@@ -169,10 +186,28 @@ class UdpTransport:
         span = REQUEST_ID_MAX - REQUEST_ID_MIN + 1
         for _ in range(64):  # with 10,000 in flight of 2**31 ids, a collision is ~5e-6
             request_id = REQUEST_ID_MIN + secrets.randbelow(span)
-            if request_id not in self.pending:
+            if not self.id_in_use(request_id):
                 self.pending[request_id] = pending
                 return request_id, pending
         raise RuntimeError("could not find a free request-id")  # pragma: no cover
+
+    def id_in_use(self, request_id: int) -> bool:
+        """Whether a request of the client or of a sink waits for this id."""
+        if request_id in self.pending:
+            return True
+        for sink in self.sinks:
+            if sink.owns(request_id):
+                return True
+        return False
+
+    def add_sink(self, sink: ReplySink) -> None:
+        """Route datagrams whose id no client request waits for, and ``sink.owns``, to
+        ``sink.deliver``. The client's requests keep their ids and matching rules."""
+        self.sinks.append(sink)
+
+    def remove_sink(self, sink: ReplySink) -> None:
+        if sink in self.sinks:
+            self.sinks.remove(sink)
 
     def unregister(self, request_id: int, pending: Pending) -> None:
         if self.pending.get(request_id) is pending:
@@ -189,6 +224,18 @@ class UdpTransport:
                 await trio.lowlevel.wait_writable(sock)  # send buffer full: wait, then retry
         self._stats.packets_sent += 1
         self._stats.bytes_sent += len(data)
+
+    def send_nowait(self, sock: stdlib_socket.socket, data: bytes,
+                    sockaddr: tuple[Any, ...]) -> bool:
+        """Send at once if the socket buffer has room (False: it had not; nothing sent).
+        For senders that pace and batch themselves; OSError (no route) propagates."""
+        try:
+            sock.sendto(data, sockaddr)
+        except BlockingIOError:
+            return False
+        self._stats.packets_sent += 1
+        self._stats.bytes_sent += len(data)
+        return True
 
     # -- the demultiplexer ----------------------------------------------------------------
 
@@ -226,6 +273,10 @@ class UdpTransport:
             return
         pending = self.pending.get(request_id)
         if pending is None:
+            for sink in self.sinks:
+                if sink.owns(request_id):
+                    sink.deliver(data, request_id, source)
+                    return
             stats.unmatched_replies += 1  # late (after the request ended), duplicate or stray
             return
         if pending.source != source:

@@ -11,7 +11,6 @@ a ``/healthz`` request before the token crosses the connection, as the uplink do
 from __future__ import annotations
 
 import argparse
-import os
 import ssl
 import sys
 from collections.abc import AsyncIterator
@@ -24,6 +23,7 @@ import trio
 
 from ..model import DeviceReport
 from ..uplink.transport import PinMismatch, TlsOptions, check_pin, client_ssl_context
+from .tokens import read_token
 
 TOKEN_ENV = "PRINTERHQ_VIEWER_TOKEN"
 HISTORY_ROWS = 20  # scans per device in ``--history`` tables
@@ -197,13 +197,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def viewer_token(args: argparse.Namespace) -> str:
     """The token from the arguments or the environment; ``FleetError`` when there is none."""
-    token = args.token or ""
-    if args.token_file:
-        try:
-            token = args.token_file.read_text().strip()
-        except OSError as error:
-            raise FleetError(f"cannot read --token-file: {error.strerror}") from None
-    token = token or os.environ.get(TOKEN_ENV, "").strip()
+    try:
+        token = read_token(args.token, args.token_file, TOKEN_ENV)
+    except ValueError as error:
+        raise FleetError(str(error)) from None
     if not token:
         raise FleetError(f"a viewer token is needed: --token, --token-file or ${TOKEN_ENV}")
     return token

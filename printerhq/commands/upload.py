@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import AsyncIterator
 
 from ..uplink import TlsOptions, Uplink
+from .tokens import read_token
 
 TOKEN_ENV = "PRINTERHQ_TOKEN"
 
@@ -75,13 +76,7 @@ def upload_settings(args: argparse.Namespace) -> UploadSettings | None:
         if args.token or args.token_file:
             raise ValueError("--token/--token-file given without --upload URL")
         return None
-    token = args.token
-    if args.token_file:
-        try:
-            token = args.token_file.read_text().strip()
-        except OSError as error:
-            raise ValueError(f"cannot read --token-file: {error.strerror}") from None
-    token = token or os.environ.get(TOKEN_ENV, "").strip()
+    token = read_token(args.token, args.token_file, TOKEN_ENV)
     if not token:
         raise ValueError(f"--upload needs a token: --token, --token-file or ${TOKEN_ENV}")
     if args.upload_timeout < 0:

@@ -242,7 +242,8 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False)
             since = max(since, await store.since_last_scans(request.path_params["device_id"], scans_n))
         return since, limit
 
-    async def device_counters(request: Request) -> Response:
+    async def _history(request: Request, fetch) -> Response:
+        """A device's time series, after the checks every history endpoint shares."""
         device_id = request.path_params["device_id"]
         try:
             since, limit = await _since_limit(request)
@@ -250,17 +251,15 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False)
             return _error(exc.status, exc.reason)
         if not await store.device_exists(device_id):
             return _error(404, "no such device")
-        return _json(await store.counter_history(device_id, request.query_params.get("name"), since, limit))
+        return _json(await fetch(device_id, since, limit))
+
+    async def device_counters(request: Request) -> Response:
+        name = request.query_params.get("name")
+        return await _history(request, lambda device_id, since, limit:
+                              store.counter_history(device_id, name, since, limit))
 
     async def device_supplies(request: Request) -> Response:
-        device_id = request.path_params["device_id"]
-        try:
-            since, limit = await _since_limit(request)
-        except wire.WireError as exc:
-            return _error(exc.status, exc.reason)
-        if not await store.device_exists(device_id):
-            return _error(404, "no such device")
-        return _json(await store.supply_history(device_id, since, limit))
+        return await _history(request, store.supply_history)
 
     async def agents(request: Request) -> Response:
         return _json(await store.list_agents())

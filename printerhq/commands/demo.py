@@ -101,7 +101,8 @@ async def demo(recordings: list[Path], hosts: list[str], network: ipaddress.IPv4
                         await uplink.submit(report, wait=True)
 
                 reports = await scan(parse_targets(str(network)), options, upload=upload)
-                say(await settings.finish(uplink))
+                _, outcome = await settings.finish(uplink)
+                say(outcome)
         others = sum(not r.identity.is_printer for r in reports)
         say(f"found {len(reports) - others} printers and {others} other SNMP agents")
         viewer = secrets.token_urlsafe(32)

@@ -162,18 +162,14 @@ def run(args: argparse.Namespace) -> int:
     except TargetError as error:
         print(f"printerhq scan: {error}", file=sys.stderr)
         return 2
-    if args.timeout <= 0 or args.retries < 0 or args.concurrency < 1 or not args.rate > 0:
-        print("printerhq scan: --timeout must be > 0, --retries >= 0, --concurrency >= 1, "
-              "--rate > 0", file=sys.stderr)
-        return 2
     try:
-        options = build_options(args)
+        options = build_options(args)  # ScanOptions checks the numbers (ValueError)
         uploading = upload_settings(args)
     except (CredentialError, ValueError) as error:
         print(f"printerhq scan: {error}", file=sys.stderr)
         return 2
     wanted = _wanted(args.all)
-    upload_outcome: list[str] = []
+    upload_outcome: list[tuple[bool, str]] = []  # (all acknowledged, what to tell the user)
 
     async def main() -> list[DeviceReport]:
         resolved, failures = await resolve(spec)
@@ -219,9 +215,9 @@ def run(args: argparse.Namespace) -> int:
         printers = sum(r.identity.is_printer for r in reports)
         print(f"\n{len(reports)} agents answered, {printers} printers, "
               f"{time.monotonic() - started:.1f} s", file=sys.stderr)
-    for line in upload_outcome:
+    for _, line in upload_outcome:
         print(f"printerhq scan: {line}", file=sys.stderr)
-    if uploading is not None and not (upload_outcome and upload_outcome[0].startswith("uploaded")):
+    if uploading is not None and not all(acknowledged for acknowledged, _ in upload_outcome):
         return 3  # reports are safe in the spool but not yet on the server
     return 0
 

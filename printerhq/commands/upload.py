@@ -59,15 +59,15 @@ class UploadSettings:
     insecure: bool = False
     timeout: float = 30.0
 
-    async def finish(self, uplink: Uplink) -> str:
-        """Wait for the acknowledgements; one line saying where the reports are."""
+    async def finish(self, uplink: Uplink) -> tuple[bool, str]:
+        """Wait for the acknowledgements: (all acknowledged, a line saying where reports are)."""
         if await uplink.flush(self.timeout):
             acked = uplink.stats["acked"]
-            return f"uploaded to {self.url} ({acked} batch{'es' if acked != 1 else ''} " \
-                   f"acknowledged)"
+            return True, (f"uploaded to {self.url} ({acked} batch{'es' if acked != 1 else ''} "
+                          f"acknowledged)")
         why = uplink.stats.get("last_error") or "no acknowledgement in time"
-        return (f"{uplink.pending} reports not yet acknowledged by {self.url} ({why}); they are "
-                f"safe in {self.spool_dir} and are sent on the next run")
+        return False, (f"{uplink.pending} reports not yet acknowledged by {self.url} ({why}); "
+                       f"they are safe in {self.spool_dir} and are sent on the next run")
 
 
 def upload_settings(args: argparse.Namespace) -> UploadSettings | None:

@@ -13,7 +13,10 @@ Everything is on loopback (127.0.0.0/8). Steps, side by side in one run:
    addresses per second = 65,536 / wall time; agents found.
    The same scan through the engine in a subprocess, twice: with the batched discovery sweep
    (``ScanOptions.batched_discovery=True``, the default) and with the per-host path (a task and
-   a client request per address, as before the sweep existed): before/after in one run.
+   a client request per address, as before the sweep existed): before/after in one run; and
+   both again with ICMP on (when permitted), where loopback answers every ping, so every
+   address is "alive": that measures the echo riding along with each GET and the handling of
+   65,000 ping-only hosts, not blank space (the netns lab tests have truly silent addresses).
 3. A /8 sweep (``printerhq scan 127.0.0.0/8``) stopped with SIGINT after 10 s: RSS sampled at
    2, 5 and 10 s must stay flat (targets stream lazily; nothing grows per address).
 4. Two scans of the /16 in this process with a discovery memory (``state_dir``): SNMP packets of
@@ -112,19 +115,20 @@ from printerhq.snmp.credentials import Community
 from printerhq.snmp.message import Version
 from printerhq.targets import parse_targets
 
-port, rate, concurrency, timeout, batched = sys.argv[1:6]
+port, rate, concurrency, timeout, batched, icmp = sys.argv[1:7]
 
 async def main():
     options = ScanOptions(port=int(port), credentials=[Community(b"public", Version.V1)],
                           timeout=float(timeout), retries=0, concurrency=int(concurrency),
-                          collect=False, rate=float(rate), icmp=False, arp=False,
+                          collect=False, rate=float(rate), icmp=icmp == "1", arp=False,
                           batched_discovery=batched == "1")
     found = 0
     async with Scanner(options) as scanner:
-        async with scanner.scan(parse_targets(sys.argv[6]).addresses()) as reports:
+        async with scanner.scan(parse_targets(sys.argv[7]).addresses()) as reports:
             async for _ in reports:
                 found += 1
-    print(found)
+    icmp_sent = scanner.stats.by_protocol.get("icmp")
+    print(found, scanner.stats.alive, icmp_sent.packets_sent if icmp_sent else 0)
 
 with _scan_gc():
     trio.run(main)
@@ -132,9 +136,19 @@ with _scan_gc():
 
 
 def engine_argv(port: int, rate: float, concurrency: int, timeout: float,
-                batched: bool) -> list[str]:
+                batched: bool, icmp: bool = False) -> list[str]:
     return [sys.executable, "-c", ENGINE_SCRIPT, str(port), str(rate), str(concurrency),
-            str(timeout), "1" if batched else "0", NETWORK]
+            str(timeout), "1" if batched else "0", "1" if icmp else "0", NETWORK]
+
+
+def icmp_permitted() -> bool:
+    for kind in (socket.SOCK_RAW, socket.SOCK_DGRAM):
+        try:
+            socket.socket(socket.AF_INET, kind, socket.IPPROTO_ICMP).close()
+            return True
+        except OSError:
+            continue
+    return False
 
 
 def slash8_rss(port: int, rate: float, concurrency: int, timeout: float) -> dict:
@@ -212,11 +226,19 @@ def main(argv: list[str] | None = None) -> int:
         theirs["found"] = sum(1 for line in (work / "onesixtyone.txt").read_text().splitlines()
                               if "[public]" in line)
         engine = {}
-        for name, batched in (("engine, sweep", True), ("engine, per-host", False)):
-            out = work / f"engine-{int(batched)}.txt"
+        # ICMP on (when this process may open an ICMP socket): loopback answers every ping,
+        # so all 65,536 addresses are "alive"; nothing here is silent to ICMP (the network
+        # namespace lab tests are where blank addresses really are).
+        icmp_rows = (("sweep+icmp", True, True), ("per-host+icmp", False, True)) \
+            if icmp_permitted() else ()
+        for name, batched, icmp in (("engine, sweep", True, False),
+                                    ("engine, per-host", False, False), *icmp_rows):
+            out = work / f"engine-{int(batched)}{int(icmp)}.txt"
             engine[name] = measure(engine_argv(port, args.rate, args.concurrency, args.timeout,
-                                               batched), timeout=300, stdout_path=out)
-            engine[name]["found"] = int(out.read_text().strip() or 0)
+                                               batched, icmp), timeout=600, stdout_path=out)
+            fields = (out.read_text().split() or ["0"]) + ["0", "0"]
+            engine[name]["found"] = int(fields[0])
+            engine[name]["alive"], engine[name]["echoes"] = int(fields[1]), int(fields[2])
         rss8 = {} if args.skip_slash8 else slash8_rss(port, args.rate, args.concurrency,
                                                       args.timeout)
         from printerhq.commands.scan import _scan_gc
@@ -244,10 +266,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'ratio ours/161':16}{ours['wall'] / theirs['wall']:9.2f}"
           f"{theirs['wall'] / ours['wall']:10.2f}{ours['cpu'] / max(theirs['cpu'], 1e-3):8.2f}"
           f"{ours['rss_mib'] / max(theirs['rss_mib'], 1e-3):14.2f}")
-    before, after = engine["engine, per-host"], engine["engine, sweep"]
-    print(f"{'sweep/per-host':16}{after['wall'] / before['wall']:9.2f}"
-          f"{before['wall'] / after['wall']:10.2f}{after['cpu'] / max(before['cpu'], 1e-3):8.2f}"
-          f"{after['rss_mib'] / max(before['rss_mib'], 1e-3):14.2f}")
+    for label, (slow, fast) in (("sweep/per-host", ("engine, per-host", "engine, sweep")),
+                                ("icmp: sweep/ph", ("per-host+icmp", "sweep+icmp"))):
+        if slow not in engine:
+            continue
+        before, after = engine[slow], engine[fast]
+        print(f"{label:16}{after['wall'] / before['wall']:9.2f}"
+              f"{before['wall'] / after['wall']:10.2f}"
+              f"{after['cpu'] / max(before['cpu'], 1e-3):8.2f}"
+              f"{after['rss_mib'] / max(before['rss_mib'], 1e-3):14.2f}")
+    for name in ("sweep+icmp", "per-host+icmp"):
+        if name in engine:
+            print(f"{name}: {engine[name]['alive']} alive by ping (loopback answers every "
+                  f"address), {engine[name]['echoes']} echoes sent")
     if rss8:
         flat = max(rss8.values()) - min(rss8.values())
         print("\n/8 sweep stopped after 10 s, RSS MiB at 2/5/10 s: "

@@ -12,18 +12,23 @@ A scan is a nursery tree (``examples/embed_scanner.py`` runs one inside another 
     scan ── producer ── host tasks (at most ``concurrency``) ── ICMP echo ┐ concurrently:
          │     │                                                 SNMP GET ┘ SNMP wins, ICMP is
          │     ├─ ARP sweeps of attached subnets (privileged)               cancelled
-         │     └─ discovery sweep (no ping) ── host tasks for its responders only
+         │     └─ discovery sweep (GETs + echoes) ── host tasks for its responders, and for
+         │                                           ping-only hosts to HTTP-probe or report
          └─ the consumer's ``async for`` (a bounded memory channel: back-pressure)
 
-**Batched discovery** (``batched_discovery=True``, :mod:`printerhq.sweep`): when no ping is
-sent (``icmp=False`` or ICMP unavailable) an address that needs discovery gets no task of its
-own: the sweep sends the pre-encoded discovery GET of the leading community credentials from
-the client's shared socket, paced by the same token bucket, and re-sends only to silent
-addresses. Responders then get a host task from identification on; silent addresses are done
-(or, with SNMPv3 credentials after the communities, go on to the per-host path with those).
+**Batched discovery** (``batched_discovery=True``, :mod:`printerhq.sweep`): an address that
+needs discovery gets no task of its own: the sweep sends the pre-encoded discovery GET of the
+leading community credentials from the client's shared socket, with ICMP on a pre-encoded echo
+beside it (:meth:`Pinger.send_echo_nowait <printerhq.icmp.Pinger.send_echo_nowait>`), paced by
+the same token bucket, and re-sends only to silent addresses. Responders then get a host task
+from identification on; silent addresses are done, or counted alive when they answered the
+echo (a host task only for the HTTP probe), or reported when the echo drew an ICMP error (which
+ends their SNMP wait, as on the per-host path); without ping, with SNMPv3 credentials after the
+communities, they go on to the per-host path with those (with ping, such credential lists use
+the per-host path throughout).
 Addresses whose reply came from elsewhere, was unreadable, or whose send failed take the
 per-host path again, which reports exactly what it finds. Known printers, ARP-proved hosts,
-hostnames and pinged hosts use the per-host path.
+and hostnames use the per-host path.
 
 Per address, in order:
 
@@ -452,12 +457,14 @@ class _ScanRun:
 
     def _open_sweep(self, hosts: trio.Nursery) -> SweepRunner | None:
         """The sweep for this scan, or None when no address could use it: it needs a
-        community credential first in the list, and no ping (the ping runs per host alongside
-        the per-host SNMP exchange; see docs/engine.md)."""
+        community credential first in the list and, with ping, no SNMPv3 credential after the
+        communities (the ping then runs per host beside every credential; docs/engine.md)."""
         options = self.options
         if not options.batched_discovery or not self.swept_credentials:
             return None
-        if self.pinger is not None and self.pinger.mode != "off":
+        pinger = self.pinger if self.pinger is not None and self.pinger.mode != "off" else None
+        if pinger is not None and self.rest_credentials:
+            # SNMPv3 after the communities: the per-host path pings once alongside all of them.
             return None
         client = self.scanner.client
         templates, decoders = discovery_templates(self.swept_credentials, DISCOVERY_OIDS)
@@ -466,8 +473,9 @@ class _ScanRun:
                                retries=client.retries, backoff=client.backoff,
                                capacity=options.concurrency, in_use=transport.id_in_use)
         return SweepRunner(sweep, transport, self.rate.bucket, client.stats,
-                           lambda event: self._swept(hosts, event),
-                           batch=options.burst)  # never more back to back than the bucket allows
+                           lambda event, ping=None: self._swept(hosts, event, ping),
+                           batch=options.burst,  # never more back to back than the bucket allows
+                           pinger=pinger, echoes=options.retries + 1)
 
     async def _admit(self, hosts: trio.Nursery, host: _Host) -> None:
         """Into the sweep if it can take the address, else a host task of its own."""
@@ -485,10 +493,13 @@ class _ScanRun:
                 return
         await self._start_host(hosts, host)
 
-    def _swept(self, hosts: trio.Nursery, event: Responder | Silent) -> bool:
-        """One outcome of the sweep. True: a host task now holds the address's slot."""
+    def _swept(self, hosts: trio.Nursery, event: Responder | Silent,
+               ping: PingResult | None = None) -> bool:
+        """One outcome of the sweep (with the echo's, when it pinged). True: a host task now
+        holds the address's slot."""
+        pinged = ping is not None and ping.status not in ("timeout", "off")
         if type(event) is Silent and event.answered_from is None and event.problem is None \
-                and not self.rest_credentials and self.memory is None:
+                and not pinged and not self.rest_credentials and self.memory is None:
             self.stats.completed += 1  # the common case: blank space, nothing to remember
             return False
         packed = event.address[0]  # type: ignore[index]
@@ -501,6 +512,18 @@ class _ScanRun:
             # Rare (a reply from elsewhere, an unreadable one, a failed send): the per-host
             # path asks again with every credential and reports exactly what it finds.
             hosts.start_soon(self._run_swept, _Host(address, address), None)
+            return True
+        if pinged:  # alive by ICMP but silent on SNMP, or an ICMP error: no SNMP left to try
+            assert ping is not None
+            if ping.status == "reply" and not (self.options.http
+                                               and self.scanner._http is not None):
+                # Alive, nothing more to ask and nothing to report (as _unanswered): no task.
+                self.stats.alive += 1
+                if self.memory is not None:
+                    self.memory.record(address, "alive")
+                self.stats.completed += 1
+                return False
+            hosts.start_soon(self._run_pinged, _Host(address, address), event, ping)
             return True
         if self.rest_credentials:  # SNMPv3 credentials after the communities
             hosts.start_soon(self._run_swept, _Host(address, address), event)
@@ -538,7 +561,10 @@ class _ScanRun:
                         # SNMPv1 names the first missing object (RFC 1157 section 4.1.2):
                         # ask again without it, as _discover does.
                         del oids[pdu.error_index - 1]
-                    report = await self._discover_host(host, target, again, oids or None)
+                    # It answered the sweep's GET: no second ping (the per-host path pings
+                    # once, beside every SNMP exchange of the address).
+                    report = await self._discover_host(host, target, again, oids or None,
+                                                       ping_it=False)
                     again.requests += cost.requests
                     again.sent_bytes += cost.sent_bytes
                     again.received_bytes += cost.received_bytes
@@ -551,6 +577,18 @@ class _ScanRun:
                     target = Target(host.address, options.port, credentials=credentials)
                 await self.rate.acquire(1)
                 report = await self._discover_host(host, target, cost)
+            if report is not None:
+                await self.send.send(report)
+        finally:
+            self.stats.completed += 1
+            self.sweeper.release()
+
+    async def _run_pinged(self, host: _Host, event: Silent, ping: PingResult) -> None:
+        """A host task for an address silent on SNMP that answered the sweep's echo (or
+        drew an ICMP error): what the per-host path does after the same outcome."""
+        assert host.address is not None and self.sweeper is not None
+        try:
+            report = await self._unanswered(host, None, ping, SnmpCost(requests=event.requests))
             if report is not None:
                 await self.send.send(report)
         finally:
@@ -622,16 +660,16 @@ class _ScanRun:
         return await self._discover_host(host, target, cost)
 
     async def _discover_host(self, host: _Host, target: Target, cost: SnmpCost,
-                             oids: list[tuple[int, ...]] | None = None) -> DeviceReport | None:
-        """Discovery of one address (with a ping unless ARP proved it), then identification,
-        collection, or the report of what went wrong."""
+                             oids: list[tuple[int, ...]] | None = None, *,
+                             ping_it: bool = True) -> DeviceReport | None:
+        """Discovery of one address (with a ping unless ARP proved it, or ``ping_it`` is
+        False: it answered SNMP already), then identification, collection, or the report of
+        what went wrong."""
         assert host.address is not None
-        options = self.options
-        stats = self.stats
         varbinds: list[Varbind] | None = None
         snmp_error: SnmpError | None = None
         ping: PingResult | None = None
-        pinger = None if host.via_arp else self.pinger
+        pinger = None if host.via_arp or not ping_it else self.pinger
         ping_started = trio.current_time()
 
         if pinger is None:  # SNMP alone: no nursery, no extra task (the common fast path)
@@ -646,6 +684,15 @@ class _ScanRun:
 
         if varbinds is not None:
             return await self._identified(host, target, varbinds, cost)
+        return await self._unanswered(host, snmp_error, ping, cost)
+
+    async def _unanswered(self, host: _Host, snmp_error: SnmpError | None,
+                          ping: PingResult | None, cost: SnmpCost) -> DeviceReport | None:
+        """An address whose SNMP discovery got no usable answer: alive (ping, ARP) or not,
+        the HTTP probe, and the report of what went wrong (None: nothing to report)."""
+        assert host.address is not None
+        options = self.options
+        stats = self.stats
         errors: list[str] = []
         if ping is not None and ping.status not in ("reply", "timeout", "off"):
             errors.append(f"icmp {ping.status}: {ping.detail}".rstrip(": "))

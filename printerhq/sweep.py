@@ -29,6 +29,13 @@ still waits for, *and* it came from the address and port the request went to. A 
 anywhere else is counted (``mismatched``), remembered for the address (``Silent.answered_from``)
 and dropped; an unknown id is not ours and goes back to the transport's ``unmatched`` count.
 
+With a :class:`~printerhq.icmp.Pinger` the runner also pings: an echo goes out with each
+address's first GET (pre-encoded, :meth:`Pinger.send_echo_nowait
+<printerhq.icmp.Pinger.send_echo_nowait>`) and with its re-sends while no echo reply came;
+replies come back through the pinger's sink, and the event is dispatched with the echo's
+outcome. An ICMP error quoting our echo ends the address's SNMP wait (RFC 1122 section
+3.2.2.1: SNMP cannot get through either), as on the per-host path.
+
 Only community credentials (SNMPv1/v2c) can be swept: SNMPv3 needs an engine-id discovery per
 agent (RFC 3414 section 4) before its first real request, which the per-host path does.
 """
@@ -47,6 +54,7 @@ from typing import Any, Callable, Hashable, NamedTuple, Sequence
 
 import trio
 
+from .icmp import PingResult
 from .ratelimit import MIN_SLEEP, TokenBucket
 from .snmp.ber import SnmpDecodeError
 from .snmp.credentials import Community
@@ -112,6 +120,9 @@ class RequestIds:
             if value >= REQUEST_ID_MIN:  # 99.6 % of draws
                 return value
 
+
+_TIMEOUT = PingResult("timeout")
+_V4_MAPPED = bytes(10) + b"\xff\xff"  # RFC 4291 section 2.5.5.2
 
 # A probe, as a list for compactness: [address, credential index, attempt, deadline (None:
 # waiting to be sent), datagrams sent, bytes sent].
@@ -280,6 +291,16 @@ class DiscoverySweep:
             self._problems[probe[_ADDRESS]] = problem
             self._finish(probe)
 
+    def end(self, request_id: int) -> bool:
+        """End the probe waiting on ``request_id`` at once as :class:`Silent` (no problem):
+        e.g. an ICMP error said the address cannot be reached (RFC 1122 section 3.2.2.1).
+        False when that id waits for nothing (answered, or between credentials)."""
+        probe = self._probes.pop(request_id, None)
+        if probe is None:
+            return False
+        self._finish(probe)
+        return True
+
     def expire(self, now: float) -> None:
         """Advance every probe whose deadline is ``<= now``: re-send, next credential, or
         :class:`Silent`."""
@@ -349,8 +370,20 @@ class SweepRunner:
     """
 
     def __init__(self, sweep: DiscoverySweep, transport: Any, bucket: TokenBucket,
-                 stats: Any, dispatch: Callable[[Event], bool], *, batch: int = 64) -> None:
+                 stats: Any, dispatch: Callable[..., bool], *, batch: int = 64,
+                 pinger: Any = None, echoes: int = 1) -> None:
         self.sweep = sweep
+        # With a pinger (printerhq.icmp.Pinger), each address also gets an ICMP echo with its
+        # first GET (and with its re-sends, up to ``echoes`` in all, while no reply came), and
+        # dispatch is called as dispatch(event, ping): ping is a PingResult (``"reply"``,
+        # ``"timeout"``, an ICMP error kind, ``"error"`` for a failed send) or None when no
+        # echo could be sent (ICMP off for that family).
+        self._pinger = pinger
+        self._echoes = max(1, echoes)
+        # packed address -> [sequence numbers sent, PingResult | None, latest request-id]
+        self._echo: dict[bytes, list[Any]] = {}
+        if pinger is not None:
+            batch = max(1, batch // 2)  # each GET may take an echo along
         self._transport = transport
         self._bucket = bucket
         self._stats = stats
@@ -409,12 +442,17 @@ class SweepRunner:
 
     async def run(self) -> None:
         """Send, expire, dispatch until closed and empty. Cancellable at every wait."""
-        transport = self._transport
+        transport, pinger = self._transport, self._pinger
         transport.add_sink(self)
+        if pinger is not None:
+            pinger.add_sink(self._echo_reply)
         try:
             await self._loop()
         finally:
             transport.remove_sink(self)
+            if pinger is not None:
+                pinger.remove_sink(self._echo_reply)
+                self._echo.clear()
             self._sync_stats()
 
     async def _loop(self) -> None:
@@ -432,7 +470,9 @@ class SweepRunner:
                     await trio.sleep(wait)
                 else:
                     await trio.lowlevel.checkpoint()
-                await self._send(sweep.datagrams(trio.current_time(), count))
+                echoes = await self._send(sweep.datagrams(trio.current_time(), count))
+                if echoes:  # charged after the fact: a debt the next batch waits out
+                    bucket.take(trio.current_time(), echoes)
                 continue
             self._sync_stats()
             self._wakeup = trio.Event()
@@ -440,9 +480,12 @@ class SweepRunner:
             with trio.move_on_at(math.inf if deadline is None else deadline):
                 await self._wakeup.wait()
 
-    async def _send(self, datagrams: list[tuple[int, tuple[bytes, int], bytes]]) -> None:
+    async def _send(self, datagrams: list[tuple[int, tuple[bytes, int], bytes]]) -> int:
+        """Send the GETs (and their echoes); the number of echoes sent."""
         transport, sockets = self._transport, self._sockets
         ntoa = stdlib_socket.inet_ntoa
+        echo = self._echo if self._pinger is not None else None
+        echoes = 0
         for request_id, (packed, port), data in datagrams:
             if len(packed) == 4:
                 sock, sockaddr = sockets[stdlib_socket.AF_INET], (ntoa(packed), port)
@@ -454,6 +497,60 @@ class SweepRunner:
                     await transport.send(sock, data, sockaddr)  # buffer full: wait for room
             except OSError as exc:  # no route: a definite failure, reported by the caller
                 self.sweep.abandon(request_id, f"cannot send: {exc.strerror or exc}")
+                continue
+            if echo is not None:
+                state = echo.get(packed)
+                if state is None:
+                    state = echo[packed] = [[], None, request_id]
+                state[2] = request_id
+                if state[1] is None and len(state[0]) < self._echoes:
+                    echoes += self._send_echo(state, request_id, packed, sockaddr[0])
+        return echoes
+
+    def _send_echo(self, state: list[Any], request_id: int, packed: bytes, address: str
+                   ) -> int:
+        pinger = self._pinger
+        version = 4 if len(packed) == 4 else 6
+        if version == 6 and packed[:12] == _V4_MAPPED:
+            # As Pinger.probe: ::ffff:a.b.c.d stands for a.b.c.d, pinged over IPv4.
+            version, address = 4, stdlib_socket.inet_ntoa(packed[12:])
+            packed = packed[12:]
+        multicast = 0xE0 <= packed[0] <= 0xEF if version == 4 else packed[0] == 0xFF
+        if multicast or packed == bytes(len(packed)):
+            # As Pinger.probe: "this host" or multicast is not one target to ping.
+            state[1] = PingResult("error", None, f"{address} is not a unicast address")
+            self.sweep.end(request_id)
+            return 0
+        seq = pinger.next_sequence()
+        try:
+            sent = pinger.send_echo_nowait(address, version, seq)
+        except OSError as exc:
+            # As on the per-host path: a ping the kernel refuses ends the discovery with that
+            # error (the SNMP GET would meet the same missing route).
+            state[1] = PingResult("error", None, exc.strerror or str(exc))
+            self.sweep.end(request_id)
+            return 0
+        if not sent:
+            return 0  # ICMP off for this family, or the buffer is full: SNMP alone decides
+        state[0].append(seq)
+        return 1
+
+    def _echo_reply(self, peer: Any, reply: Any) -> None:
+        """The pinger's sink: an echo reply or an ICMP error for one of our echoes."""
+        state = self._echo.get(peer.packed)
+        if state is None and peer.version == 4:
+            state = self._echo.get(_V4_MAPPED + peer.packed)  # pinged for ::ffff:a.b.c.d
+        if state is None or state[1] is not None or reply.seq not in state[0]:
+            return
+        if reply.kind == "reply":
+            state[1] = PingResult("reply")
+            return
+        state[1] = PingResult(reply.kind, None,
+                              f"ICMP type {reply.icmp_type} code {reply.icmp_code}")
+        # An ICMP error for this very host: SNMP cannot get through either (RFC 1122 section
+        # 3.2.2.1); end its wait now, as the per-host path does.
+        if self.sweep.end(state[2]):
+            self._wakeup.set()
 
     def _deliver_events(self) -> None:
         events = self.sweep.events()
@@ -461,6 +558,7 @@ class SweepRunner:
             return
         dispatch = self._dispatch
         bad_sources = self._transport.bad_sources
+        echo = self._echo if self._pinger is not None else None
         for event in events:
             if bad_sources and type(event) is Silent and event.problem is None:
                 # Undecodable before its request-id could be read: the transport noted the
@@ -468,7 +566,15 @@ class SweepRunner:
                 noted = bad_sources.get(event.address)
                 if noted is not None and noted[0] >= trio.current_time() - self.sweep.longest:
                     event = event._replace(problem=noted[1])
-            if dispatch(event):
+            if echo is not None:
+                state = echo.pop(event.address[0], None)
+                ping = None
+                if state is not None and (state[1] is not None or state[0]):
+                    ping = state[1] or _TIMEOUT
+                kept = dispatch(event, ping)
+            else:
+                kept = dispatch(event)
+            if kept:
                 self._held += 1
         self._room.set()
 

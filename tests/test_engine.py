@@ -225,3 +225,31 @@ async def test_silent_addresses_cost_no_task_with_batched_discovery(batched):
         assert counter.spawned < 20
     else:
         assert counter.spawned >= len(addresses)
+
+
+@pytest.mark.parametrize("batched", [True, False], ids=["sweep", "per-host"])
+async def test_with_icmp_ping_only_addresses_cost_no_task_on_the_sweep(batched):
+    """ICMP on: the sweep sends the echoes itself, so an address alive by ping but silent on
+    SNMP (every loopback address answers ping) costs no task unless an HTTP probe follows;
+    the per-host path spawns a host task and a ping task per address. Both count the same."""
+    hosts = fleet_hosts(3)
+    addresses = hosts + [f"127.93.2.{i}" for i in range(1, 201)]
+    async with serve_fleet(FIXTURES[:3], hosts) as fleet:
+        async with Scanner(options(fleet.port, icmp=True, batched_discovery=batched)) as scanner:
+            if scanner._pinger is None or scanner._pinger.mode == "off":
+                pytest.skip("ICMP off")
+            counter = TaskCounter()
+            trio.lowlevel.add_instrument(counter)
+            try:
+                reports = await scan_all(scanner, addresses)
+            finally:
+                trio.lowlevel.remove_instrument(counter)
+    assert {r.identity.address for r in reports} == set(hosts)
+    stats = scanner.stats
+    assert stats.completed == len(addresses)
+    assert stats.alive == len(addresses) - len(hosts)
+    assert stats.by_protocol["icmp"].packets_sent >= len(addresses)
+    if batched:
+        assert counter.spawned < 20
+    else:
+        assert counter.spawned >= 2 * len(addresses)

@@ -15,6 +15,7 @@ from printerhq.icmp import (
     ICMP_ECHO_REPLY,
     ICMPV6_ECHO_REPLY,
     EchoReply,
+    EchoTemplate,
     Pinger,
     encode_echo_request,
     internet_checksum,
@@ -345,3 +346,58 @@ async def test_unknown_mode_and_use_outside_context():
         Pinger(mode="icmp-over-carrier-pigeon")
     with pytest.raises(RuntimeError):
         await Pinger().ping("127.0.0.1")
+
+
+# -- the batched path: pre-encoded echoes and the reply sink ---------------------------------
+
+
+@settings(deadline=None)
+@given(u16, st.lists(u16, min_size=1, max_size=8), payloads, st.booleans())
+def test_echo_template_renders_what_encode_echo_request_encodes(ident, seqs, payload, v6):
+    template = EchoTemplate(ident, payload, v6)
+    for seq in seqs:  # one template, many sequence numbers: nothing leaks between renders
+        assert bytes(template.render(seq)) == encode_echo_request(ident, seq, payload, v6)
+
+
+def test_echo_template_rejects_a_sequence_out_of_range():
+    with pytest.raises(ValueError):
+        EchoTemplate(1).render(0x10000)
+
+
+async def test_send_echo_nowait_replies_reach_the_sink_and_probe_still_works():
+    """Echoes sent without a task come back through the sink (peer and sequence as sent);
+    a concurrent probe() keeps its own replies (the sink sees only unclaimed ones)."""
+    async with Pinger() as pinger:
+        if pinger.mode == "off":
+            pytest.skip("ICMP off")
+        seen: list[tuple[str, str, int]] = []
+        arrived = trio.Event()
+        wanted = {f"127.97.0.{i}" for i in range(1, 6)}
+
+        def sink(peer, reply) -> None:
+            if str(peer) in wanted:
+                seen.append((str(peer), reply.kind, reply.seq))
+                if len(seen) >= len(wanted):
+                    arrived.set()
+
+        pinger.add_sink(sink)
+        sent: dict[str, int] = {}
+        before = pinger.counters.packets_sent
+        for address in sorted(wanted):
+            seq = pinger.next_sequence()
+            assert pinger.send_echo_nowait(address, 4, seq)
+            sent[address] = seq
+        assert pinger.counters.packets_sent - before == len(wanted)
+        result = await pinger.probe("127.97.0.9", timeout=2.0)
+        assert result.status == "reply"
+        with trio.move_on_after(5):
+            await arrived.wait()
+        pinger.remove_sink(sink)
+        assert sorted(seen) == sorted((a, "reply", s) for a, s in sent.items())
+        assert all(peer != "127.97.0.9" for peer, _, _ in seen)  # probe() kept its reply
+        assert pinger.send_echo_nowait("127.97.0.1", 4, 1)  # no sink: replies are dropped
+
+
+async def test_send_echo_nowait_is_false_when_icmp_is_off():
+    async with Pinger(mode="off") as pinger:
+        assert pinger.send_echo_nowait("127.0.0.1", 4, 1) is False

@@ -393,3 +393,123 @@ async def test_client_requests_and_a_sweep_share_the_socket():
                 events = await run_sweep(client, hosts + ["127.96.9.200"], fleet.port)
     assert len(results) == 3 and all(len(r) == 1 for r in results)
     assert {a for a, e in events.items() if isinstance(e, Responder)} == set(hosts)
+
+
+# -- ICMP on: the echo rides along with the first GET ---------------------------------------
+
+
+def icmp_available() -> bool:
+    for kind in (socket.SOCK_RAW, socket.SOCK_DGRAM):
+        try:
+            socket.socket(socket.AF_INET, kind, socket.IPPROTO_ICMP).close()
+            return True
+        except OSError:
+            continue
+    return False
+
+
+needs_icmp = pytest.mark.skipif(not icmp_available(), reason="no ICMP socket here")
+
+
+@needs_icmp
+async def test_runner_with_a_pinger_reports_each_address_ping_once():
+    """Every address gets at most (retries + 1) echoes, charged to the bucket, and one event
+    with the echo's outcome: loopback answers every ping, so all are "reply"; 0.0.0.0 is no
+    unicast target and ends at once, as Pinger.probe refuses it."""
+    from printerhq.icmp import Pinger
+
+    hosts = [f"127.96.8.{i + 1}" for i in range(3)]
+    blanks = [f"127.96.9.{i}" for i in range(1, 41)]
+    async with serve_fleet(FIXTURES[:3], hosts) as fleet:
+        async with SnmpClient(timeout=0.2, retries=1) as client, Pinger() as pinger:
+            if pinger.mode == "off":
+                pytest.skip("ICMP off")
+            templates, decoders = discovery_templates(CREDENTIALS, DISCOVERY_OIDS)
+            sweep = DiscoverySweep(templates, decoders, timeout=0.2, retries=1, capacity=16,
+                                   in_use=client.transport.id_in_use)
+            events: dict[str, tuple] = {}
+
+            def dispatch(event, ping) -> bool:
+                address = socket.inet_ntoa(event.address[0])
+                assert address not in events
+                events[address] = (event, ping)
+                return False
+
+            bucket = TokenBucket(50_000, 64)
+            runner = SweepRunner(sweep, client.transport, bucket, client.stats, dispatch,
+                                 pinger=pinger, echoes=2)
+            before = pinger.counters.packets_sent
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(runner.run)
+                for address in hosts + blanks + ["0.0.0.0"]:
+                    await runner.add((socket.inet_aton(address), fleet.port))
+                runner.close()
+            echoes = pinger.counters.packets_sent - before
+            assert pinger._sinks == [] and client.transport.sinks == []
+    assert set(events) == set(hosts + blanks + ["0.0.0.0"])
+    assert all(isinstance(events[h][0], Responder) for h in hosts)
+    for blank in blanks:
+        event, ping = events[blank]
+        assert isinstance(event, Silent) and ping is not None and ping.status == "reply"
+    event, ping = events["0.0.0.0"]
+    assert isinstance(event, Silent) and event.requests == 1
+    assert ping.status == "error" and "not a unicast" in ping.detail
+    assert len(hosts + blanks) <= echoes <= 2 * len(hosts + blanks)
+
+
+@needs_icmp
+async def test_scanner_sweep_with_icmp_finds_what_the_per_host_path_finds():
+    hosts = [f"127.96.10.{i + 1}" for i in range(len(FIXTURES))]
+    addresses = [f"127.96.10.{i}" for i in range(1, 60)] + ["0.0.0.0"]
+    faults = {hosts[0]: "other-address", hosts[1]: "malformed"}
+    async with serve_fleet(FIXTURES, hosts, faults=faults) as fleet:
+        swept, fast = await scan(scan_options(fleet.port, icmp=True), addresses)
+        per_host, slow = await scan(scan_options(fleet.port, icmp=True,
+                                                 batched_discovery=False), addresses)
+    if fast._given[1] is None and not fast.stats.by_protocol.get("icmp"):
+        pytest.skip("ICMP off")
+    assert sorted(map(comparable, swept)) == sorted(map(comparable, per_host))
+    assert any(e.startswith("icmp error:") for r in swept for e in r.errors)  # 0.0.0.0
+    for field in ("addresses", "completed", "responders", "printers", "errors", "alive"):
+        assert getattr(fast.stats, field) == getattr(slow.stats, field), field
+    # Loopback answers every ping: every address but the SNMP responders (the malformed one
+    # included) and 0.0.0.0 is alive.
+    assert fast.stats.alive == len(addresses) - fast.stats.responders - 1
+    icmp = fast.stats.by_protocol["icmp"]
+    assert len(addresses) - 1 <= icmp.packets_sent <= 2 * (len(addresses) - 1)
+
+
+@needs_icmp
+async def test_cancelling_a_swept_scan_with_icmp_and_http_at_many_points(tmp_path):
+    """The sweep's echoes, its sink on the pinger and the host tasks of ping-only addresses
+    (HTTP probes, refused at once on loopback) leave nothing behind at any cancellation."""
+    hosts = [f"127.96.11.{i}" for i in range(1, 4)]
+    addresses = [f"127.96.{b}.{i}" for b in (11, 12) for i in range(1, 31)]
+    async with serve_fleet(FIXTURES[:3], hosts) as fleet:
+        from printerhq.icmp import Pinger
+
+        async with Pinger() as pinger:
+            if pinger.mode == "off":
+                pytest.skip("ICMP off")
+            await trio.testing.wait_all_tasks_blocked()
+            baseline_tasks = trio.lowlevel.current_statistics().tasks_living
+            baseline_fds = open_fds()
+            finished = 0
+            for steps in [1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377, 610, 987, 50_000]:
+                with trio.CancelScope() as scope:
+                    instrument = CancelAfter(scope, steps)
+                    trio.lowlevel.add_instrument(instrument)
+                    try:
+                        await scan(scan_options(fleet.port, icmp=True, http=True,
+                                                http_timeout=0.5, timeout=0.1,
+                                                concurrency=16,
+                                                state_dir=tmp_path / str(steps)),
+                                   addresses, pinger=pinger)
+                        finished += 1
+                    finally:
+                        trio.lowlevel.remove_instrument(instrument)
+                await trio.testing.wait_all_tasks_blocked()
+                assert trio.lowlevel.current_statistics().tasks_living == baseline_tasks, steps
+                assert open_fds() == baseline_fds, steps
+                assert pinger._sinks == [], steps  # the sweep's sink is gone
+            assert 1 <= finished < 16

@@ -160,7 +160,7 @@ class UdpTransport:
             sock.setblocking(False)
             if family == stdlib_socket.AF_INET6:
                 sock.setsockopt(stdlib_socket.IPPROTO_IPV6, stdlib_socket.IPV6_V6ONLY, 1)
-            _grow_buffers(sock)
+            grow_buffers(sock)
             default = ("0.0.0.0", 0) if family == stdlib_socket.AF_INET else ("::", 0)
             sock.bind(self._bind.get(family, default))  # numeric: never blocks on DNS
         except BaseException:
@@ -312,7 +312,7 @@ _SO_RCVBUFFORCE = getattr(stdlib_socket, "SO_RCVBUFFORCE", 33 if _LINUX else Non
 _SO_SNDBUFFORCE = getattr(stdlib_socket, "SO_SNDBUFFORCE", 32 if _LINUX else None)
 
 
-def _grow_buffers(sock: stdlib_socket.socket) -> None:
+def grow_buffers(sock: stdlib_socket.socket) -> None:
     """Ask for large socket buffers; SO_*BUFFORCE passes rmem_max when we may (CAP_NET_ADMIN)."""
     for force, plain in ((_SO_RCVBUFFORCE, stdlib_socket.SO_RCVBUF),
                          (_SO_SNDBUFFORCE, stdlib_socket.SO_SNDBUF)):

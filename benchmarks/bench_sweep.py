@@ -40,6 +40,8 @@ from pathlib import Path
 
 import trio
 
+from printerhq.icmp import icmp_permitted
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = sorted((ROOT / "fixtures").glob("*.snmprec"))
 NETWORK = "127.90.0.0/16"
@@ -139,16 +141,6 @@ def engine_argv(port: int, rate: float, concurrency: int, timeout: float,
                 batched: bool, icmp: bool = False) -> list[str]:
     return [sys.executable, "-c", ENGINE_SCRIPT, str(port), str(rate), str(concurrency),
             str(timeout), "1" if batched else "0", "1" if icmp else "0", NETWORK]
-
-
-def icmp_permitted() -> bool:
-    for kind in (socket.SOCK_RAW, socket.SOCK_DGRAM):
-        try:
-            socket.socket(socket.AF_INET, kind, socket.IPPROTO_ICMP).close()
-            return True
-        except OSError:
-            continue
-    return False
 
 
 def slash8_rss(port: int, rate: float, concurrency: int, timeout: float) -> dict:

@@ -242,6 +242,17 @@ class PingCounters:
     send_errors: int = 0
 
 
+def icmp_permitted() -> bool:
+    """Whether this process may open an ICMPv4 socket, raw or datagram (no packet is sent)."""
+    for kind in (socket.SOCK_RAW, socket.SOCK_DGRAM):
+        try:
+            socket.socket(socket.AF_INET, kind, socket.IPPROTO_ICMP).close()
+            return True
+        except OSError:
+            continue
+    return False
+
+
 @dataclass
 class _Family:
     version: int

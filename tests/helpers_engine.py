@@ -48,3 +48,28 @@ class LocalResolver(trio.abc.HostnameResolver):
 def open_fds() -> set[int]:
     """This process's open file descriptors (sockets included)."""
     return {int(p.name) for p in Path("/proc/self/fd").iterdir()}
+
+
+class CancelAfter(trio.abc.Instrument):
+    """Cancels ``scope`` once ``steps`` task steps have run anywhere in the program."""
+
+    def __init__(self, scope: trio.CancelScope, steps: int) -> None:
+        self.scope, self.steps, self.seen = scope, steps, 0
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        self.seen += 1
+        if self.seen == self.steps:
+            self.scope.cancel()
+
+
+async def run_cancelled_after(steps: int, body) -> bool:
+    """Run ``await body()`` and cancel it after ``steps`` task steps; True if it finished first."""
+    with trio.CancelScope() as scope:
+        instrument = CancelAfter(scope, steps)
+        trio.lowlevel.add_instrument(instrument)
+        try:
+            await body()
+            return True
+        finally:
+            trio.lowlevel.remove_instrument(instrument)
+    return False

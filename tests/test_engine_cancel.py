@@ -15,22 +15,10 @@ import trio.testing
 from printerhq.adaptive import STATE_FILE, DiscoveryMemory
 from printerhq.engine import ScanOptions, Scanner
 from printerhq.sim.server import serve_fleet
-from tests.helpers_engine import FIXTURES, open_fds
+from tests.helpers_engine import FIXTURES, open_fds, run_cancelled_after
 
 HOSTS = [f"127.95.0.{i}" for i in range(1, 6)]
 ADDRESSES = [f"127.95.{b}.{i}" for b in range(2) for i in range(1, 40)]
-
-
-class CancelAfter(trio.abc.Instrument):
-    """Cancels ``scope`` once ``steps`` task steps have run."""
-
-    def __init__(self, scope: trio.CancelScope, steps: int) -> None:
-        self.scope, self.steps, self.seen = scope, steps, 0
-
-    def before_task_step(self, task: trio.lowlevel.Task) -> None:
-        self.seen += 1
-        if self.seen == self.steps:
-            self.scope.cancel()
 
 
 def options(port: int, state_dir, http: bool = False) -> ScanOptions:
@@ -63,23 +51,20 @@ async def test_cancel_at_many_points(tmp_path, scanner_inside, http):
             finished = 0
             for steps in STEPS:
                 state_dir = tmp_path / f"k{steps}"
-                with trio.CancelScope() as scope:
-                    instrument = CancelAfter(scope, steps)
-                    trio.lowlevel.add_instrument(instrument)
-                    try:
-                        if outer is None:
-                            async with Scanner(options(fleet.port, state_dir, http)) as scanner:
-                                async with scanner.scan(ADDRESSES) as reports:
-                                    async for _ in reports:
-                                        pass
-                        else:
-                            outer.memory = DiscoveryMemory.load(state_dir)
-                            async with outer.scan(ADDRESSES) as reports:
+
+                async def body(state_dir=state_dir) -> None:
+                    if outer is None:
+                        async with Scanner(options(fleet.port, state_dir, http)) as scanner:
+                            async with scanner.scan(ADDRESSES) as reports:
                                 async for _ in reports:
                                     pass
-                        finished += 1
-                    finally:
-                        trio.lowlevel.remove_instrument(instrument)
+                    else:
+                        outer.memory = DiscoveryMemory.load(state_dir)
+                        async with outer.scan(ADDRESSES) as reports:
+                            async for _ in reports:
+                                pass
+
+                finished += await run_cancelled_after(steps, body)
                 await trio.testing.wait_all_tasks_blocked()
                 assert trio.lowlevel.current_statistics().tasks_living == baseline_tasks, steps
                 assert open_fds() == baseline_fds, steps

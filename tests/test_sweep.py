@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from printerhq.engine import ScanOptions, Scanner
+from printerhq.icmp import icmp_permitted
 from printerhq.mib.identify import DISCOVERY_OIDS
 from printerhq.ratelimit import TokenBucket
 from printerhq.sim.server import serve_fleet
@@ -37,7 +38,7 @@ from printerhq.sweep import (
     SweepRunner,
     discovery_templates,
 )
-from tests.helpers_engine import FIXTURES, open_fds
+from tests.helpers_engine import FIXTURES, open_fds, run_cancelled_after
 
 CREDENTIALS = [Community(b"public"), Community(b"public", Version.V1)]
 LEXMARK = next(p for p in FIXTURES if p.name.startswith("lexmark"))  # declares itself v1-only
@@ -308,16 +309,6 @@ async def test_scanner_repeat_scan_uses_the_shortcut_and_memory(tmp_path):
     assert two.stats.packets_sent < one.stats.packets_sent
 
 
-class CancelAfter(trio.abc.Instrument):
-    def __init__(self, scope: trio.CancelScope, steps: int) -> None:
-        self.scope, self.steps, self.seen = scope, steps, 0
-
-    def before_task_step(self, task: trio.lowlevel.Task) -> None:
-        self.seen += 1
-        if self.seen == self.steps:
-            self.scope.cancel()
-
-
 async def test_cancelling_a_swept_scan_at_many_points(tmp_path):
     hosts = [f"127.96.6.{i}" for i in range(1, 6)]
     addresses = [f"127.96.{b}.{i}" for b in (6, 7) for i in range(1, 41)]
@@ -328,16 +319,10 @@ async def test_cancelling_a_swept_scan_at_many_points(tmp_path):
         finished = 0
         # A whole scan is only a few hundred task steps (no task per silent address).
         for steps in [1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 110, 130, 145, 160, 175, 50_000]:
-            with trio.CancelScope() as scope:
-                instrument = CancelAfter(scope, steps)
-                trio.lowlevel.add_instrument(instrument)
-                try:
-                    # concurrency < addresses: the producer waits for room too
-                    await scan(scan_options(fleet.port, state_dir=tmp_path / str(steps),
-                                            timeout=0.1, concurrency=32), addresses)
-                    finished += 1
-                finally:
-                    trio.lowlevel.remove_instrument(instrument)
+            # concurrency < addresses: the producer waits for room too
+            finished += await run_cancelled_after(steps, lambda steps=steps: scan(
+                scan_options(fleet.port, state_dir=tmp_path / str(steps), timeout=0.1,
+                             concurrency=32), addresses))
             await trio.testing.wait_all_tasks_blocked()
             assert trio.lowlevel.current_statistics().tasks_living == baseline_tasks, steps
             assert open_fds() == baseline_fds, steps
@@ -398,17 +383,7 @@ async def test_client_requests_and_a_sweep_share_the_socket():
 # -- ICMP on: the echo rides along with the first GET ---------------------------------------
 
 
-def icmp_available() -> bool:
-    for kind in (socket.SOCK_RAW, socket.SOCK_DGRAM):
-        try:
-            socket.socket(socket.AF_INET, kind, socket.IPPROTO_ICMP).close()
-            return True
-        except OSError:
-            continue
-    return False
-
-
-needs_icmp = pytest.mark.skipif(not icmp_available(), reason="no ICMP socket here")
+needs_icmp = pytest.mark.skipif(not icmp_permitted(), reason="no ICMP socket here")
 
 
 @needs_icmp
@@ -496,18 +471,10 @@ async def test_cancelling_a_swept_scan_with_icmp_and_http_at_many_points(tmp_pat
             baseline_fds = open_fds()
             finished = 0
             for steps in [1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377, 610, 987, 50_000]:
-                with trio.CancelScope() as scope:
-                    instrument = CancelAfter(scope, steps)
-                    trio.lowlevel.add_instrument(instrument)
-                    try:
-                        await scan(scan_options(fleet.port, icmp=True, http=True,
-                                                http_timeout=0.5, timeout=0.1,
-                                                concurrency=16,
-                                                state_dir=tmp_path / str(steps)),
-                                   addresses, pinger=pinger)
-                        finished += 1
-                    finally:
-                        trio.lowlevel.remove_instrument(instrument)
+                finished += await run_cancelled_after(steps, lambda steps=steps: scan(
+                    scan_options(fleet.port, icmp=True, http=True, http_timeout=0.5,
+                                 timeout=0.1, concurrency=16, state_dir=tmp_path / str(steps)),
+                    addresses, pinger=pinger))
                 await trio.testing.wait_all_tasks_blocked()
                 assert trio.lowlevel.current_statistics().tasks_living == baseline_tasks, steps
                 assert open_fds() == baseline_fds, steps

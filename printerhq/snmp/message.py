@@ -49,6 +49,7 @@ __all__ = [
     "MAX_VARBINDS",
     "EXCEPTION_TAGS",
     "ERROR_STATUS_NAMES",
+    "ErrorStatus",
 ]
 
 from dataclasses import dataclass, field
@@ -98,12 +99,35 @@ class PduType(IntEnum):
 
 EXCEPTION_TAGS = frozenset((Tag.NO_SUCH_OBJECT, Tag.NO_SUCH_INSTANCE, Tag.END_OF_MIB_VIEW))
 
-# RFC 3416 section 3, error-status values.
+class ErrorStatus(IntEnum):
+    """RFC 3416 section 3, error-status values (RFC 1157 section 4.1.1 for 0-5)."""
+
+    NO_ERROR = 0
+    TOO_BIG = 1
+    NO_SUCH_NAME = 2
+    BAD_VALUE = 3
+    READ_ONLY = 4
+    GEN_ERR = 5
+    NO_ACCESS = 6
+    WRONG_TYPE = 7
+    WRONG_LENGTH = 8
+    WRONG_ENCODING = 9
+    WRONG_VALUE = 10
+    NO_CREATION = 11
+    INCONSISTENT_VALUE = 12
+    RESOURCE_UNAVAILABLE = 13
+    COMMIT_FAILED = 14
+    UNDO_FAILED = 15
+    AUTHORIZATION_ERROR = 16
+    NOT_WRITABLE = 17
+    INCONSISTENT_NAME = 18
+
+
+# The RFC's camelCase names, for messages.
 ERROR_STATUS_NAMES = {
-    0: "noError", 1: "tooBig", 2: "noSuchName", 3: "badValue", 4: "readOnly", 5: "genErr",
-    6: "noAccess", 7: "wrongType", 8: "wrongLength", 9: "wrongEncoding", 10: "wrongValue",
-    11: "noCreation", 12: "inconsistentValue", 13: "resourceUnavailable", 14: "commitFailed",
-    15: "undoFailed", 16: "authorizationError", 17: "notWritable", 18: "inconsistentName",
+    status.value: "".join(word.capitalize() if i else word.lower()
+                          for i, word in enumerate(status.name.split("_")))
+    for status in ErrorStatus
 }
 
 _INTEGER_TAGS = frozenset((Tag.INTEGER,))

@@ -1,7 +1,9 @@
-"""``printerhq server add-agent|revoke-agent|add-viewer|revoke-viewer|list-agents|list-tokens``.
+"""``printerhq server add-agent|revoke-agent|add-viewer|revoke-viewer|add-admin|revoke-admin|
+list-agents|list-tokens|agents|set-config``.
 
-Agent tokens upload reports; viewer tokens read the fleet (REST API, /metrics, dashboard). Each
-token is printed once and only its SHA-256 is stored.
+Agent tokens upload reports; viewer tokens read the fleet (REST API, /metrics, dashboard); admin
+tokens read the fleet and set agents' remote configuration. Each token is printed once and only
+its SHA-256 is stored.
 """
 
 from __future__ import annotations
@@ -18,9 +20,14 @@ ACTIONS = (
     ("revoke-agent", "revoke an agent's token at once, on every server instance"),
     ("add-viewer", "issue a read token (REST API, /metrics, dashboard) for a person or a scraper"),
     ("revoke-viewer", "revoke a viewer's token at once, on every server instance"),
+    ("add-admin", "issue an admin token (reads the fleet, sets agents' remote configuration)"),
+    ("revoke-admin", "revoke an admin's token at once, on every server instance"),
     ("list-agents", "list agents with last-seen time and health"),
     ("list-tokens", "list every token holder, agents and viewers, with its role"),
+    ("agents", "agents as services: heartbeat, version, state, configuration, last cycle"),
+    ("set-config", "set an agent's remote configuration ([[scan]] sections, TOML) from FILE"),
 )
+_NAMED = ("add-agent", "revoke-agent", "add-viewer", "revoke-viewer", "add-admin", "revoke-admin")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,11 +36,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions.required = True
     for name, help_text in ACTIONS:
         sub = actions.add_parser(name, help=help_text)
-        if not name.startswith("list-"):
-            sub.add_argument("name", help="agent name" if name.endswith("agent") else "viewer name")
+        if name in _NAMED:
+            sub.add_argument("name", help=f"{name.split('-', 1)[1]} name")
+        if name == "set-config":
+            sub.add_argument("name", metavar="AGENT", help="agent name")
+            sub.add_argument("file", metavar="FILE", help="TOML with [[scan]] sections ('-': stdin)")
         sub.add_argument("--data-dir", required=True)
         sub.add_argument("--database", help="postgresql://... (default: SQLite in --data-dir)")
-        if name.startswith("list-"):
+        if name.startswith("list-") or name == "agents":
             sub.add_argument("--json", action="store_true")
         sub.set_defaults(func=run, action=name)
 
@@ -47,7 +57,11 @@ async def _run(args: argparse.Namespace) -> int:
 
     store = await Store.open(args.data_dir, args.database)
     try:
-        if args.action in ("add-agent", "add-viewer"):
+        if args.action in ("agents", "set-config"):
+            from printerhq.commands.server_agents import run_agents_action
+
+            return await run_agents_action(store, args)
+        if args.action in ("add-agent", "add-viewer", "add-admin"):
             role = args.action.removeprefix("add-")
             token = secrets.token_urlsafe(32)
             try:
@@ -58,7 +72,7 @@ async def _run(args: argparse.Namespace) -> int:
             print(token)
             print(f"token for {role} {args.name!r} (shown once; only its hash is stored)", file=sys.stderr)
             return 0
-        if args.action in ("revoke-agent", "revoke-viewer"):
+        if args.action in ("revoke-agent", "revoke-viewer", "revoke-admin"):
             role = args.action.removeprefix("revoke-")
             if await store.revoke_agent(args.name, role=role):
                 print(f"{role} {args.name!r} revoked")

@@ -16,15 +16,19 @@ from __future__ import annotations
 import logging
 
 import msgspec
+import trio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from printerhq import control
 from printerhq.server import dashboard
+from printerhq.server.agent_control import AgentControl
+from printerhq.server.control_session import ConfigSignal, ControlSession
 from printerhq.server.metrics import Metrics
-from printerhq.server.store import Agent, AgentRevoked, Store
+from printerhq.server.store import Agent, AgentRevoked, Store, StoreError
 from printerhq.uplink import wire
 
 log = logging.getLogger("printerhq.server")
@@ -60,11 +64,15 @@ def _client(conn) -> str:
     return conn.client.host if conn.client else "?"
 
 
-def create_app(store: Store, *, websocket: bool = True, open_read: bool = False) -> Starlette:
+def create_app(store: Store, *, websocket: bool = True, open_read: bool = False,
+               control_poll: float = 5.0) -> Starlette:
     """Build the app around ``store``. ``websocket=False`` serves no stream route (as behind a
     proxy that strips upgrades), for testing the HTTPS fallback. ``open_read=True`` serves the
-    read API, ``/metrics`` and the dashboard without a viewer token."""
+    read API, ``/metrics`` and the dashboard without a viewer token. ``control_poll``: how often
+    an agent's control session looks for a configuration set elsewhere (seconds)."""
     metrics = Metrics()
+    agent_control = AgentControl(store)
+    config_signal = ConfigSignal()
     if open_read:
         log.warning("--open-read: the fleet API, /metrics and the dashboard need no token; anyone "
                     "who reaches this server reads the fleet")
@@ -97,7 +105,7 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False)
             metrics.rejected["read_bad_token"] += 1
             log.warning("read of %s with an unknown or revoked token from %s refused", request.url.path, _client(request))
             return _error(401, "unknown or revoked token")
-        if holder.role != "viewer":
+        if holder.role not in ("viewer", "admin"):
             metrics.rejected["read_wrong_role"] += 1
             log.warning("read of %s with %s %r's token from %s refused", request.url.path, holder.role, holder.name, _client(request))
             return _error(403, f"a {holder.role} token cannot read the fleet; use a viewer token")
@@ -172,9 +180,37 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False)
             else:
                 await ws.close(code=1008)  # before accept: answered with HTTP 403
             return
-        await ws.accept()
+        # The control subprotocol (printerhq.control) only when the agent offers it: an older
+        # agent never sees a text frame it would not understand.
+        use_control = control.SUBPROTOCOL in (ws.scope.get("subprotocols") or [])
+        await ws.accept(subprotocol=control.SUBPROTOCOL if use_control else None)
         metrics.ws_connections += 1
         metrics.ws_open += 1
+        send_lock = trio.Lock()
+
+        async def send_text(text: str) -> None:
+            async with send_lock:
+                await ws.send_text(text)
+
+        session = (ControlSession(agent_control, agent, send_text, config_signal, control_poll)
+                   if use_control else None)
+        try:
+            async with trio.open_nursery() as nursery:
+                if session is not None:
+                    nursery.start_soon(_push, session)
+                await receive_stream(ws, agent, session, send_lock)
+                nursery.cancel_scope.cancel()
+        finally:
+            metrics.ws_open -= 1
+
+    async def _push(session: ControlSession) -> None:
+        try:
+            await session.push_loop()
+        except (WebSocketDisconnect, RuntimeError, OSError) as exc:  # the agent went away
+            log.info("control session of agent %s ended: %s", session.agent.name, type(exc).__name__)
+
+    async def receive_stream(ws: WebSocket, agent: Agent, session: ControlSession | None,
+                             send_lock: trio.Lock) -> None:
         inflate = wire.StreamDecompressor()
         try:
             while True:
@@ -182,6 +218,13 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False)
                 if message["type"] == "websocket.disconnect":
                     return
                 data = message.get("bytes")
+                if data is None and session is not None and message.get("text") is not None:
+                    try:
+                        await session.received(message["text"])
+                    except control.ControlError as exc:
+                        metrics.rejected["control_invalid"] += 1
+                        log.warning("control message from agent %s refused: %s", agent.name, str(exc)[:300])
+                    continue
                 if data is None:
                     metrics.rejected["text_frame"] += 1
                     log.warning("text frame from agent %s refused", agent.name)
@@ -207,7 +250,8 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False)
                         batch_id = msgspec.msgpack.decode(raw, type=_BatchIdOnly).batch_id[:64]
                     except (msgspec.DecodeError, msgspec.ValidationError):
                         batch_id = ""
-                    await ws.send_bytes(wire.encode(wire.Ack(batch_id=batch_id, ok=False, error=f"{exc.status} {exc.reason[:200]}")))
+                    async with send_lock:
+                        await ws.send_bytes(wire.encode(wire.Ack(batch_id=batch_id, ok=False, error=f"{exc.status} {exc.reason[:200]}")))
                     continue
                 except AgentRevoked:
                     metrics.rejected["revoked"] += 1
@@ -215,11 +259,10 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False)
                     await ws.close(code=1008)
                     return
                 _count("websocket", result)
-                await ws.send_bytes(wire.encode(wire.Ack(batch_id=batch.batch_id, duplicate=result.duplicate)))
+                async with send_lock:
+                    await ws.send_bytes(wire.encode(wire.Ack(batch_id=batch.batch_id, duplicate=result.duplicate)))
         except WebSocketDisconnect:
             return  # the agent went away: normal
-        finally:
-            metrics.ws_open -= 1
 
     # -- REST API ------------------------------------------------------------------------------
     async def devices(request: Request) -> Response:
@@ -262,7 +305,46 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False)
         return await _history(request, store.supply_history)
 
     async def agents(request: Request) -> Response:
-        return _json(await store.list_agents())
+        return _json(await agent_control.overview())
+
+    # -- remote configuration (admin token) ------------------------------------------------
+    async def admin_for(request: Request) -> tuple[Agent | None, Response | None]:
+        token = _bearer(request.headers)
+        holder = await store.token_holder(token) if token is not None else None
+        if holder is None:
+            metrics.rejected["admin_bad_token"] += 1
+            return None, _error(401, "an admin token is required (Authorization: Bearer)")
+        if holder.role != "admin":
+            metrics.rejected["admin_wrong_role"] += 1
+            log.warning("configuration change by %s %r refused", holder.role, holder.name)
+            return None, _error(403, f"a {holder.role} token cannot configure agents; use an admin token")
+        return holder, None
+
+    async def agent_config(request: Request) -> Response:
+        admin, refusal = await admin_for(request)
+        if refusal is not None:
+            return refusal
+        name = request.path_params["name"]
+        if request.method == "GET":
+            wanted = await agent_control.wanted_by_name(name)
+            if wanted is None:
+                return _error(404, f"no configuration set for agent {name!r}")
+            return _json({"agent": name, "version": wanted.version, "document": wanted.document})
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > control.MAX_DOCUMENT_BYTES:
+                return _error(413, f"configuration larger than {control.MAX_DOCUMENT_BYTES} bytes")
+        try:
+            document = bytes(body).decode("utf-8")
+            agent_id, version = await agent_control.set_config(name, document, by=admin.name if admin else "")
+        except UnicodeDecodeError:
+            return _error(400, "the configuration must be UTF-8 TOML text")
+        except StoreError as exc:
+            return _error(404, str(exc))
+        config_signal.changed(agent_id)  # sessions on this instance push at once
+        log.info("configuration %d for agent %s set by admin %s", version, name, admin.name if admin else "?")
+        return _json({"agent": name, "version": version})
 
     async def healthz(request: Request) -> Response:
         try:
@@ -284,6 +366,7 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False)
         Route("/api/v1/devices/{device_id:int}/counters", reader(device_counters)),
         Route("/api/v1/devices/{device_id:int}/supplies", reader(device_supplies)),
         Route("/api/v1/agents", reader(agents)),
+        Route("/api/v1/agents/{name}/config", agent_config, methods=["GET", "PUT"]),
         Route("/healthz", healthz),
         Route("/metrics", reader(prometheus)),
         *dashboard.routes(store, open_read=open_read),

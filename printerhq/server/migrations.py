@@ -83,6 +83,33 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE agents ADD COLUMN role TEXT NOT NULL DEFAULT 'agent'",
         "CREATE INDEX agents_role ON agents(role, name)",
     ],
+    # 3: the agent service (issue 10). agent_configs: the versioned remote configuration an
+    # administrator set for each agent (TOML text, [[scan]] only; the agent validates it).
+    # agent_status: what each agent last said on its stream — software version, state,
+    # heartbeat, the last cycle (JSON) and the outcome of the last configuration it was offered.
+    [
+        """CREATE TABLE agent_configs (
+            agent_id BIGINT NOT NULL REFERENCES agents(id),
+            version INTEGER NOT NULL,
+            document TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            created_by TEXT,
+            PRIMARY KEY (agent_id, version)
+        )""",
+        """CREATE TABLE agent_status (
+            agent_id BIGINT PRIMARY KEY REFERENCES agents(id),
+            software_version TEXT,
+            state TEXT,
+            remote_config INTEGER,
+            heartbeat_at DOUBLE PRECISION,
+            cycle BIGINT,
+            last_cycle TEXT,
+            config_applied INTEGER,
+            config_result_version INTEGER,
+            config_outcome TEXT,
+            config_reason TEXT
+        )""",
+    ],
 ]
 
 DIALECT_TYPES = {

@@ -38,7 +38,9 @@ class AgentRevoked(StoreError):
     pass
 
 
-ROLES = ("agent", "viewer")  # agent: uploads reports; viewer: reads the fleet (API, dashboard)
+# agent: uploads reports; viewer: reads the fleet (API, dashboard); admin: reads the fleet and
+# sets agents' remote configuration.
+ROLES = ("agent", "viewer", "admin")
 
 
 @dataclass(frozen=True)

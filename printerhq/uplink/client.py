@@ -6,6 +6,10 @@ the spool only after the server acknowledged its id, and the server stores each
 to ``window`` batches, and on any failure reconnects with exponential backoff and jitter, then
 resends every sealed, unacknowledged batch. When the WebSocket handshake is refused (a proxy that
 strips ``Upgrade``, RFC 9110 §7.8) it falls back to HTTPS POST for ``ws_retry_after`` seconds.
+
+With a ``control`` endpoint (the agent service) the stream stays open even with nothing to send,
+and offers the control subprotocol (printerhq.control): when the server selects it, text frames
+carry control messages both ways beside the batches.
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ import random
 import ssl
 import urllib.parse
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 import msgspec
 import trio
 import trio_websocket
 
+from printerhq import control as control_messages
 from printerhq import model
 from printerhq.uplink import wire
 from printerhq.uplink.spool import DEFAULT_MAX_BYTES, AsyncSpool, SpoolFullError
@@ -38,6 +44,23 @@ class UplinkError(RuntimeError):
 
 class AuthError(UplinkError):
     """The server refused the token (unknown or revoked)."""
+
+
+class ControlEndpoint(Protocol):
+    """The application's side of the control channel (see printerhq.control)."""
+
+    def connected(self) -> list[str]:
+        """Messages that open every control session (the agent's whole current state); also
+        drops anything queued for an earlier connection, which these supersede."""
+        ...
+
+    async def next_message(self) -> str:
+        """The next message to send while connected."""
+        ...
+
+    async def received(self, text: str) -> None:
+        """A text frame from the server."""
+        ...
 
 
 class _StreamUnavailable(UplinkError):
@@ -86,6 +109,7 @@ class Uplink:
         ack_timeout: float = 30.0,
         idle_ping: float = 25.0,
         ws_retry_after: float = 300.0,
+        control: ControlEndpoint | None = None,
     ):
         parsed = urllib.parse.urlsplit(url.rstrip("/"))
         self.tls = tls or TlsOptions()
@@ -114,9 +138,11 @@ class Uplink:
         self.backoff_initial, self.backoff_max = backoff_initial, backoff_max
         self.connect_timeout, self.ack_timeout = connect_timeout, ack_timeout
         self.idle_ping, self.ws_retry_after = idle_ping, ws_retry_after
+        self.control = control
         self.connector = Connector(self.host, self.port, self.secure, self.tls)
         self.stats = dict(batches_sent=0, acked=0, duplicates=0, rejected=0, connects=0,
-                          errors=0, http_batches=0, last_error="")
+                          errors=0, http_batches=0, last_error="", bytes_sent=0,
+                          control_sessions=0)
         self._spool: AsyncSpool | None = None
         self._changed = trio.Event()  # set (and replaced) when the spool changes
         self._ws_down_until = float("-inf")
@@ -205,7 +231,8 @@ class Uplink:
     async def _sender(self) -> None:
         backoff = self.backoff_initial
         while True:
-            await self._wait_for_work()
+            if self.control is None or not self._use_stream():
+                await self._wait_for_work()
             progressed = [False]
             try:
                 if self._use_stream():
@@ -266,6 +293,7 @@ class Uplink:
                         ws = await trio_websocket.wrap_client_stream(
                             nursery, stream, host_header, STREAM_PATH,
                             extra_headers=self._headers(), max_message_size=64 << 10,
+                            subprotocols=[control_messages.SUBPROTOCOL] if self.control else None,
                         )
                 except trio.TooSlowError:
                     nursery.cancel_scope.cancel()
@@ -293,10 +321,26 @@ class Uplink:
         in_flight: dict[str, int] = {}
         slots = trio.Semaphore(self.window)
         compressor = wire.StreamCompressor()
+        control = self.control if ws.subprotocol == control_messages.SUBPROTOCOL else None
+
+        async def send_control() -> None:
+            assert control is not None
+            self.stats["control_sessions"] += 1
+            for text in control.connected():
+                await ws.send_message(text)
+            while True:
+                await ws.send_message(await control.next_message())
 
         async def receive_acks() -> None:
             while True:
-                ack = wire.decode_ack(await ws.get_message())
+                message = await ws.get_message()
+                if isinstance(message, str):
+                    if control is not None:
+                        await control.received(message)
+                    else:
+                        log.warning("text frame from the server ignored (no control session)")
+                    continue
+                ack = wire.decode_ack(message)
                 if not ack.ok and ack.batch_id not in in_flight and in_flight:
                     # The server could not even read the id; it answers in order, so the
                     # refused batch is the oldest one in flight.
@@ -311,6 +355,8 @@ class Uplink:
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(receive_acks)
+            if control is not None:
+                nursery.start_soon(send_control)
             while True:
                 # A full window with no acknowledgement for ack_timeout: the path is dead.
                 with trio.fail_after(self.ack_timeout):
@@ -328,8 +374,10 @@ class Uplink:
                     continue
                 batch_id, reports = batch
                 in_flight[batch_id] = len(reports)
-                await ws.send_message(compressor.compress(self._encode(batch_id, reports)))
+                frame = compressor.compress(self._encode(batch_id, reports))
+                await ws.send_message(frame)
                 self.stats["batches_sent"] += 1
+                self.stats["bytes_sent"] += len(frame)
 
     # -- HTTPS fallback --------------------------------------------------------------------------
     def _http_client(self) -> httpx.AsyncClient:
@@ -357,9 +405,11 @@ class Uplink:
                 if batch is None:
                     return
                 batch_id, reports = batch
+                body = wire.compress_body(self._encode(batch_id, reports))
+                self.stats["bytes_sent"] += len(body)
                 response = await client.post(
                     self.base_url + INGEST_PATH,
-                    content=wire.compress_body(self._encode(batch_id, reports)),
+                    content=body,
                     headers={"authorization": f"Bearer {self._token}", "content-encoding": "deflate",
                              "content-type": "application/msgpack"},
                 )

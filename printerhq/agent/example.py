@@ -1,0 +1,43 @@
+"""The commented example printed by ``printerhq agent --print-example-config``.
+
+The addresses are documentation ranges (RFC 5737) and ``hq.example`` is reserved (RFC 2606):
+copying the example unchanged scans nobody's network.
+"""
+
+EXAMPLE_CONFIG = '''\
+# printerhq agent configuration (TOML). Check it with: printerhq agent --check-config FILE
+
+[server]
+url = "https://hq.example:8443"            # the central server (printerhq serve)
+token_file = "/etc/printerhq/token"       # this agent's token (printerhq server add-agent)
+ca_bundle = "/etc/printerhq/hq.pem"       # trust anchor for the server certificate
+# pin_sha256 = "…"                        # or: the server certificate's SHA-256 (printed by serve)
+
+[[scan]]
+targets = ["192.0.2.0/24", "198.51.100.0/24", "!198.51.100.128/25"]
+interval = "15m"                          # warm metrics of the printers already known
+discovery_interval = "24h"                # the whole range, for new devices
+port = 161                                # optional
+communities = ["public"]                  # or a v3 user section:
+# [scan.v3]
+# user = "monitor"
+# file = "/etc/printerhq/v3"              # user=/auth=/priv= lines, mode 600
+# timeout = "1s"   retries = 1   rate = 500   concurrency = 1024   icmp = true
+
+[site]                                    # what the site allows; all three default to off
+remote_config = false                     # accept [[scan]] sections pushed by the server
+health_check = false                      # printerhq health-check may restart this agent
+updates = false                           # install signed updates ([updates] public_key)
+
+[agent]
+# name = "site-a"                         # default: the host name
+state_dir = "/var/lib/printerhq"          # discovery memory, caches, spool, status files
+jitter = "30s"                            # the first cycle waits 0..jitter (spreads agents)
+
+# [updates]
+# public_key = "…"                        # ed25519 key that signs releases
+
+# [traps]
+# enabled = false
+# listen = "0.0.0.0:162"
+'''

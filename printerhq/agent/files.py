@@ -1,0 +1,84 @@
+"""Files the agent keeps in its state dir for people and for ``printerhq health-check``.
+
+* ``agent.pid``: the process id (``--pidfile``), removed on a clean exit.
+* ``heartbeat.json``: rewritten at least every 5 s and after each cycle::
+
+      {"pid": 4242, "time": 1764670000.5, "version": "0.9.0", "state": "running",
+       "cycle": 12, "argv": ["/usr/bin/printerhq", "agent", "--config", "..."], "cwd": "/"}
+
+  ``state`` is ``starting``, ``running`` or ``stopping``; ``time`` is unix time.
+* ``status.json``: the last cycle (:class:`printerhq.control.CycleStatus`, JSON).
+
+Every write is atomic (a temporary file in the same directory, fsync, rename: POSIX rename(2)
+replaces the target in one step), so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import msgspec
+
+from printerhq.control import AgentState, CycleStatus
+
+HEARTBEAT = "heartbeat.json"
+STATUS = "status.json"
+PIDFILE = "agent.pid"
+
+
+class Heartbeat(msgspec.Struct, forbid_unknown_fields=True):
+    pid: int
+    time: float
+    version: str
+    state: AgentState
+    cycle: int
+    argv: list[str]
+    cwd: str
+
+
+def write_atomic(path: Path, data: bytes, *, sync: bool = True) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            if sync:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_heartbeat(state_dir: Path, version: str, state: AgentState, cycle: int) -> Heartbeat:
+    beat = Heartbeat(pid=os.getpid(), time=time.time(), version=version, state=state, cycle=cycle,
+                     argv=list(sys.argv), cwd=os.getcwd())
+    # No fsync: a heartbeat lost in a power cut is harmless, and it is written every 5 s.
+    write_atomic(state_dir / HEARTBEAT, msgspec.json.encode(beat), sync=False)
+    return beat
+
+
+def read_heartbeat(state_dir: Path) -> Heartbeat:
+    return msgspec.json.decode((state_dir / HEARTBEAT).read_bytes(), type=Heartbeat)
+
+
+def write_status(state_dir: Path, status: CycleStatus) -> None:
+    write_atomic(state_dir / STATUS, msgspec.json.format(msgspec.json.encode(status)) + b"\n",
+                 sync=False)
+
+
+def write_pidfile(path: Path) -> None:
+    write_atomic(path, f"{os.getpid()}\n".encode())
+
+
+def remove_pidfile(path: Path) -> None:
+    """Remove ``path`` if it still names this process (a successor may have replaced it)."""
+    try:
+        if path.read_text().strip() == str(os.getpid()):
+            path.unlink()
+    except (OSError, ValueError):
+        pass

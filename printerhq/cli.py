@@ -12,7 +12,7 @@ import importlib
 import sys
 
 # Subcommand modules under printerhq.commands, in the order `printerhq --help` lists them.
-COMMANDS = ("scan", "sim", "demo", "serve", "server", "fleet", "schema")
+COMMANDS = ("scan", "sim", "demo", "agent", "serve", "server", "fleet", "schema")
 
 
 def build_parser() -> argparse.ArgumentParser:

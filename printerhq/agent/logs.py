@@ -48,5 +48,5 @@ def setup_logging(stream: TextIO | None = None, level: int = logging.INFO,
     root.setLevel(level)
 
 
-def event(logger: logging.Logger, name: str, level: int = logging.INFO, **fields: Any) -> None:
+def event(logger: logging.Logger, name: str, level: int = logging.INFO, /, **fields: Any) -> None:
     logger.log(level, name, extra={"fields": fields})

@@ -34,7 +34,7 @@ AgentState = Literal["starting", "running", "stopping"]
 _options = dict(forbid_unknown_fields=True, kw_only=True, omit_defaults=True, tag_field="kind")
 
 
-class CycleStatus(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
+class CycleStatus(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """The last completed cycle, as the status file and the server show it."""
 
     time: _Seconds  # unix time the cycle ended

@@ -22,6 +22,10 @@ from typing import Literal
 
 Kind = Literal["warm", "discovery"]
 
+# Times within this of ``now`` count as due: sums of float periods drift by ulps, and a warm run
+# a picosecond before the discovery it belongs with must not become a run of its own.
+EPSILON = 1e-3
+
 
 @dataclass(frozen=True)
 class Job:
@@ -69,9 +73,9 @@ class Schedule:
         """Jobs due at ``now``, one per section at most, discovery preferred over warm."""
         jobs = []
         for index, t in enumerate(self._timers):
-            if t.next_discovery <= now:
+            if t.next_discovery <= now + EPSILON:
                 jobs.append(Job(index, "discovery"))
-            elif t.next_warm <= now:
+            elif t.next_warm <= now + EPSILON:
                 jobs.append(Job(index, "warm"))
         return jobs
 
@@ -85,7 +89,7 @@ class Schedule:
 
 def _advance(planned: float, period: float, now: float) -> float:
     """The first ``planned + k * period`` (k >= 1) after ``now``."""
-    if planned > now:
+    if planned > now + EPSILON:
         return planned  # not due yet (a discovery ran ahead of this warm run)
-    missed = int((now - planned) // period)
+    missed = max(0, int((now - planned) // period))
     return planned + (missed + 1) * period

@@ -1,0 +1,155 @@
+"""The agent's configuration: every error names the key and the problem; durations; the example;
+``--check-config`` and ``--print-example-config``; what a remote document may carry."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from printerhq.agent.config import ConfigError, load_config, parse_config, parse_remote
+from printerhq.agent.durations import MAX_SECONDS, format_duration, parse_duration
+from printerhq.agent.example import EXAMPLE_CONFIG
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SERVER = '[server]\nurl = "https://hq.example:8443"\ntoken_file = "/nonexistent/token"\n'
+SCAN = '[[scan]]\ntargets = ["192.0.2.0/24"]\ninterval = "15m"\n'
+
+
+def error_of(text: str) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text.encode())
+    return str(caught.value)
+
+
+def test_a_minimal_file_gets_the_defaults():
+    config = parse_config((SERVER + SCAN).encode())
+    section = config.scan[0]
+    assert section.interval == 900 and section.discovery_interval == 86400 and section.port == 161
+    assert (config.site.remote_config, config.site.health_check, config.site.updates) == (False, False, False)
+    assert config.agent.state_dir == "/var/lib/printerhq" and config.agent.agent_name()
+    assert config.updates.public_key is None and config.traps.enabled is False
+
+
+@pytest.mark.parametrize("text, expected", [
+    (SERVER + SCAN.replace('"15m"', '"2x"'), "scan[0].interval: '2x' is not a duration"),
+    (SERVER + SCAN.replace('"15m"', '"-5s"'), "scan[0].interval: '-5s' is not a duration"),
+    (SERVER + SCAN.replace('"15m"', '"400d"'), "scan[0].interval: '400d' is out of range"),
+    (SERVER + SCAN.replace('"15m"', '"0.5s"'), "scan[0].interval: must be at least 1s"),
+    (SERVER + SCAN + 'discovery_interval = "1m"\n', "scan[0].discovery_interval: must not be shorter than interval"),
+    (SERVER + SCAN + "port = 70000\n", "scan[0].port: Expected `int` <= 65535"),
+    (SERVER + SCAN + 'port = "161"\n', "scan[0].port: Expected `int`, got `str`"),
+    (SERVER + SCAN + "colour = 1\n", "scan[0].colour: unknown key"),
+    (SERVER + SCAN.replace('"192.0.2.0/24"', '"192.0.2.0/33"'), "scan[0].targets: "),
+    (SERVER + SCAN.replace('["192.0.2.0/24"]', "[]"), "scan[0].targets: Expected `array` of length >= 1"),
+    (SERVER + SCAN.replace('"192.0.2.0/24"', '"printer.example"'), "scan[0].targets: hostnames are not supported"),
+    (SERVER + SCAN + SCAN.replace('"15m"', "true"), "scan[1].interval: expected a duration"),
+    (SERVER + SCAN + "[scan.v3]\nfile = \"/x\"\n", "scan[0].v3.user: required key is missing"),
+    # Passphrases live in the v3 file, never in the configuration.
+    (SERVER + SCAN + "[scan.v3]\nuser = \"u\"\nauth = \"SHA:x\"\n", "scan[0].v3.auth: unknown key"),
+    (SERVER + SCAN + "[scan.v3]\nuser = \"u\"\nfile = \"/nonexistent/v3\"\n", "scan[0].v3.file: /nonexistent/v3 is not"),
+    (SCAN, "server: required key is missing"),
+    (SERVER.replace('url = "https://hq.example:8443"\n', ""), "server.url: required key is missing"),
+    (SERVER.replace("https://hq.example:8443", "ftp://hq.example"), "server.url: Expected `str` matching regex"),
+    (SERVER.replace("https://", "http://") + SCAN, "server.url: http:// sends the token unencrypted"),
+    (SERVER + 'pin_sha256 = "zz"\n' + SCAN, "server.pin_sha256: Expected `str` matching regex"),
+    (SERVER + SCAN + "[site]\nremote_config = 1\n", "site.remote_config: Expected `bool`, got `int`"),
+    (SERVER + SCAN + "[site]\nupdate = true\n", "site.update: unknown key"),
+    (SERVER + SCAN + '[agent]\nheartbeat = "10s"\n', "agent.heartbeat: must be more than 0s and at most 5s"),
+    (SERVER + SCAN + "[fleet]\nx = 1\n", "fleet: unknown key"),
+    (SERVER, "scan: at least one [[scan]] section is needed"),
+    (SERVER + "[[scan\n", "not valid TOML"),
+])
+def test_every_error_names_the_key_and_the_problem(text, expected):
+    assert error_of(text).startswith(expected), error_of(text)
+
+
+def test_without_scan_sections_remote_config_must_be_on():
+    config = parse_config((SERVER + "[site]\nremote_config = true\n").encode())
+    assert config.scan == [] and config.site.remote_config
+
+
+def test_the_example_is_valid_and_commented():
+    config = parse_config(EXAMPLE_CONFIG.encode())
+    assert config.server.url == "https://hq.example:8443" and config.scan[0].interval == 900
+    assert EXAMPLE_CONFIG.count("#") > 15
+    for key in ("remote_config", "health_check", "updates", "discovery_interval", "pin_sha256", "state_dir"):
+        assert key in EXAMPLE_CONFIG
+
+
+def test_load_config_checks_the_token_file(tmp_path):
+    path = tmp_path / "agent.toml"
+    path.write_text(SERVER.replace("/nonexistent/token", str(tmp_path / "token")) + SCAN)
+    with pytest.raises(ConfigError, match=r"^server.token_file: cannot read .*token"):
+        load_config(path)
+    (tmp_path / "token").write_text("\n")
+    with pytest.raises(ConfigError, match=r"^server.token_file: .* is empty"):
+        load_config(path)
+    (tmp_path / "token").write_text("secret\n")
+    assert load_config(path).scan[0].targets == ["192.0.2.0/24"]
+    with pytest.raises(ConfigError, match=r"^cannot read .*missing.toml"):
+        load_config(tmp_path / "missing.toml")
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "printerhq", "agent", *args], capture_output=True,
+                          text=True, timeout=60, cwd=ROOT)
+
+
+def test_check_config_and_print_example_config(tmp_path):
+    printed = run_cli("--print-example-config")
+    assert printed.returncode == 0 and printed.stdout == EXAMPLE_CONFIG
+    (tmp_path / "token").write_text("secret\n")
+    good = tmp_path / "good.toml"
+    good.write_text(printed.stdout.replace("/etc/printerhq/token", str(tmp_path / "token"))
+                    .replace('ca_bundle = "/etc/printerhq/hq.pem"', "# no bundle"))
+    ok = run_cli("--check-config", str(good))
+    assert ok.returncode == 0 and "valid (1 scan section, remote_config=off" in ok.stdout, ok.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text(good.read_text().replace('interval = "15m"', 'interval = "fifteen"'))
+    refused = run_cli("--check-config", str(bad))
+    assert refused.returncode == 2 and "scan[0].interval: 'fifteen' is not a duration" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    run = run_cli("--config", str(bad))
+    assert run.returncode == 2 and "scan[0].interval" in run.stderr
+
+
+# -- durations -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("text, seconds", [
+    ("2s", 2), ("15m", 900), ("24h", 86400), ("1h30m", 5400), ("500ms", 0.5), ("7d", 604800),
+    ("1.5h", 5400), (30, 30), (0.25, 0.25), ("1m 30s", 90),
+])
+def test_durations(text, seconds):
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["", "5", "5x", "m", "1h-5m", "-1s", "1e3s", "367d", True, None, [1]])
+def test_bad_durations(text):
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+@given(st.integers(min_value=1, max_value=int(MAX_SECONDS)))
+def test_format_duration_round_trips(seconds):
+    assert parse_duration(format_duration(seconds)) == seconds
+
+
+# -- the remote document ---------------------------------------------------------------------------
+def test_a_remote_document_carries_scan_sections_only():
+    assert parse_remote(SCAN).scan[0].interval == 900
+    for table in ("server", "site", "agent", "updates", "traps"):
+        with pytest.raises(ConfigError, match=rf"^{table}: the \[{table}\] settings are the site's own"):
+            parse_remote(f"[{table}]\nx = 1\n" + SCAN)
+    with pytest.raises(ConfigError, match=r"^scan: Expected `array` of length >= 1"):
+        parse_remote("scan = []\n")
+    with pytest.raises(ConfigError, match=r"^scan: required key is missing"):
+        parse_remote("")
+    with pytest.raises(ConfigError, match=r"^scan\[0\].interval: '2x'"):
+        parse_remote(SCAN.replace('"15m"', '"2x"'))
+    with pytest.raises(ConfigError, match="larger than"):
+        parse_remote("#" * (300 << 10))

@@ -13,7 +13,7 @@ cycle), :class:`ConfigResult`. Server -> agent: :class:`ConfigPush`.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -50,19 +50,19 @@ class CycleStatus(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     pending: _Count = 0  # reports in the spool not yet acknowledged at the end
 
 
-class Hello(msgspec.Struct, tag="hello", **_options):  # type: ignore[call-arg]
+class Hello(msgspec.Struct, tag="hello", **_options):
     version: _Name  # the agent's software version
     remote_config: bool  # does the site allow remote configuration?
     config_version: _Version = 0  # the remote configuration in use (0: the local file)
 
 
-class Status(msgspec.Struct, tag="status", **_options):  # type: ignore[call-arg]
+class Status(msgspec.Struct, tag="status", **_options):
     state: AgentState
     cycle: _Count = 0
     last: CycleStatus | None = None
 
 
-class ConfigResult(msgspec.Struct, tag="config_result", **_options):  # type: ignore[call-arg]
+class ConfigResult(msgspec.Struct, tag="config_result", **_options):
     """``applied`` (valid, kept as last-good, used from the next cycle), ``rejected`` (the
     reason names the key and the problem), or ``ignored`` (the site disallows remote config)."""
 
@@ -71,12 +71,12 @@ class ConfigResult(msgspec.Struct, tag="config_result", **_options):  # type: ig
     reason: _Reason = ""
 
 
-class ConfigPush(msgspec.Struct, tag="config", **_options):  # type: ignore[call-arg]
+class ConfigPush(msgspec.Struct, tag="config", **_options):
     version: Annotated[int, msgspec.Meta(ge=1, le=1 << 53)]
     document: _Document  # TOML: [[scan]] sections only
 
 
-FromAgent = Union[Hello, Status, ConfigResult]
+FromAgent = Hello | Status | ConfigResult
 FromServer = ConfigPush
 
 

@@ -31,40 +31,74 @@ def test_a_minimal_file_gets_the_defaults():
     config = parse_config((SERVER + SCAN).encode())
     section = config.scan[0]
     assert section.interval == 900 and section.discovery_interval == 86400 and section.port == 161
-    assert (config.site.remote_config, config.site.health_check, config.site.updates) == (False, False, False)
+    assert (config.site.remote_config, config.site.health_check, config.site.updates) == (
+        False,
+        False,
+        False,
+    )
     assert config.agent.state_dir == "/var/lib/printerhq" and config.agent.agent_name()
     assert config.updates.public_key is None and config.traps.enabled is False
 
 
-@pytest.mark.parametrize("text, expected", [
-    (SERVER + SCAN.replace('"15m"', '"2x"'), "scan[0].interval: '2x' is not a duration"),
-    (SERVER + SCAN.replace('"15m"', '"-5s"'), "scan[0].interval: '-5s' is not a duration"),
-    (SERVER + SCAN.replace('"15m"', '"400d"'), "scan[0].interval: '400d' is out of range"),
-    (SERVER + SCAN.replace('"15m"', '"0.5s"'), "scan[0].interval: must be at least 1s"),
-    (SERVER + SCAN + 'discovery_interval = "1m"\n', "scan[0].discovery_interval: must not be shorter than interval"),
-    (SERVER + SCAN + "port = 70000\n", "scan[0].port: Expected `int` <= 65535"),
-    (SERVER + SCAN + 'port = "161"\n', "scan[0].port: Expected `int`, got `str`"),
-    (SERVER + SCAN + "colour = 1\n", "scan[0].colour: unknown key"),
-    (SERVER + SCAN.replace('"192.0.2.0/24"', '"192.0.2.0/33"'), "scan[0].targets: "),
-    (SERVER + SCAN.replace('["192.0.2.0/24"]', "[]"), "scan[0].targets: Expected `array` of length >= 1"),
-    (SERVER + SCAN.replace('"192.0.2.0/24"', '"printer.example"'), "scan[0].targets: hostnames are not supported"),
-    (SERVER + SCAN + SCAN.replace('"15m"', "true"), "scan[1].interval: expected a duration"),
-    (SERVER + SCAN + "[scan.v3]\nfile = \"/x\"\n", "scan[0].v3.user: required key is missing"),
-    # Passphrases live in the v3 file, never in the configuration.
-    (SERVER + SCAN + "[scan.v3]\nuser = \"u\"\nauth = \"SHA:x\"\n", "scan[0].v3.auth: unknown key"),
-    (SERVER + SCAN + "[scan.v3]\nuser = \"u\"\nfile = \"/nonexistent/v3\"\n", "scan[0].v3.file: /nonexistent/v3 is not"),
-    (SCAN, "server: required key is missing"),
-    (SERVER.replace('url = "https://hq.example:8443"\n', ""), "server.url: required key is missing"),
-    (SERVER.replace("https://hq.example:8443", "ftp://hq.example"), "server.url: Expected `str` matching regex"),
-    (SERVER.replace("https://", "http://") + SCAN, "server.url: http:// sends the token unencrypted"),
-    (SERVER + 'pin_sha256 = "zz"\n' + SCAN, "server.pin_sha256: Expected `str` matching regex"),
-    (SERVER + SCAN + "[site]\nremote_config = 1\n", "site.remote_config: Expected `bool`, got `int`"),
-    (SERVER + SCAN + "[site]\nupdate = true\n", "site.update: unknown key"),
-    (SERVER + SCAN + '[agent]\nheartbeat = "10s"\n', "agent.heartbeat: must be more than 0s and at most 5s"),
-    (SERVER + SCAN + "[fleet]\nx = 1\n", "fleet: unknown key"),
-    (SERVER, "scan: at least one [[scan]] section is needed"),
-    (SERVER + "[[scan\n", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (SERVER + SCAN.replace('"15m"', '"2x"'), "scan[0].interval: '2x' is not a duration"),
+        (SERVER + SCAN.replace('"15m"', '"-5s"'), "scan[0].interval: '-5s' is not a duration"),
+        (SERVER + SCAN.replace('"15m"', '"400d"'), "scan[0].interval: '400d' is out of range"),
+        (SERVER + SCAN.replace('"15m"', '"0.5s"'), "scan[0].interval: must be at least 1s"),
+        (
+            SERVER + SCAN + 'discovery_interval = "1m"\n',
+            "scan[0].discovery_interval: must not be shorter than interval",
+        ),
+        (SERVER + SCAN + "port = 70000\n", "scan[0].port: Expected `int` <= 65535"),
+        (SERVER + SCAN + 'port = "161"\n', "scan[0].port: Expected `int`, got `str`"),
+        (SERVER + SCAN + "colour = 1\n", "scan[0].colour: unknown key"),
+        (SERVER + SCAN.replace('"192.0.2.0/24"', '"192.0.2.0/33"'), "scan[0].targets: "),
+        (
+            SERVER + SCAN.replace('["192.0.2.0/24"]', "[]"),
+            "scan[0].targets: Expected `array` of length >= 1",
+        ),
+        (
+            SERVER + SCAN.replace('"192.0.2.0/24"', '"printer.example"'),
+            "scan[0].targets: hostnames are not supported",
+        ),
+        (SERVER + SCAN + SCAN.replace('"15m"', "true"), "scan[1].interval: expected a duration"),
+        (SERVER + SCAN + '[scan.v3]\nfile = "/x"\n', "scan[0].v3.user: required key is missing"),
+        # Passphrases live in the v3 file, never in the configuration.
+        (SERVER + SCAN + '[scan.v3]\nuser = "u"\nauth = "SHA:x"\n', "scan[0].v3.auth: unknown key"),
+        (
+            SERVER + SCAN + '[scan.v3]\nuser = "u"\nfile = "/nonexistent/v3"\n',
+            "scan[0].v3.file: /nonexistent/v3 is not",
+        ),
+        (SCAN, "server: required key is missing"),
+        (
+            SERVER.replace('url = "https://hq.example:8443"\n', ""),
+            "server.url: required key is missing",
+        ),
+        (
+            SERVER.replace("https://hq.example:8443", "ftp://hq.example"),
+            "server.url: Expected `str` matching regex",
+        ),
+        (
+            SERVER.replace("https://", "http://") + SCAN,
+            "server.url: http:// sends the token unencrypted",
+        ),
+        (SERVER + 'pin_sha256 = "zz"\n' + SCAN, "server.pin_sha256: Expected `str` matching regex"),
+        (
+            SERVER + SCAN + "[site]\nremote_config = 1\n",
+            "site.remote_config: Expected `bool`, got `int`",
+        ),
+        (SERVER + SCAN + "[site]\nupdate = true\n", "site.update: unknown key"),
+        (
+            SERVER + SCAN + '[agent]\nheartbeat = "10s"\n',
+            "agent.heartbeat: must be more than 0s and at most 5s",
+        ),
+        (SERVER + SCAN + "[fleet]\nx = 1\n", "fleet: unknown key"),
+        (SERVER, "scan: at least one [[scan]] section is needed"),
+        (SERVER + "[[scan\n", "not valid TOML"),
+    ],
+)
 def test_every_error_names_the_key_and_the_problem(text, expected):
     assert error_of(text).startswith(expected), error_of(text)
 
@@ -78,7 +112,14 @@ def test_the_example_is_valid_and_commented():
     config = parse_config(EXAMPLE_CONFIG.encode())
     assert config.server.url == "https://hq.example:8443" and config.scan[0].interval == 900
     assert EXAMPLE_CONFIG.count("#") > 15
-    for key in ("remote_config", "health_check", "updates", "discovery_interval", "pin_sha256", "state_dir"):
+    for key in (
+        "remote_config",
+        "health_check",
+        "updates",
+        "discovery_interval",
+        "pin_sha256",
+        "state_dir",
+    ):
         assert key in EXAMPLE_CONFIG
 
 
@@ -97,8 +138,13 @@ def test_load_config_checks_the_token_file(tmp_path):
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "printerhq", "agent", *args], capture_output=True,
-                          text=True, timeout=60, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "printerhq", "agent", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
 
 
 def test_check_config_and_print_example_config(tmp_path):
@@ -106,29 +152,48 @@ def test_check_config_and_print_example_config(tmp_path):
     assert printed.returncode == 0 and printed.stdout == EXAMPLE_CONFIG
     (tmp_path / "token").write_text("secret\n")
     good = tmp_path / "good.toml"
-    good.write_text(printed.stdout.replace("/etc/printerhq/token", str(tmp_path / "token"))
-                    .replace('ca_bundle = "/etc/printerhq/hq.pem"', "# no bundle"))
+    good.write_text(
+        printed.stdout.replace("/etc/printerhq/token", str(tmp_path / "token")).replace(
+            'ca_bundle = "/etc/printerhq/hq.pem"', "# no bundle"
+        )
+    )
     ok = run_cli("--check-config", str(good))
     assert ok.returncode == 0 and "valid (1 scan section, remote_config=off" in ok.stdout, ok.stderr
     bad = tmp_path / "bad.toml"
     bad.write_text(good.read_text().replace('interval = "15m"', 'interval = "fifteen"'))
     refused = run_cli("--check-config", str(bad))
-    assert refused.returncode == 2 and "scan[0].interval: 'fifteen' is not a duration" in refused.stderr
+    assert (
+        refused.returncode == 2
+        and "scan[0].interval: 'fifteen' is not a duration" in refused.stderr
+    )
     assert "Traceback" not in refused.stderr
     run = run_cli("--config", str(bad))
     assert run.returncode == 2 and "scan[0].interval" in run.stderr
 
 
 # -- durations -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("text, seconds", [
-    ("2s", 2), ("15m", 900), ("24h", 86400), ("1h30m", 5400), ("500ms", 0.5), ("7d", 604800),
-    ("1.5h", 5400), (30, 30), (0.25, 0.25), ("1m 30s", 90),
-])
+@pytest.mark.parametrize(
+    "text, seconds",
+    [
+        ("2s", 2),
+        ("15m", 900),
+        ("24h", 86400),
+        ("1h30m", 5400),
+        ("500ms", 0.5),
+        ("7d", 604800),
+        ("1.5h", 5400),
+        (30, 30),
+        (0.25, 0.25),
+        ("1m 30s", 90),
+    ],
+)
 def test_durations(text, seconds):
     assert parse_duration(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("text", ["", "5", "5x", "m", "1h-5m", "-1s", "1e3s", "367d", True, None, [1]])
+@pytest.mark.parametrize(
+    "text", ["", "5", "5x", "m", "1h-5m", "-1s", "1e3s", "367d", True, None, [1]]
+)
 def test_bad_durations(text):
     with pytest.raises(ValueError):
         parse_duration(text)
@@ -143,7 +208,9 @@ def test_format_duration_round_trips(seconds):
 def test_a_remote_document_carries_scan_sections_only():
     assert parse_remote(SCAN).scan[0].interval == 900
     for table in ("server", "site", "agent", "updates", "traps"):
-        with pytest.raises(ConfigError, match=rf"^{table}: the \[{table}\] settings are the site's own"):
+        with pytest.raises(
+            ConfigError, match=rf"^{table}: the \[{table}\] settings are the site's own"
+        ):
             parse_remote(f"[{table}]\nx = 1\n" + SCAN)
     with pytest.raises(ConfigError, match=r"^scan: Expected `array` of length >= 1"):
         parse_remote("scan = []\n")

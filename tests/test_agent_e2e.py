@@ -36,9 +36,22 @@ SECOND_RANGE = f"{PREFIX}.5-{PREFIX}.{len(FIXTURES)}"
 def simulator() -> Iterator[int]:
     port = free_udp_port(f"{PREFIX}.1")
     process = subprocess.Popen(
-        [sys.executable, "-m", "printerhq", "sim", *map(str, FIXTURES),
-         "--addresses", f"{PREFIX}.1-{PREFIX}.{len(FIXTURES)}", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        [
+            sys.executable,
+            "-m",
+            "printerhq",
+            "sim",
+            *map(str, FIXTURES),
+            "--addresses",
+            f"{PREFIX}.1-{PREFIX}.{len(FIXTURES)}",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     try:
         assert process.stdout is not None and process.stdout.readline().startswith("sim: serving")
         yield port
@@ -91,10 +104,13 @@ jitter = "0s"
         return path
 
     def start_agent(self, config: Path) -> None:
-        log = open(self.log_path, "a")
-        self.agent = subprocess.Popen([sys.executable, "-m", "printerhq", "agent", "--config", str(config)],
-                                      stdout=log, stderr=log, cwd=ROOT)
-        log.close()
+        with open(self.log_path, "a") as log:
+            self.agent = subprocess.Popen(
+                [sys.executable, "-m", "printerhq", "agent", "--config", str(config)],
+                stdout=log,
+                stderr=log,
+                cwd=ROOT,
+            )
 
     def stop_agent(self) -> int:
         assert self.agent is not None
@@ -108,8 +124,11 @@ jitter = "0s"
         self.server.stop()
 
     def _client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.server.url, timeout=10,
-                            verify=ssl.create_default_context(cafile=str(self.server.certfile)))
+        return httpx.Client(
+            base_url=self.server.url,
+            timeout=10,
+            verify=ssl.create_default_context(cafile=str(self.server.certfile)),
+        )
 
     def get(self, path: str, token: str | None = None):
         with self._client() as client:
@@ -119,8 +138,11 @@ jitter = "0s"
 
     def put_config(self, document: str) -> int:
         with self._client() as client:
-            response = client.put("/api/v1/agents/site-a/config", content=document.encode(),
-                                  headers={"authorization": f"Bearer {self.admin}"})
+            response = client.put(
+                "/api/v1/agents/site-a/config",
+                content=document.encode(),
+                headers={"authorization": f"Bearer {self.admin}"},
+            )
         response.raise_for_status()
         return response.json()["version"]
 
@@ -148,13 +170,17 @@ jitter = "0s"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.agent is not None and self.agent.poll() is not None:
-                raise AssertionError(f"agent exited ({self.agent.returncode}) waiting for {what}:\n"
-                                     f"{self.log_path.read_text()[-3000:]}")
+                raise AssertionError(
+                    f"agent exited ({self.agent.returncode}) waiting for {what}:\n"
+                    f"{self.log_path.read_text()[-3000:]}"
+                )
             result = check()
             if result:
                 return result
             time.sleep(0.2)
-        raise AssertionError(f"timed out waiting for {what}; agent log:\n{self.log_path.read_text()[-3000:]}")
+        raise AssertionError(
+            f"timed out waiting for {what}; agent log:\n{self.log_path.read_text()[-3000:]}"
+        )
 
 
 @pytest.fixture
@@ -167,8 +193,10 @@ def site(tmp_path, simulator) -> Iterator[Site]:
 
 
 def scan_doc(targets: str, port: int, interval: str = "2s") -> str:
-    return (f'[[scan]]\ntargets = ["{targets}"]\ninterval = "{interval}"\n'
-            f'discovery_interval = "1h"\nport = {port}\ntimeout = "300ms"\nretries = 0\nicmp = false\n')
+    return (
+        f'[[scan]]\ntargets = ["{targets}"]\ninterval = "{interval}"\n'
+        f'discovery_interval = "1h"\nport = {port}\ntimeout = "300ms"\nretries = 0\nicmp = false\n'
+    )
 
 
 def cycle_of(row: dict) -> int:
@@ -186,39 +214,66 @@ def test_agent_cycles_on_one_stream_takes_remote_config_and_stops_cleanly(site: 
     cycles = cycle_of(row)
     assert row["reports"] >= cycles * last["printers"]
     first_addresses = site.addresses_on_server()
-    assert first_addresses and all(a.startswith(PREFIX) and int(a.rsplit(".", 1)[1]) <= 4 for a in first_addresses)
+    assert first_addresses and all(
+        a.startswith(PREFIX) and int(a.rsplit(".", 1)[1]) <= 4 for a in first_addresses
+    )
 
     # A new range pushed through the API: used from the next cycle, without a restart.
     pushed_at_cycle = cycle_of(site.agent_row())
     version = site.put_config(scan_doc(SECOND_RANGE, site.sim_port))
-    row = site.wait_for("the new configuration applied",
-                        lambda: (r := site.agent_row())["config"]["applied"] == version and r)
+    row = site.wait_for(
+        "the new configuration applied",
+        lambda: (r := site.agent_row())["config"]["applied"] == version and r,
+    )
     assert row["config"]["outcome"] == "applied" and row["config"]["wanted"] == version
-    second = site.wait_for("printers of the new range on the server",
-                           lambda: site.addresses_on_server() - first_addresses)
+    second = site.wait_for(
+        "printers of the new range on the server",
+        lambda: site.addresses_on_server() - first_addresses,
+    )
     assert all(int(a.rsplit(".", 1)[1]) >= 5 for a in second)
     row = site.agent_row()
     assert row["last_cycle"]["addresses"] <= len(FIXTURES) - 4  # only the new range now
     applied = [e for e in site.log_events() if e["event"] == "config_applied"]
     assert len(applied) == 1 and applied[0]["version"] == version
-    applied_cycle = site.wait_for("the cycle with the new configuration", lambda: next(
-        (e["cycle"] for e in site.log_events()
-         if e["event"] == "cycle_done" and e["time"] >= applied[0]["time"]), None))
-    assert applied_cycle <= pushed_at_cycle + 2, "the pushed configuration waited more than one cycle"
+    applied_cycle = site.wait_for(
+        "the cycle with the new configuration",
+        lambda: next(
+            (
+                e["cycle"]
+                for e in site.log_events()
+                if e["event"] == "cycle_done" and e["time"] >= applied[0]["time"]
+            ),
+            None,
+        ),
+    )
+    assert applied_cycle <= pushed_at_cycle + 2, (
+        "the pushed configuration waited more than one cycle"
+    )
 
     # An invalid configuration, set with the command line (seen by the session's polling):
     # rejected with the key and the problem; the agent keeps running the last good one.
-    out = site.server.admin("set-config", "site-a", str(write(site.base / "bad.toml", scan_doc(SECOND_RANGE, site.sim_port, "2x"))))
+    out = site.server.admin(
+        "set-config",
+        "site-a",
+        str(write(site.base / "bad.toml", scan_doc(SECOND_RANGE, site.sim_port, "2x"))),
+    )
     assert "configuration 2 set" in out
-    row = site.wait_for("the rejection on the server",
-                        lambda: (r := site.agent_row())["config"]["outcome"] == "rejected" and r)
+    row = site.wait_for(
+        "the rejection on the server",
+        lambda: (r := site.agent_row())["config"]["outcome"] == "rejected" and r,
+    )
     assert row["config"]["result_version"] == 2 and row["config"]["applied"] == version
-    assert row["config"]["reason"].startswith("scan[0].interval:") and "2x" in row["config"]["reason"]
+    assert (
+        row["config"]["reason"].startswith("scan[0].interval:") and "2x" in row["config"]["reason"]
+    )
     listing = site.server.admin("agents")
     assert "v2 rejected: scan[0].interval" in listing and "site-a" in listing
     # A remote document may not change what the site decides.
     site.put_config("[site]\nremote_config = true\n" + scan_doc(SECOND_RANGE, site.sim_port))
-    row = site.wait_for("the [site] rejection", lambda: (r := site.agent_row())["config"]["result_version"] == 3 and r)
+    row = site.wait_for(
+        "the [site] rejection",
+        lambda: (r := site.agent_row())["config"]["result_version"] == 3 and r,
+    )
     assert row["config"]["outcome"] == "rejected" and "[site]" in row["config"]["reason"]
     before = cycle_of(row)
     site.wait_for("cycles going on", lambda: cycle_of(site.agent_row()) >= before + 2)
@@ -248,7 +303,9 @@ def test_remote_config_off_ignores_a_push_and_says_so_once(site: Site):
     site.start_agent(config)
     site.wait_for("a first cycle", lambda: cycle_of(site.agent_row()) >= 1)
     version = site.put_config(scan_doc(SECOND_RANGE, site.sim_port))
-    row = site.wait_for("the agent's answer", lambda: (r := site.agent_row())["config"]["outcome"] and r)
+    row = site.wait_for(
+        "the agent's answer", lambda: (r := site.agent_row())["config"]["outcome"] and r
+    )
     assert row["config"]["outcome"] == "ignored" and row["config"]["result_version"] == version
     assert "remote_config = false" in row["config"]["reason"] and row["config"]["applied"] == 0
     assert row["remote_config"] is False
@@ -259,8 +316,10 @@ def test_remote_config_off_ignores_a_push_and_says_so_once(site: Site):
     def cycles_after_restart() -> bool:
         events = site.log_events()
         starts = [i for i, e in enumerate(events) if e["event"] == "agent_starting"]
-        return len(starts) == 2 and any(e["event"] == "cycle_done" and e["cycle"] >= 3
-                                        for e in events[starts[1]:])
+        return len(starts) == 2 and any(
+            e["event"] == "cycle_done" and e["cycle"] >= 3 for e in events[starts[1] :]
+        )
+
     site.wait_for("cycles after the restart", cycles_after_restart)
     ignored = [e for e in site.log_events() if e["event"] == "remote_config_ignored"]
     assert len(ignored) == 1 and ignored[0]["version"] == version

@@ -48,17 +48,34 @@ async def test_configs_are_versioned_per_agent_and_status_recorded(database):
         with pytest.raises(StoreError, match="larger than"):
             await agents.set_config("site-a", "#" * (control.MAX_DOCUMENT_BYTES + 1))
 
-        await agents.record(a_id, control.Hello(version="1.0", remote_config=True, config_version=1))
+        await agents.record(
+            a_id, control.Hello(version="1.0", remote_config=True, config_version=1)
+        )
         last = control.CycleStatus(time=5.0, kind="warm", duration=0.5, printers=3, scan_bytes=900)
         await agents.record(a_id, control.Status(state="running", cycle=4, last=last))
-        await agents.record(a_id, control.ConfigResult(version=2, outcome="rejected", reason="scan[0].port: too big"))
+        await agents.record(
+            a_id,
+            control.ConfigResult(version=2, outcome="rejected", reason="scan[0].port: too big"),
+        )
         assert await agents.outcome(a_id, 2) == "rejected" and await agents.outcome(a_id, 1) is None
-        await agents.record(a_id, control.Status(state="running", cycle=5))  # a heartbeat keeps `last`
+        await agents.record(
+            a_id, control.Status(state="running", cycle=5)
+        )  # a heartbeat keeps `last`
         rows = {row["name"]: row for row in await agents.overview()}
         a = rows["site-a"]
-        assert (a["version"], a["state"], a["cycle"], a["remote_config"]) == ("1.0", "running", 5, True)
-        assert a["config"] == dict(wanted=2, applied=1, result_version=2, outcome="rejected",
-                                   reason="scan[0].port: too big")
+        assert (a["version"], a["state"], a["cycle"], a["remote_config"]) == (
+            "1.0",
+            "running",
+            5,
+            True,
+        )
+        assert a["config"] == dict(
+            wanted=2,
+            applied=1,
+            result_version=2,
+            outcome="rejected",
+            reason="scan[0].port: too big",
+        )
         assert a["last_cycle"]["printers"] == 3 and a["health"] == "ok" and a["heartbeat_at"]
         assert rows["site-b"]["health"] == "never_seen" and rows["site-b"]["config"]["wanted"] == 1
         assert "reader" not in rows
@@ -80,8 +97,11 @@ async def server(tmp_path):
 
 
 def http(server, token: str) -> httpx.AsyncClient:
-    return httpx.AsyncClient(verify=ssl.create_default_context(cafile=str(server.certfile)),
-                             base_url=server.url, headers={"authorization": f"Bearer {token}"})
+    return httpx.AsyncClient(
+        verify=ssl.create_default_context(cafile=str(server.certfile)),
+        base_url=server.url,
+        headers={"authorization": f"Bearer {token}"},
+    )
 
 
 async def test_only_an_admin_sets_a_configuration(server):
@@ -96,7 +116,9 @@ async def test_only_an_admin_sets_a_configuration(server):
         assert (await c.get(path)).json() == {"agent": "site-a", "version": 1, "document": SCAN}
         assert (await c.put("/api/v1/agents/nobody/config", content=SCAN)).status_code == 404
         assert (await c.put(path, content=b"\xff\xfe")).status_code == 400
-        assert (await c.put(path, content=b"#" * (control.MAX_DOCUMENT_BYTES + 1))).status_code == 413
+        assert (
+            await c.put(path, content=b"#" * (control.MAX_DOCUMENT_BYTES + 1))
+        ).status_code == 413
         # An admin reads the fleet too.
         [row] = (await c.get("/api/v1/agents")).json()
         assert row["name"] == "site-a" and row["config"]["wanted"] == 1
@@ -105,8 +127,11 @@ async def test_only_an_admin_sets_a_configuration(server):
 async def open_stream(server, subprotocols):
     context = ssl.create_default_context(cafile=str(server.certfile))
     return trio_websocket.open_websocket_url(
-        server.url.replace("https://", "wss://") + "/api/v1/stream", ssl_context=context,
-        extra_headers=[(b"authorization", f"Bearer {server.token}".encode())], subprotocols=subprotocols)
+        server.url.replace("https://", "wss://") + "/api/v1/stream",
+        ssl_context=context,
+        extra_headers=[(b"authorization", f"Bearer {server.token}".encode())],
+        subprotocols=subprotocols,
+    )
 
 
 async def test_a_control_session_pushes_on_hello_and_on_change(server):
@@ -125,15 +150,23 @@ async def test_a_control_session_pushes_on_hello_and_on_change(server):
         with trio.fail_after(2):
             push = control.decode_from_server(await ws.get_message())
         assert push.version == 2
-        await ws.send_message(control.encode(control.ConfigResult(version=2, outcome="rejected", reason="no")))
+        await ws.send_message(
+            control.encode(control.ConfigResult(version=2, outcome="rejected", reason="no"))
+        )
         await ws.send_message("{not json")  # refused and counted; the stream stays up
         await ws.send_message(control.encode(control.Status(state="running", cycle=1)))
         with trio.fail_after(5):
-            while (await server.store.run(lambda conn: conn.execute("SELECT cycle FROM agent_status").fetchone()))[0] != 1:
+            while (
+                await server.store.run(
+                    lambda conn: conn.execute("SELECT cycle FROM agent_status").fetchone()
+                )
+            )[0] != 1:
                 await trio.sleep(0.05)
     # The rejected version is not pushed again on a new connection.
     async with await open_stream(server, [control.SUBPROTOCOL]) as ws:
-        await ws.send_message(control.encode(control.Hello(version="1", remote_config=True, config_version=1)))
+        await ws.send_message(
+            control.encode(control.Hello(version="1", remote_config=True, config_version=1))
+        )
         with trio.move_on_after(1) as quiet:
             await ws.get_message()
         assert quiet.cancelled_caught

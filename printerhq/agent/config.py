@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import socket
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import msgspec
 
@@ -36,7 +36,7 @@ class ConfigError(ValueError):
     """One line naming the key and the problem."""
 
 
-class ServerSection(msgspec.Struct, **_options):  # type: ignore[call-arg]
+class ServerSection(msgspec.Struct, **_options):
     url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s/]+/?$", max_length=512)]
     token_file: _Text
     ca_bundle: _Text | None = None
@@ -44,7 +44,7 @@ class ServerSection(msgspec.Struct, **_options):  # type: ignore[call-arg]
     insecure: bool = False  # allow http:// (token and reports unencrypted)
 
 
-class V3Section(msgspec.Struct, **_options):  # type: ignore[call-arg]
+class V3Section(msgspec.Struct, **_options):
     """An SNMPv3 USM user; its auth/priv passphrases come from ``file`` (user=/auth=/priv=
     lines, mode 600), never from this file."""
 
@@ -52,7 +52,7 @@ class V3Section(msgspec.Struct, **_options):  # type: ignore[call-arg]
     file: _Text | None = None
 
 
-class ScanSection(msgspec.Struct, **_options):  # type: ignore[call-arg]
+class ScanSection(msgspec.Struct, **_options):
     targets: Annotated[list[_Target], msgspec.Meta(min_length=1, max_length=1024)]
     interval: Duration  # warm metrics of the printers already known
     discovery_interval: Duration = Duration(86400.0)  # the whole range, for new devices
@@ -66,7 +66,7 @@ class ScanSection(msgspec.Struct, **_options):  # type: ignore[call-arg]
     icmp: bool = True
 
 
-class SiteSection(msgspec.Struct, **_options):  # type: ignore[call-arg]
+class SiteSection(msgspec.Struct, **_options):
     """What the site allows; each is off unless switched on here (never remotely)."""
 
     remote_config: bool = False
@@ -74,7 +74,7 @@ class SiteSection(msgspec.Struct, **_options):  # type: ignore[call-arg]
     updates: bool = False
 
 
-class AgentSection(msgspec.Struct, **_options):  # type: ignore[call-arg]
+class AgentSection(msgspec.Struct, **_options):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
     state_dir: _Text = "/var/lib/printerhq"
     jitter: Duration = Duration(30.0)  # the first cycle waits 0..jitter (seeded by the name)
@@ -84,17 +84,17 @@ class AgentSection(msgspec.Struct, **_options):  # type: ignore[call-arg]
         return self.name or socket.gethostname()
 
 
-class UpdatesSection(msgspec.Struct, **_options):  # type: ignore[call-arg]
+class UpdatesSection(msgspec.Struct, **_options):
     public_key: _Text | None = None  # ed25519, for signed updates ([site] updates = true)
     check_interval: Duration = Duration(6 * 3600.0)
 
 
-class TrapsSection(msgspec.Struct, **_options):  # type: ignore[call-arg]
+class TrapsSection(msgspec.Struct, **_options):
     enabled: bool = False
     listen: Annotated[str, msgspec.Meta(max_length=256)] = "0.0.0.0:162"
 
 
-class AgentConfig(msgspec.Struct, **_options):  # type: ignore[call-arg]
+class AgentConfig(msgspec.Struct, **_options):
     server: ServerSection
     scan: Annotated[list[ScanSection], msgspec.Meta(max_length=64)] = []
     site: SiteSection = msgspec.field(default_factory=SiteSection)
@@ -103,7 +103,7 @@ class AgentConfig(msgspec.Struct, **_options):  # type: ignore[call-arg]
     traps: TrapsSection = msgspec.field(default_factory=TrapsSection)
 
 
-class RemoteConfig(msgspec.Struct, **_options):  # type: ignore[call-arg]
+class RemoteConfig(msgspec.Struct, **_options):
     scan: Annotated[list[ScanSection], msgspec.Meta(min_length=1, max_length=64)]
 
 
@@ -157,15 +157,20 @@ def _check_scans(scans: list[ScanSection]) -> None:
         except TargetError as exc:
             raise ConfigError(f"{key}.targets: {exc}") from None
         if spec.unresolved:
-            raise ConfigError(f"{key}.targets: hostnames are not supported here; give addresses "
-                              f"or ranges")
+            raise ConfigError(
+                f"{key}.targets: hostnames are not supported here; give addresses or ranges"
+            )
         if section.interval < MIN_INTERVAL:
             raise ConfigError(f"{key}.interval: must be at least {MIN_INTERVAL:g}s")
         if section.discovery_interval < section.interval:
             raise ConfigError(f"{key}.discovery_interval: must not be shorter than interval")
         if section.timeout <= 0 or section.timeout > 60:
             raise ConfigError(f"{key}.timeout: must be between 1ms and 60s")
-        if section.v3 is not None and section.v3.file is not None and not Path(section.v3.file).is_file():
+        if (
+            section.v3 is not None
+            and section.v3.file is not None
+            and not Path(section.v3.file).is_file()
+        ):
             raise ConfigError(f"{key}.v3.file: {section.v3.file} is not a readable file")
 
 
@@ -174,11 +179,15 @@ def parse_config(data: bytes) -> AgentConfig:
     config: AgentConfig = _decode(data, AgentConfig)
     _check_scans(config.scan)
     if not config.scan and not config.site.remote_config:
-        raise ConfigError("scan: at least one [[scan]] section is needed (or [site] "
-                          "remote_config = true and a configuration set on the server)")
+        raise ConfigError(
+            "scan: at least one [[scan]] section is needed (or [site] "
+            "remote_config = true and a configuration set on the server)"
+        )
     if config.server.url.startswith("http://") and not config.server.insecure:
-        raise ConfigError("server.url: http:// sends the token unencrypted; use https:// "
-                          "(or insecure = true for a lab)")
+        raise ConfigError(
+            "server.url: http:// sends the token unencrypted; use https:// "
+            "(or insecure = true for a lab)"
+        )
     if config.agent.heartbeat <= 0 or config.agent.heartbeat > 5:
         raise ConfigError("agent.heartbeat: must be more than 0s and at most 5s")
     return config
@@ -196,7 +205,9 @@ def load_config(path: str | Path) -> AgentConfig:
         if not token_file.read_text().strip():
             raise ConfigError(f"server.token_file: {token_file} is empty")
     except OSError as exc:
-        raise ConfigError(f"server.token_file: cannot read {token_file}: {exc.strerror or exc}") from None
+        raise ConfigError(
+            f"server.token_file: cannot read {token_file}: {exc.strerror or exc}"
+        ) from None
     if config.server.ca_bundle and not Path(config.server.ca_bundle).is_file():
         raise ConfigError(f"server.ca_bundle: {config.server.ca_bundle} is not a readable file")
     return config
@@ -212,8 +223,10 @@ def parse_remote(document: str | bytes) -> RemoteConfig:
     if isinstance(top, dict):
         for key in LOCAL_ONLY:
             if key in top:
-                raise ConfigError(f"{key}: the [{key}] settings are the site's own and cannot be "
-                                  f"set remotely (a remote configuration carries [[scan]] only)")
+                raise ConfigError(
+                    f"{key}: the [{key}] settings are the site's own and cannot be "
+                    f"set remotely (a remote configuration carries [[scan]] only)"
+                )
     remote: RemoteConfig = _decode(data, RemoteConfig)
     _check_scans(remote.scan)
     return remote

@@ -21,7 +21,7 @@ from printerhq.adaptive import DiscoveryMemory
 from printerhq.agent.config import ScanSection, target_spec
 from printerhq.agent.schedule import Kind
 from printerhq.control import MAX_ERROR_SAMPLES, CycleStatus
-from printerhq.engine import ScanOptions, Scanner
+from printerhq.engine import Scanner, ScanOptions
 from printerhq.model import DeviceReport, ScanStats
 from printerhq.snmp.credentials import Community, Credential
 from printerhq.snmp.credentials_cli import resolve_v3_user
@@ -43,11 +43,20 @@ def scan_options(section: ScanSection) -> ScanOptions:
         if user is not None:
             credentials.append(UsmCredential(user))
     communities = section.communities or ([] if section.v3 else ["public"])
-    credentials += [Community(name.encode(), version)
-                    for version in (Version.V2C, Version.V1) for name in communities]
-    return ScanOptions(port=section.port, credentials=credentials, timeout=section.timeout,
-                       retries=section.retries, rate=section.rate,
-                       concurrency=section.concurrency, icmp=section.icmp)
+    credentials += [
+        Community(name.encode(), version)
+        for version in (Version.V2C, Version.V1)
+        for name in communities
+    ]
+    return ScanOptions(
+        port=section.port,
+        credentials=credentials,
+        timeout=section.timeout,
+        retries=section.retries,
+        rate=section.rate,
+        concurrency=section.concurrency,
+        icmp=section.icmp,
+    )
 
 
 def wanted(report: DeviceReport) -> bool:
@@ -61,41 +70,53 @@ def _scan_bytes(stats: ScanStats) -> int:
     return stats.bytes_sent + stats.bytes_received
 
 
-async def run_cycle(kind: Kind, section: ScanSection, state_dir: Path, uplink: Uplink,
-                    flush_timeout: float = 10.0) -> CycleStatus:
+async def run_cycle(
+    kind: Kind, section: ScanSection, state_dir: Path, uplink: Uplink, flush_timeout: float = 10.0
+) -> CycleStatus:
     clock = trio.current_time()
-    sent_before = uplink.stats["bytes_sent"]
+    sent_before = int(uplink.stats["bytes_sent"])  # type: ignore[call-overload]
     spec = target_spec(section)
     memory = DiscoveryMemory.load(section_dir(state_dir, section))
     if kind == "warm":
-        addresses = [a for a in list(memory.devices.devices)
-                     if a in spec and memory.devices.known(a) is not None]
+        addresses = [
+            a
+            for a in list(memory.devices.devices)
+            if a in spec and memory.devices.known(a) is not None
+        ]
     else:
-        addresses = spec.addresses()  # type: ignore[assignment]
+        addresses = spec.addresses()  # type: ignore[assignment]  # lazy: a /16 is not a list
     reports = printers = errors = 0
     samples: list[str] = []
     scanner = Scanner(scan_options(section), memory=memory)
-    async with scanner:
-        async with scanner.scan(addresses) as results:
-            async for report in results:
-                printers += report.identity.is_printer
-                if report.errors:
-                    errors += 1
-                    if len(samples) < MAX_ERROR_SAMPLES:
-                        samples.append(f"{report.identity.address}: {report.errors[0]}"[:500])
-                if wanted(report):
-                    # Durable in the spool before the cycle counts it done; a full disk pauses
-                    # collection rather than dropping a report.
-                    await uplink.submit(report, wait=True)
-                    reports += 1
+    results: trio.abc.ReceiveChannel[DeviceReport]
+    report: DeviceReport
+    async with scanner, scanner.scan(addresses) as results:
+        async for report in results:
+            printers += report.identity.is_printer
+            if report.errors:
+                errors += 1
+                if len(samples) < MAX_ERROR_SAMPLES:
+                    samples.append(f"{report.identity.address}: {report.errors[0]}"[:500])
+            if wanted(report):
+                # Durable in the spool before the cycle counts it done; a full disk pauses
+                # collection rather than dropping a report.
+                await uplink.submit(report, wait=True)
+                reports += 1
     # The cycle ends when the server has its reports (or after ``flush_timeout``; what is not
     # acknowledged stays spooled and goes with the next cycle): the status then tells the truth
     # about bytes on the wire and what is pending.
     await uplink.flush(flush_timeout)
     stats = scanner.stats
     return CycleStatus(
-        time=time.time(), kind=kind, duration=round(trio.current_time() - clock, 3),
-        addresses=stats.addresses, printers=printers, reports=reports, errors=errors,
-        error_samples=samples, scan_bytes=_scan_bytes(stats),
-        upload_bytes=uplink.stats["bytes_sent"] - sent_before, pending=uplink.pending,
+        time=time.time(),
+        kind=kind,
+        duration=round(trio.current_time() - clock, 3),
+        addresses=stats.addresses,
+        printers=printers,
+        reports=reports,
+        errors=errors,
+        error_samples=samples,
+        scan_bytes=_scan_bytes(stats),
+        upload_bytes=int(uplink.stats["bytes_sent"]) - sent_before,  # type: ignore[call-overload]
+        pending=uplink.pending,
     )

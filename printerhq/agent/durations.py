@@ -20,23 +20,25 @@ class Duration(float):
 def parse_duration(value: object) -> Duration:
     """Seconds from ``"15m"``-style text or a number; ``ValueError`` says what is wrong."""
     if isinstance(value, bool):
-        raise ValueError(f"expected a duration like \"15m\", got {value!r}")
+        raise ValueError(f'expected a duration like "15m", got {value!r}')
     if isinstance(value, (int, float)):
         seconds = float(value)
     elif isinstance(value, str):
         text = value.strip().replace(" ", "")
         if not text:
-            raise ValueError("empty duration; write e.g. \"30s\", \"15m\" or \"24h\"")
+            raise ValueError('empty duration; write e.g. "30s", "15m" or "24h"')
         pos, seconds = 0, 0.0
         while pos < len(text):
             match = _PART.match(text, pos)
             if match is None:
-                raise ValueError(f"{value!r} is not a duration; write e.g. \"30s\", \"15m\", "
-                                 f"\"24h\" or \"1h30m\" (units: ms, s, m, h, d)")
+                raise ValueError(
+                    f'{value!r} is not a duration; write e.g. "30s", "15m", '
+                    f'"24h" or "1h30m" (units: ms, s, m, h, d)'
+                )
             seconds += float(match.group(1)) * UNITS[match.group(2)]
             pos = match.end()
     else:
-        raise ValueError(f"expected a duration like \"15m\", got {type(value).__name__}")
+        raise ValueError(f'expected a duration like "15m", got {type(value).__name__}')
     if not 0 <= seconds <= MAX_SECONDS:
         raise ValueError(f"{value!r} is out of range (0 to 366 days)")
     return Duration(seconds)

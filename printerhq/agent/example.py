@@ -4,7 +4,7 @@ The addresses are documentation ranges (RFC 5737) and ``hq.example`` is reserved
 copying the example unchanged scans nobody's network.
 """
 
-EXAMPLE_CONFIG = '''\
+EXAMPLE_CONFIG = """\
 # printerhq agent configuration (TOML). Check it with: printerhq agent --check-config FILE
 
 [server]
@@ -40,4 +40,4 @@ jitter = "30s"                            # the first cycle waits 0..jitter (spr
 # [traps]
 # enabled = false
 # listen = "0.0.0.0:162"
-'''
+"""

@@ -55,8 +55,15 @@ def write_atomic(path: Path, data: bytes, *, sync: bool = True) -> None:
 
 
 def write_heartbeat(state_dir: Path, version: str, state: AgentState, cycle: int) -> Heartbeat:
-    beat = Heartbeat(pid=os.getpid(), time=time.time(), version=version, state=state, cycle=cycle,
-                     argv=list(sys.argv), cwd=os.getcwd())
+    beat = Heartbeat(
+        pid=os.getpid(),
+        time=time.time(),
+        version=version,
+        state=state,
+        cycle=cycle,
+        argv=list(sys.argv),
+        cwd=os.getcwd(),
+    )
     # No fsync: a heartbeat lost in a power cut is harmless, and it is written every 5 s.
     write_atomic(state_dir / HEARTBEAT, msgspec.json.encode(beat), sync=False)
     return beat
@@ -67,8 +74,9 @@ def read_heartbeat(state_dir: Path) -> Heartbeat:
 
 
 def write_status(state_dir: Path, status: CycleStatus) -> None:
-    write_atomic(state_dir / STATUS, msgspec.json.format(msgspec.json.encode(status)) + b"\n",
-                 sync=False)
+    write_atomic(
+        state_dir / STATUS, msgspec.json.format(msgspec.json.encode(status)) + b"\n", sync=False
+    )
 
 
 def write_pidfile(path: Path) -> None:

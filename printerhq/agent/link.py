@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import collections
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 import trio
 
@@ -26,8 +26,9 @@ MAX_QUEUE = 32
 
 
 class ControlLink:
-    def __init__(self, keeper: RemoteConfigKeeper, version: str,
-                 status: Callable[[], control.Status]):
+    def __init__(
+        self, keeper: RemoteConfigKeeper, version: str, status: Callable[[], control.Status]
+    ):
         self.keeper = keeper
         self.version = version
         self.status = status
@@ -39,8 +40,11 @@ class ControlLink:
     def connected(self) -> list[str]:
         self._queue.clear()
         self._ready = trio.Event()
-        hello = control.Hello(version=self.version, remote_config=self.keeper.allowed,
-                              config_version=self.keeper.version)
+        hello = control.Hello(
+            version=self.version,
+            remote_config=self.keeper.allowed,
+            config_version=self.keeper.version,
+        )
         opening = [control.encode(hello), control.encode(self.status())]
         opening += [control.encode(result) for result in self._results.values()]
         self._results.clear()

@@ -23,8 +23,13 @@ class _Formatter(logging.Formatter):
         fields: dict[str, Any] = dict(getattr(record, "fields", {}) or {})
         message = record.getMessage()
         if self.as_json:
-            line = {"time": round(record.created, 3), "level": record.levelname.lower(),
-                    "logger": record.name, "event": message, **fields}
+            line = {
+                "time": round(record.created, 3),
+                "level": record.levelname.lower(),
+                "logger": record.name,
+                "event": message,
+                **fields,
+            }
             if record.exc_info:
                 line["exception"] = self.formatException(record.exc_info)
             return json.dumps(line, default=str, ensure_ascii=False)
@@ -36,8 +41,9 @@ class _Formatter(logging.Formatter):
         return text
 
 
-def setup_logging(stream: TextIO | None = None, level: int = logging.INFO,
-                  as_json: bool | None = None) -> None:
+def setup_logging(
+    stream: TextIO | None = None, level: int = logging.INFO, as_json: bool | None = None
+) -> None:
     stream = stream or sys.stderr
     if as_json is None:
         as_json = not stream.isatty()

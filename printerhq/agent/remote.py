@@ -50,7 +50,13 @@ class RemoteConfigKeeper:
             saved = msgspec.json.decode(self.path.read_bytes(), type=_Saved)
             remote = parse_remote(saved.document)
         except (OSError, msgspec.DecodeError, msgspec.ValidationError, ConfigError) as exc:
-            event(log, "remote_config_unreadable", logging.WARNING, path=str(self.path), error=str(exc))
+            event(
+                log,
+                "remote_config_unreadable",
+                logging.WARNING,
+                path=str(self.path),
+                error=str(exc),
+            )
             return None
         self.version, self.current = saved.version, remote
         event(log, "remote_config_loaded", version=saved.version)
@@ -62,17 +68,26 @@ class RemoteConfigKeeper:
             if push.version in self._answered:
                 return None
             self._answered.add(push.version)
-            event(log, "remote_config_ignored", version=push.version,
-                  reason="[site] remote_config = false")
-            return ConfigResult(version=push.version, outcome="ignored",
-                                reason="remote configuration is off at this site ([site] remote_config = false)")
+            event(
+                log,
+                "remote_config_ignored",
+                version=push.version,
+                reason="[site] remote_config = false",
+            )
+            return ConfigResult(
+                version=push.version,
+                outcome="ignored",
+                reason="remote configuration is off at this site ([site] remote_config = false)",
+            )
         if push.version == self.version:
             return ConfigResult(version=push.version, outcome="applied")
         try:
             remote = parse_remote(push.document)
         except ConfigError as exc:
             reason = str(exc)[:MAX_REASON]
-            event(log, "remote_config_rejected", logging.WARNING, version=push.version, reason=reason)
+            event(
+                log, "remote_config_rejected", logging.WARNING, version=push.version, reason=reason
+            )
             return ConfigResult(version=push.version, outcome="rejected", reason=reason)
         saved = _Saved(version=push.version, document=push.document, applied_at=time.time())
         write_atomic(self.path, msgspec.json.encode(saved))

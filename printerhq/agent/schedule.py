@@ -50,8 +50,14 @@ def jitter_offset(seed: str, jitter: float, interval: float) -> float:
 class Schedule:
     """``sections`` are ``(interval, discovery_interval)`` pairs in seconds (interval > 0)."""
 
-    def __init__(self, sections: list[tuple[float, float]], start: float, *,
-                 seed: str = "", jitter: float = 0.0):
+    def __init__(
+        self,
+        sections: list[tuple[float, float]],
+        start: float,
+        *,
+        seed: str = "",
+        jitter: float = 0.0,
+    ):
         self._timers: list[_Timers] = []
         for interval, discovery in sections:
             if not interval > 0 or not discovery >= interval:
@@ -79,6 +85,13 @@ class Schedule:
                 jobs.append(Job(index, "warm"))
         return jobs
 
+    def next_job(self, now: float, ran: set[int]) -> Job | None:
+        """The next job of a cycle: due at ``now``, of a section not in ``ran`` (the sections
+        this cycle already ran). Asked afresh after each job, so a job that ran long does not
+        leave a stale warm run in front of a discovery that fell due meanwhile; each section
+        runs at most once per cycle, so a cycle ends even when every run overruns."""
+        return next((job for job in self.due(now) if job.section not in ran), None)
+
     def done(self, job: Job, now: float) -> None:
         """Record that ``job`` finished at ``now``: plan its section's next runs."""
         t = self._timers[job.section]
@@ -88,8 +101,11 @@ class Schedule:
 
 
 def _advance(planned: float, period: float, now: float) -> float:
-    """The first ``planned + k * period`` (k >= 1) after ``now``."""
+    """The first ``planned + k * period`` (k >= 1) clearly after ``now``."""
     if planned > now + EPSILON:
         return planned  # not due yet (a discovery ran ahead of this warm run)
     missed = max(0, int((now - planned) // period))
-    return planned + (missed + 1) * period
+    planned += (missed + 1) * period
+    while planned <= now + EPSILON:  # rounding put it (almost) at now: that run is done
+        planned += period
+    return planned

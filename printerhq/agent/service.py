@@ -45,20 +45,31 @@ def merge(statuses: list[control.CycleStatus]) -> control.CycleStatus:
     """One status for the sections that ran together in a cycle."""
     if len(statuses) == 1:
         return statuses[0]
-    samples = [s for status in statuses for s in status.error_samples][:control.MAX_ERROR_SAMPLES]
+    samples = [s for status in statuses for s in status.error_samples][: control.MAX_ERROR_SAMPLES]
     return control.CycleStatus(
         time=max(s.time for s in statuses),
         kind="discovery" if any(s.kind == "discovery" for s in statuses) else "warm",
         duration=round(sum(s.duration for s in statuses), 3),
-        addresses=sum(s.addresses for s in statuses), printers=sum(s.printers for s in statuses),
-        reports=sum(s.reports for s in statuses), errors=sum(s.errors for s in statuses),
-        error_samples=samples, scan_bytes=sum(s.scan_bytes for s in statuses),
-        upload_bytes=sum(s.upload_bytes for s in statuses), pending=statuses[-1].pending)
+        addresses=sum(s.addresses for s in statuses),
+        printers=sum(s.printers for s in statuses),
+        reports=sum(s.reports for s in statuses),
+        errors=sum(s.errors for s in statuses),
+        error_samples=samples,
+        scan_bytes=sum(s.scan_bytes for s in statuses),
+        upload_bytes=sum(s.upload_bytes for s in statuses),
+        pending=statuses[-1].pending,
+    )
 
 
 class AgentService:
-    def __init__(self, config: AgentConfig, *, pidfile: Path | None = None,
-                 version: str = __version__, stop_timeout: float = 10.0):
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        pidfile: Path | None = None,
+        version: str = __version__,
+        stop_timeout: float = 10.0,
+    ):
         self.config = config
         self.version = version
         self.stop_timeout = stop_timeout
@@ -83,9 +94,14 @@ class AgentService:
     def _open_uplink(self) -> Uplink:
         server = self.config.server
         token = Path(server.token_file).read_text().strip()
-        return Uplink(server.url, token, self.state_dir / "spool",
-                      tls=TlsOptions(ca_bundle=server.ca_bundle, pin_sha256=server.pin_sha256),
-                      insecure=server.insecure, control=self.link)
+        return Uplink(
+            server.url,
+            token,
+            self.state_dir / "spool",
+            tls=TlsOptions(ca_bundle=server.ca_bundle, pin_sha256=server.pin_sha256),
+            insecure=server.insecure,
+            control=self.link,
+        )
 
     # -- the service ----------------------------------------------------------------------
     async def run(self) -> int:
@@ -96,9 +112,16 @@ class AgentService:
             if remote is not None:
                 self.scans = list(remote.scan)
             self._beat()
-            event(log, "agent_starting", name=self.name, version=self.version,
-                  state_dir=str(self.state_dir), sections=len(self.scans),
-                  remote_config=self.config.site.remote_config, config_version=self.keeper.version)
+            event(
+                log,
+                "agent_starting",
+                name=self.name,
+                version=self.version,
+                state_dir=str(self.state_dir),
+                sections=len(self.scans),
+                remote_config=self.config.site.remote_config,
+                config_version=self.keeper.version,
+            )
             async with self._open_uplink() as uplink, trio.open_nursery() as nursery:
                 self.uplink = uplink
                 nursery.start_soon(self._heartbeats)
@@ -126,11 +149,19 @@ class AgentService:
         with trio.move_on_after(1.0):  # let the last status reach the stream
             await self.link.drained()
         if not flushed:
-            event(log, "reports_left_in_spool", logging.WARNING, pending=uplink.pending,
-                  spool=str(self.state_dir / "spool"))
+            event(
+                log,
+                "reports_left_in_spool",
+                logging.WARNING,
+                pending=uplink.pending,
+                spool=str(self.state_dir / "spool"),
+            )
 
-    async def _signals(self, cycles: trio.CancelScope,
-                       task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def _signals(
+        self,
+        cycles: trio.CancelScope,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as received:
             task_status.started()
             async for signum in received:
@@ -152,8 +183,12 @@ class AgentService:
                 last_sent = trio.current_time()
 
     def _schedule(self, start: float, jitter: float) -> Schedule:
-        return Schedule([(s.interval, s.discovery_interval) for s in self.scans], start,
-                        seed=self.name, jitter=jitter)
+        return Schedule(
+            [(s.interval, s.discovery_interval) for s in self.scans],
+            start,
+            seed=self.name,
+            jitter=jitter,
+        )
 
     async def _cycles(self, uplink: Uplink) -> None:
         schedule = self._schedule(trio.current_time(), self.config.agent.jitter)
@@ -166,13 +201,16 @@ class AgentService:
                 self.scans = list(fresh.scan)
                 schedule = self._schedule(trio.current_time(), 0.0)
                 event(log, "config_applied", version=self.keeper.version, sections=len(self.scans))
-            jobs = schedule.due(trio.current_time())
-            if not jobs:
-                continue
-            self.cycle += 1
-            statuses = [await self._run_job(job, uplink) for job in jobs]
-            for job in jobs:
+            statuses: list[control.CycleStatus] = []
+            ran: set[int] = set()
+            while (job := schedule.next_job(trio.current_time(), ran)) is not None:
+                if not ran:
+                    self.cycle += 1
+                statuses.append(await self._run_job(job, uplink))
                 schedule.done(job, trio.current_time())
+                ran.add(job.section)
+            if not statuses:
+                continue
             self.last = merge(statuses)
             files.write_status(self.state_dir, self.last)
             self._beat()
@@ -182,16 +220,31 @@ class AgentService:
     async def _run_job(self, job: Job, uplink: Uplink) -> control.CycleStatus:
         section = self.scans[job.section]
         try:
-            return await run_cycle(job.kind, section, self.state_dir, uplink,
-                                   flush_timeout=min(10.0, section.interval))
-        except Exception as exc:  # noqa: BLE001 - one failed cycle must not end the service
-            event(log, "cycle_failed", logging.ERROR, section=job.section, kind=job.kind,
-                  error=f"{type(exc).__name__}: {exc}")
-            return control.CycleStatus(time=time.time(), kind=job.kind, duration=0.0, errors=1,
-                                       error_samples=[f"{type(exc).__name__}: {exc}"[:500]],
-                                       pending=uplink.pending)
+            return await run_cycle(
+                job.kind, section, self.state_dir, uplink, flush_timeout=min(10.0, section.interval)
+            )
+        except Exception as exc:
+            event(
+                log,
+                "cycle_failed",
+                logging.ERROR,
+                section=job.section,
+                kind=job.kind,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+            return control.CycleStatus(
+                time=time.time(),
+                kind=job.kind,
+                duration=0.0,
+                errors=1,
+                error_samples=[f"{type(exc).__name__}: {exc}"[:500]],
+                pending=uplink.pending,
+            )
 
 
 def _fields(status: control.CycleStatus) -> dict[str, object]:
-    return {name: getattr(status, name) for name in status.__struct_fields__
-            if name not in ("error_samples", "time")}
+    return {
+        name: getattr(status, name)
+        for name in status.__struct_fields__
+        if name not in ("error_samples", "time")
+    }

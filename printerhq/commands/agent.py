@@ -16,28 +16,43 @@ import trio
 from printerhq.agent.config import ConfigError, load_config
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "agent",
         help="run the data collector service (schedules, one stream to the server)",
         description="Scan the configured ranges on their schedules and stream the reports to "
-                    "the central server over one long-lived connection, until SIGTERM/SIGINT.",
+        "the central server over one long-lived connection, until SIGTERM/SIGINT.",
         epilog="examples:\n"
-               "  printerhq agent --print-example-config > /etc/printerhq/agent.toml\n"
-               "  printerhq agent --check-config /etc/printerhq/agent.toml\n"
-               "  printerhq agent --config /etc/printerhq/agent.toml",
+        "  printerhq agent --print-example-config > /etc/printerhq/agent.toml\n"
+        "  printerhq agent --check-config /etc/printerhq/agent.toml\n"
+        "  printerhq agent --config /etc/printerhq/agent.toml",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--config", type=Path, metavar="FILE", help="run with this configuration")
-    what.add_argument("--check-config", type=Path, metavar="FILE",
-                      help="validate FILE and exit (0: valid, 2: the problem on stderr)")
-    what.add_argument("--print-example-config", action="store_true",
-                      help="print a commented example configuration")
-    parser.add_argument("--pidfile", type=Path, metavar="FILE",
-                        help="write the process id here (default: <state_dir>/agent.pid)")
-    parser.add_argument("--log-format", choices=("auto", "json", "text"), default="auto",
-                        help="log lines on stderr (auto: JSON unless stderr is a terminal)")
+    what.add_argument(
+        "--check-config",
+        type=Path,
+        metavar="FILE",
+        help="validate FILE and exit (0: valid, 2: the problem on stderr)",
+    )
+    what.add_argument(
+        "--print-example-config",
+        action="store_true",
+        help="print a commented example configuration",
+    )
+    parser.add_argument(
+        "--pidfile",
+        type=Path,
+        metavar="FILE",
+        help="write the process id here (default: <state_dir>/agent.pid)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("auto", "json", "text"),
+        default="auto",
+        help="log lines on stderr (auto: JSON unless stderr is a terminal)",
+    )
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logs")
     parser.set_defaults(func=run)
 
@@ -56,10 +71,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.check_config:
         sections = len(config.scan)
-        print(f"{path}: valid ({sections} scan section{'s' if sections != 1 else ''}, "
-              f"remote_config={'on' if config.site.remote_config else 'off'}, "
-              f"health_check={'on' if config.site.health_check else 'off'}, "
-              f"updates={'on' if config.site.updates else 'off'})")
+        print(
+            f"{path}: valid ({sections} scan section{'s' if sections != 1 else ''}, "
+            f"remote_config={'on' if config.site.remote_config else 'off'}, "
+            f"health_check={'on' if config.site.health_check else 'off'}, "
+            f"updates={'on' if config.site.updates else 'off'})"
+        )
         return 0
     from printerhq.agent.logs import setup_logging
     from printerhq.agent.service import AgentService
@@ -70,5 +87,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         return trio.run(service.run)
     except OSError as error:
-        logging.getLogger("printerhq.agent").error("agent_failed", extra={"fields": {"error": str(error)}})
+        logging.getLogger("printerhq.agent").error(
+            "agent_failed", extra={"fields": {"error": str(error)}}
+        )
         return 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import msgspec
 
@@ -33,18 +34,23 @@ def _config_cell(config: dict) -> str:
 
 
 def render_agents(rows: list[dict], now: float) -> str:
-    header = f"{'AGENT':20} {'HEALTH':10} {'STATE':9} {'VERSION':10} {'HEARTBEAT':10} {'LAST CYCLE':36} CONFIG"
+    header = (f"{'AGENT':20} {'HEALTH':10} {'STATE':9} {'VERSION':10} {'HEARTBEAT':10} "
+              f"{'LAST CYCLE':36} CONFIG")
     lines = [header]
     for row in rows:
         cycle = row["last_cycle"]
         last = "-"
         if cycle:
-            last = (f"{cycle['kind']} {cycle.get('printers', 0)}p/{cycle.get('addresses', 0)}a "
-                    f"{cycle.get('errors', 0)}err {cycle['duration']:.1f}s "
-                    f"{cycle.get('scan_bytes', 0) + cycle.get('upload_bytes', 0)}B")
-        lines.append(f"{row['name']:20} {row['health']:10} {row['state'] or '-':9} "
-                     f"{row['version'] or '-':10} {_ago(row['heartbeat_at'], now):10} {last:36} "
-                     f"{_config_cell(row['config'])}")
+            last = (
+                f"{cycle['kind']} {cycle.get('printers', 0)}p/{cycle.get('addresses', 0)}a "
+                f"{cycle.get('errors', 0)}err {cycle['duration']:.1f}s "
+                f"{cycle.get('scan_bytes', 0) + cycle.get('upload_bytes', 0)}B"
+            )
+        lines.append(
+            f"{row['name']:20} {row['health']:10} {row['state'] or '-':9} "
+            f"{row['version'] or '-':10} {_ago(row['heartbeat_at'], now):10} {last:36} "
+            f"{_config_cell(row['config'])}"
+        )
     return "\n".join(lines)
 
 
@@ -58,7 +64,7 @@ async def run_agents_action(store: Store, args: argparse.Namespace) -> int:
             print(render_agents(rows, time.time()))
         return 0
     try:
-        document = sys.stdin.read() if args.file == "-" else open(args.file, encoding="utf-8").read()
+        document = sys.stdin.read() if args.file == "-" else Path(args.file).read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         print(f"printerhq server: cannot read {args.file}: {exc}", file=sys.stderr)
         return 2
@@ -67,6 +73,8 @@ async def run_agents_action(store: Store, args: argparse.Namespace) -> int:
     except StoreError as exc:
         print(f"printerhq server: {exc}", file=sys.stderr)
         return 1
-    print(f"configuration {version} set for agent {args.name!r}; it is pushed on the agent's "
-          f"stream (the agent validates it and reports the outcome: printerhq server agents)")
+    print(
+        f"configuration {version} set for agent {args.name!r}; it is pushed on the agent's "
+        f"stream (the agent validates it and reports the outcome: printerhq server agents)"
+    )
     return 0

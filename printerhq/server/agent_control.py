@@ -38,62 +38,110 @@ class AgentControl:
 
         def work(conn):
             with self.store.dialect.transaction(conn):
-                row = self._x(conn, "SELECT id FROM agents WHERE name = ? AND role = 'agent' AND revoked_at IS NULL", (agent,)).fetchone()
+                row = self._x(
+                    conn,
+                    "SELECT id FROM agents"
+                    " WHERE name = ? AND role = 'agent' AND revoked_at IS NULL",
+                    (agent,),
+                ).fetchone()
                 if row is None:
                     raise StoreError(f"no active agent named {agent!r}")
                 agent_id = int(row[0])
-                latest = self._x(conn, "SELECT COALESCE(MAX(version), 0) FROM agent_configs WHERE agent_id = ?", (agent_id,)).fetchone()[0]
+                latest = self._x(
+                    conn,
+                    "SELECT COALESCE(MAX(version), 0) FROM agent_configs WHERE agent_id = ?",
+                    (agent_id,),
+                ).fetchone()[0]
                 version = int(latest) + 1
-                self._x(conn, "INSERT INTO agent_configs(agent_id, version, document, created_at, created_by) VALUES (?, ?, ?, ?, ?)",
-                        (agent_id, version, document, time.time(), by or None))
+                self._x(
+                    conn,
+                    "INSERT INTO agent_configs(agent_id, version, document, created_at, created_by)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (agent_id, version, document, time.time(), by or None),
+                )
                 return agent_id, version
+
         return await self.store.run(work)
 
     async def wanted(self, agent_id: int) -> WantedConfig | None:
         def work(conn):
-            return self._x(conn, "SELECT version, document FROM agent_configs WHERE agent_id = ? ORDER BY version DESC LIMIT 1", (agent_id,)).fetchone()
+            return self._x(
+                conn,
+                "SELECT version, document FROM agent_configs"
+                " WHERE agent_id = ? ORDER BY version DESC LIMIT 1",
+                (agent_id,),
+            ).fetchone()
+
         row = await self.store.run(work)
         return WantedConfig(int(row[0]), row[1]) if row else None
 
     async def wanted_by_name(self, agent: str) -> WantedConfig | None:
         def work(conn):
-            return self._x(conn, """SELECT c.version, c.document FROM agent_configs c JOIN agents a ON a.id = c.agent_id
-                                    WHERE a.name = ? AND a.role = 'agent' ORDER BY c.version DESC LIMIT 1""", (agent,)).fetchone()
+            return self._x(
+                conn,
+                """SELECT c.version, c.document
+                   FROM agent_configs c JOIN agents a ON a.id = c.agent_id
+                   WHERE a.name = ? AND a.role = 'agent' ORDER BY c.version DESC LIMIT 1""",
+                (agent,),
+            ).fetchone()
+
         row = await self.store.run(work)
         return WantedConfig(int(row[0]), row[1]) if row else None
 
     # -- what agents say ---------------------------------------------------------------------
     async def _upsert(self, agent_id: int, **columns: object) -> None:
         names = list(columns)
-        sql = (f"INSERT INTO agent_status(agent_id, {', '.join(names)}) VALUES (?{', ?' * len(names)}) "
-               f"ON CONFLICT (agent_id) DO UPDATE SET {', '.join(f'{n} = excluded.{n}' for n in names)}")
+        updates = ", ".join(f"{n} = excluded.{n}" for n in names)
+        sql = (
+            f"INSERT INTO agent_status(agent_id, {', '.join(names)})"
+            f" VALUES (?{', ?' * len(names)})"
+            f" ON CONFLICT (agent_id) DO UPDATE SET {updates}"
+        )
 
         def work(conn):
             self._x(conn, sql, (agent_id, *columns.values()))
+
         await self.store.run(work)
 
     async def record(self, agent_id: int, message: control.FromAgent) -> None:
         now = time.time()
         if isinstance(message, control.Hello):
-            await self._upsert(agent_id, software_version=message.version, heartbeat_at=now,
-                               remote_config=int(message.remote_config),
-                               config_applied=message.config_version)
+            await self._upsert(
+                agent_id,
+                software_version=message.version,
+                heartbeat_at=now,
+                remote_config=int(message.remote_config),
+                config_applied=message.config_version,
+            )
         elif isinstance(message, control.Status):
-            columns: dict[str, object] = dict(state=message.state, cycle=message.cycle, heartbeat_at=now)
+            columns: dict[str, object] = dict(
+                state=message.state, cycle=message.cycle, heartbeat_at=now
+            )
             if message.last is not None:
                 columns["last_cycle"] = msgspec.json.encode(message.last).decode()
             await self._upsert(agent_id, **columns)
         else:
-            columns = dict(config_result_version=message.version, config_outcome=message.outcome,
-                           config_reason=message.reason, heartbeat_at=now)
+            columns = dict(
+                config_result_version=message.version,
+                config_outcome=message.outcome,
+                config_reason=message.reason,
+                heartbeat_at=now,
+            )
             if message.outcome == "applied":
                 columns["config_applied"] = message.version
             await self._upsert(agent_id, **columns)
 
     async def outcome(self, agent_id: int, version: int) -> str | None:
         """What the agent answered to configuration ``version`` (None: nothing yet)."""
+
         def work(conn):
-            return self._x(conn, "SELECT config_outcome FROM agent_status WHERE agent_id = ? AND config_result_version = ?", (agent_id, version)).fetchone()
+            return self._x(
+                conn,
+                "SELECT config_outcome FROM agent_status"
+                " WHERE agent_id = ? AND config_result_version = ?",
+                (agent_id, version),
+            ).fetchone()
+
         row = await self.store.run(work)
         return row[0] if row else None
 
@@ -105,16 +153,39 @@ class AgentControl:
         now = time.time() if now is None else now
 
         def work(conn):
-            return self._x(conn, """
-                SELECT a.name, a.created_at, a.revoked_at, a.last_seen, a.last_address, a.batches_total, a.reports_total,
-                       s.software_version, s.state, s.remote_config, s.heartbeat_at, s.cycle, s.last_cycle,
+            return self._x(
+                conn,
+                """
+                SELECT a.name, a.created_at, a.revoked_at, a.last_seen, a.last_address,
+                       a.batches_total, a.reports_total, s.software_version, s.state,
+                       s.remote_config, s.heartbeat_at, s.cycle, s.last_cycle,
                        s.config_applied, s.config_result_version, s.config_outcome, s.config_reason,
                        (SELECT MAX(c.version) FROM agent_configs c WHERE c.agent_id = a.id)
                 FROM agents a LEFT JOIN agent_status s ON s.agent_id = a.id
-                WHERE a.role = 'agent' ORDER BY a.name""").fetchall()
+                WHERE a.role = 'agent' ORDER BY a.name""",
+            ).fetchall()
+
         out = []
-        for (name, created, revoked, seen, address, batches, reports, version, state, remote, beat, cycle,
-             last_cycle, applied, result_version, outcome, reason, wanted) in await self.store.run(work):
+        for (
+            name,
+            created,
+            revoked,
+            seen,
+            address,
+            batches,
+            reports,
+            version,
+            state,
+            remote,
+            beat,
+            cycle,
+            last_cycle,
+            applied,
+            result_version,
+            outcome,
+            reason,
+            wanted,
+        ) in await self.store.run(work):
             latest = max((t for t in (seen, beat) if t is not None), default=None)
             if revoked is not None:
                 health = "revoked"
@@ -122,13 +193,29 @@ class AgentControl:
                 health = "never_seen"
             else:
                 health = "ok" if now - latest < STALE_AFTER else "stale"
-            out.append(dict(
-                name=name, health=health, created_at=created, revoked_at=revoked, last_seen=seen, last_address=address,
-                batches=int(batches), reports=int(reports), heartbeat_at=beat,
-                version=version, state=state, cycle=cycle,
-                remote_config=None if remote is None else bool(remote),
-                config=dict(wanted=wanted, applied=applied, result_version=result_version,
-                            outcome=outcome, reason=reason or None),
-                last_cycle=msgspec.json.decode(last_cycle) if last_cycle else None,
-            ))
+            out.append(
+                dict(
+                    name=name,
+                    health=health,
+                    created_at=created,
+                    revoked_at=revoked,
+                    last_seen=seen,
+                    last_address=address,
+                    batches=int(batches),
+                    reports=int(reports),
+                    heartbeat_at=beat,
+                    version=version,
+                    state=state,
+                    cycle=cycle,
+                    remote_config=None if remote is None else bool(remote),
+                    config=dict(
+                        wanted=wanted,
+                        applied=applied,
+                        result_version=result_version,
+                        outcome=outcome,
+                        reason=reason or None,
+                    ),
+                    last_cycle=msgspec.json.decode(last_cycle) if last_cycle else None,
+                )
+            )
         return out

@@ -11,7 +11,7 @@ made elsewhere (``printerhq server set-config``, another instance) are seen by p
 from __future__ import annotations
 
 import logging
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import trio
 
@@ -36,8 +36,14 @@ class ConfigSignal:
 
 
 class ControlSession:
-    def __init__(self, agents: AgentControl, agent: Agent, send_text: Callable[[str], Awaitable[None]],
-                 signal: ConfigSignal, poll: float = 5.0):
+    def __init__(
+        self,
+        agents: AgentControl,
+        agent: Agent,
+        send_text: Callable[[str], Awaitable[None]],
+        signal: ConfigSignal,
+        poll: float = 5.0,
+    ):
         self.agents, self.agent, self.send_text = agents, agent, send_text
         self.signal, self.poll = signal, poll
         self._hello = trio.Event()
@@ -54,18 +60,30 @@ class ControlSession:
         elif isinstance(message, control.ConfigResult):
             if message.outcome == "applied":
                 self._running_version = message.version
-            log.info("agent %s: configuration %d %s%s", self.agent.name, message.version,
-                     message.outcome, f": {message.reason}" if message.reason else "")
+            log.info(
+                "agent %s: configuration %d %s%s",
+                self.agent.name,
+                message.version,
+                message.outcome,
+                f": {message.reason}" if message.reason else "",
+            )
 
     async def push_loop(self) -> None:
         await self._hello.wait()
         while True:
             wake = self.signal.event(self.agent.id)
             wanted = await self.agents.wanted(self.agent.id)
-            if (wanted is not None and wanted.version not in (self._running_version, self._pushed)
-                    and await self.agents.outcome(self.agent.id, wanted.version) not in ("rejected", "ignored")):
-                await self.send_text(control.encode(control.ConfigPush(version=wanted.version,
-                                                                       document=wanted.document)))
+            if (
+                wanted is not None
+                and wanted.version not in (self._running_version, self._pushed)
+                and await self.agents.outcome(self.agent.id, wanted.version)
+                not in ("rejected", "ignored")
+            ):
+                await self.send_text(
+                    control.encode(
+                        control.ConfigPush(version=wanted.version, document=wanted.document)
+                    )
+                )
                 self._pushed = wanted.version
                 log.info("agent %s: configuration %d pushed", self.agent.name, wanted.version)
             with trio.move_on_after(self.poll):

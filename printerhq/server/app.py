@@ -25,7 +25,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from printerhq.server import dashboard
 from printerhq.server.metrics import Metrics
 from printerhq.server.store import Agent, AgentRevoked, Store
-from printerhq.uplink import wire
+from printerhq import wire
 
 log = logging.getLogger("printerhq.server")
 

@@ -22,7 +22,7 @@ import trio
 import trio_websocket
 
 from printerhq import model
-from printerhq.uplink import wire
+from printerhq import wire
 from printerhq.uplink.spool import DEFAULT_MAX_BYTES, AsyncSpool, SpoolFullError
 from printerhq.uplink.transport import Connector, TlsOptions, check_pin
 

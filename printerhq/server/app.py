@@ -42,9 +42,13 @@ def _json(data: object, status: int = 200) -> Response:
     return Response(msgspec.json.encode(data), status_code=status, media_type="application/json")
 
 
-def _error(status: int, reason: str) -> Response:
+def _error(status: int, reason: str, code: str | None = None) -> Response:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return Response(msgspec.json.encode({"error": reason}), status_code=status, media_type="application/json", headers=headers)
+    body: dict[str, object] = {"error": reason}
+    if code:  # a machine-readable code the agent acts on (``incompatible_version``)
+        body.update(code=code, wire=[wire.WIRE_VERSION, wire.WIRE_MINOR])
+    return Response(msgspec.json.encode(body), status_code=status, media_type="application/json",
+                    headers=headers)
 
 
 def _bearer(headers) -> str | None:
@@ -111,9 +115,20 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False)
         guarded.__name__ = handler.__name__
         return guarded
 
+    newer_seen: set[tuple[str, int, int]] = set()  # (agent, major, minor) already logged
+
     def check_agent(agent: Agent, batch: wire.Batch) -> None:
         if batch.agent and batch.agent != agent.name:
             raise wire.WireError(f"batch names agent {batch.agent!r} but the token is {agent.name!r}'s", 403)
+        if batch.minor > wire.WIRE_MINOR:
+            # A newer agent of our major: its added fields were dropped at decoding. Count every
+            # such batch; log once per agent and version, not once per batch.
+            metrics.newer_minor += 1
+            if (agent.name, batch.wire, batch.minor) not in newer_seen and len(newer_seen) < 10_000:
+                newer_seen.add((agent.name, batch.wire, batch.minor))
+                log.info("agent %s speaks wire %d.%d, this server %d.%d: fields this server "
+                         "does not know are ignored (upgrade the server to keep them)",
+                         agent.name, batch.wire, batch.minor, wire.WIRE_VERSION, wire.WIRE_MINOR)
 
     # -- ingest over HTTPS ---------------------------------------------------------------------
     async def ingest_http(request: Request) -> Response:
@@ -141,7 +156,8 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False)
                 raise wire.WireError(f"unsupported content-encoding {encoding!r}", 415)
             batch = wire.decode_batch(data)
             check_agent(agent, batch)
-            result = await store.ingest(agent, batch.batch_id, batch.reports, _client(request))
+            result = await store.ingest(agent, batch.batch_id, batch.reports, _client(request),
+                                        version=(batch.wire, batch.minor))
         except wire.WireError as exc:
             return _reject("http", agent, request, exc)
         except AgentRevoked:
@@ -149,13 +165,22 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False)
             return _error(401, "token revoked")
         _count("http", result)
         ack = wire.Ack(batch_id=batch.batch_id, duplicate=result.duplicate)
-        return Response(wire.encode(ack), media_type="application/msgpack")
+        return Response(wire.encode(ack), media_type="application/msgpack",
+                        headers={wire.VERSION_HEADER: wire.version_text()})
+
+    def _reason(exc: wire.WireError) -> str:
+        if isinstance(exc, wire.IncompatibleVersion):
+            return wire.INCOMPATIBLE
+        return f"invalid_{exc.status}"
 
     def _reject(transport: str, agent: Agent, conn, exc: wire.WireError) -> Response:
-        metrics.rejected[f"invalid_{exc.status}"] += 1
+        metrics.rejected[_reason(exc)] += 1
         metrics.batches[(transport, "rejected")] += 1
         log.warning("batch from agent %s at %s rejected (%d): %s", agent.name, _client(conn), exc.status, exc.reason[:300])
-        return _error(exc.status, exc.reason[:300])
+        code = wire.INCOMPATIBLE if isinstance(exc, wire.IncompatibleVersion) else None
+        response = _error(exc.status, exc.reason[:300], code)
+        response.headers[wire.VERSION_HEADER] = wire.version_text()
+        return response
 
     def _count(transport: str, result) -> None:
         metrics.batches[(transport, "duplicate" if result.duplicate else "stored")] += 1
@@ -172,7 +197,7 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False)
             else:
                 await ws.close(code=1008)  # before accept: answered with HTTP 403
             return
-        await ws.accept()
+        await ws.accept(headers=[(wire.VERSION_HEADER.encode(), wire.version_text().encode())])
         metrics.ws_connections += 1
         metrics.ws_open += 1
         inflate = wire.StreamDecompressor()
@@ -198,9 +223,12 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False)
                 try:
                     batch = wire.decode_batch(raw)
                     check_agent(agent, batch)
-                    result = await store.ingest(agent, batch.batch_id, batch.reports, _client(ws))
+                    result = await store.ingest(agent, batch.batch_id, batch.reports, _client(ws),
+                                                version=(batch.wire, batch.minor))
                 except wire.WireError as exc:
-                    metrics.rejected[f"invalid_{exc.status}"] += 1
+                    # The error starts with the status: "409 incompatible_version: ..." is the
+                    # refusal of a version that the agent recognises (it keeps the batch).
+                    metrics.rejected[_reason(exc)] += 1
                     metrics.batches[("websocket", "rejected")] += 1
                     log.warning("batch from agent %s rejected (%d): %s", agent.name, exc.status, exc.reason[:300])
                     try:

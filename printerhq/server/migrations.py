@@ -83,6 +83,15 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE agents ADD COLUMN role TEXT NOT NULL DEFAULT 'agent'",
         "CREATE INDEX agents_role ON agents(role, name)",
     ],
+    # 3: the wire version each batch was sent in, and the schema version of each reading (what
+    # the agent declared; the stored report is re-encoded in this server's schema). Every row
+    # before this migration came from wire 1.0, schema 1, the only version released until then.
+    [
+        "ALTER TABLE batches ADD COLUMN wire_major INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE batches ADD COLUMN wire_minor INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE readings ADD COLUMN schema_version INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE readings ADD COLUMN wire_minor INTEGER NOT NULL DEFAULT 0",
+    ],
 ]
 
 DIALECT_TYPES = {

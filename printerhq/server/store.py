@@ -321,16 +321,22 @@ class Store:
         return out
 
     # -- ingest --------------------------------------------------------------------------------
-    async def ingest(self, agent: Agent, batch_id: str, reports: list[DeviceReport], address: str | None = None) -> IngestResult:
-        """Store a batch once per ``(agent, batch_id)``; a repeat is acknowledged as duplicate."""
-        return await self.run(self._ingest, agent, batch_id, reports, address)
+    async def ingest(self, agent: Agent, batch_id: str, reports: list[DeviceReport],
+                     address: str | None = None, *, version: tuple[int, int] = (1, 0)) -> IngestResult:
+        """Store a batch once per ``(agent, batch_id)``; a repeat is acknowledged as duplicate.
+        ``version`` is the wire ``(major, minor)`` the agent declared, kept with the batch and
+        each reading (with the report's own ``schema``)."""
+        return await self.run(self._ingest, agent, batch_id, reports, address, version)
 
-    def _ingest(self, conn, agent: Agent, batch_id: str, reports: list[DeviceReport], address: str | None) -> IngestResult:
+    def _ingest(self, conn, agent: Agent, batch_id: str, reports: list[DeviceReport],
+                address: str | None, version: tuple[int, int]) -> IngestResult:
         now = time.time()
         x = self._x
+        major, minor = version
         with self.dialect.transaction(conn):
-            inserted = x(conn, "INSERT INTO batches(agent_id, batch_id, received_at, reports) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                         (agent.id, batch_id, now, len(reports))).rowcount
+            inserted = x(conn, "INSERT INTO batches(agent_id, batch_id, received_at, reports, wire_major, "
+                               "wire_minor) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                         (agent.id, batch_id, now, len(reports), major, minor)).rowcount
             counted = len(reports) if inserted else 0
             alive = x(conn, "UPDATE agents SET last_seen = ?, last_address = ?, batches_total = batches_total + ?, reports_total = reports_total + ? WHERE id = ? AND revoked_at IS NULL",
                       (now, address, 1 if inserted else 0, counted, agent.id)).rowcount
@@ -365,8 +371,11 @@ class Store:
                     (key, ident.address, ident.vendor, ident.model, ident.serial, ident.mac, ident.sys_name, seen, seen, agent.id)).fetchone()[0])
             for report in reports:
                 device_id = ids[device_key(report.identity)]
-                reading_id = int(x(conn, "INSERT INTO readings(device_id, agent_id, batch_id, scanned_at, received_at, report) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                                   (device_id, agent.id, batch_id, report.scanned_at, now, model.encode(report))).fetchone()[0])
+                reading_id = int(x(conn, "INSERT INTO readings(device_id, agent_id, batch_id, scanned_at, "
+                                         "received_at, report, schema_version, wire_minor) "
+                                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                                   (device_id, agent.id, batch_id, report.scanned_at, now,
+                                    model.encode(report), report.schema, minor)).fetchone()[0])
                 for c in report.counters:
                     x(conn, "INSERT INTO counter_readings(reading_id, device_id, scanned_at, name, value) VALUES (?, ?, ?, ?, ?)",
                       (reading_id, device_id, report.scanned_at, c.name, c.value))
@@ -464,4 +473,15 @@ class Store:
         def work(conn):
             return self._x(conn, "SELECT a.name, r.batch_id, r.report FROM readings r JOIN agents a ON a.id = r.agent_id ORDER BY r.id").fetchall()
         return [(a, b, bytes(r)) for a, b, r in await self.run(work)]
+
+    async def reading_versions(self) -> list[tuple[str, str, int, int, int]]:
+        """``(agent, batch_id, schema, wire major, wire minor)`` for every reading, in order:
+        the versions agents declared (for tests, exports and upgrade planning)."""
+        def work(conn):
+            return self._x(conn, """
+                SELECT a.name, r.batch_id, r.schema_version, b.wire_major, r.wire_minor
+                FROM readings r JOIN agents a ON a.id = r.agent_id
+                JOIN batches b ON b.agent_id = r.agent_id AND b.batch_id = r.batch_id
+                ORDER BY r.id""").fetchall()
+        return [(a, b, int(s), int(w), int(m)) for a, b, s, w, m in await self.run(work)]
 

@@ -165,8 +165,13 @@ def test_stale_inform_gets_an_authenticated_time_report_and_the_retry_works() ->
 
 
 def test_inform_localised_to_another_engine_and_trap_with_ours_are_refused() -> None:
-    with pytest.raises(UnknownEngineId):
-        receiver().receive(sender().encode_request(notification_pdu(PduType.INFORM)))
+    clock = Clock()
+    with pytest.raises(UnknownEngineId) as caught:
+        receiver(clock=clock).receive(sender().encode_request(notification_pdu(PduType.INFORM)))
+    # ... with a report that lets the sender re-discover our engine (ours is new each start)
+    reply = usm_error_reply(caught.value)
+    assert reply is not None
+    assert UsmSession(USER, clock=clock).handle_discovery(reply) == OUR_ENGINE
     clock = Clock()
     usm = receiver(clock=clock)
     ours = UsmSession(USER, clock=clock)

@@ -17,7 +17,7 @@ import trio
 from printerhq.mib.alerts import PRINTER_V2_ALERT
 from printerhq.snmp.trap_usm import NotificationReceiverUsm
 from printerhq.traps import TrapBindError, TrapEvent, TrapOptions, TrapV3User, open_trap_receiver
-from printerhq.traps.receiver import _bind_error
+from printerhq.traps.receiver import _bind_error, source_host
 
 from .test_traps_core import trap
 
@@ -33,7 +33,8 @@ def options(tmp_path: Path, **settings: object) -> TrapOptions:
     secrets = tmp_path / "trap-v3"
     secrets.write_text(f"auth=SHA:{AUTH}\npriv=AES:{PRIV}\n")
     secrets.chmod(0o600)
-    return TrapOptions(enabled=True, listen="127.0.0.1:0",  # type: ignore[arg-type]
+    settings.setdefault("listen", "127.0.0.1:0")
+    return TrapOptions(enabled=True,  # type: ignore[arg-type]
                        v3=[TrapV3User(user="trapuser", file=str(secrets))], **settings)
 
 
@@ -313,3 +314,18 @@ def test_bind_error_messages() -> None:
 
 def test_usm_receiver_default_engine_ids_differ() -> None:
     assert NotificationReceiverUsm([]).engine_id != NotificationReceiverUsm([]).engine_id
+
+
+async def test_ipv6_loopback(tmp_path: Path) -> None:
+    async with open_trap_receiver(options(tmp_path, listen="[::1]:0"),
+                                  is_known={"::1"}.__contains__) as rx:
+        with trio.socket.socket(trio.socket.AF_INET6, trio.socket.SOCK_DGRAM) as sock:
+            await sock.sendto(trap(uptime=6), ("::1", rx.address[1]))
+        event = await next_event(rx)
+        assert event.source == "::1" and event.uptime == 6
+
+
+def test_ipv4_mapped_sources_are_known_by_their_ipv4_form() -> None:
+    assert source_host("::ffff:10.0.0.5") == "10.0.0.5"
+    assert source_host("::ffff:zzz") == "::ffff:zzz"
+    assert source_host("fe80::1") == "fe80::1" and source_host("10.0.0.5") == "10.0.0.5"

@@ -187,11 +187,18 @@ class NotificationReceiverUsm:
         assert scoped is not None
         pdu = scoped.pdu
         notification = notification_from_pdu(Version.V3, user.name, pdu)
-        if notification.inform != ours:
-            # RFC 3412 section 6.4: a confirmed-class PDU names the receiver's engine, an
-            # unconfirmed one the sender's.
-            raise UnknownEngineId("inform not addressed to our engine-id" if notification.inform
-                                  else "trap carrying our own engine-id")
+        if notification.inform and not ours:
+            # RFC 3412 section 6.4: a confirmed-class PDU names the receiver's engine. A sender
+            # still using the engine-id of an earlier run (ours is new at each start) gets a
+            # usmStatsUnknownEngineIDs report with the current one and re-discovers
+            # (RFC 3414 section 3.2 step 3).
+            error = UnknownEngineId("inform not addressed to our engine-id")
+            error.reply = self._unknown_engine_report(  # type: ignore[attr-defined]
+                message, pdu.request_id)
+            raise error
+        if ours and not notification.inform:
+            raise UnknownEngineId("trap carrying our own engine-id: a trap's authoritative "
+                                  "engine is its sender (RFC 3412 section 6.4)")
         if not notification.inform:
             return V3Outcome(notification)
         response = Pdu(PduType.RESPONSE, pdu.request_id, 0, 0, list(pdu.varbinds))
@@ -238,13 +245,18 @@ class NotificationReceiverUsm:
 
     # -- replies ------------------------------------------------------------------------------
 
-    def _discovery_report(self, message: V3Message) -> bytes | None:
+    def _discovery_report(self, message: V3Message) -> bytes:
         """RFC 3414 section 4: an unauthenticated, reportable message with an empty engine-id is
         a discovery probe; answer with our engine-id, boots and time in a report."""
         if message.authenticated or not message.flags & FLAG_REPORTABLE:
             raise UnknownEngineId("empty engine-id on a message that is not a discovery probe")
+        return self._unknown_engine_report(
+            message, message.scoped_pdu.pdu.request_id if message.scoped_pdu else 0)
+
+    def _unknown_engine_report(self, message: V3Message, request_id: int) -> bytes:
+        """A noAuthNoPriv usmStatsUnknownEngineIDs report carrying our engine-id, boots and
+        time: what a sender needs to (re-)discover us."""
         self.unknown_engine_ids += 1
-        request_id = message.scoped_pdu.pdu.request_id if message.scoped_pdu else 0
         report = Pdu(PduType.REPORT, request_id, varbinds=[
             Varbind(_UNKNOWN_ENGINE_IDS, Tag.COUNTER32, self.unknown_engine_ids & 0xFFFF_FFFF)])
         security = UsmSecurityParameters(self.engine_id, self.engine_boots, self.engine_time,

@@ -22,6 +22,7 @@ from __future__ import annotations
 __all__ = ["TrapBindError", "TrapReceiver", "open_trap_receiver"]
 
 import errno
+import ipaddress
 import logging
 import socket as stdlib_socket
 import time
@@ -96,6 +97,7 @@ class TrapReceiver:
             self.stats.collect_suppressed += 1
             return
         self._pending.add(address)
+        self._last_collect.pop(address, None)  # re-inserted last: the dict is kept in LRU order
         self._last_collect[address] = now
         if len(self._last_collect) > self.options.max_sources:
             # Bounded like the buckets: forget the oldest entry (dicts keep insertion order).
@@ -165,6 +167,18 @@ async def open_trap_receiver(options: TrapOptions, *, is_known: Callable[[str], 
             receiver._close()
 
 
+def source_host(host: str) -> str:
+    """The sender's address as the agent knows its printers: a dual-stack socket
+    (``"[::]:162"``) reports IPv4 senders as IPv4-mapped IPv6 addresses (``::ffff:10.0.0.5``)."""
+    if host.startswith("::ffff:"):
+        try:
+            mapped = ipaddress.IPv6Address(host).ipv4_mapped
+        except ValueError:
+            return host
+        return str(mapped) if mapped is not None else host
+    return host
+
+
 async def _receive_loop(sock: trio.socket.SocketType, receiver: TrapReceiver,
                         processor: TrapProcessor) -> None:
     size = receiver.options.max_datagram + 1  # one more, so an oversize datagram shows as such
@@ -179,7 +193,8 @@ async def _receive_loop(sock: trio.socket.SocketType, receiver: TrapReceiver,
             continue
         now = trio.current_time()
         try:
-            handled = processor.handle(data, (source[0], source[1]), now, time.time())
+            handled = processor.handle(data, (source_host(source[0]), source[1]), now,
+                                       time.time())
         except Exception:  # the last line of defence: one hostile datagram never ends the task
             processor.stats.malformed += 1
             if not logged_unexpected:

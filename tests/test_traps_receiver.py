@@ -329,3 +329,26 @@ def test_ipv4_mapped_sources_are_known_by_their_ipv4_form() -> None:
     assert source_host("::ffff:10.0.0.5") == "10.0.0.5"
     assert source_host("::ffff:zzz") == "::ffff:zzz"
     assert source_host("fe80::1") == "fe80::1" and source_host("10.0.0.5") == "10.0.0.5"
+
+
+@pytest.mark.parametrize("auth, priv", [("MD5", "DES"), ("SHA-256", "AES"),
+                                        ("SHA-512", "AES-256"), ("SHA", None)])
+async def test_net_snmp_v3_protocols(tmp_path: Path, auth: str, priv: str | None) -> None:
+    secrets = tmp_path / "v3-other"
+    secrets.write_text(f"auth={auth}:{AUTH}\n" + (f"priv={priv}:{PRIV}\n" if priv else ""))
+    secrets.chmod(0o600)
+    opts = TrapOptions(enabled=True, listen="127.0.0.1:0",
+                       v3=[TrapV3User(user="other", file=str(secrets))])
+    level = ["-l", "authPriv", "-x", priv, "-X", PRIV] if priv else ["-l", "authNoPriv"]
+    args = ["-u", "other", "-a", auth, "-A", AUTH, *level]
+    async with open_trap_receiver(opts, is_known={"127.0.0.1"}.__contains__) as rx:
+        target = f"127.0.0.1:{rx.address[1]}"
+        done = await run_tool("snmptrap", "-v", "3", "-e", SENDER_ENGINE, *args, target, "1",
+                              "1.3.6.1.2.1.43.18.2.0.1", ALERT_CODE, "i", "8")
+        assert done.returncode == 0, done.stderr
+        assert (await next_event(rx)).meaning == "jam"
+        done = await run_tool("snmpinform", "-v", "3", "-t", "2", "-r", "1", *args, target, "2",
+                              "1.3.6.1.2.1.43.18.2.0.1", ALERT_CODE, "i", "1101")
+        assert done.returncode == 0, done.stderr
+        event = await next_event(rx)
+        assert event.inform and event.user == "other" and event.meaning == "toner empty"

@@ -8,7 +8,7 @@ caller's clock, so tests drive it with any numbers and the trio wrapper with ``M
 
 from __future__ import annotations
 
-__all__ = ["TokenBucket", "RateLimiter", "DEFAULT_RATE", "DEFAULT_BURST", "MIN_SLEEP"]
+__all__ = ["DEFAULT_BURST", "DEFAULT_RATE", "MIN_SLEEP", "RateLimiter", "TokenBucket"]
 
 import trio
 
@@ -29,7 +29,7 @@ class TokenBucket:
     callers queue up behind each other instead of all waking at the same instant.
     """
 
-    __slots__ = ("rate", "burst", "_tokens", "_stamp")
+    __slots__ = ("_stamp", "_tokens", "burst", "rate")
 
     def __init__(self, rate: float, burst: float = DEFAULT_BURST) -> None:
         if not rate > 0 or not burst >= 1:
@@ -49,6 +49,20 @@ class TokenBucket:
             self._stamp = now
         self._tokens -= tokens
         return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+
+    def try_take(self, now: float, tokens: float = 1.0) -> bool:
+        """Take ``tokens`` at time ``now`` only if the bucket holds them: for dropping, not
+        pacing (a trap flood is shed, not queued). A refusal leaves the balance untouched."""
+        if tokens < 0:
+            raise ValueError("tokens must not be negative")
+        if self._stamp is not None and now > self._stamp:
+            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+        if self._stamp is None or now > self._stamp:
+            self._stamp = now
+        if self._tokens < tokens:
+            return False
+        self._tokens -= tokens
+        return True
 
     @property
     def tokens(self) -> float:

@@ -1,5 +1,5 @@
-"""Turning a collection's answers and the device cache into a DeviceReport (mixed into
-:class:`.planner.Collection`)."""
+"""Turning a collection's answers and the device cache into a DeviceReport (a part of
+:class:`.planner.Collection`, see :mod:`.base`)."""
 
 from __future__ import annotations
 
@@ -13,23 +13,25 @@ from printerhq.model import (Alert, Counter, Cover, DeviceReport, FieldProblem, 
 from printerhq.snmp.ber import Tag
 from printerhq.snmp.message import Varbind
 
+from .base import CollectionBase, T
+
 COUNTER32_MODULUS = 1 << 32
 
 
-class ReportMixin:
+class ReportMixin(CollectionBase):
     """Value helpers and the report builders."""
 
     # -- value helpers ------------------------------------------------------------------
 
-    def _vb_decode(self, vb: Varbind | None, decoder, where: str):
+    def _vb_decode(self, vb: Varbind | None, decoder: dec.Decoder[T], where: str) -> T | None:
         if vb is None:
             return None
         return dec.decode_field(where, decoder, vb.tag, vb.value, self.problems)
 
-    def _decoded(self, oid: OID, decoder, where: str):
+    def _decoded(self, oid: OID, decoder: dec.Decoder[T], where: str) -> T | None:
         return self._vb_decode(self.values.get(oid), decoder, where)
 
-    def _text(self, oid: OID, where: str, decoder=dec.text) -> str | None:
+    def _text(self, oid: OID, where: str, decoder: dec.Decoder[str] = dec.text) -> str | None:
         return self._decoded(oid, decoder, where)
 
     # -- the report ---------------------------------------------------------------------

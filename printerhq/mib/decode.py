@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeAlias, TypeVar
 
 from printerhq.model import FieldProblem
 from printerhq.snmp.ber import Tag
 
 from . import standard as std
+
+
+T = TypeVar("T")
+Decoder: TypeAlias = Callable[[int, Any], T | None]
+"""(BER tag, plain value) -> the typed value, None when absent; raises :class:`Invalid`."""
 
 
 class Invalid(ValueError):
@@ -181,7 +186,7 @@ def device_id_field(*keys: str) -> Callable[[int, Any], str | None]:
         string = text(tag, value)
         if string is None:
             return None
-        fields = {}
+        fields: dict[str, str] = {}
         for part in string.split(";"):
             key, sep, val = part.partition(":")
             if sep:
@@ -195,8 +200,8 @@ def device_id_field(*keys: str) -> Callable[[int, Any], str | None]:
     return decode
 
 
-def decode_field(field: str, decoder: Callable[[int, Any], Any], tag: int, value: Any,
-                 problems: list[FieldProblem]) -> Any:
+def decode_field(field: str, decoder: Decoder[T], tag: int, value: Any,
+                 problems: list[FieldProblem]) -> T | None:
     """Run ``decoder``; on a bad value record a :class:`FieldProblem` and return ``None``."""
     try:
         return decoder(tag, value)

@@ -47,9 +47,9 @@ def match_vendor(sys_descr: str | None, sys_object_id: OID | None) -> tuple[Vend
         for vendor in VENDORS:
             if any(is_under(sys_object_id, prefix) for prefix in vendor.printer_object_ids):
                 return vendor, None, True
-        vendor = BY_ENTERPRISE.get(sys_object_id[6])
-        if vendor is not None:
-            return vendor, None, False
+        enterprise = BY_ENTERPRISE.get(sys_object_id[6])
+        if enterprise is not None:
+            return enterprise, None, False
     return None, None, False
 
 

@@ -119,11 +119,12 @@ def _meter(percent: float | None) -> str:
 
 def lowest_supply(report: DeviceReport | None) -> tuple[float | None, str]:
     """The consumable with the lowest known percentage: ``(percent, description)``."""
-    known = [s for s in (report.supplies if report else []) if s.consumed and s.percent is not None]
+    known = [(s.percent, s) for s in (report.supplies if report else [])
+             if s.consumed and s.percent is not None]
     if not known:
         return None, ""
-    low = min(known, key=lambda s: s.percent)
-    return low.percent, low.description
+    percent, low = min(known, key=lambda pair: pair[0])
+    return percent, low.description
 
 
 def total_pages(report: DeviceReport | None) -> int | None:

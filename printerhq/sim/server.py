@@ -23,6 +23,8 @@ from pathlib import Path
 import trio
 
 from . import faults as fault_modes
+from printerhq.snmp.message import MAX_MESSAGE_SIZE
+
 from .agent import DEFAULT_COMMUNITIES, Agent, LogEntry
 from .recording import Recording
 
@@ -85,14 +87,14 @@ def check_loopback(address: str, *, allow_netns: bool = False) -> str:
     return str(parsed)
 
 
-class _RequestLog(deque):  # type: ignore[type-arg]
+class _RequestLog(deque[LogEntry]):
     """A bounded request log that can also hand every entry to a sink (e.g. a log file)."""
 
     def __init__(self, maxlen: int, sink: Callable[[LogEntry], None] | None) -> None:
         super().__init__(maxlen=maxlen)
         self.sink = sink
 
-    def append(self, entry: LogEntry) -> None:  # type: ignore[override]
+    def append(self, entry: LogEntry) -> None:
         super().append(entry)
         if self.sink is not None:
             self.sink(entry)
@@ -111,8 +113,8 @@ class Fleet:
     assignments: dict[str, str]
     agents: dict[str, Agent]
     faults: dict[str, str]
-    request_log: deque  # type: ignore[type-arg]
-    stats: Counter = field(default_factory=Counter)  # type: ignore[type-arg]
+    request_log: deque[LogEntry]
+    stats: Counter[str] = field(default_factory=Counter)
 
     def requests_to(self, address: str) -> list[LogEntry]:
         """The logged requests one simulated device received."""
@@ -223,9 +225,9 @@ async def serve_fleet(
     rng = random.Random(seed)
     log = _RequestLog(log_limit, log_sink)
     community_set = frozenset(c.encode() if isinstance(c, str) else bytes(c) for c in communities)
-    extra = {} if max_size is None else {"max_size": max_size}
     agents = {
-        address: Agent(loaded[i % len(loaded)], community_set, request_log=log, **extra)
+        address: Agent(loaded[i % len(loaded)], community_set, request_log=log,
+                       max_size=MAX_MESSAGE_SIZE if max_size is None else max_size)
         for i, address in enumerate(served)
     }
     bound_port, sockets = await _bind_all(served, port)
@@ -234,7 +236,7 @@ async def serve_fleet(
                   agents, fault_table, log)
     pending = 0
 
-    async def send(sock: trio.socket.SocketType, data: bytes, peer: object,
+    async def send(sock: trio.socket.SocketType, data: bytes, peer: tuple[object, ...],
                    delay: float) -> None:
         nonlocal pending
         try:

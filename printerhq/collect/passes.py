@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from printerhq.mib import decode as dec
 from printerhq.mib import standard as std
 from printerhq.mib.oids import OID, dotted, is_under
-from printerhq.mib.vendors import CounterTable, counter_bucket
+from printerhq.mib.vendors import CounterTable, Scalar, counter_bucket
 from printerhq.snmp.message import Varbind
 
 from .base import CollectionBase, Steps
@@ -45,7 +46,7 @@ class PassesMixin(CollectionBase):
         would only fetch the same noSuchObject."""
         return self.identity.sys_descr is not None or self.identity.sys_object_id is not None
 
-    def _identity_candidates(self) -> dict[str, tuple]:
+    def _identity_candidates(self) -> dict[str, tuple[Scalar, ...]]:
         v = self.vendor
         serial = v.serial
         if serial and serial[0].oid == std.PRT_GENERAL_SERIAL + (1,):
@@ -88,7 +89,7 @@ class PassesMixin(CollectionBase):
         flags = self._decoded(std.HR_PRINTER_ERROR_STATE + (1,), dec.error_flags, "status.errors")
         return bool(flags)
 
-    def _resolve(self, candidates, field_name: str) -> str | None:
+    def _resolve(self, candidates: Iterable[Scalar], field_name: str) -> str | None:
         for scalar in candidates:
             vb = self.values.get(scalar.oid)
             if vb is None:

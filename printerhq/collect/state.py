@@ -6,7 +6,6 @@ msgspec Structs, so an agent can persist the cache (msgpack) across restarts.
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import msgspec
 
@@ -46,7 +45,7 @@ class DeviceState(msgspec.Struct, kw_only=True):
     serial: str | None = None
     uptime_ticks: int | None = None
     scans_since_refresh: int = 0
-    identity: dict[str, Any] = {}
+    identity: dict[str, str | None] = {}
     supplies: list[CachedSupply] = []
     trays: list[CachedTray] = []
     covers: dict[str, str | None] = {}  # dotted row index -> description

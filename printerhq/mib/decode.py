@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any, TypeAlias, TypeVar
+from typing import TypeAlias, TypeVar
 
 from printerhq.model import FieldProblem
 from printerhq.snmp.ber import Tag
 
 from . import standard as std
 
-
 T = TypeVar("T")
-Decoder: TypeAlias = Callable[[int, Any], T | None]
+Decoder: TypeAlias = Callable[[int, object], T | None]
 """(BER tag, plain value) -> the typed value, None when absent; raises :class:`Invalid`."""
 
 
@@ -44,7 +43,7 @@ def is_absent(tag: int) -> bool:
     return tag in _ABSENT_TAGS
 
 
-def _bytes(tag: int, value: Any) -> bytes | None:
+def _bytes(tag: int, value: object) -> bytes | None:
     if tag in _ABSENT_TAGS:
         return None
     if tag not in (Tag.OCTET_STRING, Tag.OPAQUE) or not isinstance(value, (bytes, bytearray)):
@@ -60,7 +59,7 @@ def _decode_text_bytes(raw: bytes) -> str:
         return raw.decode("cp1252", errors="replace")
 
 
-def text(tag: int, value: Any) -> str | None:
+def text(tag: int, value: object) -> str | None:
     """DisplayString: PML prefix stripped, NULs and surrounding blanks removed, empty -> None."""
     raw = _bytes(tag, value)
     if raw is None:
@@ -73,7 +72,7 @@ def text(tag: int, value: Any) -> str | None:
     return result.strip() or None
 
 
-def multiline_text(tag: int, value: Any) -> str | None:
+def multiline_text(tag: int, value: object) -> str | None:
     """Text whose later lines may be hex (HP supply descriptions); joined into one line."""
     result = text(tag, value)
     if result is None or "\n" not in result:
@@ -90,7 +89,7 @@ def multiline_text(tag: int, value: Any) -> str | None:
     return " ".join(joined.split()) or None
 
 
-def integer(tag: int, value: Any) -> int | None:
+def integer(tag: int, value: object) -> int | None:
     if tag in _ABSENT_TAGS:
         return None
     if tag not in _INTEGER_TAGS or not isinstance(value, int) or isinstance(value, bool):
@@ -98,7 +97,7 @@ def integer(tag: int, value: Any) -> int | None:
     return value
 
 
-def counter(tag: int, value: Any) -> int | None:
+def counter(tag: int, value: object) -> int | None:
     """A page counter: a non-negative integer (Counter32, Gauge32, INTEGER or Counter64)."""
     number = integer(tag, value)
     if number is not None and number < 0:
@@ -109,7 +108,7 @@ def counter(tag: int, value: Any) -> int | None:
 _LEADING_NUMBER = re.compile(r"^\s*(\d{1,20})(?:\s+[A-Za-z].*)?$", re.DOTALL)
 
 
-def number_text(tag: int, value: Any) -> int | None:
+def number_text(tag: int, value: object) -> int | None:
     """An integer some vendors send as text: digits, optionally followed by a unit
     (Zebra: ``"1920 INCHES, 4876 CENTIMETERS"`` -> 1920, the first unit being the counter's)."""
     if tag in (Tag.OCTET_STRING,):
@@ -123,7 +122,7 @@ def number_text(tag: int, value: Any) -> int | None:
     return counter(tag, value)
 
 
-def timeticks(tag: int, value: Any) -> int | None:
+def timeticks(tag: int, value: object) -> int | None:
     if tag in _ABSENT_TAGS:
         return None
     if tag not in (Tag.TIMETICKS, Tag.INTEGER, Tag.GAUGE32, Tag.COUNTER32) or not isinstance(value, int):
@@ -133,7 +132,7 @@ def timeticks(tag: int, value: Any) -> int | None:
     return value
 
 
-def object_id(tag: int, value: Any) -> str | None:
+def object_id(tag: int, value: object) -> str | None:
     if tag in _ABSENT_TAGS:
         return None
     if tag != Tag.OBJECT_IDENTIFIER or not isinstance(value, tuple):
@@ -141,7 +140,7 @@ def object_id(tag: int, value: Any) -> str | None:
     return ".".join(map(str, value))
 
 
-def mac_address(tag: int, value: Any) -> str | None:
+def mac_address(tag: int, value: object) -> str | None:
     raw = _bytes(tag, value)
     if not raw:
         return None
@@ -152,10 +151,10 @@ def mac_address(tag: int, value: Any) -> str | None:
     return ":".join(f"{octet:02x}" for octet in raw)
 
 
-def enum(names: dict[int, str]) -> Callable[[int, Any], str | None]:
+def enum(names: dict[int, str]) -> Decoder[str]:
     """An INTEGER enumeration; a code outside the table is kept as ``"code <n>"``."""
 
-    def decode(tag: int, value: Any) -> str | None:
+    def decode(tag: int, value: object) -> str | None:
         number = integer(tag, value)
         if number is None:
             return None
@@ -165,7 +164,7 @@ def enum(names: dict[int, str]) -> Callable[[int, Any], str | None]:
     return decode
 
 
-def error_flags(tag: int, value: Any) -> list[str] | None:
+def error_flags(tag: int, value: object) -> list[str] | None:
     """hrPrinterDetectedErrorState: names of the set bits, RFC 2790 bit order (MSB first)."""
     raw = _bytes(tag, value)
     if raw is None:
@@ -179,10 +178,10 @@ def error_flags(tag: int, value: Any) -> list[str] | None:
     return flags
 
 
-def device_id_field(*keys: str) -> Callable[[int, Any], str | None]:
+def device_id_field(*keys: str) -> Decoder[str]:
     """A field of an IEEE 1284 device-ID string (``MFG:HP;MDL:LaserJet M130;...``)."""
 
-    def decode(tag: int, value: Any) -> str | None:
+    def decode(tag: int, value: object) -> str | None:
         string = text(tag, value)
         if string is None:
             return None
@@ -200,7 +199,7 @@ def device_id_field(*keys: str) -> Callable[[int, Any], str | None]:
     return decode
 
 
-def decode_field(field: str, decoder: Decoder[T], tag: int, value: Any,
+def decode_field(field: str, decoder: Decoder[T], tag: int, value: object,
                  problems: list[FieldProblem]) -> T | None:
     """Run ``decoder``; on a bad value record a :class:`FieldProblem` and return ``None``."""
     try:

@@ -12,11 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from printerhq.model import Identity
+from printerhq.model import FieldProblem, Identity
 from printerhq.snmp.message import Varbind
 
 from . import decode as dec
 from . import standard as std
+from .decode import T
 from .oids import OID, is_under
 from .vendors import BY_ENTERPRISE, VENDORS, Vendor
 
@@ -56,9 +57,9 @@ def match_vendor(sys_descr: str | None, sys_object_id: OID | None) -> tuple[Vend
 def identify(address: str, varbinds: Iterable[Varbind]) -> Identity:
     """Decide ``is_printer`` and the vendor from the answer to the discovery GET."""
     values = {vb.oid: vb for vb in varbinds}
-    problems: list = []
+    problems: list[FieldProblem] = []
 
-    def get(oid: OID, decoder):
+    def get(oid: OID, decoder: dec.Decoder[T]) -> T | None:
         vb = values.get(oid)
         if vb is None:
             return None

@@ -12,13 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from . import decode as dec
 from . import standard as std
 from .oids import OID, oid
 
-Decoder = Callable[[int, Any], Any]
+Decoder = dec.Decoder[str]  # identity fields are text
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,7 +54,22 @@ from .messages import IP_UDP_OVERHEAD, Request, Response, account, encode_reques
 from .planner import Collection, DeviceChanged
 from .state import CachedCounter, CachedSupply, CachedTray, DeviceCache, DeviceState
 
-__all__ = ["Request", "Response", "DeviceCache", "DeviceState", "Collection", "collect",
-           "collect_in_process", "collect_known", "collect_known_in_process", "DeviceChanged",
-           "encode_request", "request_message", "account", "IP_UDP_OVERHEAD", "CachedCounter",
-           "CachedSupply", "CachedTray"]
+__all__ = [
+    "IP_UDP_OVERHEAD",
+    "CachedCounter",
+    "CachedSupply",
+    "CachedTray",
+    "Collection",
+    "DeviceCache",
+    "DeviceChanged",
+    "DeviceState",
+    "Request",
+    "Response",
+    "account",
+    "collect",
+    "collect_in_process",
+    "collect_known",
+    "collect_known_in_process",
+    "encode_request",
+    "request_message",
+]

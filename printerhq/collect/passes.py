@@ -371,7 +371,7 @@ class PassesMixin(CollectionBase):
         if number in self.label_reuse:  # same rows as last time: the cached names hold
             named = {c.oid: c for c in self.cache.counters if is_under(c.oid, table.value_column)}
             layout = []
-            for index, row in sorted(values_run.rows.items()):
+            for _index, row in sorted(values_run.rows.items()):
                 value_vb = row.get(table.value_column[-1])
                 cached = named.get(value_vb.oid) if value_vb is not None else None
                 if value_vb is not None and cached is not None:
@@ -466,7 +466,7 @@ class PassesMixin(CollectionBase):
                       for number, (prefix, rows, _, walk) in enumerate(groups)]
         reps, repeat = choose_repetitions(candidates, None, MAX_REPETITIONS)
         segments = []
-        for candidate, (prefix, rows, strict, walk) in zip(candidates, groups):
+        for candidate, (prefix, rows, strict, walk) in zip(candidates, groups, strict=True):
             if candidate.key not in repeat:
                 singles.extend(prefix + row for row in rows)
                 continue

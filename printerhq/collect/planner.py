@@ -375,8 +375,9 @@ class Collection(PassesMixin, ReportMixin):
             limit = self._limit()
             asked = list(pending)
 
-            def non_repeaters() -> int:
-                return len(asked) + len(probes) + sum(len(known[r.name]) for r in tails)
+            def non_repeaters() -> int:  # called only in this iteration: no late binding
+                return (len(asked) + len(probes)  # noqa: B023
+                        + sum(len(known[r.name]) for r in tails))  # noqa: B023
 
             while group and non_repeaters() + len(group) * max_rep > limit and len(group) > 1:
                 group.pop()
@@ -417,7 +418,7 @@ class Collection(PassesMixin, ReportMixin):
             if len(vbs) < nonrep:
                 self.cache.max_varbinds = max(1, len(vbs))  # cut short at the size limit
             progressed = False
-            for oid, vb in zip(asked, vbs):
+            for oid, vb in zip(asked, vbs, strict=False):
                 if vb.oid == oid and not vb.is_exception and vb.tag != Tag.NULL:
                     self.values[oid] = vb
             answered = set(asked[:len(vbs)])
@@ -425,7 +426,7 @@ class Collection(PassesMixin, ReportMixin):
                 progressed = True
                 pending = [o for o in pending if o not in answered]
             vbs = vbs[len(asked):]
-            for run, vb in zip(probes, vbs[:len(probes)]):
+            for run, vb in zip(probes, vbs[:len(probes)], strict=False):
                 if run.take(vb):
                     progressed = True
                     self.values[vb.oid] = vb

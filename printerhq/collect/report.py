@@ -8,8 +8,16 @@ import msgspec
 from printerhq.mib import decode as dec
 from printerhq.mib import standard as std
 from printerhq.mib.oids import OID, dotted
-from printerhq.model import (Alert, Counter, Cover, DeviceReport, FieldProblem, InputTray, Status,
-                             Supply)
+from printerhq.model import (
+    Alert,
+    Counter,
+    Cover,
+    DeviceReport,
+    FieldProblem,
+    InputTray,
+    Status,
+    Supply,
+)
 from printerhq.snmp.ber import Tag
 from printerhq.snmp.message import Varbind
 

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         print("printerhq demo: the demo only simulates on loopback (127.0.0.0/8)",
               file=sys.stderr)
         return 2
-    hosts = [str(host) for _, host in zip(recordings, network.hosts())]
+    hosts = [str(host) for _, host in zip(recordings, network.hosts(), strict=False)]
     started = time.monotonic()
     if args.data_dir:
         args.data_dir.mkdir(parents=True, exist_ok=True)

@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         trio.run(main)
-    except BaseException as exc:  # noqa: BLE001 - sorted out below
+    except BaseException as exc:  # sorted out below
         return _exit_status(exc)
     finally:
         if log_file:

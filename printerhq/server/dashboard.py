@@ -99,7 +99,7 @@ def _page(title: str, body: str, *, nav: str = "", status: int = 200, headers: d
 def _when(t: float | None, now: float) -> str:
     if t is None:
         return ""
-    stamp = datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     age = max(0.0, now - t)
     if age < 120:
         ago = f"{age:.0f} s ago"

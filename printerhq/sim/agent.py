@@ -20,7 +20,7 @@ datagrams. Behaviour follows the RFCs a real printer agent follows:
 
 from __future__ import annotations
 
-__all__ = ["Agent", "LogEntry", "DEFAULT_COMMUNITIES"]
+__all__ = ["DEFAULT_COMMUNITIES", "Agent", "LogEntry"]
 
 from collections.abc import Iterable, MutableSequence
 from typing import NamedTuple

@@ -20,7 +20,7 @@ located with :mod:`bisect`.
 
 from __future__ import annotations
 
-__all__ = ["Recording", "RecordingError", "parse_value", "format_line"]
+__all__ = ["Recording", "RecordingError", "format_line", "parse_value"]
 
 import binascii
 import ipaddress

@@ -7,8 +7,13 @@ Only loopback addresses are accepted: the simulator must never answer on a real 
 
 from __future__ import annotations
 
-__all__ = ["Fleet", "serve_fleet", "check_loopback", "in_named_network_namespace",
-           "DEFAULT_LOG_LIMIT"]
+__all__ = [
+    "DEFAULT_LOG_LIMIT",
+    "Fleet",
+    "check_loopback",
+    "in_named_network_namespace",
+    "serve_fleet",
+]
 
 import errno
 import ipaddress
@@ -22,9 +27,9 @@ from pathlib import Path
 
 import trio
 
-from . import faults as fault_modes
 from printerhq.snmp.message import MAX_MESSAGE_SIZE
 
+from . import faults as fault_modes
 from .agent import DEFAULT_COMMUNITIES, Agent, LogEntry
 from .recording import Recording
 
@@ -231,7 +236,7 @@ async def serve_fleet(
         for i, address in enumerate(served)
     }
     bound_port, sockets = await _bind_all(served, port)
-    by_address = dict(zip(served, sockets))
+    by_address = dict(zip(served, sockets, strict=True))
     fleet = Fleet(bound_port, served, {a: agent.recording.name for a, agent in agents.items()},
                   agents, fault_table, log)
     pending = 0

@@ -36,6 +36,7 @@ Plan (RFC 3416 semantics throughout; the byte accounting is in :mod:`.cost` and
 Modules: :mod:`.messages` (requests, encoding), :mod:`.state` (the per-device cache),
 :mod:`.runs` (table runs), :mod:`.cost` (the byte-cost model), :mod:`.planner` (the state
 machine), :mod:`.passes` (cold/warm plans), :mod:`.report` (building the DeviceReport),
+:mod:`.base` (what those three parts of :class:`Collection` share),
 :mod:`.drive` (trio and in-process drivers).
 
 * **known** (:meth:`Collection.known`, :func:`collect_known`): a repeat scan of a warm printer

@@ -10,6 +10,7 @@ from printerhq.mib import decode as dec
 from printerhq.mib import standard as std
 from printerhq.mib.oids import OID, dotted, is_under
 from printerhq.mib.vendors import CounterTable, Scalar, counter_bucket
+from printerhq.model import CounterName
 from printerhq.snmp.message import Varbind
 
 from .base import CollectionBase, Steps
@@ -326,7 +327,8 @@ class PassesMixin(CollectionBase):
         self.alert_keys = list(cache.alerts)
         # Counter layout: fixed vendor OIDs that answered, then table rows.
         layout: list[CachedCounter] = []
-        for marker_column, name in ((4, "total"), (5, "power_on")):
+        markers: tuple[tuple[int, CounterName], ...] = ((4, "total"), (5, "power_on"))
+        for marker_column, name in markers:
             instance = std.PRT_MARKER_ENTRY + (marker_column, 1, 1)
             if instance in values:
                 unit = std.COUNTER_UNITS.get(cache.marker_unit or 0, "other")

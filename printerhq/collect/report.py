@@ -120,12 +120,12 @@ class ReportMixin(CollectionBase):
             result.append(Supply(
                 index=cached.index[-1],
                 description=description,
-                kind=std.SUPPLY_KINDS.get(code or 0, "other"),  # type: ignore[arg-type]
+                kind=std.SUPPLY_KINDS.get(code or 0, "other"),
                 supply_type=std.SUPPLY_TYPE_NAMES.get(code) if code is not None else None,
                 colour=dec.colour_of(cached.description),
                 unit=std.UNIT_NAMES.get(cached.unit_code) if cached.unit_code is not None else None,
                 level=number, capacity=capacity, percent=percent,
-                state=state,  # type: ignore[arg-type]
+                state=state,
                 consumed=(code not in std.WASTE_TYPES),
                 part_number=part or dec.part_number(text),
                 serial=serial,
@@ -150,8 +150,8 @@ class ReportMixin(CollectionBase):
                     and last[0] - value > COUNTER32_MODULUS // 2:
                 wraps += 1  # Counter32 wrapped (RFC 2578 section 7.1.6), not a reset
             self.cache.counter_last[key] = [value, wraps]
-            result.append(Counter(name=cached.name, value=value + wraps * COUNTER32_MODULUS,  # type: ignore[arg-type]
-                                  unit=cached.unit, label=cached.label, source=key))  # type: ignore[arg-type]
+            result.append(Counter(name=cached.name, value=value + wraps * COUNTER32_MODULUS,
+                                  unit=cached.unit, label=cached.label, source=key))
         return result
 
     def _status(self) -> Status:
@@ -180,7 +180,7 @@ class ReportMixin(CollectionBase):
                 self.problems.append(FieldProblem(field=where, reason=problem))
             trays.append(InputTray(index=tray.index[-1], name=tray.name, media=tray.media,
                                    capacity=capacity, level=number, percent=percent,
-                                   state=state,  # type: ignore[arg-type]
+                                   state=state,
                                    unit=std.UNIT_NAMES.get(tray.unit_code)
                                    if tray.unit_code is not None else None))
         return Status(

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from typing import TypeAlias, TypeVar
 
-from printerhq.model import FieldProblem
+from printerhq.model import FieldProblem, SupplyState
 from printerhq.snmp.ber import Tag
 
 from . import standard as std
@@ -217,7 +217,8 @@ def decode_field(field: str, decoder: Decoder[T], tag: int, value: object,
 
 def supply_level(level: int | None, capacity: int | None, *, coarse_steps: dict[int, float] | None
                  = None, empty_code: int | None = None) -> tuple[int | None, int | None,
-                                                              float | None, str, str | None]:
+                                                              float | None, SupplyState,
+                                                              str | None]:
     """Normalise one supply's level and capacity (RFC 3805 section 2.2 special values).
 
     Returns ``(level, capacity, percent, state, problem)``. ``level``/``capacity`` keep only real

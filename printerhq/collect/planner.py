@@ -197,9 +197,7 @@ class Collection(PassesMixin, ReportMixin):
         if self.identity.serial and cache.serial and self.identity.serial != cache.serial:
             return True
         up = self.identity.uptime_ticks
-        if up is not None and cache.uptime_ticks is not None and up < cache.uptime_ticks:
-            return True
-        return False
+        return up is not None and cache.uptime_ticks is not None and up < cache.uptime_ticks
 
     def _plan(self) -> Steps[None]:
         # A generator: each ``yield`` hands out one request and receives its response.

@@ -10,6 +10,7 @@ collection. Property tests in ``tests/test_mib_decode.py`` hold every decoder to
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from typing import TypeAlias, TypeVar
@@ -80,10 +81,8 @@ def multiline_text(tag: int, value: object) -> str | None:
     parts = []
     for line in result.split("\n"):
         if _HEX_LINE.match(line.strip()) and line.strip():
-            try:
+            with contextlib.suppress(ValueError):  # not hex after all: keep the text
                 line = bytes.fromhex(line.replace(" ", "")).decode("latin-1")
-            except ValueError:
-                pass
         parts.append(line)
     joined = "".join(parts).replace("\x00", "")
     return " ".join(joined.split()) or None

@@ -102,10 +102,7 @@ class Agent:
     def reply(self, message: Message) -> Message:
         """The Response message for an accepted request, before any size limit."""
         pdu = message.pdu
-        if message.version == Version.V1:
-            answer = self._answer_v1(pdu)
-        else:
-            answer = self._answer_v2c(pdu)
+        answer = self._answer_v1(pdu) if message.version == Version.V1 else self._answer_v2c(pdu)
         return Message(message.version, message.community, answer)
 
     def reply_bytes(self, message: Message) -> bytes | None:

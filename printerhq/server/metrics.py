@@ -10,9 +10,9 @@ class Metrics:
     load balancer exposes its own, and Prometheus sums them."""
 
     def __init__(self) -> None:
-        self.batches = Counter()  # by transport and outcome
+        self.batches: Counter[tuple[str, str]] = Counter()  # by (transport, outcome)
         self.reports = 0
-        self.rejected = Counter()  # by reason
+        self.rejected: Counter[str] = Counter()  # by reason
         self.ws_connections = 0
         self.ws_open = 0
         self.newer_minor = 0  # batches from agents of a newer minor (unknown fields dropped)

@@ -20,7 +20,7 @@ datagrams. Behaviour follows the RFCs a real printer agent follows:
 
 from __future__ import annotations
 
-__all__ = ["Agent", "LogEntry", "DEFAULT_COMMUNITIES"]
+__all__ = ["DEFAULT_COMMUNITIES", "Agent", "LogEntry"]
 
 from collections.abc import Iterable, MutableSequence
 from typing import NamedTuple
@@ -102,10 +102,7 @@ class Agent:
     def reply(self, message: Message) -> Message:
         """The Response message for an accepted request, before any size limit."""
         pdu = message.pdu
-        if message.version == Version.V1:
-            answer = self._answer_v1(pdu)
-        else:
-            answer = self._answer_v2c(pdu)
+        answer = self._answer_v1(pdu) if message.version == Version.V1 else self._answer_v2c(pdu)
         return Message(message.version, message.community, answer)
 
     def reply_bytes(self, message: Message) -> bytes | None:

@@ -30,8 +30,8 @@ from typing import Any, Protocol
 
 import trio
 
-from .ber import SnmpDecodeError, Tag
-from .message import REQUEST_ID_MAX, REQUEST_ID_MIN, _expect, _header, _integer
+from .ber import SnmpDecodeError, Tag, expect, read_header, read_integer
+from .message import REQUEST_ID_MAX, REQUEST_ID_MIN
 
 # Receive into a buffer this large so no datagram is ever truncated (a UDP payload is at most
 # 65,507 bytes on IPv4; 65,535 is the largest length field).
@@ -56,20 +56,20 @@ def peek_request_id(data: bytes) -> int:
     Raises :class:`SnmpDecodeError` if the headers up to that id are malformed.
     """
     end = len(data)
-    start, stop = _expect(data, 0, end, Tag.SEQUENCE, "Message SEQUENCE")
-    version_start, version_stop = _expect(data, start, stop, Tag.INTEGER, "version")
-    version = _integer(data, version_start, version_stop)
+    start, stop = expect(data, 0, end, Tag.SEQUENCE, "Message SEQUENCE")
+    version_start, version_stop = expect(data, start, stop, Tag.INTEGER, "version")
+    version = read_integer(data, version_start, version_stop)
     if version in (0, 1):
-        _, cursor = _expect(data, version_stop, stop, Tag.OCTET_STRING, "community")
-        _, pdu_start, pdu_stop = _header(data, cursor, stop)
-        id_start, id_stop = _expect(data, pdu_start, pdu_stop, Tag.INTEGER, "request-id")
+        _, cursor = expect(data, version_stop, stop, Tag.OCTET_STRING, "community")
+        _, pdu_start, pdu_stop = read_header(data, cursor, stop)
+        id_start, id_stop = expect(data, pdu_start, pdu_stop, Tag.INTEGER, "request-id")
     elif version == 3:
-        global_start, global_stop = _expect(data, version_stop, stop, Tag.SEQUENCE,
+        global_start, global_stop = expect(data, version_stop, stop, Tag.SEQUENCE,
                                             "msgGlobalData")
-        id_start, id_stop = _expect(data, global_start, global_stop, Tag.INTEGER, "msgID")
+        id_start, id_stop = expect(data, global_start, global_stop, Tag.INTEGER, "msgID")
     else:
         raise SnmpDecodeError(f"unknown SNMP version {version}", version_start)
-    return _integer(data, id_start, id_stop)
+    return read_integer(data, id_start, id_stop)
 
 
 class _Stats(Protocol):

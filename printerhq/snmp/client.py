@@ -59,7 +59,9 @@ from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 import trio
 
-from ..model import SnmpCost
+from ..traffic import IPV4_UDP_OVERHEAD as IPV4_OVERHEAD
+from ..traffic import IPV6_UDP_OVERHEAD as IPV6_OVERHEAD
+from ..traffic import SnmpCost, Traffic
 from .ber import SnmpDecodeError, Tag, format_oid
 from .credentials import Community, Credential
 from .message import ERROR_STATUS_NAMES, Pdu, PduType, Varbind, Version
@@ -67,11 +69,6 @@ from .transport import UdpTransport, source_key
 
 T = TypeVar("T")
 Oid = tuple[int, ...]
-
-# Bytes of IP + UDP header per datagram, for SnmpCost.wire_bytes (RFC 791: 20, RFC 8200: 40,
-# RFC 768: 8). Link-layer framing is left out: it depends on the medium.
-IPV4_OVERHEAD = 28
-IPV6_OVERHEAD = 48
 
 _NO_SUCH_NAME = 2
 _TOO_BIG = 1
@@ -118,16 +115,12 @@ class SnmpWalkError(SnmpError):
 
 
 @dataclass
-class ClientStats:
-    """Counters over the client's lifetime (all targets)."""
+class ClientStats(Traffic):
+    """Counters over the client's lifetime (all targets); the traffic counts are UDP payload."""
 
     requests: int = 0  # exchanges started (one per credential tried), retries not included
     retries: int = 0  # re-sends after a timeout
     timeouts: int = 0  # exchanges that ended without an acceptable reply
-    packets_sent: int = 0
-    bytes_sent: int = 0  # UDP payload
-    packets_received: int = 0
-    bytes_received: int = 0
     mismatched_replies: int = 0  # known request-id from the wrong address/port: dropped
     undecodable_replies: int = 0  # malformed, or not a reply to what we asked: dropped
     unmatched_replies: int = 0  # unknown request-id: late, duplicate or stray

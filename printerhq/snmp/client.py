@@ -64,14 +64,11 @@ from ..traffic import IPV6_UDP_OVERHEAD as IPV6_OVERHEAD
 from ..traffic import SnmpCost, Traffic
 from .ber import SnmpDecodeError, Tag, format_oid
 from .credentials import Community, Credential
-from .message import ERROR_STATUS_NAMES, Pdu, PduType, Varbind, Version
+from .message import ERROR_STATUS_NAMES, ErrorStatus, Pdu, PduType, Varbind, Version
 from .transport import UdpTransport, source_key
 
 T = TypeVar("T")
 Oid = tuple[int, ...]
-
-_NO_SUCH_NAME = 2
-_TOO_BIG = 1
 
 
 class SnmpError(Exception):
@@ -437,13 +434,13 @@ class Walk:
         if self._use_bulk():
             pdu = await client.request(target, PduType.GET_BULK, [self._last],
                                        max_repetitions=self._max_repetitions, cost=self._cost)
-            if pdu.error_status == _TOO_BIG and self._max_repetitions > 1:
+            if pdu.error_status == ErrorStatus.TOO_BIG and self._max_repetitions > 1:
                 # RFC 3416 section 4.2.3: the agent could not fit the answer; ask for less.
                 self._max_repetitions //= 2
                 return
         else:
             pdu = await client.request(target, PduType.GET_NEXT, [self._last], cost=self._cost)
-        if pdu.error_status == _NO_SUCH_NAME and target.credential is not None \
+        if pdu.error_status == ErrorStatus.NO_SUCH_NAME and target.credential is not None \
                 and target.credential.version == Version.V1:
             self._done = True  # v1 end of MIB view (RFC 1157 section 4.1.3)
             return

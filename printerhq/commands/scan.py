@@ -16,7 +16,7 @@ import trio
 from ..engine import DEFAULT_RATE, ScanOptions
 from ..model import DeviceReport, Identity, to_builtins
 from ..snmp.credentials import Community, Credential
-from ..snmp.credentials_cli import CredentialError, add_v3_arguments, v3_user_from_args
+from .snmp_credentials import CredentialError, add_v3_arguments, v3_user_from_args
 from ..snmp.v3credential import UsmCredential
 from ..snmp.message import Version
 from ..targets import TargetError, parse_targets, resolve

@@ -13,8 +13,8 @@ from typing import Any
 from pyasn1.codec.ber import decoder, encoder
 from pysnmp.proto import api
 
-from .ber import Tag
-from .message import Message, Pdu, PduType, Varbind, Version
+from printerhq.snmp.ber import Tag
+from printerhq.snmp.message import Message, Pdu, PduType, Varbind, Version
 
 __all__ = ["to_pysnmp", "from_pysnmp", "pysnmp_encode", "pysnmp_decode", "pysnmp_module"]
 

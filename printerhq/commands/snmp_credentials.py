@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from .usm import AuthProtocol, PrivProtocol, UsmUser
+from ..snmp.usm import AuthProtocol, PrivProtocol, UsmUser
 
 ENV_USER = "PRINTERHQ_V3_USER"
 ENV_AUTH = "PRINTERHQ_V3_AUTH"

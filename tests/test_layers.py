@@ -35,6 +35,7 @@ CLI = "cli"  # the `printerhq` entry point
 # Dotted module name (or package prefix) -> layer. The longest matching prefix decides.
 LAYERS: dict[str, str] = {
     "printerhq": API,
+    "printerhq.lowlevel": API,
     "printerhq.__main__": CLI,
     "printerhq.cli": CLI,
     # Protocol cores.

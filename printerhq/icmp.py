@@ -257,7 +257,7 @@ class _Family:
     sock: trio.socket.SocketType | None = None
     plain: socket.socket | None = None  # the same socket, for sends without a checkpoint
     # key -> (send time, event, result holder)
-    pending: dict[tuple, tuple[float, trio.Event, list]] = field(default_factory=dict)
+    pending: dict[tuple, tuple[float, trio.Event, list[PingResult]]] = field(default_factory=dict)
 
 
 def _open_socket(version: int, mode: Mode
@@ -342,7 +342,7 @@ class Pinger:
         self._seq = random.randrange(0x10000)
         self._families: dict[int, _Family] = {}
         self._warned = False
-        self._sinks: list = []
+        self._sinks: list[Callable[[IPAddress, EchoReply], None]] = []
         self._templates: dict[int, EchoTemplate] = {}
         self.counters = PingCounters()
 
@@ -454,7 +454,7 @@ class Pinger:
         sock = fam.sock
         v6 = address.version == 6
         event = trio.Event()
-        holder: list = []
+        holder: list[PingResult] = []
         keys: list[tuple] = []
         async with self._limiter:
             try:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 import trio
 
@@ -27,6 +27,8 @@ from printerhq.model import DeviceReport
 from printerhq.server import migrations
 
 log = logging.getLogger("printerhq.server.store")
+
+T = TypeVar("T")
 
 STALE_AFTER = 15 * 60  # an agent silent this long is reported "stale" by /api/v1/agents
 
@@ -196,7 +198,7 @@ class Store:
             with contextlib.suppress(Exception):
                 conn.close()
 
-    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(conn, *args)`` in a worker thread on a pooled connection, retrying
         deadlocks and reconnecting after a dropped connection (PostgreSQL restart)."""
         async with self._slots:

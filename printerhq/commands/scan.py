@@ -7,22 +7,22 @@ import gc
 import json
 import sys
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 import trio
 
 from ..engine import DEFAULT_RATE, ScanOptions
 from ..model import DeviceReport, Identity, to_builtins
 from ..snmp.credentials import Community, Credential
-from .snmp_credentials import CredentialError, add_v3_arguments, v3_user_from_args
-from ..snmp.v3credential import UsmCredential
 from ..snmp.message import Version
+from ..snmp.v3credential import UsmCredential
 from ..targets import TargetError, parse_targets, resolve
+from ..uplink import UplinkError
 from .progress import Progress
 from .scanning import scan
-from ..uplink import UplinkError
+from .snmp_credentials import CredentialError, add_v3_arguments, v3_user_from_args
 from .upload import add_upload_arguments, open_uplink, upload_settings
 
 _VERSIONS = {"1": [Version.V1], "2c": [Version.V2C], "auto": [Version.V2C, Version.V1]}

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
-from ..engine import ScanOptions, Scanner
+from ..engine import Scanner, ScanOptions
 from ..model import DeviceReport
 from ..targets import TargetSpec
 from .progress import Progress

@@ -436,7 +436,8 @@ class Store:
     async def device(self, device_id: int) -> dict | None:
         """One device's row (the fields of ``list_devices``), or ``None``."""
         def work(conn):
-            return self._x(conn, f"SELECT {_DEVICE_FIELDS} {_DEVICE_FROM} WHERE d.id = ?", (device_id,)).fetchone()
+            return self._x(conn, f"SELECT {_DEVICE_FIELDS} {_DEVICE_FROM} WHERE d.id = ?",
+                           (device_id,)).fetchone()
         row = await self.run(work)
         return _device_row(row) if row else None
 

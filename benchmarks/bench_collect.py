@@ -31,7 +31,7 @@ from printerhq.sim.agent import Agent
 from printerhq.sim.recording import Recording
 from printerhq.snmp.message import (Message, Pdu, PduType, Varbind, Version, decode_message,
                                     encode_message)
-from printerhq.snmp.reference import pysnmp_decode, pysnmp_encode
+from tests.pysnmp_bridge import pysnmp_decode, pysnmp_encode
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"

@@ -21,6 +21,10 @@ from typing import Literal
 
 import msgspec
 
+# The cost and traffic structs live low down so the probers can fill them in without importing
+# the model; they are part of the model and the wire format all the same.
+from .traffic import SnmpCost, TrafficCount
+
 SCHEMA_VERSION = 1
 
 
@@ -141,15 +145,6 @@ class FieldProblem(msgspec.Struct, **_options):
     reason: str
 
 
-class SnmpCost(msgspec.Struct, **_options):
-    """What collecting one device cost on the wire."""
-
-    requests: int = 0  # request/response exchanges, retries included
-    sent_bytes: int = 0  # SNMP message bytes (UDP payload)
-    received_bytes: int = 0
-    wire_bytes: int = 0  # estimate with IP and UDP headers, both directions
-
-
 class DeviceReport(msgspec.Struct, **_options):
     identity: Identity
     scanned_at: float  # Unix time, seconds
@@ -163,16 +158,6 @@ class DeviceReport(msgspec.Struct, **_options):
     errors: list[str] = []  # per-device problems that did not stop the scan
     cost: SnmpCost | None = None
     collection: Literal["cold", "warm"] | None = None  # cold: static data re-read this time
-
-
-class TrafficCount(msgspec.Struct, **_options):
-    """Packets and bytes of one protocol in one scan (payload bytes as seen at the socket:
-    UDP payload for SNMP, ICMP message for ping, Ethernet frame for ARP, body for HTTP)."""
-
-    packets_sent: int = 0
-    packets_received: int = 0
-    bytes_sent: int = 0
-    bytes_received: int = 0
 
 
 class ScanStats(msgspec.Struct, **_options):

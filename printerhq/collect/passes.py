@@ -11,7 +11,7 @@ from printerhq.mib import standard as std
 from printerhq.mib.oids import OID, dotted, is_under
 from printerhq.mib.vendors import CounterTable, Scalar, counter_bucket
 from printerhq.model import CounterName
-from printerhq.snmp.message import Varbind
+from printerhq.snmp.message import ErrorStatus, Varbind
 
 from .base import CollectionBase, Steps
 from .cost import MAX_REPETITIONS, Column, cell_size, choose_repetitions, exact_cost
@@ -498,7 +498,7 @@ class PassesMixin(CollectionBase):
                 "bulk", [predecessor(o) for o in singles] + probe
                 + [segment.start for segment in columns],
                 non_repeaters=len(singles) + len(probe), max_repetitions=reps)
-            if response.error_status == 0:
+            if response.error_status == ErrorStatus.NO_ERROR:
                 fetched = True
                 vbs = response.varbinds
                 wanted = set(singles)
@@ -529,7 +529,7 @@ class PassesMixin(CollectionBase):
                             if s.prefix + row not in self.values and s.prefix != alert_column]
                 if missing:
                     yield from self._get_by_next(missing)
-            elif response.error_status == 1:
+            elif response.error_status == ErrorStatus.TOO_BIG:
                 self.cache.max_varbinds = max(1, size // 2)
             else:
                 self.errors.append(f"warm GETBULK failed: error-status {response.error_status}")

@@ -19,7 +19,7 @@ from printerhq.mib.oids import OID, dotted, is_under
 from printerhq.mib.vendors import Vendor, vendor_named
 from printerhq.model import FieldProblem, Identity, SnmpCost
 from printerhq.snmp.ber import Tag
-from printerhq.snmp.message import Varbind
+from printerhq.snmp.message import ErrorStatus, Varbind
 
 from .base import MoreWork, Steps
 from .cost import EXCHANGE_COST, MAX_REPETITIONS, Column, cell_size, choose_repetitions, exact_cost
@@ -235,12 +235,13 @@ class Collection(PassesMixin, ReportMixin):
             if not chunk:
                 continue
             response = yield Request("get", chunk)
-            if response.error_status == 1 and len(chunk) > 1:  # tooBig: halve, remember
+            if response.error_status == ErrorStatus.TOO_BIG and len(chunk) > 1:  # halve, remember
                 half = len(chunk) // 2
                 self.cache.max_varbinds = half
                 pending[:0] = [chunk[:half], chunk[half:]]
                 continue
-            if response.error_status == 2 and 1 <= response.error_index <= len(chunk):
+            if (response.error_status == ErrorStatus.NO_SUCH_NAME
+                    and 1 <= response.error_index <= len(chunk)):
                 # noSuchName (SNMPv1, RFC 1157 section 4.1.2): drop the named OID, ask the rest.
                 rest = chunk[:response.error_index - 1] + chunk[response.error_index:]
                 if rest:
@@ -262,12 +263,13 @@ class Collection(PassesMixin, ReportMixin):
             asked = [predecessor(o) for o in chunk]
             response = yield (Request("bulk", asked, non_repeaters=len(chunk), max_repetitions=0)
                               if self.bulk else Request("next", asked))
-            if response.error_status == 2 and 1 <= response.error_index <= len(chunk):
+            if (response.error_status == ErrorStatus.NO_SUCH_NAME
+                    and 1 <= response.error_index <= len(chunk)):
                 rest = chunk[:response.error_index - 1] + chunk[response.error_index:]
                 if rest:
                     pending.insert(0, rest)
                 continue
-            if response.error_status == 1 and len(chunk) > 1:
+            if response.error_status == ErrorStatus.TOO_BIG and len(chunk) > 1:
                 half = len(chunk) // 2
                 self.cache.max_varbinds = half
                 pending[:0] = [chunk[:half], chunk[half:]]
@@ -395,7 +397,7 @@ class Collection(PassesMixin, ReportMixin):
                 "bulk", [predecessor(o) for o in asked] + [r.cursor for r in probes] + tail_oids
                 + [r.cursor for r in group], nonrep, max_rep if group else 0)
             members = probes + tails + group
-            if response.error_status == 1:
+            if response.error_status == ErrorStatus.TOO_BIG:
                 total = nonrep + len(group) * max_rep
                 self.cache.max_varbinds = max(1, total // 2)
                 if total <= 1:
@@ -487,7 +489,8 @@ class Collection(PassesMixin, ReportMixin):
                 continue
             active = active[:self._limit()]
             response = yield Request("next", [r.cursor for r in active])
-            if response.error_status == 2 and 1 <= response.error_index <= len(active):
+            if (response.error_status == ErrorStatus.NO_SUCH_NAME
+                    and 1 <= response.error_index <= len(active)):
                 active[response.error_index - 1].done = True  # that run reached the end
             elif response.error_status or len(response.varbinds) != len(active):
                 for r in active:

@@ -27,7 +27,7 @@ from ..sim.server import serve_fleet
 from ..targets import parse_targets
 from ..uplink import TlsOptions
 from .fleet import open_fleet_client
-from .scan import address_order, scan
+from .scanning import address_order, scan
 from .upload import UploadSettings, open_uplink
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"

@@ -15,9 +15,10 @@ import hashlib
 import logging
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 import trio
 
@@ -26,6 +27,8 @@ from printerhq.model import DeviceReport
 from printerhq.server import migrations
 
 log = logging.getLogger("printerhq.server.store")
+
+T = TypeVar("T")
 
 STALE_AFTER = 15 * 60  # an agent silent this long is reported "stale" by /api/v1/agents
 
@@ -55,6 +58,19 @@ class Agent:
 class IngestResult:
     duplicate: bool
     reports: int
+
+
+# The device row that list_devices, device and fleet return: one column list, one tuple of names
+# (fleet adds the latest report after these columns).
+_DEVICE_COLUMNS = ("id", "key", "address", "vendor", "model", "serial", "mac", "sys_name",
+                   "first_seen", "last_seen", "agent")
+_DEVICE_FIELDS = ("d.id, d.device_key, d.address, d.vendor, d.model, d.serial, d.mac, d.sys_name,"
+                  " d.first_seen, d.last_seen, a.name")
+_DEVICE_FROM = "FROM devices d LEFT JOIN agents a ON a.id = d.last_agent_id"
+
+
+def _device_row(row: Sequence[object]) -> dict[str, object]:
+    return dict(zip(_DEVICE_COLUMNS, row, strict=True))
 
 
 def hash_token(token: str) -> str:
@@ -182,7 +198,7 @@ class Store:
             with contextlib.suppress(Exception):
                 conn.close()
 
-    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(conn, *args)`` in a worker thread on a pooled connection, retrying
         deadlocks and reconnecting after a dropped connection (PostgreSQL restart)."""
         async with self._slots:
@@ -387,11 +403,8 @@ class Store:
     # -- queries -------------------------------------------------------------------------------
     async def list_devices(self) -> list[dict]:
         def work(conn):
-            return self._x(conn, """SELECT d.id, d.device_key, d.address, d.vendor, d.model, d.serial, d.mac, d.sys_name,
-                                           d.first_seen, d.last_seen, a.name
-                                    FROM devices d LEFT JOIN agents a ON a.id = d.last_agent_id ORDER BY d.id""").fetchall()
-        cols = ("id", "key", "address", "vendor", "model", "serial", "mac", "sys_name", "first_seen", "last_seen", "agent")
-        return [dict(zip(cols, row)) for row in await self.run(work)]
+            return self._x(conn, f"SELECT {_DEVICE_FIELDS} {_DEVICE_FROM} ORDER BY d.id").fetchall()
+        return [_device_row(row) for row in await self.run(work)]
 
     async def latest(self, device_id: int) -> dict | None:
         """The device's most recent report, as JSON-ready builtins."""
@@ -432,27 +445,23 @@ class Store:
     async def device(self, device_id: int) -> dict | None:
         """One device's row (the fields of ``list_devices``), or ``None``."""
         def work(conn):
-            return self._x(conn, """SELECT d.id, d.device_key, d.address, d.vendor, d.model, d.serial, d.mac, d.sys_name,
-                                           d.first_seen, d.last_seen, a.name
-                                    FROM devices d LEFT JOIN agents a ON a.id = d.last_agent_id WHERE d.id = ?""", (device_id,)).fetchone()
+            return self._x(conn, f"SELECT {_DEVICE_FIELDS} {_DEVICE_FROM} WHERE d.id = ?",
+                           (device_id,)).fetchone()
         row = await self.run(work)
-        cols = ("id", "key", "address", "vendor", "model", "serial", "mac", "sys_name", "first_seen", "last_seen", "agent")
-        return dict(zip(cols, row)) if row else None
+        return _device_row(row) if row else None
 
     async def fleet(self, limit: int = 10_000) -> list[dict]:
         """Every device (as ``list_devices``) with its latest report decoded (``report``, a
         ``DeviceReport`` or ``None``), in one query: what the dashboard's fleet page shows."""
         def work(conn):
-            return self._x(conn, """SELECT d.id, d.device_key, d.address, d.vendor, d.model, d.serial, d.mac, d.sys_name,
-                                           d.first_seen, d.last_seen, a.name, r.report
-                                    FROM devices d LEFT JOIN agents a ON a.id = d.last_agent_id
-                                    LEFT JOIN readings r ON r.id = (SELECT r2.id FROM readings r2 WHERE r2.device_id = d.id
-                                                                    ORDER BY r2.scanned_at DESC, r2.id DESC LIMIT 1)
-                                    ORDER BY d.id LIMIT ?""", (limit,)).fetchall()
-        cols = ("id", "key", "address", "vendor", "model", "serial", "mac", "sys_name", "first_seen", "last_seen", "agent")
+            return self._x(conn, f"""SELECT {_DEVICE_FIELDS}, r.report {_DEVICE_FROM}
+                                     LEFT JOIN readings r ON r.id = (
+                                         SELECT r2.id FROM readings r2 WHERE r2.device_id = d.id
+                                         ORDER BY r2.scanned_at DESC, r2.id DESC LIMIT 1)
+                                     ORDER BY d.id LIMIT ?""", (limit,)).fetchall()
         out = []
         for row in await self.run(work):
-            item = dict(zip(cols, row[:-1]))
+            item = _device_row(row[:-1])
             item["report"] = model.decode_device_report(bytes(row[-1])) if row[-1] is not None else None
             out.append(item)
         return out

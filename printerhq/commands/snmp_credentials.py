@@ -18,18 +18,18 @@ its value.
 from __future__ import annotations
 
 __all__ = [
+    "ENV_AUTH",
+    "ENV_PRIV",
+    "ENV_USER",
     "CredentialError",
     "ProtocolSecret",
+    "add_v3_arguments",
     "parse_auth",
     "parse_priv",
     "parse_v3_options",
     "read_v3_file",
     "resolve_v3_user",
-    "add_v3_arguments",
     "v3_user_from_args",
-    "ENV_USER",
-    "ENV_AUTH",
-    "ENV_PRIV",
 ]
 
 import argparse
@@ -37,9 +37,9 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from collections.abc import Mapping
 
-from .usm import AuthProtocol, PrivProtocol, UsmUser
+from ..snmp.usm import AuthProtocol, PrivProtocol, UsmUser
 
 ENV_USER = "PRINTERHQ_V3_USER"
 ENV_AUTH = "PRINTERHQ_V3_AUTH"

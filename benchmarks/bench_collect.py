@@ -38,7 +38,7 @@ FIXTURES = ROOT / "fixtures"
 LIBRENMS = ROOT.parent / "shared" / "realdata" / "librenms"
 COLD_TARGET, WARM_TARGET, CPU_TARGET = 2000, 800, 5.0
 
-# --- pysnmp codec path: printerhq.snmp.reference, the same conversions the differential tests use
+# --- pysnmp codec path: tests.pysnmp_bridge, the same conversions the differential tests use
 
 
 def pysnmp_decoder(version: Version) -> Callable[[bytes], Message]:

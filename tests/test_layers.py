@@ -46,6 +46,7 @@ LAYERS: dict[str, str] = {
     "printerhq.mib": CORE,
     "printerhq.snmp": CORE,  # BER, messages, v3, USM, credentials' encode/decode
     "printerhq.collect": SHELL,  # the package re-exports the drivers ...
+    "printerhq.collect.base": CORE,
     "printerhq.collect.cost": CORE,  # ... the planning itself is sans-IO
     "printerhq.collect.messages": CORE,
     "printerhq.collect.passes": CORE,
@@ -59,6 +60,7 @@ LAYERS: dict[str, str] = {
     "printerhq.snmp.v3credential": SHELL,
     "printerhq.sockets": SHELL,
     "printerhq.ratelimit": SHELL,
+    "printerhq.tokenbucket": CORE,
     "printerhq.icmp": SHELL,
     "printerhq.arp": SHELL,
     "printerhq.http": SHELL,
@@ -67,9 +69,8 @@ LAYERS: dict[str, str] = {
     "printerhq.engine": SHELL,
     "printerhq.scan": SHELL,  # the engine as a package
     "printerhq.uplink": SHELL,
-    "printerhq.traps": SHELL,  # the trap receiver ...
-    "printerhq.traps.core": CORE,  # ... its decisions are sans-IO
-    "printerhq.traps.options": CORE,
+    "printerhq.traps": SHELL,  # the trap receiver (its options read v3 secrets from files)
+    "printerhq.v3users": SHELL,  # SNMPv3 users from settings, files, environment
     # Applications.
     "printerhq.render": RENDER,
     "printerhq.sim": SIM,
@@ -109,7 +110,8 @@ SELF_CONTAINED: dict[str, tuple[str, ...]] = {
     "printerhq.icmp": _PROBER_HELPERS,
     "printerhq.arp": _PROBER_HELPERS,
     "printerhq.http": _PROBER_HELPERS,
-    "printerhq.ratelimit": (),
+    "printerhq.ratelimit": ("printerhq.tokenbucket",),
+    "printerhq.tokenbucket": (),
     "printerhq.traffic": (),
     "printerhq.sockets": (),
 }

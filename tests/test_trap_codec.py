@@ -24,7 +24,7 @@ from printerhq.snmp.message import (
     decode_message,
     encode_message,
 )
-from printerhq.snmp.reference import pysnmp_encode
+from tests.pysnmp_bridge import pysnmp_encode
 from printerhq.snmp.trap import (
     SNMP_TRAP_OID_0,
     SYS_UPTIME_0,

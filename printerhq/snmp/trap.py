@@ -36,13 +36,9 @@ __all__ = [
     "v1_trap_oid",
 ]
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
 
-from . import ber as _ber
-from . import message as _message
 from .ber import (
     SnmpDecodeError,
     Tag,
@@ -51,6 +47,9 @@ from .ber import (
     encode_signed,
     encode_tlv,
     encode_unsigned,
+    expect,
+    read_header,
+    read_integer,
 )
 from .message import (
     MAX_MESSAGE_SIZE,
@@ -68,17 +67,6 @@ from .message import (
 
 OID = tuple[int, ...]
 
-
-def _shared(name: str, old_name: str) -> Any:
-    # The TLV header readers move from message.py (private names) to ber.py (public names) in
-    # a concurrent refactor; take whichever this checkout has. Once both are merged this is
-    # ``from .ber import expect, read_header, read_integer``.
-    return getattr(_ber, name, None) or getattr(_message, old_name)
-
-
-expect: Callable[[bytes, int, int, int, str], tuple[int, int]] = _shared("expect", "_expect")
-read_header: Callable[[bytes, int, int], tuple[int, int, int]] = _shared("read_header", "_header")
-read_integer: Callable[[bytes, int, int], int] = _shared("read_integer", "_integer")
 
 # SNMPv2-MIB (RFC 3418): the two varbinds every SNMPv2 notification starts with.
 SYS_UPTIME_0: OID = (1, 3, 6, 1, 2, 1, 1, 3, 0)

@@ -26,7 +26,7 @@ from typing import Annotated
 
 import msgspec
 
-from printerhq.snmp.credentials_cli import CredentialError, resolve_v3_user
+from printerhq.v3users import CredentialError, resolve_v3_user
 from printerhq.snmp.usm import UsmUser
 
 _options = dict(forbid_unknown_fields=True, kw_only=True)

@@ -116,7 +116,9 @@ TrialCommand = Callable[[Path, Path], list[str]]  # (new environment, heartbeat 
 def self_check_trial(env: Path, heartbeat: Path) -> list[str]:
     """The stand-in trial until the agent runs one cycle under ``--update-trial``: the new
     version imports its whole command line and writes a heartbeat."""
-    return [str(env / "bin" / "python"), "-m", "printerhq.agent.update", "self-check", "--heartbeat", str(heartbeat)]
+    # -I: neither the working directory nor PYTHON* variables may put other code first.
+    return [str(env / "bin" / "python"), "-I", "-m", "printerhq.agent.update", "self-check",
+            "--heartbeat", str(heartbeat)]
 
 
 def http_reporter(http: httpx.AsyncClient) -> Reporter:
@@ -362,7 +364,7 @@ class UpdateManager:
         logfile = paths.logs / f"{manifest.version}-install.log"
         try:
             with open(logfile, "wb") as out:
-                run = _runner(out)
+                run = _runner(out, paths.root)
                 await run([self.python, "-m", "venv", "--without-pip", str(env)])
                 site = _site_packages(env)
                 site.joinpath("_printerhq_base.pth").write_text("".join(p + "\n" for p in base_paths(paths.versions)))
@@ -391,14 +393,19 @@ class UpdateManager:
         judge = TrialJudge(version, started, started + self.trial_deadline)
         log.info("update %s: trial run %s", version, " ".join(argv))
         with open(self.paths.logs / f"{version}-trial.log", "wb") as out:
-            proc = await trio.lowlevel.open_process(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+            proc = await trio.lowlevel.open_process(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                                    stderr=subprocess.STDOUT, cwd=self.paths.root,
+                                                    env=_child_env())
         try:
             while True:
+                # Exit status first, heartbeat second: a child that wrote its heartbeat and
+                # exited between the two reads is still seen healthy.
+                exit_code = proc.poll()
                 try:
                     beat = update_state.decode_heartbeat(heartbeat.read_bytes())
                 except FileNotFoundError:
                     beat = None
-                verdict = judge.observe(time.time(), beat, proc.pid, proc.poll())
+                verdict = judge.observe(time.time(), beat, proc.pid, exit_code)
                 if verdict.state != "waiting":
                     return verdict
                 await trio.sleep(self.poll_interval)
@@ -434,16 +441,31 @@ def _site_packages(env: Path) -> Path:
     return matches[0]
 
 
-def _runner(out: BinaryIO) -> Callable[..., Awaitable[bytes]]:
-    """Run a command (cancellation kills it), output to ``out``; ``capture``: return stdout."""
-    env = dict(os.environ, PIP_CONFIG_FILE=os.devnull, PYTHONNOUSERSITE="1")
+def _child_env() -> dict[str, str]:
+    """The environment of install and trial commands: the new version's code comes only from
+    its own environment (no PYTHONPATH, no user site), and pip reads no configuration (it
+    installs one local file and must not consult an index or a constraints file)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PIP_"))}
+    env.update(PIP_CONFIG_FILE=os.devnull, PYTHONNOUSERSITE="1")
+    return env
+
+
+def _runner(out: BinaryIO, cwd: Path) -> Callable[..., Awaitable[bytes]]:
+    """Run a command (cancellation kills it), output to ``out``; ``capture``: return stdout.
+    ``cwd``: neutral, so ``python -m`` does not import a checkout from the working directory."""
+    env = _child_env()
 
     async def run(argv: list[str], capture: bool = False) -> bytes:
         out.write(("$ " + " ".join(argv) + "\n").encode())
         out.flush()
-        result = await trio.run_process(argv, stdin=subprocess.DEVNULL, capture_stdout=capture,
-                                        stdout=None if capture else out, stderr=out, env=env, check=True)
-        return result.stdout or b""
+        if capture:
+            result = await trio.run_process(argv, stdin=subprocess.DEVNULL, capture_stdout=True,
+                                            stderr=out, env=env, cwd=cwd, check=True)
+            out.write(result.stdout)
+            return bytes(result.stdout)
+        await trio.run_process(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env,
+                               cwd=cwd, check=True)
+        return b""
     return run
 
 

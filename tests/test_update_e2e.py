@@ -101,6 +101,13 @@ class Site:
             assert response.status_code == 200
             return response.json()
 
+    def flip_wheel_byte(self, offset: int) -> None:
+        with sqlite3.connect(self.server.data_dir / "printerhq.sqlite3") as conn:
+            (wheel,) = conn.execute("SELECT wheel FROM releases").fetchone()
+            wheel = bytearray(wheel)
+            wheel[offset] ^= 0x01
+            conn.execute("UPDATE releases SET wheel = ?", (bytes(wheel),))
+
     def sql(self, statement: str, params: tuple = ()) -> None:
         with sqlite3.connect(self.server.data_dir / "printerhq.sqlite3") as conn:
             conn.execute(statement, params)
@@ -206,7 +213,7 @@ async def test_tampered_releases_are_refused(site, wheels, attack, caplog) -> No
     else:
         site.publish(wheels["newer"])
     if attack == "flipped-wheel-byte":  # the storage, or anyone on the way, changed one byte
-        site.sql("UPDATE releases SET wheel = substr(wheel, 1, 1000) || X'00' || substr(wheel, 1002)")
+        site.flip_wheel_byte(1000)
     elif attack == "unsigned":
         site.sql("UPDATE releases SET signature = X''")
     elif attack == "edited-manifest":

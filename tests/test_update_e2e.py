@@ -266,3 +266,28 @@ async def test_the_server_serves_only_agents_and_the_newest_version(site, wheels
             assert (await http.get(f"/api/v1/updates/{NEWER}/wheel")).status_code == 401
     async with site.client() as http:  # an agent token does not read the reports
         assert (await http.get("/api/v1/updates/reports")).status_code == 403
+
+
+async def test_cancelling_during_the_trial_kills_it_and_changes_nothing(site, wheels) -> None:
+    """Structured concurrency: the trial process does not outlive the cancelled check, and a
+    cancelled update is not held against the release (it is tried again next time)."""
+    site.publish(wheels["newer"])
+    pidfile = site.tmp / "trial.pid"
+    code = f"import os, time; open({str(pidfile)!r}, 'w').write(str(os.getpid())); time.sleep(120)"
+    async with site.client() as http:
+        manager = site.manager(http, trial_command=lambda env, beat: [str(env / "bin" / "python"), "-c", code])
+        with trio.move_on_after(60) as scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(manager.check_and_apply)
+                while not pidfile.exists() or not pidfile.read_text():
+                    await trio.sleep(0.05)
+                nursery.cancel_scope.cancel()
+        assert not scope.cancelled_caught, "the trial never started"
+    pid = int(pidfile.read_text())
+    assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+    assert not site.root.joinpath("current").exists()
+    state = update_state.decode_state((site.root / "state.json").read_bytes()) \
+        if (site.root / "state.json").exists() else update_state.UpdateState()
+    assert state.bad == [] and state.pending is None
+    async with site.client() as http:  # and the next check installs it
+        assert (await site.manager(http).check_and_apply()).kind == "switched"

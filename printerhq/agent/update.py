@@ -138,10 +138,12 @@ def http_reporter(http: httpx.AsyncClient) -> Reporter:
 def base_paths(versions: Path) -> list[str]:
     """The running environment's package directories, minus our own versioned environments:
     what every new environment reuses (so the chain never grows)."""
-    out = []
+    out: list[str] = []
+    versions = versions.resolve()
     for entry in sys.path:
-        path = Path(entry)
-        if path.name in ("site-packages", "dist-packages") and path.is_dir() and versions not in path.parents:
+        path = Path(entry).resolve()
+        if (path.name in ("site-packages", "dist-packages") and path.is_dir()
+                and versions not in path.parents and str(path) not in out):
             out.append(str(path))
     return out
 
@@ -202,6 +204,7 @@ class UpdateManager:
         self.poll_interval = poll_interval
         self.python = python
         self._told: set[tuple[str, bytes]] = set()  # refusals already logged and reported
+        self._busy = trio.Lock()  # one check at a time: two would race on one environment
 
     # -- state ---------------------------------------------------------------------------------
     def load_state(self) -> UpdateState:
@@ -259,7 +262,13 @@ class UpdateManager:
     # -- the check -----------------------------------------------------------------------------
     async def check_and_apply(self) -> Outcome:
         """Fetch the latest release and install it if it is signed, intact, newer and not known
-        bad; never raises for what a server or network can do (the outcome says)."""
+        bad; never raises for what a server or network can do (the outcome says).
+        Cancellation stops the install or the trial (its process is killed) and leaves
+        ``current`` as it was."""
+        async with self._busy:
+            return await self._check_and_apply()
+
+    async def _check_and_apply(self) -> Outcome:
         try:
             response = await self.http.get("/api/v1/updates/latest")
             if response.status_code == 404:

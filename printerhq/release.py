@@ -41,10 +41,16 @@ PUBLIC_KEY_BYTES = 32
 SIGNING_CONTEXT = b"printerhq release manifest v1\n"
 
 # PEP 440 versions are at most this long here (a path component on the agent, a URL segment).
-VersionText = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z.+!_-]+$")]
+VersionText = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z.+!_-]+$")
+]
 Sha256Hex = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
-WheelName = Annotated[str, msgspec.Meta(min_length=5, max_length=200, pattern=r"^[A-Za-z0-9_.+!-]+\.whl$")]
-ProjectName = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+WheelName = Annotated[
+    str, msgspec.Meta(min_length=5, max_length=200, pattern=r"^[A-Za-z0-9_.+!-]+\.whl$")
+]
+ProjectName = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+]
 
 
 class ReleaseError(ValueError):
@@ -83,8 +89,9 @@ class SignedManifest(msgspec.Struct, frozen=True, kw_only=True):
 def generate_key() -> tuple[bytes, str]:
     """A new signing key: (PKCS#8 PEM of the private key, base64 public key for agent configs)."""
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     return pem, public_key_text(key.public_key())
 
 
@@ -134,7 +141,7 @@ def encode_signed(signed: SignedManifest) -> bytes:
 
 
 def decode_signed(data: bytes) -> SignedManifest:
-    """The JSON envelope from the server. Malformed is ``manifest``; no signature is ``unsigned``."""
+    """The JSON envelope from the server; malformed is ``manifest``."""
     if len(data) > 2 * MAX_MANIFEST_BYTES:
         raise ReleaseError("manifest", f"envelope of {len(data)} bytes is too large")
     try:
@@ -153,14 +160,19 @@ def verify(signed: SignedManifest, public_key: Ed25519PublicKey) -> Manifest:
     try:
         public_key.verify(signed.signature, SIGNING_CONTEXT + signed.manifest)
     except InvalidSignature:
-        raise ReleaseError("signature", "the signature does not match the configured public key") from None
+        raise ReleaseError(
+            "signature", "the signature does not match the configured public key"
+        ) from None
     try:
         manifest = msgspec.json.decode(signed.manifest, type=Manifest)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         # Signed but unreadable: a publisher bug or a format from the future.
         raise ReleaseError("manifest", f"signed manifest is invalid: {exc}") from None
     if manifest.format != FORMAT:
-        raise ReleaseError("manifest", f"manifest format {manifest.format} is not supported (this agent knows {FORMAT})")
+        raise ReleaseError(
+            "manifest",
+            f"manifest format {manifest.format} is not supported (this agent knows {FORMAT})",
+        )
     try:
         Version(manifest.version)
     except InvalidVersion:
@@ -171,14 +183,25 @@ def verify(signed: SignedManifest, public_key: Ed25519PublicKey) -> Manifest:
 def check_wheel(manifest: Manifest, data: bytes) -> None:
     """The downloaded wheel is the signed one, byte for byte."""
     if len(data) != manifest.size:
-        raise ReleaseError("tampered", f"wheel is {len(data)} bytes, the signed manifest says {manifest.size}")
+        raise ReleaseError(
+            "tampered", f"wheel is {len(data)} bytes, the signed manifest says {manifest.size}"
+        )
     digest = hashlib.sha256(data).hexdigest()
     if digest != manifest.sha256:
-        raise ReleaseError("tampered", f"wheel SHA-256 {digest[:16]}… does not match the signed {manifest.sha256[:16]}…")
+        raise ReleaseError(
+            "tampered",
+            f"wheel SHA-256 {digest[:16]}… does not match the signed {manifest.sha256[:16]}…",
+        )
 
 
-def judge(manifest: Manifest, running: str, *, name: str = "printerhq", bad: frozenset[str] | set[str] = frozenset(),
-          python: str | None = None) -> None:
+def judge(
+    manifest: Manifest,
+    running: str,
+    *,
+    name: str = "printerhq",
+    bad: frozenset[str] | set[str] = frozenset(),
+    python: str | None = None,
+) -> None:
     """Raise unless ``manifest`` is a release this agent should install over ``running``:
     same project, strictly newer (PEP 440 ordering), never failed here, and for this Python."""
     if manifest.name != name:
@@ -187,16 +210,25 @@ def judge(manifest: Manifest, running: str, *, name: str = "printerhq", bad: fro
     if new == old:
         raise ReleaseError("current", f"version {manifest.version} is already running")
     if new < old:
-        raise ReleaseError("downgrade", f"version {manifest.version} is older than the running {running}")
+        raise ReleaseError(
+            "downgrade", f"version {manifest.version} is older than the running {running}"
+        )
     if manifest.version in bad:
-        raise ReleaseError("bad", f"version {manifest.version} failed its trial here before; never retried")
+        raise ReleaseError(
+            "bad", f"version {manifest.version} failed its trial here before; never retried"
+        )
     if manifest.requires_python and python is not None:
         try:
             ok = Version(python) in SpecifierSet(manifest.requires_python)
         except InvalidSpecifier:
-            raise ReleaseError("incompatible", f"unreadable Requires-Python {manifest.requires_python!r}") from None
+            raise ReleaseError(
+                "incompatible", f"unreadable Requires-Python {manifest.requires_python!r}"
+            ) from None
         if not ok:
-            raise ReleaseError("incompatible", f"release requires Python {manifest.requires_python}, this is {python}")
+            raise ReleaseError(
+                "incompatible",
+                f"release requires Python {manifest.requires_python}, this is {python}",
+            )
 
 
 # -- wheels ----------------------------------------------------------------------------------
@@ -207,9 +239,13 @@ def wheel_metadata(data: bytes) -> tuple[str, str, str]:
         raise ReleaseError("wheel", f"wheel of {len(data)} bytes exceeds {MAX_WHEEL_BYTES}")
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            entries = [i for i in zf.infolist() if re.fullmatch(r"[^/]+\.dist-info/METADATA", i.filename)]
+            entries = [
+                i for i in zf.infolist() if re.fullmatch(r"[^/]+\.dist-info/METADATA", i.filename)
+            ]
             if len(entries) != 1:
-                raise ReleaseError("wheel", "a wheel has exactly one top-level *.dist-info/METADATA")
+                raise ReleaseError(
+                    "wheel", "a wheel has exactly one top-level *.dist-info/METADATA"
+                )
             if entries[0].file_size > MAX_METADATA_BYTES:
                 raise ReleaseError("wheel", "METADATA is too large")
             text = zf.read(entries[0]).decode("utf-8")
@@ -230,8 +266,15 @@ def wheel_metadata(data: bytes) -> tuple[str, str, str]:
 def make_manifest(wheel_filename: str, data: bytes, created: float) -> Manifest:
     """The manifest of a wheel: metadata, digest and size; validated like a received one."""
     name, version, requires = wheel_metadata(data)
-    manifest = Manifest(name=name, version=version, wheel=wheel_filename, created=created,
-                        sha256=hashlib.sha256(data).hexdigest(), size=len(data), requires_python=requires)
+    manifest = Manifest(
+        name=name,
+        version=version,
+        wheel=wheel_filename,
+        created=created,
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        requires_python=requires,
+    )
     try:  # the same constraints the agent applies when it decodes
         return msgspec.json.decode(encode_manifest(manifest), type=Manifest)
     except msgspec.ValidationError as exc:

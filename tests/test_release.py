@@ -24,8 +24,14 @@ WHEEL = b"PK\x03\x04 pretend wheel bytes " * 40
 def manifest(version: str = "0.2.0", data: bytes = WHEEL, **kw) -> release.Manifest:
     import hashlib
 
-    fields = dict(name="printerhq", version=version, wheel=f"printerhq-{version}-py3-none-any.whl",
-                  sha256=hashlib.sha256(data).hexdigest(), size=len(data), created=1.7e9)
+    fields = dict(
+        name="printerhq",
+        version=version,
+        wheel=f"printerhq-{version}-py3-none-any.whl",
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        created=1.7e9,
+    )
     fields.update(kw)
     return release.Manifest(**fields)
 
@@ -45,13 +51,24 @@ def test_round_trip_through_the_envelope() -> None:
 
 
 def test_unsigned_foreign_and_malformed_are_refused() -> None:
-    assert kind(release.verify, release.SignedManifest(manifest=SIGNED.manifest), PUBLIC) == "unsigned"
+    assert (
+        kind(release.verify, release.SignedManifest(manifest=SIGNED.manifest), PUBLIC) == "unsigned"
+    )
     assert kind(release.verify, release.sign(manifest(), OTHER), PUBLIC) == "signature"
-    assert kind(release.verify, release.SignedManifest(manifest=SIGNED.manifest, signature=b"x" * 63), PUBLIC) == "signature"
+    assert (
+        kind(
+            release.verify,
+            release.SignedManifest(manifest=SIGNED.manifest, signature=b"x" * 63),
+            PUBLIC,
+        )
+        == "signature"
+    )
     assert kind(release.decode_signed, b"{not json") == "manifest"
     assert kind(release.decode_signed, b"x" * 10_000) == "manifest"
     # Signed by the right key but not a manifest: refused after the signature, not trusted.
-    junk = release.SignedManifest(manifest=b'{"version": 3}', signature=KEY.sign(release.SIGNING_CONTEXT + b'{"version": 3}'))
+    junk = release.SignedManifest(
+        manifest=b'{"version": 3}', signature=KEY.sign(release.SIGNING_CONTEXT + b'{"version": 3}')
+    )
     assert kind(release.verify, junk, PUBLIC) == "manifest"
 
 
@@ -66,7 +83,9 @@ def test_unknown_fields_from_a_newer_publisher_still_verify() -> None:
     signed = release.SignedManifest(manifest=raw, signature=KEY.sign(release.SIGNING_CONTEXT + raw))
     assert release.verify(signed, PUBLIC).version == "0.2.0"
     future = msgspec.json.encode({**msgspec.to_builtins(manifest()), "format": 2})
-    signed = release.SignedManifest(manifest=future, signature=KEY.sign(release.SIGNING_CONTEXT + future))
+    signed = release.SignedManifest(
+        manifest=future, signature=KEY.sign(release.SIGNING_CONTEXT + future)
+    )
     assert kind(release.verify, signed, PUBLIC) == "manifest"
 
 
@@ -103,18 +122,30 @@ def test_judge_versions() -> None:
     release.judge(manifest("0.1.0.post1"), "0.1.0")
     assert kind(release.judge, manifest("0.1.0"), "0.1.0") == "current"
     assert kind(release.judge, manifest("0.0.9"), "0.1.0") == "downgrade"
-    assert kind(release.judge, manifest("0.2.0rc1"), "0.2.0") == "downgrade"  # PEP 440, not text order
+    assert (
+        kind(release.judge, manifest("0.2.0rc1"), "0.2.0") == "downgrade"
+    )  # PEP 440, not text order
     assert kind(release.judge, manifest("0.10.0"), "0.9.0", bad={"0.10.0"}) == "bad"
     assert kind(release.judge, manifest(name="other"), "0.1.0") == "incompatible"
-    assert kind(release.judge, manifest(requires_python=">=3.99"), "0.1.0", python="3.11.2") == "incompatible"
+    assert (
+        kind(release.judge, manifest(requires_python=">=3.99"), "0.1.0", python="3.11.2")
+        == "incompatible"
+    )
     release.judge(manifest(requires_python=">=3.11"), "0.1.0", python="3.11.2")
 
 
 def test_manifest_constraints() -> None:
-    for bad in ({"version": "../../etc"}, {"version": "1" * 65}, {"sha256": "AB" * 32},
-                {"size": release.MAX_WHEEL_BYTES + 1}, {"wheel": "x/../y.whl"}):
+    for bad in (
+        {"version": "../../etc"},
+        {"version": "1" * 65},
+        {"sha256": "AB" * 32},
+        {"size": release.MAX_WHEEL_BYTES + 1},
+        {"wheel": "x/../y.whl"},
+    ):
         raw = msgspec.json.encode({**msgspec.to_builtins(manifest()), **bad})
-        signed = release.SignedManifest(manifest=raw, signature=KEY.sign(release.SIGNING_CONTEXT + raw))
+        signed = release.SignedManifest(
+            manifest=raw, signature=KEY.sign(release.SIGNING_CONTEXT + raw)
+        )
         assert kind(release.verify, signed, PUBLIC) == "manifest", bad
 
 
@@ -128,13 +159,21 @@ def _wheel(metadata: str, extra: dict[str, bytes] | None = None) -> bytes:
 
 
 def test_wheel_metadata() -> None:
-    data = _wheel("Metadata-Version: 2.1\nName: printerhq\nVersion: 0.3.0\nRequires-Python: >=3.11\n\nREADME\n")
+    data = _wheel(
+        "Metadata-Version: 2.1\nName: printerhq\nVersion: 0.3.0\n"
+        "Requires-Python: >=3.11\n\nREADME\n"
+    )
     assert release.wheel_metadata(data) == ("printerhq", "0.3.0", ">=3.11")
     m = release.make_manifest("printerhq-0.3.0-py3-none-any.whl", data, created=1.0)
     assert (m.version, m.size, m.requires_python) == ("0.3.0", len(data), ">=3.11")
     assert kind(release.wheel_metadata, b"not a zip") == "wheel"
-    assert kind(release.wheel_metadata, _wheel("Name: printerhq\nVersion: not-a-version\n")) == "wheel"
-    two = _wheel("Name: printerhq\nVersion: 1.0\n", {"other-1.0.dist-info/METADATA": b"Name: x\nVersion: 1\n"})
+    assert (
+        kind(release.wheel_metadata, _wheel("Name: printerhq\nVersion: not-a-version\n")) == "wheel"
+    )
+    two = _wheel(
+        "Name: printerhq\nVersion: 1.0\n",
+        {"other-1.0.dist-info/METADATA": b"Name: x\nVersion: 1\n"},
+    )
     assert kind(release.wheel_metadata, two) == "wheel"
     assert kind(release.make_manifest, "../evil.whl", data, 1.0) == "wheel"
 

@@ -8,10 +8,11 @@ import zipfile
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from .helpers_pg import postgres_cluster, postgres_url  # noqa: F401 - fixtures
-from .test_store import database, store  # noqa: F401 - fixtures
 from printerhq import release
 from printerhq.server import releases
+
+from .helpers_pg import postgres_cluster, postgres_url  # noqa: F401 - fixtures
+from .test_store import database, store  # noqa: F401 - fixtures
 
 KEY = Ed25519PrivateKey.generate()
 
@@ -19,7 +20,9 @@ KEY = Ed25519PrivateKey.generate()
 def _wheel(version: str) -> tuple[release.SignedManifest, release.Manifest, bytes]:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr(f"printerhq-{version}.dist-info/METADATA", f"Name: printerhq\nVersion: {version}\n")
+        zf.writestr(
+            f"printerhq-{version}.dist-info/METADATA", f"Name: printerhq\nVersion: {version}\n"
+        )
         zf.writestr("printerhq/__init__.py", b"\x00\xff" * 100)  # bytes that are not text
     data = buf.getvalue()
     manifest = release.make_manifest(f"printerhq-{version}-py3-none-any.whl", data, created=1.0)
@@ -44,9 +47,16 @@ async def test_update_reports(store):  # noqa: F811
     await store.add_agent("site-a", "t" * 43)
     agent = await store.agent_for_token("t" * 43)
     assert agent is not None
-    await releases.add_report(store, agent, releases.UpdateReport(version="0.2.0", outcome="refused",
-                                                                  kind="downgrade", reason="older"))
-    await releases.add_report(store, agent, releases.UpdateReport(version="0.3.0", outcome="installed"))
+    await releases.add_report(
+        store,
+        agent,
+        releases.UpdateReport(version="0.2.0", outcome="refused", kind="downgrade", reason="older"),
+    )
+    await releases.add_report(
+        store, agent, releases.UpdateReport(version="0.3.0", outcome="installed")
+    )
     reports = await releases.list_reports(store)
     assert [(r["agent"], r["version"], r["outcome"], r["reason"]) for r in reports] == [
-        ("site-a", "0.3.0", "installed", ""), ("site-a", "0.2.0", "refused", "downgrade: older")]
+        ("site-a", "0.3.0", "installed", ""),
+        ("site-a", "0.2.0", "refused", "downgrade: older"),
+    ]

@@ -26,17 +26,31 @@ from tests.helpers_server import REPO, ServerProcess
 V = Version(__version__)
 NEWER = f"{V.major}.{V.minor}.{V.micro + 1}"
 BROKEN = f"{V.major}.{V.minor}.{V.micro + 2}"
-OLDER = "0.0.1" if V > Version("0.0.1") else "0.0.0"
-COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", "tests",
-                                     "benchmarks", ".pytest_cache", ".hypothesis", ".mypy_cache", ".ruff_cache")
+OLDER = "0.0.1" if Version("0.0.1") < V else "0.0.0"
+COPY_IGNORE = shutil.ignore_patterns(
+    ".git",
+    ".venv",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+    "tests",
+    "benchmarks",
+    ".pytest_cache",
+    ".hypothesis",
+    ".mypy_cache",
+    ".ruff_cache",
+)
 
 
 def _build(tmp: Path, version: str, *, broken: bool = False) -> Path:
     """A wheel of this checkout at ``version``; ``broken``: its command line raises at import."""
     src = tmp / f"src-{version}"
     shutil.copytree(REPO, src, ignore=COPY_IGNORE)
-    for rel, old, new in (("pyproject.toml", f'version = "{__version__}"', f'version = "{version}"'),
-                          ("printerhq/__init__.py", f'__version__ = "{__version__}"', f'__version__ = "{version}"')):
+    for rel, old, new in (
+        ("pyproject.toml", f'version = "{__version__}"', f'version = "{version}"'),
+        ("printerhq/__init__.py", f'__version__ = "{__version__}"', f'__version__ = "{version}"'),
+    ):
         path = src / rel
         text = path.read_text()
         assert old in text, (rel, old)
@@ -45,8 +59,12 @@ def _build(tmp: Path, version: str, *, broken: bool = False) -> Path:
         cli = src / "printerhq" / "cli.py"
         cli.write_text(cli.read_text() + '\nraise RuntimeError("this release is broken")\n')
     out = tmp / "wheels"
-    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(src)],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(src)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if result.returncode != 0:
         pytest.skip(f"cannot build a wheel here: {result.stderr[-500:]}")
     (wheel,) = out.glob(f"printerhq-{version}-*.whl")
@@ -56,7 +74,11 @@ def _build(tmp: Path, version: str, *, broken: bool = False) -> Path:
 @pytest.fixture(scope="module")
 def wheels(tmp_path_factory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("wheels")
-    return {"newer": _build(tmp, NEWER), "broken": _build(tmp, BROKEN, broken=True), "older": _build(tmp, OLDER)}
+    return {
+        "newer": _build(tmp, NEWER),
+        "broken": _build(tmp, BROKEN, broken=True),
+        "older": _build(tmp, OLDER),
+    }
 
 
 class Site:
@@ -78,17 +100,34 @@ class Site:
         return result.stdout.strip()
 
     def publish(self, wheel: Path, key: Path | None = None) -> subprocess.CompletedProcess:
-        return self._cli("server", "publish-update", str(wheel), "--key", str(key or self.key),
-                         "--data-dir", str(self.server.data_dir))
+        return self._cli(
+            "server",
+            "publish-update",
+            str(wheel),
+            "--key",
+            str(key or self.key),
+            "--data-dir",
+            str(self.server.data_dir),
+        )
 
     def _cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "printerhq.cli", *args], capture_output=True, text=True,
-                              cwd=REPO, timeout=60, check=check)
+        return subprocess.run(
+            [sys.executable, "-m", "printerhq.cli", *args],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=60,
+            check=check,
+        )
 
     def client(self, token: str | None = None) -> httpx.AsyncClient:
         ctx = ssl.create_default_context(cafile=str(self.server.certfile))
-        return httpx.AsyncClient(base_url=self.server.url, verify=ctx, timeout=30,
-                                 headers={"Authorization": f"Bearer {token or self.token}"})
+        return httpx.AsyncClient(
+            base_url=self.server.url,
+            verify=ctx,
+            timeout=30,
+            headers={"Authorization": f"Bearer {token or self.token}"},
+        )
 
     def manager(self, http: httpx.AsyncClient, **kw) -> UpdateManager:
         kw.setdefault("restart_args", ["--version"])
@@ -123,7 +162,9 @@ def site(tmp_path):
 
 
 def _version_of(executable: Path) -> str:
-    return subprocess.run([str(executable), "--version"], capture_output=True, text=True, timeout=60).stdout.strip()
+    return subprocess.run(
+        [str(executable), "--version"], capture_output=True, text=True, timeout=60
+    ).stdout.strip()
 
 
 async def test_an_update_applies_and_a_restart_confirms_it(site, wheels, caplog) -> None:
@@ -138,7 +179,10 @@ async def test_an_update_applies_and_a_restart_confirms_it(site, wheels, caplog)
         # The new environment runs the new code, and the restart command is the new version.
         assert _version_of(site.root / "current" / "bin" / "printerhq") == f"printerhq {NEWER}"
         assert outcome.exec_argv == [str(site.root / "current" / "bin" / "printerhq"), "--version"]
-        assert subprocess.run(outcome.exec_argv, capture_output=True, text=True).stdout.strip() == f"printerhq {NEWER}"
+        assert (
+            subprocess.run(outcome.exec_argv, capture_output=True, text=True).stdout.strip()
+            == f"printerhq {NEWER}"
+        )
         state = update_state.decode_state((site.root / "state.json").read_bytes())
         assert state.pending is not None and state.pending.version == NEWER
         assert Path(state.pending.previous) == Path(sys.prefix).resolve()
@@ -188,14 +232,19 @@ async def test_a_broken_release_is_rolled_back_and_never_retried(site, wheels, c
 
 
 @pytest.mark.parametrize("trial", ["crash", "silent"])
-async def test_a_version_that_does_not_come_up_in_its_trial_is_rolled_back(site, wheels, trial) -> None:
+async def test_a_version_that_does_not_come_up_in_its_trial_is_rolled_back(
+    site, wheels, trial
+) -> None:
     """The trial process runs the new version's interpreter; here it exits 3, or runs but never
     writes a heartbeat (deadline)."""
     code = "raise SystemExit(3)" if trial == "crash" else "import time; time.sleep(60)"
     site.publish(wheels["newer"])
     async with site.client() as http:
-        manager = site.manager(http, trial_deadline=3.0,
-                               trial_command=lambda env, beat: [str(env / "bin" / "python"), "-c", code])
+        manager = site.manager(
+            http,
+            trial_deadline=3.0,
+            trial_command=lambda env, beat: [str(env / "bin" / "python"), "-c", code],
+        )
         with trio.fail_after(60):
             outcome = await manager.check_and_apply()
     assert outcome.kind == "failed"
@@ -204,7 +253,9 @@ async def test_a_version_that_does_not_come_up_in_its_trial_is_rolled_back(site,
     assert update_state.decode_state((site.root / "state.json").read_bytes()).bad == [NEWER]
 
 
-@pytest.mark.parametrize("attack", ["flipped-wheel-byte", "other-key", "unsigned", "edited-manifest"])
+@pytest.mark.parametrize(
+    "attack", ["flipped-wheel-byte", "other-key", "unsigned", "edited-manifest"]
+)
 async def test_tampered_releases_are_refused(site, wheels, attack, caplog) -> None:
     caplog.set_level(logging.INFO, "printerhq.agent.update")
     if attack == "other-key":
@@ -217,10 +268,16 @@ async def test_tampered_releases_are_refused(site, wheels, attack, caplog) -> No
     elif attack == "unsigned":
         site.sql("UPDATE releases SET signature = X''")
     elif attack == "edited-manifest":
-        site.sql("UPDATE releases SET manifest = CAST(replace(CAST(manifest AS TEXT), ?, ?) AS BLOB)",
-                 (f'"version":"{NEWER}"', '"version":"99.0.0"'))
-    expected = {"flipped-wheel-byte": "tampered", "other-key": "signature", "unsigned": "unsigned",
-                "edited-manifest": "signature"}[attack]
+        site.sql(
+            "UPDATE releases SET manifest = CAST(replace(CAST(manifest AS TEXT), ?, ?) AS BLOB)",
+            (f'"version":"{NEWER}"', '"version":"99.0.0"'),
+        )
+    expected = {
+        "flipped-wheel-byte": "tampered",
+        "other-key": "signature",
+        "unsigned": "unsigned",
+        "edited-manifest": "signature",
+    }[attack]
     async with site.client() as http:
         manager = site.manager(http)
         outcome = await manager.check_and_apply()
@@ -229,7 +286,9 @@ async def test_tampered_releases_are_refused(site, wheels, attack, caplog) -> No
     assert not (site.root / "versions").exists() or not any((site.root / "versions").iterdir())
     assert not site.root.joinpath("current").exists()
     refusals = [r for r in caplog.records if "refused" in r.message]
-    assert len(refusals) == 1 and f"({expected})" in refusals[0].message  # one line, not one per check
+    assert (
+        len(refusals) == 1 and f"({expected})" in refusals[0].message
+    )  # one line, not one per check
     reports = await site.reports()
     assert [(r["outcome"], r["reason"].split(":")[0]) for r in reports] == [("refused", expected)]
 
@@ -246,8 +305,16 @@ async def test_a_downgrade_is_refused(site, wheels) -> None:
 async def test_the_server_serves_only_agents_and_the_newest_version(site, wheels) -> None:
     site.publish(wheels["older"])
     site.publish(wheels["newer"])  # published later and newer
-    again = site._cli("server", "publish-update", str(wheels["newer"]), "--key", str(site.key),
-                      "--data-dir", str(site.server.data_dir), check=False)
+    again = site._cli(
+        "server",
+        "publish-update",
+        str(wheels["newer"]),
+        "--key",
+        str(site.key),
+        "--data-dir",
+        str(site.server.data_dir),
+        check=False,
+    )
     assert again.returncode == 1 and "already published" in again.stderr
     async with site.client() as http:
         latest = await http.get("/api/v1/updates/latest")
@@ -255,7 +322,9 @@ async def test_the_server_serves_only_agents_and_the_newest_version(site, wheels
         wheel = await http.get(f"/api/v1/updates/{NEWER}/wheel")
         assert wheel.content == wheels["newer"].read_bytes()
         assert (await http.get("/api/v1/updates/9.9.9/wheel")).status_code == 404
-        assert (await http.post("/api/v1/updates/report", content=b'{"version":"1","outcome":"hacked"}')).status_code == 400
+        assert (
+            await http.post("/api/v1/updates/report", content=b'{"version":"1","outcome":"hacked"}')
+        ).status_code == 400
     from printerhq import release
 
     signed = release.decode_signed(latest.content)
@@ -275,7 +344,9 @@ async def test_cancelling_during_the_trial_kills_it_and_changes_nothing(site, wh
     pidfile = site.tmp / "trial.pid"
     code = f"import os, time; open({str(pidfile)!r}, 'w').write(str(os.getpid())); time.sleep(120)"
     async with site.client() as http:
-        manager = site.manager(http, trial_command=lambda env, beat: [str(env / "bin" / "python"), "-c", code])
+        manager = site.manager(
+            http, trial_command=lambda env, beat: [str(env / "bin" / "python"), "-c", code]
+        )
         with trio.move_on_after(60) as scope:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(manager.check_and_apply)
@@ -286,8 +357,11 @@ async def test_cancelling_during_the_trial_kills_it_and_changes_nothing(site, wh
     pid = int(pidfile.read_text())
     assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
     assert not site.root.joinpath("current").exists()
-    state = update_state.decode_state((site.root / "state.json").read_bytes()) \
-        if (site.root / "state.json").exists() else update_state.UpdateState()
+    state = (
+        update_state.decode_state((site.root / "state.json").read_bytes())
+        if (site.root / "state.json").exists()
+        else update_state.UpdateState()
+    )
     assert state.bad == [] and state.pending is None
     async with site.client() as http:  # and the next check installs it
         assert (await site.manager(http).check_and_apply()).kind == "switched"

@@ -18,7 +18,13 @@ def test_trial_passes_only_on_the_new_versions_own_good_cycle() -> None:
     assert judge.observe(1001, None, 42, None).state == "waiting"
     assert judge.observe(1001, beat(), 42, None).state == "passed"
     assert judge.observe(1001, beat(), 42, 0).state == "passed"  # one cycle, then a clean exit
-    for stale in (beat(version="0.1.0"), beat(pid=41), beat(time=999.0), beat(cycle=0), beat(state="error")):
+    for stale in (
+        beat(version="0.1.0"),
+        beat(pid=41),
+        beat(time=999.0),
+        beat(cycle=0),
+        beat(state="error"),
+    ):
         assert judge.observe(1001, stale, 42, None).state == "waiting", stale
 
 

@@ -117,21 +117,33 @@ def self_check_trial(env: Path, heartbeat: Path) -> list[str]:
     """The stand-in trial until the agent runs one cycle under ``--update-trial``: the new
     version imports its whole command line and writes a heartbeat."""
     # -I: neither the working directory nor PYTHON* variables may put other code first.
-    return [str(env / "bin" / "python"), "-I", "-m", "printerhq.agent.update", "self-check",
-            "--heartbeat", str(heartbeat)]
+    return [
+        str(env / "bin" / "python"),
+        "-I",
+        "-m",
+        "printerhq.agent.update",
+        "self-check",
+        "--heartbeat",
+        str(heartbeat),
+    ]
 
 
 def http_reporter(http: httpx.AsyncClient) -> Reporter:
     """Report to the server over ``http`` (base URL and agent token set); a failed report is
     logged, never raised: the log line stays the record."""
+
     async def report(event: UpdateEvent) -> None:
         try:
-            response = await http.post("/api/v1/updates/report", content=msgspec.json.encode(event),
-                                       headers={"content-type": "application/json"})
+            response = await http.post(
+                "/api/v1/updates/report",
+                content=msgspec.json.encode(event),
+                headers={"content-type": "application/json"},
+            )
             if response.status_code != 200:
                 log.warning("update report refused by the server: %d", response.status_code)
         except httpx.HTTPError as exc:
             log.warning("update report not delivered: %s", type(exc).__name__)
+
     return report
 
 
@@ -142,8 +154,12 @@ def base_paths(versions: Path) -> list[str]:
     versions = versions.resolve()
     for entry in sys.path:
         path = Path(entry).resolve()
-        if (path.name in ("site-packages", "dist-packages") and path.is_dir()
-                and versions not in path.parents and str(path) not in out):
+        if (
+            path.name in ("site-packages", "dist-packages")
+            and path.is_dir()
+            and versions not in path.parents
+            and str(path) not in out
+        ):
             out.append(str(path))
     return out
 
@@ -188,11 +204,20 @@ class UpdateManager:
     settings and ``Authorization: Bearer <agent token>``. ``restart_args`` are the arguments the
     agent was started with after the program name (``["agent", "--config", FILE]``)."""
 
-    def __init__(self, public_key: str, paths: UpdatePaths, http: httpx.AsyncClient, *,
-                 restart_args: Sequence[str], running_version: str = __version__,
-                 report: Reporter | None = None, trial_command: TrialCommand = self_check_trial,
-                 trial_deadline: float = DEFAULT_TRIAL_DEADLINE, poll_interval: float = 0.2,
-                 python: str = sys.executable):
+    def __init__(
+        self,
+        public_key: str,
+        paths: UpdatePaths,
+        http: httpx.AsyncClient,
+        *,
+        restart_args: Sequence[str],
+        running_version: str = __version__,
+        report: Reporter | None = None,
+        trial_command: TrialCommand = self_check_trial,
+        trial_deadline: float = DEFAULT_TRIAL_DEADLINE,
+        poll_interval: float = 0.2,
+        python: str = sys.executable,
+    ):
         self.public_key = release.parse_public_key(public_key)  # ReleaseError("key") if unusable
         self.paths = paths
         self.http = http
@@ -239,9 +264,20 @@ class UpdateManager:
         state.last = f"rolled back {pending.version}: {decision.reason}"
         self._save(state)
         log.error("update %s rolled back to %s: %s", pending.version, previous, decision.reason)
-        await self.report(UpdateEvent(version=pending.version, outcome="rolled-back", kind="restart", reason=decision.reason))
-        return Outcome(kind="rolled-back", version=pending.version, reason=decision.reason,
-                       exec_argv=self._exec_argv(previous))
+        await self.report(
+            UpdateEvent(
+                version=pending.version,
+                outcome="rolled-back",
+                kind="restart",
+                reason=decision.reason,
+            )
+        )
+        return Outcome(
+            kind="rolled-back",
+            version=pending.version,
+            reason=decision.reason,
+            exec_argv=self._exec_argv(previous),
+        )
 
     async def confirm(self) -> bool:
         """Call after each good cycle (cheap when nothing is pending): a switched version that
@@ -252,7 +288,11 @@ class UpdateManager:
             return False
         self._save(state)
         log.info("update %s confirmed after a good cycle", self.running)
-        keep = {self.paths.current.resolve(), Path(previous).resolve()} if previous else {self.paths.current.resolve()}
+        keep = (
+            {self.paths.current.resolve(), Path(previous).resolve()}
+            if previous
+            else {self.paths.current.resolve()}
+        )
         if self.paths.versions.is_dir():
             for env in self.paths.versions.iterdir():
                 if env.resolve() not in keep:
@@ -274,7 +314,9 @@ class UpdateManager:
             if response.status_code == 404:
                 return Outcome(kind="nothing")
             if response.status_code != 200:
-                return self._error("", f"the server answered {response.status_code} for the latest release")
+                return self._error(
+                    "", f"the server answered {response.status_code} for the latest release"
+                )
             signed = release.decode_signed(response.content)
         except httpx.HTTPError as exc:
             return self._error("", f"cannot reach the server: {type(exc).__name__}")
@@ -283,7 +325,9 @@ class UpdateManager:
         state = self.load_state()
         try:
             manifest = release.verify(signed, self.public_key)
-            release.judge(manifest, self.running, bad=set(state.bad), python=platform.python_version())
+            release.judge(
+                manifest, self.running, bad=set(state.bad), python=platform.python_version()
+            )
         except release.ReleaseError as exc:
             return await self._refuse(signed, exc)
         try:
@@ -299,7 +343,9 @@ class UpdateManager:
         log.warning("update check failed: %s", reason)
         return Outcome(kind="error", version=version, reason=reason)
 
-    async def _refuse(self, signed: release.SignedManifest | None, exc: release.ReleaseError) -> Outcome:
+    async def _refuse(
+        self, signed: release.SignedManifest | None, exc: release.ReleaseError
+    ) -> Outcome:
         version = _claimed_version(signed)
         if exc.kind == "current":
             return Outcome(kind="current", version=version)
@@ -308,7 +354,14 @@ class UpdateManager:
             self._told.add(key)
             log.warning("update %s refused (%s): %s", version or "?", exc.kind, exc.reason)
             if exc.kind != "bad":  # a bad version was reported when it failed
-                await self.report(UpdateEvent(version=version[:64], outcome="refused", kind=exc.kind, reason=exc.reason[:300]))
+                await self.report(
+                    UpdateEvent(
+                        version=version[:64],
+                        outcome="refused",
+                        kind=exc.kind,
+                        reason=exc.reason[:300],
+                    )
+                )
         return Outcome(kind="refused", version=version, reason=f"{exc.kind}: {exc.reason}")
 
     async def _download(self, manifest: release.Manifest) -> bytes:
@@ -316,19 +369,30 @@ class UpdateManager:
         url = f"/api/v1/updates/{quote(manifest.version, safe='')}/wheel"
         async with self.http.stream("GET", url) as response:
             if response.status_code != 200:
-                raise release.ReleaseError("tampered", f"the server answered {response.status_code} for the signed wheel")
+                raise release.ReleaseError(
+                    "tampered", f"the server answered {response.status_code} for the signed wheel"
+                )
             data = bytearray()
             async for chunk in response.aiter_bytes():
                 data += chunk
                 if len(data) > manifest.size:
-                    raise release.ReleaseError("tampered", f"the wheel is larger than the signed {manifest.size} bytes")
+                    raise release.ReleaseError(
+                        "tampered", f"the wheel is larger than the signed {manifest.size} bytes"
+                    )
         return bytes(data)
 
     # -- install, trial, switch ----------------------------------------------------------------
-    async def _install_and_try(self, manifest: release.Manifest, data: bytes, state: UpdateState) -> Outcome:
+    async def _install_and_try(
+        self, manifest: release.Manifest, data: bytes, state: UpdateState
+    ) -> Outcome:
         version = manifest.version
         env = self.paths.env(version)
-        log.info("update %s verified (sha256 %s…); installing into %s", version, manifest.sha256[:16], env)
+        log.info(
+            "update %s verified (sha256 %s…); installing into %s",
+            version,
+            manifest.sha256[:16],
+            env,
+        )
         try:
             with trio.fail_after(INSTALL_TIMEOUT):
                 await self._install(manifest, data, env)
@@ -343,14 +407,22 @@ class UpdateManager:
             return await self._failed(version, env, state, f"trial failed: {verdict.reason}")
         # Passed: remember the switch first (a crash before the rename leaves a harmless
         # pending entry for a version that is not running), then swap ``current``.
-        previous = self.paths.current.resolve() if self.paths.current.is_symlink() else Path(sys.prefix)
+        previous = (
+            self.paths.current.resolve() if self.paths.current.is_symlink() else Path(sys.prefix)
+        )
         state.pending = Pending(version=version, previous=str(previous), switched_at=time.time())
         state.last = f"switched to {version}"
         self._save(state)
         point_current(self.paths, env)
         log.info("update %s passed its trial; current -> %s; restarting into it", version, env)
-        await self.report(UpdateEvent(version=version, outcome="installed", reason=f"switched from {self.running}"))
-        return Outcome(kind="switched", version=version, exec_argv=self._exec_argv(self.paths.current))
+        await self.report(
+            UpdateEvent(
+                version=version, outcome="installed", reason=f"switched from {self.running}"
+            )
+        )
+        return Outcome(
+            kind="switched", version=version, exec_argv=self._exec_argv(self.paths.current)
+        )
 
     async def _failed(self, version: str, env: Path, state: UpdateState, reason: str) -> Outcome:
         state.mark_bad(version)
@@ -358,14 +430,18 @@ class UpdateManager:
         self._save(state)
         await trio.to_thread.run_sync(shutil.rmtree, env, True)
         log.error("update %s failed and is marked bad (kept %s): %s", version, self.running, reason)
-        await self.report(UpdateEvent(version=version, outcome="rolled-back", kind="trial", reason=reason[:300]))
+        await self.report(
+            UpdateEvent(version=version, outcome="rolled-back", kind="trial", reason=reason[:300])
+        )
         return Outcome(kind="failed", version=version, reason=reason)
 
     async def _install(self, manifest: release.Manifest, data: bytes, env: Path) -> None:
         paths = self.paths
         if paths.current.exists() and env.resolve() == paths.current.resolve():
             raise _InstallError(f"{env} is the current environment")
-        await trio.to_thread.run_sync(shutil.rmtree, env, True)  # a leftover from an interrupted try
+        await trio.to_thread.run_sync(
+            shutil.rmtree, env, True
+        )  # a leftover from an interrupted try
         for d in (paths.versions, paths.downloads, paths.logs):
             d.mkdir(parents=True, exist_ok=True)
         wheel = paths.downloads / manifest.wheel
@@ -376,18 +452,38 @@ class UpdateManager:
                 run = _runner(out, paths.root)
                 await run([self.python, "-m", "venv", "--without-pip", str(env)])
                 site = _site_packages(env)
-                site.joinpath("_printerhq_base.pth").write_text("".join(p + "\n" for p in base_paths(paths.versions)))
+                site.joinpath("_printerhq_base.pth").write_text(
+                    "".join(p + "\n" for p in base_paths(paths.versions))
+                )
                 try:
-                    await run([str(env / "bin" / "python"), "-m", "pip", "install", "--no-deps", "--no-index",
-                               "--ignore-installed", "--disable-pip-version-check", "--no-input",
-                               "--no-warn-script-location", str(wheel)])
+                    await run(
+                        [
+                            str(env / "bin" / "python"),
+                            "-m",
+                            "pip",
+                            "install",
+                            "--no-deps",
+                            "--no-index",
+                            "--ignore-installed",
+                            "--disable-pip-version-check",
+                            "--no-input",
+                            "--no-warn-script-location",
+                            str(wheel),
+                        ]
+                    )
                     result = await run([str(env / "bin" / "printerhq"), "--version"], capture=True)
                 except subprocess.CalledProcessError as exc:
-                    raise _InstallError(f"{Path(exc.cmd[0]).name} {' '.join(exc.cmd[1:3])} exited with {exc.returncode} "
-                                        f"(see {logfile})") from None
+                    raise _InstallError(
+                        f"{Path(exc.cmd[0]).name} {' '.join(exc.cmd[1:3])} exited with "
+                        f"{exc.returncode} "
+                        f"(see {logfile})"
+                    ) from None
                 said = result.decode(errors="replace").strip()
                 if said != f"printerhq {manifest.version}":
-                    raise _InstallError(f"the new environment says {said[:80]!r}, expected version {manifest.version}")
+                    raise _InstallError(
+                        f"the new environment says {said[:80]!r}, "
+                        f"expected version {manifest.version}"
+                    )
             (env / MARKER).write_text(f"{manifest.version} {manifest.sha256}\n")
         finally:
             wheel.unlink(missing_ok=True)
@@ -402,9 +498,14 @@ class UpdateManager:
         judge = TrialJudge(version, started, started + self.trial_deadline)
         log.info("update %s: trial run %s", version, " ".join(argv))
         with open(self.paths.logs / f"{version}-trial.log", "wb") as out:
-            proc = await trio.lowlevel.open_process(argv, stdin=subprocess.DEVNULL, stdout=out,
-                                                    stderr=subprocess.STDOUT, cwd=self.paths.root,
-                                                    env=_child_env())
+            proc = await trio.lowlevel.open_process(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.paths.root,
+                env=_child_env(),
+            )
         try:
             while True:
                 # Exit status first, heartbeat second: a child that wrote its heartbeat and
@@ -468,13 +569,22 @@ def _runner(out: BinaryIO, cwd: Path) -> Callable[..., Awaitable[bytes]]:
         out.write(("$ " + " ".join(argv) + "\n").encode())
         out.flush()
         if capture:
-            result = await trio.run_process(argv, stdin=subprocess.DEVNULL, capture_stdout=True,
-                                            stderr=out, env=env, cwd=cwd, check=True)
+            result = await trio.run_process(
+                argv,
+                stdin=subprocess.DEVNULL,
+                capture_stdout=True,
+                stderr=out,
+                env=env,
+                cwd=cwd,
+                check=True,
+            )
             out.write(result.stdout)
             return bytes(result.stdout)
-        await trio.run_process(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env,
-                               cwd=cwd, check=True)
+        await trio.run_process(
+            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env, cwd=cwd, check=True
+        )
         return b""
+
     return run
 
 
@@ -494,7 +604,9 @@ def self_check(heartbeat: Path) -> int:
     from printerhq import cli
 
     cli.build_parser()
-    beat = update_state.Heartbeat(pid=os.getpid(), time=time.time(), version=__version__, state="running", cycle=1)
+    beat = update_state.Heartbeat(
+        pid=os.getpid(), time=time.time(), version=__version__, state="running", cycle=1
+    )
     _write_atomic(heartbeat, msgspec.json.encode(beat))
     return 0
 
@@ -502,7 +614,9 @@ def self_check(heartbeat: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m printerhq.agent.update")
     sub = parser.add_subparsers(dest="command", required=True)
-    check = sub.add_parser("self-check", help="trial of a freshly installed version: import it, write a heartbeat")
+    check = sub.add_parser(
+        "self-check", help="trial of a freshly installed version: import it, write a heartbeat"
+    )
     check.add_argument("--heartbeat", required=True, type=Path)
     args = parser.parse_args(argv)
     return self_check(args.heartbeat)

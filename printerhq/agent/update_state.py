@@ -3,7 +3,7 @@ agent must remember across restarts. ``printerhq.agent.update`` does the I/O aro
 
 States of one release on one agent (docs/agent.md, "Updates")::
 
-    published ──verify──> refused (unsigned | signature | manifest | tampered | downgrade | bad | incompatible)
+    published ──verify──> refused (unsigned | signature | manifest | tampered | downgrade | ...)
         │
         └──> installing ──> trial ──passed──> switched (pending) ──confirm──> current
                    │            │                    │
@@ -77,8 +77,11 @@ def on_start(state: UpdateState, running: str, *, max_boots: int = MAX_BOOTS) ->
         return StartDecision("none", f"pending {pending.version} but {running} is running")
     pending.boots += 1
     if pending.boots > max_boots:
-        return StartDecision("rollback", f"{running} started {pending.boots - 1} times after the switch "
-                                         "without a confirmed cycle")
+        return StartDecision(
+            "rollback",
+            f"{running} started {pending.boots - 1} times after the switch "
+            "without a confirmed cycle",
+        )
     return StartDecision("wait")
 
 
@@ -133,16 +136,31 @@ class TrialJudge:
         self.min_cycles = min_cycles
 
     def healthy(self, beat: Heartbeat | None, pid: int) -> bool:
-        return (beat is not None and beat.pid == pid and beat.version == self.version
-                and beat.time >= self.started and beat.cycle >= self.min_cycles
-                and beat.state not in self.BAD_STATES)
+        return (
+            beat is not None
+            and beat.pid == pid
+            and beat.version == self.version
+            and beat.time >= self.started
+            and beat.cycle >= self.min_cycles
+            and beat.state not in self.BAD_STATES
+        )
 
-    def observe(self, now: float, beat: Heartbeat | None, pid: int, exit_code: int | None) -> Verdict:
+    def observe(
+        self, now: float, beat: Heartbeat | None, pid: int, exit_code: int | None
+    ) -> Verdict:
         if self.healthy(beat, pid) and exit_code in (None, 0):
             return Verdict("passed")
         if exit_code is not None:
-            return Verdict("failed", f"the new version exited with code {exit_code} before a good cycle")
+            return Verdict(
+                "failed", f"the new version exited with code {exit_code} before a good cycle"
+            )
         if now >= self.deadline:
-            seen = "no heartbeat" if beat is None else f"last heartbeat {beat.version} cycle {beat.cycle} state {beat.state!r}"
-            return Verdict("failed", f"no good cycle within {self.deadline - self.started:.0f}s ({seen})")
+            seen = (
+                "no heartbeat"
+                if beat is None
+                else f"last heartbeat {beat.version} cycle {beat.cycle} state {beat.state!r}"
+            )
+            return Verdict(
+                "failed", f"no good cycle within {self.deadline - self.started:.0f}s ({seen})"
+            )
         return Verdict("waiting")

@@ -15,9 +15,13 @@ import secrets
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 import trio
+
+if TYPE_CHECKING:  # imported when used: every `printerhq` command imports this module
+    from printerhq import release
 
 ACTIONS = (
     ("add-agent", "issue an upload token for a new agent (printed once, stored hashed)"),
@@ -42,10 +46,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         if name.startswith("list-"):
             sub.add_argument("--json", action="store_true")
         sub.set_defaults(func=run, action=name)
-    gen = actions.add_parser("gen-update-key", help="make an Ed25519 key to sign releases; prints the public key for agent configs")
-    gen.add_argument("--out", required=True, help="private key file to create (mode 0600, never overwritten)")
+    gen = actions.add_parser(
+        "gen-update-key",
+        help="make an Ed25519 key to sign releases; prints the public key for agent configs")
+    gen.add_argument("--out", required=True,
+                     help="private key file to create (mode 0600, never overwritten)")
     gen.set_defaults(func=gen_update_key)
-    pub = actions.add_parser("publish-update", help="sign a wheel's release manifest and publish it to agents")
+    pub = actions.add_parser("publish-update",
+                             help="sign a wheel's release manifest and publish it to agents")
     pub.add_argument("wheel", help="the printerhq wheel (*.whl)")
     pub.add_argument("--key", required=True, help="the private key from gen-update-key")
     pub.add_argument("--data-dir", required=True)
@@ -66,8 +74,8 @@ def gen_update_key(args: argparse.Namespace) -> int:
     with os.fdopen(fd, "wb") as f:
         f.write(pem)
     print(public)
-    print(f"private key written to {args.out}; put the line above in each agent's [updates] public_key",
-          file=sys.stderr)
+    print(f"private key written to {args.out}; put the line above in each agent's "
+          "[updates] public_key", file=sys.stderr)
     return 0
 
 
@@ -77,7 +85,8 @@ def publish_update(args: argparse.Namespace) -> int:
     path = Path(args.wheel)
     try:
         if path.stat().st_size > release.MAX_WHEEL_BYTES:
-            raise release.ReleaseError("wheel", f"{path.name} is larger than {release.MAX_WHEEL_BYTES} bytes")
+            limit = release.MAX_WHEEL_BYTES
+            raise release.ReleaseError("wheel", f"{path.name} is larger than {limit} bytes")
         data = path.read_bytes()
         key = release.load_private_key(Path(args.key).read_bytes())
         manifest = release.make_manifest(path.name, data, created=time.time())
@@ -89,11 +98,13 @@ def publish_update(args: argparse.Namespace) -> int:
     except release.ReleaseError as exc:
         print(f"printerhq server: {exc.reason}", file=sys.stderr)
         return 1
-    print(f"published {manifest.name} {manifest.version} ({manifest.size} bytes, sha256 {manifest.sha256})")
+    print(f"published {manifest.name} {manifest.version} ({manifest.size} bytes, "
+          f"sha256 {manifest.sha256})")
     return 0
 
 
-async def _publish(args: argparse.Namespace, signed, manifest, data: bytes) -> None:
+async def _publish(args: argparse.Namespace, signed: release.SignedManifest,
+                   manifest: release.Manifest, data: bytes) -> None:
     from printerhq.server import releases
     from printerhq.server.store import Store
 

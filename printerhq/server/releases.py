@@ -48,24 +48,49 @@ class UpdateReport(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 # -- storage ---------------------------------------------------------------------------------
-async def publish(store: Store, signed: release.SignedManifest, manifest: release.Manifest, wheel: bytes) -> None:
+async def publish(
+    store: Store, signed: release.SignedManifest, manifest: release.Manifest, wheel: bytes
+) -> None:
     """Store a signed release; publishing a version twice is refused (a version names one wheel)."""
+
     def work(conn: Any) -> None:
         sql = store.dialect.sql
         with store.dialect.transaction(conn):
-            if conn.execute(sql("SELECT 1 FROM releases WHERE version = ?"), (manifest.version,)).fetchone():
-                raise release.ReleaseError("wheel", f"version {manifest.version} is already published")
-            conn.execute(sql("INSERT INTO releases(name, version, manifest, signature, wheel, published_at) "
-                             "VALUES (?, ?, ?, ?, ?, ?)"),
-                         (manifest.name, manifest.version, signed.manifest, signed.signature, wheel, time.time()))
+            if conn.execute(
+                sql("SELECT 1 FROM releases WHERE version = ?"), (manifest.version,)
+            ).fetchone():
+                raise release.ReleaseError(
+                    "wheel", f"version {manifest.version} is already published"
+                )
+            conn.execute(
+                sql(
+                    "INSERT INTO releases(name, version, manifest, signature, wheel, published_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)"
+                ),
+                (
+                    manifest.name,
+                    manifest.version,
+                    signed.manifest,
+                    signed.signature,
+                    wheel,
+                    time.time(),
+                ),
+            )
+
     await store.run(work)
 
 
 async def latest(store: Store) -> release.SignedManifest | None:
     """The newest release by version (not by publication time: a fix published later for an
     older line must not look newer to agents already past it)."""
+
     def work(conn: Any) -> list[tuple[Any, ...]]:
-        return list(conn.execute(store.dialect.sql("SELECT version, manifest, signature FROM releases")).fetchall())
+        return list(
+            conn.execute(
+                store.dialect.sql("SELECT version, manifest, signature FROM releases")
+            ).fetchall()
+        )
+
     rows = await store.run(work)
     if not rows:
         return None
@@ -75,7 +100,10 @@ async def latest(store: Store) -> release.SignedManifest | None:
 
 async def wheel(store: Store, version: str) -> bytes | None:
     def work(conn: Any) -> Any:
-        return conn.execute(store.dialect.sql("SELECT wheel FROM releases WHERE version = ?"), (version,)).fetchone()
+        return conn.execute(
+            store.dialect.sql("SELECT wheel FROM releases WHERE version = ?"), (version,)
+        ).fetchone()
+
     row = await store.run(work)
     return bytes(row[0]) if row else None
 
@@ -83,20 +111,40 @@ async def wheel(store: Store, version: str) -> bytes | None:
 async def add_report(store: Store, agent: Agent, report: UpdateReport) -> None:
     def work(conn: Any) -> None:
         with store.dialect.transaction(conn):
-            conn.execute(store.dialect.sql("INSERT INTO update_reports(agent_id, received_at, version, outcome, reason) "
-                                           "VALUES (?, ?, ?, ?, ?)"),
-                         (agent.id, time.time(), report.version, report.outcome,
-                          f"{report.kind}: {report.reason}" if report.kind else report.reason))
+            conn.execute(
+                store.dialect.sql(
+                    "INSERT INTO update_reports(agent_id, received_at, version, outcome, reason) "
+                    "VALUES (?, ?, ?, ?, ?)"
+                ),
+                (
+                    agent.id,
+                    time.time(),
+                    report.version,
+                    report.outcome,
+                    f"{report.kind}: {report.reason}" if report.kind else report.reason,
+                ),
+            )
+
     await store.run(work)
 
 
 async def list_reports(store: Store, limit: int = REPORTS_KEPT) -> list[dict[str, Any]]:
     def work(conn: Any) -> list[tuple[Any, ...]]:
-        return list(conn.execute(store.dialect.sql(
-            "SELECT a.name, r.received_at, r.version, r.outcome, r.reason FROM update_reports r "
-            "JOIN agents a ON a.id = r.agent_id ORDER BY r.id DESC LIMIT ?"), (limit,)).fetchall())
-    return [dict(agent=name, received_at=at, version=version, outcome=outcome, reason=reason)
-            for name, at, version, outcome, reason in await store.run(work)]
+        return list(
+            conn.execute(
+                store.dialect.sql(
+                    "SELECT a.name, r.received_at, r.version, r.outcome, r.reason "
+                    "FROM update_reports r "
+                    "JOIN agents a ON a.id = r.agent_id ORDER BY r.id DESC LIMIT ?"
+                ),
+                (limit,),
+            ).fetchall()
+        )
+
+    return [
+        dict(agent=name, received_at=at, version=version, outcome=outcome, reason=reason)
+        for name, at, version, outcome, reason in await store.run(work)
+    ]
 
 
 # -- routes ----------------------------------------------------------------------------------
@@ -104,13 +152,20 @@ def _json(data: object, status: int = 200) -> Response:
     return Response(msgspec.json.encode(data), status_code=status, media_type="application/json")
 
 
-def routes(store: Store, authenticate: Callable[[Any], Awaitable[Agent | None]],
-           reader: Callable[[Callable[[Request], Awaitable[Response]]], Any]) -> list[Route]:
+def routes(
+    store: Store,
+    authenticate: Callable[[Any], Awaitable[Agent | None]],
+    reader: Callable[[Callable[[Request], Awaitable[Response]]], Any],
+) -> list[Route]:
     """The update routes; ``authenticate`` and ``reader`` are the app's agent and viewer checks."""
 
     def refused() -> Response:
-        return Response(msgspec.json.encode({"error": "missing, unknown or revoked agent token"}),
-                        status_code=401, media_type="application/json", headers={"WWW-Authenticate": "Bearer"})
+        return Response(
+            msgspec.json.encode({"error": "missing, unknown or revoked agent token"}),
+            status_code=401,
+            media_type="application/json",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
     async def get_latest(request: Request) -> Response:
         if await authenticate(request) is None:
@@ -143,8 +198,14 @@ def routes(store: Store, authenticate: Callable[[Any], Awaitable[Agent | None]],
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             return _json({"error": f"invalid report: {str(exc)[:200]}"}, 400)
         await add_report(store, agent, report)
-        log.info("agent %s update report: %s %s %s %s", agent.name, report.version, report.outcome,
-                 report.kind, report.reason[:200])
+        log.info(
+            "agent %s update report: %s %s %s %s",
+            agent.name,
+            report.version,
+            report.outcome,
+            report.kind,
+            report.reason[:200],
+        )
         return _json({"ok": True})
 
     async def get_reports(request: Request) -> Response:

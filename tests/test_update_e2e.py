@@ -365,3 +365,32 @@ async def test_cancelling_during_the_trial_kills_it_and_changes_nothing(site, wh
     assert state.bad == [] and state.pending is None
     async with site.client() as http:  # and the next check installs it
         assert (await site.manager(http).check_and_apply()).kind == "switched"
+
+
+def test_an_agent_process_execs_into_the_new_version(site, wheels) -> None:
+    """The handover as the agent does it: a separate process checks, applies, then ``execv``s
+    the returned argv (same pid); what runs next is the new version from ``current``."""
+    site.publish(wheels["newer"])
+    script = f"""
+import os, ssl
+from pathlib import Path
+import httpx, trio
+from printerhq.agent.update import UpdateManager, UpdatePaths
+
+async def check():
+    ctx = ssl.create_default_context(cafile={str(site.server.certfile)!r})
+    headers = {{"Authorization": "Bearer {site.token}"}}
+    async with httpx.AsyncClient(base_url={site.server.url!r}, verify=ctx, headers=headers) as http:
+        paths = UpdatePaths(Path({str(site.root)!r}))
+        return await UpdateManager({site.public_key!r}, paths, http, restart_args=["--version"]).check_and_apply()
+
+outcome = trio.run(check)
+print("outcome", outcome.kind, os.getpid(), flush=True)
+os.execv(outcome.exec_argv[0], outcome.exec_argv)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                            cwd=site.tmp)
+    lines = result.stdout.splitlines()
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert lines[0].startswith("outcome switched ")
+    assert lines[1] == f"printerhq {NEWER}"

@@ -357,12 +357,7 @@ async def test_cancelling_during_the_trial_kills_it_and_changes_nothing(site, wh
     pid = int(pidfile.read_text())
     assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
     assert not site.root.joinpath("current").exists()
-    state = (
-        update_state.decode_state((site.root / "state.json").read_bytes())
-        if (site.root / "state.json").exists()
-        else update_state.UpdateState()
-    )
-    assert state.bad == [] and state.pending is None
+    assert not (site.root / "state.json").exists()  # nothing marked bad, nothing pending
     async with site.client() as http:  # and the next check installs it
         assert (await site.manager(http).check_and_apply()).kind == "switched"
 
@@ -382,15 +377,37 @@ async def check():
     headers = {{"Authorization": "Bearer {site.token}"}}
     async with httpx.AsyncClient(base_url={site.server.url!r}, verify=ctx, headers=headers) as http:
         paths = UpdatePaths(Path({str(site.root)!r}))
-        return await UpdateManager({site.public_key!r}, paths, http, restart_args=["--version"]).check_and_apply()
+        manager = UpdateManager({site.public_key!r}, paths, http, restart_args=["--version"])
+        return await manager.check_and_apply()
 
 outcome = trio.run(check)
 print("outcome", outcome.kind, os.getpid(), flush=True)
 os.execv(outcome.exec_argv[0], outcome.exec_argv)
 """
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                            cwd=site.tmp)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=site.tmp
+    )
     lines = result.stdout.splitlines()
     assert result.returncode == 0, result.stderr[-2000:]
     assert lines[0].startswith("outcome switched ")
     assert lines[1] == f"printerhq {NEWER}"
+
+
+async def test_a_host_that_cannot_install_is_not_the_releases_fault(
+    site, wheels, monkeypatch
+) -> None:
+    """Without the running environment's packages (here: no pip reachable from the new
+    environment), the update is an error retried later, not a bad release."""
+    import printerhq.agent.update as update
+
+    site.publish(wheels["newer"])
+    monkeypatch.setattr(update, "base_paths", lambda versions: [])
+    async with site.client() as http:
+        outcome = await site.manager(http).check_and_apply()
+        assert outcome.kind == "error" and "installation failed" in outcome.reason, outcome
+        assert not (site.root / "versions" / NEWER).exists()
+        assert not site.root.joinpath("current").exists()
+        assert not (site.root / "state.json").exists()  # nothing marked bad, nothing pending
+        monkeypatch.undo()
+        assert (await site.manager(http).check_and_apply()).kind == "switched"
+    assert [r["outcome"] for r in await site.reports()] == ["installed"]

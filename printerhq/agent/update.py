@@ -455,6 +455,9 @@ class UpdateManager:
                 site.joinpath("_printerhq_base.pth").write_text(
                     "".join(p + "\n" for p in base_paths(paths.versions))
                 )
+                # pip comes from the running environment: without it, this host cannot install
+                # anything, which is no fault of the release (an error, retried; not "bad").
+                await run([str(env / "bin" / "python"), "-c", "import pip"])
                 try:
                     await run(
                         [

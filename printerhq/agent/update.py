@@ -52,6 +52,7 @@ log = logging.getLogger("printerhq.agent.update")
 DEFAULT_TRIAL_DEADLINE = 120.0  # seconds for the new version to show a good cycle
 INSTALL_TIMEOUT = 300.0  # venv + pip install + --version, together
 STOP_GRACE = 10.0  # SIGTERM to SIGKILL for the trial process
+MAX_ENVELOPE_BYTES = 2 * release.MAX_MANIFEST_BYTES  # base64 manifest + signature + keys
 MARKER = ".printerhq-complete"  # written last: an environment without it is a leftover
 
 
@@ -310,14 +311,12 @@ class UpdateManager:
 
     async def _check_and_apply(self) -> Outcome:
         try:
-            response = await self.http.get("/api/v1/updates/latest")
-            if response.status_code == 404:
+            status, body = await self._get_bounded("/api/v1/updates/latest", MAX_ENVELOPE_BYTES)
+            if status == 404:
                 return Outcome(kind="nothing")
-            if response.status_code != 200:
-                return self._error(
-                    "", f"the server answered {response.status_code} for the latest release"
-                )
-            signed = release.decode_signed(response.content)
+            if status != 200:
+                return self._error("", f"the server answered {status} for the latest release")
+            signed = release.decode_signed(body)
         except httpx.HTTPError as exc:
             return self._error("", f"cannot reach the server: {type(exc).__name__}")
         except release.ReleaseError as exc:
@@ -338,6 +337,16 @@ class UpdateManager:
         except httpx.HTTPError as exc:
             return self._error(manifest.version, f"wheel download failed: {type(exc).__name__}")
         return await self._install_and_try(manifest, data, state)
+
+    async def _get_bounded(self, url: str, limit: int) -> tuple[int, bytes]:
+        """Status and body, reading at most ``limit`` bytes (more is a ``manifest`` refusal)."""
+        async with self.http.stream("GET", url) as response:
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > limit:
+                    raise release.ReleaseError("manifest", f"answer larger than {limit} bytes")
+            return response.status_code, bytes(body)
 
     def _error(self, version: str, reason: str) -> Outcome:
         log.warning("update check failed: %s", reason)

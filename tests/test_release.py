@@ -187,3 +187,33 @@ def test_keys() -> None:
     for bad in ("", "abc", base64.b64encode(b"x" * 31).decode(), "zz" * 32):
         assert kind(release.parse_public_key, bad) == "key"
     assert kind(release.load_private_key, b"-----BEGIN NOTHING-----") == "key"
+
+
+def test_gen_update_key_writes_0600_and_never_overwrites(tmp_path, capsys) -> None:
+    from printerhq import cli
+
+    path = tmp_path / "signing.key"
+    assert cli.main(["server", "gen-update-key", "--out", str(path)]) == 0
+    public = capsys.readouterr().out.strip()
+    assert path.stat().st_mode & 0o777 == 0o600
+    key = release.load_private_key(path.read_bytes())
+    assert release.public_key_text(key.public_key()) == public
+    before = path.read_bytes()
+    assert cli.main(["server", "gen-update-key", "--out", str(path)]) == 1
+    assert "cannot create" in capsys.readouterr().err
+    assert path.read_bytes() == before
+
+
+def test_publish_update_refuses_what_it_cannot_read(tmp_path, capsys) -> None:
+    from printerhq import cli
+
+    key = tmp_path / "signing.key"
+    assert cli.main(["server", "gen-update-key", "--out", str(key)]) == 0
+    junk = tmp_path / "printerhq-1.0-py3-none-any.whl"
+    junk.write_bytes(b"not a zip")
+    args = ["server", "publish-update", str(junk), "--key", str(key), "--data-dir", str(tmp_path)]
+    assert cli.main(args) == 1
+    assert "not a readable wheel" in capsys.readouterr().err
+    args[2] = str(tmp_path / "missing.whl")
+    assert cli.main(args) == 1
+    assert "No such file" in capsys.readouterr().err

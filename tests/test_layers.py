@@ -43,6 +43,7 @@ LAYERS: dict[str, str] = {
     "printerhq.traffic": CORE,
     "printerhq.wire": CORE,  # the wire format beside the model
     "printerhq.targets": CORE,
+    "printerhq.release": CORE,  # signed release manifests (server and agent)
     "printerhq.mib": CORE,
     "printerhq.snmp": CORE,  # BER, messages, v3, USM, credentials' encode/decode
     "printerhq.collect": SHELL,  # the package re-exports the drivers ...

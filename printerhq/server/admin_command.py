@@ -1,18 +1,27 @@
-"""``printerhq server add-agent|revoke-agent|add-viewer|revoke-viewer|list-agents|list-tokens``
-(also ``python -m printerhq.server server ...``).
+"""``printerhq server add-agent|revoke-agent|add-viewer|revoke-viewer|list-agents|list-tokens``,
+``gen-update-key`` and ``publish-update`` (also ``python -m printerhq.server server ...``).
 
 Agent tokens upload reports; viewer tokens read the fleet (REST API, /metrics, dashboard). Each
-token is printed once and only its SHA-256 is stored.
+token is printed once and only its SHA-256 is stored. ``gen-update-key`` makes the Ed25519 key
+that signs releases (keep it off the server); ``publish-update`` signs a wheel's manifest with it
+and stores both in the server's database for agents to fetch (see ``printerhq.release``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 import trio
+
+if TYPE_CHECKING:  # imported when used: every `printerhq` command imports this module
+    from printerhq import release
 
 ACTIONS = (
     ("add-agent", "issue an upload token for a new agent (printed once, stored hashed)"),
@@ -37,6 +46,73 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         if name.startswith("list-"):
             sub.add_argument("--json", action="store_true")
         sub.set_defaults(func=run, action=name)
+    gen = actions.add_parser(
+        "gen-update-key",
+        help="make an Ed25519 key to sign releases; prints the public key for agent configs")
+    gen.add_argument("--out", required=True,
+                     help="private key file to create (mode 0600, never overwritten)")
+    gen.set_defaults(func=gen_update_key)
+    pub = actions.add_parser("publish-update",
+                             help="sign a wheel's release manifest and publish it to agents")
+    pub.add_argument("wheel", help="the printerhq wheel (*.whl)")
+    pub.add_argument("--key", required=True, help="the private key from gen-update-key")
+    pub.add_argument("--data-dir", required=True)
+    pub.add_argument("--database", help="postgresql://... (default: SQLite in --data-dir)")
+    pub.set_defaults(func=publish_update)
+
+
+def gen_update_key(args: argparse.Namespace) -> int:
+    from printerhq import release
+
+    pem, public = release.generate_key()
+    try:
+        # O_EXCL: never replace a key agents already trust; 0600 from the first byte.
+        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        print(f"printerhq server: cannot create {args.out}: {exc.strerror}", file=sys.stderr)
+        return 1
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+    print(public)
+    print(f"private key written to {args.out}; put the line above in each agent's "
+          "[updates] public_key", file=sys.stderr)
+    return 0
+
+
+def publish_update(args: argparse.Namespace) -> int:
+    from printerhq import release
+
+    path = Path(args.wheel)
+    try:
+        if path.stat().st_size > release.MAX_WHEEL_BYTES:
+            limit = release.MAX_WHEEL_BYTES
+            raise release.ReleaseError("wheel", f"{path.name} is larger than {limit} bytes")
+        data = path.read_bytes()
+        key = release.load_private_key(Path(args.key).read_bytes())
+        manifest = release.make_manifest(path.name, data, created=time.time())
+        signed = release.sign(manifest, key)
+        trio.run(_publish, args, signed, manifest, data)
+    except OSError as exc:
+        print(f"printerhq server: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 1
+    except release.ReleaseError as exc:
+        print(f"printerhq server: {exc.reason}", file=sys.stderr)
+        return 1
+    print(f"published {manifest.name} {manifest.version} ({manifest.size} bytes, "
+          f"sha256 {manifest.sha256})")
+    return 0
+
+
+async def _publish(args: argparse.Namespace, signed: release.SignedManifest,
+                   manifest: release.Manifest, data: bytes) -> None:
+    from printerhq.server import releases
+    from printerhq.server.store import Store
+
+    store = await Store.open(args.data_dir, args.database)
+    try:
+        await releases.publish(store, signed, manifest, data)
+    finally:
+        await store.aclose()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from printerhq.server import dashboard
+from printerhq.server import dashboard, releases
 from printerhq.server.metrics import Metrics
 from printerhq.server.store import Agent, AgentRevoked, Store
 from printerhq import wire
@@ -315,6 +315,7 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False)
         Route("/healthz", healthz),
         Route("/metrics", reader(prometheus)),
         *dashboard.routes(store, open_read=open_read),
+        *releases.routes(store, authenticate, reader),
     ]
     if websocket:
         routes.append(WebSocketRoute("/api/v1/stream", ingest_stream))

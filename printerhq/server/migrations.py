@@ -92,6 +92,30 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE readings ADD COLUMN schema_version INTEGER NOT NULL DEFAULT 1",
         "ALTER TABLE readings ADD COLUMN wire_minor INTEGER NOT NULL DEFAULT 0",
     ],
+    # 4: signed releases for agent updates (``printerhq server publish-update``). The wheel lives
+    # in the database like everything else, so every instance sharing one PostgreSQL serves it.
+    # ``manifest`` holds the exact signed bytes; ``signature`` their Ed25519 signature.
+    [
+        """CREATE TABLE releases (
+            id {pk},
+            name TEXT NOT NULL,
+            version TEXT NOT NULL UNIQUE,
+            manifest {blob} NOT NULL,
+            signature {blob} NOT NULL,
+            wheel {blob} NOT NULL,
+            published_at DOUBLE PRECISION NOT NULL
+        )""",
+        # What agents report about releases: installed, or refused and why (shown to viewers).
+        """CREATE TABLE update_reports (
+            id {pk},
+            agent_id BIGINT NOT NULL REFERENCES agents(id),
+            received_at DOUBLE PRECISION NOT NULL,
+            version TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            reason TEXT NOT NULL
+        )""",
+        "CREATE INDEX update_reports_agent ON update_reports(agent_id, received_at)",
+    ],
 ]
 
 DIALECT_TYPES = {

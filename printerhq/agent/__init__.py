@@ -1,0 +1,1 @@
+"""The data collector agent: service loop, schedules, remote configuration, health, updates."""

@@ -68,7 +68,7 @@ SNMP client, pinger and HTTP client belong to the Scanner (or to the application
 them in). The discovery memory is saved atomically (rename), so cancelling at any point leaves
 the previous state file or a complete new one.
 
-The package, one job per module (imports run down this list):
+The package, one job per module (each imports only the ones above it):
 
 * :mod:`~printerhq.scan.outcome`: sans-IO; what an address answered -> its outcome, recorded
   in :class:`~printerhq.model.ScanStats` and the discovery memory (the only code that changes

@@ -299,6 +299,8 @@ class HostPipeline:
         cache = self.tools.cache
         if identity.is_printer:
             if self.options.collect:
+                # Settled when the collection ends: whether its report has errors is part of
+                # the outcome (a scan cancelled meanwhile does not remember the printer).
                 report = await collect(self.client, target, cache, identity=identity, cost=cost)
                 self.ledger.settle(host.address, Answer(snmp=Snmp.PRINTER,
                                                         report_errors=bool(report.errors)))

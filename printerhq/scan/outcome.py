@@ -29,7 +29,9 @@ nothing at all                         ABSENT       silent      no     (``comple
 .. [2] answered ARP, or the echo, or an SNMP reply came from another address (dropped).
 .. [3] when an ICMP error came, or the SNMP reply came from another address.
 
-An error is exactly when the address gets a report with ``errors``. Silent, ping-only and
+An error is when the address gets a report with ``errors``, with one exception kept as it
+always was: a web printer found on an address whose SNMP reply came from elsewhere is reported
+with that text in ``errors`` but counted as a printer, not as an error. Silent, ping-only and
 ARP-only addresses give no report. ``addresses`` and ``completed`` are counted apart
 (:meth:`Ledger.admitted`, :meth:`Ledger.done`): when an address enters the scan and when its
 slot is free again.

@@ -79,8 +79,6 @@ class ScanRun:
     def finish(self, completed: bool) -> None:
         """Counters of this scan, and the memory saved. Synchronous: runs even when the scan is
         being cancelled, and the save is atomic (see DiscoveryMemory.save)."""
-        from ..arp import ARP_FRAME_SIZE
-
         stats = self.ledger.stats
         stats.duration = time.monotonic() - self._started
         after = self._counters()
@@ -93,6 +91,8 @@ class ScanRun:
                                                  bytes_sent=delta[2], bytes_received=delta[3])
         frames, replies, sent = self._arp
         if frames:
+            from ..arp import ARP_FRAME_SIZE
+
             # An ARP reply is the same 42-byte Ethernet II frame as the request (RFC 826: the
             # same fields, oper 2); counted without the NIC's padding to 60, like the requests.
             by_protocol["arp"] = TrafficCount(packets_sent=frames, packets_received=replies,

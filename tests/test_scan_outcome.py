@@ -247,3 +247,65 @@ def test_each_row_of_the_table(answer, verdict, kind, error, counts):
     fields = ("skipped", "responders", "printers", "alive", "errors")
     assert {f: getattr(stats, f) for f in fields if getattr(stats, f)} == counts
     assert stats.completed == stats.addresses == 0  # counted by admitted() and done() alone
+
+
+# -- the engine: every path ends in exactly one settle -----------------------------------------
+
+
+@pytest.mark.parametrize("icmp", [True, False], ids=["icmp", "no-icmp"])
+@pytest.mark.parametrize("batched", [True, False], ids=["sweep", "per-host"])
+async def test_a_real_scan_settles_every_address_exactly_once(monkeypatch, batched, icmp):
+    """Against the loopback simulator: printers, an agent answering from another address,
+    blank addresses, a name that resolves and one that does not. The Ledger is the only
+    place outcomes are recorded, and each address reaches it once."""
+    import trio
+
+    from printerhq.engine import Scanner, ScanOptions
+    from printerhq.sim.server import serve_fleet
+    from tests.helpers_engine import FIXTURES, LocalResolver, is_printer_recording
+
+    hosts = [f"127.93.5.{i}" for i in range(1, 4)]
+    # hosts[2] answers from another address: dropped, so it is not found as what it is.
+    printers = {h for h, path in zip(hosts[:2], FIXTURES, strict=False)
+                if is_printer_recording(path)}
+    blanks = [f"127.93.5.{i}" for i in range(10, 30)]
+    addresses = [hosts[0], hosts[2], "printer.lab.test", "no-such-host.lab.test", *blanks]
+    settled: list[tuple[str | None, Outcome]] = []
+    real_settle = Ledger.settle
+
+    def spy(self: Ledger, address: str | None, answer: Answer) -> Outcome:
+        outcome = real_settle(self, address, answer)
+        settled.append((address, outcome))
+        return outcome
+
+    monkeypatch.setattr(Ledger, "settle", spy)
+    memory = DiscoveryMemory()
+    trio.socket.set_custom_hostname_resolver(LocalResolver({"printer.lab.test": hosts[1]}))
+    try:
+        async with serve_fleet(FIXTURES[:3], hosts, faults={hosts[2]: "other-address"}) as fleet:
+            options = ScanOptions(port=fleet.port, timeout=0.3, retries=0, rate=20_000,
+                                  collect=True, arp=False, icmp=icmp, batched_discovery=batched)
+            async with Scanner(options, memory=memory) as scanner:
+                pinging = scanner._pinger is not None and scanner._pinger.mode != "off"
+                async with scanner.scan(addresses) as reports:
+                    found = {r.identity.address: r async for r in reports}
+    finally:
+        trio.socket.set_custom_hostname_resolver(None)
+
+    stats = scanner.stats
+    assert len(settled) == stats.addresses == stats.completed == len(addresses)
+    by_address = dict(settled)
+    assert len(by_address) == len(settled)  # no address settled twice
+    assert set(by_address) == {*hosts, *blanks, None}  # None: the name that did not resolve
+    verdicts = Counter(o.verdict for _, o in settled)
+    assert stats.printers == verdicts[Verdict.PRINTER] + verdicts[Verdict.EWS] == len(printers)
+    assert stats.errors == sum(o.error for _, o in settled) == 2  # dns, reply from elsewhere
+    assert by_address[None].verdict is Verdict.FAILED
+    assert by_address[hosts[2]] == Outcome(Verdict.ALIVE, "alive", True, True)
+    assert "came from" in found[hosts[2]].errors[0]
+    blank = Verdict.ALIVE if pinging else Verdict.ABSENT  # loopback answers every ping
+    assert {by_address[b].verdict for b in blanks} == {blank}
+    for address, outcome in settled:
+        if address is not None:
+            assert memory.kind_of(address) == outcome.kind
+    assert set(found) == {*hosts, "no-such-host.lab.test"}  # reports: agents and errors only

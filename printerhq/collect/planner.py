@@ -19,6 +19,7 @@ from printerhq.mib.oids import OID, dotted, is_under
 from printerhq.mib.vendors import Vendor, vendor_named
 from printerhq.model import FieldProblem, Identity, SnmpCost
 from printerhq.snmp.ber import Tag
+from printerhq.snmp.errors import missing_index, without_missing
 from printerhq.snmp.message import ErrorStatus, Varbind
 
 from .base import MoreWork, Steps
@@ -240,10 +241,9 @@ class Collection(PassesMixin, ReportMixin):
                 self.cache.max_varbinds = half
                 pending[:0] = [chunk[:half], chunk[half:]]
                 continue
-            if (response.error_status == ErrorStatus.NO_SUCH_NAME
-                    and 1 <= response.error_index <= len(chunk)):
+            rest = without_missing(chunk, response.error_status, response.error_index)
+            if rest is not None:
                 # noSuchName (SNMPv1, RFC 1157 section 4.1.2): drop the named OID, ask the rest.
-                rest = chunk[:response.error_index - 1] + chunk[response.error_index:]
                 if rest:
                     pending.insert(0, rest)
                 continue
@@ -263,9 +263,8 @@ class Collection(PassesMixin, ReportMixin):
             asked = [predecessor(o) for o in chunk]
             response = yield (Request("bulk", asked, non_repeaters=len(chunk), max_repetitions=0)
                               if self.bulk else Request("next", asked))
-            if (response.error_status == ErrorStatus.NO_SUCH_NAME
-                    and 1 <= response.error_index <= len(chunk)):
-                rest = chunk[:response.error_index - 1] + chunk[response.error_index:]
+            rest = without_missing(chunk, response.error_status, response.error_index)
+            if rest is not None:
                 if rest:
                     pending.insert(0, rest)
                 continue
@@ -489,9 +488,9 @@ class Collection(PassesMixin, ReportMixin):
                 continue
             active = active[:self._limit()]
             response = yield Request("next", [r.cursor for r in active])
-            if (response.error_status == ErrorStatus.NO_SUCH_NAME
-                    and 1 <= response.error_index <= len(active)):
-                active[response.error_index - 1].done = True  # that run reached the end
+            ended = missing_index(response.error_status, response.error_index, len(active))
+            if ended is not None:
+                active[ended].done = True  # that run reached the end
             elif response.error_status or len(response.varbinds) != len(active):
                 for r in active:
                     r.done = True

@@ -82,6 +82,12 @@ class TrafficCount(msgspec.Struct, **_options):
     bytes_sent: int = 0
     bytes_received: int = 0
 
+    def __add__(self, other: TrafficCount) -> TrafficCount:
+        return TrafficCount(packets_sent=self.packets_sent + other.packets_sent,
+                            packets_received=self.packets_received + other.packets_received,
+                            bytes_sent=self.bytes_sent + other.bytes_sent,
+                            bytes_received=self.bytes_received + other.bytes_received)
+
     def __sub__(self, other: TrafficCount) -> TrafficCount:
         return TrafficCount(packets_sent=self.packets_sent - other.packets_sent,
                             packets_received=self.packets_received - other.packets_received,

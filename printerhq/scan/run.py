@@ -54,7 +54,7 @@ class ScanRun:
         self.dispatch = SweepDispatch(self.pipeline, self.rate, self.send)
         self._started = 0.0
         self._before: dict[str, Counters] = {}
-        self._arp = [0, 0, 0]  # frames sent, replies, bytes sent: every ARP batch of the scan
+        self._arp = TrafficCount()  # every ARP batch of the scan, added up
 
     # -- bookkeeping ----------------------------------------------------------------------
 
@@ -89,15 +89,8 @@ class ScanRun:
             if any(delta):
                 by_protocol[name] = TrafficCount(packets_sent=delta[0], packets_received=delta[1],
                                                  bytes_sent=delta[2], bytes_received=delta[3])
-        frames, replies, sent = self._arp
-        if frames:
-            from ..arp import ARP_FRAME_SIZE
-
-            # An ARP reply is the same 42-byte Ethernet II frame as the request (RFC 826: the
-            # same fields, oper 2); counted without the NIC's padding to 60, like the requests.
-            by_protocol["arp"] = TrafficCount(packets_sent=frames, packets_received=replies,
-                                              bytes_sent=sent,
-                                              bytes_received=replies * ARP_FRAME_SIZE)
+        if self._arp.packets_sent:
+            by_protocol["arp"] = self._arp
         stats.by_protocol = by_protocol
         # The historical totals are the SNMP figures (what they always counted).
         snmp = by_protocol.get("snmp", TrafficCount())
@@ -178,9 +171,7 @@ class ScanRun:
                 await self._admit(hosts, Host(address, address))
 
     def _count_arp(self, stats: ArpStats) -> None:
-        self._arp[0] += stats.frames_sent
-        self._arp[1] += stats.replies
-        self._arp[2] += stats.bytes_sent
+        self._arp = self._arp + stats.traffic()
 
     async def _arp_networks(self) -> list[AttachedNetwork]:
         if self.options.arp is False:

@@ -32,7 +32,6 @@ from typing import Any
 import pysnmp
 from pyasn1.codec.ber import decoder, encoder
 
-from printerhq.snmp.reference import pysnmp_module, to_pysnmp
 from printerhq.snmp import (
     Message,
     Pdu,
@@ -44,6 +43,7 @@ from printerhq.snmp import (
     decode_message,
     encode_message,
 )
+from tests.pysnmp_bridge import pysnmp_module, to_pysnmp
 
 SIZES = (1, 20, 60)
 DECODE_TARGET = 20.0

@@ -31,14 +31,14 @@ from printerhq.sim.agent import Agent
 from printerhq.sim.recording import Recording
 from printerhq.snmp.message import (Message, Pdu, PduType, Varbind, Version, decode_message,
                                     encode_message)
-from printerhq.snmp.reference import pysnmp_decode, pysnmp_encode
+from tests.pysnmp_bridge import pysnmp_decode, pysnmp_encode
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"
 LIBRENMS = ROOT.parent / "shared" / "realdata" / "librenms"
 COLD_TARGET, WARM_TARGET, CPU_TARGET = 2000, 800, 5.0
 
-# --- pysnmp codec path: printerhq.snmp.reference, the same conversions the differential tests use
+# --- pysnmp codec path: tests.pysnmp_bridge, the same conversions the differential tests use
 
 
 def pysnmp_decoder(version: Version) -> Callable[[bytes], Message]:

@@ -23,10 +23,7 @@ from dataclasses import dataclass, field
 
 import trio
 
-from printerhq.engine import ScanOptions, Scanner
-from printerhq.model import DeviceReport, ScanStats
-from printerhq.snmp.client import SnmpClient
-from printerhq.targets import parse_targets
+from printerhq import DeviceReport, ScanOptions, Scanner, ScanStats, SnmpClient, parse_targets
 
 
 @dataclass

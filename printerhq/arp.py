@@ -54,6 +54,8 @@ from pathlib import Path
 
 import trio
 
+from .traffic import Traffic
+
 ETH_P_ARP = 0x0806  # IEEE 802 EtherType for ARP
 ETH_P_IP = 0x0800
 ARP_FRAME_SIZE = 42
@@ -276,14 +278,26 @@ def interface_for(address: str | ipaddress.IPv4Address,
 
 
 @dataclass
-class ArpStats:
-    """What a sweep put on the wire and got back (frame bytes without the Ethernet FCS)."""
+class ArpStats(Traffic):
+    """What a sweep put on the wire and got back (frame bytes without the Ethernet FCS).
 
-    frames_sent: int = 0
-    bytes_sent: int = 0
+    ``packets_received``/``bytes_received`` count the replies that answered a question of ours
+    (one :data:`ARP_FRAME_SIZE` frame each, padding left out); ``frames_received`` counts every
+    frame the packet socket saw, replies or not.
+    """
+
     frames_received: int = 0
-    replies: int = 0
     rounds: int = 0
+
+    @property
+    def frames_sent(self) -> int:
+        """Requests sent (the name before the counters became one :class:`Traffic` type)."""
+        return self.packets_sent
+
+    @property
+    def replies(self) -> int:
+        """Answers counted (the name before the counters became one :class:`Traffic` type)."""
+        return self.packets_received
 
 
 def _open_packet_socket(interface: str) -> trio.socket.SocketType:
@@ -359,7 +373,7 @@ async def arp_sweep(
                 tpa = str(ipaddress.IPv4Address(bytes(frame[38:42])))
                 if ip in wanted and tpa in our_ips and ip not in answered:
                     answered[ip] = mac
-                    stats.replies += 1
+                    stats.count_received(ARP_FRAME_SIZE)
                     if len(answered) == len(wanted):
                         everyone.set()
 
@@ -378,8 +392,7 @@ async def arp_sweep(
                     frame = encode_arp_request(net.mac, str(net.address), ip)
                     await bucket.take()
                     await sock.send(frame)
-                    stats.frames_sent += 1
-                    stats.bytes_sent += len(frame)
+                    stats.count_sent(len(frame))
                 with trio.move_on_after(timeout):
                     await everyone.wait()
             nursery.cancel_scope.cancel()

@@ -46,6 +46,8 @@ from typing import Any, Literal
 import httpx
 import trio
 
+from .traffic import Traffic
+
 Confidence = Literal["high", "medium", "low"]
 Field = Literal["server", "title", "body", "header"]
 
@@ -315,14 +317,24 @@ def identify_ews(status: int | None, headers: Any,
 
 
 @dataclass
-class HttpProbeStats:
-    """Counts across probes: requests sent, redirects followed, body bytes read (capped)."""
+class HttpProbeStats(Traffic):
+    """Counts across probes: requests sent (``packets_sent``), responses received
+    (``packets_received``), body bytes read (``bytes_received``, capped), redirects followed.
+    Request bytes are not counted (``bytes_sent`` stays 0): httpx writes them."""
 
-    requests: int = 0
     redirects: int = 0
-    body_bytes: int = 0
     truncated: int = 0
     errors: int = 0
+
+    @property
+    def requests(self) -> int:
+        """Requests sent (the name before the counters became one :class:`Traffic` type)."""
+        return self.packets_sent
+
+    @property
+    def body_bytes(self) -> int:
+        """Body bytes read (the name before the counters became one :class:`Traffic` type)."""
+        return self.bytes_received
 
 
 def _insecure_context() -> ssl.SSLContext:
@@ -386,7 +398,7 @@ async def _read_capped(response: httpx.Response, max_bytes: int,
         decoder = zlib.decompressobj()
     out = bytearray()
     async for chunk in response.aiter_raw():
-        stats.body_bytes += len(chunk)
+        stats.bytes_received += len(chunk)
         room = max_bytes - len(out)
         if decoder is not None:
             try:
@@ -414,8 +426,9 @@ async def _fetch(client: httpx.AsyncClient, url: httpx.URL, max_bytes: int, max_
                  stats: HttpProbeStats) -> EwsIdentity | None:
     """GET ``url``, following same-host redirects; identify the last page fetched."""
     for hop in range(max_redirects + 1):
-        stats.requests += 1
+        stats.packets_sent += 1
         async with client.stream("GET", url) as response:
+            stats.packets_received += 1
             location = response.headers.get("location")
             if response.status_code in _REDIRECTS and location and hop < max_redirects:
                 following = _same_host_redirect(url, location)

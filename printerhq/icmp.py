@@ -52,7 +52,8 @@ from typing import Literal
 
 import trio
 
-from .snmp.transport import grow_buffers
+from .sockets import grow_buffers
+from .traffic import Traffic
 
 log = logging.getLogger(__name__)
 
@@ -230,13 +231,9 @@ class PingResult:
 
 
 @dataclass
-class PingCounters:
+class PingCounters(Traffic):
     """Traffic of one :class:`Pinger`, as seen at the socket (ICMP bytes, no IP header)."""
 
-    packets_sent: int = 0
-    bytes_sent: int = 0
-    packets_received: int = 0
-    bytes_received: int = 0
     replies_matched: int = 0
     errors_matched: int = 0
     send_errors: int = 0
@@ -260,7 +257,7 @@ class _Family:
     sock: trio.socket.SocketType | None = None
     plain: socket.socket | None = None  # the same socket, for sends without a checkpoint
     # key -> (send time, event, result holder)
-    pending: dict[tuple, tuple[float, trio.Event, list]] = field(default_factory=dict)
+    pending: dict[tuple, tuple[float, trio.Event, list[PingResult]]] = field(default_factory=dict)
 
 
 def _open_socket(version: int, mode: Mode
@@ -345,7 +342,7 @@ class Pinger:
         self._seq = random.randrange(0x10000)
         self._families: dict[int, _Family] = {}
         self._warned = False
-        self._sinks: list = []
+        self._sinks: list[Callable[[IPAddress, EchoReply], None]] = []
         self._templates: dict[int, EchoTemplate] = {}
         self.counters = PingCounters()
 
@@ -457,7 +454,7 @@ class Pinger:
         sock = fam.sock
         v6 = address.version == 6
         event = trio.Event()
-        holder: list = []
+        holder: list[PingResult] = []
         keys: list[tuple] = []
         async with self._limiter:
             try:
@@ -472,8 +469,7 @@ class Pinger:
                     except OSError as exc:
                         self.counters.send_errors += 1
                         return PingResult("error", None, exc.strerror or str(exc))
-                    self.counters.packets_sent += 1
-                    self.counters.bytes_sent += len(packet)
+                    self.counters.count_sent(len(packet))
                     with trio.move_on_after(timeout):
                         await event.wait()
                     if holder:
@@ -512,8 +508,7 @@ class Pinger:
         except OSError:
             self.counters.send_errors += 1
             raise
-        self.counters.packets_sent += 1
-        self.counters.bytes_sent += len(packet)
+        self.counters.count_sent(len(packet))
         return True
 
     def add_sink(self, sink: Callable[[IPAddress, EchoReply], None]) -> None:
@@ -539,8 +534,7 @@ class Pinger:
                 log.debug("ICMP receive error: %s", exc)
                 await trio.sleep(0.01)
                 continue
-            self.counters.packets_received += 1
-            self.counters.bytes_received += len(data)
+            self.counters.count_received(len(data))
             reply = parse_echo_reply(data, raw=raw, v6=v6)
             if reply is None:
                 continue

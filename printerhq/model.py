@@ -2,8 +2,9 @@
 
 Every struct here is a msgspec Struct with ``forbid_unknown_fields``: the server rejects fields it
 does not know, which is also the privacy guarantee at the wire level (there is no place for job,
-user or document data). On the wire the structs travel as msgpack; ``SCHEMA_VERSION`` is bumped on
-any incompatible change, and ``printerhq schema`` prints the JSON Schema.
+user or document data). On the wire the structs travel as msgpack; ``SCHEMA_VERSION`` is the
+major version of the format, bumped on any incompatible change (see ``printerhq.wire`` and
+docs/wire.md for the compatibility policy), and ``printerhq schema`` prints the JSON Schema.
 
 Conventions:
 
@@ -20,7 +21,21 @@ from typing import Literal
 
 import msgspec
 
+# The cost and traffic structs live low down so the probers can fill them in without importing
+# the model; they are part of the model and the wire format all the same.
+from .traffic import SnmpCost, TrafficCount
+
 SCHEMA_VERSION = 1
+
+
+def _schema_version() -> int:
+    # A default_factory, not a plain default: ``omit_defaults`` drops a field equal to its plain
+    # default, so ``schema: int = SCHEMA_VERSION`` never reached the wire and a reader could not
+    # tell which version wrote a report. msgspec compares only collection factories (list, dict,
+    # ...) with their output, so a field with this factory is always encoded
+    # (tests/test_wire.py checks the raw bytes). A reader that meets a report without the field
+    # (agents before this change) reads it as version 1, the only one they ever wrote.
+    return SCHEMA_VERSION
 
 # Structs shared by the model: reject unknown fields, keep msgpack small by omitting defaults.
 _options = dict(forbid_unknown_fields=True, omit_defaults=True, kw_only=True)
@@ -130,19 +145,10 @@ class FieldProblem(msgspec.Struct, **_options):
     reason: str
 
 
-class SnmpCost(msgspec.Struct, **_options):
-    """What collecting one device cost on the wire."""
-
-    requests: int = 0  # request/response exchanges, retries included
-    sent_bytes: int = 0  # SNMP message bytes (UDP payload)
-    received_bytes: int = 0
-    wire_bytes: int = 0  # estimate with IP and UDP headers, both directions
-
-
 class DeviceReport(msgspec.Struct, **_options):
     identity: Identity
     scanned_at: float  # Unix time, seconds
-    schema: int = SCHEMA_VERSION
+    schema: int = msgspec.field(default_factory=_schema_version)  # always encoded, see above
     protocol: str | None = None  # "snmpv1", "snmpv2c", "snmpv3" (never the credential itself)
     counters: list[Counter] = []
     supplies: list[Supply] = []
@@ -152,16 +158,6 @@ class DeviceReport(msgspec.Struct, **_options):
     errors: list[str] = []  # per-device problems that did not stop the scan
     cost: SnmpCost | None = None
     collection: Literal["cold", "warm"] | None = None  # cold: static data re-read this time
-
-
-class TrafficCount(msgspec.Struct, **_options):
-    """Packets and bytes of one protocol in one scan (payload bytes as seen at the socket:
-    UDP payload for SNMP, ICMP message for ping, Ethernet frame for ARP, body for HTTP)."""
-
-    packets_sent: int = 0
-    packets_received: int = 0
-    bytes_sent: int = 0
-    bytes_received: int = 0
 
 
 class ScanStats(msgspec.Struct, **_options):
@@ -186,7 +182,7 @@ class ScanReport(msgspec.Struct, **_options):
     agent: str
     started_at: float
     finished_at: float
-    schema: int = SCHEMA_VERSION
+    schema: int = msgspec.field(default_factory=_schema_version)  # always encoded
     devices: list[DeviceReport] = []
     stats: ScanStats = msgspec.field(default_factory=ScanStats)
 

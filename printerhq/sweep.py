@@ -54,9 +54,10 @@ from typing import Any, Callable, Hashable, NamedTuple, Sequence
 
 import trio
 
-from .icmp import PingResult
+from .icmp import Pinger, PingResult
 from .ratelimit import MIN_SLEEP, TokenBucket
 from .snmp.ber import SnmpDecodeError
+from .snmp.client import ClientStats
 from .snmp.credentials import Community
 from .snmp.message import (
     REQUEST_ID_MAX,
@@ -67,6 +68,7 @@ from .snmp.message import (
     RequestTemplate,
     Varbind,
 )
+from .snmp.transport import UdpTransport
 
 
 class Responder(NamedTuple):
@@ -369,9 +371,9 @@ class SweepRunner:
     and :meth:`run` returns once every one has its event.
     """
 
-    def __init__(self, sweep: DiscoverySweep, transport: Any, bucket: TokenBucket,
-                 stats: Any, dispatch: Callable[..., bool], *, batch: int = 64,
-                 pinger: Any = None, echoes: int = 1) -> None:
+    def __init__(self, sweep: DiscoverySweep, transport: UdpTransport, bucket: TokenBucket,
+                 stats: ClientStats, dispatch: Callable[..., bool], *, batch: int = 64,
+                 pinger: Pinger | None = None, echoes: int = 1) -> None:
         self.sweep = sweep
         # With a pinger (printerhq.icmp.Pinger), each address also gets an ICMP echo with its
         # first GET (and with its re-sends, up to ``echoes`` in all, while no reply came), and
@@ -510,6 +512,7 @@ class SweepRunner:
     def _send_echo(self, state: list[Any], request_id: int, packed: bytes, address: str
                    ) -> int:
         pinger = self._pinger
+        assert pinger is not None  # echoes are sent only when the runner has a pinger
         version = 4 if len(packed) == 4 else 6
         if version == 6 and packed[:12] == _V4_MAPPED:
             # As Pinger.probe: ::ffff:a.b.c.d stands for a.b.c.d, pinged over IPv4.
@@ -560,14 +563,16 @@ class SweepRunner:
         bad_sources = self._transport.bad_sources
         echo = self._echo if self._pinger is not None else None
         for event in events:
+            address = event.address
+            assert isinstance(address, tuple)  # the runner adds (packed address, port) pairs
             if bad_sources and type(event) is Silent and event.problem is None:
                 # Undecodable before its request-id could be read: the transport noted the
                 # source (as it does for the client's requests); recent enough, it was ours.
-                noted = bad_sources.get(event.address)
+                noted = bad_sources.get(address)
                 if noted is not None and noted[0] >= trio.current_time() - self.sweep.longest:
                     event = event._replace(problem=noted[1])
             if echo is not None:
-                state = echo.pop(event.address[0], None)
+                state = echo.pop(address[0], None)
                 ping = None
                 if state is not None and (state[1] is not None or state[0]):
                     ping = state[1] or _TIMEOUT

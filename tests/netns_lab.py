@@ -277,7 +277,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
                                        retries=args.retries, stats=stats))
     time.sleep(0.2)
     wire = _delta(before, _counters(args.interface))
-    print(json.dumps({"found": found, "targets": len(targets), "stats": vars(stats),
+    counts = {**vars(stats), "frames_sent": stats.frames_sent}
+    print(json.dumps({"found": found, "targets": len(targets), "stats": counts,
                       "wire": wire}))
     return 0
 

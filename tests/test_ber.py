@@ -18,8 +18,8 @@ from printerhq.snmp.ber import (
     encode_signed,
     encode_tlv,
     encode_unsigned,
+    read_header,
 )
-from printerhq.snmp.message import _header
 
 from .strategies_snmp import codec_settings, general_oids, oids
 
@@ -39,7 +39,7 @@ def test_length_round_trips_through_header(length: int) -> None:
     # The header reader checks the length against the buffer, so give it one that fits exactly
     # (without allocating gigabytes: lie about the end instead).
     data = bytes((Tag.OCTET_STRING,)) + encoded
-    tag, start, stop = _header(data, 0, len(data) + length)
+    tag, start, stop = read_header(data, 0, len(data) + length)
     assert (tag, start, stop - start) == (Tag.OCTET_STRING, len(data), length)
 
 
@@ -65,7 +65,7 @@ def test_length_known_answers(length: int, expected: bytes) -> None:
 
 def test_header_accepts_non_minimal_long_form() -> None:
     # BER (unlike DER) allows 0x81 0x05 for 5; agents do send it, and pysnmp reads it.
-    assert _header(b"\x04\x81\x05hello", 0, 8) == (4, 3, 8)
+    assert read_header(b"\x04\x81\x05hello", 0, 8) == (4, 3, 8)
 
 
 @pytest.mark.parametrize(("data", "reason"), [
@@ -79,7 +79,7 @@ def test_header_accepts_non_minimal_long_form() -> None:
 ])
 def test_header_rejects(data: bytes, reason: str) -> None:
     with pytest.raises(SnmpDecodeError, match=reason) as caught:
-        _header(data, 0, len(data))
+        read_header(data, 0, len(data))
     assert 0 <= caught.value.offset <= len(data)
 
 
@@ -236,5 +236,5 @@ def test_decode_error_carries_reason_and_offset() -> None:
 @given(st.integers(0, 0xFE).filter(lambda t: t & 0x1F != 0x1F), st.binary(max_size=300))
 def test_tlv_reads_back(tag: int, contents: bytes) -> None:
     data = encode_tlv(tag, contents)
-    got_tag, start, stop = _header(data, 0, len(data))
+    got_tag, start, stop = read_header(data, 0, len(data))
     assert (got_tag, data[start:stop], stop) == (tag, contents, len(data))

@@ -29,8 +29,8 @@ from printerhq.snmp import (
     encode_message,
 )
 from printerhq.snmp.ber import encode_signed
-from printerhq.snmp.reference import pysnmp_decode, pysnmp_encode, pysnmp_module
 
+from .pysnmp_bridge import pysnmp_decode, pysnmp_encode, pysnmp_module
 from .strategies_snmp import V1_VALUE_TAGS, V2C_PDU_TYPES, V2C_VALUE_TAGS, codec_settings, messages
 
 # ---------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from printerhq.commands import fleet
-from printerhq.uplink import wire
+from printerhq import wire
 
 from .helpers_server import ServerProcess, make_report
 

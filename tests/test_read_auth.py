@@ -16,7 +16,7 @@ import pytest
 import trio_websocket
 
 from printerhq.server.run import run_server
-from printerhq.uplink import wire
+from printerhq import wire
 
 from .helpers_server import REPO, make_report, new_token
 

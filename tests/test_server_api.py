@@ -12,7 +12,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from printerhq.server.run import run_server
-from printerhq.uplink import TlsOptions, Uplink, wire
+from printerhq import wire
+from printerhq.uplink import TlsOptions, Uplink
 
 from .helpers_server import make_report, new_token
 

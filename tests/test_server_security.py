@@ -17,7 +17,8 @@ import trio
 import trio_websocket
 
 from printerhq.server.run import run_server
-from printerhq.uplink import TlsOptions, Uplink, UplinkError, wire
+from printerhq import wire
+from printerhq.uplink import TlsOptions, Uplink, UplinkError
 
 from .helpers_server import make_report, new_token
 

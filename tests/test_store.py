@@ -135,6 +135,23 @@ async def test_revoked_agent_cannot_ingest(store):
     assert (await store.totals())["readings"] == 0
 
 
+def _released_ingest(conn, store: Store, agent_id: int, batch_id: str,
+                     report: model.DeviceReport) -> None:
+    """One report stored the way the releases before migration 3 did (no version columns): the
+    store's own ``ingest`` writes today's columns, which an old database does not have yet."""
+    x = lambda sql, params: conn.execute(store.dialect.sql(sql), params)
+    from printerhq.server.store import device_key as key_of
+    with store.dialect.transaction(conn):
+        x("INSERT INTO batches(agent_id, batch_id, received_at, reports) VALUES (?, ?, ?, ?)",
+          (agent_id, batch_id, 2.0, 1))
+        ident, t = report.identity, report.scanned_at
+        device_id = x("INSERT INTO devices(device_key, address, serial, first_seen, last_seen, "
+                      "last_agent_id) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                      (key_of(ident), ident.address, ident.serial, t, t, agent_id)).fetchone()[0]
+        x("INSERT INTO readings(device_id, agent_id, batch_id, scanned_at, received_at, report) "
+          "VALUES (?, ?, ?, ?, ?, ?)", (device_id, agent_id, batch_id, t, 2.0, model.encode(report)))
+
+
 async def test_schema_1_database_upgrades_to_token_roles(database):
     """A database as the release before token roles left it (migration 1 only, an agent and its
     readings) upgrades in place: the agent keeps uploading, and viewers can be added."""
@@ -148,8 +165,7 @@ async def test_schema_1_database_upgrades_to_token_roles(database):
                      ("site-old", hash_token(token), 1.0))
     await old.run(v1_agent)
     old_agent = await old.run(lambda c: c.execute("SELECT id, name FROM agents").fetchone())
-    from printerhq.server.store import Agent
-    await old.ingest(Agent(int(old_agent[0]), old_agent[1]), "b-old", [make_report(1)])
+    await old.run(_released_ingest, old, int(old_agent[0]), "b-old", make_report(1))
     await old.aclose()
 
     new = await Store.open(*database)
@@ -194,3 +210,25 @@ async def test_fleet_joins_each_device_with_its_latest_report(store):
     one = await store.device(fleet[0]["id"])
     assert one == {k: v for k, v in fleet[0].items() if k != "report"}
     assert await store.device(10**9) is None
+
+
+async def test_versions_are_stored_and_old_rows_read_as_wire_1(database):
+    """Migration 3: each batch keeps the wire version the agent declared and each reading its
+    report's schema; rows stored before the migration read as wire 1.0, schema 1 (the only
+    version released until then)."""
+    old = await Store.open(*database, migrate_to=2)
+    await old.add_agent("site-a", "token-a-" + "x" * 20)
+    agent = await old.agent_for_token("token-a-" + "x" * 20)
+    await old.run(_released_ingest, old, agent.id, "b-old", make_report(1))
+    await old.aclose()
+    new = await Store.open(*database)
+    try:
+        assert await new.schema_version() == migrations.LATEST >= 3
+        await new.ingest(agent, "b-new", [make_report(2), make_report(3)], version=(1, 4))
+        assert await new.reading_versions() == [
+            ("site-a", "b-old", 1, 1, 0),
+            ("site-a", "b-new", model.SCHEMA_VERSION, 1, 4),
+            ("site-a", "b-new", model.SCHEMA_VERSION, 1, 4),
+        ]
+    finally:
+        await new.aclose()

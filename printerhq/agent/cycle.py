@@ -24,7 +24,7 @@ from printerhq.control import MAX_ERROR_SAMPLES, CycleStatus
 from printerhq.engine import Scanner, ScanOptions
 from printerhq.model import DeviceReport, ScanStats
 from printerhq.snmp.credentials import Community, Credential
-from printerhq.snmp.credentials_cli import resolve_v3_user
+from printerhq.v3users import resolve_v3_user
 from printerhq.snmp.message import Version
 from printerhq.snmp.v3credential import UsmCredential
 from printerhq.uplink import Uplink

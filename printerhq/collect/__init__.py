@@ -36,6 +36,7 @@ Plan (RFC 3416 semantics throughout; the byte accounting is in :mod:`.cost` and
 Modules: :mod:`.messages` (requests, encoding), :mod:`.state` (the per-device cache),
 :mod:`.runs` (table runs), :mod:`.cost` (the byte-cost model), :mod:`.planner` (the state
 machine), :mod:`.passes` (cold/warm plans), :mod:`.report` (building the DeviceReport),
+:mod:`.base` (what those three parts of :class:`Collection` share),
 :mod:`.drive` (trio and in-process drivers).
 
 * **known** (:meth:`Collection.known`, :func:`collect_known`): a repeat scan of a warm printer
@@ -54,7 +55,22 @@ from .messages import IP_UDP_OVERHEAD, Request, Response, account, encode_reques
 from .planner import Collection, DeviceChanged
 from .state import CachedCounter, CachedSupply, CachedTray, DeviceCache, DeviceState
 
-__all__ = ["Request", "Response", "DeviceCache", "DeviceState", "Collection", "collect",
-           "collect_in_process", "collect_known", "collect_known_in_process", "DeviceChanged",
-           "encode_request", "request_message", "account", "IP_UDP_OVERHEAD", "CachedCounter",
-           "CachedSupply", "CachedTray"]
+__all__ = [
+    "IP_UDP_OVERHEAD",
+    "CachedCounter",
+    "CachedSupply",
+    "CachedTray",
+    "Collection",
+    "DeviceCache",
+    "DeviceChanged",
+    "DeviceState",
+    "Request",
+    "Response",
+    "account",
+    "collect",
+    "collect_in_process",
+    "collect_known",
+    "collect_known_in_process",
+    "encode_request",
+    "request_message",
+]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from printerhq.mib.oids import OID
 from printerhq.snmp.ber import encode_oid
@@ -28,6 +29,8 @@ from printerhq.snmp.ber import encode_oid
 VALUE_ESTIMATE = 5  # tag, length, ~3 content octets: a level, a status, a mid-sized counter
 MAX_REPETITIONS = 60  # cap per GETBULK: keeps one response well under a 1,500-byte MTU mostly
 EXCHANGE_COST = 120  # IPv4+UDP (2 x 28) + SNMP message and PDU headers (~2 x 30) per round trip
+
+K = TypeVar("K", bound=Hashable)
 
 
 def oid_size(oid: OID) -> int:
@@ -49,10 +52,10 @@ def cell_size(oid: OID, value: int = VALUE_ESTIMATE) -> int:
 
 
 @dataclass(slots=True)
-class Column:
+class Column(Generic[K]):
     """A candidate repeater: ``wanted`` cells among the first ``traverse`` a walk returns."""
 
-    key: Hashable
+    key: K  # what the caller knows the column by
     wanted: int
     traverse: int  # cells a walk from ``start`` returns up to the last wanted one (>= wanted)
     start: OID  # the repeater's request OID
@@ -79,6 +82,10 @@ class Column:
             return None
         return count * request_varbind_size(self.start) + (count * reps - self.wanted) * self.cell
 
+    def solo_cost(self) -> int:
+        """Extra bytes as one repeater of its own, just long enough (``repeat_cost(traverse)``)."""
+        return request_varbind_size(self.start) + (self.traverse - self.wanted) * self.cell
+
 
 MAX_SEGMENTS = 4
 
@@ -88,8 +95,8 @@ def exact_cost(oids: Iterable[OID]) -> int:
     return sum(request_varbind_size(predecessor(o)) for o in oids)
 
 
-def choose_repetitions(columns: Sequence[Column], fixed: int | None = None,
-                       cap: int = 60) -> tuple[int, set[Hashable]]:
+def choose_repetitions(columns: Sequence[Column[K]], fixed: int | None = None,
+                       cap: int = 60) -> tuple[int, set[K]]:
     """The ``max-repetitions`` and the columns to repeat that cost the fewest extra bytes.
 
     ``fixed``: a max-repetitions already chosen (other repeaters of unknown length need it);
@@ -104,9 +111,9 @@ def choose_repetitions(columns: Sequence[Column], fixed: int | None = None,
             for count in range(1, (MAX_SEGMENTS if column.splittable else 1) + 1):
                 tried.add(-(-column.traverse // count))
         candidates = sorted(r for r in tried if r <= cap)
-    best: tuple[int, int, set[Hashable]] | None = None
+    best: tuple[int, int, set[K]] | None = None
     for reps in candidates:
-        total, chosen = 0, set()
+        total, chosen = 0, set[K]()
         for column in columns:
             repeat = column.repeat_cost(reps) if reps else None
             if repeat is not None and repeat < column.exact_cost:

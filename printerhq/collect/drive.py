@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from printerhq.model import DeviceReport, Identity, SnmpCost
 from printerhq.snmp.message import Message, PduType, Version, decode_message, encode_message
@@ -12,6 +12,9 @@ from printerhq.snmp.message import Message, PduType, Version, decode_message, en
 from .messages import Response, account, request_message
 from .planner import Collection, DeviceChanged
 from .state import DeviceCache, DeviceState
+
+if TYPE_CHECKING:  # the trio shell; imported in the functions, so the planner imports without it
+    from printerhq.snmp.client import SnmpClient, Target
 
 
 def collect_in_process(identity: Identity, respond: Callable[[bytes], bytes | None],
@@ -72,7 +75,7 @@ def _drive_in_process(collection: Collection, respond: Callable[[bytes], bytes |
         collection.feed(Response(list(pdu.varbinds), pdu.error_status, pdu.error_index))
 
 
-async def collect(client: Any, target: Any, cache: DeviceCache | DeviceState | None = None,
+async def collect(client: SnmpClient, target: Target, cache: DeviceCache | DeviceState | None = None,
                   identity: Identity | None = None, *, cost: SnmpCost | None = None,
                   refresh_every: int = 96) -> DeviceReport:
     """Collect one device over ``client`` (an open :class:`~printerhq.snmp.client.SnmpClient`).
@@ -96,19 +99,19 @@ async def collect(client: Any, target: Any, cache: DeviceCache | DeviceState | N
                                   scanned_at=time.time(), errors=[str(exc)], cost=cost)
             return report
         identity = identify(target.address, varbinds)
-    credential = getattr(target, "credential", None)
-    is_v1 = credential is not None and getattr(credential, "version", None) == Version.V1
+    credential = target.credential
+    is_v1 = credential is not None and credential.version == Version.V1
     collection = Collection(identity, cache, refresh_every=refresh_every, bulk=not is_v1)
     collection.cost = cost
     await _drive(client, target, collection)
     report = collection.report()
-    credential = getattr(target, "credential", None)
+    credential = target.credential  # the one that answered (set by the client)
     if credential is not None:
-        report.protocol = getattr(credential, "protocol", None)
+        report.protocol = credential.protocol
     return report
 
 
-async def collect_known(client: Any, target: Any, cache: DeviceCache | DeviceState, *,
+async def collect_known(client: SnmpClient, target: Target, cache: DeviceCache | DeviceState, *,
                         cost: SnmpCost | None = None, refresh_every: int = 96,
                         now: float | None = None) -> DeviceReport | None:
     """A repeat collection of a known printer *without* discovery (:meth:`Collection.known`).
@@ -122,8 +125,8 @@ async def collect_known(client: Any, target: Any, cache: DeviceCache | DeviceSta
     either way.
     """
     cost = cost if cost is not None else SnmpCost()
-    credential = getattr(target, "credential", None)
-    is_v1 = credential is not None and getattr(credential, "version", None) == Version.V1
+    credential = target.credential
+    is_v1 = credential is not None and credential.version == Version.V1
     collection = Collection.known(target.address, cache, refresh_every=refresh_every, now=now,
                                   bulk=not is_v1)
     if collection is None:
@@ -134,11 +137,11 @@ async def collect_known(client: Any, target: Any, cache: DeviceCache | DeviceSta
         raise DeviceChanged(collection.stale)
     report = collection.report()
     if credential is not None:
-        report.protocol = getattr(credential, "protocol", None)
+        report.protocol = credential.protocol
     return report
 
 
-async def _drive(client: Any, target: Any, collection: Collection) -> None:
+async def _drive(client: SnmpClient, target: Target, collection: Collection) -> None:
     from printerhq.snmp.client import SnmpError
 
     kinds = {"get": PduType.GET, "next": PduType.GET_NEXT, "bulk": PduType.GET_BULK}

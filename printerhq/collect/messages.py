@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from printerhq.mib.oids import OID
-from printerhq.model import SnmpCost
 from printerhq.snmp.message import Message, Pdu, PduType, Varbind, Version, encode_message
-
-IP_UDP_OVERHEAD = 28  # IPv4 (20) + UDP (8) header octets per datagram, for wire estimates
+from printerhq.traffic import IPV4_UDP_OVERHEAD as IP_UDP_OVERHEAD  # in-process estimates: IPv4
+from printerhq.traffic import SnmpCost
 
 
 @dataclass(slots=True)

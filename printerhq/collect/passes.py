@@ -1,16 +1,19 @@
-"""What the cold and the warm passes ask for (mixed into :class:`.planner.Collection`)."""
+"""What the cold and the warm passes ask for (a part of :class:`.planner.Collection`, see
+:mod:`.base`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from printerhq.mib import decode as dec
 from printerhq.mib import standard as std
 from printerhq.mib.oids import OID, dotted, is_under
-from printerhq.mib.vendors import CounterTable, counter_bucket
-from printerhq.snmp.message import Varbind
+from printerhq.mib.vendors import CounterTable, Scalar, counter_bucket
+from printerhq.model import CounterName
+from printerhq.snmp.message import ErrorStatus, Varbind
 
+from .base import CollectionBase, Steps
 from .cost import MAX_REPETITIONS, Column, cell_size, choose_repetitions, exact_cost
 from .messages import Request
 from .runs import TableRun, predecessor
@@ -28,7 +31,7 @@ class Segment:
     known: frozenset[OID]
 
 
-class PassesMixin:
+class PassesMixin(CollectionBase):
     """Cold pass (everything, static data cached) and warm pass (dynamic values only)."""
 
     # -- cold ---------------------------------------------------------------------------
@@ -44,7 +47,7 @@ class PassesMixin:
         would only fetch the same noSuchObject."""
         return self.identity.sys_descr is not None or self.identity.sys_object_id is not None
 
-    def _identity_candidates(self) -> dict[str, tuple]:
+    def _identity_candidates(self) -> dict[str, tuple[Scalar, ...]]:
         v = self.vendor
         serial = v.serial
         if serial and serial[0].oid == std.PRT_GENERAL_SERIAL + (1,):
@@ -74,8 +77,7 @@ class PassesMixin:
             if candidates:
                 oids.append(candidates[0].oid)
         oids += [c.oid for c in v.counters]
-        seen: set[OID] = set()
-        return [o for o in oids if not (o in seen or seen.add(o))]
+        return list(dict.fromkeys(oids))  # without repeats, in order
 
     def _alerts_possible(self) -> bool:
         """False when the device says all is well: hrDeviceStatus running(2) and no
@@ -88,7 +90,7 @@ class PassesMixin:
         flags = self._decoded(std.HR_PRINTER_ERROR_STATE + (1,), dec.error_flags, "status.errors")
         return bool(flags)
 
-    def _resolve(self, candidates, field_name: str) -> str | None:
+    def _resolve(self, candidates: Iterable[Scalar], field_name: str) -> str | None:
         for scalar in candidates:
             vb = self.values.get(scalar.oid)
             if vb is None:
@@ -101,7 +103,7 @@ class PassesMixin:
                 return text
         return None
 
-    def _cold(self) -> Iterator[Request]:
+    def _cold(self) -> Steps[None]:
         """One GET of the scalars (an absent object costs only its OID and a noSuchObject
         there, where a GETNEXT would return whatever follows it), then the tables. With GETBULK,
         what depends on the scalars (second-choice identity sources, covers, console, alerts,
@@ -248,8 +250,8 @@ class PassesMixin:
             level = row.get(9)
             if level is None or level.value in (0, None):
                 wanted.append(quirks.fallback_level + index[-1:])
-            if row.get(6) is None or not row[6].value:
-                wanted.append(quirks.fallback_name + index[-1:])  # type: ignore[operator]
+            if quirks.fallback_name is not None and (row.get(6) is None or not row[6].value):
+                wanted.append(quirks.fallback_name + index[-1:])
         return wanted
 
     def _build_cache(self) -> None:
@@ -325,7 +327,8 @@ class PassesMixin:
         self.alert_keys = list(cache.alerts)
         # Counter layout: fixed vendor OIDs that answered, then table rows.
         layout: list[CachedCounter] = []
-        for marker_column, name in ((4, "total"), (5, "power_on")):
+        markers: tuple[tuple[int, CounterName], ...] = ((4, "total"), (5, "power_on"))
+        for marker_column, name in markers:
             instance = std.PRT_MARKER_ENTRY + (marker_column, 1, 1)
             if instance in values:
                 unit = std.COUNTER_UNITS.get(cache.marker_unit or 0, "other")
@@ -370,12 +373,12 @@ class PassesMixin:
         if number in self.label_reuse:  # same rows as last time: the cached names hold
             named = {c.oid: c for c in self.cache.counters if is_under(c.oid, table.value_column)}
             layout = []
-            for index, row in sorted(values_run.rows.items()):
+            for _index, row in sorted(values_run.rows.items()):
                 value_vb = row.get(table.value_column[-1])
                 cached = named.get(value_vb.oid) if value_vb is not None else None
-                if cached is not None:
+                if value_vb is not None and cached is not None:
                     layout.append(cached)
-                    self.values[value_vb.oid] = value_vb  # type: ignore[union-attr]
+                    self.values[value_vb.oid] = value_vb
             return layout
         layout = []
         for index, row in sorted(values_run.rows.items()):
@@ -392,10 +395,10 @@ class PassesMixin:
                 if key_vb is None:
                     continue
                 if table.key_is_label:
-                    label = self._vb_decode(key_vb, dec.text, "counters.label")
-                    if not label:
+                    text = self._vb_decode(key_vb, dec.text, "counters.label")
+                    if not text:
                         continue
-                    name = counter_bucket(label)
+                    name, label = counter_bucket(text), text
                 else:
                     code = self._vb_decode(key_vb, dec.integer, "counters.code")
                     if code not in table.codes:
@@ -465,7 +468,7 @@ class PassesMixin:
                       for number, (prefix, rows, _, walk) in enumerate(groups)]
         reps, repeat = choose_repetitions(candidates, None, MAX_REPETITIONS)
         segments = []
-        for candidate, (prefix, rows, strict, walk) in zip(candidates, groups):
+        for candidate, (prefix, rows, strict, walk) in zip(candidates, groups, strict=True):
             if candidate.key not in repeat:
                 singles.extend(prefix + row for row in rows)
                 continue
@@ -476,7 +479,7 @@ class PassesMixin:
                                         predecessor(prefix + part[0]), known))
         return singles, segments, reps
 
-    def _warm(self) -> Iterator[Request]:
+    def _warm(self) -> Steps[bool]:
         """One GETBULK for everything dynamic; returns True when the device changed."""
         singles, columns, reps = self._dynamic_plan()
         alert_probe = alert_column = std.PRT_ALERT_ENTRY + (2,)
@@ -495,7 +498,7 @@ class PassesMixin:
                 "bulk", [predecessor(o) for o in singles] + probe
                 + [segment.start for segment in columns],
                 non_repeaters=len(singles) + len(probe), max_repetitions=reps)
-            if response.error_status == 0:
+            if response.error_status == ErrorStatus.NO_ERROR:
                 fetched = True
                 vbs = response.varbinds
                 wanted = set(singles)
@@ -526,7 +529,7 @@ class PassesMixin:
                             if s.prefix + row not in self.values and s.prefix != alert_column]
                 if missing:
                     yield from self._get_by_next(missing)
-            elif response.error_status == 1:
+            elif response.error_status == ErrorStatus.TOO_BIG:
                 self.cache.max_varbinds = max(1, size // 2)
             else:
                 self.errors.append(f"warm GETBULK failed: error-status {response.error_status}")
@@ -582,8 +585,9 @@ class PassesMixin:
         # A level that rose means a swapped cartridge: re-read that supply's static columns.
         swapped = []
         for supply in self.cache.supplies:
-            vb = self.values.get(std.PRT_SUPPLY_ENTRY + (9,) + supply.index)
-            level = vb.value if vb is not None and isinstance(vb.value, int) else None
+            level_vb = self.values.get(std.PRT_SUPPLY_ENTRY + (9,) + supply.index)
+            level = level_vb.value if level_vb is not None and isinstance(level_vb.value, int) \
+                else None
             if level is not None and supply.last_level is not None and level > supply.last_level \
                     and level >= 0:
                 swapped.append(supply)

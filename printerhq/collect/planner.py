@@ -2,13 +2,14 @@
 
 :class:`Collection` is assembled from three parts that share its state: this module (how requests
 are issued, split on tooBig and re-asked on failure), :mod:`.passes` (what the cold and warm passes
-ask for) and :mod:`.report` (turning the answers into a DeviceReport).
+ask for) and :mod:`.report` (turning the answers into a DeviceReport). :mod:`.base` declares what
+the parts share.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 
 import msgspec
 
@@ -18,8 +19,10 @@ from printerhq.mib.oids import OID, dotted, is_under
 from printerhq.mib.vendors import Vendor, vendor_named
 from printerhq.model import FieldProblem, Identity, SnmpCost
 from printerhq.snmp.ber import Tag
-from printerhq.snmp.message import Varbind
+from printerhq.snmp.errors import missing_index, without_missing
+from printerhq.snmp.message import ErrorStatus, Varbind
 
+from .base import MoreWork, Steps
 from .cost import EXCHANGE_COST, MAX_REPETITIONS, Column, cell_size, choose_repetitions, exact_cost
 from .messages import Request, Response
 from .passes import PassesMixin
@@ -114,7 +117,8 @@ class Collection(PassesMixin, ReportMixin):
 
     def _detect_change(self) -> str | None:
         """Why the answer to the first exchange does not fit the cached device, if it does not."""
-        cache, values, quiet = self.cache, self.values, []
+        cache, values = self.cache, self.values
+        quiet: list[FieldProblem] = []  # a bad value here is a change, not a report problem
         vb = values.get(std.SYS_UPTIME)
         uptime = dec.decode_field("uptime", dec.timeticks, vb.tag, vb.value, quiet) if vb else None
         last = cache.uptime_ticks
@@ -181,8 +185,7 @@ class Collection(PassesMixin, ReportMixin):
         if not self.confirmed:
             self.stale = reason  # no answer with the remembered credential: not trusted
         self._pending = None
-        self._steps.close()
-        self._steps = iter(())  # type: ignore[assignment]
+        self._steps.close()  # a closed generator stops at once: next_request() returns None
 
     # -- planning -----------------------------------------------------------------------
 
@@ -195,11 +198,9 @@ class Collection(PassesMixin, ReportMixin):
         if self.identity.serial and cache.serial and self.identity.serial != cache.serial:
             return True
         up = self.identity.uptime_ticks
-        if up is not None and cache.uptime_ticks is not None and up < cache.uptime_ticks:
-            return True
-        return False
+        return up is not None and cache.uptime_ticks is not None and up < cache.uptime_ticks
 
-    def _plan(self) -> Iterator[Request]:
+    def _plan(self) -> Steps[None]:
         # A generator: each ``yield`` hands out one request and receives its response.
         if self.confirming:
             changed = yield from self._warm()
@@ -227,7 +228,7 @@ class Collection(PassesMixin, ReportMixin):
     def _limit(self) -> int:
         return self.cache.max_varbinds or 10_000
 
-    def _get(self, oids: list[OID]) -> Iterator[Request]:
+    def _get(self, oids: list[OID]) -> Steps[None]:
         """GET in as few PDUs as the device allows; results land in ``self.values``."""
         pending = [oids[i:i + self._limit()] for i in range(0, len(oids), self._limit())]
         while pending:
@@ -235,14 +236,14 @@ class Collection(PassesMixin, ReportMixin):
             if not chunk:
                 continue
             response = yield Request("get", chunk)
-            if response.error_status == 1 and len(chunk) > 1:  # tooBig: halve, remember
+            if response.error_status == ErrorStatus.TOO_BIG and len(chunk) > 1:  # halve, remember
                 half = len(chunk) // 2
                 self.cache.max_varbinds = half
                 pending[:0] = [chunk[:half], chunk[half:]]
                 continue
-            if response.error_status == 2 and 1 <= response.error_index <= len(chunk):
+            rest = without_missing(chunk, response.error_status, response.error_index)
+            if rest is not None:
                 # noSuchName (SNMPv1, RFC 1157 section 4.1.2): drop the named OID, ask the rest.
-                rest = chunk[:response.error_index - 1] + chunk[response.error_index:]
                 if rest:
                     pending.insert(0, rest)
                 continue
@@ -254,7 +255,7 @@ class Collection(PassesMixin, ReportMixin):
                 if not vb.is_exception and vb.tag != Tag.NULL:
                     self.values[vb.oid] = vb
 
-    def _get_by_next(self, oids: list[OID]) -> Iterator[Request]:
+    def _get_by_next(self, oids: list[OID]) -> Steps[None]:
         """GETNEXT each OID's predecessor (a GETBULK of non-repeaters): same bytes as GET."""
         pending = [oids]
         while pending:
@@ -262,12 +263,12 @@ class Collection(PassesMixin, ReportMixin):
             asked = [predecessor(o) for o in chunk]
             response = yield (Request("bulk", asked, non_repeaters=len(chunk), max_repetitions=0)
                               if self.bulk else Request("next", asked))
-            if response.error_status == 2 and 1 <= response.error_index <= len(chunk):
-                rest = chunk[:response.error_index - 1] + chunk[response.error_index:]
+            rest = without_missing(chunk, response.error_status, response.error_index)
+            if rest is not None:
                 if rest:
                     pending.insert(0, rest)
                 continue
-            if response.error_status == 1 and len(chunk) > 1:
+            if response.error_status == ErrorStatus.TOO_BIG and len(chunk) > 1:
                 half = len(chunk) // 2
                 self.cache.max_varbinds = half
                 pending[:0] = [chunk[:half], chunk[half:]]
@@ -289,8 +290,7 @@ class Collection(PassesMixin, ReportMixin):
                 pending[:0] = [chunk[:half], chunk[half:]]
 
     def _walk(self, runs: list[TableRun], singles: Iterable[OID] = (),
-              more: Callable[[list[OID]], tuple[list[OID], list[TableRun]]] | None = None,
-              ) -> Iterator[Request]:
+              more: MoreWork | None = None) -> Steps[None]:
         """Walk table runs with GETBULK and fetch ``singles`` (exact instances) on the way.
 
         Each exchange packs, as non-repeaters, the pending singles, probes of tables that may
@@ -348,7 +348,7 @@ class Collection(PassesMixin, ReportMixin):
                 # A run joins when its overshoot costs less than a separate exchange.
                 group = [r for r in bulk
                          if (max_rep - r.estimate()) * cell_size(r.cursor) <= EXCHANGE_COST]
-            candidates = []
+            candidates: list[Column[str]] = []
             for run in ready:
                 cells = known.get(run.name)
                 if cells is None:
@@ -362,11 +362,10 @@ class Collection(PassesMixin, ReportMixin):
             tails: list[TableRun] = []
             walking = bool(group or repeat)
             for column in candidates:
-                run = self.runs[column.key]  # type: ignore[index]
+                run = self.runs[column.key]
                 if column.key in repeat:
                     group.append(run)
-                elif walking and column.exact_cost > EXCHANGE_COST + column.repeat_cost(
-                        column.traverse):  # type: ignore[operator]
+                elif walking and column.exact_cost > EXCHANGE_COST + column.solo_cost():
                     continue  # cheaper walked on its own later than asked cell by cell now
                 else:
                     tails.append(run)
@@ -375,27 +374,29 @@ class Collection(PassesMixin, ReportMixin):
             limit = self._limit()
             asked = list(pending)
 
-            def singles() -> int:
-                return len(asked) + len(probes) + sum(len(known[r.name]) for r in tails)
+            def non_repeaters() -> int:  # called only in this iteration: no late binding
+                return (len(asked) + len(probes)  # noqa: B023
+                        + sum(len(known[r.name]) for r in tails))  # noqa: B023
 
-            while group and singles() + len(group) * max_rep > limit and len(group) > 1:
+            while group and non_repeaters() + len(group) * max_rep > limit and len(group) > 1:
                 group.pop()
-            while tails and singles() + len(group) * max_rep > limit and (len(tails) > 1 or group):
+            while tails and non_repeaters() + len(group) * max_rep > limit \
+                    and (len(tails) > 1 or group):
                 tails.pop()
-            while probes and singles() + len(group) * max_rep > limit \
+            while probes and non_repeaters() + len(group) * max_rep > limit \
                     and (len(probes) > 1 or group):
                 probes.pop()
-            if asked and singles() + len(group) * max_rep > limit:
-                asked = asked[:max(1, limit - singles() + len(asked) - len(group))]
+            if asked and non_repeaters() + len(group) * max_rep > limit:
+                asked = asked[:max(1, limit - non_repeaters() + len(asked) - len(group))]
             if group:
-                max_rep = max(1, min(max_rep, (limit - singles()) // len(group)))
+                max_rep = max(1, min(max_rep, (limit - non_repeaters()) // len(group)))
             tail_oids = [predecessor(cell) for r in tails for cell in known[r.name]]
-            nonrep = singles()
+            nonrep = non_repeaters()
             response = yield Request(
                 "bulk", [predecessor(o) for o in asked] + [r.cursor for r in probes] + tail_oids
                 + [r.cursor for r in group], nonrep, max_rep if group else 0)
             members = probes + tails + group
-            if response.error_status == 1:
+            if response.error_status == ErrorStatus.TOO_BIG:
                 total = nonrep + len(group) * max_rep
                 self.cache.max_varbinds = max(1, total // 2)
                 if total <= 1:
@@ -416,7 +417,7 @@ class Collection(PassesMixin, ReportMixin):
             if len(vbs) < nonrep:
                 self.cache.max_varbinds = max(1, len(vbs))  # cut short at the size limit
             progressed = False
-            for oid, vb in zip(asked, vbs):
+            for oid, vb in zip(asked, vbs, strict=False):
                 if vb.oid == oid and not vb.is_exception and vb.tag != Tag.NULL:
                     self.values[oid] = vb
             answered = set(asked[:len(vbs)])
@@ -424,7 +425,7 @@ class Collection(PassesMixin, ReportMixin):
                 progressed = True
                 pending = [o for o in pending if o not in answered]
             vbs = vbs[len(asked):]
-            for run, vb in zip(probes, vbs[:len(probes)]):
+            for run, vb in zip(probes, vbs[:len(probes)], strict=False):
                 if run.take(vb):
                     progressed = True
                     self.values[vb.oid] = vb
@@ -469,7 +470,7 @@ class Collection(PassesMixin, ReportMixin):
                 return True
         return False
 
-    def _walk_by_next(self, runs: list[TableRun]) -> Iterator[Request]:
+    def _walk_by_next(self, runs: list[TableRun]) -> Steps[None]:
         """SNMPv1: GETNEXT rounds carrying every unfinished run's cursor until each run's first
         column has ended (its rows are known); then one GET for all the remaining cells."""
         active = [r for r in runs if not r.done]
@@ -487,8 +488,9 @@ class Collection(PassesMixin, ReportMixin):
                 continue
             active = active[:self._limit()]
             response = yield Request("next", [r.cursor for r in active])
-            if response.error_status == 2 and 1 <= response.error_index <= len(active):
-                active[response.error_index - 1].done = True  # that run reached the end
+            ended = missing_index(response.error_status, response.error_index, len(active))
+            if ended is not None:
+                active[ended].done = True  # that run reached the end
             elif response.error_status or len(response.varbinds) != len(active):
                 for r in active:
                     r.done = True

@@ -1,5 +1,5 @@
-"""Turning a collection's answers and the device cache into a DeviceReport (mixed into
-:class:`.planner.Collection`)."""
+"""Turning a collection's answers and the device cache into a DeviceReport (a part of
+:class:`.planner.Collection`, see :mod:`.base`)."""
 
 from __future__ import annotations
 
@@ -8,28 +8,38 @@ import msgspec
 from printerhq.mib import decode as dec
 from printerhq.mib import standard as std
 from printerhq.mib.oids import OID, dotted
-from printerhq.model import (Alert, Counter, Cover, DeviceReport, FieldProblem, InputTray, Status,
-                             Supply)
+from printerhq.model import (
+    Alert,
+    Counter,
+    Cover,
+    DeviceReport,
+    FieldProblem,
+    InputTray,
+    Status,
+    Supply,
+)
 from printerhq.snmp.ber import Tag
 from printerhq.snmp.message import Varbind
+
+from .base import CollectionBase, T
 
 COUNTER32_MODULUS = 1 << 32
 
 
-class ReportMixin:
+class ReportMixin(CollectionBase):
     """Value helpers and the report builders."""
 
     # -- value helpers ------------------------------------------------------------------
 
-    def _vb_decode(self, vb: Varbind | None, decoder, where: str):
+    def _vb_decode(self, vb: Varbind | None, decoder: dec.Decoder[T], where: str) -> T | None:
         if vb is None:
             return None
         return dec.decode_field(where, decoder, vb.tag, vb.value, self.problems)
 
-    def _decoded(self, oid: OID, decoder, where: str):
+    def _decoded(self, oid: OID, decoder: dec.Decoder[T], where: str) -> T | None:
         return self._vb_decode(self.values.get(oid), decoder, where)
 
-    def _text(self, oid: OID, where: str, decoder=dec.text) -> str | None:
+    def _text(self, oid: OID, where: str, decoder: dec.Decoder[str] = dec.text) -> str | None:
         return self._decoded(oid, decoder, where)
 
     # -- the report ---------------------------------------------------------------------
@@ -110,12 +120,12 @@ class ReportMixin:
             result.append(Supply(
                 index=cached.index[-1],
                 description=description,
-                kind=std.SUPPLY_KINDS.get(code or 0, "other"),  # type: ignore[arg-type]
+                kind=std.SUPPLY_KINDS.get(code or 0, "other"),
                 supply_type=std.SUPPLY_TYPE_NAMES.get(code) if code is not None else None,
                 colour=dec.colour_of(cached.description),
                 unit=std.UNIT_NAMES.get(cached.unit_code) if cached.unit_code is not None else None,
                 level=number, capacity=capacity, percent=percent,
-                state=state,  # type: ignore[arg-type]
+                state=state,
                 consumed=(code not in std.WASTE_TYPES),
                 part_number=part or dec.part_number(text),
                 serial=serial,
@@ -140,8 +150,8 @@ class ReportMixin:
                     and last[0] - value > COUNTER32_MODULUS // 2:
                 wraps += 1  # Counter32 wrapped (RFC 2578 section 7.1.6), not a reset
             self.cache.counter_last[key] = [value, wraps]
-            result.append(Counter(name=cached.name, value=value + wraps * COUNTER32_MODULUS,  # type: ignore[arg-type]
-                                  unit=cached.unit, label=cached.label, source=key))  # type: ignore[arg-type]
+            result.append(Counter(name=cached.name, value=value + wraps * COUNTER32_MODULUS,
+                                  unit=cached.unit, label=cached.label, source=key))
         return result
 
     def _status(self) -> Status:
@@ -170,7 +180,7 @@ class ReportMixin:
                 self.problems.append(FieldProblem(field=where, reason=problem))
             trays.append(InputTray(index=tray.index[-1], name=tray.name, media=tray.media,
                                    capacity=capacity, level=number, percent=percent,
-                                   state=state,  # type: ignore[arg-type]
+                                   state=state,
                                    unit=std.UNIT_NAMES.get(tray.unit_code)
                                    if tray.unit_code is not None else None))
         return Status(

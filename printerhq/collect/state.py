@@ -6,19 +6,19 @@ msgspec Structs, so an agent can persist the cache (msgpack) across restarts.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import cast
 
 import msgspec
 
 from printerhq.mib.oids import OID
-from printerhq.model import Alert, Identity
+from printerhq.model import Alert, CounterName, CounterUnit, Identity
 
 
 class CachedCounter(msgspec.Struct, array_like=True):
-    name: str
+    name: CounterName
     oid: OID
     label: str
-    unit: str
+    unit: CounterUnit
     skip_zero: bool = False
 
 
@@ -46,7 +46,7 @@ class DeviceState(msgspec.Struct, kw_only=True):
     serial: str | None = None
     uptime_ticks: int | None = None
     scans_since_refresh: int = 0
-    identity: dict[str, Any] = {}
+    identity: dict[str, str | None] = {}
     supplies: list[CachedSupply] = []
     trays: list[CachedTray] = []
     covers: dict[str, str | None] = {}  # dotted row index -> description
@@ -129,5 +129,5 @@ class DeviceCache(msgspec.Struct, kw_only=True):
             for counter in state.counters:
                 # Reports omit default values by identity (msgspec's omit_defaults): a decoded
                 # "impressions" must be the interned literal, or every counter grows a "unit".
-                counter.unit = sys.intern(counter.unit)
+                counter.unit = cast(CounterUnit, sys.intern(counter.unit))  # the same value
         return cache

@@ -27,13 +27,13 @@ from ..sim.server import serve_fleet
 from ..targets import parse_targets
 from ..uplink import TlsOptions
 from .fleet import open_fleet_client
-from .scan import address_order, scan
+from .scanning import address_order, scan
 from .upload import UploadSettings, open_uplink
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "demo",
         help="simulate a printer fleet on loopback, scan it, upload it, show it",
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         print("printerhq demo: the demo only simulates on loopback (127.0.0.0/8)",
               file=sys.stderr)
         return 2
-    hosts = [str(host) for _, host in zip(recordings, network.hosts())]
+    hosts = [str(host) for _, host in zip(recordings, network.hosts(), strict=False)]
     started = time.monotonic()
     if args.data_dir:
         args.data_dir.mkdir(parents=True, exist_ok=True)
@@ -80,7 +80,8 @@ def say(text: str) -> None:
     print(f"demo: {text}", file=sys.stderr)
 
 
-async def demo(recordings: list[Path], hosts: list[str], network: ipaddress.IPv4Network,
+async def demo(recordings: list[Path], hosts: list[str],
+               network: ipaddress.IPv4Network | ipaddress.IPv6Network,
                data_dir: Path) -> list[DeviceReport]:
     async with run_server(data_dir / "server", port=0, self_signed=True) as server:
         say(f"server listening on {server.url} (SQLite in {data_dir / 'server'})")
@@ -108,6 +109,7 @@ async def demo(recordings: list[Path], hosts: list[str], network: ipaddress.IPv4
         viewer = secrets.token_urlsafe(32)
         await server.store.add_viewer("demo-viewer", viewer)
         say("viewer token issued to read the fleet back")
+        assert server.certfile is not None  # self_signed=True: the server made one
         return await fleet_from_api(server.url, server.certfile, viewer)
 
 

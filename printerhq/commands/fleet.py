@@ -219,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def _fleet(args: argparse.Namespace, token: str, tls: TlsOptions) -> str:
     from ..render import render_reports
-    from .scan import address_order
+    from .scanning import address_order
 
     async with open_fleet_client(args.server, token, tls, timeout=args.timeout) as client:
         if args.device:

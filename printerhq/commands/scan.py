@@ -7,21 +7,22 @@ import gc
 import json
 import sys
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Awaitable, Callable, Iterator
 
 import trio
 
-from ..engine import DEFAULT_RATE, ScanOptions, Scanner
+from ..engine import DEFAULT_RATE, ScanOptions
 from ..model import DeviceReport, Identity, to_builtins
 from ..snmp.credentials import Community, Credential
-from ..snmp.credentials_cli import CredentialError, add_v3_arguments, v3_user_from_args
-from ..snmp.v3credential import UsmCredential
 from ..snmp.message import Version
-from ..targets import TargetError, TargetSpec, parse_targets, resolve
-from .progress import Progress
+from ..snmp.v3credential import UsmCredential
+from ..targets import TargetError, parse_targets, resolve
 from ..uplink import UplinkError
+from .progress import Progress
+from .scanning import scan
+from .snmp_credentials import CredentialError, add_v3_arguments, v3_user_from_args
 from .upload import add_upload_arguments, open_uplink, upload_settings
 
 _VERSIONS = {"1": [Version.V1], "2c": [Version.V2C], "auto": [Version.V2C, Version.V1]}
@@ -94,43 +95,6 @@ def build_options(args: argparse.Namespace) -> ScanOptions:
                        icmp=getattr(args, "icmp", True), http=getattr(args, "http", False),
                        arp={"auto": None, "on": True, "off": False}[getattr(args, "arp", "auto")],
                        state_dir=getattr(args, "state_dir", None))
-
-
-async def scan(spec: TargetSpec, options: ScanOptions, progress: Progress | None = None,
-               upload: Callable[[DeviceReport], Awaitable[None]] | None = None
-               ) -> list[DeviceReport]:
-    """Scan ``spec``; each report is handed to ``upload`` (if given) as soon as it exists."""
-    reports: list[DeviceReport] = []
-    async with Scanner(options) as scanner:
-        async with trio.open_nursery() as nursery:
-            if progress:
-                nursery.start_soon(_tick, progress, scanner)
-            async with scanner.scan(spec.addresses()) as results:
-                async for report in results:
-                    reports.append(report)
-                    if upload is not None:
-                        await upload(report)
-            nursery.cancel_scope.cancel()
-        if progress:
-            progress.update(scanner.stats, final=True)
-    reports.sort(key=address_order)
-    return reports
-
-
-async def _tick(progress: Progress, scanner: Scanner) -> None:
-    while True:
-        progress.update(scanner.stats)
-        await trio.sleep(progress.interval)
-
-
-def address_order(report: DeviceReport) -> tuple[int, int, str]:
-    import ipaddress
-
-    try:
-        parsed = ipaddress.ip_address(report.identity.address)
-    except ValueError:  # a hostname that did not resolve
-        return (9, 0, report.identity.address)
-    return (parsed.version, int(parsed), "")
 
 
 # Python's cyclic GC is the largest single cost of a wide sweep: thousands of hosts in progress

@@ -7,6 +7,7 @@ import json
 import resource
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import trio
@@ -21,7 +22,7 @@ from printerhq.snmp.ber import format_oid
 MAX_ADDRESSES = 16_384
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "sim",
         help="simulate a printer fleet on loopback addresses",
@@ -149,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         trio.run(main)
-    except BaseException as exc:  # noqa: BLE001 - sorted out below
+    except BaseException as exc:  # sorted out below
         return _exit_status(exc)
     finally:
         if log_file:
@@ -170,7 +171,7 @@ def _exit_status(exc: BaseException) -> int:
     raise exc
 
 
-def _leaves(exc: BaseException):  # type: ignore[no-untyped-def]
+def _leaves(exc: BaseException) -> Iterator[BaseException]:
     if isinstance(exc, BaseExceptionGroup):
         for inner in exc.exceptions:
             yield from _leaves(inner)

@@ -10,14 +10,19 @@ collection. Property tests in ``tests/test_mib_decode.py`` hold every decoder to
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TypeAlias, TypeVar
 
-from printerhq.model import FieldProblem
+from printerhq.model import FieldProblem, SupplyState
 from printerhq.snmp.ber import Tag
 
 from . import standard as std
+
+T = TypeVar("T")
+Decoder: TypeAlias = Callable[[int, object], T | None]
+"""(BER tag, plain value) -> the typed value, None when absent; raises :class:`Invalid`."""
 
 
 class Invalid(ValueError):
@@ -39,7 +44,7 @@ def is_absent(tag: int) -> bool:
     return tag in _ABSENT_TAGS
 
 
-def _bytes(tag: int, value: Any) -> bytes | None:
+def _bytes(tag: int, value: object) -> bytes | None:
     if tag in _ABSENT_TAGS:
         return None
     if tag not in (Tag.OCTET_STRING, Tag.OPAQUE) or not isinstance(value, (bytes, bytearray)):
@@ -55,7 +60,7 @@ def _decode_text_bytes(raw: bytes) -> str:
         return raw.decode("cp1252", errors="replace")
 
 
-def text(tag: int, value: Any) -> str | None:
+def text(tag: int, value: object) -> str | None:
     """DisplayString: PML prefix stripped, NULs and surrounding blanks removed, empty -> None."""
     raw = _bytes(tag, value)
     if raw is None:
@@ -68,7 +73,7 @@ def text(tag: int, value: Any) -> str | None:
     return result.strip() or None
 
 
-def multiline_text(tag: int, value: Any) -> str | None:
+def multiline_text(tag: int, value: object) -> str | None:
     """Text whose later lines may be hex (HP supply descriptions); joined into one line."""
     result = text(tag, value)
     if result is None or "\n" not in result:
@@ -76,16 +81,14 @@ def multiline_text(tag: int, value: Any) -> str | None:
     parts = []
     for line in result.split("\n"):
         if _HEX_LINE.match(line.strip()) and line.strip():
-            try:
+            with contextlib.suppress(ValueError):  # not hex after all: keep the text
                 line = bytes.fromhex(line.replace(" ", "")).decode("latin-1")
-            except ValueError:
-                pass
         parts.append(line)
     joined = "".join(parts).replace("\x00", "")
     return " ".join(joined.split()) or None
 
 
-def integer(tag: int, value: Any) -> int | None:
+def integer(tag: int, value: object) -> int | None:
     if tag in _ABSENT_TAGS:
         return None
     if tag not in _INTEGER_TAGS or not isinstance(value, int) or isinstance(value, bool):
@@ -93,7 +96,7 @@ def integer(tag: int, value: Any) -> int | None:
     return value
 
 
-def counter(tag: int, value: Any) -> int | None:
+def counter(tag: int, value: object) -> int | None:
     """A page counter: a non-negative integer (Counter32, Gauge32, INTEGER or Counter64)."""
     number = integer(tag, value)
     if number is not None and number < 0:
@@ -104,7 +107,7 @@ def counter(tag: int, value: Any) -> int | None:
 _LEADING_NUMBER = re.compile(r"^\s*(\d{1,20})(?:\s+[A-Za-z].*)?$", re.DOTALL)
 
 
-def number_text(tag: int, value: Any) -> int | None:
+def number_text(tag: int, value: object) -> int | None:
     """An integer some vendors send as text: digits, optionally followed by a unit
     (Zebra: ``"1920 INCHES, 4876 CENTIMETERS"`` -> 1920, the first unit being the counter's)."""
     if tag in (Tag.OCTET_STRING,):
@@ -118,7 +121,7 @@ def number_text(tag: int, value: Any) -> int | None:
     return counter(tag, value)
 
 
-def timeticks(tag: int, value: Any) -> int | None:
+def timeticks(tag: int, value: object) -> int | None:
     if tag in _ABSENT_TAGS:
         return None
     if tag not in (Tag.TIMETICKS, Tag.INTEGER, Tag.GAUGE32, Tag.COUNTER32) or not isinstance(value, int):
@@ -128,7 +131,7 @@ def timeticks(tag: int, value: Any) -> int | None:
     return value
 
 
-def object_id(tag: int, value: Any) -> str | None:
+def object_id(tag: int, value: object) -> str | None:
     if tag in _ABSENT_TAGS:
         return None
     if tag != Tag.OBJECT_IDENTIFIER or not isinstance(value, tuple):
@@ -136,7 +139,7 @@ def object_id(tag: int, value: Any) -> str | None:
     return ".".join(map(str, value))
 
 
-def mac_address(tag: int, value: Any) -> str | None:
+def mac_address(tag: int, value: object) -> str | None:
     raw = _bytes(tag, value)
     if not raw:
         return None
@@ -147,10 +150,10 @@ def mac_address(tag: int, value: Any) -> str | None:
     return ":".join(f"{octet:02x}" for octet in raw)
 
 
-def enum(names: dict[int, str]) -> Callable[[int, Any], str | None]:
+def enum(names: dict[int, str]) -> Decoder[str]:
     """An INTEGER enumeration; a code outside the table is kept as ``"code <n>"``."""
 
-    def decode(tag: int, value: Any) -> str | None:
+    def decode(tag: int, value: object) -> str | None:
         number = integer(tag, value)
         if number is None:
             return None
@@ -160,7 +163,7 @@ def enum(names: dict[int, str]) -> Callable[[int, Any], str | None]:
     return decode
 
 
-def error_flags(tag: int, value: Any) -> list[str] | None:
+def error_flags(tag: int, value: object) -> list[str] | None:
     """hrPrinterDetectedErrorState: names of the set bits, RFC 2790 bit order (MSB first)."""
     raw = _bytes(tag, value)
     if raw is None:
@@ -174,14 +177,14 @@ def error_flags(tag: int, value: Any) -> list[str] | None:
     return flags
 
 
-def device_id_field(*keys: str) -> Callable[[int, Any], str | None]:
+def device_id_field(*keys: str) -> Decoder[str]:
     """A field of an IEEE 1284 device-ID string (``MFG:HP;MDL:LaserJet M130;...``)."""
 
-    def decode(tag: int, value: Any) -> str | None:
+    def decode(tag: int, value: object) -> str | None:
         string = text(tag, value)
         if string is None:
             return None
-        fields = {}
+        fields: dict[str, str] = {}
         for part in string.split(";"):
             key, sep, val = part.partition(":")
             if sep:
@@ -195,8 +198,8 @@ def device_id_field(*keys: str) -> Callable[[int, Any], str | None]:
     return decode
 
 
-def decode_field(field: str, decoder: Callable[[int, Any], Any], tag: int, value: Any,
-                 problems: list[FieldProblem]) -> Any:
+def decode_field(field: str, decoder: Decoder[T], tag: int, value: object,
+                 problems: list[FieldProblem]) -> T | None:
     """Run ``decoder``; on a bad value record a :class:`FieldProblem` and return ``None``."""
     try:
         return decoder(tag, value)
@@ -213,7 +216,8 @@ def decode_field(field: str, decoder: Callable[[int, Any], Any], tag: int, value
 
 def supply_level(level: int | None, capacity: int | None, *, coarse_steps: dict[int, float] | None
                  = None, empty_code: int | None = None) -> tuple[int | None, int | None,
-                                                              float | None, str, str | None]:
+                                                              float | None, SupplyState,
+                                                              str | None]:
     """Normalise one supply's level and capacity (RFC 3805 section 2.2 special values).
 
     Returns ``(level, capacity, percent, state, problem)``. ``level``/``capacity`` keep only real

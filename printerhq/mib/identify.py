@@ -12,11 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from printerhq.model import Identity
+from printerhq.model import FieldProblem, Identity
 from printerhq.snmp.message import Varbind
 
 from . import decode as dec
 from . import standard as std
+from .decode import T
 from .oids import OID, is_under
 from .vendors import BY_ENTERPRISE, VENDORS, Vendor
 
@@ -47,18 +48,18 @@ def match_vendor(sys_descr: str | None, sys_object_id: OID | None) -> tuple[Vend
         for vendor in VENDORS:
             if any(is_under(sys_object_id, prefix) for prefix in vendor.printer_object_ids):
                 return vendor, None, True
-        vendor = BY_ENTERPRISE.get(sys_object_id[6])
-        if vendor is not None:
-            return vendor, None, False
+        enterprise = BY_ENTERPRISE.get(sys_object_id[6])
+        if enterprise is not None:
+            return enterprise, None, False
     return None, None, False
 
 
 def identify(address: str, varbinds: Iterable[Varbind]) -> Identity:
     """Decide ``is_printer`` and the vendor from the answer to the discovery GET."""
     values = {vb.oid: vb for vb in varbinds}
-    problems: list = []
+    problems: list[FieldProblem] = []
 
-    def get(oid: OID, decoder):
+    def get(oid: OID, decoder: dec.Decoder[T]) -> T | None:
         vb = values.get(oid)
         if vb is None:
             return None

@@ -9,7 +9,12 @@ requested; :mod:`printerhq.mib.allowlist` derives the privacy allow-list from th
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .oids import oid
+
+if TYPE_CHECKING:
+    from printerhq.model import CounterUnit, SupplyKind
 
 # --- SNMPv2-MIB system group: scalars, instance .0
 SYS_DESCR = oid("1.3.6.1.2.1.1.1.0")
@@ -66,7 +71,7 @@ UNIT_NAMES = {
     17: "meters", 18: "items", 19: "percent",
 }
 # Our model's counter units (printerhq.model.CounterUnit) for prtMarkerCounterUnit values.
-COUNTER_UNITS = {7: "impressions", 8: "sheets", 16: "feet", 17: "meters"}
+COUNTER_UNITS: dict[int, CounterUnit] = {7: "impressions", 8: "sheets", 16: "feet", 17: "meters"}
 
 SUPPLY_CLASS_RECEPTACLE = 4  # receptacleThatIsFilled: the level counts up (waste toner)
 
@@ -81,7 +86,7 @@ SUPPLY_TYPE_NAMES = {
     31: "paperWrap", 32: "staples", 33: "inserts", 34: "covers", 35: "matteToner", 36: "matteInk",
 }
 # Our coarse kinds (printerhq.model.SupplyKind).
-SUPPLY_KINDS = {
+SUPPLY_KINDS: dict[int, SupplyKind] = {
     3: "toner", 21: "toner", 35: "toner", 5: "ink", 6: "ink", 36: "ink", 7: "ribbon", 13: "ribbon",
     9: "drum", 10: "developer", 15: "fuser", 11: "fuser", 17: "fuser", 22: "fuser", 19: "fuser",
     4: "waste", 8: "waste", 14: "waste", 24: "waste", 26: "waste", 20: "transfer",

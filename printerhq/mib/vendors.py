@@ -12,13 +12,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+
+from printerhq.model import CounterName, CounterUnit
 
 from . import decode as dec
 from . import standard as std
 from .oids import OID, oid
 
-Decoder = Callable[[int, Any], Any]
+Decoder = dec.Decoder[str]  # identity fields are text
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +35,10 @@ class Scalar:
 class CounterOid:
     """A vendor page counter at a fixed instance."""
 
-    name: str  # printerhq.model.CounterName
+    name: CounterName
     oid: OID
     label: str
-    unit: str = "impressions"
+    unit: CounterUnit = "impressions"
     skip_zero: bool = False  # Konica Minolta reports 0 for counters the model lacks
 
 
@@ -52,7 +53,7 @@ class CounterTable:
     value_column: OID
     key_column: OID | None
     key_is_label: bool
-    codes: dict[int, tuple[str, str]] = field(default_factory=dict)  # code -> (name, label)
+    codes: dict[int, tuple[CounterName, str]] = field(default_factory=dict)  # code -> (name, label)
     max_rows: int = 64
 
 
@@ -365,7 +366,7 @@ def vendor_named(name: str | None) -> Vendor:
     return BY_NAME.get(name or "", GENERIC)
 
 
-_LABEL_RULES: tuple[tuple[str, str], ...] = (
+_LABEL_RULES: tuple[tuple[str, CounterName], ...] = (
     # (regex on the vendor's counter label, bucket); first match wins. Sharp's labels, e.g.
     # "Black & White Print Count", "Full Color Copy Count", "Scan to E-mail/FTP".
     (r"document filing|hdd", "other"),
@@ -385,7 +386,7 @@ _LABEL_RULES: tuple[tuple[str, str], ...] = (
 )
 
 
-def counter_bucket(label: str) -> str:
+def counter_bucket(label: str) -> CounterName:
     """Map a vendor's counter label to a :data:`printerhq.model.CounterName` bucket."""
     lowered = label.lower()
     for pattern, bucket in _LABEL_RULES:

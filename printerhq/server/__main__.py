@@ -3,15 +3,15 @@
 import argparse
 import sys
 
-from printerhq.commands import serve, server
+from printerhq.server import admin_command, serve_command
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m printerhq.server")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    serve.register(subparsers)
-    server.register(subparsers)
+    serve_command.register(subparsers)
+    admin_command.register(subparsers)
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)
 

@@ -23,13 +23,12 @@ from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from printerhq import control
-from printerhq.server import dashboard
+from printerhq import control, wire
+from printerhq.server import dashboard, releases
 from printerhq.server.agent_control import AgentControl
 from printerhq.server.control_session import ConfigSignal, ControlSession
 from printerhq.server.metrics import Metrics
 from printerhq.server.store import Agent, AgentRevoked, Store, StoreError
-from printerhq.uplink import wire
 
 log = logging.getLogger("printerhq.server")
 
@@ -46,9 +45,13 @@ def _json(data: object, status: int = 200) -> Response:
     return Response(msgspec.json.encode(data), status_code=status, media_type="application/json")
 
 
-def _error(status: int, reason: str) -> Response:
+def _error(status: int, reason: str, code: str | None = None) -> Response:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return Response(msgspec.json.encode({"error": reason}), status_code=status, media_type="application/json", headers=headers)
+    body: dict[str, object] = {"error": reason}
+    if code:  # a machine-readable code the agent acts on (``incompatible_version``)
+        body.update(code=code, wire=[wire.WIRE_VERSION, wire.WIRE_MINOR])
+    return Response(msgspec.json.encode(body), status_code=status, media_type="application/json",
+                    headers=headers)
 
 
 def _bearer(headers) -> str | None:
@@ -119,9 +122,20 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False,
         guarded.__name__ = handler.__name__
         return guarded
 
+    newer_seen: set[tuple[str, int, int]] = set()  # (agent, major, minor) already logged
+
     def check_agent(agent: Agent, batch: wire.Batch) -> None:
         if batch.agent and batch.agent != agent.name:
             raise wire.WireError(f"batch names agent {batch.agent!r} but the token is {agent.name!r}'s", 403)
+        if batch.minor > wire.WIRE_MINOR:
+            # A newer agent of our major: its added fields were dropped at decoding. Count every
+            # such batch; log once per agent and version, not once per batch.
+            metrics.newer_minor += 1
+            if (agent.name, batch.wire, batch.minor) not in newer_seen and len(newer_seen) < 10_000:
+                newer_seen.add((agent.name, batch.wire, batch.minor))
+                log.info("agent %s speaks wire %d.%d, this server %d.%d: fields this server "
+                         "does not know are ignored (upgrade the server to keep them)",
+                         agent.name, batch.wire, batch.minor, wire.WIRE_VERSION, wire.WIRE_MINOR)
 
     # -- ingest over HTTPS ---------------------------------------------------------------------
     async def ingest_http(request: Request) -> Response:
@@ -149,7 +163,8 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False,
                 raise wire.WireError(f"unsupported content-encoding {encoding!r}", 415)
             batch = wire.decode_batch(data)
             check_agent(agent, batch)
-            result = await store.ingest(agent, batch.batch_id, batch.reports, _client(request))
+            result = await store.ingest(agent, batch.batch_id, batch.reports, _client(request),
+                                        version=(batch.wire, batch.minor))
         except wire.WireError as exc:
             return _reject("http", agent, request, exc)
         except AgentRevoked:
@@ -157,13 +172,22 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False,
             return _error(401, "token revoked")
         _count("http", result)
         ack = wire.Ack(batch_id=batch.batch_id, duplicate=result.duplicate)
-        return Response(wire.encode(ack), media_type="application/msgpack")
+        return Response(wire.encode(ack), media_type="application/msgpack",
+                        headers={wire.VERSION_HEADER: wire.version_text()})
+
+    def _reason(exc: wire.WireError) -> str:
+        if isinstance(exc, wire.IncompatibleVersion):
+            return wire.INCOMPATIBLE
+        return f"invalid_{exc.status}"
 
     def _reject(transport: str, agent: Agent, conn, exc: wire.WireError) -> Response:
-        metrics.rejected[f"invalid_{exc.status}"] += 1
+        metrics.rejected[_reason(exc)] += 1
         metrics.batches[(transport, "rejected")] += 1
         log.warning("batch from agent %s at %s rejected (%d): %s", agent.name, _client(conn), exc.status, exc.reason[:300])
-        return _error(exc.status, exc.reason[:300])
+        code = wire.INCOMPATIBLE if isinstance(exc, wire.IncompatibleVersion) else None
+        response = _error(exc.status, exc.reason[:300], code)
+        response.headers[wire.VERSION_HEADER] = wire.version_text()
+        return response
 
     def _count(transport: str, result) -> None:
         metrics.batches[(transport, "duplicate" if result.duplicate else "stored")] += 1
@@ -183,7 +207,8 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False,
         # The control subprotocol (printerhq.control) only when the agent offers it: an older
         # agent never sees a text frame it would not understand.
         use_control = control.SUBPROTOCOL in (ws.scope.get("subprotocols") or [])
-        await ws.accept(subprotocol=control.SUBPROTOCOL if use_control else None)
+        await ws.accept(subprotocol=control.SUBPROTOCOL if use_control else None,
+                        headers=[(wire.VERSION_HEADER.encode(), wire.version_text().encode())])
         metrics.ws_connections += 1
         metrics.ws_open += 1
         send_lock = trio.Lock()
@@ -241,9 +266,12 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False,
                 try:
                     batch = wire.decode_batch(raw)
                     check_agent(agent, batch)
-                    result = await store.ingest(agent, batch.batch_id, batch.reports, _client(ws))
+                    result = await store.ingest(agent, batch.batch_id, batch.reports, _client(ws),
+                                                version=(batch.wire, batch.minor))
                 except wire.WireError as exc:
-                    metrics.rejected[f"invalid_{exc.status}"] += 1
+                    # The error starts with the status: "409 incompatible_version: ..." is the
+                    # refusal of a version that the agent recognises (it keeps the batch).
+                    metrics.rejected[_reason(exc)] += 1
                     metrics.batches[("websocket", "rejected")] += 1
                     log.warning("batch from agent %s rejected (%d): %s", agent.name, exc.status, exc.reason[:300])
                     try:
@@ -370,6 +398,7 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False,
         Route("/healthz", healthz),
         Route("/metrics", reader(prometheus)),
         *dashboard.routes(store, open_read=open_read),
+        *releases.routes(store, authenticate, reader),
     ]
     if websocket:
         routes.append(WebSocketRoute("/api/v1/stream", ingest_stream))

@@ -26,8 +26,9 @@ import hashlib
 import html
 import time
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from string import Template
+from typing import Any
 
 import msgspec
 from starlette.requests import Request
@@ -36,6 +37,8 @@ from starlette.routing import Route
 
 from printerhq.model import DeviceReport
 from printerhq.server.store import Store
+
+Row = dict[str, Any]  # one row as the store returns it (column name -> value)
 
 COOKIE = "__Host-printerhq"
 SESSION_SECONDS = 12 * 3600
@@ -88,7 +91,7 @@ def e(value: object) -> str:
     return "" if value is None else html.escape(str(value), quote=True)
 
 
-def _page(title: str, body: str, *, nav: str = "", status: int = 200, headers: dict | None = None) -> Response:
+def _page(title: str, body: str, *, nav: str = "", status: int = 200, headers: dict[str, str] | None = None) -> Response:
     text = PAGE.substitute(title=e(title), css=CSS, nav=nav, body=body)
     return Response(text, status_code=status, media_type="text/html; charset=utf-8", headers={**HEADERS, **(headers or {})})
 
@@ -96,7 +99,7 @@ def _page(title: str, body: str, *, nav: str = "", status: int = 200, headers: d
 def _when(t: float | None, now: float) -> str:
     if t is None:
         return ""
-    stamp = datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     age = max(0.0, now - t)
     if age < 120:
         ago = f"{age:.0f} s ago"
@@ -119,11 +122,12 @@ def _meter(percent: float | None) -> str:
 
 def lowest_supply(report: DeviceReport | None) -> tuple[float | None, str]:
     """The consumable with the lowest known percentage: ``(percent, description)``."""
-    known = [s for s in (report.supplies if report else []) if s.consumed and s.percent is not None]
+    known = [(s.percent, s) for s in (report.supplies if report else [])
+             if s.consumed and s.percent is not None]
     if not known:
         return None, ""
-    low = min(known, key=lambda s: s.percent)
-    return low.percent, low.description
+    percent, low = min(known, key=lambda pair: pair[0])
+    return percent, low.description
 
 
 def total_pages(report: DeviceReport | None) -> int | None:
@@ -155,7 +159,7 @@ def _nav(logged_in: bool) -> str:
 # --------------------------------------------------------------------------------------------
 # Pages
 # --------------------------------------------------------------------------------------------
-def fleet_page(devices: list[dict], *, now: float, logged_in: bool, limit: int | None = None) -> Response:
+def fleet_page(devices: list[Row], *, now: float, logged_in: bool, limit: int | None = None) -> Response:
     rows = []
     for d in devices:
         report: DeviceReport | None = d["report"]
@@ -183,10 +187,11 @@ def fleet_page(devices: list[dict], *, now: float, logged_in: bool, limit: int |
     return _page("printerhq fleet", body, nav=_nav(logged_in))
 
 
-def _pivot(rows: list[dict], key: str, value) -> tuple[list[str], list[tuple[float, dict]]]:
+def _pivot(rows: list[Row], key: str, value: Callable[[Row], object],
+           ) -> tuple[list[str], list[tuple[float, dict[str, object]]]]:
     """Time series rows -> (column names, [(scanned_at, {column: cell})]) for the last scans."""
     columns: list[str] = []
-    by_time: dict[float, dict] = {}
+    by_time: dict[float, dict[str, object]] = {}
     for row in rows:
         column = str(row[key])
         if column not in columns:
@@ -197,7 +202,8 @@ def _pivot(rows: list[dict], key: str, value) -> tuple[list[str], list[tuple[flo
     return columns, [(t, by_time[t]) for t in reversed(times)]
 
 
-def _history_table(title: str, columns: list[str], rows: list[tuple[float, dict]], now: float) -> str:
+def _history_table(title: str, columns: list[str], rows: list[tuple[float, dict[str, object]]],
+                   now: float) -> str:
     if not rows:
         return f"<h2>{e(title)}</h2><p class=\"muted\">No history.</p>"
     head = "".join(f"<th>{e(c)}</th>" for c in columns)
@@ -208,7 +214,7 @@ def _history_table(title: str, columns: list[str], rows: list[tuple[float, dict]
     return f"<h2>{e(title)}</h2><table><thead><tr><th>Scanned</th>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def device_page(device: dict, report: DeviceReport | None, counters: list[dict], supplies: list[dict],
+def device_page(device: Row, report: DeviceReport | None, counters: list[Row], supplies: list[Row],
                 *, now: float, logged_in: bool) -> Response:
     ident = report.identity if report else None
     facts = [
@@ -254,7 +260,7 @@ def login_page(error: str = "", status: int = 200) -> Response:
 # --------------------------------------------------------------------------------------------
 # Routes
 # --------------------------------------------------------------------------------------------
-def _redirect(location: str, headers: dict | None = None) -> Response:
+def _redirect(location: str, headers: dict[str, str] | None = None) -> Response:
     return Response(status_code=303, headers={"location": location, **HEADERS, **(headers or {})})
 
 

@@ -10,11 +10,12 @@ class Metrics:
     load balancer exposes its own, and Prometheus sums them."""
 
     def __init__(self) -> None:
-        self.batches = Counter()  # by transport and outcome
+        self.batches: Counter[tuple[str, str]] = Counter()  # by (transport, outcome)
         self.reports = 0
-        self.rejected = Counter()  # by reason
+        self.rejected: Counter[str] = Counter()  # by reason
         self.ws_connections = 0
         self.ws_open = 0
+        self.newer_minor = 0  # batches from agents of a newer minor (unknown fields dropped)
 
     def render(self, totals: dict[str, int]) -> str:
         lines = [
@@ -33,6 +34,10 @@ class Metrics:
         for reason, n in sorted(self.rejected.items()):
             lines.append(f'printerhq_rejected_total{{reason="{reason}"}} {n}')
         lines += [
+            "# HELP printerhq_batches_newer_minor_total Batches from agents of a newer minor "
+            "wire version (fields unknown here ignored).",
+            "# TYPE printerhq_batches_newer_minor_total counter",
+            f"printerhq_batches_newer_minor_total {self.newer_minor}",
             "# HELP printerhq_websocket_connections_total WebSocket streams accepted.",
             "# TYPE printerhq_websocket_connections_total counter",
             f"printerhq_websocket_connections_total {self.ws_connections}",

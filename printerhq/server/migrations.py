@@ -83,7 +83,40 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE agents ADD COLUMN role TEXT NOT NULL DEFAULT 'agent'",
         "CREATE INDEX agents_role ON agents(role, name)",
     ],
-    # 3: the agent service (issue 10). agent_configs: the versioned remote configuration an
+    # 3: the wire version each batch was sent in, and the schema version of each reading (what
+    # the agent declared; the stored report is re-encoded in this server's schema). Every row
+    # before this migration came from wire 1.0, schema 1, the only version released until then.
+    [
+        "ALTER TABLE batches ADD COLUMN wire_major INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE batches ADD COLUMN wire_minor INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE readings ADD COLUMN schema_version INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE readings ADD COLUMN wire_minor INTEGER NOT NULL DEFAULT 0",
+    ],
+    # 4: signed releases for agent updates (``printerhq server publish-update``). The wheel lives
+    # in the database like everything else, so every instance sharing one PostgreSQL serves it.
+    # ``manifest`` holds the exact signed bytes; ``signature`` their Ed25519 signature.
+    [
+        """CREATE TABLE releases (
+            id {pk},
+            name TEXT NOT NULL,
+            version TEXT NOT NULL UNIQUE,
+            manifest {blob} NOT NULL,
+            signature {blob} NOT NULL,
+            wheel {blob} NOT NULL,
+            published_at DOUBLE PRECISION NOT NULL
+        )""",
+        # What agents report about releases: installed, or refused and why (shown to viewers).
+        """CREATE TABLE update_reports (
+            id {pk},
+            agent_id BIGINT NOT NULL REFERENCES agents(id),
+            received_at DOUBLE PRECISION NOT NULL,
+            version TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            reason TEXT NOT NULL
+        )""",
+        "CREATE INDEX update_reports_agent ON update_reports(agent_id, received_at)",
+    ],
+    # 5: the agent service (issue 10). agent_configs: the versioned remote configuration an
     # administrator set for each agent (TOML text, [[scan]] only; the agent validates it).
     # agent_status: what each agent last said on its stream — software version, state,
     # heartbeat, the last cycle (JSON) and the outcome of the last configuration it was offered.

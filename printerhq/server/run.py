@@ -20,7 +20,7 @@ import trio
 from printerhq.server import tls
 from printerhq.server.app import create_app
 from printerhq.server.store import Store
-from printerhq.uplink import wire
+from printerhq import wire
 
 log = logging.getLogger("printerhq.server")
 

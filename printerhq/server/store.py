@@ -15,9 +15,10 @@ import hashlib
 import logging
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 import trio
 
@@ -26,6 +27,8 @@ from printerhq.model import DeviceReport
 from printerhq.server import migrations
 
 log = logging.getLogger("printerhq.server.store")
+
+T = TypeVar("T")
 
 STALE_AFTER = 15 * 60  # an agent silent this long is reported "stale" by /api/v1/agents
 
@@ -57,6 +60,19 @@ class Agent:
 class IngestResult:
     duplicate: bool
     reports: int
+
+
+# The device row that list_devices, device and fleet return: one column list, one tuple of names
+# (fleet adds the latest report after these columns).
+_DEVICE_COLUMNS = ("id", "key", "address", "vendor", "model", "serial", "mac", "sys_name",
+                   "first_seen", "last_seen", "agent")
+_DEVICE_FIELDS = ("d.id, d.device_key, d.address, d.vendor, d.model, d.serial, d.mac, d.sys_name,"
+                  " d.first_seen, d.last_seen, a.name")
+_DEVICE_FROM = "FROM devices d LEFT JOIN agents a ON a.id = d.last_agent_id"
+
+
+def _device_row(row: Sequence[object]) -> dict[str, object]:
+    return dict(zip(_DEVICE_COLUMNS, row, strict=True))
 
 
 def hash_token(token: str) -> str:
@@ -184,7 +200,7 @@ class Store:
             with contextlib.suppress(Exception):
                 conn.close()
 
-    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(conn, *args)`` in a worker thread on a pooled connection, retrying
         deadlocks and reconnecting after a dropped connection (PostgreSQL restart)."""
         async with self._slots:
@@ -323,16 +339,22 @@ class Store:
         return out
 
     # -- ingest --------------------------------------------------------------------------------
-    async def ingest(self, agent: Agent, batch_id: str, reports: list[DeviceReport], address: str | None = None) -> IngestResult:
-        """Store a batch once per ``(agent, batch_id)``; a repeat is acknowledged as duplicate."""
-        return await self.run(self._ingest, agent, batch_id, reports, address)
+    async def ingest(self, agent: Agent, batch_id: str, reports: list[DeviceReport],
+                     address: str | None = None, *, version: tuple[int, int] = (1, 0)) -> IngestResult:
+        """Store a batch once per ``(agent, batch_id)``; a repeat is acknowledged as duplicate.
+        ``version`` is the wire ``(major, minor)`` the agent declared, kept with the batch and
+        each reading (with the report's own ``schema``)."""
+        return await self.run(self._ingest, agent, batch_id, reports, address, version)
 
-    def _ingest(self, conn, agent: Agent, batch_id: str, reports: list[DeviceReport], address: str | None) -> IngestResult:
+    def _ingest(self, conn, agent: Agent, batch_id: str, reports: list[DeviceReport],
+                address: str | None, version: tuple[int, int]) -> IngestResult:
         now = time.time()
         x = self._x
+        major, minor = version
         with self.dialect.transaction(conn):
-            inserted = x(conn, "INSERT INTO batches(agent_id, batch_id, received_at, reports) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                         (agent.id, batch_id, now, len(reports))).rowcount
+            inserted = x(conn, "INSERT INTO batches(agent_id, batch_id, received_at, reports, wire_major, "
+                               "wire_minor) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                         (agent.id, batch_id, now, len(reports), major, minor)).rowcount
             counted = len(reports) if inserted else 0
             alive = x(conn, "UPDATE agents SET last_seen = ?, last_address = ?, batches_total = batches_total + ?, reports_total = reports_total + ? WHERE id = ? AND revoked_at IS NULL",
                       (now, address, 1 if inserted else 0, counted, agent.id)).rowcount
@@ -367,8 +389,11 @@ class Store:
                     (key, ident.address, ident.vendor, ident.model, ident.serial, ident.mac, ident.sys_name, seen, seen, agent.id)).fetchone()[0])
             for report in reports:
                 device_id = ids[device_key(report.identity)]
-                reading_id = int(x(conn, "INSERT INTO readings(device_id, agent_id, batch_id, scanned_at, received_at, report) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                                   (device_id, agent.id, batch_id, report.scanned_at, now, model.encode(report))).fetchone()[0])
+                reading_id = int(x(conn, "INSERT INTO readings(device_id, agent_id, batch_id, scanned_at, "
+                                         "received_at, report, schema_version, wire_minor) "
+                                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                                   (device_id, agent.id, batch_id, report.scanned_at, now,
+                                    model.encode(report), report.schema, minor)).fetchone()[0])
                 for c in report.counters:
                     x(conn, "INSERT INTO counter_readings(reading_id, device_id, scanned_at, name, value) VALUES (?, ?, ?, ?, ?)",
                       (reading_id, device_id, report.scanned_at, c.name, c.value))
@@ -380,11 +405,8 @@ class Store:
     # -- queries -------------------------------------------------------------------------------
     async def list_devices(self) -> list[dict]:
         def work(conn):
-            return self._x(conn, """SELECT d.id, d.device_key, d.address, d.vendor, d.model, d.serial, d.mac, d.sys_name,
-                                           d.first_seen, d.last_seen, a.name
-                                    FROM devices d LEFT JOIN agents a ON a.id = d.last_agent_id ORDER BY d.id""").fetchall()
-        cols = ("id", "key", "address", "vendor", "model", "serial", "mac", "sys_name", "first_seen", "last_seen", "agent")
-        return [dict(zip(cols, row)) for row in await self.run(work)]
+            return self._x(conn, f"SELECT {_DEVICE_FIELDS} {_DEVICE_FROM} ORDER BY d.id").fetchall()
+        return [_device_row(row) for row in await self.run(work)]
 
     async def latest(self, device_id: int) -> dict | None:
         """The device's most recent report, as JSON-ready builtins."""
@@ -425,27 +447,23 @@ class Store:
     async def device(self, device_id: int) -> dict | None:
         """One device's row (the fields of ``list_devices``), or ``None``."""
         def work(conn):
-            return self._x(conn, """SELECT d.id, d.device_key, d.address, d.vendor, d.model, d.serial, d.mac, d.sys_name,
-                                           d.first_seen, d.last_seen, a.name
-                                    FROM devices d LEFT JOIN agents a ON a.id = d.last_agent_id WHERE d.id = ?""", (device_id,)).fetchone()
+            return self._x(conn, f"SELECT {_DEVICE_FIELDS} {_DEVICE_FROM} WHERE d.id = ?",
+                           (device_id,)).fetchone()
         row = await self.run(work)
-        cols = ("id", "key", "address", "vendor", "model", "serial", "mac", "sys_name", "first_seen", "last_seen", "agent")
-        return dict(zip(cols, row)) if row else None
+        return _device_row(row) if row else None
 
     async def fleet(self, limit: int = 10_000) -> list[dict]:
         """Every device (as ``list_devices``) with its latest report decoded (``report``, a
         ``DeviceReport`` or ``None``), in one query: what the dashboard's fleet page shows."""
         def work(conn):
-            return self._x(conn, """SELECT d.id, d.device_key, d.address, d.vendor, d.model, d.serial, d.mac, d.sys_name,
-                                           d.first_seen, d.last_seen, a.name, r.report
-                                    FROM devices d LEFT JOIN agents a ON a.id = d.last_agent_id
-                                    LEFT JOIN readings r ON r.id = (SELECT r2.id FROM readings r2 WHERE r2.device_id = d.id
-                                                                    ORDER BY r2.scanned_at DESC, r2.id DESC LIMIT 1)
-                                    ORDER BY d.id LIMIT ?""", (limit,)).fetchall()
-        cols = ("id", "key", "address", "vendor", "model", "serial", "mac", "sys_name", "first_seen", "last_seen", "agent")
+            return self._x(conn, f"""SELECT {_DEVICE_FIELDS}, r.report {_DEVICE_FROM}
+                                     LEFT JOIN readings r ON r.id = (
+                                         SELECT r2.id FROM readings r2 WHERE r2.device_id = d.id
+                                         ORDER BY r2.scanned_at DESC, r2.id DESC LIMIT 1)
+                                     ORDER BY d.id LIMIT ?""", (limit,)).fetchall()
         out = []
         for row in await self.run(work):
-            item = dict(zip(cols, row[:-1]))
+            item = _device_row(row[:-1])
             item["report"] = model.decode_device_report(bytes(row[-1])) if row[-1] is not None else None
             out.append(item)
         return out
@@ -466,4 +484,15 @@ class Store:
         def work(conn):
             return self._x(conn, "SELECT a.name, r.batch_id, r.report FROM readings r JOIN agents a ON a.id = r.agent_id ORDER BY r.id").fetchall()
         return [(a, b, bytes(r)) for a, b, r in await self.run(work)]
+
+    async def reading_versions(self) -> list[tuple[str, str, int, int, int]]:
+        """``(agent, batch_id, schema, wire major, wire minor)`` for every reading, in order:
+        the versions agents declared (for tests, exports and upgrade planning)."""
+        def work(conn):
+            return self._x(conn, """
+                SELECT a.name, r.batch_id, r.schema_version, b.wire_major, r.wire_minor
+                FROM readings r JOIN agents a ON a.id = r.agent_id
+                JOIN batches b ON b.agent_id = r.agent_id AND b.batch_id = r.batch_id
+                ORDER BY r.id""").fetchall()
+        return [(a, b, int(s), int(w), int(m)) for a, b, s, w, m in await self.run(work)]
 

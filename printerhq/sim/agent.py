@@ -20,7 +20,7 @@ datagrams. Behaviour follows the RFCs a real printer agent follows:
 
 from __future__ import annotations
 
-__all__ = ["Agent", "LogEntry", "DEFAULT_COMMUNITIES"]
+__all__ = ["DEFAULT_COMMUNITIES", "Agent", "LogEntry"]
 
 from collections.abc import Iterable, MutableSequence
 from typing import NamedTuple
@@ -29,6 +29,7 @@ from printerhq.snmp.ber import SnmpDecodeError, Tag
 from printerhq.snmp.message import (
     MAX_MESSAGE_SIZE,
     MAX_VARBINDS,
+    ErrorStatus,
     Message,
     Pdu,
     PduType,
@@ -43,7 +44,6 @@ from .recording import Recording
 
 DEFAULT_COMMUNITIES = frozenset((b"public",))
 
-NO_ERROR, TOO_BIG, NO_SUCH_NAME, NOT_WRITABLE = 0, 1, 2, 17
 
 
 class LogEntry(NamedTuple):
@@ -102,10 +102,7 @@ class Agent:
     def reply(self, message: Message) -> Message:
         """The Response message for an accepted request, before any size limit."""
         pdu = message.pdu
-        if message.version == Version.V1:
-            answer = self._answer_v1(pdu)
-        else:
-            answer = self._answer_v2c(pdu)
+        answer = self._answer_v1(pdu) if message.version == Version.V1 else self._answer_v2c(pdu)
         return Message(message.version, message.community, answer)
 
     def reply_bytes(self, message: Message) -> bytes | None:
@@ -120,7 +117,8 @@ class Agent:
         # request's own varbinds.
         varbinds = list(message.pdu.varbinds) if message.version == Version.V1 else []
         too_big = Message(message.version, message.community,
-                          Pdu(PduType.RESPONSE, message.pdu.request_id, TOO_BIG, 0, varbinds))
+                          Pdu(PduType.RESPONSE, message.pdu.request_id, ErrorStatus.TOO_BIG, 0,
+                              varbinds))
         encoded = encode_message(too_big)
         return encoded if len(encoded) <= self.max_size else None
 
@@ -137,9 +135,10 @@ class Agent:
             varbinds = self._bulk(oids, pdu.non_repeaters, pdu.max_repetitions)
         else:  # SET: the simulator is read-only (RFC 3416 4.2.5: notWritable).
             if not oids:
-                return Pdu(PduType.RESPONSE, pdu.request_id, NO_ERROR, 0, [])
-            return Pdu(PduType.RESPONSE, pdu.request_id, NOT_WRITABLE, 1, list(pdu.varbinds))
-        return Pdu(PduType.RESPONSE, pdu.request_id, NO_ERROR, 0, varbinds)
+                return Pdu(PduType.RESPONSE, pdu.request_id, ErrorStatus.NO_ERROR, 0, [])
+            return Pdu(PduType.RESPONSE, pdu.request_id, ErrorStatus.NOT_WRITABLE, 1,
+                       list(pdu.varbinds))
+        return Pdu(PduType.RESPONSE, pdu.request_id, ErrorStatus.NO_ERROR, 0, varbinds)
 
     def _bulk(self, oids: list[tuple[int, ...]], non_repeaters: int,
               max_repetitions: int) -> list[Varbind]:
@@ -167,18 +166,19 @@ class Agent:
                 if found.is_exception:
                     return self._v1_error(pdu, index)
             results.append(found)
-        return Pdu(PduType.RESPONSE, pdu.request_id, NO_ERROR, 0, results)
+        return Pdu(PduType.RESPONSE, pdu.request_id, ErrorStatus.NO_ERROR, 0, results)
 
     @staticmethod
     def _v1_error(pdu: Pdu, index: int) -> Pdu:
         # RFC 1157 4.1.2-4.1.3: the response repeats the request's varbinds.
-        return Pdu(PduType.RESPONSE, pdu.request_id, NO_SUCH_NAME, index, list(pdu.varbinds))
+        return Pdu(PduType.RESPONSE, pdu.request_id, ErrorStatus.NO_SUCH_NAME, index,
+                   list(pdu.varbinds))
 
     def _truncated(self, reply: Message) -> bytes | None:
         """Drop varbinds from the end until the message fits (RFC 3416 4.2.3 reason (1))."""
         varbinds = reply.pdu.varbinds
         empty = Message(reply.version, reply.community,
-                        Pdu(PduType.RESPONSE, reply.pdu.request_id, NO_ERROR, 0, []))
+                        Pdu(PduType.RESPONSE, reply.pdu.request_id, ErrorStatus.NO_ERROR, 0, []))
         base = len(encode_message(empty))
         # Each extra length octet of the three enclosing SEQUENCEs costs at most 3 bytes each;
         # budget 12 bytes, then correct with exact encodings below.
@@ -192,7 +192,7 @@ class Agent:
             keep += 1
         while True:
             candidate = Message(reply.version, reply.community,
-                                Pdu(PduType.RESPONSE, reply.pdu.request_id, NO_ERROR, 0,
+                                Pdu(PduType.RESPONSE, reply.pdu.request_id, ErrorStatus.NO_ERROR, 0,
                                     varbinds[:keep]))
             encoded = encode_message(candidate)
             if len(encoded) <= self.max_size:

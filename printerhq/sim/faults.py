@@ -13,8 +13,14 @@ Sans-IO transformations of an encoded reply; the server applies them per address
 
 from __future__ import annotations
 
-__all__ = ["FAULT_MODES", "PADDING_OID", "malform", "wrong_request_id", "oversize",
-           "transform"]
+__all__ = [
+    "FAULT_MODES",
+    "PADDING_OID",
+    "malform",
+    "oversize",
+    "transform",
+    "wrong_request_id",
+]
 
 import random
 

@@ -20,7 +20,7 @@ located with :mod:`bisect`.
 
 from __future__ import annotations
 
-__all__ = ["Recording", "RecordingError", "parse_value", "format_line"]
+__all__ = ["Recording", "RecordingError", "format_line", "parse_value"]
 
 import binascii
 import ipaddress
@@ -34,7 +34,7 @@ from printerhq.snmp.ber import Tag, format_oid, parse_oid
 from printerhq.snmp.message import Varbind
 
 _DIRECTIVE = re.compile(r"#\s*printerhq-sim:\s*(.*)$")
-_UNSIGNED_BITS = {Tag.COUNTER32: 32, Tag.GAUGE32: 32, Tag.TIMETICKS: 32, Tag.COUNTER64: 64}
+_UNSIGNED_BITS: dict[int, int] = {Tag.COUNTER32: 32, Tag.GAUGE32: 32, Tag.TIMETICKS: 32, Tag.COUNTER64: 64}
 _NUMERIC_TAGS = frozenset((Tag.INTEGER, *_UNSIGNED_BITS))
 _BYTES_TAGS = frozenset((Tag.OCTET_STRING, Tag.OPAQUE))
 _VERSION_WORDS = {"v1": 0, "1": 0, "v2c": 1, "2c": 1, "2": 1}
@@ -93,13 +93,13 @@ def format_line(varbind: Varbind) -> str:
     """One ``.snmprec`` line for a varbind (strings always hex: lossless for any bytes)."""
     oid = format_oid(varbind.oid)
     tag, value = varbind.tag, varbind.value
-    if tag in (*_BYTES_TAGS, Tag.IP_ADDRESS):
-        return f"{oid}|{tag}x|{bytes(value).hex()}"  # type: ignore[arg-type]
-    if tag == Tag.OBJECT_IDENTIFIER:
-        return f"{oid}|{tag}|{format_oid(value)}"  # type: ignore[arg-type]
+    if tag in (*_BYTES_TAGS, Tag.IP_ADDRESS) and isinstance(value, bytes | bytearray):
+        return f"{oid}|{tag}x|{bytes(value).hex()}"
+    if tag == Tag.OBJECT_IDENTIFIER and isinstance(value, tuple):
+        return f"{oid}|{tag}|{format_oid(value)}"
     if tag == Tag.NULL:
         return f"{oid}|{tag}|"
-    return f"{oid}|{tag}|{value}"
+    return f"{oid}|{tag}|{value!r}"  # int or None: repr is str
 
 
 @dataclass(slots=True)

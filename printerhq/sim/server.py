@@ -7,8 +7,13 @@ Only loopback addresses are accepted: the simulator must never answer on a real 
 
 from __future__ import annotations
 
-__all__ = ["Fleet", "serve_fleet", "check_loopback", "in_named_network_namespace",
-           "DEFAULT_LOG_LIMIT"]
+__all__ = [
+    "DEFAULT_LOG_LIMIT",
+    "Fleet",
+    "check_loopback",
+    "in_named_network_namespace",
+    "serve_fleet",
+]
 
 import errno
 import ipaddress
@@ -21,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import trio
+
+from printerhq.snmp.message import MAX_MESSAGE_SIZE
 
 from . import faults as fault_modes
 from .agent import DEFAULT_COMMUNITIES, Agent, LogEntry
@@ -85,14 +92,14 @@ def check_loopback(address: str, *, allow_netns: bool = False) -> str:
     return str(parsed)
 
 
-class _RequestLog(deque):  # type: ignore[type-arg]
+class _RequestLog(deque[LogEntry]):
     """A bounded request log that can also hand every entry to a sink (e.g. a log file)."""
 
     def __init__(self, maxlen: int, sink: Callable[[LogEntry], None] | None) -> None:
         super().__init__(maxlen=maxlen)
         self.sink = sink
 
-    def append(self, entry: LogEntry) -> None:  # type: ignore[override]
+    def append(self, entry: LogEntry) -> None:
         super().append(entry)
         if self.sink is not None:
             self.sink(entry)
@@ -111,8 +118,8 @@ class Fleet:
     assignments: dict[str, str]
     agents: dict[str, Agent]
     faults: dict[str, str]
-    request_log: deque  # type: ignore[type-arg]
-    stats: Counter = field(default_factory=Counter)  # type: ignore[type-arg]
+    request_log: deque[LogEntry]
+    stats: Counter[str] = field(default_factory=Counter)
 
     def requests_to(self, address: str) -> list[LogEntry]:
         """The logged requests one simulated device received."""
@@ -223,18 +230,18 @@ async def serve_fleet(
     rng = random.Random(seed)
     log = _RequestLog(log_limit, log_sink)
     community_set = frozenset(c.encode() if isinstance(c, str) else bytes(c) for c in communities)
-    extra = {} if max_size is None else {"max_size": max_size}
     agents = {
-        address: Agent(loaded[i % len(loaded)], community_set, request_log=log, **extra)
+        address: Agent(loaded[i % len(loaded)], community_set, request_log=log,
+                       max_size=MAX_MESSAGE_SIZE if max_size is None else max_size)
         for i, address in enumerate(served)
     }
     bound_port, sockets = await _bind_all(served, port)
-    by_address = dict(zip(served, sockets))
+    by_address = dict(zip(served, sockets, strict=True))
     fleet = Fleet(bound_port, served, {a: agent.recording.name for a, agent in agents.items()},
                   agents, fault_table, log)
     pending = 0
 
-    async def send(sock: trio.socket.SocketType, data: bytes, peer: object,
+    async def send(sock: trio.socket.SocketType, data: bytes, peer: tuple[object, ...],
                    delay: float) -> None:
         nonlocal pending
         try:

@@ -22,6 +22,10 @@ __all__ = [
     "parse_oid",
     "format_oid",
     "MAX_OID_LENGTH",
+    "MAX_INTEGER_OCTETS",
+    "read_header",
+    "expect",
+    "read_integer",
 ]
 
 import re
@@ -33,6 +37,9 @@ MAX_SUBID = 0xFFFFFFFF
 # The first sub-identifier encodes two arcs as 40 * first + second (X.690 8.19.4), so for 2.x it
 # reaches 80 + (2^32 - 1).
 _MAX_FIRST_SUBID = 80 + MAX_SUBID
+# The longest INTEGER contents we accept, both ways: 64-bit values from agents that overstep
+# Integer32, plus the sign octet. The encoder refuses more, so whatever it writes decodes.
+MAX_INTEGER_OCTETS = 9
 # Dotted decimal, ASCII digits only, at least two arcs.
 _NUMERIC_OID = re.compile(r"[0-9]+(?:\.[0-9]+)+", re.ASCII)
 
@@ -190,3 +197,49 @@ def parse_oid(text: str) -> tuple[int, ...]:
 def format_oid(oid: tuple[int, ...]) -> str:
     """The dotted form, without a leading dot: the inverse of :func:`parse_oid`."""
     return ".".join(map(str, oid))
+
+
+# --------------------------------------------------------------------------------------------
+# Reading TLV headers: the one set of bounds checks every SNMP version shares (message.py, v3.py,
+# usm.py and the transport's request-id peek).
+
+
+def read_header(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
+    """Read a tag and definite length at ``pos``; return (tag, content_start, content_end)."""
+    if pos + 2 > end:
+        raise SnmpDecodeError("truncated tag/length", pos)
+    tag = data[pos]
+    if tag & 0x1F == 0x1F:
+        raise SnmpDecodeError("high tag numbers are not used by SNMP", pos)
+    length = data[pos + 1]
+    pos += 2
+    if length & 0x80:
+        count = length & 0x7F
+        if count == 0:
+            raise SnmpDecodeError("indefinite length is not allowed (RFC 3417 section 8)", pos - 1)
+        if count > 4:
+            raise SnmpDecodeError("length field too long", pos - 1)
+        if pos + count > end:
+            raise SnmpDecodeError("truncated length", pos)
+        length = int.from_bytes(data[pos:pos + count], "big")
+        pos += count
+    if pos + length > end:
+        raise SnmpDecodeError(f"length {length} overruns the enclosing value", pos)
+    return tag, pos, pos + length
+
+
+def expect(data: bytes, pos: int, end: int, tag: int, what: str) -> tuple[int, int]:
+    """Read a header at ``pos`` that must carry ``tag``; return (content_start, content_end)."""
+    got, start, stop = read_header(data, pos, end)
+    if got != tag:
+        raise SnmpDecodeError(f"expected {what} (tag 0x{tag:02x}), got tag 0x{got:02x}", pos)
+    return start, stop
+
+
+def read_integer(data: bytes, start: int, stop: int) -> int:
+    """The value of INTEGER contents ``data[start:stop]`` (two's complement, X.690 8.3)."""
+    if start == stop:
+        raise SnmpDecodeError("empty INTEGER", start)
+    if stop - start > MAX_INTEGER_OCTETS:
+        raise SnmpDecodeError("INTEGER too long", start)
+    return int.from_bytes(data[start:stop], "big", signed=True)

@@ -59,22 +59,16 @@ from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 import trio
 
-from ..model import SnmpCost
+from ..traffic import IPV4_UDP_OVERHEAD as IPV4_OVERHEAD
+from ..traffic import IPV6_UDP_OVERHEAD as IPV6_OVERHEAD
+from ..traffic import SnmpCost, Traffic
 from .ber import SnmpDecodeError, Tag, format_oid
 from .credentials import Community, Credential
-from .message import ERROR_STATUS_NAMES, Pdu, PduType, Varbind, Version
+from .message import ERROR_STATUS_NAMES, ErrorStatus, Pdu, PduType, Varbind, Version
 from .transport import UdpTransport, source_key
 
 T = TypeVar("T")
 Oid = tuple[int, ...]
-
-# Bytes of IP + UDP header per datagram, for SnmpCost.wire_bytes (RFC 791: 20, RFC 8200: 40,
-# RFC 768: 8). Link-layer framing is left out: it depends on the medium.
-IPV4_OVERHEAD = 28
-IPV6_OVERHEAD = 48
-
-_NO_SUCH_NAME = 2
-_TOO_BIG = 1
 
 
 class SnmpError(Exception):
@@ -118,16 +112,12 @@ class SnmpWalkError(SnmpError):
 
 
 @dataclass
-class ClientStats:
-    """Counters over the client's lifetime (all targets)."""
+class ClientStats(Traffic):
+    """Counters over the client's lifetime (all targets); the traffic counts are UDP payload."""
 
     requests: int = 0  # exchanges started (one per credential tried), retries not included
     retries: int = 0  # re-sends after a timeout
     timeouts: int = 0  # exchanges that ended without an acceptable reply
-    packets_sent: int = 0
-    bytes_sent: int = 0  # UDP payload
-    packets_received: int = 0
-    bytes_received: int = 0
     mismatched_replies: int = 0  # known request-id from the wrong address/port: dropped
     undecodable_replies: int = 0  # malformed, or not a reply to what we asked: dropped
     unmatched_replies: int = 0  # unknown request-id: late, duplicate or stray
@@ -444,13 +434,13 @@ class Walk:
         if self._use_bulk():
             pdu = await client.request(target, PduType.GET_BULK, [self._last],
                                        max_repetitions=self._max_repetitions, cost=self._cost)
-            if pdu.error_status == _TOO_BIG and self._max_repetitions > 1:
+            if pdu.error_status == ErrorStatus.TOO_BIG and self._max_repetitions > 1:
                 # RFC 3416 section 4.2.3: the agent could not fit the answer; ask for less.
                 self._max_repetitions //= 2
                 return
         else:
             pdu = await client.request(target, PduType.GET_NEXT, [self._last], cost=self._cost)
-        if pdu.error_status == _NO_SUCH_NAME and target.credential is not None \
+        if pdu.error_status == ErrorStatus.NO_SUCH_NAME and target.credential is not None \
                 and target.credential.version == Version.V1:
             self._done = True  # v1 end of MIB view (RFC 1157 section 4.1.3)
             return

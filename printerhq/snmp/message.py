@@ -57,6 +57,7 @@ from enum import IntEnum
 from typing import NamedTuple
 
 from .ber import (
+    MAX_INTEGER_OCTETS,
     SnmpDecodeError,
     Tag,
     decode_oid,
@@ -64,6 +65,9 @@ from .ber import (
     encode_signed,
     encode_tlv,
     encode_unsigned,
+    expect,
+    read_header,
+    read_integer,
 )
 
 # The largest UDP payload; RFC 3417 section 3.2 requires only 484 but agents send far more.
@@ -74,9 +78,6 @@ MAX_VARBINDS = 8192
 # two's complement), so an encoded request can be reused with only those four octets patched.
 REQUEST_ID_MIN = 0x0080_0000
 REQUEST_ID_MAX = 0x7FFF_FFFF
-# The longest INTEGER contents we accept, both ways: 64-bit values from agents that overstep
-# Integer32, plus the sign octet. The encoder refuses more, so whatever it writes decodes.
-MAX_INTEGER_OCTETS = 9
 
 
 class Version(IntEnum):
@@ -259,10 +260,10 @@ class RequestTemplate:
                                   message.pdu.error_index, list(message.pdu.varbinds)))
         encoded = encode_message(placeholder)
         # Walk the headers to the request-id: Message SEQUENCE, version, community, PDU tag.
-        _, pos, _ = _header(encoded, 0, len(encoded))
-        _, _, pos = _header(encoded, pos, len(encoded))  # version
-        _, _, pos = _header(encoded, pos, len(encoded))  # community
-        _, pos, _ = _header(encoded, pos, len(encoded))  # into the PDU
+        _, pos, _ = read_header(encoded, 0, len(encoded))
+        _, _, pos = read_header(encoded, pos, len(encoded))  # version
+        _, _, pos = read_header(encoded, pos, len(encoded))  # community
+        _, pos, _ = read_header(encoded, pos, len(encoded))  # into the PDU
         at = pos + 2  # past the INTEGER tag and its length octet (always 4)
         assert encoded[at - 2:at] == b"\x02\x04"
         self._prefix = encoded[:at]
@@ -278,45 +279,6 @@ class RequestTemplate:
 # Decoding
 
 
-def _header(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
-    """Read a tag and definite length at ``pos``; return (tag, content_start, content_end)."""
-    if pos + 2 > end:
-        raise SnmpDecodeError("truncated tag/length", pos)
-    tag = data[pos]
-    if tag & 0x1F == 0x1F:
-        raise SnmpDecodeError("high tag numbers are not used by SNMP", pos)
-    length = data[pos + 1]
-    pos += 2
-    if length & 0x80:
-        count = length & 0x7F
-        if count == 0:
-            raise SnmpDecodeError("indefinite length is not allowed (RFC 3417 section 8)", pos - 1)
-        if count > 4:
-            raise SnmpDecodeError("length field too long", pos - 1)
-        if pos + count > end:
-            raise SnmpDecodeError("truncated length", pos)
-        length = int.from_bytes(data[pos:pos + count], "big")
-        pos += count
-    if pos + length > end:
-        raise SnmpDecodeError(f"length {length} overruns the enclosing value", pos)
-    return tag, pos, pos + length
-
-
-def _expect(data: bytes, pos: int, end: int, tag: int, what: str) -> tuple[int, int]:
-    got, start, stop = _header(data, pos, end)
-    if got != tag:
-        raise SnmpDecodeError(f"expected {what} (tag 0x{tag:02x}), got tag 0x{got:02x}", pos)
-    return start, stop
-
-
-def _integer(data: bytes, start: int, stop: int) -> int:
-    if start == stop:
-        raise SnmpDecodeError("empty INTEGER", start)
-    if stop - start > MAX_INTEGER_OCTETS:
-        raise SnmpDecodeError("INTEGER too long", start)
-    return int.from_bytes(data[start:stop], "big", signed=True)
-
-
 def _value(data: bytes, tag: int, start: int, stop: int,
            tag_pos: int) -> int | bytes | tuple[int, ...] | None:
     if tag in _BYTES_TAGS:
@@ -324,7 +286,7 @@ def _value(data: bytes, tag: int, start: int, stop: int,
             raise SnmpDecodeError("IpAddress must be 4 octets", start)
         return data[start:stop]
     if tag == Tag.INTEGER:
-        return _integer(data, start, stop)
+        return read_integer(data, start, stop)
     if tag in _UNSIGNED_TAGS:
         if start == stop:
             raise SnmpDecodeError("empty unsigned integer", start)
@@ -346,12 +308,12 @@ def _value(data: bytes, tag: int, start: int, stop: int,
 
 
 def _decode_varbind(data: bytes, pos: int, end: int) -> tuple[Varbind, int]:
-    """The general path: one varbind at ``pos``, every header through :func:`_header`.
+    """The general path: one varbind at ``pos``, every header through :func:`read_header`.
     Returns the varbind and the position after it."""
-    start, stop = _expect(data, pos, end, Tag.SEQUENCE, "VarBind SEQUENCE")
-    name_start, name_stop = _expect(data, start, stop, Tag.OBJECT_IDENTIFIER, "VarBind name")
+    start, stop = expect(data, pos, end, Tag.SEQUENCE, "VarBind SEQUENCE")
+    name_start, name_stop = expect(data, start, stop, Tag.OBJECT_IDENTIFIER, "VarBind name")
     oid = decode_oid(data, name_start, name_stop)
-    tag, value_start, value_stop = _header(data, name_stop, stop)
+    tag, value_start, value_stop = read_header(data, name_stop, stop)
     if value_stop != stop:
         raise SnmpDecodeError("trailing bytes in VarBind", value_stop)
     return Varbind(oid, tag, _value(data, tag, value_start, value_stop, name_stop)), stop
@@ -419,13 +381,13 @@ _V2_ONLY_PDU_TYPES = frozenset((PduType.GET_BULK, PduType.INFORM, PduType.TRAP_V
 
 
 def _read_integer(data: bytes, pos: int, end: int, what: str) -> tuple[int, int]:
-    start, stop = _expect(data, pos, end, Tag.INTEGER, what)
-    return _integer(data, start, stop), stop
+    start, stop = expect(data, pos, end, Tag.INTEGER, what)
+    return read_integer(data, start, stop), stop
 
 
 def decode_pdu(data: bytes, pos: int, end: int) -> tuple[Pdu, int]:
     """Decode the PDU at ``pos``; return it and the position after it."""
-    tag, start, stop = _header(data, pos, end)
+    tag, start, stop = read_header(data, pos, end)
     pdu_type = _PDU_TYPE_OF.get(tag)
     if pdu_type is None:
         if tag == PduType.TRAP_V1:
@@ -434,7 +396,7 @@ def decode_pdu(data: bytes, pos: int, end: int) -> tuple[Pdu, int]:
     request_id, cursor = _read_integer(data, start, stop, "request-id")
     error_status, cursor = _read_integer(data, cursor, stop, "error-status")
     error_index, cursor = _read_integer(data, cursor, stop, "error-index")
-    list_start, list_stop = _expect(data, cursor, stop, Tag.SEQUENCE, "VarBindList")
+    list_start, list_stop = expect(data, cursor, stop, Tag.SEQUENCE, "VarBindList")
     if list_stop != stop:
         raise SnmpDecodeError("trailing bytes in PDU", list_stop)
     pdu = Pdu(pdu_type, request_id, error_status, error_index,
@@ -445,9 +407,9 @@ def decode_pdu(data: bytes, pos: int, end: int) -> tuple[Pdu, int]:
 def peek_version(data: bytes) -> int:
     """The version field of any SNMP message, so callers can route v3 elsewhere."""
     end = len(data)
-    start, stop = _expect(data, 0, end, Tag.SEQUENCE, "Message SEQUENCE")
-    version_start, version_stop = _expect(data, start, stop, Tag.INTEGER, "version")
-    return _integer(data, version_start, version_stop)
+    start, stop = expect(data, 0, end, Tag.SEQUENCE, "Message SEQUENCE")
+    version_start, version_stop = expect(data, start, stop, Tag.INTEGER, "version")
+    return read_integer(data, version_start, version_stop)
 
 
 def decode_message(data: bytes) -> Message:
@@ -456,17 +418,17 @@ def decode_message(data: bytes) -> Message:
     end = len(data)
     if end > MAX_MESSAGE_SIZE:
         raise SnmpDecodeError(f"message larger than {MAX_MESSAGE_SIZE} bytes", 0)
-    start, stop = _expect(data, 0, end, Tag.SEQUENCE, "Message SEQUENCE")
+    start, stop = expect(data, 0, end, Tag.SEQUENCE, "Message SEQUENCE")
     if stop != end:
         raise SnmpDecodeError("trailing bytes after message", stop)
-    version_start, version_stop = _expect(data, start, stop, Tag.INTEGER, "version")
-    version = _integer(data, version_start, version_stop)
+    version_start, version_stop = expect(data, start, stop, Tag.INTEGER, "version")
+    version = read_integer(data, version_start, version_stop)
     known_version = _VERSION_OF.get(version)
     if known_version is None:
         if version == Version.V3:
             raise SnmpDecodeError("SNMPv3 message: decode with printerhq.snmp.v3", version_start)
         raise SnmpDecodeError(f"unknown SNMP version {version}", version_start)
-    community_start, community_stop = _expect(data, version_stop, stop, Tag.OCTET_STRING,
+    community_start, community_stop = expect(data, version_stop, stop, Tag.OCTET_STRING,
                                               "community")
     pdu, pdu_stop = decode_pdu(data, community_stop, stop)
     if pdu_stop != stop:

@@ -24,14 +24,14 @@ __all__ = ["peek_request_id", "Pending", "ReplySink", "UdpTransport", "MAX_DATAG
 
 import secrets
 import socket as stdlib_socket
-import sys
 from collections import OrderedDict
 from typing import Any, Protocol
 
 import trio
 
-from .ber import SnmpDecodeError, Tag
-from .message import REQUEST_ID_MAX, REQUEST_ID_MIN, _expect, _header, _integer
+from ..sockets import grow_buffers
+from .ber import SnmpDecodeError, Tag, expect, read_header, read_integer
+from .message import REQUEST_ID_MAX, REQUEST_ID_MIN
 
 # Receive into a buffer this large so no datagram is ever truncated (a UDP payload is at most
 # 65,507 bytes on IPv4; 65,535 is the largest length field).
@@ -39,9 +39,6 @@ MAX_DATAGRAM = 65535
 # Replies kept for one request before its task runs again; more copies of the same reply are
 # a flood, not information.
 MAX_QUEUED_REPLIES = 8
-# Socket buffers sized for 10,000 requests in flight: ~10,000 replies of ~100 B each, but the
-# kernel charges each queued datagram ~1 KiB of overhead (skb truesize), hence megabytes.
-SOCKET_BUFFER = 8 * 1024 * 1024
 # Datagrams read per wake-up of the receive task before it lets other tasks run.
 RECEIVE_BATCH = 512
 # How many sources of undecodable datagrams to remember (for error messages only).
@@ -56,20 +53,20 @@ def peek_request_id(data: bytes) -> int:
     Raises :class:`SnmpDecodeError` if the headers up to that id are malformed.
     """
     end = len(data)
-    start, stop = _expect(data, 0, end, Tag.SEQUENCE, "Message SEQUENCE")
-    version_start, version_stop = _expect(data, start, stop, Tag.INTEGER, "version")
-    version = _integer(data, version_start, version_stop)
+    start, stop = expect(data, 0, end, Tag.SEQUENCE, "Message SEQUENCE")
+    version_start, version_stop = expect(data, start, stop, Tag.INTEGER, "version")
+    version = read_integer(data, version_start, version_stop)
     if version in (0, 1):
-        _, cursor = _expect(data, version_stop, stop, Tag.OCTET_STRING, "community")
-        _, pdu_start, pdu_stop = _header(data, cursor, stop)
-        id_start, id_stop = _expect(data, pdu_start, pdu_stop, Tag.INTEGER, "request-id")
+        _, cursor = expect(data, version_stop, stop, Tag.OCTET_STRING, "community")
+        _, pdu_start, pdu_stop = read_header(data, cursor, stop)
+        id_start, id_stop = expect(data, pdu_start, pdu_stop, Tag.INTEGER, "request-id")
     elif version == 3:
-        global_start, global_stop = _expect(data, version_stop, stop, Tag.SEQUENCE,
+        global_start, global_stop = expect(data, version_stop, stop, Tag.SEQUENCE,
                                             "msgGlobalData")
-        id_start, id_stop = _expect(data, global_start, global_stop, Tag.INTEGER, "msgID")
+        id_start, id_stop = expect(data, global_start, global_stop, Tag.INTEGER, "msgID")
     else:
         raise SnmpDecodeError(f"unknown SNMP version {version}", version_start)
-    return _integer(data, id_start, id_stop)
+    return read_integer(data, id_start, id_stop)
 
 
 class _Stats(Protocol):
@@ -304,23 +301,3 @@ class UdpTransport:
         self.bad_sources.move_to_end(source)
         if len(self.bad_sources) > _BAD_SOURCES_KEPT:
             self.bad_sources.popitem(last=False)
-
-
-# Linux's SO_RCVBUFFORCE/SO_SNDBUFFORCE (asm-generic/socket.h); Python's socket module lacks them.
-_LINUX = sys.platform.startswith("linux")
-_SO_RCVBUFFORCE = getattr(stdlib_socket, "SO_RCVBUFFORCE", 33 if _LINUX else None)
-_SO_SNDBUFFORCE = getattr(stdlib_socket, "SO_SNDBUFFORCE", 32 if _LINUX else None)
-
-
-def grow_buffers(sock: stdlib_socket.socket) -> None:
-    """Ask for large socket buffers; SO_*BUFFORCE passes rmem_max when we may (CAP_NET_ADMIN)."""
-    for force, plain in ((_SO_RCVBUFFORCE, stdlib_socket.SO_RCVBUF),
-                         (_SO_SNDBUFFORCE, stdlib_socket.SO_SNDBUF)):
-        for option in (force, plain):
-            if option is None:
-                continue
-            try:
-                sock.setsockopt(stdlib_socket.SOL_SOCKET, option, SOCKET_BUFFER)
-                break
-            except OSError:
-                continue

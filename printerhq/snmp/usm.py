@@ -53,8 +53,8 @@ try:  # CFB moved to the "decrepit" namespace in cryptography 47; the old name w
 except ImportError:  # pragma: no cover - older cryptography
     CFB = modes.CFB  # type: ignore[misc,assignment]
 
-from .ber import SnmpDecodeError
-from .message import MAX_MESSAGE_SIZE, Pdu, PduType, Varbind, _header
+from .ber import SnmpDecodeError, read_header
+from .message import MAX_MESSAGE_SIZE, Pdu, PduType, Varbind
 from .v3 import (FLAG_AUTH, FLAG_PRIV, FLAG_REPORTABLE, EncodedV3, ScopedPdu, UsmSecurityParameters,
                  V3Message, decode_scoped_pdu, decode_v3_message, encode_scoped_pdu,
                  encode_v3_message)
@@ -375,7 +375,7 @@ def decrypt_scoped_pdu(priv: PrivProtocol, key: bytes, boots: int, engine_time: 
 def _strip_padding(plaintext: bytes) -> bytes:
     """The ScopedPDU's own BER length tells where DES padding starts."""
     try:
-        _, _, stop = _header(plaintext, 0, len(plaintext))
+        _, _, stop = read_header(plaintext, 0, len(plaintext))
     except SnmpDecodeError as exc:
         raise DecryptionError(f"decrypted data is not a ScopedPDU ({exc.reason})") from None
     return plaintext[:stop]

@@ -42,11 +42,9 @@ __all__ = [
 
 from dataclasses import dataclass
 
-from .ber import SnmpDecodeError, Tag, encode_signed, encode_tlv
-# message.py's header readers are package-internal helpers: reusing them keeps one set of
-# bounds checks for every SNMP version.
-from .message import MAX_MESSAGE_SIZE, Pdu, Version, _expect, _header, _integer, decode_pdu, \
-    encode_pdu
+# ber.py's header readers keep one set of bounds checks for every SNMP version.
+from .ber import SnmpDecodeError, Tag, encode_signed, encode_tlv, expect, read_header, read_integer
+from .message import MAX_MESSAGE_SIZE, Pdu, Version, decode_pdu, encode_pdu
 
 SECURITY_MODEL_USM = 3  # RFC 3411 section 5, SnmpSecurityModel
 # RFC 3412 section 6.4, msgFlags bits.
@@ -178,11 +176,11 @@ def decode_scoped_pdu(data: bytes, pos: int = 0, end: int | None = None) -> Scop
     """Decode a ScopedPDU occupying ``data[pos:end]`` exactly."""
     if end is None:
         end = len(data)
-    start, stop = _expect(data, pos, end, Tag.SEQUENCE, "ScopedPDU")
+    start, stop = expect(data, pos, end, Tag.SEQUENCE, "ScopedPDU")
     if stop != end:
         raise SnmpDecodeError("trailing bytes after ScopedPDU", stop)
-    ce_start, ce_stop = _expect(data, start, stop, Tag.OCTET_STRING, "contextEngineID")
-    cn_start, cn_stop = _expect(data, ce_stop, stop, Tag.OCTET_STRING, "contextName")
+    ce_start, ce_stop = expect(data, start, stop, Tag.OCTET_STRING, "contextEngineID")
+    cn_start, cn_stop = expect(data, ce_stop, stop, Tag.OCTET_STRING, "contextName")
     pdu, pdu_stop = decode_pdu(data, cn_stop, stop)
     if pdu_stop != stop:
         raise SnmpDecodeError("trailing bytes after PDU", pdu_stop)
@@ -190,8 +188,8 @@ def decode_scoped_pdu(data: bytes, pos: int = 0, end: int | None = None) -> Scop
 
 
 def _read_int31(data: bytes, pos: int, end: int, what: str) -> tuple[int, int]:
-    start, stop = _expect(data, pos, end, Tag.INTEGER, what)
-    value = _integer(data, start, stop)
+    start, stop = expect(data, pos, end, Tag.INTEGER, what)
+    value = read_integer(data, start, stop)
     if not 0 <= value <= _INT31:
         raise SnmpDecodeError(f"{what} out of range 0..2^31-1", start)
     return value, stop
@@ -207,19 +205,19 @@ def decode_v3_message(data: bytes) -> tuple[V3Message, EncodedV3]:
     end = len(data)
     if end > MAX_MESSAGE_SIZE:
         raise SnmpDecodeError(f"message larger than {MAX_MESSAGE_SIZE} bytes", 0)
-    start, stop = _expect(data, 0, end, Tag.SEQUENCE, "SNMPv3Message")
+    start, stop = expect(data, 0, end, Tag.SEQUENCE, "SNMPv3Message")
     if stop != end:
         raise SnmpDecodeError("trailing bytes after message", stop)
-    v_start, v_stop = _expect(data, start, stop, Tag.INTEGER, "msgVersion")
-    if _integer(data, v_start, v_stop) != Version.V3:
+    v_start, v_stop = expect(data, start, stop, Tag.INTEGER, "msgVersion")
+    if read_integer(data, v_start, v_stop) != Version.V3:
         raise SnmpDecodeError("not an SNMPv3 message", v_start)
 
-    g_start, g_stop = _expect(data, v_stop, stop, Tag.SEQUENCE, "msgGlobalData")
+    g_start, g_stop = expect(data, v_stop, stop, Tag.SEQUENCE, "msgGlobalData")
     msg_id, pos = _read_int31(data, g_start, g_stop, "msgID")
     max_size, pos = _read_int31(data, pos, g_stop, "msgMaxSize")
     if max_size < MIN_MAX_SIZE:
         raise SnmpDecodeError("msgMaxSize below 484", pos)
-    f_start, f_stop = _expect(data, pos, g_stop, Tag.OCTET_STRING, "msgFlags")
+    f_start, f_stop = expect(data, pos, g_stop, Tag.OCTET_STRING, "msgFlags")
     if f_stop - f_start != 1:
         raise SnmpDecodeError("msgFlags must be one octet", f_start)
     flags = data[f_start]
@@ -232,28 +230,28 @@ def decode_v3_message(data: bytes) -> tuple[V3Message, EncodedV3]:
     if model != SECURITY_MODEL_USM:
         raise SnmpDecodeError(f"security model {model} is not USM", pos)
 
-    s_start, s_stop = _expect(data, g_stop, stop, Tag.OCTET_STRING, "msgSecurityParameters")
-    u_start, u_stop = _expect(data, s_start, s_stop, Tag.SEQUENCE, "UsmSecurityParameters")
+    s_start, s_stop = expect(data, g_stop, stop, Tag.OCTET_STRING, "msgSecurityParameters")
+    u_start, u_stop = expect(data, s_start, s_stop, Tag.SEQUENCE, "UsmSecurityParameters")
     if u_stop != s_stop:
         raise SnmpDecodeError("trailing bytes in msgSecurityParameters", u_stop)
     fields: list[bytes | int] = []
     pos = u_start
-    e_start, pos = _expect(data, pos, u_stop, Tag.OCTET_STRING, "msgAuthoritativeEngineID")
+    e_start, pos = expect(data, pos, u_stop, Tag.OCTET_STRING, "msgAuthoritativeEngineID")
     fields.append(data[e_start:pos])
     boots, pos = _read_int31(data, pos, u_stop, "msgAuthoritativeEngineBoots")
     engine_time, pos = _read_int31(data, pos, u_stop, "msgAuthoritativeEngineTime")
-    n_start, pos = _expect(data, pos, u_stop, Tag.OCTET_STRING, "msgUserName")
+    n_start, pos = expect(data, pos, u_stop, Tag.OCTET_STRING, "msgUserName")
     if pos - n_start > MAX_USER_NAME:
         raise SnmpDecodeError(f"msgUserName longer than {MAX_USER_NAME} octets", n_start)
     user = data[n_start:pos]
-    a_start, a_stop = _expect(data, pos, u_stop, Tag.OCTET_STRING, "msgAuthenticationParameters")
-    p_start, p_stop = _expect(data, a_stop, u_stop, Tag.OCTET_STRING, "msgPrivacyParameters")
+    a_start, a_stop = expect(data, pos, u_stop, Tag.OCTET_STRING, "msgAuthenticationParameters")
+    p_start, p_stop = expect(data, a_stop, u_stop, Tag.OCTET_STRING, "msgPrivacyParameters")
     if p_stop != u_stop:
         raise SnmpDecodeError("trailing bytes in UsmSecurityParameters", p_stop)
     security = UsmSecurityParameters(fields[0], boots, engine_time, user,  # type: ignore[arg-type]
                                      data[a_start:a_stop], data[p_start:p_stop])
 
-    tag, d_start, d_stop = _header(data, s_stop, stop)
+    tag, d_start, d_stop = read_header(data, s_stop, stop)
     if d_stop != stop:
         raise SnmpDecodeError("trailing bytes after msgData", d_stop)
     if flags & FLAG_PRIV:
@@ -271,9 +269,9 @@ def peek_msg_id(data: bytes) -> int:
     socket. Reports about undecryptable requests carry request-id 0 but always the msgID
     (RFC 3412 section 7.1 step 3), so v3 responses are matched by msgID."""
     end = len(data)
-    start, stop = _expect(data, 0, end, Tag.SEQUENCE, "SNMPv3Message")
-    v_start, v_stop = _expect(data, start, stop, Tag.INTEGER, "msgVersion")
-    if _integer(data, v_start, v_stop) != Version.V3:
+    start, stop = expect(data, 0, end, Tag.SEQUENCE, "SNMPv3Message")
+    v_start, v_stop = expect(data, start, stop, Tag.INTEGER, "msgVersion")
+    if read_integer(data, v_start, v_stop) != Version.V3:
         raise SnmpDecodeError("not an SNMPv3 message", v_start)
-    g_start, g_stop = _expect(data, v_stop, stop, Tag.SEQUENCE, "msgGlobalData")
+    g_start, g_stop = expect(data, v_stop, stop, Tag.SEQUENCE, "msgGlobalData")
     return _read_int31(data, g_start, g_stop, "msgID")[0]

@@ -22,13 +22,12 @@ from pathlib import Path
 from typing import Protocol
 
 import httpx
-import msgspec
 import trio
 import trio_websocket
 
 from printerhq import control as control_messages
 from printerhq import model
-from printerhq.uplink import wire
+from printerhq import wire
 from printerhq.uplink.spool import DEFAULT_MAX_BYTES, AsyncSpool, SpoolFullError
 from printerhq.uplink.transport import Connector, TlsOptions, check_pin
 
@@ -61,6 +60,27 @@ class ControlEndpoint(Protocol):
     async def received(self, text: str) -> None:
         """A text frame from the server."""
         ...
+
+
+class IncompatibleServer(UplinkError):
+    """The server cannot read this agent's wire version (docs/wire.md): ``409
+    incompatible_version``, or a strict older server's ``422`` for a field it does not know.
+    The batch stays in the spool; the sender waits ``incompatible_retry`` before trying again."""
+
+
+def is_incompatible(error: str | None, server_version: str | None) -> bool:
+    """Does a refusal (``"<status> <reason>"``, as acks and ``_acknowledged`` word it) say the
+    server speaks another version, rather than that this batch is bad? ``409`` always does. A
+    ``422`` for an unknown field does when the server did not name its version (a first-release,
+    strict 1.0 server) and this agent speaks a newer minor, whose added fields it cannot know;
+    from a server that names its version it means the batch itself is bad (quarantined)."""
+    if not error:
+        return False
+    status, _, reason = error.partition(" ")
+    if status == "409":
+        return True
+    return (status == "422" and "unknown field" in reason and server_version is None
+            and wire.WIRE_MINOR > 0)
 
 
 class _StreamUnavailable(UplinkError):
@@ -110,6 +130,7 @@ class Uplink:
         idle_ping: float = 25.0,
         ws_retry_after: float = 300.0,
         control: ControlEndpoint | None = None,
+        incompatible_retry: float = 600.0,
     ):
         parsed = urllib.parse.urlsplit(url.rstrip("/"))
         self.tls = tls or TlsOptions()
@@ -139,10 +160,13 @@ class Uplink:
         self.connect_timeout, self.ack_timeout = connect_timeout, ack_timeout
         self.idle_ping, self.ws_retry_after = idle_ping, ws_retry_after
         self.control = control
+        self.incompatible_retry = incompatible_retry
         self.connector = Connector(self.host, self.port, self.secure, self.tls)
         self.stats = dict(batches_sent=0, acked=0, duplicates=0, rejected=0, connects=0,
-                          errors=0, http_batches=0, last_error="", bytes_sent=0,
+                          errors=0, http_batches=0, incompatible=0, last_error="", bytes_sent=0,
                           control_sessions=0)
+        self._incompatible_logged = False
+        self.server_version: str | None = None  # as the server announced it (None: 1.0 or unknown)
         self._spool: AsyncSpool | None = None
         self._changed = trio.Event()  # set (and replaced) when the spool changes
         self._ws_down_until = float("-inf")
@@ -252,6 +276,18 @@ class Uplink:
                 error = _first_error(exc)
                 self.stats["errors"] += 1
                 self.stats["last_error"] = f"{type(error).__name__}: {error}"
+                if isinstance(error, IncompatibleServer):
+                    # Not this batch's fault and not a network fault: nothing sent now would be
+                    # accepted. Keep everything spooled, say so once, and ask again much later.
+                    self.stats["incompatible"] += 1
+                    if not self._incompatible_logged:
+                        log.error("the server cannot read this agent's wire version %d.%d (%s); "
+                                  "reports stay in the spool and are retried every %.0f s until "
+                                  "the server or this agent is upgraded", wire.WIRE_VERSION,
+                                  wire.WIRE_MINOR, error, self.incompatible_retry)
+                        self._incompatible_logged = True
+                    await trio.sleep(self.incompatible_retry)
+                    continue
                 if isinstance(error, AuthError):
                     log.error("server refused the upload token: %s", error)
                     backoff = self.backoff_max
@@ -263,6 +299,11 @@ class Uplink:
             backoff = min(backoff * 2, self.backoff_max)
 
     async def _acknowledged(self, ack: wire.Ack, reports: int) -> None:
+        if not ack.ok and is_incompatible(ack.error, self.server_version):
+            raise IncompatibleServer(ack.error or "incompatible")  # the batch stays spooled
+        if ack.ok and self._incompatible_logged:
+            log.warning("the server accepts this agent's batches again")
+            self._incompatible_logged = False
         if ack.ok:
             await self._spool.ack(ack.batch_id)
             self.stats["acked"] += 1
@@ -274,8 +315,7 @@ class Uplink:
         self._notify()
 
     def _encode(self, batch_id: str, reports: list[bytes]) -> bytes:
-        return wire.encode(wire.RawBatch(batch_id=batch_id, agent=self.agent,
-                                         reports=[msgspec.Raw(r) for r in reports]))
+        return wire.encode(wire.raw_batch(batch_id, self.agent, reports))
 
     def _headers(self) -> list[tuple[bytes, bytes]]:
         return [(b"authorization", b"Bearer " + self._token.encode())]
@@ -298,6 +338,8 @@ class Uplink:
                 except trio.TooSlowError:
                     nursery.cancel_scope.cancel()
                     raise
+                self.server_version = dict(ws.handshake_headers).get(
+                    wire.VERSION_HEADER.encode(), b"").decode("ascii", "replace")[:16] or None
                 try:
                     await self._pump(ws, progressed)
                 finally:
@@ -340,7 +382,10 @@ class Uplink:
                     else:
                         log.warning("text frame from the server ignored (no control session)")
                     continue
-                ack = wire.decode_ack(message)
+                ack = wire.decode_server_message(message)
+                if ack is None:  # a kind this agent does not know, from a newer server
+                    log.debug("server message of an unknown kind ignored")
+                    continue
                 if not ack.ok and ack.batch_id not in in_flight and in_flight:
                     # The server could not even read the id; it answers in order, so the
                     # refused batch is the oldest one in flight.
@@ -414,6 +459,7 @@ class Uplink:
                              "content-type": "application/msgpack"},
                 )
                 self._check_http_pin(response)
+                self.server_version = response.headers.get(wire.VERSION_HEADER, "")[:16] or None
                 self.stats["batches_sent"] += 1
                 self.stats["http_batches"] += 1
                 if response.status_code == 200:
@@ -421,7 +467,7 @@ class Uplink:
                     progressed[0] = True
                 elif response.status_code in (401, 403):
                     raise AuthError(f"HTTPS upload answered {response.status_code}")
-                elif response.status_code in (400, 413, 415, 422):
+                elif response.status_code in (400, 409, 413, 415, 422):  # 409: see is_incompatible
                     await self._acknowledged(wire.Ack(batch_id=batch_id, ok=False, error=f"{response.status_code} {response.text[:200]}"), len(reports))
                 else:
                     raise UplinkError(f"HTTPS upload answered {response.status_code}")

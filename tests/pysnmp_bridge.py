@@ -13,10 +13,10 @@ from typing import Any
 from pyasn1.codec.ber import decoder, encoder
 from pysnmp.proto import api
 
-from .ber import Tag
-from .message import Message, Pdu, PduType, Varbind, Version
+from printerhq.snmp.ber import Tag
+from printerhq.snmp.message import Message, Pdu, PduType, Varbind, Version
 
-__all__ = ["to_pysnmp", "from_pysnmp", "pysnmp_encode", "pysnmp_decode", "pysnmp_module"]
+__all__ = ["from_pysnmp", "pysnmp_decode", "pysnmp_encode", "pysnmp_module", "to_pysnmp"]
 
 _PYSNMP_VERSION = {Version.V1: api.SNMP_VERSION_1, Version.V2C: api.SNMP_VERSION_2C}
 

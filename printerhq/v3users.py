@@ -1,4 +1,7 @@
-"""SNMPv3 credentials from the command line, a file or the environment.
+"""SNMPv3 users from settings, a file or the environment (no command-line parsing here:
+:mod:`printerhq.commands.snmp_credentials` adds the ``--v3-*`` options on top).
+
+SNMPv3 credentials from the command line, a file or the environment.
 
 ``printerhq scan TARGETS --v3-user NAME --auth SHA-256:PASSPHRASE --priv AES:PASSPHRASE``: the
 security level follows from what is given (``--auth`` alone is authNoPriv, neither is
@@ -18,6 +21,9 @@ its value.
 from __future__ import annotations
 
 __all__ = [
+    "ENV_AUTH",
+    "ENV_PRIV",
+    "ENV_USER",
     "CredentialError",
     "ProtocolSecret",
     "parse_auth",
@@ -25,21 +31,15 @@ __all__ = [
     "parse_v3_options",
     "read_v3_file",
     "resolve_v3_user",
-    "add_v3_arguments",
-    "v3_user_from_args",
-    "ENV_USER",
-    "ENV_AUTH",
-    "ENV_PRIV",
 ]
 
-import argparse
 import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from collections.abc import Mapping
 
-from .usm import AuthProtocol, PrivProtocol, UsmUser
+from .snmp.usm import AuthProtocol, PrivProtocol, UsmUser
 
 ENV_USER = "PRINTERHQ_V3_USER"
 ENV_AUTH = "PRINTERHQ_V3_AUTH"
@@ -171,36 +171,3 @@ def resolve_v3_user(user: str | None = None, auth: str | ProtocolSecret | None =
             raise CredentialError("--auth/--priv given without an SNMPv3 user (--v3-user)")
         return None
     return parse_v3_options(name, auth, priv)
-
-
-def _argparse_type(parse):
-    def convert(text: str) -> ProtocolSecret:
-        try:
-            return parse(text)
-        except CredentialError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-    convert.__name__ = parse.__name__.removeprefix("parse_")
-    return convert
-
-
-def add_v3_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--v3-user``, ``--auth``, ``--priv`` and ``--v3-file`` to a command's parser."""
-    group = parser.add_argument_group(
-        "SNMPv3", "USM credentials; also from --v3-file or $PRINTERHQ_V3_USER/_AUTH/_PRIV "
-                  "(which keep passphrases out of process lists)")
-    group.add_argument("--v3-user", metavar="NAME", help="SNMPv3 USM user name")
-    group.add_argument("--auth", metavar="PROTO:PASSPHRASE", type=_argparse_type(parse_auth),
-                       help="MD5, SHA, SHA-224, SHA-256, SHA-384 or SHA-512 (authNoPriv alone)")
-    group.add_argument("--priv", metavar="PROTO:PASSPHRASE", type=_argparse_type(parse_priv),
-                       help="DES, AES, AES-192 or AES-256 (-C suffix: Cisco key extension); "
-                            "needs --auth (authPriv)")
-    group.add_argument("--v3-file", metavar="PATH",
-                       help="file of user=/auth=/priv= lines, mode 600")
-
-
-def v3_user_from_args(args: argparse.Namespace,
-                      environ: Mapping[str, str] | None = None) -> UsmUser | None:
-    """The :class:`UsmUser` the parsed arguments (plus file and environment) describe."""
-    return resolve_v3_user(getattr(args, "v3_user", None), getattr(args, "auth", None),
-                           getattr(args, "priv", None), file=getattr(args, "v3_file", None),
-                           environ=environ)

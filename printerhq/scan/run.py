@@ -1,0 +1,213 @@
+"""One scan: the producer, admission and pacing, ARP first, and the scan's counters.
+
+:class:`ScanRun` feeds the addresses lazily to the discovery sweep
+(:class:`~printerhq.scan.dispatch.SweepDispatch`) or to host tasks
+(:class:`~printerhq.scan.host.HostPipeline`), within the rate (a token bucket) and the
+capacity (a CapacityLimiter) of the scan; addresses on directly attached subnets are ARPed
+first in batches (:func:`printerhq.arp.arp_discover`). At the end it turns the traffic counters
+into ``ScanStats.by_protocol`` and saves the discovery memory.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ScanRun"]
+
+import logging
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import trio
+
+from ..model import DeviceReport, TrafficCount
+from ..ratelimit import RateLimiter
+from .dispatch import SweepDispatch
+from .host import Address, Host, HostPipeline, ScanTools, host_of
+from .outcome import Answer, Ledger
+
+if TYPE_CHECKING:
+    from ..arp import ArpStats, AttachedNetwork
+
+log = logging.getLogger("printerhq.engine")  # the logger name users configure
+
+# Addresses ARPed per sweep: a /20 at a time. Each sweep ends with a wait for late answers
+# (timeout x (retries + 1)), so batches much smaller would make that wait dominate a /16; much
+# larger would hold the producer's list of addresses for long.
+ARP_BATCH = 4096
+
+Counters = tuple[int, int, int, int]  # packets sent, received, bytes sent, received
+
+
+class ScanRun:
+    """The state of one scan: limits, counters at the start, the report channel."""
+
+    def __init__(self, tools: ScanTools, ledger: Ledger) -> None:
+        options = tools.options
+        self.tools = tools
+        self.options = options
+        self.ledger = ledger
+        self.memory = ledger.memory
+        self.limiter = trio.CapacityLimiter(options.concurrency)
+        self.rate = RateLimiter(options.rate, options.burst)
+        self.send, self.receive = trio.open_memory_channel[DeviceReport](options.concurrency)
+        self.pipeline = HostPipeline(tools, ledger, self.rate)
+        self.dispatch = SweepDispatch(self.pipeline, self.rate, self.send)
+        self._started = 0.0
+        self._before: dict[str, Counters] = {}
+        self._arp = TrafficCount()  # every ARP batch of the scan, added up
+
+    # -- bookkeeping ----------------------------------------------------------------------
+
+    def _counters(self) -> dict[str, Counters]:
+        tools = self.tools
+        s = tools.client.stats
+        found = {"snmp": (s.packets_sent, s.packets_received, s.bytes_sent, s.bytes_received)}
+        if self.pipeline.pinger is not None:
+            c = self.pipeline.pinger.counters
+            found["icmp"] = (c.packets_sent, c.packets_received, c.bytes_sent, c.bytes_received)
+        if tools.http_stats is not None:
+            h = tools.http_stats
+            found["http"] = (h.requests, h.requests - h.errors, 0, h.body_bytes)
+        return found
+
+    def start(self) -> None:
+        self._started = time.monotonic()
+        self._before = self._counters()
+        if self.memory is not None:
+            self.memory.begin_scan(time.time())
+
+    def finish(self, completed: bool) -> None:
+        """Counters of this scan, and the memory saved. Synchronous: runs even when the scan is
+        being cancelled, and the save is atomic (see DiscoveryMemory.save)."""
+        stats = self.ledger.stats
+        stats.duration = time.monotonic() - self._started
+        after = self._counters()
+        by_protocol: dict[str, TrafficCount] = {}
+        for name, now in after.items():
+            then = self._before.get(name, (0, 0, 0, 0))
+            delta = [a - b for a, b in zip(now, then, strict=True)]
+            if any(delta):
+                by_protocol[name] = TrafficCount(packets_sent=delta[0], packets_received=delta[1],
+                                                 bytes_sent=delta[2], bytes_received=delta[3])
+        if self._arp.packets_sent:
+            by_protocol["arp"] = self._arp
+        stats.by_protocol = by_protocol
+        # The historical totals are the SNMP figures (what they always counted).
+        snmp = by_protocol.get("snmp", TrafficCount())
+        stats.packets_sent = snmp.packets_sent
+        stats.packets_received = snmp.packets_received
+        stats.bytes_sent = snmp.bytes_sent
+        stats.bytes_received = snmp.bytes_received
+        if self.memory is not None:
+            self.memory.end_scan(complete=completed)
+            try:
+                self.memory.save()
+            except OSError as exc:
+                log.warning("could not save the discovery state: %s", exc)
+
+    # -- the producer ---------------------------------------------------------------------
+
+    async def produce(self, addresses: Iterable[Address]) -> None:
+        """Feed hosts to the nursery, lazily, within the rate and the capacity limits."""
+        ledger = self.ledger
+        stats = ledger.stats
+        memory = self.memory
+        async with self.send, trio.open_nursery() as hosts:
+            sweeper = self.dispatch.open(hosts)
+            if sweeper is not None:
+                hosts.start_soon(sweeper.run)
+            networks = await self._arp_networks()
+            batch: list[str] = []
+            for item in addresses:
+                ledger.admitted()
+                host = host_of(item)
+                if memory is not None and host.address is not None \
+                        and not memory.should_probe(host.address):
+                    ledger.settle(host.address, Answer(skipped=True))
+                    ledger.done()
+                    if stats.skipped % 256 == 0:
+                        await trio.lowlevel.checkpoint()  # a /8 of skips stays responsive
+                    continue
+                if networks and host.address is not None and ":" not in host.address:
+                    from ..arp import interface_for
+
+                    if interface_for(host.address, networks) is not None:
+                        batch.append(host.address)
+                        if len(batch) >= ARP_BATCH:
+                            await self._arp_batch(hosts, batch, networks)
+                            batch = []
+                        continue
+                await self._admit(hosts, host)
+            if batch:
+                await self._arp_batch(hosts, batch, networks)
+            if sweeper is not None:
+                sweeper.close()  # run() returns once every address has its event
+
+    async def _arp_batch(self, hosts: trio.Nursery, batch: list[str],
+                         networks: list[AttachedNetwork]) -> None:
+        """ARP the batch (per interface); probe over IP only those that answered."""
+        from ..arp import arp_discover
+
+        options = self.options
+        # arp_discover paces its frames at the scan's rate itself; no IP probe starts while it
+        # runs (the producer is here), so the two share the budget in turn.
+        found = await arp_discover(batch, networks=networks, rate=options.rate,
+                                   burst=options.burst, timeout=options.timeout,
+                                   retries=options.retries)
+        self._count_arp(found.stats)
+        if found.reason is not None:
+            # Asked for explicitly (arp=True): say so loudly; automatic: quietly.
+            log.log(logging.WARNING if options.arp else logging.INFO,
+                    "ARP-first discovery off for this scan: %s", found.reason)
+            networks.clear()  # fall back to ICMP + SNMP for the rest of the scan
+        swept = set(found.swept)
+        for address in batch:
+            if address in found.live:
+                await self._start_host(hosts, Host(address, address, via_arp=True))
+            elif address in swept:  # silent on its own segment: absent, nothing more to send
+                self.ledger.settle(address, Answer(arp=False))
+                self.ledger.done()
+            else:
+                await self._admit(hosts, Host(address, address))
+
+    def _count_arp(self, stats: ArpStats) -> None:
+        self._arp = self._arp + stats.traffic()
+
+    async def _arp_networks(self) -> list[AttachedNetwork]:
+        if self.options.arp is False:
+            return []
+        from .. import arp
+
+        networks = await trio.to_thread.run_sync(arp.attached_networks)
+        return [n for n in networks if n.up and n.arp and n.mac]
+
+    # -- admission ------------------------------------------------------------------------
+
+    async def _admit(self, hosts: trio.Nursery, host: Host) -> None:
+        """Into the sweep if it can take the address, else a host task of its own."""
+        if not await self.dispatch.offer(host):
+            await self._start_host(hosts, host)
+
+    async def _start_host(self, hosts: trio.Nursery, host: Host) -> None:
+        borrower = object()  # unique even if an address repeats
+        await self.limiter.acquire_on_behalf_of(borrower)
+        try:
+            await self.rate.acquire(self._first_packets(host))
+        except BaseException:
+            self.limiter.release_on_behalf_of(borrower)
+            raise
+        hosts.start_soon(self._run_host, host, borrower)
+
+    def _first_packets(self, host: Host) -> int:
+        if self.pipeline.known_state(host) is not None:
+            return 1  # one warm request, no ping
+        return 1 + (1 if self.pipeline.pinger is not None and not host.via_arp else 0)
+
+    async def _run_host(self, host: Host, borrower: object) -> None:
+        try:
+            report = await self.pipeline.run(host)
+            if report is not None:
+                await self.send.send(report)
+        finally:
+            self.ledger.done()
+            self.limiter.release_on_behalf_of(borrower)

@@ -1,0 +1,168 @@
+"""``printerhq server add-agent|revoke-agent|add-viewer|revoke-viewer|add-admin|revoke-admin|
+list-agents|list-tokens|agents|set-config``, ``gen-update-key`` and ``publish-update`` (also
+``python -m printerhq.server server ...``).
+
+Agent tokens upload reports; viewer tokens read the fleet (REST API, /metrics, dashboard); admin
+tokens read the fleet and set agents' remote configuration (``agents_command.py``). Each token
+is printed once and only its SHA-256 is stored. ``gen-update-key`` makes the Ed25519 key
+that signs releases (keep it off the server); ``publish-update`` signs a wheel's manifest with it
+and stores both in the server's database for agents to fetch (see ``printerhq.release``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import msgspec
+import trio
+
+if TYPE_CHECKING:  # imported when used: every `printerhq` command imports this module
+    from printerhq import release
+
+ACTIONS = (
+    ("add-agent", "issue an upload token for a new agent (printed once, stored hashed)"),
+    ("revoke-agent", "revoke an agent's token at once, on every server instance"),
+    ("add-viewer", "issue a read token (REST API, /metrics, dashboard) for a person or a scraper"),
+    ("revoke-viewer", "revoke a viewer's token at once, on every server instance"),
+    ("add-admin", "issue an admin token (reads the fleet, sets agents' remote configuration)"),
+    ("revoke-admin", "revoke an admin's token at once, on every server instance"),
+    ("list-agents", "list agents with last-seen time and health"),
+    ("list-tokens", "list every token holder, agents and viewers, with its role"),
+    ("agents", "agents as services: heartbeat, version, state, configuration, last cycle"),
+    ("set-config", "set an agent's remote configuration ([[scan]] sections, TOML) from FILE"),
+)
+_NAMED = ("add-agent", "revoke-agent", "add-viewer", "revoke-viewer", "add-admin", "revoke-admin")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("server", help="manage the central server's agents, viewers and tokens")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    for name, help_text in ACTIONS:
+        sub = actions.add_parser(name, help=help_text)
+        if name in _NAMED:
+            sub.add_argument("name", help=f"{name.split('-', 1)[1]} name")
+        if name == "set-config":
+            sub.add_argument("name", metavar="AGENT", help="agent name")
+            sub.add_argument("file", metavar="FILE", help="TOML with [[scan]] sections ('-': stdin)")
+        sub.add_argument("--data-dir", required=True)
+        sub.add_argument("--database", help="postgresql://... (default: SQLite in --data-dir)")
+        if name.startswith("list-") or name == "agents":
+            sub.add_argument("--json", action="store_true")
+        sub.set_defaults(func=run, action=name)
+    gen = actions.add_parser(
+        "gen-update-key",
+        help="make an Ed25519 key to sign releases; prints the public key for agent configs")
+    gen.add_argument("--out", required=True,
+                     help="private key file to create (mode 0600, never overwritten)")
+    gen.set_defaults(func=gen_update_key)
+    pub = actions.add_parser("publish-update",
+                             help="sign a wheel's release manifest and publish it to agents")
+    pub.add_argument("wheel", help="the printerhq wheel (*.whl)")
+    pub.add_argument("--key", required=True, help="the private key from gen-update-key")
+    pub.add_argument("--data-dir", required=True)
+    pub.add_argument("--database", help="postgresql://... (default: SQLite in --data-dir)")
+    pub.set_defaults(func=publish_update)
+
+
+def gen_update_key(args: argparse.Namespace) -> int:
+    from printerhq import release
+
+    pem, public = release.generate_key()
+    try:
+        # O_EXCL: never replace a key agents already trust; 0600 from the first byte.
+        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        print(f"printerhq server: cannot create {args.out}: {exc.strerror}", file=sys.stderr)
+        return 1
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+    print(public)
+    print(f"private key written to {args.out}; put the line above in each agent's "
+          "[updates] public_key", file=sys.stderr)
+    return 0
+
+
+def publish_update(args: argparse.Namespace) -> int:
+    from printerhq import release
+
+    path = Path(args.wheel)
+    try:
+        if path.stat().st_size > release.MAX_WHEEL_BYTES:
+            limit = release.MAX_WHEEL_BYTES
+            raise release.ReleaseError("wheel", f"{path.name} is larger than {limit} bytes")
+        data = path.read_bytes()
+        key = release.load_private_key(Path(args.key).read_bytes())
+        manifest = release.make_manifest(path.name, data, created=time.time())
+        signed = release.sign(manifest, key)
+        trio.run(_publish, args, signed, manifest, data)
+    except OSError as exc:
+        print(f"printerhq server: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 1
+    except release.ReleaseError as exc:
+        print(f"printerhq server: {exc.reason}", file=sys.stderr)
+        return 1
+    print(f"published {manifest.name} {manifest.version} ({manifest.size} bytes, "
+          f"sha256 {manifest.sha256})")
+    return 0
+
+
+async def _publish(args: argparse.Namespace, signed: release.SignedManifest,
+                   manifest: release.Manifest, data: bytes) -> None:
+    from printerhq.server import releases
+    from printerhq.server.store import Store
+
+    store = await Store.open(args.data_dir, args.database)
+    try:
+        await releases.publish(store, signed, manifest, data)
+    finally:
+        await store.aclose()
+
+
+def run(args: argparse.Namespace) -> int:
+    return trio.run(_run, args)
+
+
+async def _run(args: argparse.Namespace) -> int:
+    from printerhq.server.store import Store, StoreError
+
+    store = await Store.open(args.data_dir, args.database)
+    try:
+        if args.action in ("agents", "set-config"):
+            from printerhq.server.agents_command import run_agents_action
+
+            return await run_agents_action(store, args)
+        if args.action in ("add-agent", "add-viewer", "add-admin"):
+            role = args.action.removeprefix("add-")
+            token = secrets.token_urlsafe(32)
+            try:
+                await store.add_agent(args.name, token, role=role)
+            except StoreError as exc:
+                print(f"printerhq server: {exc}", file=sys.stderr)
+                return 1
+            print(token)
+            print(f"token for {role} {args.name!r} (shown once; only its hash is stored)", file=sys.stderr)
+            return 0
+        if args.action in ("revoke-agent", "revoke-viewer", "revoke-admin"):
+            role = args.action.removeprefix("revoke-")
+            if await store.revoke_agent(args.name, role=role):
+                print(f"{role} {args.name!r} revoked")
+                return 0
+            print(f"printerhq server: no active {role} named {args.name!r}", file=sys.stderr)
+            return 1
+        holders = await (store.list_tokens() if args.action == "list-tokens" else store.list_agents())
+        if args.json:
+            print(msgspec.json.encode(holders).decode())
+        else:
+            for h in holders:
+                role = f"{h['role']:7} " if "role" in h else ""
+                print(f"{role}{h['name']:24} {h['health']:10} batches={h['batches']} reports={h['reports']} last_seen={h['last_seen']}")
+        return 0
+    finally:
+        await store.aclose()

@@ -1,0 +1,413 @@
+"""Signed updates end to end, real processes on loopback: wheels built from this checkout with a
+bumped version, published with ``printerhq server publish-update`` to a running server, fetched,
+verified, installed into a new environment and tried by ``UpdateManager``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sqlite3
+import ssl
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+import trio
+from packaging.version import Version
+
+from printerhq import __version__
+from printerhq.agent import update_state
+from printerhq.agent.update import UpdateManager, UpdatePaths
+from tests.helpers_server import REPO, ServerProcess
+
+V = Version(__version__)
+NEWER = f"{V.major}.{V.minor}.{V.micro + 1}"
+BROKEN = f"{V.major}.{V.minor}.{V.micro + 2}"
+OLDER = "0.0.1" if Version("0.0.1") < V else "0.0.0"
+COPY_IGNORE = shutil.ignore_patterns(
+    ".git",
+    ".venv",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+    "tests",
+    "benchmarks",
+    ".pytest_cache",
+    ".hypothesis",
+    ".mypy_cache",
+    ".ruff_cache",
+)
+
+
+def _build(tmp: Path, version: str, *, broken: bool = False) -> Path:
+    """A wheel of this checkout at ``version``; ``broken``: its command line raises at import."""
+    src = tmp / f"src-{version}"
+    shutil.copytree(REPO, src, ignore=COPY_IGNORE)
+    for rel, old, new in (
+        ("pyproject.toml", f'version = "{__version__}"', f'version = "{version}"'),
+        ("printerhq/__init__.py", f'__version__ = "{__version__}"', f'__version__ = "{version}"'),
+    ):
+        path = src / rel
+        text = path.read_text()
+        assert old in text, (rel, old)
+        path.write_text(text.replace(old, new, 1))
+    if broken:
+        cli = src / "printerhq" / "cli.py"
+        cli.write_text(cli.read_text() + '\nraise RuntimeError("this release is broken")\n')
+    out = tmp / "wheels"
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(src)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if result.returncode != 0:
+        pytest.skip(f"cannot build a wheel here: {result.stderr[-500:]}")
+    (wheel,) = out.glob(f"printerhq-{version}-*.whl")
+    return wheel
+
+
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory) -> dict[str, Path]:
+    tmp = tmp_path_factory.mktemp("wheels")
+    return {
+        "newer": _build(tmp, NEWER),
+        "broken": _build(tmp, BROKEN, broken=True),
+        "older": _build(tmp, OLDER),
+    }
+
+
+class Site:
+    """A server process with an agent token and a signing key."""
+
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.server = ServerProcess(tmp / "server")
+        self.server.start()
+        self.token = self.server.admin("add-agent", "site-a")
+        self.viewer = self.server.admin("add-viewer", "ops")
+        self.key = tmp / "signing.key"
+        self.public_key = self.gen_key(self.key)
+        self.root = tmp / "install"
+
+    def gen_key(self, path: Path) -> str:
+        result = self._cli("server", "gen-update-key", "--out", str(path))
+        assert path.stat().st_mode & 0o777 == 0o600
+        return result.stdout.strip()
+
+    def publish(self, wheel: Path, key: Path | None = None) -> subprocess.CompletedProcess:
+        return self._cli(
+            "server",
+            "publish-update",
+            str(wheel),
+            "--key",
+            str(key or self.key),
+            "--data-dir",
+            str(self.server.data_dir),
+        )
+
+    def _cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "printerhq.cli", *args],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=60,
+            check=check,
+        )
+
+    def client(self, token: str | None = None) -> httpx.AsyncClient:
+        ctx = ssl.create_default_context(cafile=str(self.server.certfile))
+        return httpx.AsyncClient(
+            base_url=self.server.url,
+            verify=ctx,
+            timeout=30,
+            headers={"Authorization": f"Bearer {token or self.token}"},
+        )
+
+    def manager(self, http: httpx.AsyncClient, **kw) -> UpdateManager:
+        kw.setdefault("restart_args", ["--version"])
+        kw.setdefault("trial_deadline", 60.0)
+        return UpdateManager(self.public_key, UpdatePaths(self.root), http, **kw)
+
+    async def reports(self) -> list[dict]:
+        async with self.client(self.viewer) as http:
+            response = await http.get("/api/v1/updates/reports")
+            assert response.status_code == 200
+            return response.json()
+
+    def flip_wheel_byte(self, offset: int) -> None:
+        with sqlite3.connect(self.server.data_dir / "printerhq.sqlite3") as conn:
+            (wheel,) = conn.execute("SELECT wheel FROM releases").fetchone()
+            wheel = bytearray(wheel)
+            wheel[offset] ^= 0x01
+            conn.execute("UPDATE releases SET wheel = ?", (bytes(wheel),))
+
+    def sql(self, statement: str, params: tuple = ()) -> None:
+        with sqlite3.connect(self.server.data_dir / "printerhq.sqlite3") as conn:
+            conn.execute(statement, params)
+
+
+@pytest.fixture
+def site(tmp_path):
+    s = Site(tmp_path)
+    try:
+        yield s
+    finally:
+        s.server.stop()
+
+
+def _version_of(executable: Path) -> str:
+    return subprocess.run(
+        [str(executable), "--version"], capture_output=True, text=True, timeout=60
+    ).stdout.strip()
+
+
+async def test_an_update_applies_and_a_restart_confirms_it(site, wheels, caplog) -> None:
+    caplog.set_level(logging.INFO, "printerhq.agent.update")
+    assert "published" in site.publish(wheels["newer"]).stdout
+    async with site.client() as http:
+        outcome = await site.manager(http).check_and_apply()
+        assert outcome.kind == "switched", outcome
+        env = site.root / "versions" / NEWER
+        assert site.root.joinpath("current").resolve() == env.resolve()
+        assert (env / ".printerhq-complete").exists()
+        # The new environment runs the new code, and the restart command is the new version.
+        assert _version_of(site.root / "current" / "bin" / "printerhq") == f"printerhq {NEWER}"
+        assert outcome.exec_argv == [str(site.root / "current" / "bin" / "printerhq"), "--version"]
+        assert (
+            subprocess.run(outcome.exec_argv, capture_output=True, text=True).stdout.strip()
+            == f"printerhq {NEWER}"
+        )
+        state = update_state.decode_state((site.root / "state.json").read_bytes())
+        assert state.pending is not None and state.pending.version == NEWER
+        assert Path(state.pending.previous) == Path(sys.prefix).resolve()
+
+        # After the exec, the new version starts, checks again (nothing newer) and confirms.
+        restarted = site.manager(http, running_version=NEWER)
+        assert await restarted.on_start() is None
+        assert (await restarted.check_and_apply()).kind == "current"
+        assert await restarted.confirm()
+        assert update_state.decode_state((site.root / "state.json").read_bytes()).pending is None
+    assert [(r["version"], r["outcome"]) for r in await site.reports()] == [(NEWER, "installed")]
+    assert any("passed its trial" in r.message for r in caplog.records)
+
+
+async def test_a_switched_version_that_never_confirms_is_rolled_back(site, wheels) -> None:
+    site.publish(wheels["newer"])
+    async with site.client() as http:
+        assert (await site.manager(http).check_and_apply()).kind == "switched"
+        restarted = site.manager(http, running_version=NEWER)
+        for _ in range(update_state.MAX_BOOTS):
+            assert await restarted.on_start() is None  # it starts, but never completes a cycle
+        outcome = await restarted.on_start()
+    assert outcome is not None and outcome.kind == "rolled-back"
+    assert site.root.joinpath("current").resolve() == Path(sys.prefix).resolve()
+    assert _version_of(Path(outcome.exec_argv[0])) == f"printerhq {__version__}"
+    state = update_state.decode_state((site.root / "state.json").read_bytes())
+    assert state.bad == [NEWER] and state.pending is None
+    assert (await site.reports())[0]["outcome"] == "rolled-back"
+
+
+async def test_a_broken_release_is_rolled_back_and_never_retried(site, wheels, caplog) -> None:
+    site.publish(wheels["broken"])
+    async with site.client() as http:
+        manager = site.manager(http)
+        outcome = await manager.check_and_apply()
+        assert outcome.kind == "failed", outcome
+        assert "exited with 1" in outcome.reason
+        assert not site.root.joinpath("current").exists()  # never switched: the old one runs on
+        assert not (site.root / "versions" / BROKEN).exists()
+        assert update_state.decode_state((site.root / "state.json").read_bytes()).bad == [BROKEN]
+        again = await manager.check_and_apply()
+        assert again.kind == "refused" and again.reason.startswith("bad")
+        assert (await site.manager(http).check_and_apply()).kind == "refused"  # across restarts too
+    reports = await site.reports()
+    assert [(r["version"], r["outcome"]) for r in reports] == [(BROKEN, "rolled-back")]
+    assert "this release is broken" in (site.root / "logs" / f"{BROKEN}-install.log").read_text()
+
+
+@pytest.mark.parametrize("trial", ["crash", "silent"])
+async def test_a_version_that_does_not_come_up_in_its_trial_is_rolled_back(
+    site, wheels, trial
+) -> None:
+    """The trial process runs the new version's interpreter; here it exits 3, or runs but never
+    writes a heartbeat (deadline)."""
+    code = "raise SystemExit(3)" if trial == "crash" else "import time; time.sleep(60)"
+    site.publish(wheels["newer"])
+    async with site.client() as http:
+        manager = site.manager(
+            http,
+            trial_deadline=3.0,
+            trial_command=lambda env, beat: [str(env / "bin" / "python"), "-c", code],
+        )
+        with trio.fail_after(60):
+            outcome = await manager.check_and_apply()
+    assert outcome.kind == "failed"
+    assert ("code 3" if trial == "crash" else "no good cycle within 3s") in outcome.reason
+    assert not site.root.joinpath("current").exists()
+    assert update_state.decode_state((site.root / "state.json").read_bytes()).bad == [NEWER]
+
+
+@pytest.mark.parametrize(
+    "attack", ["flipped-wheel-byte", "other-key", "unsigned", "edited-manifest"]
+)
+async def test_tampered_releases_are_refused(site, wheels, attack, caplog) -> None:
+    caplog.set_level(logging.INFO, "printerhq.agent.update")
+    if attack == "other-key":
+        site.gen_key(site.tmp / "other.key")
+        site.publish(wheels["newer"], key=site.tmp / "other.key")
+    else:
+        site.publish(wheels["newer"])
+    if attack == "flipped-wheel-byte":  # the storage, or anyone on the way, changed one byte
+        site.flip_wheel_byte(1000)
+    elif attack == "unsigned":
+        site.sql("UPDATE releases SET signature = X''")
+    elif attack == "edited-manifest":
+        site.sql(
+            "UPDATE releases SET manifest = CAST(replace(CAST(manifest AS TEXT), ?, ?) AS BLOB)",
+            (f'"version":"{NEWER}"', '"version":"99.0.0"'),
+        )
+    expected = {
+        "flipped-wheel-byte": "tampered",
+        "other-key": "signature",
+        "unsigned": "unsigned",
+        "edited-manifest": "signature",
+    }[attack]
+    async with site.client() as http:
+        manager = site.manager(http)
+        outcome = await manager.check_and_apply()
+        assert outcome.kind == "refused" and outcome.reason.startswith(expected), outcome
+        assert (await manager.check_and_apply()).kind == "refused"
+    assert not (site.root / "versions").exists() or not any((site.root / "versions").iterdir())
+    assert not site.root.joinpath("current").exists()
+    refusals = [r for r in caplog.records if "refused" in r.message]
+    assert (
+        len(refusals) == 1 and f"({expected})" in refusals[0].message
+    )  # one line, not one per check
+    reports = await site.reports()
+    assert [(r["outcome"], r["reason"].split(":")[0]) for r in reports] == [("refused", expected)]
+
+
+async def test_a_downgrade_is_refused(site, wheels) -> None:
+    site.publish(wheels["older"])
+    async with site.client() as http:
+        outcome = await site.manager(http).check_and_apply()
+    assert outcome.kind == "refused" and outcome.reason.startswith("downgrade"), outcome
+    assert not site.root.joinpath("current").exists()
+    assert [(r["version"], r["outcome"]) for r in await site.reports()] == [(OLDER, "refused")]
+
+
+async def test_the_server_serves_only_agents_and_the_newest_version(site, wheels) -> None:
+    site.publish(wheels["older"])
+    site.publish(wheels["newer"])  # published later and newer
+    again = site._cli(
+        "server",
+        "publish-update",
+        str(wheels["newer"]),
+        "--key",
+        str(site.key),
+        "--data-dir",
+        str(site.server.data_dir),
+        check=False,
+    )
+    assert again.returncode == 1 and "already published" in again.stderr
+    async with site.client() as http:
+        latest = await http.get("/api/v1/updates/latest")
+        assert latest.status_code == 200
+        wheel = await http.get(f"/api/v1/updates/{NEWER}/wheel")
+        assert wheel.content == wheels["newer"].read_bytes()
+        assert (await http.get("/api/v1/updates/9.9.9/wheel")).status_code == 404
+        assert (
+            await http.post("/api/v1/updates/report", content=b'{"version":"1","outcome":"hacked"}')
+        ).status_code == 400
+    from printerhq import release
+
+    signed = release.decode_signed(latest.content)
+    assert release.verify(signed, release.parse_public_key(site.public_key)).version == NEWER
+    for token in (site.viewer, "not-a-token"):
+        async with site.client(token) as http:
+            assert (await http.get("/api/v1/updates/latest")).status_code == 401
+            assert (await http.get(f"/api/v1/updates/{NEWER}/wheel")).status_code == 401
+    async with site.client() as http:  # an agent token does not read the reports
+        assert (await http.get("/api/v1/updates/reports")).status_code == 403
+
+
+async def test_cancelling_during_the_trial_kills_it_and_changes_nothing(site, wheels) -> None:
+    """Structured concurrency: the trial process does not outlive the cancelled check, and a
+    cancelled update is not held against the release (it is tried again next time)."""
+    site.publish(wheels["newer"])
+    pidfile = site.tmp / "trial.pid"
+    code = f"import os, time; open({str(pidfile)!r}, 'w').write(str(os.getpid())); time.sleep(120)"
+    async with site.client() as http:
+        manager = site.manager(
+            http, trial_command=lambda env, beat: [str(env / "bin" / "python"), "-c", code]
+        )
+        with trio.move_on_after(60) as scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(manager.check_and_apply)
+                while not pidfile.exists() or not pidfile.read_text():
+                    await trio.sleep(0.05)
+                nursery.cancel_scope.cancel()
+        assert not scope.cancelled_caught, "the trial never started"
+    pid = int(pidfile.read_text())
+    assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+    assert not site.root.joinpath("current").exists()
+    assert not (site.root / "state.json").exists()  # nothing marked bad, nothing pending
+    async with site.client() as http:  # and the next check installs it
+        assert (await site.manager(http).check_and_apply()).kind == "switched"
+
+
+def test_an_agent_process_execs_into_the_new_version(site, wheels) -> None:
+    """The handover as the agent does it: a separate process checks, applies, then ``execv``s
+    the returned argv (same pid); what runs next is the new version from ``current``."""
+    site.publish(wheels["newer"])
+    script = f"""
+import os, ssl
+from pathlib import Path
+import httpx, trio
+from printerhq.agent.update import UpdateManager, UpdatePaths
+
+async def check():
+    ctx = ssl.create_default_context(cafile={str(site.server.certfile)!r})
+    headers = {{"Authorization": "Bearer {site.token}"}}
+    async with httpx.AsyncClient(base_url={site.server.url!r}, verify=ctx, headers=headers) as http:
+        paths = UpdatePaths(Path({str(site.root)!r}))
+        manager = UpdateManager({site.public_key!r}, paths, http, restart_args=["--version"])
+        return await manager.check_and_apply()
+
+outcome = trio.run(check)
+print("outcome", outcome.kind, os.getpid(), flush=True)
+os.execv(outcome.exec_argv[0], outcome.exec_argv)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=site.tmp
+    )
+    lines = result.stdout.splitlines()
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert lines[0].startswith("outcome switched ")
+    assert lines[1] == f"printerhq {NEWER}"
+
+
+async def test_a_host_that_cannot_install_is_not_the_releases_fault(
+    site, wheels, monkeypatch
+) -> None:
+    """Without the running environment's packages (here: no pip reachable from the new
+    environment), the update is an error retried later, not a bad release."""
+    import printerhq.agent.update as update
+
+    site.publish(wheels["newer"])
+    monkeypatch.setattr(update, "base_paths", lambda versions: [])
+    async with site.client() as http:
+        outcome = await site.manager(http).check_and_apply()
+        assert outcome.kind == "error" and "installation failed" in outcome.reason, outcome
+        assert not (site.root / "versions" / NEWER).exists()
+        assert not site.root.joinpath("current").exists()
+        assert not (site.root / "state.json").exists()  # nothing marked bad, nothing pending
+        monkeypatch.undo()
+        assert (await site.manager(http).check_and_apply()).kind == "switched"
+    assert [r["outcome"] for r in await site.reports()] == ["installed"]

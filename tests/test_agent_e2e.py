@@ -207,6 +207,7 @@ def test_agent_cycles_on_one_stream_takes_remote_config_and_stops_cleanly(site: 
     site.start_agent(site.config(FIRST_RANGE, remote_config=True))
     row = site.wait_for("three cycles", lambda: (r := site.agent_row()) and cycle_of(r) >= 3 and r)
     assert row["state"] == "running" and row["version"] and row["remote_config"] is True
+    assert site.ws_connections() == 1, "the agent did not keep one stream across cycles"
     last = row["last_cycle"]
     assert last["kind"] == "warm" and last["printers"] >= 1 and last["reports"] == last["printers"]
     assert last["scan_bytes"] > 0 and last["upload_bytes"] > 0

@@ -78,7 +78,7 @@ class AgentSection(msgspec.Struct, **_options):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
     state_dir: _Text = "/var/lib/printerhq"
     jitter: Duration = Duration(30.0)  # the first cycle waits 0..jitter (seeded by the name)
-    heartbeat: Duration = Duration(5.0)  # heartbeat.json rewrite period (and WATCHDOG=1)
+    heartbeat: Duration = Duration(2.0)  # heartbeat.json rewrite period (and WATCHDOG=1), <= 5 s
 
     def agent_name(self) -> str:
         return self.name or socket.gethostname()

@@ -1,0 +1,1 @@
+"""The data collector agent: the service, its configuration, health check and updates."""

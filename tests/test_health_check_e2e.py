@@ -8,6 +8,7 @@ runs a fake ``systemctl`` on a PATH that holds nothing else.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -106,17 +107,10 @@ heartbeat = "500ms"
         return done.returncode, json.loads(done.stdout)
 
     def stop_all(self) -> None:
-        pids = {process.pid for process in self.started}
-        beat = self.read_heartbeat()
-        if beat:
-            pids.add(int(beat["pid"]))  # type: ignore[call-overload]
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGCONT)
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            except (ProcessLookupError, FileNotFoundError):
-                continue
-            if str(self.config).encode() in cmdline:  # ours, not a reused pid
+        """SIGKILL every process whose command line names this site's configuration: the
+        agents started here and any the health check started (a pid alone could be reused)."""
+        for pid in _pids_with(str(self.config)):
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         for process in self.started:
             process.wait(timeout=10)
@@ -258,3 +252,32 @@ def test_systemd_mode_asks_systemctl(site: Site, tmp_path: Path, status: int, co
     assert (got, report["verdict"], report["mode"], report["action"]) == \
         (code, "dead", "systemd", action)
     assert log.read_text() == "restart -- printerhq-agent.service\n"
+
+
+def test_two_checks_at_once_start_one_agent(site: Site) -> None:
+    agent = site.start_agent()
+    os.kill(agent.pid, signal.SIGKILL)
+    agent.wait(timeout=10)
+    command = [sys.executable, "-m", "printerhq", "health-check", "--pidfile", str(site.pidfile),
+               "--config", str(site.config), "--max-age", str(MAX_AGE), "--wait", "20", "--json"]
+    checks = [subprocess.Popen(command, stdout=subprocess.PIPE) for _ in range(2)]
+    reports = [json.loads(check.communicate(timeout=60)[0]) for check in checks]
+    assert sorted(report["exit"] for report in reports) == [0, 1], reports
+    restarted = next(report for report in reports if report["exit"] == 1)
+    _assert_new_agent(site, agent.pid, int(restarted["new_pid"]))
+    # Exactly one new agent: no other process runs with this site's configuration.
+    assert _pids_with(str(site.config)) == [restarted["new_pid"]]
+
+
+def _pids_with(text: str) -> list[int]:
+    """Live processes (zombies excluded: empty command line) whose command line holds text."""
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                cmdline = Path(f"/proc/{name}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if text.encode() in cmdline:
+                found.append(int(name))
+    return found

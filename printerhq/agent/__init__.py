@@ -1,1 +1,9 @@
-"""The data collector agent: the service, its configuration, health check and updates."""
+"""The agent service (``printerhq agent --config FILE``): an application layer over the engine
+and the uplink. It runs cycles on a schedule, keeps one stream to the server open, accepts a
+remote configuration when the site allows it, and reports its health (docs/agent.md).
+
+Modules: ``config`` (the TOML file), ``durations``, ``schedule`` (sans-IO), ``cycle`` (one scan
+of one section), ``remote`` (pushed configuration), ``link`` (control channel), ``files``
+(pidfile, heartbeat, status), ``notify`` (sd_notify), ``logs``, ``service`` (the task tree).
+Nothing below the application layer imports this package.
+"""

@@ -151,6 +151,22 @@ def test_healthy_agent_is_left_alone(site: Site) -> None:
     code, report = site.health_check()
     assert (code, report["verdict"], report["action"]) == (0, "healthy", "none")
     assert report["pid"] == agent.pid and agent.poll() is None
+    # The pidfile found through [agent] state_dir, and the words for people.
+    done = subprocess.run([sys.executable, "-m", "printerhq", "health-check", "--config",
+                           str(site.config)], capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 0 and done.stdout.startswith(f"health-check: healthy: agent "
+                                                           f"{agent.pid} running"), done.stdout
+
+
+@pytest.mark.parametrize("args", [[], ["--pidfile", "p", "--max-age", "0"],
+                                  ["--pidfile", "p", "--max-age", "nan"],
+                                  ["--pidfile", "p", "--unit", "a/b"],
+                                  ["--config", "/nonexistent/agent.toml"]])
+def test_usage_and_configuration_errors_exit_2(tmp_path: Path, args: list[str]) -> None:
+    done = subprocess.run([sys.executable, "-m", "printerhq", "health-check", *args],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False)
+    assert done.returncode == 2 and done.stderr and "Traceback" not in done.stderr
 
 
 def test_killed_agent_is_restarted(site: Site) -> None:

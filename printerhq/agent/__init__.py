@@ -6,6 +6,7 @@ a remote configuration when the site allows it, reports its health, and installs
 Modules: ``config`` (the TOML file), ``durations``, ``schedule`` (sans-IO), ``cycle`` (one scan
 of one section), ``remote`` (pushed configuration), ``link`` (control channel), ``files``
 (pidfile, heartbeat, status), ``notify`` (sd_notify), ``logs``, ``service`` (the task tree),
-``update``/``update_state`` (signed updates). Nothing below the application layer imports this
+``update``/``update_state`` (signed updates), ``health``/``revive``/``site``/``units``
+(health check and systemd units). Nothing below the application layer imports this
 package.
 """

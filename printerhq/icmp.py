@@ -325,6 +325,7 @@ class Pinger:
         max_in_flight: int = 256,
         payload: bytes = b"",
     ) -> None:
+        candidates: tuple[str, ...]
         if isinstance(mode, str):
             candidates = ("raw", "datagram") if mode == "auto" else (mode,)
         else:

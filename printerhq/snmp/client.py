@@ -347,27 +347,27 @@ class SnmpClient:
                   cost: SnmpCost | None = None) -> list[Varbind]:
         """GET: one varbind per OID, in order. v2c exceptions are returned as varbinds;
         on v1 a missing object raises :class:`SnmpErrorStatus` (``noSuchName``)."""
-        oids = [tuple(oid) for oid in oids]
-        pdu = await self.request(target, PduType.GET, oids, cost=cost)
-        _check(pdu, target, oids)
+        wanted = [tuple(oid) for oid in oids]
+        pdu = await self.request(target, PduType.GET, wanted, cost=cost)
+        _check(pdu, target, wanted)
         return pdu.varbinds
 
     async def get_next(self, target: Target, oids: Iterable[Sequence[int]], *,
                        cost: SnmpCost | None = None) -> list[Varbind]:
         """GETNEXT: the next object after each OID."""
-        oids = [tuple(oid) for oid in oids]
-        pdu = await self.request(target, PduType.GET_NEXT, oids, cost=cost)
-        _check(pdu, target, oids)
+        wanted = [tuple(oid) for oid in oids]
+        pdu = await self.request(target, PduType.GET_NEXT, wanted, cost=cost)
+        _check(pdu, target, wanted)
         return pdu.varbinds
 
     async def get_bulk(self, target: Target, oids: Iterable[Sequence[int]], *,
                        non_repeaters: int = 0, max_repetitions: int = 10,
                        cost: SnmpCost | None = None) -> list[Varbind]:
         """GETBULK (RFC 3416 section 4.2.3): the varbinds as the agent sent them."""
-        oids = [tuple(oid) for oid in oids]
-        pdu = await self.request(target, PduType.GET_BULK, oids, non_repeaters=non_repeaters,
+        wanted = [tuple(oid) for oid in oids]
+        pdu = await self.request(target, PduType.GET_BULK, wanted, non_repeaters=non_repeaters,
                                  max_repetitions=max_repetitions, cost=cost)
-        _check(pdu, target, oids, bulk=(non_repeaters, max_repetitions))
+        _check(pdu, target, wanted, bulk=(non_repeaters, max_repetitions))
         return pdu.varbinds
 
     def walk(self, target: Target, root: Sequence[int], *, max_repetitions: int = 20,

@@ -51,7 +51,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 try:  # CFB moved to the "decrepit" namespace in cryptography 47; the old name warns.
     from cryptography.hazmat.decrepit.ciphers.modes import CFB
 except ImportError:  # pragma: no cover - older cryptography
-    CFB = modes.CFB  # type: ignore[misc,assignment]
+    CFB = modes.CFB  # type: ignore[misc]
 
 from .ber import SnmpDecodeError, read_header
 from .message import MAX_MESSAGE_SIZE, Pdu, PduType, Varbind
@@ -307,7 +307,7 @@ _REPORT_CLASSES: dict[int, type[UsmError]] = {
     6: DecryptionError,
 }
 # snmpMPDStats, RFC 3412 section 5: 1.3.6.1.6.3.11.2.1.N.0
-_MPD_STATS_NAMES = {(1, 3, 6, 1, 6, 3, 11, 2, 1, n, 0): name for n, name in
+_MPD_STATS_NAMES: dict[tuple[int, ...], str] = {(1, 3, 6, 1, 6, 3, 11, 2, 1, n, 0): name for n, name in
                     ((1, "snmpUnknownSecurityModels"), (2, "snmpInvalidMsgs"),
                      (3, "snmpUnknownPDUHandlers"))}
 
@@ -315,7 +315,7 @@ _MPD_STATS_NAMES = {(1, 3, 6, 1, 6, 3, 11, 2, 1, n, 0): name for n, name in
 def _report_error(pdu: Pdu, security: UsmSecurityParameters, authenticated: bool) -> UsmError:
     varbind = pdu.varbinds[0] if pdu.varbinds else Varbind((0, 0))
     oid = varbind.oid
-    detail = f"counter {'.'.join(map(str, oid))} = {varbind.value}"
+    detail = f"counter {'.'.join(map(str, oid))} = {varbind.value!r}"
     if len(oid) == len(_USM_STATS) + 2 and oid[:-2] == _USM_STATS and oid[-1] == 0:
         cls = _REPORT_CLASSES.get(oid[-2])
         if cls is NotInTimeWindow:

@@ -49,7 +49,7 @@ import bisect
 import ipaddress
 import re
 import socket
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -354,7 +354,7 @@ def _parse_into(b: _Builder, text: str, source_name: str | None) -> None:
         b.hostnames.append(Hostname(body.rstrip(".").lower(), exclude, position))
 
 
-def _include_file(b: _Builder, name: str, fail) -> None:
+def _include_file(b: _Builder, name: str, fail: Callable[[str], TargetError]) -> None:
     if not b.allow_files:
         raise fail("@file includes are not allowed here")
     if not name:

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, TypeAlias, TypeVar
 from printerhq.mib.decode import Decoder
 from printerhq.mib.oids import OID
 from printerhq.mib.vendors import Vendor
-from printerhq.model import Alert, FieldProblem, Identity, SnmpCost
+from printerhq.model import Alert, FieldProblem, Identity
+from printerhq.traffic import SnmpCost
 from printerhq.snmp.message import Varbind
 
 from .messages import Request, Response

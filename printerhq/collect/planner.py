@@ -17,7 +17,8 @@ from printerhq.mib import decode as dec
 from printerhq.mib import standard as std
 from printerhq.mib.oids import OID, dotted, is_under
 from printerhq.mib.vendors import Vendor, vendor_named
-from printerhq.model import FieldProblem, Identity, SnmpCost
+from printerhq.model import FieldProblem, Identity
+from printerhq.traffic import SnmpCost
 from printerhq.snmp.ber import Tag
 from printerhq.snmp.errors import missing_index, without_missing
 from printerhq.snmp.message import ErrorStatus, Varbind

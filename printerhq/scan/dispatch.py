@@ -19,7 +19,8 @@ import trio
 
 from ..icmp import PingResult
 from ..mib.identify import DISCOVERY_OIDS
-from ..model import DeviceReport, SnmpCost
+from ..model import DeviceReport
+from ..traffic import SnmpCost
 from ..ratelimit import RateLimiter
 from ..snmp.client import IPV4_OVERHEAD, IPV6_OVERHEAD, Target
 from ..snmp.credentials import Community, Credential

@@ -23,7 +23,8 @@ from ..adaptive import DiscoveryMemory
 from ..collect import DeviceCache, DeviceChanged, DeviceState, collect, collect_known
 from ..icmp import Pinger, PingResult
 from ..mib.identify import DISCOVERY_OIDS, identify
-from ..model import DeviceReport, Identity, SnmpCost
+from ..model import DeviceReport, Identity
+from ..traffic import SnmpCost
 from ..ratelimit import RateLimiter
 from ..snmp.client import (
     SnmpBadReply,

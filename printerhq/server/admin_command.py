@@ -33,7 +33,7 @@ ACTIONS = (
 )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("server", help="manage the central server's agents, viewers and tokens")
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True

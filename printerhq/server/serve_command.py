@@ -11,7 +11,7 @@ import sys
 import trio
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "serve", help="run the central server",
         description="Run the central server: WebSocket and HTTPS ingest, REST API, /healthz, /metrics.",

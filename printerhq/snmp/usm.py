@@ -97,6 +97,8 @@ class PrivProtocol(Enum):
     in the field: draft-blumenthal-aes-usm-04 (net-snmp's AES-192/AES-256) and
     draft-reeder-snmpv3-usm-3desede-00 (Cisco's, net-snmp's "-C" variants)."""
 
+    _value_: tuple[str, int]  # (cipher name, key octets)
+
     NONE = ("", 0)
     DES = ("des", 16)  # 8 octets of DES key + 8 octets of pre-IV, RFC 3414 section 8.1.1.1
     AES = ("aes", 16)  # RFC 3826
@@ -332,7 +334,7 @@ def _report_error(pdu: Pdu, security: UsmSecurityParameters, authenticated: bool
 # Privacy (RFC 3414 section 8: CBC-DES; RFC 3826 section 3: CFB128-AES)
 
 
-def _des_cipher(key: bytes, salt: bytes) -> Cipher:
+def _des_cipher(key: bytes, salt: bytes) -> Cipher[modes.CBC]:
     # RFC 3414 8.1.1.1: key = first 8 octets, pre-IV = last 8 octets, IV = pre-IV XOR salt.
     iv = bytes(a ^ b for a, b in zip(key[8:16], salt))
     # Three-key TDES with K1=K2=K3 is single DES (the "EDE" collapses): the supported way to get
@@ -340,7 +342,7 @@ def _des_cipher(key: bytes, salt: bytes) -> Cipher:
     return Cipher(TripleDES(key[:8] * 3), modes.CBC(iv))
 
 
-def _aes_cipher(key: bytes, boots: int, engine_time: int, salt: bytes) -> Cipher:
+def _aes_cipher(key: bytes, boots: int, engine_time: int, salt: bytes) -> Cipher[CFB]:
     # RFC 3826 3.1.2.1: IV = boots (4 octets) || time (4 octets) || 64-bit salt.
     iv = boots.to_bytes(4, "big") + engine_time.to_bytes(4, "big") + salt
     return Cipher(algorithms.AES(key), CFB(iv))

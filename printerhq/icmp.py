@@ -463,7 +463,7 @@ class Pinger:
         keys: list[_Key] = []
         async with self._limiter:
             try:
-                for attempt in range(retries + 1):
+                for _ in range(retries + 1):
                     seq = self._next_seq(fam, address)
                     key = self._key(fam, address, seq)
                     packet = encode_echo_request(self._ident, seq, self._payload, v6)

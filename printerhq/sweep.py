@@ -50,7 +50,8 @@ import os
 import socket as stdlib_socket
 from array import array
 from collections import deque
-from typing import Any, Callable, Hashable, NamedTuple, Sequence, cast
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, NamedTuple, cast
 
 import trio
 

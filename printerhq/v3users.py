@@ -35,9 +35,9 @@ __all__ = [
 
 import os
 import stat
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable, Mapping
 
 from .snmp.usm import AuthProtocol, PrivProtocol, UsmUser
 

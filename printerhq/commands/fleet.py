@@ -11,12 +11,12 @@ a ``/healthz`` request before the token crosses the connection, as the uplink do
 from __future__ import annotations
 
 import argparse
-from typing import Any
 import ssl
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import msgspec
@@ -142,7 +142,7 @@ async def open_fleet_client(url: str, token: str, tls: TlsOptions | None = None,
 def _clock(t: float) -> str:
     import datetime
 
-    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def render_history(counters: list[dict[str, Any]], supplies: list[dict[str, Any]], rows: int = HISTORY_ROWS) -> str:
@@ -167,8 +167,8 @@ def render_history(counters: list[dict[str, Any]], supplies: list[dict[str, Any]
     header = ["scanned (UTC)", *columns]
     table = [[_clock(t), *(by_time[t].get(c, "") for c in columns)] for t in sorted(by_time)[-rows:]]
     widths = [max(len(header[i]), *(len(r[i]) for r in table)) for i in range(len(header))]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
-    lines += ["  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(r, widths))) for r in table]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines += ["  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(r, widths, strict=True))) for r in table]
     return "\n".join("  " + line.rstrip() for line in lines)
 
 
@@ -243,7 +243,8 @@ async def _fleet(args: argparse.Namespace, token: str, tls: TlsOptions) -> str:
     if args.history:
         for report, entry in reports:
             ident = report.identity
-            out += f"\nhistory of device {entry['id']} {ident.address} {ident.vendor or ''} {ident.model or ''}".rstrip()
+            out += (f"\nhistory of device {entry['id']} {ident.address} "
+                    f"{ident.vendor or ''} {ident.model or ''}").rstrip()
             out += "\n" + render_history(entry["counters"], entry["supplies"]) + "\n"
     if not entries:
         out = "the server holds no devices yet\n"

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 import trio
 
 from ..model import DeviceReport
-from ..traffic import TrafficCount
 from ..ratelimit import RateLimiter
+from ..traffic import TrafficCount
 from .dispatch import SweepDispatch
 from .host import Address, Host, HostPipeline, ScanTools, host_of
 from .outcome import Answer, Ledger

@@ -148,7 +148,8 @@ async def _run(args: argparse.Namespace) -> int:
         else:
             for h in holders:
                 role = f"{h['role']:7} " if "role" in h else ""
-                print(f"{role}{h['name']:24} {h['health']:10} batches={h['batches']} reports={h['reports']} last_seen={h['last_seen']}")
+                print(f"{role}{h['name']:24} {h['health']:10} batches={h['batches']} "
+                      f"reports={h['reports']} last_seen={h['last_seen']}")
         return 0
     finally:
         await store.aclose()

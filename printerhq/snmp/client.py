@@ -3,7 +3,8 @@
 Usage::
 
     async with SnmpClient(timeout=1.0, retries=1) as client:
-        target = Target("192.0.2.10", credentials=[Community(b"public"), Community(b"public", Version.V1)])
+        target = Target("192.0.2.10",
+                        credentials=[Community(b"public"), Community(b"public", Version.V1)])
         [descr] = await client.get(target, [(1, 3, 6, 1, 2, 1, 1, 1, 0)])
         async for varbind in client.walk(target, (1, 3, 6, 1, 2, 1, 43)):
             ...
@@ -52,10 +53,11 @@ __all__ = [
 
 import ipaddress
 from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Callable, Iterable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import trio
 

@@ -40,10 +40,10 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from functools import lru_cache
-from typing import Callable
 
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -55,9 +55,19 @@ except ImportError:  # pragma: no cover - older cryptography
 
 from .ber import SnmpDecodeError, read_header
 from .message import MAX_MESSAGE_SIZE, Pdu, PduType, Varbind
-from .v3 import (FLAG_AUTH, FLAG_PRIV, FLAG_REPORTABLE, EncodedV3, ScopedPdu, UsmSecurityParameters,
-                 V3Message, decode_scoped_pdu, decode_v3_message, encode_scoped_pdu,
-                 encode_v3_message)
+from .v3 import (
+    FLAG_AUTH,
+    FLAG_PRIV,
+    FLAG_REPORTABLE,
+    EncodedV3,
+    ScopedPdu,
+    UsmSecurityParameters,
+    V3Message,
+    decode_scoped_pdu,
+    decode_v3_message,
+    encode_scoped_pdu,
+    encode_v3_message,
+)
 
 TIME_WINDOW = 150  # seconds, RFC 3414 section 3.2 step 7.b
 _MAX_BOOTS = 0x7FFF_FFFF  # RFC 3414 section 2.2.2: boots at 2^31-1 means "locked"
@@ -336,7 +346,7 @@ def _report_error(pdu: Pdu, security: UsmSecurityParameters, authenticated: bool
 
 def _des_cipher(key: bytes, salt: bytes) -> Cipher[modes.CBC]:
     # RFC 3414 8.1.1.1: key = first 8 octets, pre-IV = last 8 octets, IV = pre-IV XOR salt.
-    iv = bytes(a ^ b for a, b in zip(key[8:16], salt))
+    iv = bytes(a ^ b for a, b in zip(key[8:16], salt, strict=True))
     # Three-key TDES with K1=K2=K3 is single DES (the "EDE" collapses): the supported way to get
     # DES out of cryptography without its deprecated 8-octet key path.
     return Cipher(TripleDES(key[:8] * 3), modes.CBC(iv))

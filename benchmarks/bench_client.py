@@ -39,8 +39,7 @@ def serve_responder() -> None:
     """The cheapest agent possible, so the client is what is measured: a blocking socket and
     one pre-encoded Response whose request-id is patched (message.RequestTemplate)."""
     from printerhq.snmp.ber import SnmpDecodeError, Tag
-    from printerhq.snmp.message import Message, Pdu, PduType, RequestTemplate, Varbind, \
-        Version
+    from printerhq.snmp.message import Message, Pdu, PduType, RequestTemplate, Varbind, Version
     from printerhq.snmp.transport import peek_request_id
 
     reply = RequestTemplate(Message(Version.V2C, b"public", Pdu(

@@ -29,8 +29,15 @@ from printerhq.mib import DISCOVERY_OIDS, identify
 from printerhq.model import Identity
 from printerhq.sim.agent import Agent
 from printerhq.sim.recording import Recording
-from printerhq.snmp.message import (Message, Pdu, PduType, Varbind, Version, decode_message,
-                                    encode_message)
+from printerhq.snmp.message import (
+    Message,
+    Pdu,
+    PduType,
+    Varbind,
+    Version,
+    decode_message,
+    encode_message,
+)
 from tests.pysnmp_bridge import pysnmp_decode, pysnmp_encode
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -22,11 +22,11 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from printerhq import model  # noqa: E402
-from printerhq.server.store import Store  # noqa: E402
-from printerhq.uplink import TlsOptions, Uplink  # noqa: E402
-from printerhq.uplink.spool import Spool  # noqa: E402
-from tests.helpers_server import ServerProcess, make_report, new_token  # noqa: E402
+from printerhq import model
+from printerhq.server.store import Store
+from printerhq.uplink import TlsOptions, Uplink
+from printerhq.uplink.spool import Spool
+from tests.helpers_server import ServerProcess, make_report, new_token
 
 
 async def run_one(database: str | None, agents: int, reports: int, batch: int, tmp: Path) -> dict:
@@ -93,7 +93,8 @@ def main() -> None:
             finally:
                 if cluster:
                     cluster.stop()
-        print(f"{backend:10} agents={args.agents} reports={r['stored']}/{r['expected']} batch={args.batch} "
+        print(f"{backend:10} agents={args.agents} reports={r['stored']}/{r['expected']} "
+              f"batch={args.batch} "
               f"flushed={r['all_flushed']} {r['seconds']:.2f}s  {r['reports_per_s']:.0f} reports/s")
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import trio
 
-from printerhq.engine import ScanOptions, Scanner
+from printerhq.engine import Scanner, ScanOptions
 from printerhq.sim.recording import Recording
 from printerhq.sim.server import serve_fleet
 
@@ -70,7 +70,7 @@ async def _measure(paths: list[Path]) -> tuple[list[dict[str, Any]], dict[str, i
             async with Scanner(_options(fleet.port, True, Path(state))) as scanner:
                 restarted = await _scan(scanner, addresses)
     rows = []
-    for address, recording in zip(addresses, recordings):
+    for address, recording in zip(addresses, recordings, strict=True):
         report = first.get(address)
         if report is None or not report.identity.is_printer:
             continue

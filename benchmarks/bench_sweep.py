@@ -165,7 +165,7 @@ def slash8_rss(port: int, rate: float, concurrency: int, timeout: float) -> dict
 
 async def repeat_scan(port: int, rate: float, concurrency: int, timeout: float,
                       state_dir: Path) -> list[dict]:
-    from printerhq.engine import ScanOptions, Scanner
+    from printerhq.engine import Scanner, ScanOptions
     from printerhq.snmp.credentials import Community
     from printerhq.snmp.message import Version
     from printerhq.targets import parse_targets

@@ -20,10 +20,10 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from printerhq import model  # noqa: E402
-from printerhq.server.run import run_server  # noqa: E402
-from printerhq.uplink import TlsOptions, Uplink  # noqa: E402
-from tests.helpers_server import TcpProxy, make_report, new_token  # noqa: E402
+from printerhq import model
+from printerhq.server.run import run_server
+from printerhq.uplink import TlsOptions, Uplink
+from tests.helpers_server import TcpProxy, make_report, new_token
 
 
 async def measure(reports: int) -> dict[str, float]:

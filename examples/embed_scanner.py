@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import trio
 
-from printerhq import DeviceReport, ScanOptions, Scanner, ScanStats, SnmpClient, parse_targets
+from printerhq import DeviceReport, Scanner, ScanOptions, ScanStats, SnmpClient, parse_targets
 
 
 @dataclass

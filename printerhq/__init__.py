@@ -39,9 +39,9 @@ _HOMES: dict[str, str] = {
     "Alert": "printerhq.model",
     "Status": "printerhq.model",
     "FieldProblem": "printerhq.model",
-    "SnmpCost": "printerhq.model",
+    "SnmpCost": "printerhq.traffic",
     "ScanStats": "printerhq.model",
-    "TrafficCount": "printerhq.model",
+    "TrafficCount": "printerhq.traffic",
     "ScanReport": "printerhq.model",
     # The SNMP client.
     "SnmpClient": "printerhq.snmp.client",
@@ -141,10 +141,8 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__
         InputTray,
         ScanReport,
         ScanStats,
-        SnmpCost,
         Status,
         Supply,
-        TrafficCount,
     )
     from printerhq.snmp.ber import SnmpDecodeError, Tag, format_oid, parse_oid
     from printerhq.snmp.client import (

@@ -51,6 +51,7 @@ import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import trio
 
@@ -416,11 +417,20 @@ class ArpDiscovery:
     reason: str | None = None
 
 
+class SweepOptions(TypedDict, total=False):
+    """The keyword options :func:`arp_discover` passes on to :func:`arp_sweep`."""
+
+    rate: float
+    burst: int
+    timeout: float
+    retries: int
+
+
 async def arp_discover(
     addresses: Iterable[str | ipaddress.IPv4Address],
     *,
     networks: Iterable[AttachedNetwork] | None = None,
-    **sweep_options: float | int,
+    **sweep_options: Unpack[SweepOptions],
 ) -> ArpDiscovery:
     """ARP-first discovery: sweep the addresses on directly attached subnets, interface by
     interface, and hand back the rest (and everything, if ARP is not permitted) for ICMP + SNMP.
@@ -440,7 +450,7 @@ async def arp_discover(
     for interface, targets in by_interface.items():
         try:
             live.update(await arp_sweep(interface, targets, stats=stats, networks=nets,
-                                        **sweep_options))  # type: ignore[arg-type]
+                                        **sweep_options))
         except ArpUnavailable as exc:
             remaining = [a for group in by_interface.values() for a in group if a not in swept]
             return ArpDiscovery(live, swept, unswept + remaining, stats, str(exc))

@@ -45,9 +45,10 @@ import logging
 import random
 import socket
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Literal
 
 import trio
@@ -59,6 +60,8 @@ log = logging.getLogger(__name__)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Mode = Literal["raw", "datagram", "off"]
+# What a pending echo is found by: (address, ident on raw sockets or None, sequence number).
+_Key = tuple[IPAddress, int | None, int]
 
 # RFC 792
 ICMP_ECHO_REPLY = 0
@@ -86,7 +89,7 @@ def internet_checksum(data: bytes) -> int:
     """The 16-bit one's-complement of the one's-complement sum (RFC 1071)."""
     if len(data) % 2:
         data += b"\x00"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF
@@ -257,7 +260,7 @@ class _Family:
     sock: trio.socket.SocketType | None = None
     plain: socket.socket | None = None  # the same socket, for sends without a checkpoint
     # key -> (send time, event, result holder)
-    pending: dict[tuple, tuple[float, trio.Event, list[PingResult]]] = field(default_factory=dict)
+    pending: dict[_Key, tuple[float, trio.Event, list[PingResult]]] = field(default_factory=dict)
 
 
 def _open_socket(version: int, mode: Mode
@@ -325,6 +328,7 @@ class Pinger:
         max_in_flight: int = 256,
         payload: bytes = b"",
     ) -> None:
+        candidates: tuple[str, ...]
         if isinstance(mode, str):
             candidates = ("raw", "datagram") if mode == "auto" else (mode,)
         else:
@@ -361,11 +365,12 @@ class Pinger:
         self._cm = self._run()
         return await self._cm.__aenter__()
 
-    async def __aexit__(self, *exc_info) -> bool | None:
-        return await self._cm.__aexit__(*exc_info)
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> bool | None:
+        return await self._cm.__aexit__(exc_type, exc, tb)
 
     @asynccontextmanager
-    async def _run(self):
+    async def _run(self) -> AsyncIterator[Pinger]:
         failures: list[str] = []
         try:
             for version in (4, 6):
@@ -420,7 +425,7 @@ class Pinger:
                 return self._seq
         raise RuntimeError("no free ICMP sequence number")  # unreachable with max_in_flight
 
-    def _key(self, fam: _Family, address: IPAddress, seq: int) -> tuple:
+    def _key(self, fam: _Family, address: IPAddress, seq: int) -> _Key:
         # Datagram sockets: the kernel owns the identifier and filters by it for us.
         ident = self._ident if fam.mode == "raw" else None
         return (address, ident, seq)
@@ -455,10 +460,10 @@ class Pinger:
         v6 = address.version == 6
         event = trio.Event()
         holder: list[PingResult] = []
-        keys: list[tuple] = []
+        keys: list[_Key] = []
         async with self._limiter:
             try:
-                for attempt in range(retries + 1):
+                for _ in range(retries + 1):
                     seq = self._next_seq(fam, address)
                     key = self._key(fam, address, seq)
                     packet = encode_echo_request(self._ident, seq, self._payload, v6)

@@ -22,7 +22,7 @@ def percent_bar(percent: float | None, width: int = 10) -> str:
     if percent is None:
         return "[" + "?" * width + "]"
     clamped = min(100.0, max(0.0, percent))
-    filled = int(round(clamped * width / 100))
+    filled = round(clamped * width / 100)
     return f"[{'#' * filled}{'-' * (width - filled)}] {clamped:.0f}%"
 
 
@@ -43,9 +43,9 @@ def render_table(reports: Sequence[DeviceReport]) -> str:
         rows.append((ident.address, vendor, ident.model or "", ident.serial or "",
                      _cut(ident.sys_descr, 50)))
     widths = [max([len(header[i])] + [len(row[i]) for row in rows]) for i in range(4)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header[:4], widths)) + "  " + header[4]]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header[:4], widths, strict=True)) + "  " + header[4]]
     for row in rows:
-        lines.append("  ".join(v.ljust(w) for v, w in zip(row[:4], widths)) + "  " + row[4])
+        lines.append("  ".join(v.ljust(w) for v, w in zip(row[:4], widths, strict=True)) + "  " + row[4])
     return "\n".join(line.rstrip() for line in lines)
 
 

@@ -50,7 +50,8 @@ import os
 import socket as stdlib_socket
 from array import array
 from collections import deque
-from typing import Any, Callable, Hashable, NamedTuple, Sequence
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, NamedTuple, cast
 
 import trio
 
@@ -224,10 +225,11 @@ class DiscoverySweep:
         ``now``. Re-sends and next credentials go before new addresses."""
         out: list[tuple[int, Hashable, bytes]] = []
         probes, ready, fresh = self._probes, self._ready, self._fresh
+        probe: list[Any] | None
         while len(out) < limit:
             if ready:
                 item = ready.popleft()
-                if type(item) is list:  # the next credential: a fresh id
+                if isinstance(item, list):  # the next credential: a fresh id
                     probe = item
                     request_id = self._new_id()
                     probes[request_id] = probe
@@ -482,13 +484,16 @@ class SweepRunner:
             with trio.move_on_at(math.inf if deadline is None else deadline):
                 await self._wakeup.wait()
 
-    async def _send(self, datagrams: list[tuple[int, tuple[bytes, int], bytes]]) -> int:
+    async def _send(self, datagrams: list[tuple[int, Hashable, bytes]]) -> int:
         """Send the GETs (and their echoes); the number of echoes sent."""
         transport, sockets = self._transport, self._sockets
         ntoa = stdlib_socket.inet_ntoa
         echo = self._echo if self._pinger is not None else None
         echoes = 0
-        for request_id, (packed, port), data in datagrams:
+        sockaddr: tuple[str, int] | tuple[str, int, int, int]
+        for request_id, address, data in datagrams:
+            # :meth:`add` puts only the transport's (packed address, port) keys in the sweep.
+            packed, port = cast(tuple[bytes, int], address)
             if len(packed) == 4:
                 sock, sockaddr = sockets[stdlib_socket.AF_INET], (ntoa(packed), port)
             else:

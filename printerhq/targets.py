@@ -1,4 +1,5 @@
-"""Scan targets: ``"10.0.0.0/16, 10.1.0.5-80, printer.example, !10.0.3.0/24"`` -> a lazy address stream.
+"""Scan targets -> a lazy address stream, e.g.
+``"10.0.0.0/16, 10.1.0.5-80, printer.example, !10.0.3.0/24"``.
 
 Syntax (full reference with examples in ``docs/targets.md``):
 
@@ -49,7 +50,7 @@ import bisect
 import ipaddress
 import re
 import socket
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -325,13 +326,17 @@ def _interval_of(body: str, max_ipv6: int) -> _Interval | None:
     return iv
 
 
+def _failure(token: str, position: int, source: str | None) -> Callable[[str], TargetError]:
+    """The error maker for one token: its place in the text goes into every message."""
+    def fail(reason: str) -> TargetError:
+        return TargetError(token, position, reason, source)
+    return fail
+
+
 def _parse_into(b: _Builder, text: str, source_name: str | None) -> None:
     for position, (token, line_number) in enumerate(_tokens(text), start=1):
         source = None if source_name is None else f"{source_name} line {line_number}"
-
-        def fail(reason: str) -> TargetError:
-            return TargetError(token, position, reason, source)
-
+        fail = _failure(token, position, source)
         exclude = token.startswith("!")
         body = token[1:] if exclude else token
         if not body:
@@ -354,7 +359,7 @@ def _parse_into(b: _Builder, text: str, source_name: str | None) -> None:
         b.hostnames.append(Hostname(body.rstrip(".").lower(), exclude, position))
 
 
-def _include_file(b: _Builder, name: str, fail) -> None:
+def _include_file(b: _Builder, name: str, fail: Callable[[str], TargetError]) -> None:
     if not b.allow_files:
         raise fail("@file includes are not allowed here")
     if not name:

@@ -35,9 +35,9 @@ __all__ = [
 
 import os
 import stat
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Mapping
 
 from .snmp.usm import AuthProtocol, PrivProtocol, UsmUser
 
@@ -105,7 +105,8 @@ def parse_priv(text: str) -> ProtocolSecret:
     return _split(text, "priv", _PRIV_NAMES)
 
 
-def _as_secret(value: str | ProtocolSecret | None, parse) -> ProtocolSecret | None:
+def _as_secret(value: str | ProtocolSecret | None,
+               parse: Callable[[str], ProtocolSecret]) -> ProtocolSecret | None:
     if value is None or isinstance(value, ProtocolSecret):
         return value
     return parse(value)

@@ -14,9 +14,10 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import trio
 
@@ -87,7 +88,8 @@ class Browser:
                 self.events.append(message)
 
     async def wait_event(self, method: str, session: str | None = None, after: int = 0) -> dict:
-        """The first event ``method`` at index >= ``after`` in ``events`` (reading more as needed)."""
+        """The first event ``method`` at index >= ``after`` in ``events`` (reading more as
+        needed)."""
         while True:
             for event in self.events[after:]:
                 if event["method"] == method and (session is None or event.get("sessionId") == session):
@@ -123,7 +125,8 @@ async def open_browser(user_data_dir: Path, log_path: Path) -> AsyncIterator[Bro
         raise FileNotFoundError("chromium")
     to_browser_r, to_browser_w = os.pipe()
     from_browser_r, from_browser_w = os.pipe()
-    # bash (dash takes one-digit fds only) moves our pipe ends to fds 3 and 4, where --remote-debugging-pipe expects them.
+    # bash (dash takes one-digit fds only) moves our pipe ends to fds 3 and 4, where
+    # --remote-debugging-pipe expects them.
     command = " ".join([f"exec {_quote(binary)}", *(_quote(f) for f in FLAGS),
                         _quote(f"--user-data-dir={user_data_dir}"), "about:blank",
                         f"3<&{to_browser_r}", f"4>&{from_browser_w}"])

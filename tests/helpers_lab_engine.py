@@ -22,7 +22,7 @@ def _counters(ifname: str) -> dict[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from printerhq.engine import ScanOptions, Scanner
+    from printerhq.engine import Scanner, ScanOptions
     from printerhq.snmp.credentials import Community
     from printerhq.targets import parse_targets
 

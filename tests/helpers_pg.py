@@ -60,7 +60,8 @@ class PostgresCluster:
 
     def start(self) -> None:
         self._run(f"{self.bin}/initdb", "-D", self.data, "-A", "trust", "-U", "phq", "--no-sync", "-E", "UTF8")
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+                   "-c max_connections=200")
         self._run(f"{self.bin}/pg_ctl", "-D", self.data, "-o", options, "-l", os.path.join(self.root, "log"), "-w", "-t", "60", "start")
 
     def stop(self) -> None:

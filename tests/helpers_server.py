@@ -67,9 +67,8 @@ class ServerProcess:
                "--port", "0", self.tls, "--ready-file", str(ready)]
         if self.database:
             cmd += ["--database", self.database]
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-        log.close()
+        with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
         deadline = time.monotonic() + timeout
         while not ready.exists():
             if self.proc.poll() is not None:
@@ -136,7 +135,8 @@ def _segments(sock) -> int:
 
 
 class TcpProxy:
-    """A loopback TCP relay with byte counters and fault injection. Run ``await nursery.start(proxy.serve)``."""
+    """A loopback TCP relay with byte counters and fault injection.
+    Run ``await nursery.start(proxy.serve)``."""
 
     def __init__(self, upstream_port: int, *, refuse_upgrade: bool = False):
         self.upstream_port = upstream_port

@@ -121,12 +121,11 @@ def start_snmpd(directory: Path) -> Snmpd:
     env = {**os.environ, "SNMP_PERSISTENT_DIR": str(directory / "persist"), "MIBS": ""}
     for _attempt in range(5):
         port = _free_udp_port()
-        log = open(directory / "snmpd.log", "w")
-        process = subprocess.Popen(
-            ["snmpd", "-f", "-C", "-c", str(config), "-Lf", str(directory / "snmpd.log"),
-             "-p", str(directory / "snmpd.pid"), f"udp:127.0.0.1:{port}"],
-            stdout=log, stderr=subprocess.STDOUT, env=env)
-        log.close()
+        with open(directory / "snmpd.log", "w") as log:  # the child keeps its own descriptor
+            process = subprocess.Popen(
+                ["snmpd", "-f", "-C", "-c", str(config), "-Lf", str(directory / "snmpd.log"),
+                 "-p", str(directory / "snmpd.pid"), f"udp:127.0.0.1:{port}"],
+                stdout=log, stderr=subprocess.STDOUT, env=env)
         server = Snmpd(port, directory, process)
         if _wait_ready(server):
             return server

@@ -126,25 +126,23 @@ def _pick_network() -> ipaddress.IPv4Network:
 
 def _start(argv: list[str], ready: str, timeout: float = 20) -> subprocess.Popen:  # type: ignore[type-arg]
     """Start a server process and wait (bounded) for its ready line on stdout."""
-    errors = tempfile.TemporaryFile()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errors, cwd=ROOT)
-    assert proc.stdout is not None
-    os.set_blocking(proc.stdout.fileno(), False)
-    deadline = time.monotonic() + timeout
-    seen = b""
-    while time.monotonic() < deadline:
-        seen += proc.stdout.read() or b""
-        if ready.encode() in seen:
-            errors.close()
-            return proc
-        if proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    proc.kill()
-    proc.wait(timeout=5)
-    errors.seek(0)
-    message = errors.read().decode(errors="replace")[-2000:]
-    errors.close()
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errors, cwd=ROOT)
+        assert proc.stdout is not None
+        os.set_blocking(proc.stdout.fileno(), False)
+        deadline = time.monotonic() + timeout
+        seen = b""
+        while time.monotonic() < deadline:
+            seen += proc.stdout.read() or b""
+            if ready.encode() in seen:
+                return proc
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        proc.kill()
+        proc.wait(timeout=5)
+        errors.seek(0)
+        message = errors.read().decode(errors="replace")[-2000:]
     raise RuntimeError(f"{' '.join(argv)} did not become ready: {seen!r} {message}")
 
 
@@ -313,7 +311,7 @@ def _cmd_discover(args: argparse.Namespace) -> int:
     try:
         from printerhq.icmp import Pinger
     except ImportError:  # being written elsewhere; discovery works without it
-        Pinger = None  # type: ignore[assignment,misc]  # noqa: N806
+        Pinger = None  # type: ignore[assignment,misc]
 
     sys_descr, sys_object_id = (1, 3, 6, 1, 2, 1, 1, 1, 0), (1, 3, 6, 1, 2, 1, 1, 2, 0)
     targets = [str(a) for a in ipaddress.IPv4Network(args.network).hosts()

@@ -14,9 +14,18 @@ from pathlib import Path
 
 import pytest
 
-from .helpers_metrics import (HR_DEVICE_STATUS_CODES, LIBRENMS, LIBRENMS_OS, collect_path,
-                              discover, librenms_capacity, librenms_error_state, librenms_level,
-                              librenms_tray_level, load)
+from .helpers_metrics import (
+    HR_DEVICE_STATUS_CODES,
+    LIBRENMS,
+    LIBRENMS_OS,
+    collect_path,
+    discover,
+    librenms_capacity,
+    librenms_error_state,
+    librenms_level,
+    librenms_tray_level,
+    load,
+)
 
 pytestmark = pytest.mark.skipif(not LIBRENMS.is_dir(), reason="../shared/realdata is absent")
 

@@ -107,8 +107,8 @@ def test_token_bucket_never_exceeds_rate(rate: float, burst: int, start: float,
     """Simulated clock: every send waits at most twice (rounding), and sends granted by time t
     never exceed burst + rate * t; sends at the full rate are never refused."""
     bucket = TokenBucket(rate, burst)
-    now, sent = start, 0
-    for gap in gaps:
+    now = start
+    for sent, gap in enumerate(gaps, start=1):
         now += gap
         wait = bucket.delay(now)
         for _ in range(2):  # one wait of the size it asks for is enough (one more for rounding)
@@ -117,7 +117,6 @@ def test_token_bucket_never_exceeds_rate(rate: float, burst: int, start: float,
             now += wait
             wait = bucket.delay(now)
         assert wait == 0
-        sent += 1
         assert sent <= burst + rate * (now - start) + 1e-6
     # An idle bucket lets a full burst go at once.
     idle = now + burst / rate + 1.0

@@ -127,7 +127,7 @@ async def test_walk_returns_exactly_the_subtree(table, credential):
     async with udp_responder(recorder) as responder, SnmpClient() as client:
         target = target_for(responder, credential)
         rows = [vb async for vb in client.walk(target, SUPPLY_DESCR, max_repetitions=7)]
-    expected = sorted((vb for vb in table if vb.oid[:len(SUPPLY_DESCR)] == SUPPLY_DESCR))
+    expected = sorted(vb for vb in table if vb.oid[:len(SUPPLY_DESCR)] == SUPPLY_DESCR)
     assert rows == expected
     kinds = {message.pdu.type for message in recorder.requests}
     assert kinds == ({PduType.GET_BULK} if credential is V2C else {PduType.GET_NEXT})

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from printerhq.collect import Collection, DeviceCache, Response, collect_in_process
+from printerhq.collect.cost import Column, choose_repetitions, exact_cost, request_varbind_size
 from printerhq.mib import standard as std
 from printerhq.sim.agent import Agent
 from printerhq.sim.recording import Recording
@@ -328,7 +329,7 @@ async def test_collect_over_udp_discovers_when_no_identity_is_given():
         async with SnmpClient(timeout=0.5, retries=2) as client:
             cache = DeviceCache()
             with trio.fail_after(30):
-                for address, path in zip(fleet.addresses, paths):
+                for address, path in zip(fleet.addresses, paths, strict=True):
                     target = Target(address, fleet.port, credentials=[
                         Community(b"public", Version.V2C), Community(b"public", Version.V1)])
                     cold = await collect(client, target, cache)
@@ -342,9 +343,6 @@ async def test_collect_over_udp_discovers_when_no_identity_is_given():
 
 
 # --- byte economy: the cost model and what it decides -----------------------------------------
-
-from printerhq.collect.cost import (Column, choose_repetitions, exact_cost,  # noqa: E402
-                                    request_varbind_size)
 
 _columns = st.lists(st.builds(
     lambda wanted, extra, cell, splittable, key: Column(
@@ -405,7 +403,8 @@ def test_cold_pass_reads_no_cell_twice():
         recording, agent, version = load(path)
         seen: list[tuple[int, ...]] = []
 
-        def respond(data: bytes, agent: Agent = agent) -> bytes | None:
+        def respond(data: bytes, agent: Agent = agent,
+                    seen: list[tuple[int, ...]] = seen) -> bytes | None:
             from printerhq.snmp.message import decode_message
             reply = agent.respond(data)
             if reply is not None:

@@ -23,7 +23,7 @@ def load_example():
 async def test_example_runs_in_the_applications_nursery():
     example = load_example()
     hosts = [f"127.96.0.{i + 1}" for i in range(len(FIXTURES))]
-    expected = sorted(h for h, p in zip(hosts, FIXTURES) if is_printer_recording(p))
+    expected = sorted(h for h, p in zip(hosts, FIXTURES, strict=True) if is_printer_recording(p))
     async with serve_fleet(FIXTURES, hosts) as fleet:
         inventory = await example.run_inventory("127.96.0.0/26", fleet.port, heartbeat=0.01)
     assert inventory.printers == expected
@@ -48,5 +48,5 @@ def test_example_as_a_program():
         sim.wait(timeout=10)
     assert done.returncode == 0, done.stderr
     printers = [line.split("\t")[0] for line in done.stdout.splitlines()]
-    assert printers == sorted(h for h, p in zip(hosts, FIXTURES[:3]) if is_printer_recording(p))
+    assert printers == sorted(h for h, p in zip(hosts, FIXTURES[:3], strict=True) if is_printer_recording(p))
     assert "3 agents" in done.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from printerhq.engine import ScanOptions, Scanner
+from printerhq.engine import Scanner, ScanOptions
 from printerhq.icmp import Pinger
 from printerhq.sim.server import serve_fleet
 from printerhq.snmp.client import SnmpClient
@@ -32,7 +32,7 @@ async def scan_all(scanner: Scanner, addresses) -> list:
 @pytest.mark.parametrize("icmp", [True, False], ids=["icmp", "no-icmp"])
 async def test_finds_exactly_the_simulated_printers(icmp):
     hosts = fleet_hosts(len(FIXTURES))
-    expected = {h for h, path in zip(hosts, FIXTURES) if is_printer_recording(path)}
+    expected = {h for h, path in zip(hosts, FIXTURES, strict=True) if is_printer_recording(path)}
     async with serve_fleet(FIXTURES, hosts) as fleet:
         async with Scanner(options(fleet.port, icmp=icmp)) as scanner:
             pinging = scanner._pinger is not None and scanner._pinger.mode != "off"

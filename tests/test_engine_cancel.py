@@ -13,7 +13,7 @@ import trio
 import trio.testing
 
 from printerhq.adaptive import STATE_FILE, DiscoveryMemory
-from printerhq.engine import ScanOptions, Scanner
+from printerhq.engine import Scanner, ScanOptions
 from printerhq.sim.server import serve_fleet
 from tests.helpers_engine import FIXTURES, open_fds, run_cancelled_after
 

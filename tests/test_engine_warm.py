@@ -16,9 +16,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from printerhq.adaptive import STATE_FILE
-from printerhq.collect import (Collection, DeviceCache, DeviceChanged, collect_in_process,
-                               collect_known_in_process)
-from printerhq.engine import ScanOptions, Scanner
+from printerhq.collect import (
+    Collection,
+    DeviceCache,
+    DeviceChanged,
+    collect_in_process,
+    collect_known_in_process,
+)
+from printerhq.engine import Scanner, ScanOptions
 from printerhq.mib import DISCOVERY_OIDS, identify
 from printerhq.sim.agent import Agent
 from printerhq.sim.recording import Recording

@@ -10,8 +10,8 @@ import ssl
 import httpx
 import pytest
 
-from printerhq.commands import fleet
 from printerhq import wire
+from printerhq.commands import fleet
 
 from .helpers_server import ServerProcess, make_report
 
@@ -80,13 +80,13 @@ def test_json_device_and_history(server, capsys):
 def test_token_from_file_and_environment(server, capsys, tmp_path, monkeypatch):
     token_file = tmp_path / "viewer-token"
     token_file.write_text(server.viewer_token + "\n")
-    code, out, err = run_fleet(capsys, *base(server), "--token-file", str(token_file))
+    code, _out, err = run_fleet(capsys, *base(server), "--token-file", str(token_file))
     assert code == 0, err
     monkeypatch.setenv(fleet.TOKEN_ENV, server.viewer_token)
-    code, out, err = run_fleet(capsys, *base(server))
+    code, _out, err = run_fleet(capsys, *base(server))
     assert code == 0, err
     monkeypatch.delenv(fleet.TOKEN_ENV)
-    code, out, err = run_fleet(capsys, *base(server))
+    code, _out, err = run_fleet(capsys, *base(server))
     assert code == 1 and "viewer token is needed" in err
 
 

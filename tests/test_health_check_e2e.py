@@ -23,10 +23,8 @@ import pytest
 from printerhq.agent.health import ProcessState, decode_heartbeat
 from printerhq.agent.revive import process_state
 
-# The agent under test. Until `printerhq agent` is merged this is the stand-in that keeps its
-# pidfile/heartbeat contract; afterwards the one line becomes:
-#     AGENT = [sys.executable, "-m", "printerhq", "agent"]
-AGENT = [sys.executable, str(Path(__file__).with_name("printerhq_fake_agent.py")), "agent"]
+# The real agent, as a site runs it.
+AGENT = [sys.executable, "-m", "printerhq", "agent"]
 
 MAX_AGE = 3.0  # seconds; the agents below beat every 0.5 s
 pytestmark = pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs /proc")

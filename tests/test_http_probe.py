@@ -159,7 +159,7 @@ def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "printer.invalid")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(days=1))
@@ -198,7 +198,7 @@ async def test_probe_over_http(name: str) -> None:
 
 async def test_probe_over_https_with_self_signed_certificate(self_signed) -> None:  # type: ignore[no-untyped-def]
     sample = BY_NAME["xerox"]
-    with serve(page(sample), tls=_server_tls(self_signed)) as (port, seen):
+    with serve(page(sample), tls=_server_tls(self_signed)) as (port, _seen):
         # A verifying client refuses this certificate: the probe's acceptance is deliberate.
         async with httpx.AsyncClient(trust_env=False) as strict:
             with pytest.raises(httpx.ConnectError):

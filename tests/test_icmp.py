@@ -9,7 +9,8 @@ import struct
 
 import pytest
 import trio
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from printerhq.icmp import (
     ICMP_ECHO_REPLY,

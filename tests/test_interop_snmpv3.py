@@ -15,14 +15,33 @@ from printerhq.snmp.ber import Tag
 from printerhq.snmp.client import SnmpClient, SnmpTimeout, Target
 from printerhq.snmp.credentials import Community
 from printerhq.snmp.message import REQUEST_ID_MIN, Pdu, PduType, Varbind
-from printerhq.snmp.usm import (AuthProtocol, DecryptionError, NotInTimeWindow, PrivProtocol,
-                                UnknownEngineId, UnknownUserName, UnsupportedSecLevel,
-                                UsmSession, UsmUser, WrongDigest)
+from printerhq.snmp.usm import (
+    AuthProtocol,
+    DecryptionError,
+    NotInTimeWindow,
+    PrivProtocol,
+    UnknownEngineId,
+    UnknownUserName,
+    UnsupportedSecLevel,
+    UsmSession,
+    UsmUser,
+    WrongDigest,
+)
 from printerhq.snmp.v3 import peek_msg_id
 from printerhq.snmp.v3credential import SnmpV3Error, UsmCredential
 
-from .helpers_snmpv3 import (ALL_PAIRS, AUTH_PASS, COMMUNITY, NOAUTH_USER, PRIV_PASS, Snmpd,
-                             make_user, snmpd_available, start_snmpd, user_name)
+from .helpers_snmpv3 import (
+    ALL_PAIRS,
+    AUTH_PASS,
+    COMMUNITY,
+    NOAUTH_USER,
+    PRIV_PASS,
+    Snmpd,
+    make_user,
+    snmpd_available,
+    start_snmpd,
+    user_name,
+)
 
 pytestmark = [pytest.mark.interop,
               pytest.mark.skipif(not snmpd_available(), reason="net-snmp snmpd not installed")]

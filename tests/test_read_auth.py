@@ -15,8 +15,8 @@ import httpx
 import pytest
 import trio_websocket
 
-from printerhq.server.run import run_server
 from printerhq import wire
+from printerhq.server.run import run_server
 
 from .helpers_server import REPO, make_report, new_token
 

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from printerhq.model import (Alert, Counter, DeviceReport, Identity, InputTray, SnmpCost, Status,
-                             Supply)
+from printerhq.model import (
+    Alert,
+    Counter,
+    DeviceReport,
+    Identity,
+    InputTray,
+    SnmpCost,
+    Status,
+    Supply,
+)
 from printerhq.render import percent_bar, render_device, render_reports, render_table
 
 from .helpers_metrics import FIXTURES, collect_path

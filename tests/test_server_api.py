@@ -11,8 +11,8 @@ import trio_websocket
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from printerhq.server.run import run_server
 from printerhq import wire
+from printerhq.server.run import run_server
 from printerhq.uplink import TlsOptions, Uplink
 
 from .helpers_server import make_report, new_token

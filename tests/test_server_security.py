@@ -16,8 +16,8 @@ import pytest
 import trio
 import trio_websocket
 
-from printerhq.server.run import run_server
 from printerhq import wire
+from printerhq.server.run import run_server
 from printerhq.uplink import TlsOptions, Uplink, UplinkError
 
 from .helpers_server import make_report, new_token
@@ -79,7 +79,10 @@ async def test_websocket_refused_without_valid_token(server):
 async def test_revocation_stops_an_open_stream(server):
     headers = [(b"authorization", f"Bearer {server.token}".encode())]
     deflate = wire.StreamCompressor()
-    raw = lambda batch_id: wire.encode(wire.Batch(batch_id=batch_id, agent="site-a", reports=[make_report(1)]))
+
+    def raw(batch_id: str) -> bytes:
+        return wire.encode(wire.Batch(batch_id=batch_id, agent="site-a", reports=[make_report(1)]))
+
     async with trio_websocket.open_websocket_url(server.ws_url, server.ctx, extra_headers=headers) as ws:
         await ws.send_message(deflate.compress(raw("one")))
         assert wire.decode_ack(await ws.get_message()).ok
@@ -122,7 +125,8 @@ async def test_oversized_body_refused_before_it_is_read(server, caplog):
     stream = trio.SSLStream(tcp, server.ctx, server_hostname="127.0.0.1")
     size = wire.MAX_COMPRESSED_BYTES * 4
     await stream.send_all(
-        f"POST /api/v1/ingest HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {server.token}\r\n"
+        "POST /api/v1/ingest HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {server.token}\r\n"
         f"Content-Length: {size}\r\n\r\n".encode() + b"\x00" * 1000
     )
     reply = b""
@@ -149,7 +153,8 @@ async def test_websocket_bad_payloads(server):
     headers = [(b"authorization", f"Bearer {server.token}".encode())]
     deflate = wire.StreamCompressor()
     async with trio_websocket.open_websocket_url(server.ws_url, server.ctx, extra_headers=headers) as ws:
-        # Valid compression, invalid schema: an error acknowledgement naming the batch; stream goes on.
+        # Valid compression, invalid schema: an error acknowledgement naming the batch; the stream
+        # goes on.
         bad = msgspec.msgpack.encode({"batch_id": "bad-1", "agent": "site-a", "reports": [{"x": 1}]})
         await ws.send_message(deflate.compress(bad))
         ack = wire.decode_ack(await ws.get_message())

@@ -35,8 +35,8 @@ from .helpers_sim import (
     FIXTURES,
     SYS_DESCR,
     SYS_OBJECT_ID,
-    bulk_walk,
     build_request,
+    bulk_walk,
     exchange,
     fixture_paths,
     loopback_range,
@@ -274,7 +274,7 @@ async def test_bad_community_is_dropped_silently() -> None:
             await wait_until(lambda: fleet.stats["dropped"] == 1)
             # The server has finished with the request; a reply would already be queued.
             with pytest.raises(BlockingIOError):
-                sock._sock.recv(2048)  # noqa: SLF001 - non-blocking peek at the queue
+                sock._sock.recv(2048)
         reply = await snmp_request(address, fleet.port, PduType.GET, [SYS_DESCR],
                                    community=b"private")
         assert reply.pdu.varbinds[0].tag == Tag.OCTET_STRING
@@ -293,7 +293,7 @@ async def test_v1_only_fixture_over_udp() -> None:
             await sock.sendto(request, (address, fleet.port))
             await wait_until(lambda: fleet.stats["dropped"] == 1)
             with pytest.raises(BlockingIOError):
-                sock._sock.recv(2048)  # noqa: SLF001
+                sock._sock.recv(2048)
 
 
 async def test_request_log_and_sink() -> None:
@@ -363,7 +363,7 @@ async def test_fault_silent_logs_but_never_answers() -> None:
             await sock.sendto(request, (fleet.addresses[0], fleet.port))
             await wait_until(lambda: fleet.stats["silent"] == 1)
             with pytest.raises(BlockingIOError):
-                sock._sock.recv(2048)  # noqa: SLF001
+                sock._sock.recv(2048)
         assert len(fleet.request_log) == 1
 
 
@@ -376,7 +376,7 @@ async def test_loss_drops_requests_reproducibly() -> None:
                 for i in range(40):
                     _, request = build_request(PduType.GET, [SYS_DESCR])
                     await sock.sendto(request, (fleet.addresses[0], fleet.port))
-                    await wait_until(lambda: fleet.stats["received"] == i + 1)
+                    await wait_until(lambda i=i: fleet.stats["received"] == i + 1)
                     lost = fleet.stats["lost"] == sum(pattern) + 1
                     pattern.append(lost)
                     if not lost:

@@ -10,7 +10,8 @@ import tempfile
 import time
 
 import pytest
-from hypothesis import settings, strategies as st
+from hypothesis import settings
+from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from printerhq.uplink import spool as spool_module
@@ -116,7 +117,7 @@ async def test_async_spool_next_batch_resends_sealed_first(tmp_path):
     for i in range(5):
         await spool.add(bytes([i]))
     first_id, first = await spool.next_batch(set(), 2)
-    second_id, second = await spool.next_batch({first_id}, 2)
+    _second_id, second = await spool.next_batch({first_id}, 2)
     assert first == [b"\x00", b"\x01"] and second == [b"\x02", b"\x03"]
     again_id, again = await spool.next_batch(set(), 2)  # after a reconnect: oldest sealed again
     assert (again_id, again) == (first_id, first)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import trio
 
-from .helpers_pg import postgres_cluster, postgres_url  # noqa: F401 - fixtures
-from .helpers_server import make_report
 from printerhq import model
 from printerhq.server import migrations
 from printerhq.server.store import Store, StoreError, device_key
+
+from .helpers_pg import postgres_cluster, postgres_url  # noqa: F401 - fixtures
+from .helpers_server import make_report
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -139,7 +142,9 @@ def _released_ingest(conn, store: Store, agent_id: int, batch_id: str,
                      report: model.DeviceReport) -> None:
     """One report stored the way the releases before migration 3 did (no version columns): the
     store's own ``ingest`` writes today's columns, which an old database does not have yet."""
-    x = lambda sql, params: conn.execute(store.dialect.sql(sql), params)
+    def x(sql: str, params: tuple[object, ...]) -> Any:
+        return conn.execute(store.dialect.sql(sql), params)
+
     from printerhq.server.store import device_key as key_of
     with store.dialect.transaction(conn):
         x("INSERT INTO batches(agent_id, batch_id, received_at, reports) VALUES (?, ?, ?, ?)",

@@ -14,7 +14,7 @@ import trio.testing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from printerhq.engine import ScanOptions, Scanner
+from printerhq.engine import Scanner, ScanOptions
 from printerhq.icmp import icmp_permitted
 from printerhq.mib.identify import DISCOVERY_OIDS
 from printerhq.ratelimit import TokenBucket

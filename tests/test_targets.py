@@ -7,13 +7,15 @@ would otherwise go to the configured DNS server, which is not loopback).
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import socket
 import tracemalloc
 
 import pytest
 import trio
 import trio.testing
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from printerhq.targets import (
     DEFAULT_MAX_IPV6,
@@ -218,7 +220,7 @@ def test_spec_equals_set_model(tokens):
     got = list(spec.addresses())
     assert got == expected  # ascending, deduplicated, exclusions as set difference
     assert spec.count() == len(got)
-    for a, b in zip(got, got[1:]):
+    for a, b in itertools.pairwise(got):
         assert (a.version, int(a)) < (b.version, int(b))
     for a in list(included)[:20]:
         assert (a in spec) == (a in set(expected))

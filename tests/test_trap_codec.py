@@ -24,7 +24,6 @@ from printerhq.snmp.message import (
     decode_message,
     encode_message,
 )
-from tests.pysnmp_bridge import pysnmp_encode
 from printerhq.snmp.trap import (
     SNMP_TRAP_OID_0,
     SYS_UPTIME_0,
@@ -35,6 +34,7 @@ from printerhq.snmp.trap import (
     encode_trap_v1,
     v1_trap_oid,
 )
+from tests.pysnmp_bridge import pysnmp_encode
 
 from .strategies_snmp import codec_settings, communities, oids, varbinds
 

@@ -54,7 +54,8 @@ def assert_exactly_once(submitted: list[model.DeviceReport], stored: list[model.
 
 @asynccontextmanager
 async def report_source(kind: str):
-    """Yield ``scan_once() -> async iterator of reports``: real scans of the simulator, or synthetic."""
+    """Yield ``scan_once() -> async iterator of reports``: real scans of the simulator, or
+    synthetic."""
     if kind == "synthetic":
         counter = iter(range(10**9))
 
@@ -65,7 +66,7 @@ async def report_source(kind: str):
 
         yield synthetic
         return
-    from printerhq.engine import ScanOptions, Scanner
+    from printerhq.engine import Scanner, ScanOptions
 
     from .helpers_sim import fixture_paths, running_fleet
 
@@ -222,7 +223,8 @@ _AGENT = textwrap.dedent(r"""
     from printerhq.uplink import Uplink, TlsOptions
 
     async def main(url, token, spool, ca, mode):
-        async with Uplink(url, token, spool, agent="a", tls=TlsOptions(ca_bundle=ca), batch_reports=5) as up:
+        tls = TlsOptions(ca_bundle=ca)
+        async with Uplink(url, token, spool, agent="a", tls=tls, batch_reports=5) as up:
             if mode == "flush":
                 ok = await up.flush(60)
                 print("flushed" if ok else "timeout", flush=True)
@@ -270,7 +272,7 @@ async def test_agent_killed_mid_upload_loses_nothing_it_had_spooled(tmp_path):
     assert len(stored_ids) - len(handed_over) in (0, 1)  # at most the one written but not yet printed
 
 
-async def test_two_instances_share_one_postgresql(tmp_path, postgres_url):
+async def test_two_instances_share_one_postgresql(tmp_path, postgres_url):  # noqa: F811 - fixture
     async with run_server(tmp_path / "one", self_signed=True, database=postgres_url) as one, \
             run_server(tmp_path / "two", self_signed=True, database=postgres_url) as two:
         tokens = {f"agent-{n}": new_token() for n in range(4)}
@@ -288,7 +290,7 @@ async def test_two_instances_share_one_postgresql(tmp_path, postgres_url):
                 assert await up.flush(30)
 
         async with trio.open_nursery() as nursery:  # ...used on both
-            for n, (name, server) in enumerate(zip(tokens, [one, two, one, two])):
+            for n, (name, server) in enumerate(zip(tokens, [one, two, one, two], strict=True)):
                 nursery.start_soon(agent, name, server, n * 1000)
         assert_exactly_once(submitted, await stored_reports(tmp_path, postgres_url))
         agents = await two.store.list_agents()

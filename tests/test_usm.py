@@ -10,8 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyasn1.codec.ber import decoder as ber_decoder
 from pyasn1.type import univ
+
 # pysnmp's USM service must be imported before its eso modules (circular import otherwise).
-from pysnmp.proto.secmod.rfc3414.service import UsmSecurityParameters as PyUsmParams  # noqa: I001
+from pysnmp.proto.secmod.rfc3414.service import UsmSecurityParameters as PyUsmParams
+
+# isort: split
 from pysnmp.proto.mpmod.rfc3412 import ScopedPDU as PyScopedPDU
 from pysnmp.proto.mpmod.rfc3412 import SNMPv3Message
 from pysnmp.proto.secmod.eso.priv.aes192 import Aes192 as PyAes192Reeder
@@ -27,11 +30,26 @@ from pysnmp.proto.secmod.rfc7860.auth.hmacsha2 import HmacSha2
 
 from printerhq.snmp.ber import SnmpDecodeError
 from printerhq.snmp.message import Pdu, PduType, Varbind
-from printerhq.snmp.usm import (AuthProtocol, DecryptionError, NotInTimeWindow, PrivProtocol,
-                                ReportError, SecurityLevel, UnknownEngineId, UnknownUserName,
-                                UnsupportedSecLevel, UsmError, UsmSession, UsmUser, WrongDigest,
-                                decrypt_scoped_pdu, encrypt_scoped_pdu, localize_key,
-                                localized_priv_key, password_to_key)
+from printerhq.snmp.usm import (
+    AuthProtocol,
+    DecryptionError,
+    NotInTimeWindow,
+    PrivProtocol,
+    ReportError,
+    SecurityLevel,
+    UnknownEngineId,
+    UnknownUserName,
+    UnsupportedSecLevel,
+    UsmError,
+    UsmSession,
+    UsmUser,
+    WrongDigest,
+    decrypt_scoped_pdu,
+    encrypt_scoped_pdu,
+    localize_key,
+    localized_priv_key,
+    password_to_key,
+)
 from printerhq.snmp.v3 import decode_v3_message
 
 ENGINE = bytes.fromhex("80001f8880e9bd0c1d12667a5100000000")
@@ -96,7 +114,7 @@ def test_rfc3414_appendix_a3_vectors() -> None:
 @settings(deadline=None, max_examples=12)
 @given(st.sampled_from(AUTHS), passphrases, engine_ids)
 def test_localisation_matches_pysnmp(auth: AuthProtocol, passphrase: bytes, engine: bytes) -> None:
-    oid, service, hash_func = PY_AUTH[auth]
+    _oid, _service, hash_func = PY_AUTH[auth]
     ours = localize_key(password_to_key(passphrase, auth.hash_name), engine, auth.hash_name)
     theirs = localkey.password_to_key(passphrase, univ.OctetString(engine), hash_func)
     assert ours == bytes(theirs)

@@ -9,9 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from printerhq.commands.snmp_credentials import (CredentialError, add_v3_arguments, parse_auth,
-                                            parse_v3_options, resolve_v3_user,
-                                            v3_user_from_args)
+from printerhq.commands.snmp_credentials import (
+    CredentialError,
+    add_v3_arguments,
+    parse_auth,
+    parse_v3_options,
+    resolve_v3_user,
+    v3_user_from_args,
+)
 from printerhq.snmp.usm import AuthProtocol, PrivProtocol, SecurityLevel
 from printerhq.snmp.v3credential import UsmCredential
 

@@ -12,9 +12,17 @@ from pysnmp.proto.secmod.rfc3414.service import UsmSecurityParameters as PyUsmPa
 
 from printerhq.snmp.ber import SnmpDecodeError
 from printerhq.snmp.message import Message, Pdu, PduType, Varbind, Version, encode_message
-from printerhq.snmp.v3 import (FLAG_AUTH, FLAG_PRIV, FLAG_REPORTABLE, ScopedPdu,
-                               UsmSecurityParameters, V3Message, decode_v3_message,
-                               encode_v3_message, peek_msg_id)
+from printerhq.snmp.v3 import (
+    FLAG_AUTH,
+    FLAG_PRIV,
+    FLAG_REPORTABLE,
+    ScopedPdu,
+    UsmSecurityParameters,
+    V3Message,
+    decode_v3_message,
+    encode_v3_message,
+    peek_msg_id,
+)
 
 int31 = st.integers(0, 0x7FFF_FFFF)
 oids = st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=12).map(lambda t: (1, 3, *t))

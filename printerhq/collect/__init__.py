@@ -50,8 +50,10 @@ Static data lives in :class:`DeviceState`, one per device, gathered in a fleet-w
 :class:`DeviceCache` (msgspec Structs, so the agent can persist them).
 """
 
+from printerhq.traffic import IPV4_UDP_OVERHEAD as IP_UDP_OVERHEAD
+
 from .drive import collect, collect_in_process, collect_known, collect_known_in_process
-from .messages import IP_UDP_OVERHEAD, Request, Response, account, encode_request, request_message
+from .messages import Request, Response, account, encode_request, request_message
 from .planner import Collection, DeviceChanged
 from .state import CachedCounter, CachedSupply, CachedTray, DeviceCache, DeviceState
 

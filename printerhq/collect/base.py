@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, TypeAlias, TypeVar
 from printerhq.mib.decode import Decoder
 from printerhq.mib.oids import OID
 from printerhq.mib.vendors import Vendor
-from printerhq.model import Alert, FieldProblem, Identity, SnmpCost
+from printerhq.model import Alert, FieldProblem, Identity
 from printerhq.snmp.message import Varbind
+from printerhq.traffic import SnmpCost
 
 from .messages import Request, Response
 from .runs import TableRun

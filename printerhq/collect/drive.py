@@ -6,8 +6,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from printerhq.model import DeviceReport, Identity, SnmpCost
+from printerhq.model import DeviceReport, Identity
 from printerhq.snmp.message import Message, PduType, Version, decode_message, encode_message
+from printerhq.traffic import SnmpCost
 
 from .messages import Response, account, request_message
 from .planner import Collection, DeviceChanged

@@ -17,10 +17,11 @@ from printerhq.mib import decode as dec
 from printerhq.mib import standard as std
 from printerhq.mib.oids import OID, dotted, is_under
 from printerhq.mib.vendors import Vendor, vendor_named
-from printerhq.model import FieldProblem, Identity, SnmpCost
+from printerhq.model import FieldProblem, Identity
 from printerhq.snmp.ber import Tag
 from printerhq.snmp.errors import missing_index, without_missing
 from printerhq.snmp.message import ErrorStatus, Varbind
+from printerhq.traffic import SnmpCost
 
 from .base import MoreWork, Steps
 from .cost import EXCHANGE_COST, MAX_REPETITIONS, Column, cell_size, choose_repetitions, exact_cost
@@ -375,8 +376,8 @@ class Collection(PassesMixin, ReportMixin):
             asked = list(pending)
 
             def non_repeaters() -> int:  # called only in this iteration: no late binding
-                return (len(asked) + len(probes)  # noqa: B023
-                        + sum(len(known[r.name]) for r in tails))  # noqa: B023
+                tail_cells = sum(len(known[r.name]) for r in tails)  # noqa: B023
+                return len(asked) + len(probes) + tail_cells  # noqa: B023
 
             while group and non_repeaters() + len(group) * max_rep > limit and len(group) > 1:
                 group.pop()
@@ -495,7 +496,7 @@ class Collection(PassesMixin, ReportMixin):
                 for r in active:
                     r.done = True
             else:
-                for run, vb in zip(active, response.varbinds):
+                for run, vb in zip(active, response.varbinds, strict=True):  # lengths checked above
                     if run.take(vb):
                         self.values[vb.oid] = vb
                     else:

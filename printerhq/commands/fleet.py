@@ -16,6 +16,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import msgspec
@@ -42,7 +43,7 @@ class FleetClient:
         self.url = url.rstrip("/")
         self._token = token
 
-    async def _get(self, path: str, params: dict | None = None) -> object:
+    async def _get(self, path: str, params: dict[str, Any] | None = None) -> object:
         try:
             response = await self._http.get(self.url + path, params=params,
                                              headers={"authorization": f"Bearer {self._token}"})
@@ -63,19 +64,19 @@ class FleetClient:
         except ValueError:
             raise FleetError(f"{self.url}{path} answered something that is not JSON") from None
 
-    async def devices(self) -> list[dict]:
+    async def devices(self) -> list[dict[str, Any]]:
         """``GET /api/v1/devices``: one row per device."""
         return await self._get("/api/v1/devices")  # type: ignore[return-value]
 
-    async def latest(self, device_id: int) -> dict:
+    async def latest(self, device_id: int) -> dict[str, Any]:
         """``GET /api/v1/devices/{id}``: ``{device_id, scanned_at, received_at, report}``."""
         return await self._get(f"/api/v1/devices/{int(device_id)}")  # type: ignore[return-value]
 
-    async def counters(self, device_id: int, scans: int = HISTORY_ROWS, limit: int = 10_000) -> list[dict]:
+    async def counters(self, device_id: int, scans: int = HISTORY_ROWS, limit: int = 10_000) -> list[dict[str, Any]]:
         """Counter readings of the device's last ``scans`` scans, oldest first."""
         return await self._get(f"/api/v1/devices/{int(device_id)}/counters", {"scans": scans, "limit": limit})  # type: ignore[return-value]
 
-    async def supplies(self, device_id: int, scans: int = HISTORY_ROWS, limit: int = 10_000) -> list[dict]:
+    async def supplies(self, device_id: int, scans: int = HISTORY_ROWS, limit: int = 10_000) -> list[dict[str, Any]]:
         """Supply readings of the device's last ``scans`` scans, oldest first."""
         return await self._get(f"/api/v1/devices/{int(device_id)}/supplies", {"scans": scans, "limit": limit})  # type: ignore[return-value]
 
@@ -86,7 +87,7 @@ class FleetClient:
         return [as_report(await self.latest(i)) for i in device_ids]
 
 
-def as_report(latest: dict) -> DeviceReport:
+def as_report(latest: dict[str, Any]) -> DeviceReport:
     """The ``report`` of a ``GET /api/v1/devices/{id}`` answer as a typed ``DeviceReport``."""
     try:
         return msgspec.convert(latest["report"], DeviceReport)
@@ -141,10 +142,10 @@ async def open_fleet_client(url: str, token: str, tls: TlsOptions | None = None,
 def _clock(t: float) -> str:
     import datetime
 
-    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def render_history(counters: list[dict], supplies: list[dict], rows: int = HISTORY_ROWS) -> str:
+def render_history(counters: list[dict[str, Any]], supplies: list[dict[str, Any]], rows: int = HISTORY_ROWS) -> str:
     """One compact table: a line per scan (newest last), counters then supply percentages."""
     columns: list[str] = []
     by_time: dict[float, dict[str, str]] = {}
@@ -166,15 +167,15 @@ def render_history(counters: list[dict], supplies: list[dict], rows: int = HISTO
     header = ["scanned (UTC)", *columns]
     table = [[_clock(t), *(by_time[t].get(c, "") for c in columns)] for t in sorted(by_time)[-rows:]]
     widths = [max(len(header[i]), *(len(r[i]) for r in table)) for i in range(len(header))]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
-    lines += ["  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(r, widths))) for r in table]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines += ["  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(r, widths, strict=True))) for r in table]
     return "\n".join("  " + line.rstrip() for line in lines)
 
 
 # --------------------------------------------------------------------------------------------
 # Command
 # --------------------------------------------------------------------------------------------
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "fleet", help="print the fleet as the central server stores it",
         description="Read the fleet from a printerhq server's REST API with a viewer token "
@@ -242,7 +243,8 @@ async def _fleet(args: argparse.Namespace, token: str, tls: TlsOptions) -> str:
     if args.history:
         for report, entry in reports:
             ident = report.identity
-            out += f"\nhistory of device {entry['id']} {ident.address} {ident.vendor or ''} {ident.model or ''}".rstrip()
+            out += (f"\nhistory of device {entry['id']} {ident.address} "
+                    f"{ident.vendor or ''} {ident.model or ''}").rstrip()
             out += "\n" + render_history(entry["counters"], entry["supplies"]) + "\n"
     if not entries:
         out = "the server holds no devices yet\n"

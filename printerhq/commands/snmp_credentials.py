@@ -18,7 +18,7 @@ __all__ = [
 ]
 
 import argparse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from ..snmp.usm import UsmUser
 from ..v3users import (
@@ -35,7 +35,7 @@ from ..v3users import (
 )
 
 
-def _argparse_type(parse):
+def _argparse_type(parse: Callable[[str], ProtocolSecret]) -> Callable[[str], ProtocolSecret]:
     def convert(text: str) -> ProtocolSecret:
         try:
             return parse(text)

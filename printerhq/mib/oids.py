@@ -1,4 +1,5 @@
-"""Object identifiers as tuples of ints, the form the codec uses (:class:`~printerhq.snmp.message.Varbind`)."""
+"""Object identifiers as tuples of ints, the form the codec uses
+(:class:`~printerhq.snmp.message.Varbind`)."""
 
 from __future__ import annotations
 

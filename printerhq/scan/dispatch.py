@@ -19,13 +19,14 @@ import trio
 
 from ..icmp import PingResult
 from ..mib.identify import DISCOVERY_OIDS
-from ..model import DeviceReport, SnmpCost
+from ..model import DeviceReport
 from ..ratelimit import RateLimiter
 from ..snmp.client import IPV4_OVERHEAD, IPV6_OVERHEAD, Target
 from ..snmp.credentials import Community, Credential
 from ..snmp.errors import without_missing
 from ..snmp.message import ErrorStatus
 from ..sweep import DiscoverySweep, Responder, Silent, SweepRunner, discovery_templates
+from ..traffic import SnmpCost
 from .host import Host, HostPipeline
 from .outcome import Answer, Ledger
 

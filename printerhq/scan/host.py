@@ -23,7 +23,7 @@ from ..adaptive import DiscoveryMemory
 from ..collect import DeviceCache, DeviceChanged, DeviceState, collect, collect_known
 from ..icmp import Pinger, PingResult
 from ..mib.identify import DISCOVERY_OIDS, identify
-from ..model import DeviceReport, Identity, SnmpCost
+from ..model import DeviceReport, Identity
 from ..ratelimit import RateLimiter
 from ..snmp.client import (
     SnmpBadReply,
@@ -35,6 +35,7 @@ from ..snmp.client import (
 )
 from ..snmp.errors import without_missing
 from ..snmp.message import Varbind
+from ..traffic import SnmpCost
 from .options import ScanOptions
 from .outcome import Answer, Ledger, Snmp, Verdict, is_alive
 

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from ..model import DeviceReport, TrafficCount
+from ..model import DeviceReport
 from ..ratelimit import RateLimiter
+from ..traffic import TrafficCount
 from .dispatch import SweepDispatch
 from .host import Address, Host, HostPipeline, ScanTools, host_of
 from .outcome import Answer, Ledger

@@ -40,7 +40,7 @@ ACTIONS = (
 _NAMED = ("add-agent", "revoke-agent", "add-viewer", "revoke-viewer", "add-admin", "revoke-admin")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("server", help="manage the central server's agents, viewers and tokens")
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
@@ -162,7 +162,8 @@ async def _run(args: argparse.Namespace) -> int:
         else:
             for h in holders:
                 role = f"{h['role']:7} " if "role" in h else ""
-                print(f"{role}{h['name']:24} {h['health']:10} batches={h['batches']} reports={h['reports']} last_seen={h['last_seen']}")
+                print(f"{role}{h['name']:24} {h['health']:10} batches={h['batches']} "
+                      f"reports={h['reports']} last_seen={h['last_seen']}")
         return 0
     finally:
         await store.aclose()

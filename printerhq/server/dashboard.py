@@ -116,8 +116,8 @@ def _meter(percent: float | None) -> str:
     if percent is None:
         return '<span class="muted">unknown</span>'
     clamped = min(100.0, max(0.0, float(percent)))
-    return (f'<meter min="0" max="100" low="{LOW_PERCENT}" high="25" optimum="100" value="{clamped:.0f}">'
-            f'</meter> {clamped:.0f}%')
+    return (f'<meter min="0" max="100" low="{LOW_PERCENT}" high="25" optimum="100" '
+            f'value="{clamped:.0f}"></meter> {clamped:.0f}%')
 
 
 def lowest_supply(report: DeviceReport | None) -> tuple[float | None, str]:
@@ -152,7 +152,8 @@ def alerts_text(report: DeviceReport | None) -> Iterable[str]:
 def _nav(logged_in: bool) -> str:
     links = '<a href="/">Fleet</a>'
     if logged_in:
-        links += ' <form class="inline" method="post" action="/logout"><button type="submit">Log out</button></form>'
+        links += (' <form class="inline" method="post" action="/logout">'
+                  '<button type="submit">Log out</button></form>')
     return links
 
 
@@ -174,11 +175,13 @@ def fleet_page(devices: list[Row], *, now: float, logged_in: bool, limit: int | 
             f'<td class="level" title="{e(supply)}">{_meter(percent)}</td>'
             f'<td class="num">{"" if pages is None else f"{pages:,}"}</td>'
             f'<td>{e(status_text(report))}</td>'
-            f'<td class="alert">{"<br>".join(e(a) for a in alerts[:3])}{"<br>…" if len(alerts) > 3 else ""}</td>'
+            f'<td class="alert">{"<br>".join(e(a) for a in alerts[:3])}'
+            f'{"<br>…" if len(alerts) > 3 else ""}</td>'
             f'<td class="seen">{_when(d["last_seen"], now)}</td><td>{e(d["agent"])}</td></tr>'
         )
     if not rows:
-        rows.append('<tr><td colspan="10" class="muted">No devices yet: start an agent with an agent token.</td></tr>')
+        rows.append('<tr><td colspan="10" class="muted">'
+                    'No devices yet: start an agent with an agent token.</td></tr>')
     shown = f"the first {len(devices)} devices" if limit is not None and len(devices) >= limit else f"{len(devices)} devices"
     body = (f'<p class="muted">{e(shown)}</p><table id="fleet"><thead><tr>'
             "<th>Address</th><th>Vendor</th><th>Model</th><th>Serial</th><th>Lowest supply</th>"
@@ -211,7 +214,8 @@ def _history_table(title: str, columns: list[str], rows: list[tuple[float, dict[
         f"<tr><td>{_when(t, now)}</td>" + "".join(f'<td class="num">{e(cells.get(c, ""))}</td>' for c in columns) + "</tr>"
         for t, cells in rows
     )
-    return f"<h2>{e(title)}</h2><table><thead><tr><th>Scanned</th>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return (f"<h2>{e(title)}</h2><table><thead><tr><th>Scanned</th>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table>")
 
 
 def device_page(device: Row, report: DeviceReport | None, counters: list[Row], supplies: list[Row],
@@ -230,11 +234,13 @@ def device_page(device: Row, report: DeviceReport | None, counters: list[Row], s
     parts.append("<h2>Supplies</h2><table><thead><tr><th>Supply</th><th>Kind</th><th>Colour</th><th>Level</th></tr></thead><tbody>")
     for s in report.supplies if report else []:
         level = _meter(s.percent) if s.percent is not None else f'<span class="muted">{e(s.state)}</span>'
-        parts.append(f'<tr class="supply"><td>{e(s.description)}</td><td>{e(s.kind)}</td><td>{e(s.colour)}</td><td class="level">{level}</td></tr>')
+        parts.append(f'<tr class="supply"><td>{e(s.description)}</td><td>{e(s.kind)}</td>'
+                     f'<td>{e(s.colour)}</td><td class="level">{level}</td></tr>')
     parts.append("</tbody></table>")
     parts.append("<h2>Counters</h2><table><thead><tr><th>Counter</th><th>Value</th><th>Unit</th></tr></thead><tbody>")
     for c in report.counters if report else []:
-        parts.append(f'<tr><td>{e(c.label or c.name)}</td><td class="num">{c.value:,}</td><td>{e(c.unit)}</td></tr>')
+        parts.append(f'<tr><td>{e(c.label or c.name)}</td><td class="num">{c.value:,}</td>'
+                     f'<td>{e(c.unit)}</td></tr>')
     parts.append("</tbody></table>")
     alerts = list(alerts_text(report))
     if alerts:
@@ -330,7 +336,8 @@ def routes(store: Store, *, open_read: bool = False) -> list[Route]:
         if holder is None or holder.role != "viewer":
             # One message for unknown, revoked and agent tokens: nothing to probe.
             return login_page("That is not an active viewer token.", 401)
-        cookie = (f"{COOKIE}={token}; Max-Age={SESSION_SECONDS}; Path=/; Secure; HttpOnly; SameSite=Strict")
+        cookie = (f"{COOKIE}={token}; Max-Age={SESSION_SECONDS}; "
+                  "Path=/; Secure; HttpOnly; SameSite=Strict")
         return _redirect("/", {"set-cookie": cookie})
 
     async def logout(request: Request) -> Response:

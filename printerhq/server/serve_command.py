@@ -11,10 +11,11 @@ import sys
 import trio
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "serve", help="run the central server",
-        description="Run the central server: WebSocket and HTTPS ingest, REST API, /healthz, /metrics.",
+        description="Run the central server: WebSocket and HTTPS ingest, REST API, /healthz, "
+                    "/metrics.",
     )
     parser.add_argument("--data-dir", required=True, help="directory for the SQLite database and generated keys")
     parser.add_argument("--database", help="postgresql://user@host/db (default: SQLite in --data-dir)")

@@ -40,7 +40,7 @@ def ensure_self_signed(data_dir: str | os.PathLike[str], hostnames: list[str] | 
         except ValueError:
             sans.append(x509.DNSName(name))
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "printerhq " + names[0])])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(subject)

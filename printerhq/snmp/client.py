@@ -3,7 +3,8 @@
 Usage::
 
     async with SnmpClient(timeout=1.0, retries=1) as client:
-        target = Target("192.0.2.10", credentials=[Community(b"public"), Community(b"public", Version.V1)])
+        target = Target("192.0.2.10",
+                        credentials=[Community(b"public"), Community(b"public", Version.V1)])
         [descr] = await client.get(target, [(1, 3, 6, 1, 2, 1, 1, 1, 0)])
         async for varbind in client.walk(target, (1, 3, 6, 1, 2, 1, 43)):
             ...
@@ -52,10 +53,11 @@ __all__ = [
 
 import ipaddress
 from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Callable, Iterable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import trio
 
@@ -347,27 +349,27 @@ class SnmpClient:
                   cost: SnmpCost | None = None) -> list[Varbind]:
         """GET: one varbind per OID, in order. v2c exceptions are returned as varbinds;
         on v1 a missing object raises :class:`SnmpErrorStatus` (``noSuchName``)."""
-        oids = [tuple(oid) for oid in oids]
-        pdu = await self.request(target, PduType.GET, oids, cost=cost)
-        _check(pdu, target, oids)
+        wanted = [tuple(oid) for oid in oids]
+        pdu = await self.request(target, PduType.GET, wanted, cost=cost)
+        _check(pdu, target, wanted)
         return pdu.varbinds
 
     async def get_next(self, target: Target, oids: Iterable[Sequence[int]], *,
                        cost: SnmpCost | None = None) -> list[Varbind]:
         """GETNEXT: the next object after each OID."""
-        oids = [tuple(oid) for oid in oids]
-        pdu = await self.request(target, PduType.GET_NEXT, oids, cost=cost)
-        _check(pdu, target, oids)
+        wanted = [tuple(oid) for oid in oids]
+        pdu = await self.request(target, PduType.GET_NEXT, wanted, cost=cost)
+        _check(pdu, target, wanted)
         return pdu.varbinds
 
     async def get_bulk(self, target: Target, oids: Iterable[Sequence[int]], *,
                        non_repeaters: int = 0, max_repetitions: int = 10,
                        cost: SnmpCost | None = None) -> list[Varbind]:
         """GETBULK (RFC 3416 section 4.2.3): the varbinds as the agent sent them."""
-        oids = [tuple(oid) for oid in oids]
-        pdu = await self.request(target, PduType.GET_BULK, oids, non_repeaters=non_repeaters,
+        wanted = [tuple(oid) for oid in oids]
+        pdu = await self.request(target, PduType.GET_BULK, wanted, non_repeaters=non_repeaters,
                                  max_repetitions=max_repetitions, cost=cost)
-        _check(pdu, target, oids, bulk=(non_repeaters, max_repetitions))
+        _check(pdu, target, wanted, bulk=(non_repeaters, max_repetitions))
         return pdu.varbinds
 
     def walk(self, target: Target, root: Sequence[int], *, max_repetitions: int = 20,

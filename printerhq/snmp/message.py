@@ -134,7 +134,7 @@ ERROR_STATUS_NAMES = {
 _INTEGER_TAGS = frozenset((Tag.INTEGER,))
 _UNSIGNED_TAGS = frozenset((Tag.COUNTER32, Tag.GAUGE32, Tag.TIMETICKS, Tag.COUNTER64))
 _BYTES_TAGS = frozenset((Tag.OCTET_STRING, Tag.OPAQUE, Tag.IP_ADDRESS))
-_UNSIGNED_LIMIT = {Tag.COUNTER32: 1 << 32, Tag.GAUGE32: 1 << 32, Tag.TIMETICKS: 1 << 32,
+_UNSIGNED_LIMIT: dict[int, int] = {Tag.COUNTER32: 1 << 32, Tag.GAUGE32: 1 << 32, Tag.TIMETICKS: 1 << 32,
                    Tag.COUNTER64: 1 << 64}
 
 
@@ -195,7 +195,7 @@ def encode_value(tag: int, value: int | bytes | tuple[int, ...] | None) -> bytes
         return _encode_integer(value)  # type: ignore[arg-type]
     if tag in _UNSIGNED_TAGS:
         if not 0 <= value < _UNSIGNED_LIMIT[tag]:  # type: ignore[operator]
-            raise ValueError(f"{Tag(tag).name} out of range: {value}")
+            raise ValueError(f"{Tag(tag).name} out of range: {value!r}")
         return encode_tlv(tag, encode_unsigned(value))  # type: ignore[arg-type]
     if tag in _BYTES_TAGS:
         if tag == Tag.IP_ADDRESS and len(value) != 4:  # type: ignore[arg-type]

@@ -192,10 +192,7 @@ class UdpTransport:
         """Whether a request of the client or of a sink waits for this id."""
         if request_id in self.pending:
             return True
-        for sink in self.sinks:
-            if sink.owns(request_id):
-                return True
-        return False
+        return any(sink.owns(request_id) for sink in self.sinks)
 
     def add_sink(self, sink: ReplySink) -> None:
         """Route datagrams whose id no client request waits for, and ``sink.owns``, to

@@ -48,7 +48,6 @@ from .ber import (
     encode_tlv,
     encode_unsigned,
     expect,
-    read_header,
     read_integer,
 )
 from .message import (

@@ -36,9 +36,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from .ber import SnmpDecodeError, Tag
+from .ber import SnmpDecodeError, Tag, read_header
 from .message import Pdu, PduType, Varbind, Version
-from .trap import Notification, notification_from_pdu, read_header
+from .trap import Notification, notification_from_pdu
 from .usm import (
     TIME_WINDOW,
     DecryptionError,

@@ -40,10 +40,10 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from functools import lru_cache
-from typing import Callable
 
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -51,13 +51,23 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 try:  # CFB moved to the "decrepit" namespace in cryptography 47; the old name warns.
     from cryptography.hazmat.decrepit.ciphers.modes import CFB
 except ImportError:  # pragma: no cover - older cryptography
-    CFB = modes.CFB  # type: ignore[misc,assignment]
+    CFB = modes.CFB  # type: ignore[misc]
 
 from .ber import SnmpDecodeError, read_header
 from .message import MAX_MESSAGE_SIZE, Pdu, PduType, Varbind
-from .v3 import (FLAG_AUTH, FLAG_PRIV, FLAG_REPORTABLE, EncodedV3, ScopedPdu, UsmSecurityParameters,
-                 V3Message, decode_scoped_pdu, decode_v3_message, encode_scoped_pdu,
-                 encode_v3_message)
+from .v3 import (
+    FLAG_AUTH,
+    FLAG_PRIV,
+    FLAG_REPORTABLE,
+    EncodedV3,
+    ScopedPdu,
+    UsmSecurityParameters,
+    V3Message,
+    decode_scoped_pdu,
+    decode_v3_message,
+    encode_scoped_pdu,
+    encode_v3_message,
+)
 
 TIME_WINDOW = 150  # seconds, RFC 3414 section 3.2 step 7.b
 _MAX_BOOTS = 0x7FFF_FFFF  # RFC 3414 section 2.2.2: boots at 2^31-1 means "locked"
@@ -96,6 +106,8 @@ class PrivProtocol(Enum):
     """(cipher, key length). AES-192/256 are not IETF standards; two key-extension schemes are
     in the field: draft-blumenthal-aes-usm-04 (net-snmp's AES-192/AES-256) and
     draft-reeder-snmpv3-usm-3desede-00 (Cisco's, net-snmp's "-C" variants)."""
+
+    _value_: tuple[str, int]  # (cipher name, key octets)
 
     NONE = ("", 0)
     DES = ("des", 16)  # 8 octets of DES key + 8 octets of pre-IV, RFC 3414 section 8.1.1.1
@@ -307,7 +319,7 @@ _REPORT_CLASSES: dict[int, type[UsmError]] = {
     6: DecryptionError,
 }
 # snmpMPDStats, RFC 3412 section 5: 1.3.6.1.6.3.11.2.1.N.0
-_MPD_STATS_NAMES = {(1, 3, 6, 1, 6, 3, 11, 2, 1, n, 0): name for n, name in
+_MPD_STATS_NAMES: dict[tuple[int, ...], str] = {(1, 3, 6, 1, 6, 3, 11, 2, 1, n, 0): name for n, name in
                     ((1, "snmpUnknownSecurityModels"), (2, "snmpInvalidMsgs"),
                      (3, "snmpUnknownPDUHandlers"))}
 
@@ -315,7 +327,7 @@ _MPD_STATS_NAMES = {(1, 3, 6, 1, 6, 3, 11, 2, 1, n, 0): name for n, name in
 def _report_error(pdu: Pdu, security: UsmSecurityParameters, authenticated: bool) -> UsmError:
     varbind = pdu.varbinds[0] if pdu.varbinds else Varbind((0, 0))
     oid = varbind.oid
-    detail = f"counter {'.'.join(map(str, oid))} = {varbind.value}"
+    detail = f"counter {'.'.join(map(str, oid))} = {varbind.value!r}"
     if len(oid) == len(_USM_STATS) + 2 and oid[:-2] == _USM_STATS and oid[-1] == 0:
         cls = _REPORT_CLASSES.get(oid[-2])
         if cls is NotInTimeWindow:
@@ -332,15 +344,15 @@ def _report_error(pdu: Pdu, security: UsmSecurityParameters, authenticated: bool
 # Privacy (RFC 3414 section 8: CBC-DES; RFC 3826 section 3: CFB128-AES)
 
 
-def _des_cipher(key: bytes, salt: bytes) -> Cipher:
+def _des_cipher(key: bytes, salt: bytes) -> Cipher[modes.CBC]:
     # RFC 3414 8.1.1.1: key = first 8 octets, pre-IV = last 8 octets, IV = pre-IV XOR salt.
-    iv = bytes(a ^ b for a, b in zip(key[8:16], salt))
+    iv = bytes(a ^ b for a, b in zip(key[8:16], salt, strict=True))
     # Three-key TDES with K1=K2=K3 is single DES (the "EDE" collapses): the supported way to get
     # DES out of cryptography without its deprecated 8-octet key path.
     return Cipher(TripleDES(key[:8] * 3), modes.CBC(iv))
 
 
-def _aes_cipher(key: bytes, boots: int, engine_time: int, salt: bytes) -> Cipher:
+def _aes_cipher(key: bytes, boots: int, engine_time: int, salt: bytes) -> Cipher[CFB]:
     # RFC 3826 3.1.2.1: IV = boots (4 octets) || time (4 octets) || 64-bit salt.
     iv = boots.to_bytes(4, "big") + engine_time.to_bytes(4, "big") + salt
     return Cipher(algorithms.AES(key), CFB(iv))

@@ -234,10 +234,9 @@ def decode_v3_message(data: bytes) -> tuple[V3Message, EncodedV3]:
     u_start, u_stop = expect(data, s_start, s_stop, Tag.SEQUENCE, "UsmSecurityParameters")
     if u_stop != s_stop:
         raise SnmpDecodeError("trailing bytes in msgSecurityParameters", u_stop)
-    fields: list[bytes | int] = []
     pos = u_start
     e_start, pos = expect(data, pos, u_stop, Tag.OCTET_STRING, "msgAuthoritativeEngineID")
-    fields.append(data[e_start:pos])
+    engine_id = data[e_start:pos]
     boots, pos = _read_int31(data, pos, u_stop, "msgAuthoritativeEngineBoots")
     engine_time, pos = _read_int31(data, pos, u_stop, "msgAuthoritativeEngineTime")
     n_start, pos = expect(data, pos, u_stop, Tag.OCTET_STRING, "msgUserName")
@@ -248,7 +247,7 @@ def decode_v3_message(data: bytes) -> tuple[V3Message, EncodedV3]:
     p_start, p_stop = expect(data, a_stop, u_stop, Tag.OCTET_STRING, "msgPrivacyParameters")
     if p_stop != u_stop:
         raise SnmpDecodeError("trailing bytes in UsmSecurityParameters", p_stop)
-    security = UsmSecurityParameters(fields[0], boots, engine_time, user,  # type: ignore[arg-type]
+    security = UsmSecurityParameters(engine_id, boots, engine_time, user,
                                      data[a_start:a_stop], data[p_start:p_stop])
 
     tag, d_start, d_stop = read_header(data, s_stop, stop)

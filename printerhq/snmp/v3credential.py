@@ -26,15 +26,23 @@ __all__ = ["UsmCredential", "BoundUsm", "SnmpV3Error", "SnmpV3Resynchronised"]
 
 import time
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import trio
 
 from .ber import SnmpDecodeError
 from .client import SnmpBadReply, SnmpResynchronised, SnmpTimeout
 from .message import Pdu, Version
-from .usm import (DecryptionError, NotInTimeWindow, SecurityLevel, UnknownEngineId, UsmError,
-                  UsmSession, UsmUser)
+from .usm import (
+    DecryptionError,
+    NotInTimeWindow,
+    SecurityLevel,
+    UnknownEngineId,
+    UsmError,
+    UsmSession,
+    UsmUser,
+)
 
 if TYPE_CHECKING:
     from .client import SnmpClient, Target

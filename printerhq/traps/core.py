@@ -30,12 +30,12 @@ from dataclasses import dataclass, field, fields
 
 from printerhq.mib.alerts import trap_alert, trap_meaning
 from printerhq.model import Alert
-from printerhq.tokenbucket import TokenBucket
 from printerhq.snmp.ber import SnmpDecodeError, format_oid
 from printerhq.snmp.message import Varbind, Version, peek_version
 from printerhq.snmp.trap import Notification, decode_notification
 from printerhq.snmp.trap_usm import NotificationReceiverUsm, usm_error_reply
 from printerhq.snmp.usm import UsmError
+from printerhq.tokenbucket import TokenBucket
 
 from .options import TrapOptions
 

@@ -26,8 +26,8 @@ from typing import Annotated
 
 import msgspec
 
-from printerhq.v3users import CredentialError, resolve_v3_user
 from printerhq.snmp.usm import UsmUser
+from printerhq.v3users import CredentialError, resolve_v3_user
 
 _options = dict(forbid_unknown_fields=True, kw_only=True)
 

@@ -74,7 +74,7 @@ async def run_cycle(
     kind: Kind, section: ScanSection, state_dir: Path, uplink: Uplink, flush_timeout: float = 10.0
 ) -> CycleStatus:
     clock = trio.current_time()
-    sent_before = int(uplink.stats["bytes_sent"])  # type: ignore[call-overload]
+    sent_before = uplink.stats["bytes_sent"]
     spec = target_spec(section)
     memory = DiscoveryMemory.load(section_dir(state_dir, section))
     if kind == "warm":
@@ -117,6 +117,6 @@ async def run_cycle(
         errors=errors,
         error_samples=samples,
         scan_bytes=_scan_bytes(stats),
-        upload_bytes=int(uplink.stats["bytes_sent"]) - sent_before,  # type: ignore[call-overload]
+        upload_bytes=uplink.stats["bytes_sent"] - sent_before,
         pending=uplink.pending,
     )

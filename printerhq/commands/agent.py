@@ -16,7 +16,7 @@ import trio
 from printerhq.agent.config import ConfigError, load_config
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "agent",
         help="run the data collector service (schedules, one stream to the server)",

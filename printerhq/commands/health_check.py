@@ -77,7 +77,7 @@ def _unit(text: str) -> str:
     return name
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "health-check", help="restart the agent if it is dead or its heartbeat is stale",
         description="Look at the agent's pidfile, heartbeat and process; restart it if it is "

@@ -31,7 +31,7 @@ DEFAULT_CONFIG = Path("/etc/printerhq/agent.toml")
 DEFAULT_OUTPUT = Path("/etc/systemd/system")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "install-service", help="write systemd units for the agent and its health check",
         description=f"Write {AGENT_UNIT} (Type=notify, watchdog, a dedicated user, hardened) "

@@ -20,7 +20,7 @@ import trio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from printerhq import control, wire
@@ -387,7 +387,7 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False,
         totals = await store.totals()
         return Response(metrics.render(totals), media_type="text/plain; version=0.0.4")
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/api/v1/ingest", ingest_http, methods=["POST"]),
         Route("/api/v1/devices", reader(devices)),
         Route("/api/v1/devices/{device_id:int}", reader(device_latest)),

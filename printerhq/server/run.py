@@ -95,7 +95,14 @@ async def run_server(
         shutdown = trio.Event()
         async with trio.open_nursery() as nursery:
             binds = await nursery.start(
-                partial(hypercorn.trio.serve, app, config, shutdown_trigger=shutdown.wait)
+                # hypercorn's stub types the app as its own ASGI framework union, which Starlette's
+                # (correct) ASGI3 signature does not name; the call is right.
+                partial(
+                    hypercorn.trio.serve,
+                    app,  # type: ignore[arg-type]
+                    config,
+                    shutdown_trigger=shutdown.wait,
+                )
             )
             bound = binds[0]
             bound_port = int(bound.rsplit(":", 1)[1])

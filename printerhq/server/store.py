@@ -102,7 +102,9 @@ class _Dialect:
         return text
 
     @contextlib.contextmanager
-    def transaction(self, conn) -> Iterator[None]: ...
+    def transaction(self, conn) -> Iterator[None]:
+        raise NotImplementedError
+        yield
     def migration_lock(self, conn) -> None: ...
 
 

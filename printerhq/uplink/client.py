@@ -19,7 +19,8 @@ import random
 import ssl
 import urllib.parse
 from pathlib import Path
-from typing import Protocol
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol, TypedDict
 
 import httpx
 import trio
@@ -35,6 +36,28 @@ log = logging.getLogger("printerhq.uplink")
 
 STREAM_PATH = "/api/v1/stream"
 INGEST_PATH = "/api/v1/ingest"
+
+
+def _as_ws_stream(stream: trio.abc.Stream) -> trio.SocketStream | trio.SSLStream[trio.SocketStream]:
+    # trio-websocket annotates SocketStream | SSLStream but uses only the trio Stream interface;
+    # ours may be a stream through an HTTP CONNECT proxy.
+    return stream  # type: ignore[return-value]
+
+
+class UplinkStats(TypedDict):
+    """What the uplink did since it opened (``uplink.stats``)."""
+
+    batches_sent: int
+    acked: int
+    duplicates: int
+    rejected: int
+    connects: int
+    errors: int
+    http_batches: int
+    incompatible: int
+    last_error: str
+    bytes_sent: int
+    control_sessions: int
 
 
 class UplinkError(RuntimeError):
@@ -162,16 +185,16 @@ class Uplink:
         self.control = control
         self.incompatible_retry = incompatible_retry
         self.connector = Connector(self.host, self.port, self.secure, self.tls)
-        self.stats = dict(batches_sent=0, acked=0, duplicates=0, rejected=0, connects=0,
-                          errors=0, http_batches=0, incompatible=0, last_error="", bytes_sent=0,
-                          control_sessions=0)
+        self.stats = UplinkStats(batches_sent=0, acked=0, duplicates=0, rejected=0, connects=0,
+                                 errors=0, http_batches=0, incompatible=0, last_error="",
+                                 bytes_sent=0, control_sessions=0)
         self._incompatible_logged = False
         self.server_version: str | None = None  # as the server announced it (None: 1.0 or unknown)
         self._spool: AsyncSpool | None = None
         self._changed = trio.Event()  # set (and replaced) when the spool changes
         self._ws_down_until = float("-inf")
         self._http: httpx.AsyncClient | None = None
-        self._nursery_manager = None
+        self._nursery_manager: AbstractAsyncContextManager[trio.Nursery] | None = None
         self._nursery: trio.Nursery | None = None
 
     # -- public API ------------------------------------------------------------------------------
@@ -243,8 +266,13 @@ class Uplink:
         self._changed.set()
         self._changed = trio.Event()
 
+    @property
+    def _open_spool(self) -> AsyncSpool:
+        assert self._spool is not None, "use 'async with Uplink(...)'"
+        return self._spool
+
     async def _wait_for_work(self) -> None:
-        while not self._spool.count:
+        while not self._open_spool.count:
             await self._changed.wait()
 
     def _use_stream(self) -> bool:
@@ -305,12 +333,12 @@ class Uplink:
             log.warning("the server accepts this agent's batches again")
             self._incompatible_logged = False
         if ack.ok:
-            await self._spool.ack(ack.batch_id)
+            await self._open_spool.ack(ack.batch_id)
             self.stats["acked"] += 1
             self.stats["duplicates"] += ack.duplicate
         else:
             log.error("server rejected batch %s (%s); kept in the spool's rejected table", ack.batch_id, ack.error)
-            await self._spool.reject(ack.batch_id, ack.error or "rejected")
+            await self._open_spool.reject(ack.batch_id, ack.error or "rejected")
             self.stats["rejected"] += 1
         self._notify()
 
@@ -331,7 +359,7 @@ class Uplink:
                 try:
                     with trio.fail_after(self.connect_timeout):
                         ws = await trio_websocket.wrap_client_stream(
-                            nursery, stream, host_header, STREAM_PATH,
+                            nursery, _as_ws_stream(stream), host_header, STREAM_PATH,
                             extra_headers=self._headers(), max_message_size=64 << 10,
                             subprotocols=[control_messages.SUBPROTOCOL] if self.control else None,
                         )
@@ -407,7 +435,7 @@ class Uplink:
                 with trio.fail_after(self.ack_timeout):
                     await slots.acquire()
                 changed = self._changed
-                batch = await self._spool.next_batch(set(in_flight), self.batch_reports)
+                batch = await self._open_spool.next_batch(set(in_flight), self.batch_reports)
                 if batch is None:
                     slots.release()
                     with trio.move_on_after(self.idle_ping):
@@ -427,7 +455,7 @@ class Uplink:
     # -- HTTPS fallback --------------------------------------------------------------------------
     def _http_client(self) -> httpx.AsyncClient:
         if self._http is None:
-            verify = self.connector.ssl_context if self.secure else False
+            verify: ssl.SSLContext | bool = (self.connector.ssl_context or True) if self.secure else False
             self._http = httpx.AsyncClient(
                 verify=verify, trust_env=True, timeout=httpx.Timeout(self.ack_timeout, connect=self.connect_timeout),
                 limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
@@ -446,7 +474,7 @@ class Uplink:
                 # Check the pin on the pooled connection before it carries the token.
                 self._check_http_pin(await client.get(self.base_url + "/healthz"))
             while True:
-                batch = await self._spool.next_batch(set(), self.batch_reports)
+                batch = await self._open_spool.next_batch(set(), self.batch_reports)
                 if batch is None:
                     return
                 batch_id, reports = batch
@@ -474,7 +502,7 @@ class Uplink:
                 if self._use_stream() and self.transport != "http":
                     return  # time to try the WebSocket again
         except BaseException:
-            client, self._http = self._http, None
+            self._http = None
             with trio.CancelScope(shield=True):
                 await client.aclose()
             raise

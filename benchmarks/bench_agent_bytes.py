@@ -33,9 +33,11 @@ included). Without root the benchmark says why and measures nothing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -264,8 +266,17 @@ def _wait_status(proc: subprocess.Popen[bytes], state_dir: Path, after: float | 
     raise RuntimeError(f"no agent cycle within {timeout} s: {log.read_text()[-3000:]}")
 
 
-def measure_agent(lab: BenchLab, base: Path, token_file: Path, cert: Path, cycles: int,
-                  interval: float, settle: float) -> dict[str, Any]:
+def _server_counts(server_dir: Path) -> tuple[int, int]:
+    """Batches and reports the server has taken from the agent (its SQLite file, read-only)."""
+    uri = f"file:{server_dir / 'printerhq.sqlite3'}?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=10)) as db:
+        row = db.execute("SELECT batches_total, reports_total FROM agents WHERE name = 'bench'"
+                         ).fetchone()
+    return int(row[0]), int(row[1])
+
+
+def measure_agent(lab: BenchLab, base: Path, server_dir: Path, token_file: Path, cert: Path,
+                  cycles: int, interval: float, settle: float) -> dict[str, Any]:
     """The first cycle (connect + discovery), then ``cycles`` warm interval periods."""
     config = _agent_config(lab, base, token_file, cert, interval)
     state_dir = base / "agent-state"
@@ -280,6 +291,7 @@ def measure_agent(lab: BenchLab, base: Path, token_file: Path, cert: Path, cycle
         time.sleep(settle)
         previous = lab.counters()
         first_cycle = _delta(start, previous)
+        counts_first = _server_counts(server_dir)
         periods: list[dict[str, int]] = []
         statuses: list[dict[str, Any]] = []
         for _ in range(cycles):
@@ -290,6 +302,7 @@ def measure_agent(lab: BenchLab, base: Path, token_file: Path, cert: Path, cycle
             periods.append(_delta(previous, now))
             statuses.append(status)
             previous = now
+        counts_warm = _server_counts(server_dir)
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
         time.sleep(settle)
@@ -299,7 +312,9 @@ def measure_agent(lab: BenchLab, base: Path, token_file: Path, cert: Path, cycle
             proc.kill()
             proc.wait(timeout=10)
     return {"first": {**first_cycle, "status": first},
-            "periods": periods, "statuses": statuses, "stop": stop, "exit": code}
+            "periods": periods, "statuses": statuses, "stop": stop, "exit": code,
+            "warm_batches": counts_warm[0] - counts_first[0],
+            "warm_reports": counts_warm[1] - counts_first[1]}
 
 
 def measure_one_shot(lab: BenchLab, state_dir: Path, spool_dir: Path, token_file: Path,
@@ -339,7 +354,8 @@ def measure(printers: int = len(PRINTER_FIXTURES), cycles: int = 5, repeats: int
             token_file.write_text(token + "\n")
             token_file.chmod(0o600)
             cert = server_dir / "server-cert.pem"
-            agent = measure_agent(lab, base, token_file, cert, cycles, interval, settle)
+            agent = measure_agent(lab, base, server_dir, token_file, cert, cycles, interval,
+                                  settle)
             cold, warm = [], []
             for r in range(repeats):
                 state, spool = base / f"oneshot-state-{r}", base / f"oneshot-spool-{r}"
@@ -408,6 +424,8 @@ def render(results: dict[str, Any]) -> str:
     lines.append(f"agent warm periods (B): {totals}, mean {statistics.mean(totals):.0f}")
     lines.append(f"the agent's own count per warm cycle (status.json, payload): scan_bytes "
                  f"{scan_bytes}, upload_bytes {upload_bytes}")
+    lines.append(f"the server took {agent['warm_reports']} reports in {agent['warm_batches']} "
+                 f"batches over the {len(totals)} warm cycles")
     lines.append(f"agent stop (SIGTERM, stream closed): {agent['stop']['total']} B; "
                  f"exit {agent['exit']}")
     return "\n".join(lines)

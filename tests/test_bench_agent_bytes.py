@@ -33,6 +33,7 @@ def test_agent_keeps_one_stream_and_counts_every_cycle(results: dict) -> None:  
     assert agent["first"]["connections"] == 1  # the stream, opened once
     assert agent["first"]["upload"] > 0 and agent["first"]["snmp"] > 0
     assert len(agent["periods"]) == 2
+    assert agent["warm_reports"] == 2  # the server took the printer's report at every warm cycle
     for period, status in zip(agent["periods"], agent["statuses"], strict=True):
         assert status["kind"] == "warm" and status["printers"] == 1
         assert period["connections"] == 0  # no new TCP connection: the open stream carried it

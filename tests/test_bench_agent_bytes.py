@@ -12,7 +12,7 @@ from tests.netns_lab import list_namespaces
 
 
 @pytest.fixture(scope="module")
-def results() -> dict:  # type: ignore[type-arg]
+def results() -> dict:
     reason = bench.skip_reason()
     if reason:
         pytest.skip(reason)
@@ -22,12 +22,12 @@ def results() -> dict:  # type: ignore[type-arg]
     return out
 
 
-def test_the_lab_is_torn_down(results: dict) -> None:  # type: ignore[type-arg]
+def test_the_lab_is_torn_down(results: dict) -> None:
     assert len(results["namespaces"]) == 2
     assert not results["namespaces"] & set(list_namespaces())
 
 
-def test_agent_keeps_one_stream_and_counts_every_cycle(results: dict) -> None:  # type: ignore[type-arg]
+def test_agent_keeps_one_stream_and_counts_every_cycle(results: dict) -> None:
     agent = results["agent"]
     assert agent["exit"] == 0
     assert agent["first"]["connections"] == 1  # the stream, opened once
@@ -43,7 +43,7 @@ def test_agent_keeps_one_stream_and_counts_every_cycle(results: dict) -> None:  
         assert period["total"] >= period["snmp"] + period["upload"]
 
 
-def test_warm_cycle_costs_less_than_a_one_shot(results: dict) -> None:  # type: ignore[type-arg]
+def test_warm_cycle_costs_less_than_a_one_shot(results: dict) -> None:
     [cold] = results["one_shot_cold"]
     [warm] = results["one_shot_warm"]
     for run in (cold, warm):

@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-BENCHMARKS = ("bench_codec", "bench_client", "bench_v3", "bench_collect", "bench_repeat", "bench_sweep",
-              "bench_upload_bytes", "bench_ingest")
+BENCHMARKS = ("bench_codec", "bench_client", "bench_v3", "bench_collect", "bench_repeat",
+              "bench_sweep", "bench_upload_bytes", "bench_agent_bytes", "bench_ingest")
 
 
 def main(argv: list[str]) -> int:

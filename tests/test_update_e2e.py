@@ -438,6 +438,7 @@ def test_an_agent_process_execs_into_the_new_version(site, wheels) -> None:
 import os, ssl
 from pathlib import Path
 import httpx, trio
+from printerhq.agent.service import trial_command
 from printerhq.agent.update import UpdateManager, UpdatePaths
 
 async def check():
@@ -445,7 +446,10 @@ async def check():
     headers = {{"Authorization": "Bearer {site.token}"}}
     async with httpx.AsyncClient(base_url={site.server.url!r}, verify=ctx, headers=headers) as http:
         paths = UpdatePaths(Path({str(site.root)!r}))
-        manager = UpdateManager({site.public_key!r}, paths, http, restart_args=["--version"])
+        manager = UpdateManager(
+            {site.public_key!r}, paths, http, restart_args=["--version"],
+            trial_command=trial_command(Path({str(site.config_path)!r})),
+        )
         return await manager.check_and_apply()
 
 outcome = trio.run(check)
@@ -695,3 +699,36 @@ def test_a_tampered_release_is_refused_logged_once_and_reported(agent_site, whee
 
 def run_trio(fn: Callable[[], Awaitable[T]]) -> T:
     return trio.run(fn)
+
+
+def test_a_switched_version_that_keeps_failing_to_confirm_is_rolled_back_at_agent_start(
+    agent_site,
+) -> None:
+    """``on_start`` through the real agent: a pending switch that has had its starts is rolled
+    back before anything else runs, and the agent execs the previous environment (here the
+    test's own, so the same code comes back up and runs normally)."""
+    site, sim_port = agent_site
+    state = update_state.UpdateState(
+        pending=update_state.Pending(
+            version=__version__,
+            previous=sys.prefix,
+            switched_at=time.time() - 60,
+            boots=update_state.MAX_BOOTS,
+        )
+    )
+    site.root.mkdir(parents=True)
+    (site.root / "state.json").write_bytes(update_state.encode_state(state))
+    run = _start(site, sim_port)
+    run.wait_for("cycles after the rollback", lambda: _cycles_after(run, "update_restart") >= 1)
+    events = run.events()
+    restart = [e for e in events if e["event"] == "update_restart"]
+    assert [(e["outcome"], e["version"]) for e in restart] == [("rolled-back", __version__)]
+    assert restart[0]["argv"][0] == str(Path(sys.prefix) / "bin" / "printerhq")
+    assert sum(1 for e in events if e["event"] == "agent_starting") == 2
+    assert run.heartbeat()["pid"] == run.process.pid  # exec: the same process
+    assert site.root.joinpath("current").resolve() == Path(sys.prefix).resolve()
+    after = update_state.decode_state((site.root / "state.json").read_bytes())
+    assert after.pending is None and after.bad == [__version__]
+    reports = run_trio(site.reports)
+    assert [(r["version"], r["outcome"]) for r in reports] == [(__version__, "rolled-back")]
+    assert run.stop() == 0

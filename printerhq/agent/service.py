@@ -135,6 +135,7 @@ class AgentService:
         self.uplink: Uplink | None = None
         self.exec_argv: list[str] | None = None  # what to become after trio.run returns
         self.exit_code = 0
+        self.signalled = False  # SIGTERM/SIGINT: stop, even in the middle of a switch
         # [traps]: the known printers (the receiver's is_known) and which section knows each.
         self.known: set[str] = set()
         self._known_in: dict[str, int] = {}
@@ -240,6 +241,11 @@ class AgentService:
                         self._exec_into(rollback)
                         return 0
                 await self._serve(updates)
+            if self.signalled and self.exec_argv:
+                # Told to stop while handing over: stop. ``current`` already names the new
+                # version, so whatever starts the agent next starts it (and it confirms).
+                event(log, "update_restart_cancelled", argv=self.exec_argv)
+                self.exec_argv = None
             event(log, "agent_stopped", pending=self.uplink.pending if self.uplink else 0)
             return self.exit_code
         finally:
@@ -317,6 +323,7 @@ class AgentService:
             task_status.started()
             async for signum in received:
                 event(log, "signal", signal=signal.Signals(signum).name)
+                self.signalled = True
                 cycles.cancel()
                 return
 

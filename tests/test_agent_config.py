@@ -220,3 +220,86 @@ def test_a_remote_document_carries_scan_sections_only():
         parse_remote(SCAN.replace('"15m"', '"2x"'))
     with pytest.raises(ConfigError, match="larger than"):
         parse_remote("#" * (300 << 10))
+
+
+# -- [updates] and [traps] ---------------------------------------------------------------------
+KEY = "lS3S0dD0j1hJtw0dMZtIGt8l6R2QHfZ2eHb4mFPTB8M="  # any 32 bytes in base64
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (SERVER + SCAN + "[site]\nupdates = true\n", "updates.public_key: required with [site]"),
+        (
+            SERVER + SCAN + '[updates]\npublic_key = "not a key"\n',
+            "updates.public_key: public_key must be a 32-byte Ed25519 key",
+        ),
+        (
+            SERVER + SCAN + f'[updates]\npublic_key = "{KEY[:-4]}"\n',
+            "updates.public_key: public_key must be a 32-byte Ed25519 key",
+        ),
+        (
+            SERVER + SCAN + f'[updates]\npublic_key = "{KEY}"\ninstall_root = "rel/dir"\n',
+            "updates.install_root: rel/dir is not an absolute path",
+        ),
+        (
+            SERVER + SCAN + '[updates]\ntrial_deadline = "2h"\n',
+            "updates.trial_deadline: must be between 1s and 3600s",
+        ),
+        (SERVER + SCAN + '[updates]\ncheck_interval = "10ms"\n', "updates.check_interval: must"),
+        (SERVER + SCAN + '[updates]\ntrial = "2s"\n', "updates.trial: unknown key"),
+        (SERVER + SCAN + '[traps]\nlisten = "0.0.0.0"\n', "traps.listen: '0.0.0.0' is not"),
+        (SERVER + SCAN + '[traps]\nlisten = "trapper:162"\n', "traps.listen: 'trapper' is not"),
+        (SERVER + SCAN + "[traps]\nqueue_depth = 0\n", "traps.queue_depth: Expected `int` >= 1"),
+        (SERVER + SCAN + '[traps]\nengine_id = "800000000"\n', "traps.engine_id:"),
+        (SERVER + SCAN + "[traps]\nport = 162\n", "traps.port: unknown key"),
+        (
+            SERVER + SCAN + '[[traps.v3]]\nuser = "u"\npass = "x"\n',
+            "traps.v3[0].pass: unknown key",
+        ),
+    ],
+)
+def test_updates_and_traps_errors_name_the_key(text, expected):
+    assert error_of(text).startswith(expected)
+
+
+def test_updates_and_traps_sections_get_their_defaults(tmp_path):
+    config = parse_config(
+        (
+            SERVER
+            + SCAN
+            + f'[site]\nupdates = true\n[updates]\npublic_key = "{KEY}"\n'
+            + '[agent]\nstate_dir = "/srv/agent"\n[traps]\nenabled = true\n'
+        ).encode()
+    )
+    assert config.updates.trial_deadline == 120 and config.updates.check_interval == 6 * 3600
+    assert config.updates.root(config.agent.state_dir) == Path("/srv/agent/updates")
+    from printerhq.traps import TrapOptions
+
+    assert isinstance(config.traps, TrapOptions)
+    assert config.traps.listen_address() == ("0.0.0.0", 162)
+    assert config.traps.collect_min_interval == 30.0 and config.traps.per_source_rate == 10.0
+
+
+def test_load_config_reads_the_trap_users_secret_files(tmp_path):
+    (tmp_path / "token").write_text("secret\n")
+    text = SERVER.replace("/nonexistent/token", str(tmp_path / "token")) + SCAN
+    missing = tmp_path / "missing-v3"
+    path = tmp_path / "agent.toml"
+    path.write_text(text + f'[traps]\nenabled = true\n[[traps.v3]]\nuser = "u"\nfile = "{missing}"\n')
+    with pytest.raises(ConfigError, match=r"^traps\.v3 user 'u': "):
+        load_config(path)
+
+
+def test_check_config_verifies_the_update_public_key(tmp_path):
+    (tmp_path / "token").write_text("secret\n")
+    base = SERVER.replace("/nonexistent/token", str(tmp_path / "token")) + SCAN
+    good = tmp_path / "good.toml"
+    good.write_text(base + f'[site]\nupdates = true\n[updates]\npublic_key = "{KEY}"\n')
+    ok = run_cli("--check-config", str(good))
+    assert ok.returncode == 0 and "updates=on" in ok.stdout and "traps=off" in ok.stdout, ok.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text(good.read_text().replace(KEY, KEY[:20] + "A" * 20))
+    refused = run_cli("--check-config", str(bad))
+    assert refused.returncode == 2 and "updates.public_key: " in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr

@@ -1,17 +1,26 @@
 """Signed updates end to end, real processes on loopback: wheels built from this checkout with a
 bumped version, published with ``printerhq server publish-update`` to a running server, fetched,
-verified, installed into a new environment and tried by ``UpdateManager``.
+verified, installed into a new environment and tried by ``UpdateManager`` — whose trial is the
+new version's own ``printerhq agent --update-trial`` running one cycle. The last tests run the
+whole agent (``printerhq agent --config``) with a simulator: it applies an update, execs into
+it and reports the new version; a release that fails its trial is rolled back while the old
+agent keeps running; a tampered one is refused, logged once and reported.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
+import signal
 import sqlite3
 import ssl
 import subprocess
 import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -20,12 +29,16 @@ from packaging.version import Version
 
 from printerhq import __version__
 from printerhq.agent import update_state
+from printerhq.agent.service import trial_command
 from printerhq.agent.update import UpdateManager, UpdatePaths
 from tests.helpers_server import REPO, ServerProcess
+from tests.test_cli_scan import FIXTURES, free_udp_port
 
+T = TypeVar("T")
 V = Version(__version__)
 NEWER = f"{V.major}.{V.minor}.{V.micro + 1}"
 BROKEN = f"{V.major}.{V.minor}.{V.micro + 2}"
+NO_AGENT = f"{V.major}.{V.minor}.{V.micro + 3}"  # installs and says its version; cannot run
 OLDER = "0.0.1" if Version("0.0.1") < V else "0.0.0"
 COPY_IGNORE = shutil.ignore_patterns(
     ".git",
@@ -43,8 +56,10 @@ COPY_IGNORE = shutil.ignore_patterns(
 )
 
 
-def _build(tmp: Path, version: str, *, broken: bool = False) -> Path:
-    """A wheel of this checkout at ``version``; ``broken``: its command line raises at import."""
+def _build(tmp: Path, version: str, *, broken: bool = False, no_agent: bool = False) -> Path:
+    """A wheel of this checkout at ``version``; ``broken``: its command line raises at import;
+    ``no_agent``: ``--version`` works, but the agent service raises at import (it fails its
+    trial, not its installation)."""
     src = tmp / f"src-{version}"
     shutil.copytree(REPO, src, ignore=COPY_IGNORE)
     for rel, old, new in (
@@ -58,6 +73,11 @@ def _build(tmp: Path, version: str, *, broken: bool = False) -> Path:
     if broken:
         cli = src / "printerhq" / "cli.py"
         cli.write_text(cli.read_text() + '\nraise RuntimeError("this release is broken")\n')
+    if no_agent:
+        service = src / "printerhq" / "agent" / "service.py"
+        service.write_text(
+            service.read_text() + '\nraise RuntimeError("this release cannot run the agent")\n'
+        )
     out = tmp / "wheels"
     result = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(src)],
@@ -78,6 +98,7 @@ def wheels(tmp_path_factory) -> dict[str, Path]:
         "newer": _build(tmp, NEWER),
         "broken": _build(tmp, BROKEN, broken=True),
         "older": _build(tmp, OLDER),
+        "no-agent": _build(tmp, NO_AGENT, no_agent=True),
     }
 
 
@@ -93,6 +114,52 @@ class Site:
         self.key = tmp / "signing.key"
         self.public_key = self.gen_key(self.key)
         self.root = tmp / "install"
+        self.token_file = tmp / "agent.token"
+        self.token_file.write_text(self.token.split()[-1] + "\n")
+        # What the trial runs: one cycle over an address where nothing answers (a good cycle
+        # with no printers) unless a simulator's port and range are given.
+        self.config_path = self.agent_config()
+
+    def agent_config(
+        self,
+        targets: str = "127.84.9.1",
+        port: int | None = None,
+        interval: str = "1h",
+        check_interval: str = "1h",
+        updates: bool = True,
+    ) -> Path:
+        path = self.tmp / "agent.toml"
+        path.write_text(f"""
+[server]
+url = "{self.server.url}"
+token_file = "{self.token_file}"
+ca_bundle = "{self.server.certfile}"
+
+[[scan]]
+targets = ["{targets}"]
+interval = "{interval}"
+discovery_interval = "1h"
+port = {port or free_udp_port(targets.split("-")[0])}
+timeout = "300ms"
+retries = 0
+icmp = false
+
+[site]
+updates = {str(updates).lower()}
+
+[updates]
+public_key = "{self.public_key}"
+check_interval = "{check_interval}"
+install_root = "{self.root}"
+trial_deadline = "90s"
+
+[agent]
+name = "site-a"
+state_dir = "{self.tmp / "state"}"
+jitter = "0s"
+heartbeat = "500ms"
+""")
+        return path
 
     def gen_key(self, path: Path) -> str:
         result = self._cli("server", "gen-update-key", "--out", str(path))
@@ -132,6 +199,7 @@ class Site:
     def manager(self, http: httpx.AsyncClient, **kw) -> UpdateManager:
         kw.setdefault("restart_args", ["--version"])
         kw.setdefault("trial_deadline", 60.0)
+        kw.setdefault("trial_command", trial_command(self.config_path))
         return UpdateManager(self.public_key, UpdatePaths(self.root), http, **kw)
 
     async def reports(self) -> list[dict]:
@@ -370,6 +438,7 @@ def test_an_agent_process_execs_into_the_new_version(site, wheels) -> None:
 import os, ssl
 from pathlib import Path
 import httpx, trio
+from printerhq.agent.service import trial_command
 from printerhq.agent.update import UpdateManager, UpdatePaths
 
 async def check():
@@ -377,7 +446,10 @@ async def check():
     headers = {{"Authorization": "Bearer {site.token}"}}
     async with httpx.AsyncClient(base_url={site.server.url!r}, verify=ctx, headers=headers) as http:
         paths = UpdatePaths(Path({str(site.root)!r}))
-        manager = UpdateManager({site.public_key!r}, paths, http, restart_args=["--version"])
+        manager = UpdateManager(
+            {site.public_key!r}, paths, http, restart_args=["--version"],
+            trial_command=trial_command(Path({str(site.config_path)!r})),
+        )
         return await manager.check_and_apply()
 
 outcome = trio.run(check)
@@ -411,3 +483,252 @@ async def test_a_host_that_cannot_install_is_not_the_releases_fault(
         monkeypatch.undo()
         assert (await site.manager(http).check_and_apply()).kind == "switched"
     assert [r["outcome"] for r in await site.reports()] == ["installed"]
+
+
+# -- the whole agent ---------------------------------------------------------------------------
+SIM_PREFIX = "127.84.0"
+SIM_RANGE = f"{SIM_PREFIX}.1-{SIM_PREFIX}.3"
+
+
+@pytest.fixture(scope="module")
+def simulator() -> Iterator[int]:
+    port = free_udp_port(f"{SIM_PREFIX}.1")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "printerhq",
+            "sim",
+            *map(str, FIXTURES[:3]),
+            "--addresses",
+            SIM_RANGE,
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    try:
+        assert process.stdout is not None and process.stdout.readline().startswith("sim: serving")
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+class AgentRun:
+    """``printerhq agent --config`` as a process, its JSON log, its heartbeat."""
+
+    def __init__(self, site: Site, config: Path):
+        self.site = site
+        self.log_path = site.tmp / "agent.log"
+        self.state_dir = site.tmp / "state"
+        with open(self.log_path, "a") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "printerhq", "agent", "--config", str(config)],
+                stdout=log,
+                stderr=log,
+                cwd=REPO,
+            )
+
+    def events(self) -> list[dict]:
+        return [
+            json.loads(line)
+            for line in self.log_path.read_text().splitlines()
+            if line.startswith("{")
+        ]
+
+    def heartbeat(self) -> dict:
+        try:
+            return json.loads((self.state_dir / "heartbeat.json").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+
+    def wait_for(self, what: str, check: Callable[[], object], timeout: float = 120.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"agent exited ({self.process.returncode}) waiting for {what}:\n"
+                    f"{self.log_path.read_text()[-3000:]}"
+                )
+            result = check()
+            if result:
+                return result
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what}:\n{self.log_path.read_text()[-3000:]}")
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=30)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def agent_site(tmp_path, simulator) -> Iterator[tuple[Site, int]]:
+    s = Site(tmp_path)
+    runs: list[AgentRun] = []
+    s.runs = runs  # type: ignore[attr-defined]
+    try:
+        yield s, simulator
+    finally:
+        for run in runs:
+            run.kill()
+        s.server.stop()
+
+
+def _start(site: Site, sim_port: int, **kw) -> AgentRun:
+    config = site.agent_config(SIM_RANGE, sim_port, interval="2s", **kw)
+    run = AgentRun(site, config)
+    site.runs.append(run)  # type: ignore[attr-defined]
+    return run
+
+
+def _server_version(site: Site) -> str | None:
+    with httpx.Client(
+        base_url=site.server.url,
+        verify=ssl.create_default_context(cafile=str(site.server.certfile)),
+        headers={"Authorization": f"Bearer {site.viewer}"},
+        timeout=10,
+    ) as http:
+        rows = http.get("/api/v1/agents").json()
+    return rows[0]["version"] if rows else None
+
+
+def _cycles_after(run: AgentRun, event: str) -> int:
+    events = run.events()
+    marks = [i for i, e in enumerate(events) if e["event"] == event]
+    return sum(1 for e in events[marks[0] :] if e["event"] == "cycle_done") if marks else 0
+
+
+def test_the_agent_applies_an_update_execs_into_it_and_reports_the_new_version(
+    agent_site, wheels
+) -> None:
+    site, sim_port = agent_site
+    site.publish(wheels["newer"])
+    run = _start(site, sim_port)
+    beat = run.wait_for(
+        "the agent running the new version",
+        lambda: (b := run.heartbeat()).get("version") == NEWER and b.get("cycle", 0) >= 1 and b,
+        timeout=240,
+    )
+    # exec: the same process (pid), now the new version from <root>/current.
+    assert beat["pid"] == run.process.pid and beat["state"] == "running"
+    assert Path(beat["argv"][0]) == site.root / "current" / "bin" / "printerhq"
+    assert site.root.joinpath("current").resolve() == (site.root / "versions" / NEWER).resolve()
+    events = run.events()
+    starts = [e for e in events if e["event"] == "agent_starting"]
+    assert [e["version"] for e in starts] == [__version__, NEWER]
+    switched = [e for e in events if e["event"] == "update_check"]
+    assert [(e["outcome"], e["version"]) for e in switched] == [("switched", NEWER)]
+    # The old version finished its cycle and closed its stream before the exec.
+    order = [e["event"] for e in events]
+    assert order.index("update_restart") < order.index("agent_stopped") < len(order) - 1
+    assert order.index("cycle_done") < order.index("update_check")
+    # The trial was the new version's own agent, one cycle of the simulator's printers.
+    trial_log = (site.root / "logs" / f"{NEWER}-trial.log").read_text()
+    trial = [json.loads(line) for line in trial_log.splitlines() if line.startswith("{")]
+    assert any(e["event"] == "agent_starting" and e["trial"] for e in trial)
+    assert any(e["event"] == "cycle_done" and e["printers"] >= 1 for e in trial)
+    # The switch is confirmed after the new version's first good cycle.
+    run.wait_for(
+        "the switch confirmed",
+        lambda: update_state.decode_state((site.root / "state.json").read_bytes()).pending is None,
+    )
+    assert run.wait_for(
+        "the server showing the new version", lambda: _server_version(site) == NEWER
+    )
+    assert [(r["version"], r["outcome"]) for r in run_trio(site.reports)] == [(NEWER, "installed")]
+    assert run.stop() == 0
+
+
+def test_a_release_that_fails_its_trial_is_rolled_back_and_the_old_agent_runs_on(
+    agent_site, wheels
+) -> None:
+    site, sim_port = agent_site
+    site.publish(wheels["no-agent"])
+    run = _start(site, sim_port)
+    failed = run.wait_for(
+        "the failed trial",
+        lambda: next((e for e in run.events() if e["event"] == "update_check"), None),
+        timeout=240,
+    )
+    assert failed["outcome"] == "failed" and failed["version"] == NO_AGENT
+    assert "exited with code 1" in failed["reason"]
+    assert (
+        "this release cannot run the agent"
+        in (site.root / "logs" / f"{NO_AGENT}-trial.log").read_text()
+    )
+    # The old one never stopped: more cycles after the failure, same pid, same version.
+    run.wait_for("cycles after the rollback", lambda: _cycles_after(run, "update_check") >= 2)
+    beat = run.heartbeat()
+    assert beat["pid"] == run.process.pid and beat["version"] == __version__
+    assert not site.root.joinpath("current").exists()
+    assert update_state.decode_state((site.root / "state.json").read_bytes()).bad == [NO_AGENT]
+    reports = run_trio(site.reports)
+    assert [(r["version"], r["outcome"]) for r in reports] == [(NO_AGENT, "rolled-back")]
+    assert "trial failed" in reports[0]["reason"]
+    assert run.stop() == 0
+
+
+def test_a_tampered_release_is_refused_logged_once_and_reported(agent_site, wheels) -> None:
+    site, sim_port = agent_site
+    site.publish(wheels["newer"])
+    site.flip_wheel_byte(1000)
+    run = _start(site, sim_port, check_interval="1s")
+    run.wait_for("a refusal on the server", lambda: run_trio(site.reports))
+    # Several checks later: still one log line, one report, the old version running.
+    run.wait_for("more checks", lambda: _cycles_after(run, "agent_running") >= 4)
+    refusals = [e for e in run.events() if "refused" in e["event"]]
+    assert len(refusals) == 1 and refusals[0]["level"] == "warning"
+    assert f"update {NEWER} refused (tampered)" in refusals[0]["event"]
+    reports = run_trio(site.reports)
+    assert [(r["version"], r["outcome"], r["reason"].split(":")[0]) for r in reports] == [
+        (NEWER, "refused", "tampered")
+    ]
+    assert run.heartbeat()["version"] == __version__ and run.heartbeat()["pid"] == run.process.pid
+    assert not (site.root / "versions" / NEWER).exists()
+    assert run.stop() == 0
+
+
+def run_trio(fn: Callable[[], Awaitable[T]]) -> T:
+    return trio.run(fn)
+
+
+def test_a_switched_version_that_keeps_failing_to_confirm_is_rolled_back_at_agent_start(
+    agent_site,
+) -> None:
+    """``on_start`` through the real agent: a pending switch that has had its starts is rolled
+    back before anything else runs, and the agent execs the previous environment (here the
+    test's own, so the same code comes back up and runs normally)."""
+    site, sim_port = agent_site
+    state = update_state.UpdateState(
+        pending=update_state.Pending(
+            version=__version__,
+            previous=sys.prefix,
+            switched_at=time.time() - 60,
+            boots=update_state.MAX_BOOTS,
+        )
+    )
+    site.root.mkdir(parents=True)
+    (site.root / "state.json").write_bytes(update_state.encode_state(state))
+    run = _start(site, sim_port)
+    run.wait_for("cycles after the rollback", lambda: _cycles_after(run, "update_restart") >= 1)
+    events = run.events()
+    restart = [e for e in events if e["event"] == "update_restart"]
+    assert [(e["outcome"], e["version"]) for e in restart] == [("rolled-back", __version__)]
+    assert restart[0]["argv"][0] == str(Path(sys.prefix) / "bin" / "printerhq")
+    assert sum(1 for e in events if e["event"] == "agent_starting") == 2
+    assert run.heartbeat()["pid"] == run.process.pid  # exec: the same process
+    assert site.root.joinpath("current").resolve() == Path(sys.prefix).resolve()
+    after = update_state.decode_state((site.root / "state.json").read_bytes())
+    assert after.pending is None and after.bad == [__version__]
+    reports = run_trio(site.reports)
+    assert [(r["version"], r["outcome"]) for r in reports] == [(__version__, "rolled-back")]
+    assert run.stop() == 0

@@ -37,7 +37,14 @@ def manager(tmp_path, handler) -> tuple[UpdateManager, list[UpdateEvent]]:
         events.append(event)
 
     http = httpx.AsyncClient(base_url="https://hq.example", transport=httpx.MockTransport(handler))
-    m = UpdateManager(PUBLIC, UpdatePaths(tmp_path / "root"), http, restart_args=[], report=report)
+    m = UpdateManager(
+        PUBLIC,
+        UpdatePaths(tmp_path / "root"),
+        http,
+        restart_args=[],
+        report=report,
+        trial_command=lambda env, heartbeat: [str(env / "bin" / "printerhq"), "--version"],
+    )
     return m, events
 
 
@@ -98,5 +105,11 @@ async def test_unreachable_server(tmp_path) -> None:
 
 def test_an_unusable_public_key_is_refused_at_construction(tmp_path) -> None:
     with pytest.raises(release.ReleaseError) as info:
-        UpdateManager("not a key", UpdatePaths(tmp_path), httpx.AsyncClient(), restart_args=[])
+        UpdateManager(
+            "not a key",
+            UpdatePaths(tmp_path),
+            httpx.AsyncClient(),
+            restart_args=[],
+            trial_command=lambda env, heartbeat: [],
+        )
     assert info.value.kind == "key"

@@ -19,9 +19,11 @@ from typing import Annotated, Any
 
 import msgspec
 
+from printerhq import release
 from printerhq.agent.durations import Duration, parse_duration
 from printerhq.engine import DEFAULT_RATE
 from printerhq.targets import TargetError, TargetSpec, parse_targets
+from printerhq.traps import TrapConfigError, TrapOptions
 
 MAX_CONFIG_BYTES = 256 << 10
 MIN_INTERVAL = 1.0  # seconds: short enough for demos and tests, long enough not to spin
@@ -87,11 +89,17 @@ class AgentSection(msgspec.Struct, **_options):
 class UpdatesSection(msgspec.Struct, **_options):
     public_key: _Text | None = None  # ed25519, for signed updates ([site] updates = true)
     check_interval: Duration = Duration(6 * 3600.0)
+    # Where the versioned environments live (docs/agent.md, "Updates"); default
+    # <state_dir>/updates, the one place a hardened systemd unit may write.
+    install_root: _Text | None = None
+    trial_deadline: Duration = Duration(120.0)  # the new version must show a good cycle by then
+
+    def root(self, state_dir: str) -> Path:
+        return Path(self.install_root) if self.install_root else Path(state_dir) / "updates"
 
 
-class TrapsSection(msgspec.Struct, **_options):
-    enabled: bool = False
-    listen: Annotated[str, msgspec.Meta(max_length=256)] = "0.0.0.0:162"
+# The [traps] section is the receiver's own options (printerhq.traps, docs/traps.md).
+TrapsSection = TrapOptions
 
 
 class AgentConfig(msgspec.Struct, **_options):
@@ -190,7 +198,42 @@ def parse_config(data: bytes) -> AgentConfig:
         )
     if config.agent.heartbeat <= 0 or config.agent.heartbeat > 5:
         raise ConfigError("agent.heartbeat: must be more than 0s and at most 5s")
+    _check_updates(config)
+    _check_traps(config.traps)
     return config
+
+
+MAX_TRIAL_DEADLINE = 3600.0
+
+
+def _check_updates(config: AgentConfig) -> None:
+    updates = config.updates
+    if updates.public_key is not None:
+        try:
+            release.parse_public_key(updates.public_key)
+        except release.ReleaseError as exc:
+            raise ConfigError(f"updates.public_key: {exc.reason}") from None
+    elif config.site.updates:
+        raise ConfigError(
+            "updates.public_key: required with [site] updates = true "
+            "(printed by printerhq server gen-update-key)"
+        )
+    if updates.check_interval < MIN_INTERVAL:
+        raise ConfigError(f"updates.check_interval: must be at least {MIN_INTERVAL:g}s")
+    if not 1.0 <= updates.trial_deadline <= MAX_TRIAL_DEADLINE:
+        raise ConfigError(f"updates.trial_deadline: must be between 1s and {MAX_TRIAL_DEADLINE:g}s")
+    if updates.install_root is not None and not Path(updates.install_root).is_absolute():
+        raise ConfigError(f"updates.install_root: {updates.install_root} is not an absolute path")
+
+
+def _check_traps(traps: TrapOptions) -> None:
+    """What the struct cannot say: the listen address parses, the engine id is whole octets.
+    (The v3 secret files are read in ``load_config``.)"""
+    try:
+        traps.listen_address()
+        traps.engine_id_bytes()
+    except TrapConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def load_config(path: str | Path) -> AgentConfig:
@@ -210,6 +253,11 @@ def load_config(path: str | Path) -> AgentConfig:
         ) from None
     if config.server.ca_bundle and not Path(config.server.ca_bundle).is_file():
         raise ConfigError(f"server.ca_bundle: {config.server.ca_bundle} is not a readable file")
+    if config.traps.enabled:
+        try:
+            config.traps.usm_users()  # the v3 secret files: readable and well formed
+        except TrapConfigError as exc:
+            raise ConfigError(str(exc)) from None
     return config
 
 

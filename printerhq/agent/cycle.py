@@ -24,10 +24,11 @@ from printerhq.control import MAX_ERROR_SAMPLES, CycleStatus
 from printerhq.engine import Scanner, ScanOptions
 from printerhq.model import DeviceReport, ScanStats
 from printerhq.snmp.credentials import Community, Credential
-from printerhq.v3users import resolve_v3_user
 from printerhq.snmp.message import Version
 from printerhq.snmp.v3credential import UsmCredential
+from printerhq.targets import TargetSpec
 from printerhq.uplink import Uplink
+from printerhq.v3users import resolve_v3_user
 
 
 def section_dir(state_dir: Path, section: ScanSection) -> Path:
@@ -70,19 +71,33 @@ def _scan_bytes(stats: ScanStats) -> int:
     return stats.bytes_sent + stats.bytes_received
 
 
+def _known(memory: DiscoveryMemory, spec: TargetSpec) -> list[str]:
+    return [
+        a for a in list(memory.devices.devices) if a in spec and memory.devices.known(a) is not None
+    ]
+
+
+def known_printers(section: ScanSection, state_dir: Path) -> set[str]:
+    """The printers ``section``'s memory knows warm (the trap receiver's known sources)."""
+    return set(_known(DiscoveryMemory.load(section_dir(state_dir, section)), target_spec(section)))
+
+
 async def run_cycle(
-    kind: Kind, section: ScanSection, state_dir: Path, uplink: Uplink, flush_timeout: float = 10.0
+    kind: Kind,
+    section: ScanSection,
+    state_dir: Path,
+    uplink: Uplink,
+    flush_timeout: float = 10.0,
+    *,
+    only: str | None = None,
 ) -> CycleStatus:
+    """``only``: a warm collection of that one known printer (a trap asked for it)."""
     clock = trio.current_time()
     sent_before = uplink.stats["bytes_sent"]
     spec = target_spec(section)
     memory = DiscoveryMemory.load(section_dir(state_dir, section))
     if kind == "warm":
-        addresses = [
-            a
-            for a in list(memory.devices.devices)
-            if a in spec and memory.devices.known(a) is not None
-        ]
+        addresses = [a for a in _known(memory, spec) if only is None or a == only]
     else:
         addresses = spec.addresses()  # type: ignore[assignment]  # lazy: a /16 is not a list
     reports = printers = errors = 0

@@ -34,10 +34,14 @@ updates = false                           # install signed updates ([updates] pu
 state_dir = "/var/lib/printerhq"          # discovery memory, caches, spool, status files
 jitter = "30s"                            # the first cycle waits 0..jitter (spreads agents)
 
-# [updates]
+# [updates]                               # used with [site] updates = true
 # public_key = "…"                        # ed25519 key that signs releases
+# check_interval = "6h"
+# install_root = "/var/lib/printerhq/updates"   # default: <state_dir>/updates
+# trial_deadline = "2m"                   # the new version must show a good cycle by then
 
-# [traps]
+# [traps]                                 # SNMP traps (docs/traps.md)
 # enabled = false
-# listen = "0.0.0.0:162"
+# listen = "0.0.0.0:162"                  # below 1024 needs CAP_NET_BIND_SERVICE
+# communities = ["public"]                # empty: any
 """

@@ -54,7 +54,10 @@ def write_atomic(path: Path, data: bytes, *, sync: bool = True) -> None:
         raise
 
 
-def write_heartbeat(state_dir: Path, version: str, state: AgentState, cycle: int) -> Heartbeat:
+def write_heartbeat(
+    state_dir: Path, version: str, state: AgentState, cycle: int, *, path: Path | None = None
+) -> Heartbeat:
+    """``<state_dir>/heartbeat.json``, or ``path`` (an update trial's heartbeat)."""
     beat = Heartbeat(
         pid=os.getpid(),
         time=time.time(),
@@ -65,7 +68,7 @@ def write_heartbeat(state_dir: Path, version: str, state: AgentState, cycle: int
         cwd=os.getcwd(),
     )
     # No fsync: a heartbeat lost in a power cut is harmless, and it is written every 5 s.
-    write_atomic(state_dir / HEARTBEAT, msgspec.json.encode(beat), sync=False)
+    write_atomic(path or state_dir / HEARTBEAT, msgspec.json.encode(beat), sync=False)
     return beat
 
 
@@ -73,9 +76,15 @@ def read_heartbeat(state_dir: Path) -> Heartbeat:
     return msgspec.json.decode((state_dir / HEARTBEAT).read_bytes(), type=Heartbeat)
 
 
-def write_status(state_dir: Path, status: CycleStatus) -> None:
+def write_status(
+    state_dir: Path, status: CycleStatus, *, traps: dict[str, int] | None = None
+) -> None:
+    """The cycle status; with ``traps``, the trap receiver's counters beside it."""
+    content: object = status
+    if traps is not None:
+        content = {**msgspec.to_builtins(status), "traps": traps}
     write_atomic(
-        state_dir / STATUS, msgspec.json.format(msgspec.json.encode(status)) + b"\n", sync=False
+        state_dir / STATUS, msgspec.json.format(msgspec.json.encode(content)) + b"\n", sync=False
     )
 
 

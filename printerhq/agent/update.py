@@ -24,7 +24,6 @@ at the running environment.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import platform
@@ -114,21 +113,6 @@ Reporter = Callable[[UpdateEvent], Awaitable[None]]
 TrialCommand = Callable[[Path, Path], list[str]]  # (new environment, heartbeat file) -> argv
 
 
-def self_check_trial(env: Path, heartbeat: Path) -> list[str]:
-    """The stand-in trial until the agent runs one cycle under ``--update-trial``: the new
-    version imports its whole command line and writes a heartbeat."""
-    # -I: neither the working directory nor PYTHON* variables may put other code first.
-    return [
-        str(env / "bin" / "python"),
-        "-I",
-        "-m",
-        "printerhq.agent.update",
-        "self-check",
-        "--heartbeat",
-        str(heartbeat),
-    ]
-
-
 def http_reporter(http: httpx.AsyncClient) -> Reporter:
     """Report to the server over ``http`` (base URL and agent token set); a failed report is
     logged, never raised: the log line stays the record."""
@@ -203,7 +187,10 @@ def point_current(paths: UpdatePaths, target: Path) -> None:
 class UpdateManager:
     """One per agent. ``http`` is an ``httpx.AsyncClient`` with the server's base URL, TLS
     settings and ``Authorization: Bearer <agent token>``. ``restart_args`` are the arguments the
-    agent was started with after the program name (``["agent", "--config", FILE]``)."""
+    agent was started with after the program name (``["agent", "--config", FILE]``).
+    ``trial_command(env, heartbeat)`` is the argv that runs the new version on trial: the agent
+    passes ``printerhq agent --config FILE --update-trial HEARTBEAT`` from the new environment
+    (``printerhq.agent.service.trial_command``)."""
 
     def __init__(
         self,
@@ -213,8 +200,8 @@ class UpdateManager:
         *,
         restart_args: Sequence[str],
         running_version: str = __version__,
+        trial_command: TrialCommand,
         report: Reporter | None = None,
-        trial_command: TrialCommand = self_check_trial,
         trial_deadline: float = DEFAULT_TRIAL_DEADLINE,
         poll_interval: float = 0.2,
         python: str = sys.executable,
@@ -608,31 +595,3 @@ async def _stop(proc: trio.Process) -> None:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
-
-
-# -- the stand-in trial ------------------------------------------------------------------------
-def self_check(heartbeat: Path) -> int:
-    """Import the whole command line of this version and write a heartbeat saying so."""
-    from printerhq import cli
-
-    cli.build_parser()
-    beat = update_state.Heartbeat(
-        pid=os.getpid(), time=time.time(), version=__version__, state="running", cycle=1
-    )
-    _write_atomic(heartbeat, msgspec.json.encode(beat))
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m printerhq.agent.update")
-    sub = parser.add_subparsers(dest="command", required=True)
-    check = sub.add_parser(
-        "self-check", help="trial of a freshly installed version: import it, write a heartbeat"
-    )
-    check.add_argument("--heartbeat", required=True, type=Path)
-    args = parser.parse_args(argv)
-    return self_check(args.heartbeat)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

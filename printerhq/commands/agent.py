@@ -1,13 +1,18 @@
 """``printerhq agent --config FILE``: the 24/7 data collector service (docs/agent.md).
 
 Exit codes: 0 after SIGTERM/SIGINT (clean stop) or a valid ``--check-config``; 2 for a
-configuration error (one line naming the key and the problem); 1 when the service fails.
+configuration error (one line naming the key and the problem); 1 when the service fails (or,
+with ``--update-trial``, when its cycle failed).
+
+After an update passed its trial (or a rollback at start), the service returns from ``trio.run``
+with ``exec_argv`` set and this function ``execv``s it: the same pid runs the other version.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -54,6 +59,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="log lines on stderr (auto: JSON unless stderr is a terminal)",
     )
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logs")
+    parser.add_argument(
+        "--update-trial",
+        type=Path,
+        metavar="HEARTBEAT",
+        help="(used by the agent itself) run one cycle as the trial of a new version: heartbeat "
+        "to HEARTBEAT, state under <install_root>/trial/state, no pidfile, then exit",
+    )
     parser.set_defaults(func=run)
 
 
@@ -64,6 +76,9 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(EXAMPLE_CONFIG)
         return 0
     path = args.check_config or args.config
+    if args.update_trial is not None and args.config is None:
+        print("printerhq agent: --update-trial needs --config", file=sys.stderr)
+        return 2
     try:
         config = load_config(path)
     except ConfigError as error:
@@ -75,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
             f"{path}: valid ({sections} scan section{'s' if sections != 1 else ''}, "
             f"remote_config={'on' if config.site.remote_config else 'off'}, "
             f"health_check={'on' if config.site.health_check else 'off'}, "
-            f"updates={'on' if config.site.updates else 'off'})"
+            f"updates={'on' if config.site.updates else 'off'}, "
+            f"traps={'on' if config.traps.enabled else 'off'})"
         )
         return 0
     from printerhq.agent.logs import setup_logging
@@ -83,11 +99,29 @@ def run(args: argparse.Namespace) -> int:
 
     as_json = {"auto": None, "json": True, "text": False}[args.log_format]
     setup_logging(level=logging.DEBUG if args.verbose else logging.INFO, as_json=as_json)
-    service = AgentService(config, pidfile=args.pidfile)
+    service = AgentService(
+        config,
+        pidfile=args.pidfile,
+        config_path=args.config,
+        restart_args=sys.argv[1:],
+        trial_heartbeat=args.update_trial,
+    )
     try:
-        return trio.run(service.run)
+        code = trio.run(service.run)
     except OSError as error:
         logging.getLogger("printerhq.agent").error(
             "agent_failed", extra={"fields": {"error": str(error)}}
         )
         return 1
+    if service.exec_argv:
+        # Outside trio.run: nothing of this process's event loop is left to clean up. The
+        # stream is closed and the spool flushed; what remains is the same pid, another version.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        try:
+            os.execv(service.exec_argv[0], service.exec_argv)
+        except OSError as error:
+            print(f"printerhq agent: cannot exec {service.exec_argv[0]}: {error}", file=sys.stderr)
+            return 1
+    return code

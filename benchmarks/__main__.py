@@ -11,16 +11,27 @@ import sys
 import time
 from pathlib import Path
 
-BENCHMARKS = ("bench_codec", "bench_client", "bench_v3", "bench_collect", "bench_repeat",
-              "bench_sweep", "bench_upload_bytes", "bench_agent_bytes", "bench_ingest")
+BENCHMARKS = (
+    "bench_codec",
+    "bench_client",
+    "bench_v3",
+    "bench_collect",
+    "bench_repeat",
+    "bench_sweep",
+    "bench_upload_bytes",
+    "bench_agent_bytes",
+    "bench_ingest",
+)
 
 
 def main(argv: list[str]) -> int:
     chosen = argv or list(BENCHMARKS)
     unknown = [name for name in chosen if name not in BENCHMARKS]
     if unknown:
-        print(f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}",
-              file=sys.stderr)
+        print(
+            f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}",
+            file=sys.stderr,
+        )
         return 2
     root = Path(__file__).resolve().parents[1]
     failed = []

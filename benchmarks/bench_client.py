@@ -42,8 +42,19 @@ def serve_responder() -> None:
     from printerhq.snmp.message import Message, Pdu, PduType, RequestTemplate, Varbind, Version
     from printerhq.snmp.transport import peek_request_id
 
-    reply = RequestTemplate(Message(Version.V2C, b"public", Pdu(
-        PduType.RESPONSE, 0, 0, 0, [Varbind(SYS_DESCR, Tag.OCTET_STRING, b"Benchmark printer")])))
+    reply = RequestTemplate(
+        Message(
+            Version.V2C,
+            b"public",
+            Pdu(
+                PduType.RESPONSE,
+                0,
+                0,
+                0,
+                [Varbind(SYS_DESCR, Tag.OCTET_STRING, b"Benchmark printer")],
+            ),
+        )
+    )
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     _grow(sock)
     sock.bind(("127.0.0.1", 0))
@@ -92,7 +103,11 @@ class Agent:
         self.kind = kind
         self.process = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.bench_client", "--serve", kind],
-            cwd=ROOT, stdout=subprocess.PIPE, text=True, env=dict(os.environ))
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ),
+        )
         line = self.process.stdout.readline() if self.process.stdout else ""
         if not line.strip().isdigit():
             self.close()
@@ -136,8 +151,11 @@ async def measure(port: int, in_flight: int, total: int) -> dict[str, float]:
         elapsed = time.perf_counter() - started
         done = per_task * in_flight - failures
         return {
-            "in_flight": in_flight, "requests": done, "seconds": elapsed,
-            "per_second": done / elapsed, "retries": client.stats.retries - stats_before[0],
+            "in_flight": in_flight,
+            "requests": done,
+            "seconds": elapsed,
+            "per_second": done / elapsed,
+            "retries": client.stats.retries - stats_before[0],
             "timeouts": failures,
             "mismatched": client.stats.mismatched_replies - stats_before[1],
         }
@@ -150,11 +168,16 @@ TUNED_GC = (50_000, 20, 100)
 
 
 async def run(servers: list[str], total_many: int, total_one: int) -> None:
-    print(f"{'agent':<10} {'gc':<8} {'in flight':>9} {'requests':>9} {'seconds':>8} "
-          f"{'req/s':>9} {'retries':>8} {'timeouts':>8} {'mismatch':>8}")
+    print(
+        f"{'agent':<10} {'gc':<8} {'in flight':>9} {'requests':>9} {'seconds':>8} "
+        f"{'req/s':>9} {'retries':>8} {'timeouts':>8} {'mismatch':>8}"
+    )
     default_gc = gc.get_threshold()
-    plan = [("default", default_gc, 1, total_one), ("default", default_gc, 10_000, total_many),
-            ("tuned", TUNED_GC, 10_000, total_many)]
+    plan = [
+        ("default", default_gc, 1, total_one),
+        ("default", default_gc, 10_000, total_many),
+        ("tuned", TUNED_GC, 10_000, total_many),
+    ]
     for kind in servers:
         agent = Agent(kind)
         try:
@@ -165,10 +188,12 @@ async def run(servers: list[str], total_many: int, total_one: int) -> None:
                     row = await measure(agent.port, in_flight, total)
                 finally:
                     gc.set_threshold(*default_gc)
-                print(f"{kind:<10} {label:<8} {row['in_flight']:>9,} {row['requests']:>9,} "
-                      f"{row['seconds']:>8.2f} {row['per_second']:>9,.0f} "
-                      f"{row['retries']:>8,} {row['timeouts']:>8,} {row['mismatched']:>8,}",
-                      flush=True)
+                print(
+                    f"{kind:<10} {label:<8} {row['in_flight']:>9,} {row['requests']:>9,} "
+                    f"{row['seconds']:>8.2f} {row['per_second']:>9,.0f} "
+                    f"{row['retries']:>8,} {row['timeouts']:>8,} {row['mismatched']:>8,}",
+                    flush=True,
+                )
         finally:
             agent.close()
 
@@ -176,10 +201,12 @@ async def run(servers: list[str], total_many: int, total_one: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--server", choices=("sim", "responder", "both"), default="both")
-    parser.add_argument("--requests", type=int, default=50_000,
-                        help="requests at 10,000 in flight (default 50,000)")
-    parser.add_argument("--requests-one", type=int, default=3_000,
-                        help="requests at 1 in flight (default 3,000)")
+    parser.add_argument(
+        "--requests", type=int, default=50_000, help="requests at 10,000 in flight (default 50,000)"
+    )
+    parser.add_argument(
+        "--requests-one", type=int, default=3_000, help="requests at 1 in flight (default 3,000)"
+    )
     parser.add_argument("--serve", choices=("sim", "responder"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:

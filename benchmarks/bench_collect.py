@@ -60,8 +60,13 @@ def _version(recording: Recording) -> Version:
 
 
 def discovery_cost(agent: Agent, version: Version) -> int:
-    request = encode_message(Message(version, b"public", Pdu(
-        PduType.GET, 0x0100_0000, 0, 0, [Varbind(o) for o in DISCOVERY_OIDS])))
+    request = encode_message(
+        Message(
+            version,
+            b"public",
+            Pdu(PduType.GET, 0x0100_0000, 0, 0, [Varbind(o) for o in DISCOVERY_OIDS]),
+        )
+    )
     reply = agent.respond(request) or b""
     return len(request) + len(reply) + 2 * IP_UDP_OVERHEAD
 
@@ -86,10 +91,24 @@ def measure(path: Path, rounds: int) -> dict[str, Any]:
         feed = iter(replies)
         started = time.process_time()
         fresh = DeviceCache()
-        collect_in_process(identity, lambda _: next(feed), fresh, version=version,
-                           encode=encode, decode=decode, now=0.0)
-        collect_in_process(identity, lambda _: next(feed), fresh, version=version,
-                           encode=encode, decode=decode, now=0.0)
+        collect_in_process(
+            identity,
+            lambda _: next(feed),
+            fresh,
+            version=version,
+            encode=encode,
+            decode=decode,
+            now=0.0,
+        )
+        collect_in_process(
+            identity,
+            lambda _: next(feed),
+            fresh,
+            version=version,
+            encode=encode,
+            decode=decode,
+            now=0.0,
+        )
         return time.process_time() - started
 
     ours, theirs = [], []
@@ -98,14 +117,20 @@ def measure(path: Path, rounds: int) -> dict[str, Any]:
         ours.append(replay_once(encode_message, decode_message))
         theirs.append(replay_once(pysnmp_encode, decode_theirs))
     return {
-        "name": path.stem, "vendor": identity.vendor or "-", "printer": identity.is_printer,
+        "name": path.stem,
+        "vendor": identity.vendor or "-",
+        "printer": identity.is_printer,
         "discovery": discovery_cost(agent, version),
-        "cold_req": cold.cost.requests, "cold_wire": cold.cost.wire_bytes,
+        "cold_req": cold.cost.requests,
+        "cold_wire": cold.cost.wire_bytes,
         "cold_payload": cold.cost.sent_bytes + cold.cost.received_bytes,
-        "warm_req": warm.cost.requests, "warm_wire": warm.cost.wire_bytes,
+        "warm_req": warm.cost.requests,
+        "warm_wire": warm.cost.wire_bytes,
         "warm_payload": warm.cost.sent_bytes + warm.cost.received_bytes,
-        "ours_us": statistics.median(ours) * 1e6, "pysnmp_us": statistics.median(theirs) * 1e6,
-        "supplies": len(cold.supplies), "counters": len(cold.counters),
+        "ours_us": statistics.median(ours) * 1e6,
+        "pysnmp_us": statistics.median(theirs) * 1e6,
+        "supplies": len(cold.supplies),
+        "counters": len(cold.counters),
     }
 
 
@@ -119,8 +144,10 @@ def main(argv: list[str] | None = None) -> int:
         paths += sorted(LIBRENMS.glob("*.snmprec"))
     rows = [measure(p, args.rounds) for p in paths]
     printers = [r for r in rows if r["printer"]]
-    header = (f"{'recording':32} {'vendor':15} {'disc B':>6} {'cold req':>8} {'cold B':>7} "
-              f"{'warm req':>8} {'warm B':>7} {'ours µs':>8} {'pysnmp µs':>9} {'ratio':>6}")
+    header = (
+        f"{'recording':32} {'vendor':15} {'disc B':>6} {'cold req':>8} {'cold B':>7} "
+        f"{'warm req':>8} {'warm B':>7} {'ours µs':>8} {'pysnmp µs':>9} {'ratio':>6}"
+    )
     print("Per printer: wire bytes include IPv4+UDP headers (28 B/datagram), both directions.")
     print("CPU = one cold + one warm collection replayed, median of", args.rounds, "rounds.")
     print(header)
@@ -128,33 +155,46 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         ratio = r["pysnmp_us"] / r["ours_us"] if r["ours_us"] else float("nan")
         flag = "" if r["printer"] else "  (not a printer)"
-        print(f"{r['name'][:32]:32} {r['vendor'][:15]:15} {r['discovery']:>6} {r['cold_req']:>8} "
-              f"{r['cold_wire']:>7} {r['warm_req']:>8} {r['warm_wire']:>7} {r['ours_us']:>8.0f} "
-              f"{r['pysnmp_us']:>9.0f} {ratio:>6.1f}{flag}")
+        print(
+            f"{r['name'][:32]:32} {r['vendor'][:15]:15} {r['discovery']:>6} {r['cold_req']:>8} "
+            f"{r['cold_wire']:>7} {r['warm_req']:>8} {r['warm_wire']:>7} {r['ours_us']:>8.0f} "
+            f"{r['pysnmp_us']:>9.0f} {ratio:>6.1f}{flag}"
+        )
     if printers:
+
         def med(key: str) -> float:
             return statistics.median(r[key] for r in printers)
+
         total_ours = sum(r["ours_us"] for r in printers)
         total_theirs = sum(r["pysnmp_us"] for r in printers)
+
         def p90(key: str) -> float:
             return statistics.quantiles([r[key] for r in printers], n=10, method="inclusive")[-1]
 
         cold_ok = sum(r["cold_wire"] <= COLD_TARGET for r in printers)
         warm_ok = sum(r["warm_wire"] <= WARM_TARGET for r in printers)
         print("-" * len(header))
-        print(f"printers: {len(printers)}; median cold {med('cold_wire'):.0f} B in "
-              f"{med('cold_req'):.0f} requests, median warm {med('warm_wire'):.0f} B in "
-              f"{med('warm_req'):.0f} requests")
+        print(
+            f"printers: {len(printers)}; median cold {med('cold_wire'):.0f} B in "
+            f"{med('cold_req'):.0f} requests, median warm {med('warm_wire'):.0f} B in "
+            f"{med('warm_req'):.0f} requests"
+        )
         for kind in ("cold", "warm"):
             wire = [r[f"{kind}_wire"] for r in printers]
-            print(f"{kind}: median {med(f'{kind}_wire'):.0f} B, p90 {p90(f'{kind}_wire'):.0f} B, "
-                  f"max {max(wire)} B, total {sum(wire)} B; requests median "
-                  f"{med(f'{kind}_req'):.0f}, max {max(r[f'{kind}_req'] for r in printers)}")
-        print(f"cold <= {COLD_TARGET} B: {cold_ok}/{len(printers)} printers; "
-              f"warm <= {WARM_TARGET} B: {warm_ok}/{len(printers)} printers")
-        print(f"CPU per printer (cold+warm): ours {total_ours / len(printers):.0f} µs, pysnmp codec "
-              f"{total_theirs / len(printers):.0f} µs, ratio {total_theirs / total_ours:.1f}x "
-              f"(target >= {CPU_TARGET:.0f}x)")
+            print(
+                f"{kind}: median {med(f'{kind}_wire'):.0f} B, p90 {p90(f'{kind}_wire'):.0f} B, "
+                f"max {max(wire)} B, total {sum(wire)} B; requests median "
+                f"{med(f'{kind}_req'):.0f}, max {max(r[f'{kind}_req'] for r in printers)}"
+            )
+        print(
+            f"cold <= {COLD_TARGET} B: {cold_ok}/{len(printers)} printers; "
+            f"warm <= {WARM_TARGET} B: {warm_ok}/{len(printers)} printers"
+        )
+        print(
+            f"CPU per printer (cold+warm): ours {total_ours / len(printers):.0f} µs, pysnmp codec "
+            f"{total_theirs / len(printers):.0f} µs, ratio {total_theirs / total_ours:.1f}x "
+            f"(target >= {CPU_TARGET:.0f}x)"
+        )
     return 0
 
 

@@ -42,13 +42,24 @@ async def run_one(database: str | None, agents: int, reports: int, batch: int, t
         for a, name in enumerate(tokens):  # spool everything before the clock starts
             spool = Spool(tmp / "spools" / name)
             for i in range(reports):
-                spool.add(model.encode(make_report(a * 100_000 + i, address_base=f"10.{a // 250}.{a % 250}")))
+                spool.add(
+                    model.encode(
+                        make_report(a * 100_000 + i, address_base=f"10.{a // 250}.{a % 250}")
+                    )
+                )
             spool.close()
         done = []
 
         async def agent(name: str):
-            async with Uplink(server.url, tokens[name], tmp / "spools" / name, agent=name, batch_reports=batch,
-                              tls=TlsOptions(ca_bundle=str(server.certfile)), backoff_initial=0.1) as up:
+            async with Uplink(
+                server.url,
+                tokens[name],
+                tmp / "spools" / name,
+                agent=name,
+                batch_reports=batch,
+                tls=TlsOptions(ca_bundle=str(server.certfile)),
+                backoff_initial=0.1,
+            ) as up:
                 ok = await up.flush(600)
                 done.append(ok)
 
@@ -60,8 +71,13 @@ async def run_one(database: str | None, agents: int, reports: int, batch: int, t
         store = await Store.open(tmp / "server", database)
         stored = (await store.totals())["readings"]
         await store.aclose()
-        return dict(stored=stored, expected=agents * reports, all_flushed=all(done), seconds=elapsed,
-                    reports_per_s=stored / elapsed)
+        return dict(
+            stored=stored,
+            expected=agents * reports,
+            all_flushed=all(done),
+            seconds=elapsed,
+            reports_per_s=stored / elapsed,
+        )
     finally:
         await trio.to_thread.run_sync(server.stop)
 
@@ -93,9 +109,11 @@ def main() -> None:
             finally:
                 if cluster:
                     cluster.stop()
-        print(f"{backend:10} agents={args.agents} reports={r['stored']}/{r['expected']} "
-              f"batch={args.batch} "
-              f"flushed={r['all_flushed']} {r['seconds']:.2f}s  {r['reports_per_s']:.0f} reports/s")
+        print(
+            f"{backend:10} agents={args.agents} reports={r['stored']}/{r['expected']} "
+            f"batch={args.batch} "
+            f"flushed={r['all_flushed']} {r['seconds']:.2f}s  {r['reports_per_s']:.0f} reports/s"
+        )
 
 
 if __name__ == "__main__":

@@ -60,9 +60,22 @@ def free_udp_port() -> int:
 
 def start_sim(addresses: list[str], port: int) -> subprocess.Popen:
     sim = subprocess.Popen(
-        [sys.executable, "-m", "printerhq", "sim", *map(str, FIXTURES),
-         "--addresses", ",".join(addresses), "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        [
+            sys.executable,
+            "-m",
+            "printerhq",
+            "sim",
+            *map(str, FIXTURES),
+            "--addresses",
+            ",".join(addresses),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     assert sim.stdout is not None
     ready = sim.stdout.readline()
     if not ready.startswith("sim: serving"):
@@ -98,15 +111,43 @@ def measure(argv: list[str], *, timeout: float, stdout_path: Path) -> dict:
     stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     if proc.stderr:
         proc.stderr.close()
-    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
-            "rss_mib": usage.ru_maxrss / 1024, "rc": proc.returncode, "stderr": stderr[-500:]}
+    return {
+        "wall": wall,
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "rss_mib": usage.ru_maxrss / 1024,
+        "rc": proc.returncode,
+        "stderr": stderr[-500:],
+    }
 
 
 def scan_argv(target: str, port: int, rate: float, concurrency: int, timeout: float) -> list[str]:
-    return [sys.executable, "-m", "printerhq", "scan", target, "--port", str(port),
-            "--identify-only", "--no-icmp", "--json", "--all", "--snmp-version", "1",
-            "--retries", "0", "--timeout", str(timeout), "--rate", str(rate),
-            "--concurrency", str(concurrency), "--progress", "off", "--arp", "off"]
+    return [
+        sys.executable,
+        "-m",
+        "printerhq",
+        "scan",
+        target,
+        "--port",
+        str(port),
+        "--identify-only",
+        "--no-icmp",
+        "--json",
+        "--all",
+        "--snmp-version",
+        "1",
+        "--retries",
+        "0",
+        "--timeout",
+        str(timeout),
+        "--rate",
+        str(rate),
+        "--concurrency",
+        str(concurrency),
+        "--progress",
+        "off",
+        "--arp",
+        "off",
+    ]
 
 
 ENGINE_SCRIPT = """
@@ -137,10 +178,21 @@ with _scan_gc():
 """
 
 
-def engine_argv(port: int, rate: float, concurrency: int, timeout: float,
-                batched: bool, icmp: bool = False) -> list[str]:
-    return [sys.executable, "-c", ENGINE_SCRIPT, str(port), str(rate), str(concurrency),
-            str(timeout), "1" if batched else "0", "1" if icmp else "0", NETWORK]
+def engine_argv(
+    port: int, rate: float, concurrency: int, timeout: float, batched: bool, icmp: bool = False
+) -> list[str]:
+    return [
+        sys.executable,
+        "-c",
+        ENGINE_SCRIPT,
+        str(port),
+        str(rate),
+        str(concurrency),
+        str(timeout),
+        "1" if batched else "0",
+        "1" if icmp else "0",
+        NETWORK,
+    ]
 
 
 def slash8_rss(port: int, rate: float, concurrency: int, timeout: float) -> dict:
@@ -163,8 +215,9 @@ def slash8_rss(port: int, rate: float, concurrency: int, timeout: float) -> dict
     return samples
 
 
-async def repeat_scan(port: int, rate: float, concurrency: int, timeout: float,
-                      state_dir: Path) -> list[dict]:
+async def repeat_scan(
+    port: int, rate: float, concurrency: int, timeout: float, state_dir: Path
+) -> list[dict]:
     from printerhq.engine import Scanner, ScanOptions
     from printerhq.snmp.credentials import Community
     from printerhq.snmp.message import Version
@@ -172,26 +225,44 @@ async def repeat_scan(port: int, rate: float, concurrency: int, timeout: float,
 
     rows = []
     for _ in range(2):
-        options = ScanOptions(port=port, credentials=[Community(b"public", Version.V1)],
-                              timeout=timeout,
-                              retries=0, concurrency=concurrency, collect=False, rate=rate,
-                              icmp=False, arp=False, state_dir=state_dir)
+        options = ScanOptions(
+            port=port,
+            credentials=[Community(b"public", Version.V1)],
+            timeout=timeout,
+            retries=0,
+            concurrency=concurrency,
+            collect=False,
+            rate=rate,
+            icmp=False,
+            arp=False,
+            state_dir=state_dir,
+        )
         found = 0
         async with Scanner(options) as scanner:
             async with scanner.scan(parse_targets(NETWORK).addresses()) as reports:
                 async for _ in reports:
                     found += 1
         snmp = scanner.stats.by_protocol.get("snmp")
-        rows.append({"found": found, "packets": snmp.packets_sent if snmp else 0,
-                     "bytes": snmp.bytes_sent if snmp else 0,
-                     "skipped": scanner.stats.skipped, "wall": scanner.stats.duration})
+        rows.append(
+            {
+                "found": found,
+                "packets": snmp.packets_sent if snmp else 0,
+                "bytes": snmp.bytes_sent if snmp else 0,
+                "skipped": scanner.stats.skipped,
+                "wall": scanner.stats.duration,
+            }
+        )
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=float, default=20_000,
-                        help="our packets per second (default 20000; the CLI default is 500)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=20_000,
+        help="our packets per second (default 20000; the CLI default is 500)",
+    )
     parser.add_argument("--concurrency", type=int, default=8192)
     parser.add_argument("--timeout", type=float, default=0.5)
     parser.add_argument("--skip-slash8", action="store_true")
@@ -207,37 +278,52 @@ def main(argv: list[str] | None = None) -> int:
     print(f"simulator: {len(live)} agents on {NETWORK} (1 in {SPREAD}), udp port {port}")
     sim = start_sim(live, port)
     try:
-        ours = measure(scan_argv(NETWORK, port, args.rate, args.concurrency, args.timeout),
-                       timeout=300, stdout_path=work / "ours.json")
+        ours = measure(
+            scan_argv(NETWORK, port, args.rate, args.concurrency, args.timeout),
+            timeout=300,
+            stdout_path=work / "ours.json",
+        )
         import json
 
         ours["found"] = len(json.loads((work / "ours.json").read_text() or "[]"))
-        theirs = measure(["onesixtyone", "-i", str(hosts), "-c", str(communities),
-                          "-p", str(port), "-w", "0"], timeout=300,
-                         stdout_path=work / "onesixtyone.txt")
-        theirs["found"] = sum(1 for line in (work / "onesixtyone.txt").read_text().splitlines()
-                              if "[public]" in line)
+        theirs = measure(
+            ["onesixtyone", "-i", str(hosts), "-c", str(communities), "-p", str(port), "-w", "0"],
+            timeout=300,
+            stdout_path=work / "onesixtyone.txt",
+        )
+        theirs["found"] = sum(
+            1 for line in (work / "onesixtyone.txt").read_text().splitlines() if "[public]" in line
+        )
         engine = {}
         # ICMP on (when this process may open an ICMP socket): loopback answers every ping,
         # so all 65,536 addresses are "alive"; nothing here is silent to ICMP (the network
         # namespace lab tests are where blank addresses really are).
-        icmp_rows = (("sweep+icmp", True, True), ("per-host+icmp", False, True)) \
-            if icmp_permitted() else ()
-        for name, batched, icmp in (("engine, sweep", True, False),
-                                    ("engine, per-host", False, False), *icmp_rows):
+        icmp_rows = (
+            (("sweep+icmp", True, True), ("per-host+icmp", False, True)) if icmp_permitted() else ()
+        )
+        for name, batched, icmp in (
+            ("engine, sweep", True, False),
+            ("engine, per-host", False, False),
+            *icmp_rows,
+        ):
             out = work / f"engine-{int(batched)}{int(icmp)}.txt"
-            engine[name] = measure(engine_argv(port, args.rate, args.concurrency, args.timeout,
-                                               batched, icmp), timeout=600, stdout_path=out)
+            engine[name] = measure(
+                engine_argv(port, args.rate, args.concurrency, args.timeout, batched, icmp),
+                timeout=600,
+                stdout_path=out,
+            )
             fields = (out.read_text().split() or ["0"]) + ["0", "0"]
             engine[name]["found"] = int(fields[0])
             engine[name]["alive"], engine[name]["echoes"] = int(fields[1]), int(fields[2])
-        rss8 = {} if args.skip_slash8 else slash8_rss(port, args.rate, args.concurrency,
-                                                      args.timeout)
+        rss8 = (
+            {} if args.skip_slash8 else slash8_rss(port, args.rate, args.concurrency, args.timeout)
+        )
         from printerhq.commands.scan import _scan_gc
 
         with _scan_gc():  # the same GC setting as the CLI above
-            repeat = trio.run(repeat_scan, port, args.rate, args.concurrency, args.timeout,
-                              work / "state")
+            repeat = trio.run(
+                repeat_scan, port, args.rate, args.concurrency, args.timeout, work / "state"
+            )
     finally:
         sim.terminate()
         try:
@@ -247,40 +333,57 @@ def main(argv: list[str] | None = None) -> int:
             sim.wait()
 
     n = 65536
-    print(f"\nsweep of {NETWORK} ({n} addresses, {len(live)} answering), our rate "
-          f"{args.rate:g} pps, concurrency {args.concurrency}, timeout {args.timeout} s")
+    print(
+        f"\nsweep of {NETWORK} ({n} addresses, {len(live)} answering), our rate "
+        f"{args.rate:g} pps, concurrency {args.concurrency}, timeout {args.timeout} s"
+    )
     print(f"{'':16}{'wall s':>9}{'addr/s':>10}{'CPU s':>8}{'peak RSS MiB':>14}{'found':>7}")
     for name, row in (("printerhq scan", ours), ("onesixtyone", theirs), *engine.items()):
-        print(f"{name:16}{row['wall']:9.2f}{n / row['wall']:10.0f}{row['cpu']:8.2f}"
-              f"{row['rss_mib']:14.1f}{row['found']:7}")
+        print(
+            f"{name:16}{row['wall']:9.2f}{n / row['wall']:10.0f}{row['cpu']:8.2f}"
+            f"{row['rss_mib']:14.1f}{row['found']:7}"
+        )
         if row["rc"] != 0:
             print(f"  exit {row['rc']}: {row['stderr']}")
-    print(f"{'ratio ours/161':16}{ours['wall'] / theirs['wall']:9.2f}"
-          f"{theirs['wall'] / ours['wall']:10.2f}{ours['cpu'] / max(theirs['cpu'], 1e-3):8.2f}"
-          f"{ours['rss_mib'] / max(theirs['rss_mib'], 1e-3):14.2f}")
-    for label, (slow, fast) in (("sweep/per-host", ("engine, per-host", "engine, sweep")),
-                                ("icmp: sweep/ph", ("per-host+icmp", "sweep+icmp"))):
+    print(
+        f"{'ratio ours/161':16}{ours['wall'] / theirs['wall']:9.2f}"
+        f"{theirs['wall'] / ours['wall']:10.2f}{ours['cpu'] / max(theirs['cpu'], 1e-3):8.2f}"
+        f"{ours['rss_mib'] / max(theirs['rss_mib'], 1e-3):14.2f}"
+    )
+    for label, (slow, fast) in (
+        ("sweep/per-host", ("engine, per-host", "engine, sweep")),
+        ("icmp: sweep/ph", ("per-host+icmp", "sweep+icmp")),
+    ):
         if slow not in engine:
             continue
         before, after = engine[slow], engine[fast]
-        print(f"{label:16}{after['wall'] / before['wall']:9.2f}"
-              f"{before['wall'] / after['wall']:10.2f}"
-              f"{after['cpu'] / max(before['cpu'], 1e-3):8.2f}"
-              f"{after['rss_mib'] / max(before['rss_mib'], 1e-3):14.2f}")
+        print(
+            f"{label:16}{after['wall'] / before['wall']:9.2f}"
+            f"{before['wall'] / after['wall']:10.2f}"
+            f"{after['cpu'] / max(before['cpu'], 1e-3):8.2f}"
+            f"{after['rss_mib'] / max(before['rss_mib'], 1e-3):14.2f}"
+        )
     for name in ("sweep+icmp", "per-host+icmp"):
         if name in engine:
-            print(f"{name}: {engine[name]['alive']} alive by ping (loopback answers every "
-                  f"address), {engine[name]['echoes']} echoes sent")
+            print(
+                f"{name}: {engine[name]['alive']} alive by ping (loopback answers every "
+                f"address), {engine[name]['echoes']} echoes sent"
+            )
     if rss8:
         flat = max(rss8.values()) - min(rss8.values())
-        print("\n/8 sweep stopped after 10 s, RSS MiB at 2/5/10 s: "
-              + " / ".join(f"{v:.1f}" for v in rss8.values()) + f" (spread {flat:.1f} MiB)")
+        print(
+            "\n/8 sweep stopped after 10 s, RSS MiB at 2/5/10 s: "
+            + " / ".join(f"{v:.1f}" for v in rss8.values())
+            + f" (spread {flat:.1f} MiB)"
+        )
     first, second = repeat
-    print(f"\nrepeat scan with discovery memory: first {first['packets']} packets "
-          f"({first['bytes']} B, {first['wall']:.1f} s, {first['found']} found), repeat "
-          f"{second['packets']} packets ({second['bytes']} B, {second['wall']:.1f} s, "
-          f"{second['found']} found, {second['skipped']} skipped): ratio "
-          f"{second['packets'] / max(first['packets'], 1):.4f}")
+    print(
+        f"\nrepeat scan with discovery memory: first {first['packets']} packets "
+        f"({first['bytes']} B, {first['wall']:.1f} s, {first['found']} found), repeat "
+        f"{second['packets']} packets ({second['bytes']} B, {second['wall']:.1f} s, "
+        f"{second['found']} found, {second['skipped']} skipped): ratio "
+        f"{second['packets'] / max(first['packets'], 1):.4f}"
+    )
     usage = resource.getrusage(resource.RUSAGE_SELF)
     print(f"(benchmark process itself: {usage.ru_utime + usage.ru_stime:.1f} CPU s)")
     return 0

@@ -30,7 +30,10 @@ async def measure(reports: int) -> dict[str, float]:
     results: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        async with run_server(tmp / "server", self_signed=True) as server, trio.open_nursery() as nursery:
+        async with (
+            run_server(tmp / "server", self_signed=True) as server,
+            trio.open_nursery() as nursery,
+        ):
             token = new_token()
             await server.store.add_agent("bench", token)
             proxy = TcpProxy(server.port)
@@ -42,23 +45,35 @@ async def measure(reports: int) -> dict[str, float]:
             for transport in ("websocket", "http"):
                 proxy.up_bytes = proxy.down_bytes = 0
                 proxy._closed_segments = 0
-                async with Uplink(url, token, tmp / f"spool-{transport}", agent="bench", transport=transport,
-                                  tls=TlsOptions(ca_bundle=str(server.certfile))) as up:
+                async with Uplink(
+                    url,
+                    token,
+                    tmp / f"spool-{transport}",
+                    agent="bench",
+                    transport=transport,
+                    tls=TlsOptions(ca_bundle=str(server.certfile)),
+                ) as up:
                     await up.submit(make_report(1))
                     assert await up.flush(30)
                     results[f"{transport}_cold_first_report"] = proxy.total_bytes
                     results[f"{transport}_cold_first_report_wire_est"] = proxy.wire_bytes()
                     before, before_wire = proxy.total_bytes, proxy.wire_bytes()
-                    for i in range(reports):  # one report per batch, each acknowledged before the next
+                    for i in range(
+                        reports
+                    ):  # one report per batch, each acknowledged before the next
                         await up.submit(make_report(2 + i))
                         assert await up.flush(30)
                     results[f"{transport}_warm_per_report"] = (proxy.total_bytes - before) / reports
-                    results[f"{transport}_warm_per_report_wire_est"] = (proxy.wire_bytes() - before_wire) / reports
+                    results[f"{transport}_warm_per_report_wire_est"] = (
+                        proxy.wire_bytes() - before_wire
+                    ) / reports
                     before = proxy.total_bytes
                     for i in range(reports):  # a whole scan cycle in one batch
                         await up.submit(make_report(1000 + i))
                     assert await up.flush(30)
-                    results[f"{transport}_warm_per_report_batched_{reports}"] = (proxy.total_bytes - before) / reports
+                    results[f"{transport}_warm_per_report_batched_{reports}"] = (
+                        proxy.total_bytes - before
+                    ) / reports
                     if transport == "websocket":
                         proxy.cut()
                         proxy.restore()
@@ -66,8 +81,12 @@ async def measure(reports: int) -> dict[str, float]:
                         before, before_wire = proxy.total_bytes, proxy.wire_bytes()
                         await up.submit(make_report(5000))
                         assert await up.flush(30)
-                        results["websocket_reconnect_resumed_first_report"] = proxy.total_bytes - before
-                        results["websocket_reconnect_resumed_first_report_wire_est"] = proxy.wire_bytes() - before_wire
+                        results["websocket_reconnect_resumed_first_report"] = (
+                            proxy.total_bytes - before
+                        )
+                        results["websocket_reconnect_resumed_first_report_wire_est"] = (
+                            proxy.wire_bytes() - before_wire
+                        )
                         results["tls_sessions_resumed"] = up.connector.resumed
             nursery.cancel_scope.cancel()
     return results

@@ -34,12 +34,18 @@ from tests.helpers_snmpv3 import COMMUNITY, make_user, start_snmpd  # noqa: E402
 SYS_DESCR = (1, 3, 6, 1, 2, 1, 1, 1, 0)
 CASES = [
     ("v2c", lambda: Community(COMMUNITY)),
-    ("v3 noAuthNoPriv", lambda: UsmCredential(make_user(AuthProtocol.NONE, PrivProtocol.NONE,
-                                                        name="u_none_none"))),
-    ("v3 authNoPriv SHA-256", lambda: UsmCredential(make_user(AuthProtocol.SHA256,
-                                                              PrivProtocol.NONE))),
-    ("v3 authPriv SHA-256+AES", lambda: UsmCredential(make_user(AuthProtocol.SHA256,
-                                                                PrivProtocol.AES))),
+    (
+        "v3 noAuthNoPriv",
+        lambda: UsmCredential(make_user(AuthProtocol.NONE, PrivProtocol.NONE, name="u_none_none")),
+    ),
+    (
+        "v3 authNoPriv SHA-256",
+        lambda: UsmCredential(make_user(AuthProtocol.SHA256, PrivProtocol.NONE)),
+    ),
+    (
+        "v3 authPriv SHA-256+AES",
+        lambda: UsmCredential(make_user(AuthProtocol.SHA256, PrivProtocol.AES)),
+    ),
 ]
 
 
@@ -48,8 +54,9 @@ def agent_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def run_case(port: int, pid: int, make_credential, requests: int,
-                   in_flight: int) -> tuple[float, float, float, int]:
+async def run_case(
+    port: int, pid: int, make_credential, requests: int, in_flight: int
+) -> tuple[float, float, float, int]:
     target = Target("127.0.0.1", port, credentials=[make_credential()])
     async with SnmpClient(timeout=2.0, retries=2) as client:
         await client.get(target, [SYS_DESCR])  # discovery (v3) and warm-up, not timed
@@ -107,14 +114,23 @@ def main() -> int:
     server = start_snmpd(Path(tempfile.mkdtemp(prefix="bench-v3-")))
     try:
         print(f"snmpd on 127.0.0.1:{server.port}; {args.requests} GETs of sysDescr.0 per row")
-        print(f"{'case':<26}{'in flight':>10}{'req/s':>10}{'our CPU µs/req':>16}"
-              f"{'snmpd CPU µs/req':>18}{'retries':>9}")
+        print(
+            f"{'case':<26}{'in flight':>10}{'req/s':>10}{'our CPU µs/req':>16}"
+            f"{'snmpd CPU µs/req':>18}{'retries':>9}"
+        )
         for in_flight in (int(n) for n in args.in_flight.split(",")):
             for name, make_credential in CASES:
-                rate, cpu, agent, retries = trio.run(run_case, server.port, server.process.pid,
-                                                     make_credential, args.requests, in_flight)
-                print(f"{name:<26}{in_flight:>10}{rate:>10.0f}{cpu:>16.1f}{agent:>18.1f}"
-                      f"{retries:>9}")
+                rate, cpu, agent, retries = trio.run(
+                    run_case,
+                    server.port,
+                    server.process.pid,
+                    make_credential,
+                    args.requests,
+                    in_flight,
+                )
+                print(
+                    f"{name:<26}{in_flight:>10}{rate:>10.0f}{cpu:>16.1f}{agent:>18.1f}{retries:>9}"
+                )
         print(f"\nsans-IO only: encode one GET + decode one real response ({args.loops} loops)")
         for name, micros in sans_io_cost(server.port, args.loops):
             print(f"{name:<26}{micros:>10.1f} µs")

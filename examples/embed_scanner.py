@@ -38,12 +38,12 @@ class Inventory:
         return sorted(a for a, r in self.devices.items() if r.identity.is_printer)
 
 
-async def run_inventory(targets: str, port: int, *, heartbeat: float = 0.2,
-                        deadline: float = 60.0) -> Inventory:
+async def run_inventory(
+    targets: str, port: int, *, heartbeat: float = 0.2, deadline: float = 60.0
+) -> Inventory:
     """Scan ``targets`` inside this application's nursery and return what was found."""
     inventory = Inventory()
-    options = ScanOptions(port=port, timeout=0.3, retries=1, collect=False, icmp=False,
-                          rate=5_000)
+    options = ScanOptions(port=port, timeout=0.3, retries=1, collect=False, icmp=False, rate=5_000)
     async with SnmpClient(timeout=0.3, retries=1) as client:  # the application's own client
         async with Scanner(options, client=client) as scanner:
             with trio.move_on_after(deadline):  # the application bounds the whole job
@@ -71,8 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     for address in inventory.printers:
         identity = inventory.devices[address].identity
         print(f"{address}\t{identity.vendor or '?'}\t{identity.model or '?'}")
-    print(f"{len(inventory.devices)} agents, {len(inventory.printers)} printers",
-          file=sys.stderr)
+    print(f"{len(inventory.devices)} agents, {len(inventory.printers)} printers", file=sys.stderr)
     return 0
 
 

@@ -124,8 +124,9 @@ class DiscoveryMemory:
     one scan at a time (the :class:`~printerhq.engine.Scanner` serialises them).
     """
 
-    def __init__(self, path: str | Path | None = None,
-                 policy: DiscoveryPolicy | None = None) -> None:
+    def __init__(
+        self, path: str | Path | None = None, policy: DiscoveryPolicy | None = None
+    ) -> None:
         self.path = Path(path) if path is not None else None
         self.policy = policy or DiscoveryPolicy()
         self.scan_index = 0
@@ -140,8 +141,7 @@ class DiscoveryMemory:
     # -- persistence ------------------------------------------------------------------------
 
     @classmethod
-    def load(cls, state_dir: str | Path, policy: DiscoveryPolicy | None = None
-             ) -> DiscoveryMemory:
+    def load(cls, state_dir: str | Path, policy: DiscoveryPolicy | None = None) -> DiscoveryMemory:
         """The memory saved in ``state_dir`` (created if missing); empty if none or unreadable
         (a damaged file costs one full scan, never a crash)."""
         directory = Path(state_dir)
@@ -168,8 +168,9 @@ class DiscoveryMemory:
             try:
                 memory.devices = DeviceCache.decode(saved.devices)
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                log.warning("device cache in %s unreadable (%s): printers start cold",
-                            memory.path, exc)
+                log.warning(
+                    "device cache in %s unreadable (%s): printers start cold", memory.path, exc
+                )
         return memory
 
     def save(self) -> None:
@@ -177,9 +178,14 @@ class DiscoveryMemory:
         (POSIX rename is atomic), so a crash or cancellation leaves the old or the new file."""
         if self.path is None:
             return
-        saved = _Saved(_STATE_VERSION, self.scan_index, self.scan_times, self.known,
-                       {k: bytes(v) for k, v in self.blocks.items()},
-                       self.devices.encode() if self.devices.devices else b"")
+        saved = _Saved(
+            _STATE_VERSION,
+            self.scan_index,
+            self.scan_times,
+            self.known,
+            {k: bytes(v) for k, v in self.blocks.items()},
+            self.devices.encode() if self.devices.devices else b"",
+        )
         data = msgspec.msgpack.encode(saved)
         fd, tmp = tempfile.mkstemp(prefix=".discovery-", dir=self.path.parent)
         try:
@@ -208,8 +214,11 @@ class DiscoveryMemory:
         self._due.clear()
         self._fresh.clear()
 
-    def should_probe(self, address: str | int | ipaddress.IPv4Address | ipaddress.IPv6Address,
-                     now: float | None = None) -> bool:
+    def should_probe(
+        self,
+        address: str | int | ipaddress.IPv4Address | ipaddress.IPv6Address,
+        now: float | None = None,
+    ) -> bool:
         """False only for blank space whose backoff interval has not run out yet."""
         value = _v4(address)
         if value is None or value in self.known:
@@ -238,8 +247,12 @@ class DiscoveryMemory:
         last_time = self.scan_times.get(self.scan_index - since)
         return last_time is None or now - last_time >= policy.max_interval_seconds
 
-    def record(self, address: str | int | ipaddress.IPv4Address | ipaddress.IPv6Address,
-               kind: str | None, now: float | None = None) -> None:
+    def record(
+        self,
+        address: str | int | ipaddress.IPv4Address | ipaddress.IPv6Address,
+        kind: str | None,
+        now: float | None = None,
+    ) -> None:
         """The outcome of probing ``address``: what answered (``kind``), or None for silence."""
         value = _v4(address)
         if value is None:
@@ -304,20 +317,23 @@ class DiscoveryMemory:
         policy = self.policy
         if len(self.known) > policy.max_known:
             ordered = sorted(self.known, key=lambda a: self.known[a].last_probe)
-            for address in ordered[:len(self.known) - policy.max_known]:
+            for address in ordered[: len(self.known) - policy.max_known]:
                 del self.known[address]
         if len(self.blocks) > policy.max_blocks:
+
             def age(number: int) -> int:
                 block = self.blocks[number]
                 return (self.scan_index - (block[1] | block[2] << 8)) & _INDEX_MASK
+
             ordered = sorted(self.blocks, key=age, reverse=True)
-            for number in ordered[:len(self.blocks) - policy.max_blocks]:
+            for number in ordered[: len(self.blocks) - policy.max_blocks]:
                 del self.blocks[number]
 
     # -- inspection -------------------------------------------------------------------------
 
-    def kind_of(self, address: str | int | ipaddress.IPv4Address | ipaddress.IPv6Address
-                ) -> str | None:
+    def kind_of(
+        self, address: str | int | ipaddress.IPv4Address | ipaddress.IPv6Address
+    ) -> str | None:
         """What ``address`` was when it last answered, if it is a known responder."""
         value = _v4(address)
         seen = self.known.get(value) if value is not None else None

@@ -110,8 +110,9 @@ def encode_arp_request(src_mac: str | bytes, src_ip: str, target_ip: str) -> byt
     sha = parse_mac(src_mac)
     spa = ipaddress.IPv4Address(src_ip).packed
     tpa = ipaddress.IPv4Address(target_ip).packed
-    return (_ETHERNET.pack(BROADCAST_MAC, sha, ETH_P_ARP)
-            + _ARP.pack(_HTYPE_ETHERNET, ETH_P_IP, 6, 4, _OPER_REQUEST, sha, spa, b"\0" * 6, tpa))
+    return _ETHERNET.pack(BROADCAST_MAC, sha, ETH_P_ARP) + _ARP.pack(
+        _HTYPE_ETHERNET, ETH_P_IP, 6, 4, _OPER_REQUEST, sha, spa, b"\0" * 6, tpa
+    )
 
 
 def parse_arp_reply(frame: bytes) -> tuple[str, str] | None:
@@ -201,8 +202,12 @@ def parse_ip_addr_json(text: str) -> list[AttachedNetwork]:
         name = str(link.get("ifname", ""))
         # `ip -j -4 addr` leaves out link_type and address: ask without -4 (we filter here).
         link_type = link.get("link_type")
-        arp = (link_type == "ether" and "NOARP" not in flags and "POINTOPOINT" not in flags
-               and "LOOPBACK" not in flags)
+        arp = (
+            link_type == "ether"
+            and "NOARP" not in flags
+            and "POINTOPOINT" not in flags
+            and "LOOPBACK" not in flags
+        )
         mac = link.get("address") if arp else None
         for info in link.get("addr_info") or ():
             if info.get("family") != "inet" or "local" not in info:
@@ -211,8 +216,17 @@ def parse_ip_addr_json(text: str) -> list[AttachedNetwork]:
                 iface = ipaddress.IPv4Interface(f"{info['local']}/{info.get('prefixlen', 32)}")
             except ValueError:
                 continue
-            found.append(AttachedNetwork(name, int(link.get("ifindex", 0)), mac, iface.ip,
-                                         iface.network, "UP" in flags, arp))
+            found.append(
+                AttachedNetwork(
+                    name,
+                    int(link.get("ifindex", 0)),
+                    mac,
+                    iface.ip,
+                    iface.network,
+                    "UP" in flags,
+                    arp,
+                )
+            )
     return found
 
 
@@ -236,27 +250,33 @@ def _networks_from_kernel() -> list[AttachedNetwork]:
             mac = mac_path.read_text().strip() if mac_path.exists() else None
             iface = ipaddress.IPv4Interface(f"{address}/{netmask}")
             arp = not flags & (iff_loopback | iff_pointopoint | iff_noarp)
-            found.append(AttachedNetwork(name, index, mac, iface.ip, iface.network,
-                                         bool(flags & iff_up), arp))
+            found.append(
+                AttachedNetwork(
+                    name, index, mac, iface.ip, iface.network, bool(flags & iff_up), arp
+                )
+            )
     return found
 
 
 def attached_networks() -> list[AttachedNetwork]:
     """The IPv4 subnets on this host's (this namespace's) interfaces. Reads only; no traffic."""
-    ip = shutil.which("ip") or next((p for p in ("/usr/sbin/ip", "/sbin/ip")
-                                     if Path(p).exists()), None)
+    ip = shutil.which("ip") or next(
+        (p for p in ("/usr/sbin/ip", "/sbin/ip") if Path(p).exists()), None
+    )
     if ip:
         try:
-            out = subprocess.run([ip, "-j", "addr", "show"], capture_output=True,
-                                 text=True, timeout=5, check=True).stdout
+            out = subprocess.run(
+                [ip, "-j", "addr", "show"], capture_output=True, text=True, timeout=5, check=True
+            ).stdout
             return parse_ip_addr_json(out)
         except (OSError, subprocess.SubprocessError, ValueError):
             pass
     return _networks_from_kernel()
 
 
-def interface_for(address: str | ipaddress.IPv4Address,
-                  networks: Iterable[AttachedNetwork] | None = None) -> AttachedNetwork | None:
+def interface_for(
+    address: str | ipaddress.IPv4Address, networks: Iterable[AttachedNetwork] | None = None
+) -> AttachedNetwork | None:
     """The attached network through which ``address`` is reached without a router, if any.
 
     Only up, ARP-capable interfaces count; the most specific subnet wins (longest prefix, as
@@ -305,8 +325,10 @@ def _open_packet_socket(interface: str) -> trio.socket.SocketType:
     try:
         sock = trio.socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
     except PermissionError as exc:
-        raise ArpUnavailable("ARP sweep needs CAP_NET_RAW (AF_PACKET raw socket refused: "
-                             f"{exc.strerror}); falling back to ICMP + SNMP") from exc
+        raise ArpUnavailable(
+            "ARP sweep needs CAP_NET_RAW (AF_PACKET raw socket refused: "
+            f"{exc.strerror}); falling back to ICMP + SNMP"
+        ) from exc
     except (OSError, AttributeError) as exc:
         raise ArpUnavailable(f"no AF_PACKET sockets here: {exc}") from exc
     return sock
@@ -335,8 +357,11 @@ async def arp_sweep(
         raise ValueError("timeout > 0 and retries >= 0 required")
     bucket = TokenBucket(rate, burst)
     stats = stats if stats is not None else ArpStats()
-    candidates = [n for n in (attached_networks() if networks is None else networks)
-                  if n.interface == interface]
+    candidates = [
+        n
+        for n in (attached_networks() if networks is None else networks)
+        if n.interface == interface
+    ]
     if not candidates:
         raise ArpUnavailable(f"interface {interface!r} has no IPv4 address here")
     wanted: dict[str, AttachedNetwork] = {}
@@ -449,8 +474,9 @@ async def arp_discover(
     swept: list[str] = []
     for interface, targets in by_interface.items():
         try:
-            live.update(await arp_sweep(interface, targets, stats=stats, networks=nets,
-                                        **sweep_options))
+            live.update(
+                await arp_sweep(interface, targets, stats=stats, networks=nets, **sweep_options)
+            )
         except ArpUnavailable as exc:
             remaining = [a for group in by_interface.values() for a in group if a not in swept]
             return ArpDiscovery(live, swept, unswept + remaining, stats, str(exc))

@@ -12,8 +12,18 @@ import importlib
 import sys
 
 # Subcommand modules under printerhq.commands, in the order `printerhq --help` lists them.
-COMMANDS = ("scan", "sim", "demo", "agent", "serve", "server", "fleet", "schema",
-            "health_check", "install_service")
+COMMANDS = (
+    "scan",
+    "sim",
+    "demo",
+    "agent",
+    "serve",
+    "server",
+    "fleet",
+    "schema",
+    "health_check",
+    "install_service",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -84,8 +84,9 @@ class Signature:
         return f"{where} ~ /{self.pattern.pattern}/"
 
 
-def _sig(vendor: str, field: Field, pattern: str, confidence: Confidence,
-         header: str | None = None) -> Signature:
+def _sig(
+    vendor: str, field: Field, pattern: str, confidence: Confidence, header: str | None = None
+) -> Signature:
     return Signature(vendor, field, re.compile(pattern, re.IGNORECASE), confidence, header)
 
 
@@ -125,8 +126,12 @@ SIGNATURES: tuple[Signature, ...] = (
     _sig("Kyocera", "title", r"Command Center RX|Kyocera Command Center", "high"),  # [nessus-html]
     _sig("Konica Minolta", "title", r"PageScope Web Connection", "high"),  # [nessus-html]
     _sig("Epson", "title", r"EpsonNet (Config|WebAssist)", "high"),  # [whatweb]
-    _sig("HP", "title",  # [tools] [brief]
-         r"\bHP (Color )?(LaserJet|OfficeJet|PageWide|DesignJet|DeskJet|Laser MFP)", "medium"),
+    _sig(
+        "HP",
+        "title",  # [tools] [brief]
+        r"\bHP (Color )?(LaserJet|OfficeJet|PageWide|DesignJet|DeskJet|Laser MFP)",
+        "medium",
+    ),
     _sig("Samsung", "title", r"SyncThru", "medium"),  # [shodan]; ex-Samsung HP Laser MFPs too
     _sig("Ricoh", "title", r"Web Image Monitor", "medium"),  # [tools]; also Savin, Lanier
     _sig("Xerox", "title", r"CentreWare", "medium"),  # [tools]
@@ -150,23 +155,44 @@ SIGNATURES: tuple[Signature, ...] = (
 )
 
 # Label/value pairs on status pages: "<td>Serial Number</td><td>X</td>" or "Model: X".
-_MODEL_LABELS = ("product name", "model name", "printer model", "device model", "machine model",
-                 "copier model", "model", "device name", "printer name")
-_SERIAL_LABELS = ("serial number", "serial no.", "serial no", "serial", "s/n",
-                  "device serial number", "printer serial number")
+_MODEL_LABELS = (
+    "product name",
+    "model name",
+    "printer model",
+    "device model",
+    "machine model",
+    "copier model",
+    "model",
+    "device name",
+    "printer name",
+)
+_SERIAL_LABELS = (
+    "serial number",
+    "serial no.",
+    "serial no",
+    "serial",
+    "s/n",
+    "device serial number",
+    "printer serial number",
+)
 _SERIAL_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{3,31}")
 _TAG = re.compile(r"<[^<>]{0,4000}>|[\r\n]+")
 _SPACE = re.compile(r"\s+")
 
 # Model patterns per vendor, tried on the server header then the title (first group = model).
 _MODEL_PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
-    "HP": (re.compile(r"^HP HTTP Server; (HP [^;]{2,60}?)(?: series)? - "),
-           re.compile(r"\b(HP (?:Color )?(?:LaserJet|OfficeJet|PageWide|DesignJet|DeskJet|Laser)"
-                      r"(?: [A-Za-z0-9+-]{1,20}){0,5})")),
+    "HP": (
+        re.compile(r"^HP HTTP Server; (HP [^;]{2,60}?)(?: series)? - "),
+        re.compile(
+            r"\b(HP (?:Color )?(?:LaserJet|OfficeJet|PageWide|DesignJet|DeskJet|Laser)"
+            r"(?: [A-Za-z0-9+-]{1,20}){0,5})"
+        ),
+    ),
     "Brother": (re.compile(r"^Brother ([A-Z]{2,4}-[A-Z0-9-]{3,20})"),),
     "Epson": (re.compile(r"EpsonNet \w+ - ([A-Z]{1,4}-?[A-Z0-9-]{2,20})"),),
-    "Konica Minolta": (re.compile(
-        r"PageScope Web Connection for ((?:bizhub|magicolor) [A-Za-z0-9 -]{1,30})"),),
+    "Konica Minolta": (
+        re.compile(r"PageScope Web Connection for ((?:bizhub|magicolor) [A-Za-z0-9 -]{1,30})"),
+    ),
     "Lexmark": (re.compile(r"^(Lexmark [A-Z]{1,3}[0-9]{2,4}[a-z]{0,4})"),),
     "Sharp": (re.compile(r"\b(MX-[A-Z0-9]{3,10})"),),
 }
@@ -215,7 +241,7 @@ def page_title(body_text: str) -> str | None:
     if open_end < 0:
         return None
     close = lower.find("</title", open_end)
-    raw = body_text[open_end + 1: close if close >= 0 else open_end + 1 + 4 * MAX_TITLE]
+    raw = body_text[open_end + 1 : close if close >= 0 else open_end + 1 + 4 * MAX_TITLE]
     title = _clean(raw[: 4 * MAX_TITLE], MAX_TITLE)
     return title or None
 
@@ -238,7 +264,7 @@ def _labelled(lines: list[str], labels: tuple[str, ...]) -> str | None:
         for label in ordered:
             if not lower.startswith(label):
                 continue
-            rest = line[len(label):]
+            rest = line[len(label) :]
             if rest and rest[0] not in " :\uff1a\t":
                 continue  # "Models" or "Serialize" is not the label
             value = rest.strip().lstrip(":\uff1a").strip()
@@ -273,8 +299,9 @@ def _serial_from(vendor: str, server: str, lines: list[str]) -> str | None:
     return None
 
 
-def identify_ews(status: int | None, headers: Any,
-                 body_text: str | bytes | None) -> EwsIdentity | None:
+def identify_ews(
+    status: int | None, headers: Any, body_text: str | bytes | None
+) -> EwsIdentity | None:
     """Identify a printer from its web server's first page, or return None.
 
     ``headers``: a mapping, ``httpx.Headers`` or (name, value) pairs (str or bytes);
@@ -282,7 +309,7 @@ def identify_ews(status: int | None, headers: Any,
     the first :data:`MAX_TEXT` characters are examined. Never raises on odd input.
     """
     if isinstance(body_text, (bytes, bytearray, memoryview)):
-        body = bytes(body_text[:MAX_TEXT * 4]).decode("utf-8", "replace")[:MAX_TEXT]
+        body = bytes(body_text[: MAX_TEXT * 4]).decode("utf-8", "replace")[:MAX_TEXT]
     else:
         body = _text(body_text)[:MAX_TEXT]
     pairs = _normalise_headers(headers)
@@ -292,8 +319,9 @@ def identify_ews(status: int | None, headers: Any,
         if sig.field == "server":
             hit = bool(server) and sig.pattern.search(server) is not None
         elif sig.field == "header":
-            hit = any(name == sig.header and sig.pattern.search(value or " ")
-                      for name, value in pairs)
+            hit = any(
+                name == sig.header and sig.pattern.search(value or " ") for name, value in pairs
+            )
         elif sig.field == "title":
             hit = title is not None and sig.pattern.search(title) is not None
         else:
@@ -371,8 +399,11 @@ def probe_client(timeout: float = 3.0, max_connections: int = 100) -> httpx.Asyn
         follow_redirects=False,
         trust_env=False,
         limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=0),
-        headers={"User-Agent": "printerhq-probe/1", "Accept": "text/html,*/*;q=0.5",
-                 "Accept-Encoding": "identity"},
+        headers={
+            "User-Agent": "printerhq-probe/1",
+            "Accept": "text/html,*/*;q=0.5",
+            "Accept-Encoding": "identity",
+        },
     )
 
 
@@ -386,8 +417,7 @@ def _charset(content_type: str) -> str:
     return "utf-8"
 
 
-async def _read_capped(response: httpx.Response, max_bytes: int,
-                       stats: HttpProbeStats) -> bytes:
+async def _read_capped(response: httpx.Response, max_bytes: int, stats: HttpProbeStats) -> bytes:
     """At most ``max_bytes`` of body, decompressed within the same cap if the server ignored
     our ``Accept-Encoding: identity`` (a decompression bomb stops at the cap)."""
     encoding = response.headers.get("content-encoding", "").strip().lower()
@@ -422,8 +452,13 @@ def _same_host_redirect(url: httpx.URL, location: str) -> httpx.URL | None:
     return target
 
 
-async def _fetch(client: httpx.AsyncClient, url: httpx.URL, max_bytes: int, max_redirects: int,
-                 stats: HttpProbeStats) -> EwsIdentity | None:
+async def _fetch(
+    client: httpx.AsyncClient,
+    url: httpx.URL,
+    max_bytes: int,
+    max_redirects: int,
+    stats: HttpProbeStats,
+) -> EwsIdentity | None:
     """GET ``url``, following same-host redirects; identify the last page fetched."""
     for hop in range(max_redirects + 1):
         stats.packets_sent += 1
@@ -441,8 +476,17 @@ async def _fetch(client: httpx.AsyncClient, url: httpx.URL, max_bytes: int, max_
             found = identify_ews(response.status_code, response.headers, text)
         if found is None:
             return None
-        return EwsIdentity(found.vendor, found.model, found.serial, found.title, found.server,
-                           found.confidence, found.evidence, found.status, str(url))
+        return EwsIdentity(
+            found.vendor,
+            found.model,
+            found.serial,
+            found.title,
+            found.server,
+            found.confidence,
+            found.evidence,
+            found.status,
+            str(url),
+        )
     # Unreachable: the last allowed hop never continues. When redirects run out (a loop, or a
     # chain longer than allowed) the last redirect response itself is identified above: its
     # Server header often names the vendor.

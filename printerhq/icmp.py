@@ -77,10 +77,17 @@ ICMPV6_PARAMETER_PROBLEM = 4
 ICMPV6_ECHO_REQUEST = 128
 ICMPV6_ECHO_REPLY = 129
 
-_V4_ERRORS = {ICMP_DEST_UNREACHABLE: "unreachable", ICMP_TIME_EXCEEDED: "time-exceeded",
-              ICMP_PARAMETER_PROBLEM: "parameter-problem"}
-_V6_ERRORS = {ICMPV6_DEST_UNREACHABLE: "unreachable", ICMPV6_PACKET_TOO_BIG: "packet-too-big",
-              ICMPV6_TIME_EXCEEDED: "time-exceeded", ICMPV6_PARAMETER_PROBLEM: "parameter-problem"}
+_V4_ERRORS = {
+    ICMP_DEST_UNREACHABLE: "unreachable",
+    ICMP_TIME_EXCEEDED: "time-exceeded",
+    ICMP_PARAMETER_PROBLEM: "parameter-problem",
+}
+_V6_ERRORS = {
+    ICMPV6_DEST_UNREACHABLE: "unreachable",
+    ICMPV6_PACKET_TOO_BIG: "packet-too-big",
+    ICMPV6_TIME_EXCEEDED: "time-exceeded",
+    ICMPV6_PARAMETER_PROBLEM: "parameter-problem",
+}
 
 _HEADER = struct.Struct("!BBHHH")  # type, code, checksum, identifier, sequence
 
@@ -208,7 +215,7 @@ def parse_echo_reply(data: bytes, raw: bool, v6: bool) -> EchoReply | None:
         if ihl is None or len(quoted) < ihl + 8 or quoted[9] != socket.IPPROTO_ICMP:
             return None
         destination = ipaddress.IPv4Address(bytes(quoted[16:20]))
-        inner = quoted[ihl:ihl + 8]
+        inner = quoted[ihl : ihl + 8]
         request = ICMP_ECHO_REQUEST
     inner_type, _c, _s, inner_ident, inner_seq = _HEADER.unpack(inner)
     if inner_type != request:
@@ -263,8 +270,7 @@ class _Family:
     pending: dict[_Key, tuple[float, trio.Event, list[PingResult]]] = field(default_factory=dict)
 
 
-def _open_socket(version: int, mode: Mode
-                 ) -> tuple[trio.socket.SocketType, socket.socket]:
+def _open_socket(version: int, mode: Mode) -> tuple[trio.socket.SocketType, socket.socket]:
     family = socket.AF_INET if version == 4 else socket.AF_INET6
     proto = socket.IPPROTO_ICMP if version == 4 else socket.IPPROTO_ICMPV6
     kind = socket.SOCK_RAW if mode == "raw" else socket.SOCK_DGRAM
@@ -365,8 +371,12 @@ class Pinger:
         self._cm = self._run()
         return await self._cm.__aenter__()
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> bool | None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
         return await self._cm.__aexit__(exc_type, exc, tb)
 
     @asynccontextmanager
@@ -380,7 +390,8 @@ class Pinger:
                     log.info("ICMP echo is off by configuration")
                 else:
                     self._warn_once(
-                        "ICMP echo is off: " + "; ".join(failures)
+                        "ICMP echo is off: "
+                        + "; ".join(failures)
                         + ". Grant CAP_NET_RAW, or add the group to net.ipv4.ping_group_range"
                         " (sysctl), to enable it; scans continue without ping."
                     )
@@ -430,12 +441,16 @@ class Pinger:
         ident = self._ident if fam.mode == "raw" else None
         return (address, ident, seq)
 
-    async def ping(self, address: str | IPAddress, timeout: float = 1.0, retries: int = 0) -> float | None:
+    async def ping(
+        self, address: str | IPAddress, timeout: float = 1.0, retries: int = 0
+    ) -> float | None:
         """Round-trip time in seconds, or None (no reply, an ICMP error, or ICMP off)."""
         result = await self.probe(address, timeout=timeout, retries=retries)
         return result.rtt
 
-    async def probe(self, address: str | IPAddress, timeout: float = 1.0, retries: int = 0) -> PingResult:
+    async def probe(
+        self, address: str | IPAddress, timeout: float = 1.0, retries: int = 0
+    ) -> PingResult:
         """Like :meth:`ping`, with the reason when there is no reply.
 
         Each attempt waits ``timeout`` seconds; a reply to any earlier attempt still counts, its
@@ -503,8 +518,9 @@ class Pinger:
             return False
         template = self._templates.get(version)
         if template is None:
-            template = self._templates[version] = EchoTemplate(self._ident, self._payload,
-                                                               version == 6)
+            template = self._templates[version] = EchoTemplate(
+                self._ident, self._payload, version == 6
+            )
         packet = template.render(seq)
         try:
             fam.plain.sendto(packet, (address, 0))  # type: ignore[union-attr]
@@ -567,5 +583,9 @@ class Pinger:
                 holder.append(PingResult("reply", trio.current_time() - sent_at))
             else:
                 self.counters.errors_matched += 1
-                holder.append(PingResult(reply.kind, None, f"ICMP type {reply.icmp_type} code {reply.icmp_code}"))
+                holder.append(
+                    PingResult(
+                        reply.kind, None, f"ICMP type {reply.icmp_type} code {reply.icmp_code}"
+                    )
+                )
             event.set()

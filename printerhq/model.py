@@ -37,17 +37,42 @@ def _schema_version() -> int:
     # (agents before this change) reads it as version 1, the only one they ever wrote.
     return SCHEMA_VERSION
 
+
 # Structs shared by the model: reject unknown fields, keep msgpack small by omitting defaults.
 _options = dict(forbid_unknown_fields=True, omit_defaults=True, kw_only=True)
 
 CounterName = Literal[
-    "total", "mono", "colour", "print", "print_mono", "print_colour", "copy", "copy_mono",
-    "copy_colour", "fax", "scan", "duplex", "large_format", "jam", "power_on", "other",
+    "total",
+    "mono",
+    "colour",
+    "print",
+    "print_mono",
+    "print_colour",
+    "copy",
+    "copy_mono",
+    "copy_colour",
+    "fax",
+    "scan",
+    "duplex",
+    "large_format",
+    "jam",
+    "power_on",
+    "other",
 ]
 CounterUnit = Literal["impressions", "sheets", "pages", "inches", "meters", "feet", "other"]
 SupplyKind = Literal[
-    "toner", "ink", "drum", "developer", "fuser", "waste", "transfer", "maintenance_kit",
-    "staples", "ribbon", "cleaner", "other",
+    "toner",
+    "ink",
+    "drum",
+    "developer",
+    "fuser",
+    "waste",
+    "transfer",
+    "maintenance_kit",
+    "staples",
+    "ribbon",
+    "cleaner",
+    "other",
 ]
 # ok: level and capacity are numbers; unlimited (-1), unknown (-2), some_remaining (-3) are the
 # RFC 3805 special values; coarse: the device reports a few steps instead of a level (Brother's

@@ -13,8 +13,12 @@ from printerhq.model import DeviceReport, Supply
 
 __all__ = ["percent_bar", "render_table", "render_device", "render_reports", "render_scan"]
 
-_STATE_TEXT = {"unknown": "unknown", "unlimited": "unlimited", "some_remaining": "some left",
-               "invalid": "invalid"}
+_STATE_TEXT = {
+    "unknown": "unknown",
+    "unlimited": "unlimited",
+    "some_remaining": "some left",
+    "invalid": "invalid",
+}
 
 
 def percent_bar(percent: float | None, width: int = 10) -> str:
@@ -40,12 +44,23 @@ def render_table(reports: Sequence[DeviceReport]) -> str:
         vendor = ident.vendor or ""
         if ident.brand:
             vendor = f"{ident.brand} ({vendor})" if vendor else ident.brand
-        rows.append((ident.address, vendor, ident.model or "", ident.serial or "",
-                     _cut(ident.sys_descr, 50)))
+        rows.append(
+            (
+                ident.address,
+                vendor,
+                ident.model or "",
+                ident.serial or "",
+                _cut(ident.sys_descr, 50),
+            )
+        )
     widths = [max([len(header[i])] + [len(row[i]) for row in rows]) for i in range(4)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header[:4], widths, strict=True)) + "  " + header[4]]
+    lines = [
+        "  ".join(h.ljust(w) for h, w in zip(header[:4], widths, strict=True)) + "  " + header[4]
+    ]
     for row in rows:
-        lines.append("  ".join(v.ljust(w) for v, w in zip(row[:4], widths, strict=True)) + "  " + row[4])
+        lines.append(
+            "  ".join(v.ljust(w) for v, w in zip(row[:4], widths, strict=True)) + "  " + row[4]
+        )
     return "\n".join(line.rstrip() for line in lines)
 
 
@@ -67,11 +82,13 @@ def render_device(report: DeviceReport) -> str:
     ident = report.identity
     title = " ".join(p for p in (ident.brand or ident.vendor, ident.model) if p) or "unknown device"
     lines = [f"{ident.address}  {title}"]
-    facts = [f"serial {ident.serial}" if ident.serial else "",
-             f"firmware {ident.firmware}" if ident.firmware else "",
-             f"MAC {ident.mac}" if ident.mac else "",
-             ("colour" if ident.colour else "mono") if ident.colour is not None else "",
-             f"location {ident.location}" if ident.location else ""]
+    facts = [
+        f"serial {ident.serial}" if ident.serial else "",
+        f"firmware {ident.firmware}" if ident.firmware else "",
+        f"MAC {ident.mac}" if ident.mac else "",
+        ("colour" if ident.colour else "mono") if ident.colour is not None else "",
+        f"location {ident.location}" if ident.location else "",
+    ]
     if any(facts):
         lines.append("  " + ", ".join(f for f in facts if f))
     if report.supplies:
@@ -86,9 +103,11 @@ def render_device(report: DeviceReport) -> str:
             lines.append(f"  {label}  {counter.value:>12,} {counter.unit}")
     status = report.status
     if status is not None:
-        parts = [f"device {status.device}" if status.device else "",
-                 f"printer {status.printer}" if status.printer else "",
-                 ("errors " + ", ".join(status.errors)) if status.errors else ""]
+        parts = [
+            f"device {status.device}" if status.device else "",
+            f"printer {status.printer}" if status.printer else "",
+            ("errors " + ", ".join(status.errors)) if status.errors else "",
+        ]
         if any(parts):
             lines.append(" Status  " + "; ".join(p for p in parts if p))
         if status.console:
@@ -97,8 +116,11 @@ def render_device(report: DeviceReport) -> str:
             if cover.status not in (None, "closed", "interlock_closed"):
                 lines.append(f"  cover {cover.description or cover.index}: {cover.status}")
         for tray in status.trays:
-            level = percent_bar(tray.percent) if tray.percent is not None else \
-                _STATE_TEXT.get(tray.state, tray.state)
+            level = (
+                percent_bar(tray.percent)
+                if tray.percent is not None
+                else _STATE_TEXT.get(tray.state, tray.state)
+            )
             capacity = f" of {tray.capacity}" if tray.capacity else ""
             lines.append(f"  tray {tray.name or tray.index}: {level}{capacity}")
     if report.alerts:
@@ -114,9 +136,11 @@ def render_device(report: DeviceReport) -> str:
         lines += [f"  {e}" for e in report.errors]
     if report.cost is not None and report.cost.requests:
         cost = report.cost
-        lines.append(f" SNMP: {cost.requests} requests, {cost.sent_bytes + cost.received_bytes} B "
-                     f"payload, ~{cost.wire_bytes} B on the wire"
-                     + (f" ({report.collection})" if report.collection else ""))
+        lines.append(
+            f" SNMP: {cost.requests} requests, {cost.sent_bytes + cost.received_bytes} B "
+            f"payload, ~{cost.wire_bytes} B on the wire"
+            + (f" ({report.collection})" if report.collection else "")
+        )
     return "\n".join(lines)
 
 

@@ -23,8 +23,10 @@ _SO_SNDBUFFORCE = getattr(stdlib_socket, "SO_SNDBUFFORCE", 32 if _LINUX else Non
 
 def grow_buffers(sock: stdlib_socket.socket) -> None:
     """Ask for large socket buffers; SO_*BUFFORCE passes rmem_max when we may (CAP_NET_ADMIN)."""
-    for force, plain in ((_SO_RCVBUFFORCE, stdlib_socket.SO_RCVBUF),
-                         (_SO_SNDBUFFORCE, stdlib_socket.SO_SNDBUF)):
+    for force, plain in (
+        (_SO_RCVBUFFORCE, stdlib_socket.SO_RCVBUF),
+        (_SO_SNDBUFFORCE, stdlib_socket.SO_SNDBUF),
+    ):
         for option in (force, plain):
             if option is None:
                 continue

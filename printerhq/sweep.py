@@ -42,8 +42,14 @@ agent (RFC 3414 section 4) before its first real request, which the per-host pat
 
 from __future__ import annotations
 
-__all__ = ["DiscoverySweep", "Responder", "Silent", "RequestIds", "SweepRunner",
-           "discovery_templates"]
+__all__ = [
+    "DiscoverySweep",
+    "Responder",
+    "Silent",
+    "RequestIds",
+    "SweepRunner",
+    "discovery_templates",
+]
 
 import math
 import os
@@ -142,11 +148,18 @@ class DiscoverySweep:
     added ends as exactly one event. At most ``capacity`` addresses are held at once.
     """
 
-    def __init__(self, templates: Sequence[RequestTemplate],
-                 decoders: Sequence[Callable[[bytes], Pdu]], *, timeout: float, retries: int,
-                 backoff: float = 2.0, capacity: int = 1024,
-                 ids: Callable[[], int] | None = None,
-                 in_use: Callable[[int], bool] | None = None) -> None:
+    def __init__(
+        self,
+        templates: Sequence[RequestTemplate],
+        decoders: Sequence[Callable[[bytes], Pdu]],
+        *,
+        timeout: float,
+        retries: int,
+        backoff: float = 2.0,
+        capacity: int = 1024,
+        ids: Callable[[], int] | None = None,
+        in_use: Callable[[int], bool] | None = None,
+    ) -> None:
         if not templates or len(templates) != len(decoders):
             raise ValueError("one decoder per template, at least one")
         if timeout <= 0 or retries < 0 or backoff < 1 or capacity < 1:
@@ -154,7 +167,7 @@ class DiscoverySweep:
         self._render = [template.render for template in templates]
         self._decode = list(decoders)
         self._retries = retries
-        self._waits = [timeout * backoff ** n for n in range(retries + 1)]
+        self._waits = [timeout * backoff**n for n in range(retries + 1)]
         self.capacity = capacity
         # The longest an address can stay: every attempt of every credential.
         self.longest = sum(self._waits) * len(templates)
@@ -283,8 +296,9 @@ class DiscoverySweep:
             self._elsewhere.pop(address, None)
         if self._problems:
             self._problems.pop(address, None)
-        self._events.append(Responder(address, probe[_CREDENTIAL], pdu, probe[_SENT],
-                                      probe[_BYTES], len(data)))
+        self._events.append(
+            Responder(address, probe[_CREDENTIAL], pdu, probe[_SENT], probe[_BYTES], len(data))
+        )
         return True
 
     def abandon(self, request_id: int, problem: str) -> None:
@@ -350,13 +364,17 @@ class DiscoverySweep:
         raise RuntimeError("could not find a free request-id")  # pragma: no cover
 
 
-def discovery_templates(credentials: Sequence[Community], oids: Sequence[Sequence[int]]
-                        ) -> tuple[list[RequestTemplate], list[Callable[[bytes], Pdu]]]:
+def discovery_templates(
+    credentials: Sequence[Community], oids: Sequence[Sequence[int]]
+) -> tuple[list[RequestTemplate], list[Callable[[bytes], Pdu]]]:
     """One GET template and one reply decoder per community credential."""
     varbinds = [Varbind(tuple(oid)) for oid in oids]
-    templates = [RequestTemplate(Message(c.version, c.community,
-                                         Pdu(PduType.GET, REQUEST_ID_MAX, 0, 0, varbinds)))
-                 for c in credentials]
+    templates = [
+        RequestTemplate(
+            Message(c.version, c.community, Pdu(PduType.GET, REQUEST_ID_MAX, 0, 0, varbinds))
+        )
+        for c in credentials
+    ]
     return templates, [c.decode for c in credentials]
 
 
@@ -373,9 +391,18 @@ class SweepRunner:
     and :meth:`run` returns once every one has its event.
     """
 
-    def __init__(self, sweep: DiscoverySweep, transport: UdpTransport, bucket: TokenBucket,
-                 stats: ClientStats, dispatch: Callable[..., bool], *, batch: int = 64,
-                 pinger: Pinger | None = None, echoes: int = 1) -> None:
+    def __init__(
+        self,
+        sweep: DiscoverySweep,
+        transport: UdpTransport,
+        bucket: TokenBucket,
+        stats: ClientStats,
+        dispatch: Callable[..., bool],
+        *,
+        batch: int = 64,
+        pinger: Pinger | None = None,
+        echoes: int = 1,
+    ) -> None:
         self.sweep = sweep
         # With a pinger (printerhq.icmp.Pinger), each address also gets an ICMP echo with its
         # first GET (and with its re-sends, up to ``echoes`` in all, while no reply came), and
@@ -514,8 +541,7 @@ class SweepRunner:
                     echoes += self._send_echo(state, request_id, packed, sockaddr[0])
         return echoes
 
-    def _send_echo(self, state: list[Any], request_id: int, packed: bytes, address: str
-                   ) -> int:
+    def _send_echo(self, state: list[Any], request_id: int, packed: bytes, address: str) -> int:
         pinger = self._pinger
         assert pinger is not None  # echoes are sent only when the runner has a pinger
         version = 4 if len(packed) == 4 else 6
@@ -553,8 +579,9 @@ class SweepRunner:
         if reply.kind == "reply":
             state[1] = PingResult("reply")
             return
-        state[1] = PingResult(reply.kind, None,
-                              f"ICMP type {reply.icmp_type} code {reply.icmp_code}")
+        state[1] = PingResult(
+            reply.kind, None, f"ICMP type {reply.icmp_type} code {reply.icmp_code}"
+        )
         # An ICMP error for this very host: SNMP cannot get through either (RFC 1122 section
         # 3.2.2.1); end its wait now, as the per-host path does.
         if self.sweep.end(state[2]):

@@ -279,7 +279,9 @@ def _range_end(start: IPAddress, end_text: str) -> IPAddress:
         for p in parts:
             if len(p) > 3 or int(p) > 255 or (len(p) > 1 and p[0] == "0"):
                 raise ValueError(f"octet {p!r} is not a decimal 0-255 without leading zeros")
-        return ipaddress.IPv4Address(".".join(octets[: 4 - len(parts)] + [str(int(p)) for p in parts]))
+        return ipaddress.IPv4Address(
+            ".".join(octets[: 4 - len(parts)] + [str(int(p)) for p in parts])
+        )
     end = _parse_address(end_text)
     if end.version != start.version:
         raise ValueError("range mixes IPv4 and IPv6")
@@ -328,8 +330,10 @@ def _interval_of(body: str, max_ipv6: int) -> _Interval | None:
 
 def _failure(token: str, position: int, source: str | None) -> Callable[[str], TargetError]:
     """The error maker for one token: its place in the text goes into every message."""
+
     def fail(reason: str) -> TargetError:
         return TargetError(token, position, reason, source)
+
     return fail
 
 
@@ -416,7 +420,10 @@ def load_target_file(path: str | Path, *, max_ipv6: int = DEFAULT_MAX_IPV6) -> T
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise TargetError(str(path), 0, f"cannot read target file: {exc}") from None
     b = _Builder(
-        max_ipv6=max_ipv6, allow_files=True, base_dir=p.resolve().parent, depth=1,
+        max_ipv6=max_ipv6,
+        allow_files=True,
+        base_dir=p.resolve().parent,
+        depth=1,
         files_open=(p.resolve(),),
     )
     _parse_into(b, text, p.name)

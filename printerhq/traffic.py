@@ -56,8 +56,12 @@ class Traffic:
 
     def traffic(self) -> TrafficCount:
         """A snapshot of the four traffic counters (protocol extras left out)."""
-        return TrafficCount(packets_sent=self.packets_sent, packets_received=self.packets_received,
-                            bytes_sent=self.bytes_sent, bytes_received=self.bytes_received)
+        return TrafficCount(
+            packets_sent=self.packets_sent,
+            packets_received=self.packets_received,
+            bytes_sent=self.bytes_sent,
+            bytes_received=self.bytes_received,
+        )
 
 
 # Wire structs: same options as printerhq.model (see there for why).
@@ -83,13 +87,17 @@ class TrafficCount(msgspec.Struct, **_options):
     bytes_received: int = 0
 
     def __add__(self, other: TrafficCount) -> TrafficCount:
-        return TrafficCount(packets_sent=self.packets_sent + other.packets_sent,
-                            packets_received=self.packets_received + other.packets_received,
-                            bytes_sent=self.bytes_sent + other.bytes_sent,
-                            bytes_received=self.bytes_received + other.bytes_received)
+        return TrafficCount(
+            packets_sent=self.packets_sent + other.packets_sent,
+            packets_received=self.packets_received + other.packets_received,
+            bytes_sent=self.bytes_sent + other.bytes_sent,
+            bytes_received=self.bytes_received + other.bytes_received,
+        )
 
     def __sub__(self, other: TrafficCount) -> TrafficCount:
-        return TrafficCount(packets_sent=self.packets_sent - other.packets_sent,
-                            packets_received=self.packets_received - other.packets_received,
-                            bytes_sent=self.bytes_sent - other.bytes_sent,
-                            bytes_received=self.bytes_received - other.bytes_received)
+        return TrafficCount(
+            packets_sent=self.packets_sent - other.packets_sent,
+            packets_received=self.packets_received - other.packets_received,
+            bytes_sent=self.bytes_sent - other.bytes_sent,
+            bytes_received=self.bytes_received - other.bytes_received,
+        )

@@ -47,16 +47,25 @@ ENV_PRIV = "PRINTERHQ_V3_PRIV"
 
 # Spellings accepted, normalised to upper case without "-" or "_"; net-snmp's names first.
 _AUTH_NAMES = {
-    "MD5": AuthProtocol.MD5, "SHA": AuthProtocol.SHA, "SHA1": AuthProtocol.SHA,
-    "SHA224": AuthProtocol.SHA224, "SHA256": AuthProtocol.SHA256,
-    "SHA384": AuthProtocol.SHA384, "SHA512": AuthProtocol.SHA512,
+    "MD5": AuthProtocol.MD5,
+    "SHA": AuthProtocol.SHA,
+    "SHA1": AuthProtocol.SHA,
+    "SHA224": AuthProtocol.SHA224,
+    "SHA256": AuthProtocol.SHA256,
+    "SHA384": AuthProtocol.SHA384,
+    "SHA512": AuthProtocol.SHA512,
 }
 _PRIV_NAMES = {
-    "DES": PrivProtocol.DES, "AES": PrivProtocol.AES, "AES128": PrivProtocol.AES,
-    "AES192": PrivProtocol.AES192, "AES256": PrivProtocol.AES256,
+    "DES": PrivProtocol.DES,
+    "AES": PrivProtocol.AES,
+    "AES128": PrivProtocol.AES,
+    "AES192": PrivProtocol.AES192,
+    "AES256": PrivProtocol.AES256,
     # Cisco-style key extension (draft-reeder), net-snmp's "AES-192-C"/"AES-256-C".
-    "AES192C": PrivProtocol.AES192_REEDER, "AES256C": PrivProtocol.AES256_REEDER,
-    "AES192REEDER": PrivProtocol.AES192_REEDER, "AES256REEDER": PrivProtocol.AES256_REEDER,
+    "AES192C": PrivProtocol.AES192_REEDER,
+    "AES256C": PrivProtocol.AES256_REEDER,
+    "AES192REEDER": PrivProtocol.AES192_REEDER,
+    "AES256REEDER": PrivProtocol.AES256_REEDER,
 }
 
 
@@ -77,18 +86,22 @@ class ProtocolSecret:
     __str__ = __repr__
 
 
-def _split(text: str, what: str,
-           names: Mapping[str, AuthProtocol | PrivProtocol]) -> ProtocolSecret:
+def _split(
+    text: str, what: str, names: Mapping[str, AuthProtocol | PrivProtocol]
+) -> ProtocolSecret:
     protocol_text, colon, passphrase = text.partition(":")
     if not colon:
-        raise CredentialError(f"{what} must be PROTOCOL:PASSPHRASE (e.g. "
-                              f"{'SHA-256' if what == 'auth' else 'AES'}:...)")
+        raise CredentialError(
+            f"{what} must be PROTOCOL:PASSPHRASE (e.g. "
+            f"{'SHA-256' if what == 'auth' else 'AES'}:...)"
+        )
     key = protocol_text.strip().upper().replace("-", "").replace("_", "")
     protocol = names.get(key)
     if protocol is None:
         choices = ", ".join(sorted(names))
-        raise CredentialError(f"unknown {what} protocol {protocol_text.strip()!r}; "
-                              f"one of {choices}")
+        raise CredentialError(
+            f"unknown {what} protocol {protocol_text.strip()!r}; one of {choices}"
+        )
     if len(passphrase) < 8:
         # RFC 3414 section 11.2 recommends at least 8 characters; net-snmp refuses fewer.
         raise CredentialError(f"{what} passphrase must be at least 8 characters")
@@ -105,30 +118,35 @@ def parse_priv(text: str) -> ProtocolSecret:
     return _split(text, "priv", _PRIV_NAMES)
 
 
-def _as_secret(value: str | ProtocolSecret | None,
-               parse: Callable[[str], ProtocolSecret]) -> ProtocolSecret | None:
+def _as_secret(
+    value: str | ProtocolSecret | None, parse: Callable[[str], ProtocolSecret]
+) -> ProtocolSecret | None:
     if value is None or isinstance(value, ProtocolSecret):
         return value
     return parse(value)
 
 
-def parse_v3_options(user: str, auth: str | ProtocolSecret | None = None,
-                     priv: str | ProtocolSecret | None = None) -> UsmUser:
+def parse_v3_options(
+    user: str, auth: str | ProtocolSecret | None = None, priv: str | ProtocolSecret | None = None
+) -> UsmUser:
     """Build the :class:`UsmUser`; the security level follows from ``auth``/``priv``."""
     if not user:
         raise CredentialError("an SNMPv3 user name is required (--v3-user)")
     auth_secret = _as_secret(auth, parse_auth)
     priv_secret = _as_secret(priv, parse_priv)
     if priv_secret is not None and auth_secret is None:
-        raise CredentialError("--priv needs --auth: SNMPv3 has no privacy without "
-                              "authentication (RFC 3414 section 1.4.3)")
+        raise CredentialError(
+            "--priv needs --auth: SNMPv3 has no privacy without "
+            "authentication (RFC 3414 section 1.4.3)"
+        )
     try:
         return UsmUser(
             user,
             auth_secret.protocol if auth_secret else AuthProtocol.NONE,  # type: ignore[arg-type]
             auth_secret.passphrase if auth_secret else None,
             priv_secret.protocol if priv_secret else PrivProtocol.NONE,  # type: ignore[arg-type]
-            priv_secret.passphrase if priv_secret else None)
+            priv_secret.passphrase if priv_secret else None,
+        )
     except ValueError as exc:
         raise CredentialError(str(exc)) from None
 
@@ -139,8 +157,9 @@ def read_v3_file(path: str | os.PathLike[str]) -> dict[str, str]:
     file = Path(path)
     mode = file.stat().st_mode
     if mode & (stat.S_IROTH | stat.S_IWOTH | stat.S_IWGRP):
-        raise CredentialError(f"{file} is readable or writable by other users; "
-                              f"run: chmod 600 {file}")
+        raise CredentialError(
+            f"{file} is readable or writable by other users; run: chmod 600 {file}"
+        )
     settings: dict[str, str] = {}
     for number, line in enumerate(file.read_text().splitlines(), 1):
         stripped = line.strip()
@@ -156,10 +175,14 @@ def read_v3_file(path: str | os.PathLike[str]) -> dict[str, str]:
     return settings
 
 
-def resolve_v3_user(user: str | None = None, auth: str | ProtocolSecret | None = None,
-                    priv: str | ProtocolSecret | None = None, *,
-                    file: str | os.PathLike[str] | None = None,
-                    environ: Mapping[str, str] | None = None) -> UsmUser | None:
+def resolve_v3_user(
+    user: str | None = None,
+    auth: str | ProtocolSecret | None = None,
+    priv: str | ProtocolSecret | None = None,
+    *,
+    file: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> UsmUser | None:
     """Merge command line, file and environment (in that order of precedence); ``None`` when
     no SNMPv3 user is configured anywhere."""
     environ = os.environ if environ is None else environ

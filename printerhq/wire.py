@@ -47,6 +47,8 @@ VERSION_HEADER = "printerhq-wire"
 
 def version_text() -> str:
     return f"{WIRE_VERSION}.{WIRE_MINOR}"
+
+
 MAX_COMPRESSED_BYTES = 1 << 20  # one message/body on the wire
 MAX_DECOMPRESSED_BYTES = 8 << 20  # a batch after inflation: bounds zip bombs
 MAX_REPORTS_PER_BATCH = 500

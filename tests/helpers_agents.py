@@ -15,17 +15,24 @@ import subprocess
 import sys
 import time
 from bisect import bisect_right
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterator, Callable, Iterable, Iterator
 
 import pytest
 import trio
 
 from printerhq.snmp.ber import SnmpDecodeError, Tag, parse_oid
-from printerhq.snmp.message import Message, Pdu, PduType, Varbind, Version, decode_message, \
-    encode_message
+from printerhq.snmp.message import (
+    Message,
+    Pdu,
+    PduType,
+    Varbind,
+    Version,
+    decode_message,
+    encode_message,
+)
 
 Oid = tuple[int, ...]
 LOOPBACK = "127.0.0.1"
@@ -42,8 +49,9 @@ class TableAgent:
     other request is silently dropped, like net-snmp does (RFC 3584 section 4.2.3).
     """
 
-    def __init__(self, table: Iterable[Varbind],
-                 communities: dict[bytes, set[Version]] | None = None) -> None:
+    def __init__(
+        self, table: Iterable[Varbind], communities: dict[bytes, set[Version]] | None = None
+    ) -> None:
         self.table = {vb.oid: vb for vb in table}
         self.oids = sorted(self.table)
         self.communities = communities or {b"public": {Version.V1, Version.V2C}}
@@ -121,13 +129,14 @@ def _big_buffers(sock: trio.socket.SocketType) -> None:
 
 
 @asynccontextmanager
-async def udp_responder(handler: Handler | TableAgent, host: str = LOOPBACK
-                        ) -> AsyncIterator[Responder]:
+async def udp_responder(
+    handler: Handler | TableAgent, host: str = LOOPBACK
+) -> AsyncIterator[Responder]:
     """Serve ``handler(datagram, peer) -> replies`` on a fresh UDP port of ``host``."""
     if isinstance(handler, TableAgent):
         agent = handler
 
-        def handler(data: bytes, peer: tuple) -> Iterable[bytes]:  # noqa: F811
+        def handler(data: bytes, peer: tuple) -> Iterable[bytes]:
             reply = agent.respond(data)
             return [reply] if reply is not None else []
 
@@ -162,10 +171,16 @@ def sample_table(rows: int = 50) -> list[Varbind]:
         Varbind((1, 3, 6, 1, 2, 1, 1, 5, 0), Tag.OCTET_STRING, b"printer-1"),
     ]
     for index in range(1, rows + 1):
-        table.append(Varbind((1, 3, 6, 1, 2, 1, 43, 11, 1, 1, 6, 1, index), Tag.OCTET_STRING,
-                             f"Toner {index}".encode()))
-        table.append(Varbind((1, 3, 6, 1, 2, 1, 43, 11, 1, 1, 9, 1, index), Tag.INTEGER,
-                             index * 10 - 3))
+        table.append(
+            Varbind(
+                (1, 3, 6, 1, 2, 1, 43, 11, 1, 1, 6, 1, index),
+                Tag.OCTET_STRING,
+                f"Toner {index}".encode(),
+            )
+        )
+        table.append(
+            Varbind((1, 3, 6, 1, 2, 1, 43, 11, 1, 1, 9, 1, index), Tag.INTEGER, index * 10 - 3)
+        )
     table.append(Varbind((1, 3, 6, 1, 2, 1, 43, 10, 2, 1, 4, 1, 1), Tag.COUNTER32, 987654))
     return table
 
@@ -178,7 +193,8 @@ def require_binary(name: str, package: str) -> str:
     # Also look beside the running interpreter: a virtualenv's scripts (snmpsim) live there
     # even when the venv is not on PATH.
     path = shutil.which(name) or shutil.which(
-        name, path=os.pathsep.join([str(Path(sys.executable).parent), "/usr/sbin", "/sbin"]))
+        name, path=os.pathsep.join([str(Path(sys.executable).parent), "/usr/sbin", "/sbin"])
+    )
     if path is None:
         pytest.skip(f"{name} not found: install {package} to run this interoperability test")
     return path
@@ -192,9 +208,13 @@ def free_udp_port(host: str = LOOPBACK) -> int:
 
 
 def _answers(port: int, community: bytes, version: Version = Version.V2C) -> bool:
-    request = encode_message(Message(version, community,
-                                     Pdu(PduType.GET, 0x1234567, 0, 0,
-                                         [Varbind((1, 3, 6, 1, 2, 1, 1, 1, 0))])))
+    request = encode_message(
+        Message(
+            version,
+            community,
+            Pdu(PduType.GET, 0x1234567, 0, 0, [Varbind((1, 3, 6, 1, 2, 1, 1, 1, 0))]),
+        )
+    )
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.settimeout(0.3)
         probe.sendto(request, (LOOPBACK, port))
@@ -205,17 +225,22 @@ def _answers(port: int, community: bytes, version: Version = Version.V2C) -> boo
     return True
 
 
-def _wait_until_answering(process: subprocess.Popen, port: int, community: bytes,
-                          what: str, seconds: float, log: Path) -> None:
+def _wait_until_answering(
+    process: subprocess.Popen, port: int, community: bytes, what: str, seconds: float, log: Path
+) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with {process.returncode}: "
-                               f"{log.read_text(errors='replace')[-2000:]}")
+            raise RuntimeError(
+                f"{what} exited with {process.returncode}: "
+                f"{log.read_text(errors='replace')[-2000:]}"
+            )
         if _answers(port, community):
             return
-    raise RuntimeError(f"{what} did not answer on port {port} within {seconds} s: "
-                       f"{log.read_text(errors='replace')[-2000:]}")
+    raise RuntimeError(
+        f"{what} did not answer on port {port} within {seconds} s: "
+        f"{log.read_text(errors='replace')[-2000:]}"
+    )
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -246,13 +271,18 @@ def run_snmpd(directory: Path, community: str = "public") -> Iterator[int]:
         f"rocommunity {community} {LOOPBACK}\n"
         f"sysContact {SNMPD_SYSTEM['sysContact'].decode()}\n"
         f"sysName {SNMPD_SYSTEM['sysName'].decode()}\n"
-        f"sysLocation {SNMPD_SYSTEM['sysLocation'].decode()}\n")
+        f"sysLocation {SNMPD_SYSTEM['sysLocation'].decode()}\n"
+    )
     log = directory / "snmpd.log"
     env = dict(os.environ, SNMP_PERSISTENT_DIR=str(directory / "persist"), MIBS="")
     with log.open("wb") as out:
         # -f foreground, -Lo log to stdout, -C only our config, -r don't check root files.
-        process = subprocess.Popen([snmpd, "-f", "-Lo", "-C", "-r", "-c", str(config)],
-                                   stdout=out, stderr=subprocess.STDOUT, env=env)
+        process = subprocess.Popen(
+            [snmpd, "-f", "-Lo", "-C", "-r", "-c", str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     try:
         _wait_until_answering(process, port, community.encode(), "snmpd", 15, log)
         yield port
@@ -292,8 +322,9 @@ def realdata_recordings() -> list[Path]:
 
 
 @contextmanager
-def run_snmpsim(directory: Path, recordings: list[Path] | None = None
-                ) -> Iterator[tuple[int, dict[str, Path]]]:
+def run_snmpsim(
+    directory: Path, recordings: list[Path] | None = None
+) -> Iterator[tuple[int, dict[str, Path]]]:
     """snmpsim-command-responder on 127.0.0.1:<free port> serving ``recordings``.
 
     Without recordings it serves :data:`SNMPREC_SAMPLE` as community ``public``. snmpsim
@@ -321,12 +352,18 @@ def run_snmpsim(directory: Path, recordings: list[Path] | None = None
     env = dict(os.environ, SNMPSIM_ALLOW_ROOT="true")
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [binary, f"--data-dir={data}", f"--cache-dir={cache}",
-             f"--agent-udpv4-endpoint={LOOPBACK}:{port}"],
-            stdout=out, stderr=subprocess.STDOUT, env=env)
+            [
+                binary,
+                f"--data-dir={data}",
+                f"--cache-dir={cache}",
+                f"--agent-udpv4-endpoint={LOOPBACK}:{port}",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     try:
-        _wait_until_answering(process, port, next(iter(communities)).encode(), "snmpsim", 90,
-                              log)
+        _wait_until_answering(process, port, next(iter(communities)).encode(), "snmpsim", 90, log)
         yield port, communities
     finally:
         _stop(process)
@@ -340,8 +377,9 @@ NET_SNMP_FORMAT = ["-m", "", "-On", "-Oe", "-Ox", "-t", "2", "-r", "1"]
 _EXCEPTIONS = {
     "No Such Object available on this agent at this OID": Tag.NO_SUCH_OBJECT,
     "No Such Instance currently exists at this OID": Tag.NO_SUCH_INSTANCE,
-    "No more variables left in this MIB View (It is past the end of the MIB tree)":
-        Tag.END_OF_MIB_VIEW,
+    "No more variables left in this MIB View (It is past the end of the MIB tree)": (
+        Tag.END_OF_MIB_VIEW
+    ),
 }
 _LINE = re.compile(r"^(\.[0-9.]+) = ", re.M)
 
@@ -354,13 +392,18 @@ def net_snmp(tool: str, version: str, community: str, port: int, *args: str) -> 
     return varbinds
 
 
-def net_snmp_run(tool: str, version: str, community: str, port: int,
-                 *args: str) -> tuple[list[Varbind], str]:
+def net_snmp_run(
+    tool: str, version: str, community: str, port: int, *args: str
+) -> tuple[list[Varbind], str]:
     """Like :func:`net_snmp`, also returning stderr (where "Timeout: No Response" goes)."""
     binary = require_binary(tool, "the Debian package 'snmp'")
     completed = subprocess.run(
         [binary, *NET_SNMP_FORMAT, "-v", version, "-c", community, f"{LOOPBACK}:{port}", *args],
-        capture_output=True, text=True, timeout=120, env=dict(os.environ, MIBS=""))
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, MIBS=""),
+    )
     return parse_net_snmp(completed.stdout), completed.stderr.strip()
 
 
@@ -371,7 +414,7 @@ def parse_net_snmp(text: str) -> list[Varbind]:
     varbinds = []
     for index, match in enumerate(starts):
         end = starts[index + 1].start() if index + 1 < len(starts) else len(text)
-        value = text[match.end():end].strip()
+        value = text[match.end() : end].strip()
         varbinds.append(_parse_value(parse_oid(match.group(1)), value))
     return varbinds
 
@@ -395,8 +438,7 @@ def _parse_value(oid: Oid, text: str) -> Varbind:
     if kind == "Timeticks":
         return Varbind(oid, Tag.TIMETICKS, int(rest.split(")")[0].lstrip("(")))
     if kind in ("Counter32", "Gauge32", "Counter64"):
-        tag = {"Counter32": Tag.COUNTER32, "Gauge32": Tag.GAUGE32,
-               "Counter64": Tag.COUNTER64}[kind]
+        tag = {"Counter32": Tag.COUNTER32, "Gauge32": Tag.GAUGE32, "Counter64": Tag.COUNTER64}[kind]
         return Varbind(oid, tag, int(rest))
     if kind in ("IpAddress", "Network Address"):
         return Varbind(oid, Tag.IP_ADDRESS, socket.inet_aton(rest.strip()))

@@ -25,19 +25,35 @@ MAX_MESSAGE = 64 * 1024 * 1024  # a 1280x900 PNG in base64 is well under this
 
 
 def chromium_binary() -> str | None:
-    for candidate in ("/usr/lib/chromium/chromium", shutil.which("chromium"), shutil.which("chromium-browser")):
+    for candidate in (
+        "/usr/lib/chromium/chromium",
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+    ):
         if candidate and os.access(candidate, os.X_OK):
             return candidate
     return None
 
 
 FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-default-apps", "--disable-extensions", "--no-default-browser-check", "--no-pings",
-    "--disable-client-side-phishing-detection", "--disable-domain-reliability",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--no-default-browser-check",
+    "--no-pings",
+    "--disable-client-side-phishing-detection",
+    "--disable-domain-reliability",
     "--disable-features=Translate,OptimizationHints,MediaRouter,DialMediaRouteProvider,AutofillServerCommunication",
-    "--metrics-recording-only", "--password-store=basic", "--use-mock-keychain",
+    "--metrics-recording-only",
+    "--password-store=basic",
+    "--use-mock-keychain",
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
     "--no-proxy-server",
     # Only for the test's loopback server and its throwaway self-signed certificate.
@@ -72,7 +88,9 @@ class Browser:
         message, self._buffer = self._buffer.split(b"\0", 1)
         return json.loads(message)
 
-    async def call(self, method: str, params: dict | None = None, session: str | None = None) -> dict:
+    async def call(
+        self, method: str, params: dict | None = None, session: str | None = None
+    ) -> dict:
         self._next_id += 1
         command: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
         if session:
@@ -92,14 +110,18 @@ class Browser:
         needed)."""
         while True:
             for event in self.events[after:]:
-                if event["method"] == method and (session is None or event.get("sessionId") == session):
+                if event["method"] == method and (
+                    session is None or event.get("sessionId") == session
+                ):
                     return event
             message = await self._read_message()
             if "method" in message:
                 self.events.append(message)
 
     async def evaluate(self, session: str, expression: str) -> Any:
-        result = await self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session)
+        result = await self.call(
+            "Runtime.evaluate", {"expression": expression, "returnByValue": True}, session
+        )
         if "exceptionDetails" in result:
             raise CdpError(f"evaluate {expression!r}: {result['exceptionDetails']}")
         return result["result"].get("value")
@@ -110,12 +132,16 @@ class Browser:
         the document has loaded. Polls (at most 400 times, 25 ms apart): load events alone race
         with a redirect or a previous page's late event."""
         await action()
-        predicate = f"(p => ({path_check}))(location.pathname) && document.readyState === 'complete'"
+        predicate = (
+            f"(p => ({path_check}))(location.pathname) && document.readyState === 'complete'"
+        )
         for _ in range(400):
             if await self.evaluate(session, predicate):
                 return
             await trio.sleep(0.025)
-        raise CdpError(f"page never reached {path_check!r}: at {await self.evaluate(session, 'location.href')}")
+        raise CdpError(
+            f"page never reached {path_check!r}: at {await self.evaluate(session, 'location.href')}"
+        )
 
 
 @asynccontextmanager
@@ -127,12 +153,24 @@ async def open_browser(user_data_dir: Path, log_path: Path) -> AsyncIterator[Bro
     from_browser_r, from_browser_w = os.pipe()
     # bash (dash takes one-digit fds only) moves our pipe ends to fds 3 and 4, where
     # --remote-debugging-pipe expects them.
-    command = " ".join([f"exec {_quote(binary)}", *(_quote(f) for f in FLAGS),
-                        _quote(f"--user-data-dir={user_data_dir}"), "about:blank",
-                        f"3<&{to_browser_r}", f"4>&{from_browser_w}"])
+    command = " ".join(
+        [
+            f"exec {_quote(binary)}",
+            *(_quote(f) for f in FLAGS),
+            _quote(f"--user-data-dir={user_data_dir}"),
+            "about:blank",
+            f"3<&{to_browser_r}",
+            f"4>&{from_browser_w}",
+        ]
+    )
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([shutil.which("bash") or "/bin/bash", "-c", command], pass_fds=(to_browser_r, from_browser_w),
-                                   stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [shutil.which("bash") or "/bin/bash", "-c", command],
+            pass_fds=(to_browser_r, from_browser_w),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     os.close(to_browser_r)
     os.close(from_browser_w)
     send = trio.lowlevel.FdStream(to_browser_w)

@@ -24,7 +24,7 @@ def is_printer_recording(path: Path) -> bool:
     if recording.get(HR_DEVICE_TYPE_1).value == HR_DEVICE_PRINTER:
         return True
     after = recording.get_next(PRINTER_MIB)
-    return not after.is_exception and after.oid[:len(PRINTER_MIB)] == PRINTER_MIB
+    return not after.is_exception and after.oid[: len(PRINTER_MIB)] == PRINTER_MIB
 
 
 class LocalResolver(trio.abc.HostnameResolver):

@@ -17,8 +17,10 @@ import trio
 
 def _counters(ifname: str) -> dict[str, int]:
     base = Path("/sys/class/net") / ifname / "statistics"
-    return {name: int((base / name).read_text()) for name in
-            ("tx_packets", "tx_bytes", "rx_packets", "rx_bytes")}
+    return {
+        name: int((base / name).read_text())
+        for name in ("tx_packets", "tx_bytes", "rx_packets", "rx_bytes")
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,10 +40,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scans", type=int, default=1)
     args = parser.parse_args(argv)
 
-    options = ScanOptions(credentials=[Community(b"public")], timeout=args.timeout,
-                          retries=args.retries, collect=False, rate=2000,
-                          arp=args.arp == "on", icmp=args.icmp == "on", http=args.http == "on",
-                          http_timeout=2.0, state_dir=args.state_dir)
+    options = ScanOptions(
+        credentials=[Community(b"public")],
+        timeout=args.timeout,
+        retries=args.retries,
+        collect=False,
+        rate=2000,
+        arp=args.arp == "on",
+        icmp=args.icmp == "on",
+        http=args.http == "on",
+        http_timeout=2.0,
+        state_dir=args.state_dir,
+    )
 
     async def run() -> list[dict]:
         scans = []
@@ -52,8 +62,13 @@ def main(argv: list[str] | None = None) -> int:
                     found = [msgspec.to_builtins(r) async for r in reports]
             await trio.sleep(0.2)  # late replies reach the counters
             after = _counters(args.interface)
-            scans.append({"reports": found, "stats": msgspec.to_builtins(scanner.stats),
-                          "wire": {k: after[k] - before[k] for k in before}})
+            scans.append(
+                {
+                    "reports": found,
+                    "stats": msgspec.to_builtins(scanner.stats),
+                    "wire": {k: after[k] - before[k] for k in before},
+                }
+            )
         return scans
 
     print(json.dumps(trio.run(run)))

@@ -24,15 +24,30 @@ LIBRENMS = REALDATA / "librenms"
 
 # LibreNMS os name -> (our vendor, our brand or None)
 LIBRENMS_OS = {
-    "jetdirect": ("HP", None), "brother": ("Brother", None), "canonprinter": ("Canon", None),
-    "dell-laser": ("Dell", None), "epson": ("Epson", None), "epson-scanner": ("Epson", None),
-    "fujifilmprinter": ("Xerox", "Fujifilm"), "xerox": ("Xerox", None),
-    "konica": ("Konica Minolta", None), "developprinter": ("Konica Minolta", "Develop"),
-    "okilan": ("OKI", None), "ricoh": ("Ricoh", None), "gestetner": ("Ricoh", "Gestetner"),
-    "lanier": ("Ricoh", "Lanier"), "nrg": ("Ricoh", "NRG"), "savin": ("Ricoh", "Savin"),
-    "samsungprinter": ("Samsung", None), "sharp": ("Sharp", None), "utax": ("Kyocera", "UTAX"),
-    "kyocera": ("Kyocera", None), "lexmarkprinter": ("Lexmark", None),
-    "toshiba-tec": ("Toshiba", None), "tsc": ("TSC", None), "zebra": ("Zebra", None),
+    "jetdirect": ("HP", None),
+    "brother": ("Brother", None),
+    "canonprinter": ("Canon", None),
+    "dell-laser": ("Dell", None),
+    "epson": ("Epson", None),
+    "epson-scanner": ("Epson", None),
+    "fujifilmprinter": ("Xerox", "Fujifilm"),
+    "xerox": ("Xerox", None),
+    "konica": ("Konica Minolta", None),
+    "developprinter": ("Konica Minolta", "Develop"),
+    "okilan": ("OKI", None),
+    "ricoh": ("Ricoh", None),
+    "gestetner": ("Ricoh", "Gestetner"),
+    "lanier": ("Ricoh", "Lanier"),
+    "nrg": ("Ricoh", "NRG"),
+    "savin": ("Ricoh", "Savin"),
+    "samsungprinter": ("Samsung", None),
+    "sharp": ("Sharp", None),
+    "utax": ("Kyocera", "UTAX"),
+    "kyocera": ("Kyocera", None),
+    "lexmarkprinter": ("Lexmark", None),
+    "toshiba-tec": ("Toshiba", None),
+    "tsc": ("TSC", None),
+    "zebra": ("Zebra", None),
 }
 
 
@@ -90,8 +105,16 @@ def librenms_tray_level(tray: InputTray) -> float | None:
 
 
 HR_DEVICE_STATUS_CODES = {"unknown": 1, "running": 2, "warning": 3, "testing": 4, "down": 5}
-FIRST_OCTET_FLAGS = ("lowPaper", "noPaper", "lowToner", "noToner", "doorOpen", "jammed",
-                     "offline", "serviceRequested")
+FIRST_OCTET_FLAGS = (
+    "lowPaper",
+    "noPaper",
+    "lowToner",
+    "noToner",
+    "doorOpen",
+    "jammed",
+    "offline",
+    "serviceRequested",
+)
 
 
 def librenms_error_state(flags: list[str]) -> int:

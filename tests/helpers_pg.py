@@ -37,7 +37,9 @@ class PostgresCluster:
     def __init__(self) -> None:
         bin_dir = _pg_bin()
         if bin_dir is None:
-            pytest.skip("PostgreSQL not installed (apt-get install -y postgresql); PostgreSQL tests skipped")
+            pytest.skip(
+                "PostgreSQL not installed (apt-get install -y postgresql); PostgreSQL tests skipped"
+            )
         self.bin = bin_dir
         self.root = tempfile.mkdtemp(prefix="phq-pg-")
         os.chmod(self.root, 0o755)
@@ -46,9 +48,12 @@ class PostgresCluster:
         self.prefix: list[str] = []
         if os.geteuid() == 0:
             if shutil.which("runuser") is None:
-                pytest.skip("running as root without runuser: cannot start PostgreSQL as a non-root user")
+                pytest.skip(
+                    "running as root without runuser: cannot start PostgreSQL as a non-root user"
+                )
             try:
                 import pwd
+
                 pw = pwd.getpwnam("postgres")
             except KeyError:
                 pytest.skip("no 'postgres' system user to run PostgreSQL as")
@@ -56,13 +61,44 @@ class PostgresCluster:
             self.prefix = ["runuser", "-u", "postgres", "--"]
 
     def _run(self, *args: str) -> None:
-        subprocess.run(self.prefix + list(args), check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+        subprocess.run(
+            self.prefix + list(args),
+            check=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=120,
+        )
 
     def start(self) -> None:
-        self._run(f"{self.bin}/initdb", "-D", self.data, "-A", "trust", "-U", "phq", "--no-sync", "-E", "UTF8")
-        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c max_connections=200")
-        self._run(f"{self.bin}/pg_ctl", "-D", self.data, "-o", options, "-l", os.path.join(self.root, "log"), "-w", "-t", "60", "start")
+        self._run(
+            f"{self.bin}/initdb",
+            "-D",
+            self.data,
+            "-A",
+            "trust",
+            "-U",
+            "phq",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c max_connections=200"
+        )
+        self._run(
+            f"{self.bin}/pg_ctl",
+            "-D",
+            self.data,
+            "-o",
+            options,
+            "-l",
+            os.path.join(self.root, "log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
 
     def stop(self) -> None:
         try:
@@ -92,7 +128,9 @@ def postgres_cluster():
     except (subprocess.CalledProcessError, OSError) as exc:
         cluster.stop()
         out = getattr(exc, "stdout", b"") or b""
-        pytest.skip(f"could not start a private PostgreSQL: {exc} {out.decode(errors='replace')[-500:]}")
+        pytest.skip(
+            f"could not start a private PostgreSQL: {exc} {out.decode(errors='replace')[-500:]}"
+        )
     yield cluster
     cluster.stop()
 

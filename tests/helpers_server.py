@@ -23,19 +23,38 @@ from printerhq import model
 REPO = Path(__file__).resolve().parent.parent
 
 
-def make_report(i: int, *, address_base: str = "127.0.1", serials: int = 13, t0: float = 1.7e9) -> model.DeviceReport:
+def make_report(
+    i: int, *, address_base: str = "127.0.1", serials: int = 13, t0: float = 1.7e9
+) -> model.DeviceReport:
     """A plausible printer report; ``i`` makes it unique (scanned_at and the counter value)."""
     return model.DeviceReport(
         identity=model.Identity(
-            address=f"{address_base}.{i % 250 + 1}", is_printer=True, vendor="HP",
-            model="LaserJet M507", serial=f"PHQ{i % serials:05d}", sys_name=f"printer-{i % serials}",
+            address=f"{address_base}.{i % 250 + 1}",
+            is_printer=True,
+            vendor="HP",
+            model="LaserJet M507",
+            serial=f"PHQ{i % serials:05d}",
+            sys_name=f"printer-{i % serials}",
             mac=f"00:11:22:33:44:{i % serials:02x}",
         ),
         scanned_at=t0 + i,
         protocol="snmpv2c",
-        counters=[model.Counter(name="total", value=10_000 + i), model.Counter(name="mono", value=9_000 + i)],
-        supplies=[model.Supply(index=1, description="Black Cartridge HP 89A", kind="toner", colour="black",
-                               unit="percent", level=80 - i % 80, capacity=100, percent=float(80 - i % 80))],
+        counters=[
+            model.Counter(name="total", value=10_000 + i),
+            model.Counter(name="mono", value=9_000 + i),
+        ],
+        supplies=[
+            model.Supply(
+                index=1,
+                description="Black Cartridge HP 89A",
+                kind="toner",
+                colour="black",
+                unit="percent",
+                level=80 - i % 80,
+                capacity=100,
+                percent=float(80 - i % 80),
+            )
+        ],
         status=model.Status(device="running", printer="idle"),
         cost=model.SnmpCost(requests=3, sent_bytes=400, received_bytes=1400, wire_bytes=1970),
     )
@@ -63,8 +82,19 @@ class ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         ready = self.data_dir / "ready"
         ready.unlink(missing_ok=True)
-        cmd = [sys.executable, "-m", "printerhq.server", "serve", "--data-dir", str(self.data_dir),
-               "--port", "0", self.tls, "--ready-file", str(ready)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "printerhq.server",
+            "serve",
+            "--data-dir",
+            str(self.data_dir),
+            "--port",
+            "0",
+            self.tls,
+            "--ready-file",
+            str(ready),
+        ]
         if self.database:
             cmd += ["--database", self.database]
         with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
@@ -99,10 +129,20 @@ class ServerProcess:
                 self.kill()
 
     def admin(self, *args: str) -> str:
-        cmd = [sys.executable, "-m", "printerhq.server", "server", *args, "--data-dir", str(self.data_dir)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "printerhq.server",
+            "server",
+            *args,
+            "--data-dir",
+            str(self.data_dir),
+        ]
         if self.database:
             cmd += ["--database", self.database]
-        return subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=REPO, timeout=60).stdout.strip()
+        return subprocess.run(
+            cmd, check=True, capture_output=True, text=True, cwd=REPO, timeout=60
+        ).stdout.strip()
 
     @property
     def certfile(self) -> Path:
@@ -218,8 +258,15 @@ class TcpProxy:
                 data = await source.receive_some(65536)
                 if not data:
                     break
-                if first and direction == "up" and self.refuse_upgrade and b"\r\nupgrade: websocket" in data.lower():
-                    await source.send_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                if (
+                    first
+                    and direction == "up"
+                    and self.refuse_upgrade
+                    and b"\r\nupgrade: websocket" in data.lower()
+                ):
+                    await source.send_all(
+                        b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    )
                     break
                 first = False
                 if direction == "up":

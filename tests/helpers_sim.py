@@ -67,9 +67,13 @@ def loopback_range(count: int, start: str = "127.77.0.1") -> list[str]:
 
 
 @asynccontextmanager
-async def running_fleet(recordings: Sequence[Recording | Path] | None = None,
-                        count: int | None = None, *, start: str = "127.77.0.1",
-                        **options: object) -> AsyncIterator[Fleet]:
+async def running_fleet(
+    recordings: Sequence[Recording | Path] | None = None,
+    count: int | None = None,
+    *,
+    start: str = "127.77.0.1",
+    **options: object,
+) -> AsyncIterator[Fleet]:
     """Serve ``recordings`` (default: every fixture) on ``count`` loopback addresses (default:
     one per recording) on an ephemeral port. ``options`` go to :func:`serve_fleet`."""
     recordings = list(fixture_paths() if recordings is None else recordings)
@@ -78,10 +82,16 @@ async def running_fleet(recordings: Sequence[Recording | Path] | None = None,
         yield fleet
 
 
-def build_request(pdu_type: PduType, oids: Sequence[tuple[int, ...]], *,
-                  version: Version = Version.V2C, community: bytes = b"public",
-                  request_id: int | None = None, non_repeaters: int = 0,
-                  max_repetitions: int = 10) -> tuple[int, bytes]:
+def build_request(
+    pdu_type: PduType,
+    oids: Sequence[tuple[int, ...]],
+    *,
+    version: Version = Version.V2C,
+    community: bytes = b"public",
+    request_id: int | None = None,
+    non_repeaters: int = 0,
+    max_repetitions: int = 10,
+) -> tuple[int, bytes]:
     """(request_id, encoded request)."""
     rid = next(_request_ids) if request_id is None else request_id
     status, index = (non_repeaters, max_repetitions) if pdu_type == PduType.GET_BULK else (0, 0)
@@ -89,8 +99,9 @@ def build_request(pdu_type: PduType, oids: Sequence[tuple[int, ...]], *,
     return rid, encode_message(Message(version, community, pdu))
 
 
-async def exchange(address: str, port: int, request: bytes, *,
-                   timeout: float = TEST_TIMEOUT) -> tuple[bytes, tuple[str, int]]:
+async def exchange(
+    address: str, port: int, request: bytes, *, timeout: float = TEST_TIMEOUT
+) -> tuple[bytes, tuple[str, int]]:
     """Send one datagram from a fresh socket; return (reply bytes, reply source)."""
     with trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM) as sock:
         await sock.bind(("127.0.0.1", 0))
@@ -100,8 +111,9 @@ async def exchange(address: str, port: int, request: bytes, *,
         return data, peer
 
 
-async def snmp_request(address: str, port: int, pdu_type: PduType,
-                       oids: Sequence[tuple[int, ...]], **request: object) -> Message:
+async def snmp_request(
+    address: str, port: int, pdu_type: PduType, oids: Sequence[tuple[int, ...]], **request: object
+) -> Message:
     """One request/response exchange, decoded with our codec. Checks the request-id."""
     rid, data = build_request(pdu_type, oids, **request)  # type: ignore[arg-type]
     reply, _ = await exchange(address, port, data)
@@ -110,14 +122,21 @@ async def snmp_request(address: str, port: int, pdu_type: PduType,
     return message
 
 
-async def bulk_walk(address: str, port: int, root: tuple[int, ...] = (1, 3), *,
-                    max_repetitions: int = 25, limit: int = 100_000) -> list[Varbind]:
+async def bulk_walk(
+    address: str,
+    port: int,
+    root: tuple[int, ...] = (1, 3),
+    *,
+    max_repetitions: int = 25,
+    limit: int = 100_000,
+) -> list[Varbind]:
     """Walk everything from ``root`` with GETBULK (v2c) until endOfMibView; bounded."""
     out: list[Varbind] = []
     cursor = tuple(root)
     for _ in range(limit):
-        reply = await snmp_request(address, port, PduType.GET_BULK, [cursor],
-                                   max_repetitions=max_repetitions)
+        reply = await snmp_request(
+            address, port, PduType.GET_BULK, [cursor], max_repetitions=max_repetitions
+        )
         assert reply.pdu.error_status == 0, reply.pdu.error_name
         for varbind in reply.pdu.varbinds:
             if varbind.is_exception:

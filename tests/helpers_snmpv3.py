@@ -15,12 +15,17 @@ from printerhq.snmp.usm import AuthProtocol, PrivProtocol, UsmUser
 
 # net-snmp spellings for each protocol.
 NETSNMP_AUTH = {
-    AuthProtocol.MD5: "MD5", AuthProtocol.SHA: "SHA", AuthProtocol.SHA224: "SHA-224",
-    AuthProtocol.SHA256: "SHA-256", AuthProtocol.SHA384: "SHA-384",
+    AuthProtocol.MD5: "MD5",
+    AuthProtocol.SHA: "SHA",
+    AuthProtocol.SHA224: "SHA-224",
+    AuthProtocol.SHA256: "SHA-256",
+    AuthProtocol.SHA384: "SHA-384",
     AuthProtocol.SHA512: "SHA-512",
 }
 NETSNMP_PRIV = {
-    PrivProtocol.DES: "DES", PrivProtocol.AES: "AES", PrivProtocol.AES192: "AES-192",
+    PrivProtocol.DES: "DES",
+    PrivProtocol.AES: "AES",
+    PrivProtocol.AES192: "AES-192",
     PrivProtocol.AES256: "AES-256",
 }
 AUTH_PASS = "auth-pass-phrase"
@@ -32,16 +37,24 @@ def user_name(auth: AuthProtocol, priv: PrivProtocol) -> str:
     return f"u_{auth.name.lower()}_{priv.name.lower()}"
 
 
-def make_user(auth: AuthProtocol, priv: PrivProtocol, *, auth_pass: str = AUTH_PASS,
-              priv_pass: str = PRIV_PASS, name: str | None = None) -> UsmUser:
+def make_user(
+    auth: AuthProtocol,
+    priv: PrivProtocol,
+    *,
+    auth_pass: str = AUTH_PASS,
+    priv_pass: str = PRIV_PASS,
+    name: str | None = None,
+) -> UsmUser:
     return UsmUser(
-        name or user_name(auth, priv), auth,
-        auth_pass if auth is not AuthProtocol.NONE else None, priv,
-        priv_pass if priv is not PrivProtocol.NONE else None)
+        name or user_name(auth, priv),
+        auth,
+        auth_pass if auth is not AuthProtocol.NONE else None,
+        priv,
+        priv_pass if priv is not PrivProtocol.NONE else None,
+    )
 
 
-ALL_PAIRS = [(auth, priv) for auth in NETSNMP_AUTH
-             for priv in (PrivProtocol.NONE, *NETSNMP_PRIV)]
+ALL_PAIRS = [(auth, priv) for auth in NETSNMP_AUTH for priv in (PrivProtocol.NONE, *NETSNMP_PRIV)]
 NOAUTH_USER = "u_none_none"
 
 
@@ -69,8 +82,15 @@ class Snmpd:
     def peer(self) -> str:
         return f"udp:127.0.0.1:{self.port}"
 
-    def netsnmp_args(self, auth: AuthProtocol, priv: PrivProtocol, *, name: str | None = None,
-                     auth_pass: str = AUTH_PASS, priv_pass: str = PRIV_PASS) -> list[str]:
+    def netsnmp_args(
+        self,
+        auth: AuthProtocol,
+        priv: PrivProtocol,
+        *,
+        name: str | None = None,
+        auth_pass: str = AUTH_PASS,
+        priv_pass: str = PRIV_PASS,
+    ) -> list[str]:
         """Command-line flags for net-snmp tools acting as this user."""
         args = ["-v3", "-u", name or user_name(auth, priv), "-r", "0", "-t", "3"]
         if auth is AuthProtocol.NONE:
@@ -81,10 +101,15 @@ class Snmpd:
         return args + ["-l", "authPriv", "-x", NETSNMP_PRIV[priv], "-X", priv_pass]
 
     def run_tool(self, tool: str, args: list[str]) -> str:
-        env = {**os.environ, "SNMP_PERSISTENT_DIR": str(self.directory / "client"),
-               "SNMPCONFPATH": str(self.directory / "client"), "MIBS": ""}
-        done = subprocess.run([tool, *args], capture_output=True, text=True, timeout=30,
-                              env=env, check=False)
+        env = {
+            **os.environ,
+            "SNMP_PERSISTENT_DIR": str(self.directory / "client"),
+            "SNMPCONFPATH": str(self.directory / "client"),
+            "MIBS": "",
+        }
+        done = subprocess.run(
+            [tool, *args], capture_output=True, text=True, timeout=30, env=env, check=False
+        )
         if done.returncode:
             raise RuntimeError(f"{tool} failed: {done.stderr.strip()}")
         return done.stdout
@@ -123,9 +148,22 @@ def start_snmpd(directory: Path) -> Snmpd:
         port = _free_udp_port()
         with open(directory / "snmpd.log", "w") as log:  # the child keeps its own descriptor
             process = subprocess.Popen(
-                ["snmpd", "-f", "-C", "-c", str(config), "-Lf", str(directory / "snmpd.log"),
-                 "-p", str(directory / "snmpd.pid"), f"udp:127.0.0.1:{port}"],
-                stdout=log, stderr=subprocess.STDOUT, env=env)
+                [
+                    "snmpd",
+                    "-f",
+                    "-C",
+                    "-c",
+                    str(config),
+                    "-Lf",
+                    str(directory / "snmpd.log"),
+                    "-p",
+                    str(directory / "snmpd.pid"),
+                    f"udp:127.0.0.1:{port}",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
         server = Snmpd(port, directory, process)
         if _wait_ready(server):
             return server
@@ -138,9 +176,23 @@ def _wait_ready(server: Snmpd, timeout: float = 10.0) -> bool:
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             return False
-        done = subprocess.run(["snmpget", "-v2c", "-c", COMMUNITY, "-r", "0", "-t", "0.5",
-                               server.peer, "1.3.6.1.2.1.1.5.0"], capture_output=True,
-                              timeout=10, check=False)
+        done = subprocess.run(
+            [
+                "snmpget",
+                "-v2c",
+                "-c",
+                COMMUNITY,
+                "-r",
+                "0",
+                "-t",
+                "0.5",
+                server.peer,
+                "1.3.6.1.2.1.1.5.0",
+            ],
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
         if done.returncode == 0:
             return True
         time.sleep(0.1)

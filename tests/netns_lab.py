@@ -46,8 +46,11 @@ PREFIX = "phq-"
 CREATED_NAMESPACES: set[str] = set()
 OPEN_NAMESPACES: set[str] = set()
 
-SNMP_RECORDINGS = ("hp_laserjet-pro-m404dn.snmprec", "brother_hl-l2350dw.snmprec",
-                   "kyocera_ecosys-p3145dn.snmprec")
+SNMP_RECORDINGS = (
+    "hp_laserjet-pro-m404dn.snmprec",
+    "brother_hl-l2350dw.snmprec",
+    "kyocera_ecosys-p3145dn.snmprec",
+)
 
 
 def skip_reason() -> str | None:
@@ -102,8 +105,13 @@ class Lab:
         return [str(a) for a in self.network.hosts() if str(a) not in used]
 
     def in_agent(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["ip", "netns", "exec", self.agent_ns, *args],
-                              capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+        return subprocess.run(
+            ["ip", "netns", "exec", self.agent_ns, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=ROOT,
+        )
 
     def run_agent(self, command: str, *args: str, timeout: float = 120) -> dict:  # type: ignore[type-arg]
         """Run ``python -m tests.netns_lab COMMAND ARGS`` inside the agent namespace; its JSON."""
@@ -115,8 +123,7 @@ class Lab:
 
 def _pick_network() -> ipaddress.IPv4Network:
     """A random 10.213.N.0/24 not present on the host (it will exist only in our namespaces)."""
-    host = subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True,
-                          text=True).stdout
+    host = subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True).stdout
     for _ in range(50):
         third = secrets.randbelow(254) + 1
         if f"10.213.{third}." not in host:
@@ -155,22 +162,50 @@ def open_lab() -> Iterator[Lab]:
     tag = secrets.token_hex(3)
     net = _pick_network()
     base = str(net.network_address)[:-1]  # "10.213.N."
-    lab = Lab(tag=tag, agent_ns=f"{PREFIX}agent-{tag}", lan_ns=f"{PREFIX}lan-{tag}",
-              agent_if=f"phqa-{tag}", lan_if=f"phql-{tag}", network=net, agent_ip=base + "1",
-              snmp_printers=[base + "10", base + "11", base + "12"], icmp_dropping=base + "11",
-              web_only=base + "13")
+    lab = Lab(
+        tag=tag,
+        agent_ns=f"{PREFIX}agent-{tag}",
+        lan_ns=f"{PREFIX}lan-{tag}",
+        agent_if=f"phqa-{tag}",
+        lan_if=f"phql-{tag}",
+        network=net,
+        agent_ip=base + "1",
+        snmp_printers=[base + "10", base + "11", base + "12"],
+        icmp_dropping=base + "11",
+        web_only=base + "13",
+    )
     try:
         for ns in (lab.agent_ns, lab.lan_ns):
             _sh("ip", "netns", "add", ns)
             CREATED_NAMESPACES.add(ns)
             OPEN_NAMESPACES.add(ns)
             for key in ("all", "default"):
-                _sh("ip", "netns", "exec", ns, "sh", "-c",
-                    f"echo 1 > /proc/sys/net/ipv6/conf/{key}/disable_ipv6")
+                _sh(
+                    "ip",
+                    "netns",
+                    "exec",
+                    ns,
+                    "sh",
+                    "-c",
+                    f"echo 1 > /proc/sys/net/ipv6/conf/{key}/disable_ipv6",
+                )
             _sh("ip", "-n", ns, "link", "set", "lo", "up")
         # Both ends are created inside the namespaces: the host never sees this link.
-        _sh("ip", "link", "add", lab.agent_if, "netns", lab.agent_ns, "type", "veth",
-            "peer", "name", lab.lan_if, "netns", lab.lan_ns)
+        _sh(
+            "ip",
+            "link",
+            "add",
+            lab.agent_if,
+            "netns",
+            lab.agent_ns,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            lab.lan_if,
+            "netns",
+            lab.lan_ns,
+        )
         _sh("ip", "-n", lab.agent_ns, "addr", "add", f"{lab.agent_ip}/24", "dev", lab.agent_if)
         for address in lab.printers:
             _sh("ip", "-n", lab.lan_ns, "addr", "add", f"{address}/24", "dev", lab.lan_if)
@@ -178,21 +213,44 @@ def open_lab() -> Iterator[Lab]:
             _sh("ip", "-n", ns, "link", "set", ifname, "up")
         # The ICMP-dropping printer: echo requests to that one address are dropped in the lan
         # namespace's input hook (its ARP and SNMP still work).
-        rules = (f"add table inet phq\n"
-                 f"add chain inet phq input {{ type filter hook input priority 0; }}\n"
-                 f"add rule inet phq input ip daddr {lab.icmp_dropping} icmp type echo-request drop\n")
-        done = subprocess.run(["ip", "netns", "exec", lab.lan_ns, "nft", "-f", "-"], input=rules,
-                              capture_output=True, text=True, timeout=20)
+        rules = (
+            f"add table inet phq\n"
+            f"add chain inet phq input {{ type filter hook input priority 0; }}\n"
+            f"add rule inet phq input ip daddr {lab.icmp_dropping} icmp type echo-request drop\n"
+        )
+        done = subprocess.run(
+            ["ip", "netns", "exec", lab.lan_ns, "nft", "-f", "-"],
+            input=rules,
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"nft failed: {done.stderr}")
         lan = ["ip", "netns", "exec", lab.lan_ns, PYTHON]
-        lab.processes.append(_start(
-            [*lan, "-m", "printerhq", "sim", *(str(FIXTURES / r) for r in SNMP_RECORDINGS),
-             "--addresses", ",".join(lab.snmp_printers), "--port", "161",
-             "--allow-non-loopback-in-netns"], ready="sim: serving"))
-        lab.processes.append(_start(
-            [*lan, "-m", "tests.netns_lab", "ews", "--address", lab.web_only, "--port", "80"],
-            ready="ews: serving"))
+        lab.processes.append(
+            _start(
+                [
+                    *lan,
+                    "-m",
+                    "printerhq",
+                    "sim",
+                    *(str(FIXTURES / r) for r in SNMP_RECORDINGS),
+                    "--addresses",
+                    ",".join(lab.snmp_printers),
+                    "--port",
+                    "161",
+                    "--allow-non-loopback-in-netns",
+                ],
+                ready="sim: serving",
+            )
+        )
+        lab.processes.append(
+            _start(
+                [*lan, "-m", "tests.netns_lab", "ews", "--address", lab.web_only, "--port", "80"],
+                ready="ews: serving",
+            )
+        )
         yield lab
     finally:
         for proc in lab.processes:
@@ -222,8 +280,10 @@ def netns_lab() -> Iterator[Lab]:
 
 def _counters(ifname: str) -> dict[str, int]:
     base = Path("/sys/class/net") / ifname / "statistics"
-    return {name: int((base / name).read_text()) for name in
-            ("tx_packets", "tx_bytes", "rx_packets", "rx_bytes")}
+    return {
+        name: int((base / name).read_text())
+        for name in ("tx_packets", "tx_bytes", "rx_packets", "rx_bytes")
+    }
 
 
 def _delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
@@ -267,17 +327,20 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
     from printerhq.arp import ArpStats, arp_sweep
 
-    targets = [str(a) for a in ipaddress.IPv4Network(args.network).hosts()
-               if str(a) != args.exclude]
+    targets = [
+        str(a) for a in ipaddress.IPv4Network(args.network).hosts() if str(a) != args.exclude
+    ]
     stats = ArpStats()
     before = _counters(args.interface)
-    found = trio.run(lambda: arp_sweep(args.interface, targets, timeout=args.timeout,
-                                       retries=args.retries, stats=stats))
+    found = trio.run(
+        lambda: arp_sweep(
+            args.interface, targets, timeout=args.timeout, retries=args.retries, stats=stats
+        )
+    )
     time.sleep(0.2)
     wire = _delta(before, _counters(args.interface))
     counts = {**vars(stats), "frames_sent": stats.frames_sent}
-    print(json.dumps({"found": found, "targets": len(targets), "stats": counts,
-                      "wire": wire}))
+    print(json.dumps({"found": found, "targets": len(targets), "stats": counts, "wire": wire}))
     return 0
 
 
@@ -314,8 +377,9 @@ def _cmd_discover(args: argparse.Namespace) -> int:
         Pinger = None  # type: ignore[assignment,misc]
 
     sys_descr, sys_object_id = (1, 3, 6, 1, 2, 1, 1, 1, 0), (1, 3, 6, 1, 2, 1, 1, 2, 0)
-    targets = [str(a) for a in ipaddress.IPv4Network(args.network).hosts()
-               if str(a) != args.exclude]
+    targets = [
+        str(a) for a in ipaddress.IPv4Network(args.network).hosts() if str(a) != args.exclude
+    ]
 
     async def main() -> dict:  # type: ignore[type-arg]
         before = _counters(args.interface)
@@ -323,9 +387,13 @@ def _cmd_discover(args: argparse.Namespace) -> int:
         if args.mode == "arp":
             discovery = await arp_discover(targets, timeout=0.5, retries=args.arp_retries)
             live = list(discovery.live)
-            arp_info = {"live": discovery.live, "unswept": discovery.unswept,
-                        "reason": discovery.reason, "frames": discovery.stats.frames_sent,
-                        "bytes": discovery.stats.bytes_sent}
+            arp_info = {
+                "live": discovery.live,
+                "unswept": discovery.unswept,
+                "reason": discovery.reason,
+                "frames": discovery.stats.frames_sent,
+                "bytes": discovery.stats.bytes_sent,
+            }
         else:
             live = targets  # no ARP: every address gets the IP probes
             arp_info = None
@@ -335,6 +403,7 @@ def _cmd_discover(args: argparse.Namespace) -> int:
                 pinger_cm = Pinger() if Pinger is not None else None
                 pinger = await pinger_cm.__aenter__() if pinger_cm is not None else None
                 try:
+
                     async def one(address: str) -> None:
                         entry: dict = {}  # type: ignore[type-arg]
                         if pinger is not None:
@@ -342,7 +411,8 @@ def _cmd_discover(args: argparse.Namespace) -> int:
                         try:
                             varbinds = await snmp.get(
                                 Target(address, credentials=[Community(b"public")]),
-                                [sys_descr, sys_object_id])
+                                [sys_descr, sys_object_id],
+                            )
                             value = varbinds[0].value
                             if isinstance(value, bytes):
                                 value = value.decode("utf-8", "replace")
@@ -351,11 +421,15 @@ def _cmd_discover(args: argparse.Namespace) -> int:
                             entry["snmp"] = None
                         entry["http"] = None
                         if entry["snmp"] is None:
-                            found = await probe_http(address, timeout=args.http_timeout,
-                                                     client=client)
+                            found = await probe_http(
+                                address, timeout=args.http_timeout, client=client
+                            )
                             if found is not None:
-                                entry["http"] = {"vendor": found.vendor, "model": found.model,
-                                                 "serial": found.serial}
+                                entry["http"] = {
+                                    "vendor": found.vendor,
+                                    "model": found.model,
+                                    "serial": found.serial,
+                                }
                         if entry.get("icmp") is not None or entry["snmp"] or entry["http"]:
                             report[address] = entry
 
@@ -366,8 +440,12 @@ def _cmd_discover(args: argparse.Namespace) -> int:
                     if pinger_cm is not None:
                         await pinger_cm.__aexit__(None, None, None)
         await trio.sleep(0.2)
-        return {"devices": report, "arp": arp_info, "icmp": Pinger is not None,
-                "wire": _delta(before, _counters(args.interface))}
+        return {
+            "devices": report,
+            "arp": arp_info,
+            "icmp": Pinger is not None,
+            "wire": _delta(before, _counters(args.interface)),
+        }
 
     print(json.dumps(trio.run(main), default=str))
     return 0

@@ -29,23 +29,43 @@ def _value_classes(version: Version) -> dict[int, Any]:
     p = pysnmp_module(version)
     if version == Version.V1:
         # RFC 1155 names: Counter and Gauge, no Counter64, no exceptions.
-        return {Tag.INTEGER: p.Integer, Tag.OCTET_STRING: p.OctetString, Tag.NULL: p.Null,
-                Tag.OBJECT_IDENTIFIER: p.ObjectIdentifier, Tag.IP_ADDRESS: p.IpAddress,
-                Tag.COUNTER32: p.Counter, Tag.GAUGE32: p.Gauge, Tag.TIMETICKS: p.TimeTicks,
-                Tag.OPAQUE: p.Opaque}
-    return {Tag.INTEGER: p.Integer, Tag.OCTET_STRING: p.OctetString, Tag.NULL: p.Null,
-            Tag.OBJECT_IDENTIFIER: p.ObjectIdentifier, Tag.IP_ADDRESS: p.IpAddress,
-            Tag.COUNTER32: p.Counter32, Tag.GAUGE32: p.Gauge32, Tag.TIMETICKS: p.TimeTicks,
-            Tag.OPAQUE: p.Opaque, Tag.COUNTER64: p.Counter64,
-            Tag.NO_SUCH_OBJECT: p.NoSuchObject, Tag.NO_SUCH_INSTANCE: p.NoSuchInstance,
-            Tag.END_OF_MIB_VIEW: p.EndOfMibView}
+        return {
+            Tag.INTEGER: p.Integer,
+            Tag.OCTET_STRING: p.OctetString,
+            Tag.NULL: p.Null,
+            Tag.OBJECT_IDENTIFIER: p.ObjectIdentifier,
+            Tag.IP_ADDRESS: p.IpAddress,
+            Tag.COUNTER32: p.Counter,
+            Tag.GAUGE32: p.Gauge,
+            Tag.TIMETICKS: p.TimeTicks,
+            Tag.OPAQUE: p.Opaque,
+        }
+    return {
+        Tag.INTEGER: p.Integer,
+        Tag.OCTET_STRING: p.OctetString,
+        Tag.NULL: p.Null,
+        Tag.OBJECT_IDENTIFIER: p.ObjectIdentifier,
+        Tag.IP_ADDRESS: p.IpAddress,
+        Tag.COUNTER32: p.Counter32,
+        Tag.GAUGE32: p.Gauge32,
+        Tag.TIMETICKS: p.TimeTicks,
+        Tag.OPAQUE: p.Opaque,
+        Tag.COUNTER64: p.Counter64,
+        Tag.NO_SUCH_OBJECT: p.NoSuchObject,
+        Tag.NO_SUCH_INSTANCE: p.NoSuchInstance,
+        Tag.END_OF_MIB_VIEW: p.EndOfMibView,
+    }
 
 
 _PDU_CLASS_NAMES = {
-    PduType.GET: "GetRequestPDU", PduType.GET_NEXT: "GetNextRequestPDU",
-    PduType.RESPONSE: "GetResponsePDU", PduType.SET: "SetRequestPDU",
-    PduType.GET_BULK: "GetBulkRequestPDU", PduType.INFORM: "InformRequestPDU",
-    PduType.TRAP_V2: "SNMPv2TrapPDU", PduType.REPORT: "ReportPDU",
+    PduType.GET: "GetRequestPDU",
+    PduType.GET_NEXT: "GetNextRequestPDU",
+    PduType.RESPONSE: "GetResponsePDU",
+    PduType.SET: "SetRequestPDU",
+    PduType.GET_BULK: "GetBulkRequestPDU",
+    PduType.INFORM: "InformRequestPDU",
+    PduType.TRAP_V2: "SNMPv2TrapPDU",
+    PduType.REPORT: "ReportPDU",
 }
 
 
@@ -110,9 +130,11 @@ def from_pysnmp(msg: Any, version: Version) -> Message:
     for oid, value in api_pdu.get_varbinds(pdu):
         tag = _tag_of(value)
         bindings.append(Varbind(tuple(oid), tag, _python_value(tag, value)))
-    return Message(Version(int(p.apiMessage.get_version(msg))),
-                   bytes(p.apiMessage.get_community(msg).asOctets()),
-                   Pdu(pdu_type, request_id, status, index, bindings))
+    return Message(
+        Version(int(p.apiMessage.get_version(msg))),
+        bytes(p.apiMessage.get_community(msg).asOctets()),
+        Pdu(pdu_type, request_id, status, index, bindings),
+    )
 
 
 def pysnmp_decode(data: bytes, version: Version) -> Message:

@@ -31,28 +31,34 @@ pytestmark = pytest.mark.skipif(not LIBRENMS.is_dir(), reason="../shared/realdat
 
 # (file stem, field) -> why we differ on purpose. A field is "kind:key", e.g. "hardware",
 # "supply:1.current", "count:<oid>".
-HP_SPLIT = ("HP sends long supply descriptions as a text line plus a line of hex; we decode and "
-            "join them keeping the device's own space at the break, which LibreNMS's line-by-line "
-            "join drops")
+HP_SPLIT = (
+    "HP sends long supply descriptions as a text line plus a line of hex; we decode and "
+    "join them keeping the device's own space at the break, which LibreNMS's line-by-line "
+    "join drops"
+)
 DELIBERATE: dict[tuple[str, str], str] = {
     ("jetdirect_m880", "supply:1.descr"): HP_SPLIT,
     ("jetdirect_m880", "supply:5.descr"): HP_SPLIT,
     ("jetdirect_m880", "supply:9.descr"): HP_SPLIT,
     ("jetdirect_m880", "supply:11.descr"): HP_SPLIT,
-    ("jetdirect_m130nw", "hardware"):
-        "we take HP's model from hrDeviceDescr.1 (the exact model, 'M130nw'; read in the cold GET "
-        "anyway) where LibreNMS parses MDL: from the ~300-byte IEEE 1284 device ID, which names "
-        "the model family 'M129-M134'",
-    ("jetdirect_m130nw", "state:1.3.6.1.4.1.11.2.3.9.4.2.1.3.3.1.13.0"):
-        "HP default media size is configuration, not device state: not in our status model",
+    (
+        "jetdirect_m130nw",
+        "hardware",
+    ): "we take HP's model from hrDeviceDescr.1 (the exact model, 'M130nw'; read in the cold GET "
+    "anyway) where LibreNMS parses MDL: from the ~300-byte IEEE 1284 device ID, which names "
+    "the model family 'M129-M134'",
+    (
+        "jetdirect_m130nw",
+        "state:1.3.6.1.4.1.11.2.3.9.4.2.1.3.3.1.13.0",
+    ): "HP default media size is configuration, not device state: not in our status model",
 }
 
 # Differences that follow one rule across files: field kind -> reason.
 DELIBERATE_WHEN_LIBRENMS_EMPTY = {
     "hardware": "LibreNMS has no model source for this device; we fall back to the vendor "
-                "model OID, hrDeviceDescr.1 or sysDescr, so we report a model where it has none",
+    "model OID, hrDeviceDescr.1 or sysDescr, so we report a model where it has none",
     "serial": "we also read the serial from sysDescr (HP 'SN:' field) or the vendor serial OID "
-              "where LibreNMS's definition for this OS reads none",
+    "where LibreNMS's definition for this OS reads none",
     "version": "we read the vendor firmware OID where LibreNMS's definition for this OS reads none",
 }
 
@@ -92,8 +98,9 @@ def compare(json_path: Path) -> list[Row]:
     rows.append(Row("version", device.get("version"), report.identity.firmware))
     supplies = {s.index: s for s in report.supplies}
     trays = {t.index: t for t in (report.status.trays if report.status else [])}
-    expected_supplies = (expected.get("printer-supplies") or {}).get("discovery", {}) \
-        .get("printer_supplies", [])
+    expected_supplies = (
+        (expected.get("printer-supplies") or {}).get("discovery", {}).get("printer_supplies", [])
+    )
     seen_markers = set()
     for entry in expected_supplies:
         index = int(entry["supply_index"])
@@ -101,41 +108,82 @@ def compare(json_path: Path) -> list[Row]:
             tray = trays.get(index)
             key = f"tray:{index}"
             rows.append(Row(key + ".descr", entry["supply_descr"], tray.name if tray else None))
-            rows.append(Row(key + ".capacity", entry["supply_capacity"],
-                            tray.capacity if tray else None))
-            rows.append(Row(key + ".current", float(entry["supply_current"]),
-                            librenms_tray_level(tray) if tray else None))
+            rows.append(
+                Row(key + ".capacity", entry["supply_capacity"], tray.capacity if tray else None)
+            )
+            rows.append(
+                Row(
+                    key + ".current",
+                    float(entry["supply_current"]),
+                    librenms_tray_level(tray) if tray else None,
+                )
+            )
             continue
         seen_markers.add(index)
         supply = supplies.get(index)
         key = f"supply:{index}"
-        rows.append(Row(key + ".type", entry["supply_type"],
-                        (supply.supply_type or "markerSupply") if supply else None))
-        rows.append(Row(key + ".descr", entry["supply_descr"], supply.description if supply else None))
-        rows.append(Row(key + ".capacity", entry["supply_capacity"],
-                        librenms_capacity(supply) if supply else None))
-        rows.append(Row(key + ".current", entry["supply_current"],
-                        librenms_level(supply, os_name) if supply else None))
+        rows.append(
+            Row(
+                key + ".type",
+                entry["supply_type"],
+                (supply.supply_type or "markerSupply") if supply else None,
+            )
+        )
+        rows.append(
+            Row(key + ".descr", entry["supply_descr"], supply.description if supply else None)
+        )
+        rows.append(
+            Row(
+                key + ".capacity",
+                entry["supply_capacity"],
+                librenms_capacity(supply) if supply else None,
+            )
+        )
+        rows.append(
+            Row(
+                key + ".current",
+                entry["supply_current"],
+                librenms_level(supply, os_name) if supply else None,
+            )
+        )
     for supply in report.supplies:  # ours that LibreNMS does not list
         if supply.index not in seen_markers:
-            rows.append(Row(f"supply:{supply.index}.present", None, librenms_level(supply, os_name)))
-    sensors = (expected.get("sensors") or {}).get("discovery", {}).get("sensors", []) \
-        if isinstance(expected.get("sensors"), dict) else []
+            rows.append(
+                Row(f"supply:{supply.index}.present", None, librenms_level(supply, os_name))
+            )
+    sensors = (
+        (expected.get("sensors") or {}).get("discovery", {}).get("sensors", [])
+        if isinstance(expected.get("sensors"), dict)
+        else []
+    )
     counters = {c.source: c for c in report.counters}
     for sensor in sensors:
         oid = sensor["sensor_oid"].lstrip(".")
         if sensor["sensor_class"] == "count":
             counter = counters.get(oid)
-            rows.append(Row(f"count:{oid}", sensor["sensor_current"],
-                            counter.value if counter else None))
+            rows.append(
+                Row(f"count:{oid}", sensor["sensor_current"], counter.value if counter else None)
+            )
         elif sensor["sensor_class"] == "state":
             status = report.status
             if oid == "1.3.6.1.2.1.25.3.2.1.5.1":
-                rows.append(Row("state:hrDeviceStatus", sensor["sensor_current"],
-                                HR_DEVICE_STATUS_CODES.get(status.device) if status and status.device else None))
+                rows.append(
+                    Row(
+                        "state:hrDeviceStatus",
+                        sensor["sensor_current"],
+                        HR_DEVICE_STATUS_CODES.get(status.device)
+                        if status and status.device
+                        else None,
+                    )
+                )
             elif oid == "1.3.6.1.2.1.25.3.5.1.2.1":
-                rows.append(Row("state:hrPrinterDetectedErrorState", sensor["sensor_current"],
-                                librenms_error_state(status.errors) if status else None))
+                rows.append(
+                    Row(
+                        "state:hrPrinterDetectedErrorState",
+                        sensor["sensor_current"],
+                        librenms_error_state(status.errors) if status else None,
+                    )
+                )
             else:
                 rows.append(Row(f"state:{oid}", sensor["sensor_current"], None))
     return rows
@@ -160,14 +208,18 @@ def test_accuracy_against_librenms(capsys):
             kind, _ = verdict(stem, row)
             counts[kind] += 1
             if kind == "differs":
-                undocumented.append(f"{stem}: {row.field}: LibreNMS {row.expected!r}, ours {row.ours!r}")
+                undocumented.append(
+                    f"{stem}: {row.field}: LibreNMS {row.expected!r}, ours {row.ours!r}"
+                )
         table.append((stem, counts))
     assert table, "no expectations found"
     with capsys.disabled():
         print()
         print(f"{'recording':32} {'matched':>8} {'deliberate':>10} {'differs':>8}")
         for stem, counts in table:
-            print(f"{stem:32} {counts['match']:>8} {counts['deliberate']:>10} {counts['differs']:>8}")
+            print(
+                f"{stem:32} {counts['match']:>8} {counts['deliberate']:>10} {counts['differs']:>8}"
+            )
         total = {k: sum(c[k] for _, c in table) for k in ("match", "deliberate", "differs")}
         print(f"{'TOTAL':32} {total['match']:>8} {total['deliberate']:>10} {total['differs']:>8}")
         for line in undocumented:
@@ -192,8 +244,9 @@ def test_detect_only_vendor(path: Path):
     assert identity.is_printer
 
 
-@pytest.mark.parametrize("path", [p.with_suffix(".snmprec") for p in expected_files()],
-                         ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path", [p.with_suffix(".snmprec") for p in expected_files()], ids=lambda p: p.stem
+)
 def test_main_recordings_identified(path: Path):
     expected = json.loads(path.with_suffix(".json").read_text())
     os_name = expected["os"]["discovery"]["devices"][0]["os"]

@@ -14,8 +14,9 @@ from printerhq.adaptive import STATE_FILE, DiscoveryMemory, DiscoveryPolicy
 BASE = int(ipaddress.IPv4Address("10.20.0.0"))
 
 
-def one_scan(memory: DiscoveryMemory, addresses, answering: dict[int, str], now: float
-             ) -> list[int]:
+def one_scan(
+    memory: DiscoveryMemory, addresses, answering: dict[int, str], now: float
+) -> list[int]:
     """Run one scan over `addresses`; returns the probed ones."""
     memory.begin_scan(now)
     probed = []
@@ -95,12 +96,12 @@ def test_cancelled_scan_does_not_advance_backoff():
     # A scan that probes half of a due block and is cancelled:
     memory.begin_scan(100.0)
     due = [a for a in subnet if memory.should_probe(a)]
-    for address in due[:len(due) // 2]:
+    for address in due[: len(due) // 2]:
         memory.record(address, None)
     memory.end_scan(complete=False)
     if due:
         memory.begin_scan(101.0)
-        assert all(memory.should_probe(a) for a in due[len(due) // 2:])
+        assert all(memory.should_probe(a) for a in due[len(due) // 2 :])
 
 
 def test_ipv6_and_hostnames_are_always_probed():
@@ -157,9 +158,12 @@ def test_bounds_evict_oldest():
 
 
 @settings(deadline=None, max_examples=50)
-@given(st.lists(st.tuples(st.integers(0, 1023), st.sampled_from([None, "printer", "snmp"])),
-                max_size=300),
-       st.integers(1, 30))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 1023), st.sampled_from([None, "printer", "snmp"])), max_size=300
+    ),
+    st.integers(1, 30),
+)
 def test_known_responders_are_never_skipped(events, scans):
     memory = DiscoveryMemory()
     subnet = range(BASE, BASE + 1024)

@@ -286,7 +286,9 @@ def test_load_config_reads_the_trap_users_secret_files(tmp_path):
     text = SERVER.replace("/nonexistent/token", str(tmp_path / "token")) + SCAN
     missing = tmp_path / "missing-v3"
     path = tmp_path / "agent.toml"
-    path.write_text(text + f'[traps]\nenabled = true\n[[traps.v3]]\nuser = "u"\nfile = "{missing}"\n')
+    path.write_text(
+        text + f'[traps]\nenabled = true\n[[traps.v3]]\nuser = "u"\nfile = "{missing}"\n'
+    )
     with pytest.raises(ConfigError, match=r"^traps\.v3 user 'u': "):
         load_config(path)
 

@@ -51,8 +51,12 @@ def simulate(schedule: Schedule, horizon: float, durations: list[float]) -> list
 @settings(max_examples=200, deadline=None)
 # Float grids that once let a section run twice at one instant (found by hypothesis).
 @example([(2.1494212214969366, 4.298842442993873)], [0.0], 0.0, "")
-@example([(1.67578125, 1.67578125), (1.6756340502442393, 1.6756340502442393)],
-         [0.0, 0.0, 1.6756340502442393], 0.0, "")
+@example(
+    [(1.67578125, 1.67578125), (1.6756340502442393, 1.6756340502442393)],
+    [0.0, 0.0, 1.6756340502442393],
+    0.0,
+    "",
+)
 @example([(1.0, 1.0), (1.0, 2.0)], [0.0, 2.0], 0.0, "")
 @given(
     sections(),

@@ -36,13 +36,20 @@ macs = st.binary(min_size=6, max_size=6)
 ipv4 = st.integers(0, 2**32 - 1).map(lambda n: str(ipaddress.IPv4Address(n)))
 
 
-def make_reply(sender_mac: bytes, sender_ip: str, target_mac: bytes, target_ip: str,
-               oper: int = 2) -> bytes:
+def make_reply(
+    sender_mac: bytes, sender_ip: str, target_mac: bytes, target_ip: str, oper: int = 2
+) -> bytes:
     """An ARP reply built independently of the module under test (RFC 826 layout)."""
-    return (target_mac + sender_mac + b"\x08\x06"
-            + struct.pack("!HHBBH", 1, 0x0800, 6, 4, oper)
-            + sender_mac + ipaddress.IPv4Address(sender_ip).packed
-            + target_mac + ipaddress.IPv4Address(target_ip).packed)
+    return (
+        target_mac
+        + sender_mac
+        + b"\x08\x06"
+        + struct.pack("!HHBBH", 1, 0x0800, 6, 4, oper)
+        + sender_mac
+        + ipaddress.IPv4Address(sender_ip).packed
+        + target_mac
+        + ipaddress.IPv4Address(target_ip).packed
+    )
 
 
 @settings(deadline=None)
@@ -61,8 +68,9 @@ def test_request_layout(mac: bytes, src: str, dst: str) -> None:
 
 @settings(deadline=None)
 @given(macs, ipv4, macs, ipv4, st.binary(max_size=18))
-def test_reply_roundtrip(sender_mac: bytes, sender_ip: str, our_mac: bytes, our_ip: str,
-                         padding: bytes) -> None:
+def test_reply_roundtrip(
+    sender_mac: bytes, sender_ip: str, our_mac: bytes, our_ip: str, padding: bytes
+) -> None:
     frame = make_reply(sender_mac, sender_ip, our_mac, our_ip) + padding
     assert parse_arp_reply(frame) == (sender_ip, format_mac(sender_mac))
 
@@ -100,10 +108,15 @@ def test_bad_mac(bad: str) -> None:
 
 
 @settings(deadline=None, max_examples=300)
-@given(st.floats(1.0, 10_000.0), st.integers(1, 100), st.floats(0.0, 1e6),  # trio's clock range
-       st.lists(st.floats(0.0, 0.01), min_size=1, max_size=300))
-def test_token_bucket_never_exceeds_rate(rate: float, burst: int, start: float,
-                                         gaps: list[float]) -> None:
+@given(
+    st.floats(1.0, 10_000.0),
+    st.integers(1, 100),
+    st.floats(0.0, 1e6),  # trio's clock range
+    st.lists(st.floats(0.0, 0.01), min_size=1, max_size=300),
+)
+def test_token_bucket_never_exceeds_rate(
+    rate: float, burst: int, start: float, gaps: list[float]
+) -> None:
     """Simulated clock: every send waits at most twice (rounding), and sends granted by time t
     never exceed burst + rate * t; sends at the full rate are never refused."""
     bucket = TokenBucket(rate, burst)
@@ -124,21 +137,45 @@ def test_token_bucket_never_exceeds_rate(rate: float, burst: int, start: float,
     assert bucket.delay(idle) > 0
 
 
-IP_J = json.dumps([
-    {"ifindex": 1, "ifname": "lo", "flags": ["LOOPBACK", "UP", "LOWER_UP"], "link_type": "loopback",
-     "address": "00:00:00:00:00:00",
-     "addr_info": [{"family": "inet", "local": "127.0.0.1", "prefixlen": 8}]},
-    {"ifindex": 2, "ifname": "eth0", "flags": ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"],
-     "link_type": "ether", "address": "52:54:00:12:34:56",
-     "addr_info": [{"family": "inet", "local": "192.0.2.5", "prefixlen": 24},
-                   {"family": "inet6", "local": "fe80::1", "prefixlen": 64},
-                   {"family": "inet", "local": "198.51.100.9", "prefixlen": 28}]},
-    {"ifindex": 3, "ifname": "tun0", "flags": ["POINTOPOINT", "NOARP", "UP"], "link_type": "none",
-     "addr_info": [{"family": "inet", "local": "203.0.113.1", "prefixlen": 30}]},
-    {"ifindex": 4, "ifname": "eth1", "flags": ["BROADCAST", "MULTICAST"], "link_type": "ether",
-     "address": "52:54:00:00:00:02",
-     "addr_info": [{"family": "inet", "local": "10.9.0.1", "prefixlen": 16}]},
-])
+IP_J = json.dumps(
+    [
+        {
+            "ifindex": 1,
+            "ifname": "lo",
+            "flags": ["LOOPBACK", "UP", "LOWER_UP"],
+            "link_type": "loopback",
+            "address": "00:00:00:00:00:00",
+            "addr_info": [{"family": "inet", "local": "127.0.0.1", "prefixlen": 8}],
+        },
+        {
+            "ifindex": 2,
+            "ifname": "eth0",
+            "flags": ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"],
+            "link_type": "ether",
+            "address": "52:54:00:12:34:56",
+            "addr_info": [
+                {"family": "inet", "local": "192.0.2.5", "prefixlen": 24},
+                {"family": "inet6", "local": "fe80::1", "prefixlen": 64},
+                {"family": "inet", "local": "198.51.100.9", "prefixlen": 28},
+            ],
+        },
+        {
+            "ifindex": 3,
+            "ifname": "tun0",
+            "flags": ["POINTOPOINT", "NOARP", "UP"],
+            "link_type": "none",
+            "addr_info": [{"family": "inet", "local": "203.0.113.1", "prefixlen": 30}],
+        },
+        {
+            "ifindex": 4,
+            "ifname": "eth1",
+            "flags": ["BROADCAST", "MULTICAST"],
+            "link_type": "ether",
+            "address": "52:54:00:00:00:02",
+            "addr_info": [{"family": "inet", "local": "10.9.0.1", "prefixlen": 16}],
+        },
+    ]
+)
 
 
 def test_parse_ip_addr_json() -> None:
@@ -163,8 +200,13 @@ def test_interface_for() -> None:
     assert interface_for("8.8.8.8", nets) is None  # routed
     assert interface_for("not an address", nets) is None
     # the most specific subnet wins
-    wide = AttachedNetwork("br0", 9, "52:54:00:00:00:09", ipaddress.IPv4Address("198.51.100.1"),
-                           ipaddress.IPv4Network("198.51.100.0/24"))
+    wide = AttachedNetwork(
+        "br0",
+        9,
+        "52:54:00:00:00:09",
+        ipaddress.IPv4Address("198.51.100.1"),
+        ipaddress.IPv4Network("198.51.100.0/24"),
+    )
     assert interface_for("198.51.100.3", [wide, *nets]).interface == "eth0"  # type: ignore[union-attr]
 
 
@@ -195,15 +237,24 @@ def test_lab_sweep_finds_exactly_the_live_addresses(netns_lab: Lab) -> None:  # 
     # Re-sends go only to the silent addresses.
     assert twice["stats"]["frames_sent"] == targets + len(lab.blank)
     # What an IP probe costs when the kernel resolves each blank address itself.
-    kernel = lab.run_agent("kernel-resolve", "--interface", lab.agent_if,
-                           "--addresses", ",".join(lab.blank), "--wait", "4.5")
+    kernel = lab.run_agent(
+        "kernel-resolve",
+        "--interface",
+        lab.agent_if,
+        "--addresses",
+        ",".join(lab.blank),
+        "--wait",
+        "4.5",
+    )
     per_blank = kernel["wire"]["tx_bytes"] / len(lab.blank)
-    print(f"\nARP sweep of {targets} addresses, 1 request each: {once['wire']['tx_packets']} "
-          f"frames, {once['wire']['tx_bytes']} B sent ({once['wire']['rx_bytes']} B received)"
-          f"\nARP sweep with one re-send to silent addresses: {twice['wire']['tx_packets']} "
-          f"frames, {twice['wire']['tx_bytes']} B"
-          f"\nkernel resolving {len(lab.blank)} blank addresses: {kernel['wire']['tx_packets']} "
-          f"frames, {kernel['wire']['tx_bytes']} B = {per_blank:.1f} B per blank address")
+    print(
+        f"\nARP sweep of {targets} addresses, 1 request each: {once['wire']['tx_packets']} "
+        f"frames, {once['wire']['tx_bytes']} B sent ({once['wire']['rx_bytes']} B received)"
+        f"\nARP sweep with one re-send to silent addresses: {twice['wire']['tx_packets']} "
+        f"frames, {twice['wire']['tx_bytes']} B"
+        f"\nkernel resolving {len(lab.blank)} blank addresses: {kernel['wire']['tx_packets']} "
+        f"frames, {kernel['wire']['tx_bytes']} B = {per_blank:.1f} B per blank address"
+    )
     assert kernel["wire"]["tx_bytes"] > once["wire"]["tx_bytes"]
 
 
@@ -248,9 +299,19 @@ def test_without_cap_net_raw_the_sweep_is_unavailable() -> None:
     setpriv = shutil.which("setpriv")
     if setpriv is None:
         pytest.skip("setpriv (util-linux) not installed")
-    done = subprocess.run([setpriv, "--inh-caps=-net_raw", "--bounding-set=-net_raw",
-                           sys.executable, "-c", SWEEP_WITHOUT_RAW], capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [
+            setpriv,
+            "--inh-caps=-net_raw",
+            "--bounding-set=-net_raw",
+            sys.executable,
+            "-c",
+            SWEEP_WITHOUT_RAW,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if done.stdout.startswith("privileged"):
         pytest.skip("could not drop CAP_NET_RAW here")
     discover, unavailable = done.stdout.splitlines()

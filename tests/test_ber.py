@@ -55,10 +55,18 @@ def test_length_is_minimal(length: int) -> None:
         assert encoded[1] != 0, "long form must not carry leading zero octets"
 
 
-@pytest.mark.parametrize(("length", "expected"), [
-    (0, b"\x00"), (127, b"\x7f"), (128, b"\x81\x80"), (255, b"\x81\xff"),
-    (256, b"\x82\x01\x00"), (65535, b"\x82\xff\xff"), (65536, b"\x83\x01\x00\x00"),
-])
+@pytest.mark.parametrize(
+    ("length", "expected"),
+    [
+        (0, b"\x00"),
+        (127, b"\x7f"),
+        (128, b"\x81\x80"),
+        (255, b"\x81\xff"),
+        (256, b"\x82\x01\x00"),
+        (65535, b"\x82\xff\xff"),
+        (65536, b"\x83\x01\x00\x00"),
+    ],
+)
 def test_length_known_answers(length: int, expected: bytes) -> None:
     assert encode_length(length) == expected
 
@@ -68,15 +76,18 @@ def test_header_accepts_non_minimal_long_form() -> None:
     assert read_header(b"\x04\x81\x05hello", 0, 8) == (4, 3, 8)
 
 
-@pytest.mark.parametrize(("data", "reason"), [
-    (b"", "truncated tag/length"),
-    (b"\x04", "truncated tag/length"),
-    (b"\x04\x80", "indefinite length"),
-    (b"\x04\x85\x00\x00\x00\x00\x01", "length field too long"),
-    (b"\x04\x82\x01", "truncated length"),
-    (b"\x04\x05abc", "overruns"),
-    (b"\x1f\x01\x00", "high tag"),
-])
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "truncated tag/length"),
+        (b"\x04", "truncated tag/length"),
+        (b"\x04\x80", "indefinite length"),
+        (b"\x04\x85\x00\x00\x00\x00\x01", "length field too long"),
+        (b"\x04\x82\x01", "truncated length"),
+        (b"\x04\x05abc", "overruns"),
+        (b"\x1f\x01\x00", "high tag"),
+    ],
+)
 def test_header_rejects(data: bytes, reason: str) -> None:
     with pytest.raises(SnmpDecodeError, match=reason) as caught:
         read_header(data, 0, len(data))
@@ -98,10 +109,19 @@ def test_signed_round_trip_and_minimal(value: int) -> None:
         assert top9 not in (0, 0x1FF)
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    (0, b"\x00"), (127, b"\x7f"), (128, b"\x00\x80"), (-1, b"\xff"), (-128, b"\x80"),
-    (-129, b"\xff\x7f"), (256, b"\x01\x00"), (2**31 - 1, b"\x7f\xff\xff\xff"),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (0, b"\x00"),
+        (127, b"\x7f"),
+        (128, b"\x00\x80"),
+        (-1, b"\xff"),
+        (-128, b"\x80"),
+        (-129, b"\xff\x7f"),
+        (256, b"\x01\x00"),
+        (2**31 - 1, b"\x7f\xff\xff\xff"),
+    ],
+)
 def test_signed_known_answers(value: int, expected: bytes) -> None:
     assert encode_signed(value) == expected
 
@@ -126,24 +146,41 @@ def test_oid_round_trip(oid: tuple[int, ...]) -> None:
     assert _decode_whole_oid(encode_oid(oid)) == oid
 
 
-@pytest.mark.parametrize(("oid", "contents"), [
-    ((1, 3, 6, 1, 2, 1, 1, 1, 0), bytes.fromhex("2b06010201010100")),
-    ((1, 3, 6, 1, 4, 1, 11, 2, 3, 9, 4, 2, 1, 1, 3, 3, 0),
-     bytes.fromhex("2b060104010b0203090402010103030" "0")),
-    ((1, 3, 6, 1, 4, 1, 1347, 42), bytes.fromhex("2b06010401 8a43 2a".replace(" ", ""))),
-    ((2, 999, 3), bytes.fromhex("883703")),  # X.690 8.19.5 example
-    ((0, 0), b"\x00"),
-    ((1, 3, MAX_SUBID), bytes.fromhex("2b8fffffff7f")),
-])
+@pytest.mark.parametrize(
+    ("oid", "contents"),
+    [
+        ((1, 3, 6, 1, 2, 1, 1, 1, 0), bytes.fromhex("2b06010201010100")),
+        (
+            (1, 3, 6, 1, 4, 1, 11, 2, 3, 9, 4, 2, 1, 1, 3, 3, 0),
+            bytes.fromhex("2b060104010b02030904020101030300"),
+        ),
+        ((1, 3, 6, 1, 4, 1, 1347, 42), bytes.fromhex("2b06010401 8a43 2a".replace(" ", ""))),
+        ((2, 999, 3), bytes.fromhex("883703")),  # X.690 8.19.5 example
+        ((0, 0), b"\x00"),
+        ((1, 3, MAX_SUBID), bytes.fromhex("2b8fffffff7f")),
+    ],
+)
 def test_oid_known_answers(oid: tuple[int, ...], contents: bytes) -> None:
     assert encode_oid(oid) == contents
     assert _decode_whole_oid(contents) == oid
 
 
-@pytest.mark.parametrize("oid", [
-    (1,), (), (3, 1), (1, 40), (0, 40), (-1, 3), (1, -1), (1, 3, -1), (1, 3, MAX_SUBID + 1),
-    (2, MAX_SUBID + 1), (1, 3) + (1,) * (MAX_OID_LENGTH - 1),
-])
+@pytest.mark.parametrize(
+    "oid",
+    [
+        (1,),
+        (),
+        (3, 1),
+        (1, 40),
+        (0, 40),
+        (-1, 3),
+        (1, -1),
+        (1, 3, -1),
+        (1, 3, MAX_SUBID + 1),
+        (2, MAX_SUBID + 1),
+        (1, 3) + (1,) * (MAX_OID_LENGTH - 1),
+    ],
+)
 def test_encode_oid_rejects(oid: tuple[int, ...]) -> None:
     with pytest.raises(ValueError):
         encode_oid(oid)
@@ -154,16 +191,19 @@ def test_encode_oid_accepts_the_longest() -> None:
     assert _decode_whole_oid(encode_oid(oid)) == oid
 
 
-@pytest.mark.parametrize(("contents", "reason"), [
-    (b"", "empty OBJECT IDENTIFIER"),
-    (b"\x2b\x80\x01", "non-minimal"),
-    (b"\x80\x2b", "non-minimal"),
-    (b"\x2b\x86", "truncated"),
-    (b"\x2b\x90\x80\x80\x80\x00", "exceeds 2^32-1"),  # 2^32
-    (b"\x2b" + b"\x01" * 200, "longer than 128"),
-    (b"\x2b" + b"\xff" * 50_000 + b"\x01", "exceeds 2^32-1"),
-    (b"\xff" * 50_000 + b"\x01", "exceeds 2^32-1"),
-])
+@pytest.mark.parametrize(
+    ("contents", "reason"),
+    [
+        (b"", "empty OBJECT IDENTIFIER"),
+        (b"\x2b\x80\x01", "non-minimal"),
+        (b"\x80\x2b", "non-minimal"),
+        (b"\x2b\x86", "truncated"),
+        (b"\x2b\x90\x80\x80\x80\x00", "exceeds 2^32-1"),  # 2^32
+        (b"\x2b" + b"\x01" * 200, "longer than 128"),
+        (b"\x2b" + b"\xff" * 50_000 + b"\x01", "exceeds 2^32-1"),
+        (b"\xff" * 50_000 + b"\x01", "exceeds 2^32-1"),
+    ],
+)
 def test_decode_oid_rejects(contents: bytes, reason: str) -> None:
     with pytest.raises(SnmpDecodeError, match=re.escape(reason)) as caught:
         _decode_whole_oid(contents)
@@ -207,11 +247,29 @@ def test_parse_oid_output_is_always_encodable(oid: tuple[int, ...]) -> None:
     encode_oid(parse_oid(format_oid(oid)))
 
 
-@pytest.mark.parametrize("text", [
-    "", ".", "1", "1.", "1..3", "1.3.", "a.b", "1.3.x", "1_0.3", "+1.3", "1.-3", "1. 3",
-    "1.\u0663", "3.1", "1.40", "1.3." + str(MAX_SUBID + 1), "..1.3",
-    ".".join(["1"] * (MAX_OID_LENGTH + 1)),
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        ".",
+        "1",
+        "1.",
+        "1..3",
+        "1.3.",
+        "a.b",
+        "1.3.x",
+        "1_0.3",
+        "+1.3",
+        "1.-3",
+        "1. 3",
+        "1.\u0663",
+        "3.1",
+        "1.40",
+        "1.3." + str(MAX_SUBID + 1),
+        "..1.3",
+        ".".join(["1"] * (MAX_OID_LENGTH + 1)),
+    ],
+)
 def test_parse_oid_rejects(text: str) -> None:
     with pytest.raises(ValueError):
         parse_oid(text)

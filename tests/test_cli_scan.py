@@ -29,7 +29,7 @@ def is_printer_recording(path: Path) -> bool:
     if device_type.value == HR_DEVICE_PRINTER:
         return True
     after = recording.get_next(PRINTER_MIB)
-    return not after.is_exception and after.oid[:len(PRINTER_MIB)] == PRINTER_MIB
+    return not after.is_exception and after.oid[: len(PRINTER_MIB)] == PRINTER_MIB
 
 
 def free_udp_port(address: str) -> int:
@@ -39,8 +39,14 @@ def free_udp_port(address: str) -> int:
 
 
 def printerhq(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "printerhq", *args], capture_output=True,
-                          text=True, timeout=120, cwd=ROOT, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "printerhq", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        **kwargs,
+    )
 
 
 @pytest.fixture
@@ -48,10 +54,24 @@ def simulator():
     """`printerhq sim fixtures/*.snmprec --addresses 127.78.0.1-127.78.0.40` as a subprocess."""
     port = free_udp_port("127.78.0.1")
     process = subprocess.Popen(
-        [sys.executable, "-m", "printerhq", "sim", *map(str, FIXTURES),
-         "--addresses", "127.78.0.1-127.78.0.40", "--port", str(port),
-         "--fault", "malformed@127.78.0.40"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        [
+            sys.executable,
+            "-m",
+            "printerhq",
+            "sim",
+            *map(str, FIXTURES),
+            "--addresses",
+            "127.78.0.1-127.78.0.40",
+            "--port",
+            str(port),
+            "--fault",
+            "malformed@127.78.0.40",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     try:
         ready = process.stdout.readline()
         assert ready.startswith("sim: serving"), ready + process.stderr.read()
@@ -63,13 +83,15 @@ def simulator():
 
 def test_scan_lists_exactly_the_simulated_printers(simulator):
     port = simulator
-    result = printerhq("scan", "127.78.0.0/24", "--port", str(port), "--json",
-                       "--timeout", "0.3", "--retries", "0")
+    result = printerhq(
+        "scan", "127.78.0.0/24", "--port", str(port), "--json", "--timeout", "0.3", "--retries", "0"
+    )
     assert result.returncode == 0, result.stderr
     reports = json.loads(result.stdout)
     # Recordings are assigned round-robin to 127.78.0.1..40; .40 sends malformed replies.
-    expected = {f"127.78.0.{i + 1}" for i in range(39)
-                if is_printer_recording(FIXTURES[i % len(FIXTURES)])}
+    expected = {
+        f"127.78.0.{i + 1}" for i in range(39) if is_printer_recording(FIXTURES[i % len(FIXTURES)])
+    }
     printers = {r["identity"]["address"] for r in reports if r["identity"].get("is_printer")}
     assert printers == expected
     for report in reports:
@@ -81,8 +103,18 @@ def test_scan_lists_exactly_the_simulated_printers(simulator):
 
 def test_scan_table_and_all_agents(simulator):
     port = simulator
-    result = printerhq("scan", "127.78.0.1-127.78.0.12", "--port", str(port), "--all",
-                       "--identify-only", "--timeout", "0.3", "--retries", "0")
+    result = printerhq(
+        "scan",
+        "127.78.0.1-127.78.0.12",
+        "--port",
+        str(port),
+        "--all",
+        "--identify-only",
+        "--timeout",
+        "0.3",
+        "--retries",
+        "0",
+    )
     assert result.returncode == 0, result.stderr
     # Every non-printer fixture shows up with --all, in the table.
     for index, path in enumerate(FIXTURES[:12]):
@@ -92,21 +124,41 @@ def test_scan_table_and_all_agents(simulator):
 
 def test_malformed_replies_do_not_stop_the_scan(simulator):
     port = simulator
-    result = printerhq("scan", "127.78.0.38-127.78.0.40", "--port", str(port), "--json",
-                       "--all", "--timeout", "0.3", "--retries", "0")
+    result = printerhq(
+        "scan",
+        "127.78.0.38-127.78.0.40",
+        "--port",
+        str(port),
+        "--json",
+        "--all",
+        "--timeout",
+        "0.3",
+        "--retries",
+        "0",
+    )
     assert result.returncode == 0, result.stderr
     addresses = {r["identity"]["address"] for r in json.loads(result.stdout)}
     assert "127.78.0.40" not in addresses or any(
-        r["errors"] for r in json.loads(result.stdout)
-        if r["identity"]["address"] == "127.78.0.40")
+        r["errors"] for r in json.loads(result.stdout) if r["identity"]["address"] == "127.78.0.40"
+    )
     assert {"127.78.0.38", "127.78.0.39"} <= addresses
 
 
 def test_wrong_community_finds_nothing_but_finishes(simulator):
     port = simulator
-    result = printerhq("scan", "127.78.0.1-127.78.0.3", "--port", str(port), "--json",
-                       "--community", "not-the-community", "--timeout", "0.2",
-                       "--retries", "0")
+    result = printerhq(
+        "scan",
+        "127.78.0.1-127.78.0.3",
+        "--port",
+        str(port),
+        "--json",
+        "--community",
+        "not-the-community",
+        "--timeout",
+        "0.2",
+        "--retries",
+        "0",
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []
 
@@ -142,10 +194,24 @@ def test_scan_over_snmpv3_with_credentials_from_environment(v3_snmpd):
     from tests.helpers_snmpv3 import AUTH_PASS, PRIV_PASS, user_name
 
     user = user_name(AuthProtocol.SHA256, PrivProtocol.AES)
-    env = {**os.environ, "PRINTERHQ_V3_USER": user, "PRINTERHQ_V3_AUTH": f"SHA-256:{AUTH_PASS}",
-           "PRINTERHQ_V3_PRIV": f"AES:{PRIV_PASS}"}
-    result = printerhq("scan", "127.0.0.1", "--port", str(v3_snmpd.port), "--all", "--json",
-                       "--identify-only", "--timeout", "1", env=env)
+    env = {
+        **os.environ,
+        "PRINTERHQ_V3_USER": user,
+        "PRINTERHQ_V3_AUTH": f"SHA-256:{AUTH_PASS}",
+        "PRINTERHQ_V3_PRIV": f"AES:{PRIV_PASS}",
+    }
+    result = printerhq(
+        "scan",
+        "127.0.0.1",
+        "--port",
+        str(v3_snmpd.port),
+        "--all",
+        "--json",
+        "--identify-only",
+        "--timeout",
+        "1",
+        env=env,
+    )
     assert result.returncode == 0, result.stderr
     [report] = json.loads(result.stdout)
     assert report["protocol"] == "snmpv3/authPriv"
@@ -159,9 +225,19 @@ def test_scan_over_snmpv3_wrong_passphrase_is_reported(v3_snmpd):
     from tests.helpers_snmpv3 import user_name
 
     user = user_name(AuthProtocol.SHA256, PrivProtocol.NONE)
-    result = printerhq("scan", "127.0.0.1", "--port", str(v3_snmpd.port), "--json",
-                       "--v3-user", user, "--auth", "SHA-256:definitely-wrong",
-                       "--timeout", "1")
+    result = printerhq(
+        "scan",
+        "127.0.0.1",
+        "--port",
+        str(v3_snmpd.port),
+        "--json",
+        "--v3-user",
+        user,
+        "--auth",
+        "SHA-256:definitely-wrong",
+        "--timeout",
+        "1",
+    )
     assert result.returncode == 0, result.stderr
     [report] = json.loads(result.stdout)
     assert "wrongDigest" in " ".join(report["errors"])
@@ -182,14 +258,34 @@ def test_unprivileged_scan_says_what_it_skips_and_still_finds_printers(simulator
     if os.geteuid() != 0 or not shutil.which("setpriv"):
         pytest.skip("needs root and setpriv to drop CAP_NET_RAW")
     result = subprocess.run(
-        ["setpriv", "--bounding-set=-net_raw", "--inh-caps=-net_raw", "--",
-         sys.executable, "-m", "printerhq", "scan", "127.78.0.1-127.78.0.9",
-         "--port", str(simulator), "--json", "--timeout", "0.3", "--retries", "0"],
-        capture_output=True, text=True, timeout=120, cwd=ROOT)
+        [
+            "setpriv",
+            "--bounding-set=-net_raw",
+            "--inh-caps=-net_raw",
+            "--",
+            sys.executable,
+            "-m",
+            "printerhq",
+            "scan",
+            "127.78.0.1-127.78.0.9",
+            "--port",
+            str(simulator),
+            "--json",
+            "--timeout",
+            "0.3",
+            "--retries",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("ICMP echo is off") == 1
     assert "CAP_NET_RAW" in result.stderr
-    expected = {f"127.78.0.{i + 1}" for i in range(9)
-                if is_printer_recording(FIXTURES[i % len(FIXTURES)])}
+    expected = {
+        f"127.78.0.{i + 1}" for i in range(9) if is_printer_recording(FIXTURES[i % len(FIXTURES)])
+    }
     found = {r["identity"]["address"] for r in json.loads(result.stdout)}
     assert found == expected

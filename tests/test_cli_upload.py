@@ -20,9 +20,22 @@ from .test_cli_scan import FIXTURES, ROOT, free_udp_port, is_printer_recording, 
 def simulator():
     port = free_udp_port("127.81.0.1")
     process = subprocess.Popen(
-        [sys.executable, "-m", "printerhq", "sim", *map(str, FIXTURES),
-         "--addresses", f"127.81.0.1-127.81.0.{len(FIXTURES)}", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        [
+            sys.executable,
+            "-m",
+            "printerhq",
+            "sim",
+            *map(str, FIXTURES),
+            "--addresses",
+            f"127.81.0.1-127.81.0.{len(FIXTURES)}",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     try:
         assert process.stdout.readline().startswith("sim: serving")
         yield port
@@ -41,10 +54,26 @@ def server(tmp_path):
 
 def scan_and_upload(port: int, server: ServerProcess, token: str, spool, *extra: str):
     env = {**os.environ, "PRINTERHQ_TOKEN": token}
-    return printerhq("scan", f"127.81.0.1-127.81.0.{len(FIXTURES)}", "--port", str(port),
-                     "--json", "--timeout", "0.3", "--retries", "0", "--no-icmp",
-                     "--upload", server.url, "--ca-bundle", str(server.certfile),
-                     "--spool-dir", str(spool), *extra, env=env)
+    return printerhq(
+        "scan",
+        f"127.81.0.1-127.81.0.{len(FIXTURES)}",
+        "--port",
+        str(port),
+        "--json",
+        "--timeout",
+        "0.3",
+        "--retries",
+        "0",
+        "--no-icmp",
+        "--upload",
+        server.url,
+        "--ca-bundle",
+        str(server.certfile),
+        "--spool-dir",
+        str(spool),
+        *extra,
+        env=env,
+    )
 
 
 def viewer_token(server: ServerProcess) -> str:
@@ -56,8 +85,11 @@ def viewer_token(server: ServerProcess) -> str:
 
 def api(server: ServerProcess, path: str):
     context = ssl.create_default_context(cafile=str(server.certfile))
-    response = httpx.get(f"{server.url}{path}", verify=context,
-                         headers={"authorization": f"Bearer {viewer_token(server)}"})
+    response = httpx.get(
+        f"{server.url}{path}",
+        verify=context,
+        headers={"authorization": f"Bearer {viewer_token(server)}"},
+    )
     response.raise_for_status()
     return response.json()
 
@@ -73,8 +105,9 @@ def test_scan_uploads_every_printer_once(simulator, server, tmp_path):
     assert "uploaded to" in result.stderr
     assert token not in result.stdout + result.stderr
     scanned = {r["identity"]["address"]: r for r in json.loads(result.stdout)}
-    expected = {f"127.81.0.{i + 1}" for i, path in enumerate(FIXTURES)
-                if is_printer_recording(path)}
+    expected = {
+        f"127.81.0.{i + 1}" for i, path in enumerate(FIXTURES) if is_printer_recording(path)
+    }
     assert set(scanned) == expected
     stored = devices_on(server)
     assert set(stored) == expected
@@ -91,8 +124,7 @@ def test_dead_server_keeps_reports_spooled_then_delivers(simulator, server, tmp_
     token = server.admin("add-agent", "site-b").split()[-1]
     certfile = server.certfile.read_bytes()
     server.stop()
-    result = scan_and_upload(simulator, server, token, tmp_path / "spool",
-                             "--upload-timeout", "1")
+    result = scan_and_upload(simulator, server, token, tmp_path / "spool", "--upload-timeout", "1")
     assert result.returncode == 3, result.stderr
     assert "safe in" in result.stderr
     # The server comes back on another port; the next run delivers what was spooled.
@@ -110,8 +142,9 @@ def test_dead_server_keeps_reports_spooled_then_delivers(simulator, server, tmp_
 
 def test_wrong_token_is_refused_and_nothing_is_lost(simulator, server, tmp_path):
     server.admin("add-agent", "site-c")
-    result = scan_and_upload(simulator, server, "not-a-real-token", tmp_path / "spool",
-                             "--upload-timeout", "2")
+    result = scan_and_upload(
+        simulator, server, "not-a-real-token", tmp_path / "spool", "--upload-timeout", "2"
+    )
     assert result.returncode == 3
     assert "not-a-real-token" not in result.stdout + result.stderr
     assert devices_on(server) == {}

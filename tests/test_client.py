@@ -53,14 +53,20 @@ def target_for(responder, *credentials) -> Target:
     return Target(responder.host, responder.port, credentials=list(credentials or [V2C]))
 
 
-def reply_to(data: bytes, varbinds=None, *, error_status=0, error_index=0,
-             version=None) -> bytes:
+def reply_to(data: bytes, varbinds=None, *, error_status=0, error_index=0, version=None) -> bytes:
     request = decode_message(data)
-    pdu = Pdu(PduType.RESPONSE, request.pdu.request_id, error_status, error_index,
-              varbinds if varbinds is not None else
-              [Varbind(vb.oid, Tag.OCTET_STRING, b"x") for vb in request.pdu.varbinds])
-    return encode_message(Message(version if version is not None else request.version,
-                                  request.community, pdu))
+    pdu = Pdu(
+        PduType.RESPONSE,
+        request.pdu.request_id,
+        error_status,
+        error_index,
+        varbinds
+        if varbinds is not None
+        else [Varbind(vb.oid, Tag.OCTET_STRING, b"x") for vb in request.pdu.varbinds],
+    )
+    return encode_message(
+        Message(version if version is not None else request.version, request.community, pdu)
+    )
 
 
 class Recorder:
@@ -104,8 +110,12 @@ async def test_get_v1_missing_object_raises_no_such_name(table):
         with pytest.raises(SnmpErrorStatus) as caught:
             await client.get(target_for(responder, V1), [SYS_DESCR, MISSING])
     error = caught.value
-    assert (error.error_status, error.error_name, error.error_index, error.oid) == \
-        (2, "noSuchName", 2, MISSING)
+    assert (error.error_status, error.error_name, error.error_index, error.oid) == (
+        2,
+        "noSuchName",
+        2,
+        MISSING,
+    )
     assert "noSuchName" in str(error) and "1.3.6.1.2.1.1.9.9" in str(error)
 
 
@@ -115,9 +125,10 @@ async def test_get_next_and_get_bulk(table):
     async with udp_responder(TableAgent(table)) as responder, SnmpClient() as client:
         target = target_for(responder)
         assert await client.get_next(target, [SYS_DESCR]) == [by_oid[oids[1]]]
-        bulk = await client.get_bulk(target, [SYS_DESCR, SUPPLY_DESCR], non_repeaters=1,
-                                     max_repetitions=3)
-    column = [oid for oid in oids if oid[:len(SUPPLY_DESCR)] == SUPPLY_DESCR]
+        bulk = await client.get_bulk(
+            target, [SYS_DESCR, SUPPLY_DESCR], non_repeaters=1, max_repetitions=3
+        )
+    column = [oid for oid in oids if oid[: len(SUPPLY_DESCR)] == SUPPLY_DESCR]
     assert bulk == [by_oid[oids[1]]] + [by_oid[oid] for oid in column[:3]]
 
 
@@ -127,7 +138,7 @@ async def test_walk_returns_exactly_the_subtree(table, credential):
     async with udp_responder(recorder) as responder, SnmpClient() as client:
         target = target_for(responder, credential)
         rows = [vb async for vb in client.walk(target, SUPPLY_DESCR, max_repetitions=7)]
-    expected = sorted(vb for vb in table if vb.oid[:len(SUPPLY_DESCR)] == SUPPLY_DESCR)
+    expected = sorted(vb for vb in table if vb.oid[: len(SUPPLY_DESCR)] == SUPPLY_DESCR)
     assert rows == expected
     kinds = {message.pdu.type for message in recorder.requests}
     assert kinds == ({PduType.GET_BULK} if credential is V2C else {PduType.GET_NEXT})
@@ -138,7 +149,7 @@ async def test_walk_to_the_end_of_the_mib(table, credential):
     """The last subtree in the agent: v2c ends on endOfMibView, v1 on noSuchName."""
     async with udp_responder(TableAgent(table)) as responder, SnmpClient() as client:
         rows = [vb async for vb in client.walk(target_for(responder, credential), PRT)]
-    assert rows == sorted(vb for vb in table if vb.oid[:len(PRT)] == PRT)
+    assert rows == sorted(vb for vb in table if vb.oid[: len(PRT)] == PRT)
 
 
 async def test_walk_with_unknown_mixed_credentials_settles_then_bulks(table):
@@ -162,8 +173,9 @@ async def test_walk_halves_max_repetitions_on_too_big(table):
         return [agent.respond(data)]
 
     async with udp_responder(handler) as responder, SnmpClient() as client:
-        rows = [vb async for vb in client.walk(target_for(responder), SUPPLY_DESCR,
-                                               max_repetitions=20)]
+        rows = [
+            vb async for vb in client.walk(target_for(responder), SUPPLY_DESCR, max_repetitions=20)
+        ]
     assert len(rows) == 50
     assert asked[:3] == [20, 10, 5]
 
@@ -175,8 +187,9 @@ async def test_walk_halves_max_repetitions_on_too_big(table):
 async def test_community_list_tried_in_order_and_winner_remembered(table, autojump_clock):
     recorder = Recorder(TableAgent(table, {b"right": {Version.V2C}}))
     async with udp_responder(recorder) as responder, SnmpClient(timeout=1, retries=1) as client:
-        target = target_for(responder, Community(b"wrong1"), Community(b"right", Version.V1),
-                            Community(b"right"))
+        target = target_for(
+            responder, Community(b"wrong1"), Community(b"right", Version.V1), Community(b"right")
+        )
         await client.get(target, [SYS_DESCR])
         assert target.credential is target.credentials[2]
         first = len(recorder.requests)
@@ -225,8 +238,7 @@ async def drain(sock) -> list[bytes]:
             return datagrams
 
 
-async def test_silent_host_retries_with_backoff_and_same_request_id(silent_socket,
-                                                                   autojump_clock):
+async def test_silent_host_retries_with_backoff_and_same_request_id(silent_socket, autojump_clock):
     target = Target(LOOPBACK, silent_socket.getsockname()[1], credentials=[V2C])
     async with SnmpClient(timeout=0.5, retries=3, backoff=2.0) as client:
         started = trio.current_time()
@@ -283,6 +295,7 @@ async def test_max_in_flight_bounds_concurrent_requests(silent_socket, autojump_
     target = Target(LOOPBACK, silent_socket.getsockname()[1], credentials=[V2C])
     peak = 0
     async with SnmpClient(timeout=1, retries=0, max_in_flight=3) as client:
+
         async def one():
             with pytest.raises(SnmpTimeout):
                 await client.get(target, [SYS_DESCR])
@@ -328,11 +341,15 @@ async def test_reply_from_another_address_or_port_is_counted_and_dropped():
     assert client.stats.mismatched_replies == 2
 
 
-@pytest.mark.parametrize("garbage, reason", [
-    (b"\x00\x01garbage", "expected Message SEQUENCE"),
-    (None, "overruns"),  # right request-id, then a truncated varbind list
-    ("v1", "reply is V1, request was V2C"),
-], ids=["not-ber", "truncated", "wrong-version"])
+@pytest.mark.parametrize(
+    "garbage, reason",
+    [
+        (b"\x00\x01garbage", "expected Message SEQUENCE"),
+        (None, "overruns"),  # right request-id, then a truncated varbind list
+        ("v1", "reply is V1, request was V2C"),
+    ],
+    ids=["not-ber", "truncated", "wrong-version"],
+)
 async def test_malformed_replies_are_dropped_then_reported(garbage, reason, autojump_clock):
     def handler(data, peer):
         if garbage is None:
@@ -381,15 +398,18 @@ async def test_walk_refuses_non_increasing_oids():
 
 
 async def test_walk_length_is_bounded(table):
-    async with udp_responder(TableAgent(table)) as responder, \
-            SnmpClient(max_walk_rows=30) as client:
+    async with (
+        udp_responder(TableAgent(table)) as responder,
+        SnmpClient(max_walk_rows=30) as client,
+    ):
         rows = []
         with pytest.raises(SnmpWalkError, match="passed 30 rows"):
             async for row in client.walk(target_for(responder), SUPPLY_DESCR):
                 rows.append(row)
         assert len(rows) == 30
-        shorter = [vb async for vb in client.walk(target_for(responder), (1, 3, 6, 1, 2, 1, 1),
-                                                  max_rows=4)]
+        shorter = [
+            vb async for vb in client.walk(target_for(responder), (1, 3, 6, 1, 2, 1, 1), max_rows=4)
+        ]
         assert len(shorter) == 4
 
 
@@ -426,8 +446,11 @@ def has_ipv6_loopback() -> bool:
 
 @pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback (::1) on this host")
 async def test_ipv6_and_ipv4_targets_share_one_client(table):
-    async with udp_responder(TableAgent(table), host="::1") as six, \
-            udp_responder(TableAgent(table)) as four, SnmpClient() as client:
+    async with (
+        udp_responder(TableAgent(table), host="::1") as six,
+        udp_responder(TableAgent(table)) as four,
+        SnmpClient() as client,
+    ):
         cost = SnmpCost()
         a = await client.get(Target("::1", six.port, [V2C]), [SYS_DESCR], cost=cost)
         b = await client.get(Target(LOOPBACK, four.port, [V2C]), [SYS_DESCR])
@@ -438,8 +461,10 @@ async def test_ipv6_and_ipv4_targets_share_one_client(table):
 async def test_ten_thousand_requests_in_flight_on_one_socket():
     """An agent that answers nothing until all 10,000 requests have arrived."""
     count = 10_000
-    table = [Varbind((1, 3, 6, 1, 4, 1, 99999, 1, index), Tag.INTEGER, index * 7)
-             for index in range(count)]
+    table = [
+        Varbind((1, 3, 6, 1, 4, 1, 99999, 1, index), Tag.INTEGER, index * 7)
+        for index in range(count)
+    ]
     agent = TableAgent(table)
     request_ids: set[int] = set()
     held: list[tuple[bytes, tuple]] = []
@@ -461,8 +486,7 @@ async def test_ten_thousand_requests_in_flight_on_one_socket():
         return []
 
     in_flight_when_all_arrived = 0
-    async with udp_responder(holding) as responder, \
-            SnmpClient(timeout=90, retries=0) as client:
+    async with udp_responder(holding) as responder, SnmpClient(timeout=90, retries=0) as client:
         target = Target(LOOPBACK, responder.port, [V2C])
         results: dict[int, list[Varbind]] = {}
 
@@ -479,10 +503,13 @@ async def test_ten_thousand_requests_in_flight_on_one_socket():
     assert client.stats.retries == 0 and client.stats.mismatched_replies == 0
 
 
-@pytest.mark.parametrize("address, port, reason", [
-    ("printer.example", 161, "'printer.example' is not a numeric IP address"),
-    (LOOPBACK, 0, "port out of range"),
-])
+@pytest.mark.parametrize(
+    "address, port, reason",
+    [
+        ("printer.example", 161, "'printer.example' is not a numeric IP address"),
+        (LOOPBACK, 0, "port out of range"),
+    ],
+)
 async def test_bad_target_gives_a_clear_message(address, port, reason):
     async with SnmpClient() as client:
         with pytest.raises(SnmpError, match=reason):
@@ -508,6 +535,7 @@ def simulator_or_skip():
     except ImportError as exc:  # pragma: no cover - depends on the checkout
         pytest.skip(f"printerhq.sim is not available: {exc}")
     from .helpers_agents import fixture_recordings
+
     recordings = fixture_recordings()
     if not recordings:
         pytest.skip("no fixtures/*.snmprec to serve")
@@ -526,17 +554,22 @@ async def test_walk_of_simulated_printer_equals_its_recording():
     assert first == expected[:1]
 
 
-@pytest.mark.parametrize("fault, error, counter", [
-    ("malformed", SnmpBadReply, "undecodable_replies"),
-    ("wrong-request-id", SnmpTimeout, "unmatched_replies"),
-    ("other-address", SnmpTimeout, "mismatched_replies"),
-    ("silent", SnmpTimeout, None),
-])
+@pytest.mark.parametrize(
+    "fault, error, counter",
+    [
+        ("malformed", SnmpBadReply, "undecodable_replies"),
+        ("wrong-request-id", SnmpTimeout, "unmatched_replies"),
+        ("other-address", SnmpTimeout, "mismatched_replies"),
+        ("silent", SnmpTimeout, None),
+    ],
+)
 async def test_simulated_faults_give_clear_errors(fault, error, counter, autojump_clock):
     serve_fleet, _, path = simulator_or_skip()
     addresses = [LOOPBACK, "127.0.0.2"]
-    async with serve_fleet([path], addresses, port=0, faults={LOOPBACK: fault}) as fleet, \
-            SnmpClient(timeout=1, retries=1) as client:
+    async with (
+        serve_fleet([path], addresses, port=0, faults={LOOPBACK: fault}) as fleet,
+        SnmpClient(timeout=1, retries=1) as client,
+    ):
         with pytest.raises(error, match=rf"127\.0\.0\.1:{fleet.port}"):
             await client.get(Target(LOOPBACK, fleet.port, [V2C]), [SYS_DESCR])
         healthy = await client.get(Target("127.0.0.2", fleet.port, [V2C]), [SYS_DESCR])
@@ -547,10 +580,13 @@ async def test_simulated_faults_give_clear_errors(fault, error, counter, autojum
 
 async def test_oversized_reply_arrives_whole():
     serve_fleet, _, path = simulator_or_skip()
-    async with serve_fleet([path], [LOOPBACK], port=0, faults={LOOPBACK: "oversized"}) as fleet, \
-            SnmpClient() as client:
+    async with (
+        serve_fleet([path], [LOOPBACK], port=0, faults={LOOPBACK: "oversized"}) as fleet,
+        SnmpClient() as client,
+    ):
         cost = SnmpCost()
-        pdu = await client.request(Target(LOOPBACK, fleet.port, [V2C]), PduType.GET,
-                                   [SYS_DESCR], cost=cost)
+        pdu = await client.request(
+            Target(LOOPBACK, fleet.port, [V2C]), PduType.GET, [SYS_DESCR], cost=cost
+        )
     assert pdu.varbinds[0].oid == SYS_DESCR and len(pdu.varbinds) == 2
     assert cost.received_bytes > 65_000

@@ -60,8 +60,11 @@ def _hits_pyasn1_padding(message: Message) -> bool:
 @pytest.mark.parametrize("value", [-128, -32768, -(2**23), -(2**31)])
 def test_pyasn1_padded_integers_we_encode_minimally_and_read_both(value: int) -> None:
     assert _is_pyasn1_padded(value)
-    message = Message(Version.V2C, b"public", Pdu(PduType.RESPONSE, value, 0, 0,
-                                                  [Varbind((1, 3, 6), Tag.INTEGER, value)]))
+    message = Message(
+        Version.V2C,
+        b"public",
+        Pdu(PduType.RESPONSE, value, 0, 0, [Varbind((1, 3, 6), Tag.INTEGER, value)]),
+    )
     ours = encode_message(message)
     minimal = (value).to_bytes((-value).bit_length() // 8, "big", signed=True)
     assert b"\x02" + bytes((len(minimal),)) + minimal in ours
@@ -113,26 +116,35 @@ def test_encodings_are_byte_identical(version: Version, data: st.DataObject) -> 
 # Explicit coverage, so a strategy change cannot silently drop a type or a PDU.
 
 
-@pytest.mark.parametrize(("version", "tag"),
-                         [(Version.V1, tag) for tag in V1_VALUE_TAGS]
-                         + [(Version.V2C, tag) for tag in V2C_VALUE_TAGS])
+@pytest.mark.parametrize(
+    ("version", "tag"),
+    [(Version.V1, tag) for tag in V1_VALUE_TAGS] + [(Version.V2C, tag) for tag in V2C_VALUE_TAGS],
+)
 def test_every_smi_type_both_ways(version: Version, tag: Tag) -> None:
     samples = {
         Tag.INTEGER: [0, -1, 2**31 - 1, -(2**31) + 1, 128, -129],
         Tag.OCTET_STRING: [b"", b"HP LaserJet", bytes(range(256)) * 2],
         Tag.NULL: [None],
-        Tag.OBJECT_IDENTIFIER: [(0, 0), (1, 3, 6, 1, 4, 1, 11, 2, 3, 9, 4, 2),
-                                (2, 999, 2**32 - 1), (1, 3) + (127, 128) * 63],
+        Tag.OBJECT_IDENTIFIER: [
+            (0, 0),
+            (1, 3, 6, 1, 4, 1, 11, 2, 3, 9, 4, 2),
+            (2, 999, 2**32 - 1),
+            (1, 3) + (127, 128) * 63,
+        ],
         Tag.IP_ADDRESS: [bytes((192, 168, 1, 20)), b"\xff\xff\xff\xff"],
         Tag.COUNTER32: [0, 2**31, 2**32 - 1],
         Tag.GAUGE32: [0, 100, 2**32 - 1],
         Tag.TIMETICKS: [0, 8640000, 2**32 - 1],
         Tag.OPAQUE: [b"", b"\x9f\x78\x04\x3f\x80\x00\x00"],
         Tag.COUNTER64: [0, 2**32, 2**63, 2**64 - 1],
-        Tag.NO_SUCH_OBJECT: [None], Tag.NO_SUCH_INSTANCE: [None], Tag.END_OF_MIB_VIEW: [None],
+        Tag.NO_SUCH_OBJECT: [None],
+        Tag.NO_SUCH_INSTANCE: [None],
+        Tag.END_OF_MIB_VIEW: [None],
     }[tag]
-    bindings = [Varbind((1, 3, 6, 1, 2, 1, 43, 11, 1, 1, 9, 1, i), tag, value)
-                for i, value in enumerate(samples, 1)]
+    bindings = [
+        Varbind((1, 3, 6, 1, 2, 1, 43, 11, 1, 1, 9, 1, i), tag, value)
+        for i, value in enumerate(samples, 1)
+    ]
     message = Message(version, b"public", Pdu(PduType.RESPONSE, 4242, 0, 0, bindings))
     ours = encode_message(message)
     assert ours == pysnmp_encode(message)
@@ -140,14 +152,25 @@ def test_every_smi_type_both_ways(version: Version, tag: Tag) -> None:
     assert decode_message(ours) == message
 
 
-@pytest.mark.parametrize(("version", "pdu_type"),
-                         [(Version.V1, t) for t in V2C_PDU_TYPES[:4]]
-                         + [(Version.V2C, t) for t in V2C_PDU_TYPES])
+@pytest.mark.parametrize(
+    ("version", "pdu_type"),
+    [(Version.V1, t) for t in V2C_PDU_TYPES[:4]] + [(Version.V2C, t) for t in V2C_PDU_TYPES],
+)
 def test_every_pdu_type_both_ways(version: Version, pdu_type: PduType) -> None:
-    message = Message(version, b"private", Pdu(
-        pdu_type, -123456, 3 if pdu_type == PduType.GET_BULK else 2, 10 if pdu_type ==
-        PduType.GET_BULK else 1, [Varbind((1, 3, 6, 1, 2, 1, 1, 1, 0)),
-                                  Varbind((1, 3, 6, 1, 2, 1, 1, 3, 0), Tag.TIMETICKS, 99)]))
+    message = Message(
+        version,
+        b"private",
+        Pdu(
+            pdu_type,
+            -123456,
+            3 if pdu_type == PduType.GET_BULK else 2,
+            10 if pdu_type == PduType.GET_BULK else 1,
+            [
+                Varbind((1, 3, 6, 1, 2, 1, 1, 1, 0)),
+                Varbind((1, 3, 6, 1, 2, 1, 1, 3, 0), Tag.TIMETICKS, 99),
+            ],
+        ),
+    )
     ours = encode_message(message)
     assert ours == pysnmp_encode(message)
     assert pysnmp_decode(ours, version) == message
@@ -170,8 +193,14 @@ def test_pysnmp_unsigned32_is_our_gauge32() -> None:
 
 def test_large_response_long_form_lengths_both_ways() -> None:
     # 60 varbinds: PDU and VarBindList need two-octet long-form lengths (0x82).
-    bindings = [Varbind((1, 3, 6, 1, 2, 1, 43, 11, 1, 1, 6, 1, i), Tag.OCTET_STRING,
-                        b"Black Toner Cartridge HP 58A " * 3) for i in range(60)]
+    bindings = [
+        Varbind(
+            (1, 3, 6, 1, 2, 1, 43, 11, 1, 1, 6, 1, i),
+            Tag.OCTET_STRING,
+            b"Black Toner Cartridge HP 58A " * 3,
+        )
+        for i in range(60)
+    ]
     message = Message(Version.V2C, b"public", Pdu(PduType.RESPONSE, 1, 0, 0, bindings))
     ours = encode_message(message)
     assert b"\x30\x82" in ours[:4]

@@ -96,15 +96,16 @@ def mutated(draw: st.DrawFn) -> bytes:
     or plant a length-ish octet (0x80..0x84, 0xFF) somewhere."""
     data = bytearray(encode_message(draw(messages(max_varbinds=6))))
     for _ in range(draw(st.integers(1, 4))):
-        op = draw(st.sampled_from(("overwrite", "insert", "delete", "truncate", "extend",
-                                   "length")))
+        op = draw(
+            st.sampled_from(("overwrite", "insert", "delete", "truncate", "extend", "length"))
+        )
         at = draw(st.integers(0, len(data)))
         if op == "overwrite" and at < len(data):
             data[at] = draw(st.integers(0, 255))
         elif op == "insert":
             data[at:at] = draw(st.binary(min_size=1, max_size=8))
         elif op == "delete":
-            del data[at:at + draw(st.integers(1, 8))]
+            del data[at : at + draw(st.integers(1, 8))]
         elif op == "truncate":
             del data[at:]
         elif op == "extend":
@@ -161,8 +162,9 @@ def test_random_bytes_behind_a_plausible_header(body: bytes) -> None:
 @codec_settings
 @given(st.lists(st.binary(max_size=12), max_size=8), st.sampled_from(list(PduType)))
 def test_random_varbinds_in_a_valid_pdu(raw_varbinds: list[bytes], pdu_type: PduType) -> None:
-    varbind_list = encode_tlv(Tag.SEQUENCE, b"".join(encode_tlv(Tag.SEQUENCE, raw)
-                                                     for raw in raw_varbinds))
+    varbind_list = encode_tlv(
+        Tag.SEQUENCE, b"".join(encode_tlv(Tag.SEQUENCE, raw) for raw in raw_varbinds)
+    )
     pdu = encode_tlv(pdu_type, b"\x02\x04\x01\x02\x03\x04\x02\x01\x00\x02\x01\x00" + varbind_list)
     data = encode_tlv(Tag.SEQUENCE, b"\x02\x01\x01\x04\x06public" + pdu)
     outcome = decode_or_error(data)
@@ -178,8 +180,13 @@ V2C = b"\x02\x01\x01"
 REQUEST_HEAD = b"\x02\x04\x01\x02\x03\x04\x02\x01\x00\x02\x01\x00"
 
 
-def message_bytes(varbinds: bytes = b"", *, pdu_tag: int = PduType.RESPONSE,
-                  head: bytes = REQUEST_HEAD, version: bytes = V2C) -> bytes:
+def message_bytes(
+    varbinds: bytes = b"",
+    *,
+    pdu_tag: int = PduType.RESPONSE,
+    head: bytes = REQUEST_HEAD,
+    version: bytes = V2C,
+) -> bytes:
     pdu = encode_tlv(pdu_tag, head + encode_tlv(Tag.SEQUENCE, varbinds))
     return encode_tlv(Tag.SEQUENCE, version + COMMUNITY + pdu)
 
@@ -194,14 +201,17 @@ def test_helper_builds_valid_messages() -> None:
     assert message.pdu.varbinds == [Varbind((1, 3, 6, 1), Tag.INTEGER, 5)]
 
 
-@pytest.mark.parametrize(("data", "reason"), [
-    (b"", "truncated tag/length"),
-    (b"\x30", "truncated tag/length"),
-    (b"\x30\x00", "truncated tag/length"),
-    (b"\x30\x02\x05\x00", "expected version"),
-    (b"\x04\x00", "expected Message SEQUENCE"),
-    (b"\xff\xff\xff", "high tag"),
-])
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "truncated tag/length"),
+        (b"\x30", "truncated tag/length"),
+        (b"\x30\x00", "truncated tag/length"),
+        (b"\x30\x02\x05\x00", "expected version"),
+        (b"\x04\x00", "expected Message SEQUENCE"),
+        (b"\xff\xff\xff", "high tag"),
+    ],
+)
 def test_tiny_inputs(data: bytes, reason: str) -> None:
     rejects(data, reason)
 
@@ -285,11 +295,14 @@ def test_oid_with_128_arcs_is_the_limit() -> None:
     assert len(message.pdu.varbinds[0].oid) == 128
 
 
-@pytest.mark.parametrize("contents", [
-    b"\x2b\x80\x01",  # 0x80 leading octet: 1 written in two octets
-    b"\x2b\x06\x80\x80\x01",
-    b"\x80\x2b",  # the first subid itself
-])
+@pytest.mark.parametrize(
+    "contents",
+    [
+        b"\x2b\x80\x01",  # 0x80 leading octet: 1 written in two octets
+        b"\x2b\x06\x80\x80\x01",
+        b"\x80\x2b",  # the first subid itself
+    ],
+)
 def test_non_minimal_oid_subids(contents: bytes) -> None:
     name = encode_tlv(Tag.OBJECT_IDENTIFIER, contents)
     rejects(message_bytes(varbind_bytes(b"\x05\x00", name=name)), "non-minimal OID")
@@ -302,53 +315,73 @@ def test_oid_subid_runs_are_cut_short() -> None:
     assert error.offset < 100
 
 
-@pytest.mark.parametrize(("data", "reason"), [
-    (message_bytes(varbind_bytes(b"\x05\x00")) + b"\x00", "trailing bytes after message"),
-    (encode_tlv(Tag.SEQUENCE, V2C + COMMUNITY
-                + encode_tlv(PduType.RESPONSE, REQUEST_HEAD + b"\x30\x00") + b"\x05\x00"),
-     "trailing bytes after PDU"),
-    (encode_tlv(Tag.SEQUENCE, V2C + COMMUNITY
-                + encode_tlv(PduType.RESPONSE, REQUEST_HEAD + b"\x30\x00\x05\x00")),
-     "trailing bytes in PDU"),
-    (message_bytes(varbind_bytes(b"\x05\x00\x05\x00")), "trailing bytes in VarBind"),
-])
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (message_bytes(varbind_bytes(b"\x05\x00")) + b"\x00", "trailing bytes after message"),
+        (
+            encode_tlv(
+                Tag.SEQUENCE,
+                V2C
+                + COMMUNITY
+                + encode_tlv(PduType.RESPONSE, REQUEST_HEAD + b"\x30\x00")
+                + b"\x05\x00",
+            ),
+            "trailing bytes after PDU",
+        ),
+        (
+            encode_tlv(
+                Tag.SEQUENCE,
+                V2C + COMMUNITY + encode_tlv(PduType.RESPONSE, REQUEST_HEAD + b"\x30\x00\x05\x00"),
+            ),
+            "trailing bytes in PDU",
+        ),
+        (message_bytes(varbind_bytes(b"\x05\x00\x05\x00")), "trailing bytes in VarBind"),
+    ],
+)
 def test_trailing_bytes_at_every_level(data: bytes, reason: str) -> None:
     rejects(data, reason)
 
 
-@pytest.mark.parametrize(("head", "reason"), [
-    (b"\x04\x04abcd\x02\x01\x00\x02\x01\x00", "expected request-id"),
-    (b"\x05\x00\x02\x01\x00\x02\x01\x00", "expected request-id"),
-    (b"\x41\x01\x05\x02\x01\x00\x02\x01\x00", "expected request-id"),
-    (b"\x02\x00\x02\x01\x00\x02\x01\x00", "empty INTEGER"),
-    (b"\x02\x0a" + b"\x01" * 10 + b"\x02\x01\x00\x02\x01\x00", "INTEGER too long"),
-    (b"\x02\x01\x01\x04\x01\x00\x02\x01\x00", "expected error-status"),
-    (b"\x02\x01\x01\x02\x01\x00", "expected error-index"),
-])
+@pytest.mark.parametrize(
+    ("head", "reason"),
+    [
+        (b"\x04\x04abcd\x02\x01\x00\x02\x01\x00", "expected request-id"),
+        (b"\x05\x00\x02\x01\x00\x02\x01\x00", "expected request-id"),
+        (b"\x41\x01\x05\x02\x01\x00\x02\x01\x00", "expected request-id"),
+        (b"\x02\x00\x02\x01\x00\x02\x01\x00", "empty INTEGER"),
+        (b"\x02\x0a" + b"\x01" * 10 + b"\x02\x01\x00\x02\x01\x00", "INTEGER too long"),
+        (b"\x02\x01\x01\x04\x01\x00\x02\x01\x00", "expected error-status"),
+        (b"\x02\x01\x01\x02\x01\x00", "expected error-index"),
+    ],
+)
 def test_wrong_pdu_header_fields(head: bytes, reason: str) -> None:
     rejects(message_bytes(head=head), reason)
 
 
-@pytest.mark.parametrize(("value", "reason"), [
-    (b"\x02\x00", "empty INTEGER"),
-    (b"\x40\x03\x0a\x00\x01", "IpAddress must be 4 octets"),
-    (b"\x40\x05\x0a\x00\x00\x01\x01", "IpAddress must be 4 octets"),
-    (b"\x41\x00", "empty unsigned"),
-    (b"\x41\x05\x01\x00\x00\x00\x00", "COUNTER32 value out of range"),
-    (b"\x42\x05\x01\x00\x00\x00\x00", "GAUGE32 value out of range"),
-    (b"\x43\x05\x01\x00\x00\x00\x00", "TIMETICKS value out of range"),
-    (b"\x46\x09\x01" + b"\x00" * 8, "COUNTER64 value out of range"),
-    (b"\x46\x0a" + b"\x00" * 10, "unsigned integer too long"),
-    (b"\x05\x01\x00", "NULL or exception value with contents"),
-    (b"\x80\x01\x00", "NULL or exception value with contents"),
-    (b"\x06\x00", "empty OBJECT IDENTIFIER"),
-    (b"\x06\x02\x2b\x86", "truncated OID"),
-    (b"\x47\x01\x00", "unknown value tag 0x47"),
-    (b"\x24\x03\x04\x01\x41", "unknown value tag 0x24"),  # constructed OCTET STRING
-    (b"\x30\x02\x05\x00", "unknown value tag 0x30"),  # no nested structures
-    (b"\x1f\x81\x01\x00", "high tag"),
-    (b"", "truncated tag/length"),
-])
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (b"\x02\x00", "empty INTEGER"),
+        (b"\x40\x03\x0a\x00\x01", "IpAddress must be 4 octets"),
+        (b"\x40\x05\x0a\x00\x00\x01\x01", "IpAddress must be 4 octets"),
+        (b"\x41\x00", "empty unsigned"),
+        (b"\x41\x05\x01\x00\x00\x00\x00", "COUNTER32 value out of range"),
+        (b"\x42\x05\x01\x00\x00\x00\x00", "GAUGE32 value out of range"),
+        (b"\x43\x05\x01\x00\x00\x00\x00", "TIMETICKS value out of range"),
+        (b"\x46\x09\x01" + b"\x00" * 8, "COUNTER64 value out of range"),
+        (b"\x46\x0a" + b"\x00" * 10, "unsigned integer too long"),
+        (b"\x05\x01\x00", "NULL or exception value with contents"),
+        (b"\x80\x01\x00", "NULL or exception value with contents"),
+        (b"\x06\x00", "empty OBJECT IDENTIFIER"),
+        (b"\x06\x02\x2b\x86", "truncated OID"),
+        (b"\x47\x01\x00", "unknown value tag 0x47"),
+        (b"\x24\x03\x04\x01\x41", "unknown value tag 0x24"),  # constructed OCTET STRING
+        (b"\x30\x02\x05\x00", "unknown value tag 0x30"),  # no nested structures
+        (b"\x1f\x81\x01\x00", "high tag"),
+        (b"", "truncated tag/length"),
+    ],
+)
 def test_bad_values(value: bytes, reason: str) -> None:
     error = rejects(message_bytes(varbind_bytes(value)), reason)
     assert error.offset >= len(message_bytes()) - 2  # points into the varbind, not the header
@@ -376,12 +409,15 @@ def test_nested_sequences_as_varbind_list_items() -> None:
     rejects(message_bytes(b"\x30\x04\x30\x02\x05\x00"), "expected VarBind name")
 
 
-@pytest.mark.parametrize(("version", "reason"), [
-    (b"\x02\x01\x02", "unknown SNMP version 2"),
-    (b"\x02\x01\xff", "unknown SNMP version -1"),
-    (b"\x02\x00", "empty INTEGER"),
-    (b"\x04\x01\x01", "expected version"),
-])
+@pytest.mark.parametrize(
+    ("version", "reason"),
+    [
+        (b"\x02\x01\x02", "unknown SNMP version 2"),
+        (b"\x02\x01\xff", "unknown SNMP version -1"),
+        (b"\x02\x00", "empty INTEGER"),
+        (b"\x04\x01\x01", "expected version"),
+    ],
+)
 def test_bad_versions(version: bytes, reason: str) -> None:
     rejects(message_bytes(version=version), reason)
 
@@ -390,51 +426,63 @@ def test_snmpv3_is_routed_with_a_clear_error() -> None:
     # net-snmp 5.9's engine-ID discovery probe (snmpget -v3 -u probe), as captured on loopback.
     probe = bytes.fromhex(
         "303e020103301102044269ca1c020300ffe30401040201030410300e0400020100020100040004000400"
-        "301404000400a00e020402c708100201000201003000")
+        "301404000400a00e020402c708100201000201003000"
+    )
     error = rejects(probe, "SNMPv3 message", offset=4)
     assert "printerhq.snmp.v3" in error.reason
 
 
-@pytest.mark.parametrize(("pdu_tag", "reason"), [
-    (0xA9, "unknown PDU tag 0xa9"),
-    (0xBF, "high tag"),
-    (0x30, "unknown PDU tag 0x30"),
-    (PduType.TRAP_V1, "SNMPv1 Trap-PDU is not supported"),
-])
+@pytest.mark.parametrize(
+    ("pdu_tag", "reason"),
+    [
+        (0xA9, "unknown PDU tag 0xa9"),
+        (0xBF, "high tag"),
+        (0x30, "unknown PDU tag 0x30"),
+        (PduType.TRAP_V1, "SNMPv1 Trap-PDU is not supported"),
+    ],
+)
 def test_bad_pdu_tags(pdu_tag: int, reason: str) -> None:
     rejects(message_bytes(pdu_tag=pdu_tag), reason)
 
 
-@pytest.mark.parametrize("pdu_type", [PduType.GET_BULK, PduType.INFORM, PduType.TRAP_V2,
-                                      PduType.REPORT])
+@pytest.mark.parametrize(
+    "pdu_type", [PduType.GET_BULK, PduType.INFORM, PduType.TRAP_V2, PduType.REPORT]
+)
 def test_v2_pdus_in_a_v1_message(pdu_type: PduType) -> None:
     rejects(message_bytes(pdu_tag=pdu_type, version=b"\x02\x01\x00"), "in an SNMPv1 message")
 
 
 def test_v2_trap_decodes() -> None:
     # RFC 3416 4.2.6: sysUpTime.0 and snmpTrapOID.0 first.
-    bindings = (varbind_bytes(b"\x43\x02\x30\x39", name=b"\x06\x08\x2b\x06\x01\x02\x01\x01\x03\x00")
-                + varbind_bytes(b"\x06\x09\x2b\x06\x01\x06\x03\x01\x01\x05\x01",
-                                name=b"\x06\x0a\x2b\x06\x01\x06\x03\x01\x01\x04\x01\x00"))
+    bindings = varbind_bytes(
+        b"\x43\x02\x30\x39", name=b"\x06\x08\x2b\x06\x01\x02\x01\x01\x03\x00"
+    ) + varbind_bytes(
+        b"\x06\x09\x2b\x06\x01\x06\x03\x01\x01\x05\x01",
+        name=b"\x06\x0a\x2b\x06\x01\x06\x03\x01\x01\x04\x01\x00",
+    )
     message = decode_message(message_bytes(bindings, pdu_tag=PduType.TRAP_V2))
     assert message.pdu.type == PduType.TRAP_V2
     assert message.pdu.varbinds == [
         Varbind((1, 3, 6, 1, 2, 1, 1, 3, 0), Tag.TIMETICKS, 12345),
-        Varbind((1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0), Tag.OBJECT_IDENTIFIER,
-                (1, 3, 6, 1, 6, 3, 1, 1, 5, 1)),
+        Varbind(
+            (1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0), Tag.OBJECT_IDENTIFIER, (1, 3, 6, 1, 6, 3, 1, 1, 5, 1)
+        ),
     ]
 
 
 # Lenient on purpose (BER, not DER; what agents really send), and still re-encodable.
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    (b"\x41\x04\xff\xff\xff\xff", (Tag.COUNTER32, 2**32 - 1)),  # no leading zero octet
-    (b"\x02\x02\x00\x05", (Tag.INTEGER, 5)),  # non-minimal INTEGER
-    (b"\x02\x02\xff\x80", (Tag.INTEGER, -128)),  # pyasn1's form of -128
-    (b"\x04\x81\x02hi", (Tag.OCTET_STRING, b"hi")),  # non-minimal length
-    (b"\x02\x09\x7f" + b"\xff" * 8, (Tag.INTEGER, 2**71 - 1)),  # beyond Integer32
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (b"\x41\x04\xff\xff\xff\xff", (Tag.COUNTER32, 2**32 - 1)),  # no leading zero octet
+        (b"\x02\x02\x00\x05", (Tag.INTEGER, 5)),  # non-minimal INTEGER
+        (b"\x02\x02\xff\x80", (Tag.INTEGER, -128)),  # pyasn1's form of -128
+        (b"\x04\x81\x02hi", (Tag.OCTET_STRING, b"hi")),  # non-minimal length
+        (b"\x02\x09\x7f" + b"\xff" * 8, (Tag.INTEGER, 2**71 - 1)),  # beyond Integer32
+    ],
+)
 def test_lenient_but_exact(value: bytes, expected: tuple[int, object]) -> None:
     message = decode_message(message_bytes(varbind_bytes(value)))
     (varbind,) = message.pdu.varbinds
@@ -451,6 +499,9 @@ def test_errors_are_one_type_and_a_value_error() -> None:
 
 def test_unmutated_encoding_decodes() -> None:
     # Sanity anchor for the mutation tests: the unmutated corpus decodes.
-    message = Message(Version.V2C, b"public", Pdu(PduType.RESPONSE, 1, 0, 0,
-                                                  [Varbind((1, 3, 6, 1), Tag.COUNTER64, 5)]))
+    message = Message(
+        Version.V2C,
+        b"public",
+        Pdu(PduType.RESPONSE, 1, 0, 0, [Varbind((1, 3, 6, 1), Tag.COUNTER64, 5)]),
+    )
     assert decode_or_error(encode_message(message)) == message

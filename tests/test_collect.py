@@ -19,16 +19,17 @@ from printerhq.snmp.message import Message, Pdu, PduType, Varbind, Version
 
 from .helpers_metrics import FIXTURES, collect_path, discover, load
 
-PRINTER_FIXTURES = [p for p in sorted(FIXTURES.glob("*.snmprec"))
-                    if not p.stem.startswith(("cisco", "linux"))]
+PRINTER_FIXTURES = [
+    p for p in sorted(FIXTURES.glob("*.snmprec")) if not p.stem.startswith(("cisco", "linux"))
+]
 
 
-def run(recording: Recording, cache: DeviceCache | None = None, agent: Agent | None = None,
-        **options):
+def run(
+    recording: Recording, cache: DeviceCache | None = None, agent: Agent | None = None, **options
+):
     agent = agent or Agent(recording)
     version = Version.V2C if Version.V2C in recording.versions else Version.V1
-    return collect_in_process(discover(recording), agent.respond, cache, version=version,
-                              **options)
+    return collect_in_process(discover(recording), agent.respond, cache, version=version, **options)
 
 
 @pytest.mark.parametrize("path", PRINTER_FIXTURES, ids=lambda p: p.stem)
@@ -41,8 +42,9 @@ def test_cold_then_warm(path: Path):
     assert cold.supplies and cold.identity.model
     assert not cold.errors and not warm.errors
     # the warm pass reads only dynamic values, yet reports the same metrics
-    assert [(s.description, s.level, s.percent, s.state) for s in warm.supplies] == \
-        [(s.description, s.level, s.percent, s.state) for s in cold.supplies]
+    assert [(s.description, s.level, s.percent, s.state) for s in warm.supplies] == [
+        (s.description, s.level, s.percent, s.state) for s in cold.supplies
+    ]
     assert [(c.name, c.value) for c in warm.counters] == [(c.name, c.value) for c in cold.counters]
     assert warm.status == cold.status
     assert warm.alerts == cold.alerts
@@ -59,13 +61,19 @@ def test_fixture_values_lexmark_v1():
     assert report.identity.mac == "00:21:b7:c4:d5:e6"
     assert report.identity.colour is False
     black = report.supplies[0]
-    assert (black.description, black.level, black.capacity, black.percent, black.unit) == \
-        ("Black Cartridge", 30, 100, 30.0, "percent")
+    assert (black.description, black.level, black.capacity, black.percent, black.unit) == (
+        "Black Cartridge",
+        30,
+        100,
+        30.0,
+        "percent",
+    )
     assert {(c.name, c.value) for c in report.counters} >= {("total", 133002), ("power_on", 2210)}
     assert report.status.errors == ["noPaper"] and report.status.device == "down"
     assert report.status.console == ["Load Tray 1", "Letter"]
-    assert [(a.severity, a.code_name, a.description) for a in report.alerts] == \
-        [("critical", "inputMediaSupplyEmpty", "Load Tray 1 Letter")]
+    assert [(a.severity, a.code_name, a.description) for a in report.alerts] == [
+        ("critical", "inputMediaSupplyEmpty", "Load Tray 1 Letter")
+    ]
 
 
 def test_fleet_cache_is_per_address_and_bounded():
@@ -133,15 +141,22 @@ def test_cartridge_swap_rereads_capacity():
     level_line = f"{'.'.join(map(str, supply_oid))}|2|"
     capacity_line = "1.3.6.1.2.1.43.11.1.1.8.1.1|2|"
     cache = DeviceCache()
-    low = _edited(path, {level_line[:-3]: level_line + "5", capacity_line[:-3]: capacity_line + "100"})
+    low = _edited(
+        path, {level_line[:-3]: level_line + "5", capacity_line[:-3]: capacity_line + "100"}
+    )
     first = run(low, cache)
     assert first.supplies[0].capacity == 100 and first.supplies[0].level == 5
     # new high-yield cartridge: level jumps, capacity changes; a warm scan notices
-    new = _edited(path, {level_line[:-3]: level_line + "9000", capacity_line[:-3]: capacity_line + "10000"})
+    new = _edited(
+        path, {level_line[:-3]: level_line + "9000", capacity_line[:-3]: capacity_line + "10000"}
+    )
     second = run(new, cache)
     assert second.collection == "warm"
-    assert (second.supplies[0].capacity, second.supplies[0].level, second.supplies[0].percent) == \
-        (10000, 9000, 90.0)
+    assert (second.supplies[0].capacity, second.supplies[0].level, second.supplies[0].percent) == (
+        10000,
+        9000,
+        90.0,
+    )
     assert recording  # the original file is untouched
 
 
@@ -175,9 +190,11 @@ class _BrokenGetAgent(Agent):
 
     def reply(self, message: Message) -> Message:
         if message.pdu.type == PduType.GET:
-            return Message(message.version, message.community,
-                           Pdu(PduType.RESPONSE, message.pdu.request_id, 5, 1,
-                               list(message.pdu.varbinds)))
+            return Message(
+                message.version,
+                message.community,
+                Pdu(PduType.RESPONSE, message.pdu.request_id, 5, 1, list(message.pdu.varbinds)),
+            )
         return super().reply(message)
 
 
@@ -193,12 +210,15 @@ def test_get_fails_where_getnext_works():
 
 def test_hostile_values_become_field_problems():
     path = FIXTURES / "epson_wf-c5790.snmprec"
-    hostile = _edited(path, {
-        "1.3.6.1.2.1.43.11.1.1.9.1.1": "1.3.6.1.2.1.43.11.1.1.9.1.1|4|lots",
-        "1.3.6.1.2.1.43.11.1.1.8.1.2": "1.3.6.1.2.1.43.11.1.1.8.1.2|2|0",
-        "1.3.6.1.2.1.25.3.5.1.2.1": "1.3.6.1.2.1.25.3.5.1.2.1|2|7",
-        "1.3.6.1.2.1.43.10.2.1.4.1.1": "1.3.6.1.2.1.43.10.2.1.4.1.1|6|1.3.6",
-    })
+    hostile = _edited(
+        path,
+        {
+            "1.3.6.1.2.1.43.11.1.1.9.1.1": "1.3.6.1.2.1.43.11.1.1.9.1.1|4|lots",
+            "1.3.6.1.2.1.43.11.1.1.8.1.2": "1.3.6.1.2.1.43.11.1.1.8.1.2|2|0",
+            "1.3.6.1.2.1.25.3.5.1.2.1": "1.3.6.1.2.1.25.3.5.1.2.1|2|7",
+            "1.3.6.1.2.1.43.10.2.1.4.1.1": "1.3.6.1.2.1.43.10.2.1.4.1.1|6|1.3.6",
+        },
+    )
     report = run(hostile)
     fields = {p.field for p in report.invalid}
     assert any(f.startswith("supplies[1.1].level") for f in fields)
@@ -227,10 +247,17 @@ def test_state_machine_rejects_misuse():
 
 
 def _without_alerts(path: Path, events: int) -> str:
-    lines = [line for line in path.read_text().splitlines()
-             if not line.startswith("1.3.6.1.2.1.43.18.1.1.")]
-    lines = [f"1.3.6.1.2.1.43.5.1.1.19.1|65|{events}" if line.startswith("1.3.6.1.2.1.43.5.1.1.19.1|")
-             else line for line in lines]
+    lines = [
+        line
+        for line in path.read_text().splitlines()
+        if not line.startswith("1.3.6.1.2.1.43.18.1.1.")
+    ]
+    lines = [
+        f"1.3.6.1.2.1.43.5.1.1.19.1|65|{events}"
+        if line.startswith("1.3.6.1.2.1.43.5.1.1.19.1|")
+        else line
+        for line in lines
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -247,51 +274,89 @@ def test_alerts_follow_the_table_and_read_only_new_rows():
     agent = Agent(Recording.parse(cleared_text, "cleared"))
     quiet = run(agent.recording, cache, agent)
     assert quiet.alerts == []
-    assert not any(o[:10] == (1, 3, 6, 1, 2, 1, 43, 18, 1, 1)
-                   for entry in agent.request_log for o in entry.oids)
+    assert not any(
+        o[:10] == (1, 3, 6, 1, 2, 1, 43, 18, 1, 1)
+        for entry in agent.request_log
+        for o in entry.oids
+    )
     # a new alert (row 3) appears and the counter moves: only row 3's columns are read
     added_text = cleared_text + "".join(
-        f"1.3.6.1.2.1.43.18.1.1.{column}.1.3|{value}\n" for column, value in
-        ((2, "2|3"), (4, "2|6"), (5, "2|1"), (7, "2|3"), (8, "4|Front door open"), (9, "67|999")))
-    added_text = added_text.replace("1.3.6.1.2.1.43.5.1.1.19.1|65|59", "1.3.6.1.2.1.43.5.1.1.19.1|65|60")
+        f"1.3.6.1.2.1.43.18.1.1.{column}.1.3|{value}\n"
+        for column, value in (
+            (2, "2|3"),
+            (4, "2|6"),
+            (5, "2|1"),
+            (7, "2|3"),
+            (8, "4|Front door open"),
+            (9, "67|999"),
+        )
+    )
+    added_text = added_text.replace(
+        "1.3.6.1.2.1.43.5.1.1.19.1|65|59", "1.3.6.1.2.1.43.5.1.1.19.1|65|60"
+    )
     agent = Agent(Recording.parse(added_text, "added"))
     added = run(agent.recording, cache, agent)
-    assert [(a.index, a.severity, a.code_name, a.description) for a in added.alerts] == \
-        [(3, "critical", "coverOpen", "Front door open")]
+    assert [(a.index, a.severity, a.code_name, a.description) for a in added.alerts] == [
+        (3, "critical", "coverOpen", "Front door open")
+    ]
     asked = {o for entry in agent.request_log for o in entry.oids}
     assert not any(o[:11] == (1, 3, 6, 1, 2, 1, 43, 18, 1, 1, 8) and o[-1] != 3 for o in asked)
     # the next warm scan walks only the severity column and reuses the cached row
     agent = Agent(Recording.parse(added_text, "added"))
     again = run(agent.recording, cache, agent)
     assert again.alerts == added.alerts
-    asked = {o[:11] for entry in agent.request_log for o in entry.oids if o[:9] == (1, 3, 6, 1, 2, 1, 43, 18, 1)}
+    asked = {
+        o[:11]
+        for entry in agent.request_log
+        for o in entry.oids
+        if o[:9] == (1, 3, 6, 1, 2, 1, 43, 18, 1)
+    }
     assert asked <= {(1, 3, 6, 1, 2, 1, 43, 18, 1, 1, 2)}
 
 
 # --- hostile agents: whatever comes back, the collector finishes with a report -------------
 
-_PREFIXES = [(1, 3, 6, 1, 2, 1, 43, 11, 1, 1), (1, 3, 6, 1, 2, 1, 43, 18, 1, 1),
-             (1, 3, 6, 1, 2, 1, 43, 8, 2, 1), (1, 3, 6, 1, 2, 1, 25, 3, 2, 1),
-             (1, 3, 6, 1, 2, 1, 1), (1, 3, 6, 1, 4, 1, 11, 2, 3, 9, 4, 2, 1),
-             (1, 3, 6, 1, 4, 1, 367, 3, 2, 1, 2, 19, 5, 1)]
-_oids = st.builds(lambda prefix, tail: prefix + tuple(tail), st.sampled_from(_PREFIXES),
-                  st.lists(st.integers(0, 20), min_size=1, max_size=3))
+_PREFIXES = [
+    (1, 3, 6, 1, 2, 1, 43, 11, 1, 1),
+    (1, 3, 6, 1, 2, 1, 43, 18, 1, 1),
+    (1, 3, 6, 1, 2, 1, 43, 8, 2, 1),
+    (1, 3, 6, 1, 2, 1, 25, 3, 2, 1),
+    (1, 3, 6, 1, 2, 1, 1),
+    (1, 3, 6, 1, 4, 1, 11, 2, 3, 9, 4, 2, 1),
+    (1, 3, 6, 1, 4, 1, 367, 3, 2, 1, 2, 19, 5, 1),
+]
+_oids = st.builds(
+    lambda prefix, tail: prefix + tuple(tail),
+    st.sampled_from(_PREFIXES),
+    st.lists(st.integers(0, 20), min_size=1, max_size=3),
+)
 _varbinds = st.one_of(
     st.builds(Varbind, _oids, st.just(Tag.INTEGER), st.integers(-(2**31), 2**31)),
     st.builds(Varbind, _oids, st.just(Tag.OCTET_STRING), st.binary(max_size=40)),
     st.builds(Varbind, _oids, st.just(Tag.COUNTER32), st.integers(0, 2**32 - 1)),
-    st.builds(Varbind, _oids, st.sampled_from([Tag.NO_SUCH_OBJECT, Tag.END_OF_MIB_VIEW,
-                                               Tag.NULL]), st.none()),
+    st.builds(
+        Varbind,
+        _oids,
+        st.sampled_from([Tag.NO_SUCH_OBJECT, Tag.END_OF_MIB_VIEW, Tag.NULL]),
+        st.none(),
+    ),
     st.builds(Varbind, _oids, st.just(Tag.OBJECT_IDENTIFIER), st.tuples(st.integers(0, 9))),
 )
-_responses = st.builds(Response, st.lists(_varbinds, max_size=40),
-                       st.sampled_from([0, 0, 0, 1, 2, 5]), st.integers(0, 40))
+_responses = st.builds(
+    Response,
+    st.lists(_varbinds, max_size=40),
+    st.sampled_from([0, 0, 0, 1, 2, 5]),
+    st.integers(0, 40),
+)
 
 
 @settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow])
-@given(replies=st.lists(_responses, min_size=1, max_size=80), bulk=st.booleans(),
-       warm_first=st.booleans(),
-       fixture=st.sampled_from(["hp_laserjet-pro-m404dn", "ricoh_mp-c3004"]))
+@given(
+    replies=st.lists(_responses, min_size=1, max_size=80),
+    bulk=st.booleans(),
+    warm_first=st.booleans(),
+    fixture=st.sampled_from(["hp_laserjet-pro-m404dn", "ricoh_mp-c3004"]),
+)
 def test_random_replies_never_break_the_collector(replies, bulk, warm_first, fixture):
     # Ricoh: a vendor counter table (key column, then the value column read exactly; warm
     # split repeaters); HP: alerts, covers, console lines
@@ -330,8 +395,14 @@ async def test_collect_over_udp_discovers_when_no_identity_is_given():
             cache = DeviceCache()
             with trio.fail_after(30):
                 for address, path in zip(fleet.addresses, paths, strict=True):
-                    target = Target(address, fleet.port, credentials=[
-                        Community(b"public", Version.V2C), Community(b"public", Version.V1)])
+                    target = Target(
+                        address,
+                        fleet.port,
+                        credentials=[
+                            Community(b"public", Version.V2C),
+                            Community(b"public", Version.V1),
+                        ],
+                    )
                     cold = await collect(client, target, cache)
                     warm = await collect(client, target, cache)
                     expected, _ = collect_path(path)
@@ -344,12 +415,26 @@ async def test_collect_over_udp_discovers_when_no_identity_is_given():
 
 # --- byte economy: the cost model and what it decides -----------------------------------------
 
-_columns = st.lists(st.builds(
-    lambda wanted, extra, cell, splittable, key: Column(
-        key, wanted, wanted + extra, (1, 3, 6, 1, 2, 1, 43, 11, 1, 1, 9, 1, 0),
-        wanted * 17, cell, splittable),
-    st.integers(1, 40), st.integers(0, 10), st.integers(8, 60), st.booleans(),
-    st.integers()), max_size=6, unique_by=lambda c: c.key)
+_columns = st.lists(
+    st.builds(
+        lambda wanted, extra, cell, splittable, key: Column(
+            key,
+            wanted,
+            wanted + extra,
+            (1, 3, 6, 1, 2, 1, 43, 11, 1, 1, 9, 1, 0),
+            wanted * 17,
+            cell,
+            splittable,
+        ),
+        st.integers(1, 40),
+        st.integers(0, 10),
+        st.integers(8, 60),
+        st.booleans(),
+        st.integers(),
+    ),
+    max_size=6,
+    unique_by=lambda c: c.key,
+)
 
 
 def _total(columns: list[Column], reps: int, chosen: set) -> int:
@@ -403,13 +488,16 @@ def test_cold_pass_reads_no_cell_twice():
         recording, agent, version = load(path)
         seen: list[tuple[int, ...]] = []
 
-        def respond(data: bytes, agent: Agent = agent,
-                    seen: list[tuple[int, ...]] = seen) -> bytes | None:
+        def respond(
+            data: bytes, agent: Agent = agent, seen: list[tuple[int, ...]] = seen
+        ) -> bytes | None:
             from printerhq.snmp.message import decode_message
+
             reply = agent.respond(data)
             if reply is not None:
-                seen.extend(vb.oid for vb in decode_message(reply).pdu.varbinds
-                            if not vb.is_exception)
+                seen.extend(
+                    vb.oid for vb in decode_message(reply).pdu.varbinds if not vb.is_exception
+                )
             return reply
 
         collect_in_process(discover(recording), respond, DeviceCache(), version=version)
@@ -420,8 +508,11 @@ def test_cold_pass_reads_no_cell_twice():
 
 def test_warm_pass_skips_objects_the_device_lacks():
     path = FIXTURES / "hp_laserjet-pro-m404dn.snmprec"
-    text = "".join(line + "\n" for line in path.read_text().splitlines()
-                   if not line.startswith("1.3.6.1.2.1.1.3.0|"))
+    text = "".join(
+        line + "\n"
+        for line in path.read_text().splitlines()
+        if not line.startswith("1.3.6.1.2.1.1.3.0|")
+    )
     cache = DeviceCache()
     cold = run(Recording.parse(text, "no-uptime"), cache)
     assert cold.identity.uptime_ticks is None
@@ -440,6 +531,7 @@ def test_counter_table_value_column_is_read_exactly_once_its_rows_are_known():
 
     def respond(data: bytes) -> bytes | None:
         from printerhq.snmp.message import decode_message
+
         reply = agent.respond(data)
         if reply is not None:
             returned.extend(vb.oid for vb in decode_message(reply).pdu.varbinds)
@@ -447,24 +539,31 @@ def test_counter_table_value_column_is_read_exactly_once_its_rows_are_known():
 
     cache = DeviceCache()
     cold = collect_in_process(discover(recording), respond, cache)
-    cells = [o for o in returned if o[:len(values)] == values]
+    cells = [o for o in returned if o[: len(values)] == values]
     # the key column's walk told the rows: the value column comes back once, nothing past it
     assert len(cells) == len(set(cells)) == 12
-    walk = [tuple(r) for r in cache.state_for("127.0.0.1").column_rows[
-        ".".join(map(str, values))]]
-    used = [tuple(int(p) for p in c.source.split("."))[len(values):] for c in cold.counters
-            if c.source.startswith(".".join(map(str, values)) + ".")]
+    walk = [tuple(r) for r in cache.state_for("127.0.0.1").column_rows[".".join(map(str, values))]]
+    used = [
+        tuple(int(p) for p in c.source.split("."))[len(values) :]
+        for c in cold.counters
+        if c.source.startswith(".".join(map(str, values)) + ".")
+    ]
     assert used and set(used) <= set(walk) and (walk[0], walk[-1]) == (used[0], used[-1])
     warm = run(recording, cache, agent)
     assert [(c.name, c.value) for c in warm.counters] == [(c.name, c.value) for c in cold.counters]
 
 
 @settings(deadline=None)
-@given(oid=st.builds(lambda tail: (1, 3) + tuple(tail),
-                     st.lists(st.integers(0, 2**32 - 1) | st.integers(0, 200), max_size=20)))
+@given(
+    oid=st.builds(
+        lambda tail: (1, 3) + tuple(tail),
+        st.lists(st.integers(0, 2**32 - 1) | st.integers(0, 200), max_size=20),
+    )
+)
 def test_cost_model_oid_sizes_match_the_encoder(oid):
     from printerhq.collect.cost import oid_size
     from printerhq.snmp.ber import encode_oid
+
     assert oid_size(oid) == 2 + len(encode_oid(oid))
 
 
@@ -476,16 +575,19 @@ def test_a_refresh_reads_counter_names_only_when_the_rows_changed():
     agent = Agent(Recording.load(path))
     again = run(agent.recording, cache, agent, refresh_every=0)
     assert again.collection == "cold"
-    assert [(c.name, c.value, c.label) for c in again.counters] == \
-        [(c.name, c.value, c.label) for c in first.counters]
+    assert [(c.name, c.value, c.label) for c in again.counters] == [
+        (c.name, c.value, c.label) for c in first.counters
+    ]
     asked = [o for entry in agent.request_log for o in entry.oids]
-    assert not any(o[:len(keys)] == keys for o in asked)  # the cached names were reused
+    assert not any(o[: len(keys)] == keys for o in asked)  # the cached names were reused
     assert again.cost.wire_bytes < first.cost.wire_bytes
     # a new row (code 300 fax, row 13): the names are read again and the new counter appears
     base = ".".join(map(str, keys[:-1]))
-    added = _edited(path, {f"{base}.2.13": f"{base}.2.13|2|300", f"{base}.9.13": f"{base}.9.13|2|77"})
+    added = _edited(
+        path, {f"{base}.2.13": f"{base}.2.13|2|300", f"{base}.9.13": f"{base}.9.13|2|77"}
+    )
     agent = Agent(added)
     changed = run(added, cache, agent, refresh_every=0)
     assert ("fax", 77) in [(c.name, c.value) for c in changed.counters]
     asked = [o for entry in agent.request_log for o in entry.oids]
-    assert any(o[:len(keys)] == keys for o in asked)
+    assert any(o[: len(keys)] == keys for o in asked)

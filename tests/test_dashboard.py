@@ -30,8 +30,14 @@ HOSTILE = {
 def hostile_report(i: int) -> model.DeviceReport:
     report = make_report(i)
     identity = msgspec.structs.replace(report.identity, **HOSTILE)
-    supplies = [msgspec.structs.replace(report.supplies[0], description="<b>Toner</b><script>alert(4)</script>")]
-    alerts = [model.Alert(index=1, severity="warning", description="<iframe src=javascript:alert(5)>")]
+    supplies = [
+        msgspec.structs.replace(
+            report.supplies[0], description="<b>Toner</b><script>alert(4)</script>"
+        )
+    ]
+    alerts = [
+        model.Alert(index=1, severity="warning", description="<iframe src=javascript:alert(5)>")
+    ]
     return msgspec.structs.replace(report, identity=identity, supplies=supplies, alerts=alerts)
 
 
@@ -42,7 +48,9 @@ async def server(tmp_path):
         await srv.store.add_agent("site-<a>", srv.agent_token)
         await srv.store.add_viewer("reader", srv.viewer_token)
         agent = await srv.store.agent_for_token(srv.agent_token)
-        await srv.store.ingest(agent, "b-1", [make_report(i) for i in range(3)] + [hostile_report(100)])
+        await srv.store.ingest(
+            agent, "b-1", [make_report(i) for i in range(3)] + [hostile_report(100)]
+        )
         await srv.store.ingest(agent, "b-2", [make_report(i + 13) for i in range(3)])
         srv.ctx = ssl.create_default_context(cafile=str(srv.certfile))
         yield srv
@@ -86,7 +94,9 @@ async def test_login_refuses_anything_but_an_active_viewer_token(server, which):
     revoked = new_token()
     await server.store.add_viewer("gone", revoked)
     await server.store.revoke_viewer("gone")
-    token = {"agent": server.agent_token, "unknown": new_token(), "revoked": revoked, "empty": ""}[which]
+    token = {"agent": server.agent_token, "unknown": new_token(), "revoked": revoked, "empty": ""}[
+        which
+    ]
     async with browser(server) as c:
         r = await c.post("/login", data={"token": token})
         assert r.status_code in (401, 422) and "set-cookie" not in r.headers
@@ -104,15 +114,23 @@ async def test_revoking_the_viewer_ends_the_browser_session(server):
 
 async def test_cross_site_login_and_logout_are_refused(server):
     async with browser(server) as c:
-        r = await c.post("/login", data={"token": server.viewer_token}, headers={"origin": "https://evil.example"})
+        r = await c.post(
+            "/login",
+            data={"token": server.viewer_token},
+            headers={"origin": "https://evil.example"},
+        )
         assert r.status_code == 403 and "set-cookie" not in r.headers
-        r = await c.post("/login", data={"token": server.viewer_token}, headers={"sec-fetch-site": "cross-site"})
+        r = await c.post(
+            "/login", data={"token": server.viewer_token}, headers={"sec-fetch-site": "cross-site"}
+        )
         assert r.status_code == 403
         r = await c.post("/login", data={"token": server.viewer_token}, headers={"origin": "null"})
         assert r.status_code == 403  # an opaque origin (sandboxed frame) without Fetch Metadata
         assert (await c.get("/login?token=x")).status_code == 200  # GET never logs in
         assert "set-cookie" not in (await c.get(f"/login?token={server.viewer_token}")).headers
-        same = await c.post("/login", data={"token": server.viewer_token}, headers={"origin": server.url})
+        same = await c.post(
+            "/login", data={"token": server.viewer_token}, headers={"origin": server.url}
+        )
         assert same.status_code == 303 and "set-cookie" in same.headers
         r = await c.post("/logout", headers={"origin": "https://evil.example"})
         assert r.status_code == 403 and "set-cookie" not in r.headers
@@ -157,8 +175,11 @@ async def test_fleet_and_device_pages_show_the_stored_fleet(server):
 
 async def test_login_body_is_bounded(server):
     async with browser(server) as c:
-        r = await c.post("/login", content=b"token=" + b"a" * 10_000,
-                         headers={"content-type": "application/x-www-form-urlencoded"})
+        r = await c.post(
+            "/login",
+            content=b"token=" + b"a" * 10_000,
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
     assert r.status_code == 413
 
 
@@ -173,31 +194,58 @@ async def test_headless_chromium_signs_in_and_sees_the_fleet(server, tmp_path):
     with trio.fail_after(120):
         async with open_browser(tmp_path / "chromium-profile", tmp_path / "chromium.log") as b:
             target = (await b.call("Target.createTarget", {"url": "about:blank"}))["targetId"]
-            session = (await b.call("Target.attachToTarget", {"targetId": target, "flatten": True}))["sessionId"]
+            session = (
+                await b.call("Target.attachToTarget", {"targetId": target, "flatten": True})
+            )["sessionId"]
             for domain in ("Page.enable", "Runtime.enable", "Network.enable"):
                 await b.call(domain, session=session)
-            await b.call("Emulation.setDeviceMetricsOverride",
-                         {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False}, session)
-            await b.navigate_and_wait(session, lambda: b.call("Page.navigate", {"url": server.url + "/"}, session),
-                                      "p === '/login'")
+            await b.call(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False},
+                session,
+            )
+            await b.navigate_and_wait(
+                session,
+                lambda: b.call("Page.navigate", {"url": server.url + "/"}, session),
+                "p === '/login'",
+            )
             assert await b.evaluate(session, "location.pathname") == "/login"
             # Type the token as a user would, and press the button.
             await b.evaluate(session, "document.getElementById('token').focus()")
             await b.call("Input.insertText", {"text": server.viewer_token}, session)
-            await b.navigate_and_wait(session, lambda: b.evaluate(
-                session, "document.querySelector('button[type=submit]').click()"), "p === '/'")
-            assert await b.evaluate(session, "location.pathname") == "/", await b.evaluate(session, "document.body.innerText")
-            serials = await b.evaluate(session, "[...document.querySelectorAll('tr.device')].map(r => r.cells[3].textContent)")
+            await b.navigate_and_wait(
+                session,
+                lambda: b.evaluate(
+                    session, "document.querySelector('button[type=submit]').click()"
+                ),
+                "p === '/'",
+            )
+            assert await b.evaluate(session, "location.pathname") == "/", await b.evaluate(
+                session, "document.body.innerText"
+            )
+            serials = await b.evaluate(
+                session,
+                "[...document.querySelectorAll('tr.device')].map(r => r.cells[3].textContent)",
+            )
             scripts = await b.evaluate(session, "document.scripts.length")
-            hostile_text = await b.evaluate(session, "document.body.innerText.includes('<script>alert(1)</script>')")
+            hostile_text = await b.evaluate(
+                session, "document.body.innerText.includes('<script>alert(1)</script>')"
+            )
             meters = await b.evaluate(session, "document.querySelectorAll('meter').length")
-            cookies = (await b.call("Network.getCookies", {"urls": [server.url + "/"]}, session))["cookies"]
+            cookies = (await b.call("Network.getCookies", {"urls": [server.url + "/"]}, session))[
+                "cookies"
+            ]
             shot = await b.call("Page.captureScreenshot", {"format": "png"}, session)
             # Follow the first device's link, as a user clicks it.
-            await b.navigate_and_wait(session, lambda: b.evaluate(
-                session, "document.querySelector('tr.device a').click()"), "p.startsWith('/devices/')")
+            await b.navigate_and_wait(
+                session,
+                lambda: b.evaluate(session, "document.querySelector('tr.device a').click()"),
+                "p.startsWith('/devices/')",
+            )
             device_path = await b.evaluate(session, "location.pathname")
-            headings = await b.evaluate(session, "[...document.querySelectorAll('h2')].map(h => h.textContent)")
+            headings = await b.evaluate(
+                session, "[...document.querySelectorAll('h2')].map(h => h.textContent)"
+            )
             supply_rows = await b.evaluate(session, "document.querySelectorAll('tr.supply').length")
             device_shot = await b.call("Page.captureScreenshot", {"format": "png"}, session)
     (tmp_path / "device.png").write_bytes(base64.b64decode(device_shot["data"]))
@@ -210,7 +258,12 @@ async def test_headless_chromium_signs_in_and_sees_the_fleet(server, tmp_path):
     assert scripts == 0 and hostile_text is True and meters == 4  # shown as text, never run
     assert not [e for e in b.events if e["method"] == "Page.javascriptDialogOpening"]
     [cookie] = cookies
-    assert (cookie["name"], cookie["httpOnly"], cookie["secure"], cookie["sameSite"]) == (COOKIE, True, True, "Strict")
+    assert (cookie["name"], cookie["httpOnly"], cookie["secure"], cookie["sameSite"]) == (
+        COOKIE,
+        True,
+        True,
+        "Strict",
+    )
 
 
 async def test_device_history_shows_the_newest_scans(server):
@@ -218,7 +271,9 @@ async def test_device_history_shows_the_newest_scans(server):
 
     agent = await server.store.agent_for_token(server.agent_token)
     scans = HISTORY_ROWS + 5
-    await server.store.ingest(agent, "long", [make_report(1000 + 13 * i) for i in range(scans)])  # one serial
+    await server.store.ingest(
+        agent, "long", [make_report(1000 + 13 * i) for i in range(scans)]
+    )  # one serial
     serial = make_report(1000).identity.serial
     device = next(d for d in await server.store.list_devices() if d["serial"] == serial)
     async with browser(server, server.viewer_token) as c:

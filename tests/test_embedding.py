@@ -34,19 +34,39 @@ async def test_example_runs_in_the_applications_nursery():
 def test_example_as_a_program():
     hosts = [f"127.96.1.{i + 1}" for i in range(3)]
     sim = subprocess.Popen(
-        [sys.executable, "-m", "printerhq", "sim", *map(str, FIXTURES[:3]),
-         "--addresses", ",".join(hosts), "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        [
+            sys.executable,
+            "-m",
+            "printerhq",
+            "sim",
+            *map(str, FIXTURES[:3]),
+            "--addresses",
+            ",".join(hosts),
+            "--port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     try:
         ready = sim.stdout.readline()
         assert ready.startswith("sim: serving"), ready + sim.stderr.read()
         port = ready.rsplit("port", 1)[-1].strip()
-        done = subprocess.run([sys.executable, str(EXAMPLE), "127.96.1.0/29", "--port", port],
-                              capture_output=True, text=True, timeout=60, cwd=ROOT)
+        done = subprocess.run(
+            [sys.executable, str(EXAMPLE), "127.96.1.0/29", "--port", port],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+        )
     finally:
         sim.terminate()
         sim.wait(timeout=10)
     assert done.returncode == 0, done.stderr
     printers = [line.split("\t")[0] for line in done.stdout.splitlines()]
-    assert printers == sorted(h for h, p in zip(hosts, FIXTURES[:3], strict=True) if is_printer_recording(p))
+    assert printers == sorted(
+        h for h, p in zip(hosts, FIXTURES[:3], strict=True) if is_printer_recording(p)
+    )
     assert "3 agents" in done.stderr

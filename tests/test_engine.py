@@ -87,8 +87,9 @@ async def test_rate_limit_paces_discovery(autojump_clock):
     # burst 1: the scan cannot finish in less than 3.9 s of (mock) time.
     from printerhq.snmp.credentials import Community
 
-    opts = options(1, icmp=False, rate=10, burst=1, timeout=0.01,
-                   credentials=[Community(b"public")])
+    opts = options(
+        1, icmp=False, rate=10, burst=1, timeout=0.01, credentials=[Community(b"public")]
+    )
     async with Scanner(opts) as scanner:
         start = trio.current_time()
         await scan_all(scanner, [f"127.94.0.{i}" for i in range(1, 41)])
@@ -102,12 +103,18 @@ async def test_bad_input_is_recorded_and_the_scan_completes():
     trio.socket.set_custom_hostname_resolver(resolver)
     try:
         # hosts[2] answers from another address (the next one of the fleet).
-        async with serve_fleet(FIXTURES[:3], hosts,
-                               faults={hosts[2]: "other-address"}) as fleet:
+        async with serve_fleet(FIXTURES[:3], hosts, faults={hosts[2]: "other-address"}) as fleet:
             async with Scanner(options(fleet.port, icmp=False)) as scanner:
                 reports = await scan_all(
-                    scanner, ["printer.lab.test", "no-such-host.lab.test", hosts[1], hosts[2],
-                              "127.93.0.200"])
+                    scanner,
+                    [
+                        "printer.lab.test",
+                        "no-such-host.lab.test",
+                        hosts[1],
+                        hosts[2],
+                        "127.93.0.200",
+                    ],
+                )
     finally:
         trio.socket.set_custom_hostname_resolver(None)
     by_address = {r.identity.address: r for r in reports}
@@ -141,8 +148,10 @@ def test_progress_line_counts_done_found_rate_and_eta():
 
     stream = io.StringIO()
     progress = Progress(1000, stream)
-    line = progress.line(ScanStats(addresses=600, completed=400, responders=7, printers=3,
-                                   skipped=100), progress._started + 10.0)
+    line = progress.line(
+        ScanStats(addresses=600, completed=400, responders=7, printers=3, skipped=100),
+        progress._started + 10.0,
+    )
     assert "400/1000 addresses" in line and "100 skipped" in line
     assert "7 answered" in line and "3 printers" in line
     assert "40/s" in line and "ETA 15s" in line
@@ -158,12 +167,38 @@ async def test_cli_flags_progress_and_state_dir(tmp_path):
 
     hosts = fleet_hosts(3)
     async with serve_fleet(FIXTURES[:3], hosts) as fleet:
-        argv = [sys.executable, "-m", "printerhq", "scan", f"{NET}.0/28", "--port",
-                str(fleet.port), "--json", "--all", "--identify-only", "--rate", "2000",
-                "--concurrency", "8", "--timeout", "0.3", "--retries", "0", "--no-icmp",
-                "--no-http", "--arp", "off", "--progress", "on", "--state-dir", str(tmp_path)]
-        runs = [await trio.run_process(argv, capture_stdout=True, capture_stderr=True,
-                                       cwd=ROOT) for _ in range(2)]
+        argv = [
+            sys.executable,
+            "-m",
+            "printerhq",
+            "scan",
+            f"{NET}.0/28",
+            "--port",
+            str(fleet.port),
+            "--json",
+            "--all",
+            "--identify-only",
+            "--rate",
+            "2000",
+            "--concurrency",
+            "8",
+            "--timeout",
+            "0.3",
+            "--retries",
+            "0",
+            "--no-icmp",
+            "--no-http",
+            "--arp",
+            "off",
+            "--progress",
+            "on",
+            "--state-dir",
+            str(tmp_path),
+        ]
+        runs = [
+            await trio.run_process(argv, capture_stdout=True, capture_stderr=True, cwd=ROOT)
+            for _ in range(2)
+        ]
     for run in runs:
         assert {r["identity"]["address"] for r in json.loads(run.stdout)} == set(hosts)
     first, second = (run.stderr.decode() for run in runs)
@@ -185,10 +220,12 @@ async def test_scanner_can_be_entered_again():
 async def test_consumer_leaving_early_stops_the_scan(tmp_path):
     hosts = fleet_hosts(3)
     async with serve_fleet(FIXTURES[:3], hosts) as fleet:
-        async with Scanner(options(fleet.port, icmp=False, state_dir=tmp_path,
-                                   concurrency=2)) as scanner:
-            async with scanner.scan([f"127.93.{b}.{i}" for b in range(4)
-                                     for i in range(1, 255)]) as reports:
+        async with Scanner(
+            options(fleet.port, icmp=False, state_dir=tmp_path, concurrency=2)
+        ) as scanner:
+            async with scanner.scan(
+                [f"127.93.{b}.{i}" for b in range(4) for i in range(1, 255)]
+            ) as reports:
                 async for _ in reports:
                     break
             assert scanner.stats.completed < 4 * 254

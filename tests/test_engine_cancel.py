@@ -24,17 +24,47 @@ ADDRESSES = [f"127.95.{b}.{i}" for b in range(2) for i in range(1, 40)]
 def options(port: int, state_dir, http: bool = False) -> ScanOptions:
     # ICMP on: loopback answers ping for every address, so with http=True every silent
     # address also gets an HTTP probe (refused at once: nothing listens on port 80 there).
-    return ScanOptions(port=port, timeout=0.2, retries=1, rate=50_000, collect=True,
-                       arp=False, state_dir=state_dir, http=http)
+    return ScanOptions(
+        port=port,
+        timeout=0.2,
+        retries=1,
+        rate=50_000,
+        collect=True,
+        arp=False,
+        state_dir=state_dir,
+        http=http,
+    )
 
 
-STEPS = [1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377, 610, 987, 1597, 2584, 4181, 6765,
-         10946, 50_000]
+STEPS = [
+    1,
+    2,
+    3,
+    5,
+    8,
+    13,
+    21,
+    34,
+    55,
+    89,
+    144,
+    233,
+    377,
+    610,
+    987,
+    1597,
+    2584,
+    4181,
+    6765,
+    10946,
+    50_000,
+]
 
 
 @pytest.mark.parametrize("http", [False, True], ids=["snmp-icmp", "snmp-icmp-http"])
-@pytest.mark.parametrize("scanner_inside", [True, False], ids=["scanner-cancelled",
-                                                                "scan-cancelled"])
+@pytest.mark.parametrize(
+    "scanner_inside", [True, False], ids=["scanner-cancelled", "scan-cancelled"]
+)
 async def test_cancel_at_many_points(tmp_path, scanner_inside, http):
     async with serve_fleet(FIXTURES[:5], HOSTS) as fleet:
         outer = None if scanner_inside else Scanner(options(fleet.port, tmp_path / "outer", http))

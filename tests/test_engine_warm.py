@@ -47,8 +47,9 @@ def fixture(stem: str) -> Path:
 
 
 def options(port: int, **extra) -> ScanOptions:
-    defaults = dict(port=port, timeout=0.3, retries=0, rate=20_000, collect=True, arp=False,
-                    icmp=False)
+    defaults = dict(
+        port=port, timeout=0.3, retries=0, rate=20_000, collect=True, arp=False, icmp=False
+    )
     defaults.update(extra)
     return ScanOptions(**defaults)
 
@@ -122,9 +123,11 @@ async def test_a_change_falls_back_to_the_full_path_in_the_same_scan(change):
     path = fixture("hp_laserjet-pro-m404dn")
     original = Recording.load(path)
     up = original.get(SYS_UPTIME).value
-    modified = {"reboot": changed(original, uptime=1234),
-                "serial": changed(original, serial="OTHER99999"),
-                "uptime-ahead": changed(original, uptime=up + 10**9)}[change]
+    modified = {
+        "reboot": changed(original, uptime=1234),
+        "serial": changed(original, serial="OTHER99999"),
+        "uptime-ahead": changed(original, uptime=up + 10**9),
+    }[change]
     address = f"{NET}.3"
     async with serve_fleet([original], [address]) as fleet:
         async with Scanner(options(fleet.port)) as scanner:
@@ -150,8 +153,10 @@ async def test_a_change_falls_back_to_the_full_path_in_the_same_scan(change):
 
 
 async def test_printer_replaced_by_another_printer_gets_its_new_identity():
-    hp, brother = Recording.load(fixture("hp_laserjet-pro-m404dn")), \
-        Recording.load(fixture("brother_hl-l2350dw"))
+    hp, brother = (
+        Recording.load(fixture("hp_laserjet-pro-m404dn")),
+        Recording.load(fixture("brother_hl-l2350dw")),
+    )
     # Same uptime as the old one: only the serial tells them apart.
     replacement = changed(brother, uptime=hp.get(SYS_UPTIME).value)
     address = f"{NET}.4"
@@ -229,8 +234,9 @@ async def test_credentials_reconfigured_means_discovery(tmp_path):
         async with Scanner(options(fleet.port, state_dir=tmp_path)) as scanner:
             await scan_one(scanner, address)
         fleet.request_log.clear()
-        v1_only = options(fleet.port, state_dir=tmp_path,
-                          credentials=[Community(b"public", Version.V1)])
+        v1_only = options(
+            fleet.port, state_dir=tmp_path, credentials=[Community(b"public", Version.V1)]
+        )
         async with Scanner(v1_only) as scanner:
             [report] = await scan_one(scanner, address)
     assert is_discovery(fleet.request_log[0]) and report.protocol == "snmpv1"
@@ -278,8 +284,9 @@ def test_stale_collection_refuses_to_report():
         collection.report()
 
 
-@pytest.mark.parametrize("path", [p for p in real_recordings(include_detect_only=False)],
-                         ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path", [p for p in real_recordings(include_detect_only=False)], ids=lambda p: p.stem
+)
 def test_real_recordings_known_equals_warm(path):
     """On every real recording, the collection without discovery reports what discovery plus
     a warm collection reports, in the same exchanges as the warm collection alone."""
@@ -292,16 +299,14 @@ def test_real_recordings_known_equals_warm(path):
     cache = DeviceCache()
     collect_in_process(identity, agent.respond, cache, version=version, now=1000.0)
     warm = collect_in_process(identity, agent.respond, cache, version=version, now=1001.0)
-    known = collect_known_in_process("127.0.0.1", agent.respond, cache, version=version,
-                                     now=1002.0)
+    known = collect_known_in_process("127.0.0.1", agent.respond, cache, version=version, now=1002.0)
     assert known is not None
     assert comparable(known) == comparable(warm)
     assert known.cost.requests == warm.cost.requests
 
 
 @settings(deadline=None, max_examples=60)
-@given(delta=st.integers(-10**7, 10**7), elapsed=st.floats(0, 10**5),
-       new_serial=st.booleans())
+@given(delta=st.integers(-(10**7), 10**7), elapsed=st.floats(0, 10**5), new_serial=st.booleans())
 def test_detectors_property(delta, elapsed, new_serial):
     """A restart (uptime back) or another serial always stops the shortcut; an uptime that moved
     no faster than the clock with the same serial never does, and then the report is what a
@@ -358,19 +363,37 @@ def _start_printerish_snmpd(directory: Path, serial: str, port: int | None = Non
     script.write_text(_SERIAL_SCRIPT)
     script.chmod(0o755)
     config = directory / "snmpd.conf"
-    config.write_text("\n".join([
-        f"rocommunity {COMMUNITY} 127.0.0.1",
-        "createUser warmuser SHA-256 auth-pass-phrase AES priv-pass-phrase",
-        "rouser warmuser priv",
-        f"pass .1.3.6.1.2.1.43.5.1.1.17 {script}",
-    ]) + "\n")
+    config.write_text(
+        "\n".join(
+            [
+                f"rocommunity {COMMUNITY} 127.0.0.1",
+                "createUser warmuser SHA-256 auth-pass-phrase AES priv-pass-phrase",
+                "rouser warmuser priv",
+                f"pass .1.3.6.1.2.1.43.5.1.1.17 {script}",
+            ]
+        )
+        + "\n"
+    )
     env = {**os.environ, "SNMP_PERSISTENT_DIR": str(directory / "persist"), "MIBS": ""}
     for _attempt in range(5):
         port = port or _free_udp_port()
         process = subprocess.Popen(
-            ["snmpd", "-f", "-C", "-c", str(config), "-Lf", str(directory / "snmpd.log"),
-             "-p", str(directory / "snmpd.pid"), f"udp:127.0.0.1:{port}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+            [
+                "snmpd",
+                "-f",
+                "-C",
+                "-c",
+                str(config),
+                "-Lf",
+                str(directory / "snmpd.log"),
+                "-p",
+                str(directory / "snmpd.pid"),
+                f"udp:127.0.0.1:{port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
         server = Snmpd(port, directory, process)
         if _wait_ready(server):
             return server
@@ -388,8 +411,13 @@ async def test_v3_printer_through_snmpd(tmp_path):
 
     server = _start_printerish_snmpd(tmp_path / "snmpd", "SNMPD-0001")
     try:
-        user = UsmUser("warmuser", AuthProtocol.SHA256, "auth-pass-phrase", PrivProtocol.AES,
-                       "priv-pass-phrase")
+        user = UsmUser(
+            "warmuser",
+            AuthProtocol.SHA256,
+            "auth-pass-phrase",
+            PrivProtocol.AES,
+            "priv-pass-phrase",
+        )
         opts = options(server.port, credentials=[UsmCredential(user)], timeout=1.0)
         async with Scanner(opts) as scanner:
             [first] = await scan_one(scanner, "127.0.0.1")

@@ -27,9 +27,18 @@ def server(tmp_path_factory):
         # Two scans of three printers, a hostile sysDescr on one of them.
         for batch, scans in (("b-1", range(0, 3)), ("b-2", range(13, 16))):
             reports = [make_report(i, serials=13) for i in scans]
-            body = wire.compress_body(wire.encode(wire.Batch(batch_id=batch, agent="site-a", reports=reports)))
-            r = httpx.post(process.url + "/api/v1/ingest", content=body, verify=context,
-                           headers={"authorization": f"Bearer {process.agent_token}", "content-encoding": "deflate"})
+            body = wire.compress_body(
+                wire.encode(wire.Batch(batch_id=batch, agent="site-a", reports=reports))
+            )
+            r = httpx.post(
+                process.url + "/api/v1/ingest",
+                content=body,
+                verify=context,
+                headers={
+                    "authorization": f"Bearer {process.agent_token}",
+                    "content-encoding": "deflate",
+                },
+            )
             assert r.status_code == 200, r.text
         yield process
     finally:
@@ -68,7 +77,9 @@ def test_json_device_and_history(server, capsys):
     assert len(entries) == 3
     first = entries[0]
     assert first["latest"]["report"]["identity"]["serial"] == first["serial"]
-    code, out, _ = run_fleet(capsys, *base(server, server.viewer_token), "--device", str(first["id"]), "--history")
+    code, out, _ = run_fleet(
+        capsys, *base(server, server.viewer_token), "--device", str(first["id"]), "--history"
+    )
     assert code == 0
     assert out.count("PHQ") >= 1 and f"history of device {first['id']}" in out
     history = out.split("history of device", 1)[1].splitlines()
@@ -104,9 +115,13 @@ def test_unverified_certificate_and_pins(server, capsys):
     from printerhq.server.tls import certificate_fingerprint
 
     pin = certificate_fingerprint(server.certfile)
-    code, out, err = run_fleet(capsys, "--server", server.url, f"--token={server.viewer_token}", "--pin-sha256", pin)
+    code, out, err = run_fleet(
+        capsys, "--server", server.url, f"--token={server.viewer_token}", "--pin-sha256", pin
+    )
     assert code == 0 and "PHQ00001" in out, err
-    code, _, err = run_fleet(capsys, "--server", server.url, f"--token={server.viewer_token}", "--pin-sha256", "00" * 32)
+    code, _, err = run_fleet(
+        capsys, "--server", server.url, f"--token={server.viewer_token}", "--pin-sha256", "00" * 32
+    )
     assert code == 1 and "does not match" in err and "token was not sent" in err
 
 

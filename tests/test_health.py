@@ -35,22 +35,44 @@ NOW = 1_764_670_000.0
 pids = st.integers(1, MAX_PID - 1)
 args = st.text(st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=40)
 heartbeats = st.builds(
-    Heartbeat, pid=pids, time=st.floats(0, 4e9), version=st.text(max_size=20),
-    state=st.sampled_from(["starting", "running", "stopping"]), cycle=st.integers(0, 2**40),
-    argv=st.lists(args, min_size=1, max_size=6), cwd=st.just("/").map(str) | args.map("/{}".format))
+    Heartbeat,
+    pid=pids,
+    time=st.floats(0, 4e9),
+    version=st.text(max_size=20),
+    state=st.sampled_from(["starting", "running", "stopping"]),
+    cycle=st.integers(0, 2**40),
+    argv=st.lists(args, min_size=1, max_size=6),
+    cwd=st.just("/").map(str) | args.map("/{}".format),
+)
 max_ages = st.floats(0.5, 3600)
 
 
-def observation(*, pidfile_pid: int | None = 4242, pidfile_age: float | None = 100.0,
-                process: ProcessState = ProcessState.AGENT, heartbeat: Heartbeat | None = None
-                ) -> Observation:
-    return Observation(now=NOW, pidfile_pid=pidfile_pid, pidfile_age=pidfile_age,
-                       process=process, heartbeat=heartbeat)
+def observation(
+    *,
+    pidfile_pid: int | None = 4242,
+    pidfile_age: float | None = 100.0,
+    process: ProcessState = ProcessState.AGENT,
+    heartbeat: Heartbeat | None = None,
+) -> Observation:
+    return Observation(
+        now=NOW,
+        pidfile_pid=pidfile_pid,
+        pidfile_age=pidfile_age,
+        process=process,
+        heartbeat=heartbeat,
+    )
 
 
 def beat(pid: int = 4242, age: float = 1.0, state: str = "running") -> Heartbeat:
-    return Heartbeat(pid=pid, time=NOW - age, version="1.0", state=state,  # type: ignore[arg-type]
-                     cycle=7, argv=["/usr/bin/printerhq", "agent"], cwd="/")
+    return Heartbeat(
+        pid=pid,
+        time=NOW - age,
+        version="1.0",
+        state=state,  # type: ignore[arg-type]
+        cycle=7,
+        argv=["/usr/bin/printerhq", "agent"],
+        cwd="/",
+    )
 
 
 # -- the heartbeat and pidfile codecs -----------------------------------------------------------
@@ -59,8 +81,10 @@ def test_heartbeat_round_trips(heartbeat: Heartbeat) -> None:
     assert decode_heartbeat(encode_heartbeat(heartbeat)) == heartbeat
 
 
-@given(st.binary(max_size=300) | heartbeats.map(msgspec.to_builtins).map(
-    lambda d: msgspec.json.encode({**d, "pid": -1})))
+@given(
+    st.binary(max_size=300)
+    | heartbeats.map(msgspec.to_builtins).map(lambda d: msgspec.json.encode({**d, "pid": -1}))
+)
 def test_heartbeat_decoder_only_raises_heartbeat_error(data: bytes) -> None:
     try:
         decoded = decode_heartbeat(data)
@@ -69,17 +93,20 @@ def test_heartbeat_decoder_only_raises_heartbeat_error(data: bytes) -> None:
     assert 1 <= decoded.pid < MAX_PID and decoded.cwd.startswith("/")
 
 
-@pytest.mark.parametrize("data", [
-    b'{"pid": 5, "time": 1.0, "version": "v", "state": "dancing", "cycle": 0, "argv": ["x"], '
-    b'"cwd": "/"}',
-    b'{"pid": 5, "time": 1.0, "version": "v", "state": "running", "cycle": 0, "argv": [], '
-    b'"cwd": "/"}',
-    b'{"pid": 5, "time": 1.0, "version": "v", "state": "running", "cycle": 0, "argv": ["x"], '
-    b'"cwd": "relative"}',
-    b'{"pid": 0, "time": 1.0, "version": "v", "state": "running", "cycle": 0, "argv": ["x"], '
-    b'"cwd": "/"}',
-    b" " * (70 << 10),
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"pid": 5, "time": 1.0, "version": "v", "state": "dancing", "cycle": 0, "argv": ["x"], '
+        b'"cwd": "/"}',
+        b'{"pid": 5, "time": 1.0, "version": "v", "state": "running", "cycle": 0, "argv": [], '
+        b'"cwd": "/"}',
+        b'{"pid": 5, "time": 1.0, "version": "v", "state": "running", "cycle": 0, "argv": ["x"], '
+        b'"cwd": "relative"}',
+        b'{"pid": 0, "time": 1.0, "version": "v", "state": "running", "cycle": 0, "argv": ["x"], '
+        b'"cwd": "/"}',
+        b" " * (70 << 10),
+    ],
+)
 def test_insane_heartbeats_are_refused(data: bytes) -> None:
     with pytest.raises(HeartbeatError):
         decode_heartbeat(data)
@@ -107,21 +134,25 @@ def test_bad_pidfiles_are_refused(data: bytes) -> None:
 
 # -- assess ------------------------------------------------------------------------------------
 @given(max_ages, st.data())
-def test_fresh_heartbeat_of_a_live_agent_is_never_restarted(max_age: float,
-                                                            data: st.DataObject) -> None:
+def test_fresh_heartbeat_of_a_live_agent_is_never_restarted(
+    max_age: float, data: st.DataObject
+) -> None:
     age = data.draw(st.floats(-max_age, max_age))
     state = data.draw(st.sampled_from(["starting", "running", "stopping"]))
     heartbeat = beat(age=age, state=state)
     assume(abs(NOW - heartbeat.time) <= max_age)  # the age as assess computes it, after rounding
     result = assess(observation(heartbeat=heartbeat), max_age)
-    assert result.verdict is {"starting": Verdict.STARTING, "running": Verdict.HEALTHY,
-                              "stopping": Verdict.STOPPING}[state]
+    assert (
+        result.verdict
+        is {"starting": Verdict.STARTING, "running": Verdict.HEALTHY, "stopping": Verdict.STOPPING}[
+            state
+        ]
+    )
     assert not result.verdict.needs_restart and result.pid == 4242
 
 
 @given(max_ages, st.floats(0.001, 1e6), st.sampled_from(["starting", "running", "stopping"]))
-def test_old_heartbeat_of_a_live_agent_is_stale(max_age: float, excess: float,
-                                                state: str) -> None:
+def test_old_heartbeat_of_a_live_agent_is_stale(max_age: float, excess: float, state: str) -> None:
     for age in (max_age + excess, -(max_age + excess)):
         heartbeat = beat(age=age, state=state)
         assume(abs(NOW - heartbeat.time) > max_age)  # not lost to rounding
@@ -138,44 +169,61 @@ def test_staleness_is_monotonic_in_age(max_age: float, age: float, more: float) 
         assert later is Verdict.STALE
 
 
-@given(st.sampled_from([ProcessState.GONE, ProcessState.OTHER]), st.none() | heartbeats,
-       max_ages)
+@given(st.sampled_from([ProcessState.GONE, ProcessState.OTHER]), st.none() | heartbeats, max_ages)
 def test_a_pidfile_whose_process_is_gone_or_foreign_means_dead(
-        process: ProcessState, heartbeat: Heartbeat | None, max_age: float) -> None:
+    process: ProcessState, heartbeat: Heartbeat | None, max_age: float
+) -> None:
     result = assess(observation(process=process, heartbeat=heartbeat), max_age)
     assert result.verdict is Verdict.DEAD and result.pid == 4242
 
 
 @given(st.sampled_from([ProcessState.GONE, ProcessState.OTHER]), heartbeats, max_ages)
 def test_without_pidfile_only_a_clean_stop_is_respected(
-        process: ProcessState, heartbeat: Heartbeat, max_age: float) -> None:
-    result = assess(observation(pidfile_pid=None, pidfile_age=None, process=process,
-                                heartbeat=heartbeat), max_age)
+    process: ProcessState, heartbeat: Heartbeat, max_age: float
+) -> None:
+    result = assess(
+        observation(pidfile_pid=None, pidfile_age=None, process=process, heartbeat=heartbeat),
+        max_age,
+    )
     expected = Verdict.STOPPED if heartbeat.state == "stopping" else Verdict.DEAD
     assert result.verdict is expected and result.pid == heartbeat.pid
 
 
 def test_nothing_at_all_is_absent_not_dead() -> None:
-    result = assess(observation(pidfile_pid=None, pidfile_age=None, process=ProcessState.GONE),
-                    30)
+    result = assess(observation(pidfile_pid=None, pidfile_age=None, process=ProcessState.GONE), 30)
     assert result.verdict is Verdict.ABSENT and not result.verdict.needs_restart
 
 
 @given(max_ages, st.floats(0, 1e6), st.none() | pids)
 def test_a_live_agent_without_its_own_heartbeat_gets_max_age_to_start(
-        max_age: float, since: float, other_pid: int | None) -> None:
+    max_age: float, since: float, other_pid: int | None
+) -> None:
     assume(other_pid != 4242)
     heartbeat = None if other_pid is None else beat(pid=other_pid, age=0)
     result = assess(observation(pidfile_age=since, heartbeat=heartbeat), max_age)
     assert result.verdict is (Verdict.STARTING if since <= max_age else Verdict.STALE)
 
 
-@given(st.none() | pids, st.none() | st.floats(0, 1e6), st.sampled_from(ProcessState),
-       st.none() | heartbeats, max_ages)
-def test_assess_is_total(pid: int | None, age: float | None, process: ProcessState,
-                         heartbeat: Heartbeat | None, max_age: float) -> None:
-    result = assess(Observation(now=NOW, pidfile_pid=pid, pidfile_age=age, process=process,
-                                heartbeat=heartbeat), max_age)
+@given(
+    st.none() | pids,
+    st.none() | st.floats(0, 1e6),
+    st.sampled_from(ProcessState),
+    st.none() | heartbeats,
+    max_ages,
+)
+def test_assess_is_total(
+    pid: int | None,
+    age: float | None,
+    process: ProcessState,
+    heartbeat: Heartbeat | None,
+    max_age: float,
+) -> None:
+    result = assess(
+        Observation(
+            now=NOW, pidfile_pid=pid, pidfile_age=age, process=process, heartbeat=heartbeat
+        ),
+        max_age,
+    )
     assert result.pid == pid_to_check(pid, heartbeat)
     assert result.reason
 
@@ -191,20 +239,27 @@ def test_absurd_max_age_is_refused(max_age: float) -> None:
 def test_restart_command_keeps_the_arguments(argv: list[str], cwd: str) -> None:
     assume(not argv[0].startswith("-"))
     command = restart_command(argv, "/" + cwd, "/usr/bin/python3")
-    assert command[len(command) - len(argv) + 1:] == argv[1:]
+    assert command[len(command) - len(argv) + 1 :] == argv[1:]
     assert command[0].startswith("/")
 
 
 def test_restart_command_forms() -> None:
     python = "/usr/bin/python3"
-    assert restart_command(["/opt/phq/bin/printerhq", "agent", "--config", "a.toml"], "/srv",
-                           python) == ["/opt/phq/bin/printerhq", "agent", "--config", "a.toml"]
-    assert restart_command(["/v/lib/python3.11/site-packages/printerhq/__main__.py", "agent"],
-                           "/srv", python) == [python, "-m", "printerhq", "agent"]
-    assert restart_command(["bin/printerhq", "agent"], "/srv", python) == \
-        ["/srv/bin/printerhq", "agent"]
-    assert restart_command(["tool.py", "agent"], "/srv", python) == \
-        [python, "/srv/tool.py", "agent"]
+    assert restart_command(
+        ["/opt/phq/bin/printerhq", "agent", "--config", "a.toml"], "/srv", python
+    ) == ["/opt/phq/bin/printerhq", "agent", "--config", "a.toml"]
+    assert restart_command(
+        ["/v/lib/python3.11/site-packages/printerhq/__main__.py", "agent"], "/srv", python
+    ) == [python, "-m", "printerhq", "agent"]
+    assert restart_command(["bin/printerhq", "agent"], "/srv", python) == [
+        "/srv/bin/printerhq",
+        "agent",
+    ]
+    assert restart_command(["tool.py", "agent"], "/srv", python) == [
+        python,
+        "/srv/tool.py",
+        "agent",
+    ]
     for bad in ([], ["-c", "agent"], [""]):
         with pytest.raises(ValueError):
             restart_command(bad, "/srv", python)
@@ -218,8 +273,9 @@ def test_only_printerhq_command_lines_are_agents(cmdline: list[str]) -> None:
 
 # -- observing real processes and files --------------------------------------------------------
 def test_process_state_of_real_processes() -> None:
-    agent_like = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)",
-                                   "printerhq", "agent"])
+    agent_like = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(30)", "printerhq", "agent"]
+    )
     other = subprocess.Popen(["sleep", "30"])
     zombie = subprocess.Popen(["true"])
     try:
@@ -263,9 +319,12 @@ def test_site_settings(tmp_path: Path) -> None:
     config.write_text('[site]\nhealth_check = true\n[agent]\nstate_dir = "/srv/phq"\n')
     assert site_allows_health_check(config)
     assert read_site_settings(config).state_dir == Path("/srv/phq")
-    for text, key in (('[site]\nhealth_check = "yes"\n', "site.health_check"),
-                      ("site = 3\n", "site"), ("[agent]\nstate_dir = 5\n", "agent.state_dir"),
-                      ("[site\n", "not valid TOML")):
+    for text, key in (
+        ('[site]\nhealth_check = "yes"\n', "site.health_check"),
+        ("site = 3\n", "site"),
+        ("[agent]\nstate_dir = 5\n", "agent.state_dir"),
+        ("[site\n", "not valid TOML"),
+    ):
         config.write_text(text)
         with pytest.raises(SiteConfigError, match=key):
             read_site_settings(config)

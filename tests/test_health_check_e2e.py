@@ -50,7 +50,7 @@ class Site:
         self.config.write_text(f"""
 [server]
 url = "http://127.0.0.1:9"
-token_file = "{self.root / 'token'}"
+token_file = "{self.root / "token"}"
 insecure = true
 
 [[scan]]
@@ -61,7 +61,7 @@ discovery_interval = "1h"
 icmp = false
 
 [site]
-health_check = {'true' if health_check else 'false'}
+health_check = {"true" if health_check else "false"}
 
 [agent]
 state_dir = "{self.state}"
@@ -70,9 +70,13 @@ heartbeat = "500ms"
 """)
 
     def start_agent(self) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen([*AGENT, "--config", str(self.config), "--pidfile",
-                                    str(self.pidfile)], cwd=self.root, stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            [*AGENT, "--config", str(self.config), "--pidfile", str(self.pidfile)],
+            cwd=self.root,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         self.started.append(process)
         self.wait_heartbeat(process.pid, "running")
         return process
@@ -83,24 +87,46 @@ heartbeat = "500ms"
         except (FileNotFoundError, ValueError):
             return None
 
-    def wait_heartbeat(self, pid: int, state: str = "running", timeout: float = 20.0
-                       ) -> dict[str, object]:
+    def wait_heartbeat(
+        self, pid: int, state: str = "running", timeout: float = 20.0
+    ) -> dict[str, object]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             beat = self.read_heartbeat()
             if beat and beat["pid"] == pid and beat["state"] == state:
                 return beat
             time.sleep(0.05)
-        raise AssertionError(f"no {state} heartbeat from {pid} in {timeout}s: "
-                             f"{self.read_heartbeat()}")
+        raise AssertionError(
+            f"no {state} heartbeat from {pid} in {timeout}s: {self.read_heartbeat()}"
+        )
 
-    def health_check(self, *extra: str, env: dict[str, str] | None = None
-                     ) -> tuple[int, dict[str, object]]:
+    def health_check(
+        self, *extra: str, env: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, object]]:
         done = subprocess.run(
-            [sys.executable, "-m", "printerhq", "health-check", "--pidfile", str(self.pidfile),
-             "--config", str(self.config), "--max-age", str(MAX_AGE), "--grace", "3",
-             "--wait", "20", "--json", *extra],
-            capture_output=True, timeout=60, env=env, check=False)
+            [
+                sys.executable,
+                "-m",
+                "printerhq",
+                "health-check",
+                "--pidfile",
+                str(self.pidfile),
+                "--config",
+                str(self.config),
+                "--max-age",
+                str(MAX_AGE),
+                "--grace",
+                "3",
+                "--wait",
+                "20",
+                "--json",
+                *extra,
+            ],
+            capture_output=True,
+            timeout=60,
+            env=env,
+            check=False,
+        )
         assert done.stderr == b"", done.stderr.decode()
         return done.returncode, json.loads(done.stdout)
 
@@ -150,20 +176,37 @@ def test_healthy_agent_is_left_alone(site: Site) -> None:
     assert (code, report["verdict"], report["action"]) == (0, "healthy", "none")
     assert report["pid"] == agent.pid and agent.poll() is None
     # The pidfile found through [agent] state_dir, and the words for people.
-    done = subprocess.run([sys.executable, "-m", "printerhq", "health-check", "--config",
-                           str(site.config)], capture_output=True, text=True, timeout=60,
-                          check=False)
-    assert done.returncode == 0 and done.stdout.startswith(f"health-check: healthy: agent "
-                                                           f"{agent.pid} running"), done.stdout
+    done = subprocess.run(
+        [sys.executable, "-m", "printerhq", "health-check", "--config", str(site.config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0 and done.stdout.startswith(
+        f"health-check: healthy: agent {agent.pid} running"
+    ), done.stdout
 
 
-@pytest.mark.parametrize("args", [[], ["--pidfile", "p", "--max-age", "0"],
-                                  ["--pidfile", "p", "--max-age", "nan"],
-                                  ["--pidfile", "p", "--unit", "a/b"],
-                                  ["--config", "/nonexistent/agent.toml"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["--pidfile", "p", "--max-age", "0"],
+        ["--pidfile", "p", "--max-age", "nan"],
+        ["--pidfile", "p", "--unit", "a/b"],
+        ["--config", "/nonexistent/agent.toml"],
+    ],
+)
 def test_usage_and_configuration_errors_exit_2(tmp_path: Path, args: list[str]) -> None:
-    done = subprocess.run([sys.executable, "-m", "printerhq", "health-check", *args],
-                          capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "printerhq", "health-check", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        check=False,
+    )
     assert done.returncode == 2 and done.stderr and "Traceback" not in done.stderr
 
 
@@ -200,8 +243,12 @@ def test_site_that_disallows_gets_a_report_only(site: Site) -> None:
     agent.wait(timeout=10)
     before = site.heartbeat.read_bytes()
     code, report = site.health_check()
-    assert (code, report["verdict"], report["allowed"], report["action"]) == \
-        (0, "dead", False, "none")
+    assert (code, report["verdict"], report["allowed"], report["action"]) == (
+        0,
+        "dead",
+        False,
+        "none",
+    )
     time.sleep(1.0)  # a started agent would have beaten twice by now
     assert site.heartbeat.read_bytes() == before
     assert _pidfile_pid(site) == agent.pid
@@ -224,9 +271,19 @@ def test_restart_that_fails_exits_3(site: Site) -> None:
     gone = subprocess.Popen(["true"])
     gone.wait()
     site.pidfile.write_text(f"{gone.pid}\n")
-    site.heartbeat.write_text(json.dumps({
-        "pid": gone.pid, "time": time.time() - 100, "version": "x", "state": "running",
-        "cycle": 3, "argv": ["/bin/false", "agent"], "cwd": str(site.root)}))
+    site.heartbeat.write_text(
+        json.dumps(
+            {
+                "pid": gone.pid,
+                "time": time.time() - 100,
+                "version": "x",
+                "state": "running",
+                "cycle": 3,
+                "argv": ["/bin/false", "agent"],
+                "cwd": str(site.root),
+            }
+        )
+    )
     code, report = site.health_check()
     assert (code, report["verdict"], report["action"]) == (3, "dead", "failed"), report
     assert "exited at once with status 1" in str(report["error"])
@@ -245,15 +302,18 @@ def test_heartbeat_writable_by_others_is_not_obeyed(site: Site) -> None:
 def _fake_systemctl(directory: Path, status: int) -> Path:
     log = directory / "systemctl.log"
     script = directory / "systemctl"
-    script.write_text(f"#!/bin/sh\necho \"$@\" >> {log}\n"
-                      f"[ {status} -eq 0 ] || echo 'Job failed.' >&2\nexit {status}\n")
+    script.write_text(
+        f'#!/bin/sh\necho "$@" >> {log}\n'
+        f"[ {status} -eq 0 ] || echo 'Job failed.' >&2\nexit {status}\n"
+    )
     script.chmod(0o755)
     return log
 
 
 @pytest.mark.parametrize(("status", "code", "action"), [(0, 1, "restarted"), (1, 3, "failed")])
-def test_systemd_mode_asks_systemctl(site: Site, tmp_path: Path, status: int, code: int,
-                                     action: str) -> None:
+def test_systemd_mode_asks_systemctl(
+    site: Site, tmp_path: Path, status: int, code: int, action: str
+) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     log = _fake_systemctl(bin_dir, status)
@@ -263,8 +323,12 @@ def test_systemd_mode_asks_systemctl(site: Site, tmp_path: Path, status: int, co
     # PATH holds the fake systemctl and nothing else: the real one cannot be reached.
     env = {**os.environ, "PATH": str(bin_dir)}
     got, report = site.health_check("--unit", "printerhq-agent", env=env)
-    assert (got, report["verdict"], report["mode"], report["action"]) == \
-        (code, "dead", "systemd", action)
+    assert (got, report["verdict"], report["mode"], report["action"]) == (
+        code,
+        "dead",
+        "systemd",
+        action,
+    )
     assert log.read_text() == "restart -- printerhq-agent.service\n"
 
 
@@ -272,8 +336,21 @@ def test_two_checks_at_once_start_one_agent(site: Site) -> None:
     agent = site.start_agent()
     os.kill(agent.pid, signal.SIGKILL)
     agent.wait(timeout=10)
-    command = [sys.executable, "-m", "printerhq", "health-check", "--pidfile", str(site.pidfile),
-               "--config", str(site.config), "--max-age", str(MAX_AGE), "--wait", "20", "--json"]
+    command = [
+        sys.executable,
+        "-m",
+        "printerhq",
+        "health-check",
+        "--pidfile",
+        str(site.pidfile),
+        "--config",
+        str(site.config),
+        "--max-age",
+        str(MAX_AGE),
+        "--wait",
+        "20",
+        "--json",
+    ]
     checks = [subprocess.Popen(command, stdout=subprocess.PIPE) for _ in range(2)]
     reports = [json.loads(check.communicate(timeout=60)[0]) for check in checks]
     assert sorted(report["exit"] for report in reports) == [0, 1], reports

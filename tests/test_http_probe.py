@@ -48,26 +48,55 @@ def test_ordinary_web_servers_are_not_printers(server: str | None, page: str) ->
 
 def test_header_forms_and_case() -> None:
     sample = BY_NAME["kyocera"]
-    for headers in ({"SERVER": sample.server}, [(b"server", sample.server.encode())],  # type: ignore[union-attr]
-                    httpx.Headers({"server": sample.server or ""})):
+    for headers in (
+        {"SERVER": sample.server},
+        [(b"server", sample.server.encode())],  # type: ignore[union-attr]
+        httpx.Headers({"server": sample.server or ""}),
+    ):
         found = identify_ews(200, headers, "")
         assert found is not None and found.vendor == "Kyocera" and found.confidence == "high"
 
 
 text_or_bytes = st.one_of(st.text(max_size=200), st.binary(max_size=200))
 header_pairs = st.lists(st.tuples(text_or_bytes, text_or_bytes), max_size=8)
-fragments = st.sampled_from(["<title>", "</title>", "<td>", "</td>", "Serial Number", ":",
-                             "Model", "\n", "HP LaserJet ", "Brother ", "<", ">", "&amp;",
-                             "&#x0;", "\x00", "Command Center RX", "Web Image Monitor"])
-bodies = st.one_of(st.text(max_size=2000), st.binary(max_size=2000),
-                   st.lists(st.one_of(fragments, st.text(max_size=20)), max_size=60).map("".join))
+fragments = st.sampled_from(
+    [
+        "<title>",
+        "</title>",
+        "<td>",
+        "</td>",
+        "Serial Number",
+        ":",
+        "Model",
+        "\n",
+        "HP LaserJet ",
+        "Brother ",
+        "<",
+        ">",
+        "&amp;",
+        "&#x0;",
+        "\x00",
+        "Command Center RX",
+        "Web Image Monitor",
+    ]
+)
+bodies = st.one_of(
+    st.text(max_size=2000),
+    st.binary(max_size=2000),
+    st.lists(st.one_of(fragments, st.text(max_size=20)), max_size=60).map("".join),
+)
 
 
 @settings(deadline=None)
-@given(st.one_of(st.none(), st.integers(-1000, 1000)),
-       st.one_of(header_pairs, st.dictionaries(st.text(max_size=30), st.text(max_size=200),
-                                               max_size=6), st.none()),
-       st.one_of(bodies, st.none()))
+@given(
+    st.one_of(st.none(), st.integers(-1000, 1000)),
+    st.one_of(
+        header_pairs,
+        st.dictionaries(st.text(max_size=30), st.text(max_size=200), max_size=6),
+        st.none(),
+    ),
+    st.one_of(bodies, st.none()),
+)
 def test_identify_never_raises(status, headers, body) -> None:  # type: ignore[no-untyped-def]
     found = identify_ews(status, headers, body)
     if found is not None:
@@ -76,13 +105,16 @@ def test_identify_never_raises(status, headers, body) -> None:  # type: ignore[n
 
 
 @settings(deadline=None)
-@given(st.from_regex(r"[A-Z0-9]{6,14}", fullmatch=True),
-       st.from_regex(r"[A-Z]{2}-[A-Z0-9]{3,8}", fullmatch=True),
-       st.sampled_from(["Serial Number", "Serial No.", "Serial", "S/N"]),
-       st.sampled_from(["<td>{l}</td><td>{v}</td>", "<p>{l}: {v}</p>", "<dt>{l}</dt>\n<dd>{v}</dd>"]))
-def test_labelled_serial_and_model_are_read(serial: str, model: str, label: str,
-                                            layout: str) -> None:
-    rows = (layout.format(l="Model Name", v=model) + layout.format(l=label, v=serial))
+@given(
+    st.from_regex(r"[A-Z0-9]{6,14}", fullmatch=True),
+    st.from_regex(r"[A-Z]{2}-[A-Z0-9]{3,8}", fullmatch=True),
+    st.sampled_from(["Serial Number", "Serial No.", "Serial", "S/N"]),
+    st.sampled_from(["<td>{l}</td><td>{v}</td>", "<p>{l}: {v}</p>", "<dt>{l}</dt>\n<dd>{v}</dd>"]),
+)
+def test_labelled_serial_and_model_are_read(
+    serial: str, model: str, label: str, layout: str
+) -> None:
+    rows = layout.format(l="Model Name", v=model) + layout.format(l=label, v=serial)
     page = f"<html><head><title>Remote UI</title></head><body>{rows}</body></html>"
     found = identify_ews(200, {"Server": "CANON HTTP Server"}, page)
     assert found is not None
@@ -104,8 +136,9 @@ Handler = Callable[[BaseHTTPRequestHandler], None]
 
 
 @contextmanager
-def serve(handle: Handler, *, address: str = "127.0.0.1",
-          tls: ssl.SSLContext | None = None) -> Iterator[tuple[int, list[str]]]:
+def serve(
+    handle: Handler, *, address: str = "127.0.0.1", tls: ssl.SSLContext | None = None
+) -> Iterator[tuple[int, list[str]]]:
     """A threaded HTTP(S) server on ``address``, port 0; yields (port, paths requested)."""
     seen: list[str] = []
 
@@ -122,8 +155,9 @@ def serve(handle: Handler, *, address: str = "127.0.0.1",
     server.block_on_close = False
     if tls is not None:
         server.socket = tls.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield server.server_address[1], seen
@@ -133,8 +167,12 @@ def serve(handle: Handler, *, address: str = "127.0.0.1",
         thread.join(timeout=5)
 
 
-def page(sample: EwsSample, body: bytes | None = None, status: int = 200,
-         extra: dict[str, str] | None = None) -> Handler:
+def page(
+    sample: EwsSample,
+    body: bytes | None = None,
+    status: int = 200,
+    extra: dict[str, str] | None = None,
+) -> Handler:
     def handle(h: BaseHTTPRequestHandler) -> None:
         data = sample.html.encode() if body is None else body
         h.send_response_only(status)
@@ -147,6 +185,7 @@ def page(sample: EwsSample, body: bytes | None = None, status: int = 200,
             h.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the probe stopped reading at its byte cap
+
     return handle
 
 
@@ -160,19 +199,30 @@ def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "printer.invalid")])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
     folder = tmp_path_factory.mktemp("tls")
     cert_path, key_path = folder / "cert.pem", folder / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return cert_path, key_path
 
 
@@ -235,8 +285,7 @@ async def test_gzip_bomb_stays_within_the_cap() -> None:
     bomb = gzip.compress(sample.html.encode() + b" " * 50_000_000, compresslevel=9)
     with serve(page(sample, body=bomb, extra={"Content-Encoding": "gzip"})) as (port, _):
         stats = HttpProbeStats()
-        found = await probe_http("127.0.0.1", port=port, max_bytes=10_000, timeout=10,
-                                 stats=stats)
+        found = await probe_http("127.0.0.1", port=port, max_bytes=10_000, timeout=10, stats=stats)
     assert found is not None and found.serial == sample.serial
     assert stats.truncated == 1
 
@@ -263,6 +312,7 @@ async def test_redirect_loop_is_bounded() -> None:
 async def test_redirect_to_another_host_is_not_followed() -> None:
     sample = BY_NAME["brother"]
     with serve(page(sample), address="127.0.0.2") as (other_port, other_seen):
+
         def away(h: BaseHTTPRequestHandler) -> None:
             h.send_response_only(301)
             h.send_header("Location", f"http://127.0.0.2:{other_port}/")
@@ -271,6 +321,7 @@ async def test_redirect_to_another_host_is_not_followed() -> None:
 
         with serve(away) as (port, seen):
             found = await probe_http("127.0.0.1", port=port, timeout=5)
+
         # Same host, other port and path: followed.
         def same(h: BaseHTTPRequestHandler) -> None:
             h.send_response_only(302)

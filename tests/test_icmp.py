@@ -43,8 +43,22 @@ needs_raw = pytest.mark.skipif(not RAW_V4, reason="no CAP_NET_RAW: raw ICMP sock
 
 def ipv4_header(src: str, dst: str, payload_len: int, ihl_words: int = 5, proto: int = 1) -> bytes:
     options = b"\x01" * (ihl_words * 4 - 20)  # NOP options, to exercise IHL skipping
-    header = struct.pack("!BBHHHBBH4s4s", 0x40 | ihl_words, 0, ihl_words * 4 + payload_len, 0, 0, 64, proto, 0,
-                         ipaddress.IPv4Address(src).packed, ipaddress.IPv4Address(dst).packed) + options
+    header = (
+        struct.pack(
+            "!BBHHHBBH4s4s",
+            0x40 | ihl_words,
+            0,
+            ihl_words * 4 + payload_len,
+            0,
+            0,
+            64,
+            proto,
+            0,
+            ipaddress.IPv4Address(src).packed,
+            ipaddress.IPv4Address(dst).packed,
+        )
+        + options
+    )
     return header[:10] + internet_checksum(header).to_bytes(2, "big") + header[12:]
 
 
@@ -108,19 +122,35 @@ def test_destination_unreachable_quoting_our_request(ident, seq, code):
     framed = ipv4_header("127.0.0.1", "192.0.2.9", len(error)) + error
     parsed = parse_echo_reply(framed, raw=True, v6=False)
     assert parsed is not None
-    assert (parsed.kind, parsed.ident, parsed.seq, parsed.icmp_code) == ("unreachable", ident, seq, code)
+    assert (parsed.kind, parsed.ident, parsed.seq, parsed.icmp_code) == (
+        "unreachable",
+        ident,
+        seq,
+        code,
+    )
     assert parsed.destination == ipaddress.IPv4Address("127.0.0.77")
 
 
 @given(u16, u16)
 def test_icmpv6_unreachable_quoting_our_request(ident, seq):
     request = encode_echo_request(ident, seq, v6=True)
-    ip6 = struct.pack("!IHBB16s16s", 6 << 28, len(request), 58, 64,
-                      ipaddress.IPv6Address("::1").packed, ipaddress.IPv6Address("2001:db8::5").packed)
+    ip6 = struct.pack(
+        "!IHBB16s16s",
+        6 << 28,
+        len(request),
+        58,
+        64,
+        ipaddress.IPv6Address("::1").packed,
+        ipaddress.IPv6Address("2001:db8::5").packed,
+    )
     error = bytes([1, 3, 0, 0, 0, 0, 0, 0]) + ip6 + request
     parsed = parse_echo_reply(error, raw=True, v6=True)
     assert parsed is not None and parsed.kind == "unreachable"
-    assert (parsed.ident, parsed.seq, parsed.destination) == (ident, seq, ipaddress.IPv6Address("2001:db8::5"))
+    assert (parsed.ident, parsed.seq, parsed.destination) == (
+        ident,
+        seq,
+        ipaddress.IPv6Address("2001:db8::5"),
+    )
 
 
 @given(u16, u16, payloads, st.integers(0, 200), st.integers(0, 7))
@@ -247,7 +277,11 @@ async def test_retry_after_a_lost_reply(autojump_clock):
 def _unreachable(code: int, ident: int, seq: int, destination: str) -> bytes:
     """A destination-unreachable message quoting an echo request, as a router would send it."""
     request = encode_echo_request(ident, seq)
-    body = bytes([3, code, 0, 0, 0, 0, 0, 0]) + ipv4_header("127.0.0.1", destination, len(request)) + request
+    body = (
+        bytes([3, code, 0, 0, 0, 0, 0, 0])
+        + ipv4_header("127.0.0.1", destination, len(request))
+        + request
+    )
     return body[:2] + internet_checksum(body).to_bytes(2, "big") + body[4:]
 
 
@@ -270,11 +304,15 @@ async def test_unreachable_error_is_matched_only_with_our_identifier():
                     if pinger._families[4].pending:
                         break
                     await trio.sleep(0.01)
-                (_address, ident, seq), = pinger._families[4].pending
-                await router.sendto(_unreachable(1, ident ^ 0x5A5A, seq, "127.0.0.5"), ("127.0.0.1", 0))
+                ((_address, ident, seq),) = pinger._families[4].pending
+                await router.sendto(
+                    _unreachable(1, ident ^ 0x5A5A, seq, "127.0.0.5"), ("127.0.0.1", 0)
+                )
                 await router.sendto(_unreachable(3, ident, seq, "127.0.0.5"), ("127.0.0.1", 0))
             assert outcome[0].status == "unreachable"
-            assert outcome[0].detail == "ICMP type 3 code 3"  # not code 1: the foreign one was ignored
+            assert (
+                outcome[0].detail == "ICMP type 3 code 3"
+            )  # not code 1: the foreign one was ignored
             assert pinger.counters.errors_matched == 1
 
 
@@ -312,14 +350,18 @@ async def test_ipv4_mapped_address_is_pinged_as_ipv4():
         assert pinger.counters.replies_matched == 1
 
 
-@pytest.mark.skipif(not DGRAM_V4, reason="net.ipv4.ping_group_range does not allow datagram ICMP here")
+@pytest.mark.skipif(
+    not DGRAM_V4, reason="net.ipv4.ping_group_range does not allow datagram ICMP here"
+)
 async def test_datagram_mode_when_permitted():
     async with Pinger(mode="datagram") as pinger:
         assert pinger.mode == "datagram"
         assert await pinger.ping("127.0.0.1", timeout=5) is not None
 
 
-@pytest.mark.skipif(DGRAM_V4, reason="datagram ICMP is permitted here, so it cannot be forced to fail")
+@pytest.mark.skipif(
+    DGRAM_V4, reason="datagram ICMP is permitted here, so it cannot be forced to fail"
+)
 async def test_forced_failure_turns_off_with_one_warning(caplog):
     caplog.set_level(logging.DEBUG, logger="printerhq.icmp")
     async with Pinger(mode=("datagram",)) as pinger:

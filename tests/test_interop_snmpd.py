@@ -69,8 +69,11 @@ async def test_get_v1_missing_object_is_no_such_name(snmpd_port):
     async with SnmpClient(timeout=2) as client:
         with pytest.raises(SnmpErrorStatus) as caught:
             await client.get(target(snmpd_port, Version.V1), [GET_OIDS[0], MISSING_OBJECT])
-    assert (caught.value.error_name, caught.value.error_index, caught.value.oid) == \
-        ("noSuchName", 2, MISSING_OBJECT)
+    assert (caught.value.error_name, caught.value.error_index, caught.value.oid) == (
+        "noSuchName",
+        2,
+        MISSING_OBJECT,
+    )
 
 
 async def test_get_next_equals_snmpgetnext(snmpd_port):
@@ -84,10 +87,8 @@ async def test_get_next_equals_snmpgetnext(snmpd_port):
 async def test_get_bulk_equals_snmpbulkget(snmpd_port):
     oids = [(1, 3, 6, 1, 2, 1, 1, 1), SYSTEM, (1, 3, 6, 1, 2, 1, 2, 2, 1, 2)]
     async with SnmpClient(timeout=2) as client:
-        ours = await client.get_bulk(target(snmpd_port), oids, non_repeaters=1,
-                                     max_repetitions=6)
-    theirs = net_snmp("snmpbulkget", "2c", "public", snmpd_port, "-Cn1", "-Cr6",
-                      *dotted(oids))
+        ours = await client.get_bulk(target(snmpd_port), oids, non_repeaters=1, max_repetitions=6)
+    theirs = net_snmp("snmpbulkget", "2c", "public", snmpd_port, "-Cn1", "-Cr6", *dotted(oids))
     assert len(ours) > 3
     assert comparable(ours) == comparable(theirs)
 

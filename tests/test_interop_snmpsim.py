@@ -52,8 +52,10 @@ def target(port: int, community: str, version: Version = Version.V2C) -> Target:
 
 async def walk(port: int, community: str, version: Version, root=EVERYTHING) -> list[Varbind]:
     async with SnmpClient(timeout=3, retries=1) as client:
-        return [vb async for vb in client.walk(target(port, community, version), root,
-                                               max_repetitions=25)]
+        return [
+            vb
+            async for vb in client.walk(target(port, community, version), root, max_repetitions=25)
+        ]
 
 
 async def walk_until_silence(port: int, community: str) -> tuple[list[Varbind], bool]:
@@ -61,8 +63,9 @@ async def walk_until_silence(port: int, community: str) -> tuple[list[Varbind], 
     rows: list[Varbind] = []
     async with SnmpClient(timeout=0.5, retries=0) as client:
         try:
-            async for varbind in client.walk(target(port, community), EVERYTHING,
-                                             max_repetitions=25):
+            async for varbind in client.walk(
+                target(port, community), EVERYTHING, max_repetitions=25
+            ):
                 rows.append(varbind)
         except SnmpTimeout:
             return rows, True
@@ -103,9 +106,17 @@ async def test_unknown_community_is_a_clear_timeout(fixture_agent):
     port, _ = fixture_agent
     async with SnmpClient(timeout=0.5, retries=0) as client:
         with pytest.raises(SnmpTimeout, match="wrong community or silent host"):
-            await client.get(Target(LOOPBACK, port, credentials=[
-                Community(b"no-such-recording"), Community(b"nor-this", Version.V1)]),
-                [(1, 3, 6, 1, 2, 1, 1, 1, 0)])
+            await client.get(
+                Target(
+                    LOOPBACK,
+                    port,
+                    credentials=[
+                        Community(b"no-such-recording"),
+                        Community(b"nor-this", Version.V1),
+                    ],
+                ),
+                [(1, 3, 6, 1, 2, 1, 1, 1, 0)],
+            )
 
 
 @pytest.mark.parametrize("community", [path.stem for path in REALDATA] or ["absent"])
@@ -114,7 +125,17 @@ async def test_real_printer_recordings_walk_equals_snmpbulkwalk(realdata_agent, 
     serve); net-snmp must then stop at the same row with a timeout too."""
     port, _ = realdata_agent
     ours, we_timed_out = await walk_until_silence(port, community)
-    theirs, stderr = net_snmp_run("snmpbulkwalk", "2c", community, port, "-Cr25", "-t", "0.5",
-                                  "-r", "0", format_oid(EVERYTHING))
+    theirs, stderr = net_snmp_run(
+        "snmpbulkwalk",
+        "2c",
+        community,
+        port,
+        "-Cr25",
+        "-t",
+        "0.5",
+        "-r",
+        "0",
+        format_oid(EVERYTHING),
+    )
     assert ours == walk_rows(theirs)
     assert we_timed_out == ("Timeout" in stderr), stderr

@@ -43,8 +43,10 @@ from .helpers_snmpv3 import (
     user_name,
 )
 
-pytestmark = [pytest.mark.interop,
-              pytest.mark.skipif(not snmpd_available(), reason="net-snmp snmpd not installed")]
+pytestmark = [
+    pytest.mark.interop,
+    pytest.mark.skipif(not snmpd_available(), reason="net-snmp snmpd not installed"),
+]
 
 SYSTEM = (1, 3, 6, 1, 2, 1, 1)
 SYS_UPTIME = (*SYSTEM, 3, 0)
@@ -84,16 +86,24 @@ class V3Peer:
     async def discover(self) -> bytes:
         msg_id = next(_ids)
         return self.session.handle_discovery(
-            await self.exchange(self.session.discovery_request(msg_id), msg_id))
+            await self.exchange(self.session.discovery_request(msg_id), msg_id)
+        )
 
-    async def request(self, pdu_type: PduType, oids, non_repeaters: int = 0,
-                      max_repetitions: int = 0, timeout: float = 2.0) -> Pdu:
+    async def request(
+        self,
+        pdu_type: PduType,
+        oids,
+        non_repeaters: int = 0,
+        max_repetitions: int = 0,
+        timeout: float = 2.0,
+    ) -> Pdu:
         if not self.session.discovered:
             await self.discover()
         for attempt in range(2):
             request_id = next(_ids)
-            pdu = Pdu(pdu_type, request_id, non_repeaters, max_repetitions,
-                      [Varbind(oid) for oid in oids])
+            pdu = Pdu(
+                pdu_type, request_id, non_repeaters, max_repetitions, [Varbind(oid) for oid in oids]
+            )
             try:
                 reply = await self.exchange(self.session.encode_request(pdu), request_id, timeout)
             except trio.TooSlowError:
@@ -125,7 +135,7 @@ class V3Peer:
         for _ in range(1000):  # bounded walk
             pdu = await self.request(PduType.GET_BULK, [cursor], 0, max_repetitions)
             for varbind in pdu.varbinds:
-                if varbind.oid[:len(root)] != root or varbind.tag == Tag.END_OF_MIB_VIEW:
+                if varbind.oid[: len(root)] != root or varbind.tag == Tag.END_OF_MIB_VIEW:
                     return found
                 found.append(varbind)
             cursor = pdu.varbinds[-1].oid
@@ -136,7 +146,7 @@ class V3Peer:
         cursor = root
         for _ in range(1000):
             (varbind,) = (await self.request(PduType.GET_NEXT, [cursor])).varbinds
-            if varbind.oid[:len(root)] != root or varbind.tag == Tag.END_OF_MIB_VIEW:
+            if varbind.oid[: len(root)] != root or varbind.tag == Tag.END_OF_MIB_VIEW:
                 return found
             found.append(varbind)
             cursor = varbind.oid
@@ -151,8 +161,11 @@ async def open_peer(snmpd: Snmpd, user: UsmUser) -> V3Peer:
 
 # -- net-snmp output, normalised ---------------------------------------------------------------
 
-_EXCEPTIONS = {"No Such Object": "noSuchObject", "No Such Instance": "noSuchInstance",
-               "No more variables": "endOfMibView"}
+_EXCEPTIONS = {
+    "No Such Object": "noSuchObject",
+    "No Such Instance": "noSuchInstance",
+    "No more variables": "endOfMibView",
+}
 
 
 def parse_netsnmp(output: str) -> list[tuple[tuple[int, ...], object]]:
@@ -188,8 +201,11 @@ def _netsnmp_value(text: str) -> object:
 
 
 def normalise(varbinds: list[Varbind]) -> list[tuple[tuple[int, ...], object]]:
-    names = {Tag.NO_SUCH_OBJECT: "noSuchObject", Tag.NO_SUCH_INSTANCE: "noSuchInstance",
-             Tag.END_OF_MIB_VIEW: "endOfMibView"}
+    names = {
+        Tag.NO_SUCH_OBJECT: "noSuchObject",
+        Tag.NO_SUCH_INSTANCE: "noSuchInstance",
+        Tag.END_OF_MIB_VIEW: "endOfMibView",
+    }
     return [(vb.oid, names.get(vb.tag, vb.value)) for vb in varbinds]
 
 
@@ -209,16 +225,17 @@ def dotted(oid) -> str:
 
 @pytest.mark.parametrize("pair", PAIRS, ids=pair_id)
 async def test_get_matches_snmpget(snmpd: Snmpd, pair) -> None:
-    peer = await open_peer(snmpd, make_user(*pair) if pair[0] is not AuthProtocol.NONE
-                           else UsmUser(NOAUTH_USER))
+    peer = await open_peer(
+        snmpd, make_user(*pair) if pair[0] is not AuthProtocol.NONE else UsmUser(NOAUTH_USER)
+    )
     with peer.sock:
         ours = await peer.request(PduType.GET, GET_OIDS)
         engine = (await peer.request(PduType.GET, [SNMP_ENGINE_ID])).varbinds[0].value
     assert peer.session.engine_id == engine  # discovery found the agent's snmpEngineID
-    args = snmpd.netsnmp_args(*pair, name=None if pair[0] is not AuthProtocol.NONE
-                              else NOAUTH_USER)
-    theirs = parse_netsnmp(snmpd.run_tool("snmpget", [*FORMAT, *args, snmpd.peer,
-                                                      *map(dotted, GET_OIDS)]))
+    args = snmpd.netsnmp_args(*pair, name=None if pair[0] is not AuthProtocol.NONE else NOAUTH_USER)
+    theirs = parse_netsnmp(
+        snmpd.run_tool("snmpget", [*FORMAT, *args, snmpd.peer, *map(dotted, GET_OIDS)])
+    )
     assert normalise(ours.varbinds) == theirs
     assert any(value == b"printerhq interop lab" for _, value in theirs)
 
@@ -229,10 +246,10 @@ async def test_bulkwalk_matches_snmpbulkwalk(snmpd: Snmpd, pair) -> None:
     peer = await open_peer(snmpd, user)
     with peer.sock:
         ours = await peer.walk(SYSTEM, max_repetitions=7)
-    args = snmpd.netsnmp_args(*pair, name=None if pair[0] is not AuthProtocol.NONE
-                              else NOAUTH_USER)
-    theirs = parse_netsnmp(snmpd.run_tool("snmpbulkwalk", [*FORMAT, "-Cr7", *args, snmpd.peer,
-                                                           dotted(SYSTEM)]))
+    args = snmpd.netsnmp_args(*pair, name=None if pair[0] is not AuthProtocol.NONE else NOAUTH_USER)
+    theirs = parse_netsnmp(
+        snmpd.run_tool("snmpbulkwalk", [*FORMAT, "-Cr7", *args, snmpd.peer, dotted(SYSTEM)])
+    )
     assert len(theirs) > 20
     assert without_uptime(normalise(ours)) == without_uptime(theirs)
 
@@ -271,8 +288,12 @@ async def test_unknown_user(snmpd: Snmpd) -> None:
 
 @pytest.mark.parametrize("priv", [PrivProtocol.NONE, PrivProtocol.DES, PrivProtocol.AES])
 async def test_wrong_auth_passphrase(snmpd: Snmpd, priv) -> None:
-    user = make_user(AuthProtocol.SHA256, priv, auth_pass="not-the-auth-pass",
-                     name=user_name(AuthProtocol.SHA256, priv))
+    user = make_user(
+        AuthProtocol.SHA256,
+        priv,
+        auth_pass="not-the-auth-pass",
+        name=user_name(AuthProtocol.SHA256, priv),
+    )
     with pytest.raises(WrongDigest) as caught:
         await _get_with(snmpd, user)
     assert caught.value.from_agent
@@ -287,8 +308,13 @@ async def test_wrong_priv_passphrase(snmpd: Snmpd, priv) -> None:
 
 
 async def test_priv_asked_of_an_auth_only_user(snmpd: Snmpd) -> None:
-    user = UsmUser(user_name(AuthProtocol.SHA, PrivProtocol.NONE), AuthProtocol.SHA, AUTH_PASS,
-                   PrivProtocol.AES, PRIV_PASS)
+    user = UsmUser(
+        user_name(AuthProtocol.SHA, PrivProtocol.NONE),
+        AuthProtocol.SHA,
+        AUTH_PASS,
+        PrivProtocol.AES,
+        PRIV_PASS,
+    )
     with pytest.raises(UnsupportedSecLevel) as caught:
         await _get_with(snmpd, user)
     assert caught.value.from_agent
@@ -316,11 +342,13 @@ async def test_not_in_time_window_then_resync(snmpd: Snmpd, skew: str) -> None:
         if skew == "boots":
             peer.session.set_engine(peer.session.engine_id, true_boots + 5, 0)
         else:
-            peer.session.set_engine(peer.session.engine_id, true_boots,
-                                    peer.session.engine_time + 10_000)
+            peer.session.set_engine(
+                peer.session.engine_id, true_boots, peer.session.engine_time + 10_000
+            )
         request_id = next(_ids)
-        data = peer.session.encode_request(Pdu(PduType.GET, request_id,
-                                               varbinds=[Varbind(GET_OIDS[0])]))
+        data = peer.session.encode_request(
+            Pdu(PduType.GET, request_id, varbinds=[Varbind(GET_OIDS[0])])
+        )
         with pytest.raises(NotInTimeWindow) as caught:
             peer.session.decode_response(await peer.exchange(data, request_id))
         assert caught.value.from_agent and caught.value.engine_boots == true_boots
@@ -331,14 +359,22 @@ async def test_not_in_time_window_then_resync(snmpd: Snmpd, skew: str) -> None:
 
 # -- through the trio client (shared socket, credential seam) --------------------------------
 
+
 def client_target(snmpd: Snmpd, *credentials) -> Target:
     return Target("127.0.0.1", snmpd.port, credentials=list(credentials))
 
 
-@pytest.mark.parametrize("pair", [
-    (AuthProtocol.MD5, PrivProtocol.DES), (AuthProtocol.SHA, PrivProtocol.AES),
-    (AuthProtocol.SHA256, PrivProtocol.AES), (AuthProtocol.SHA512, PrivProtocol.AES256),
-    (AuthProtocol.SHA224, PrivProtocol.NONE)], ids=pair_id)
+@pytest.mark.parametrize(
+    "pair",
+    [
+        (AuthProtocol.MD5, PrivProtocol.DES),
+        (AuthProtocol.SHA, PrivProtocol.AES),
+        (AuthProtocol.SHA256, PrivProtocol.AES),
+        (AuthProtocol.SHA512, PrivProtocol.AES256),
+        (AuthProtocol.SHA224, PrivProtocol.NONE),
+    ],
+    ids=pair_id,
+)
 async def test_client_get_bulk_walk_match_netsnmp(snmpd: Snmpd, pair) -> None:
     credential = UsmCredential(make_user(*pair))
     target = client_target(snmpd, credential)
@@ -349,11 +385,13 @@ async def test_client_get_bulk_walk_match_netsnmp(snmpd: Snmpd, pair) -> None:
         walked = [vb async for vb in client.walk(target, SYSTEM, max_repetitions=7)]
         sent_before_second_walk = client.stats.packets_sent
         again = [vb async for vb in client.walk(target, SYSTEM, max_repetitions=50)]
-    theirs = parse_netsnmp(snmpd.run_tool("snmpget", [*FORMAT, *args, snmpd.peer,
-                                                      *map(dotted, GET_OIDS)]))
+    theirs = parse_netsnmp(
+        snmpd.run_tool("snmpget", [*FORMAT, *args, snmpd.peer, *map(dotted, GET_OIDS)])
+    )
     assert normalise(got) == theirs
-    theirs_walk = parse_netsnmp(snmpd.run_tool("snmpbulkwalk", [*FORMAT, "-Cr7", *args,
-                                                                snmpd.peer, dotted(SYSTEM)]))
+    theirs_walk = parse_netsnmp(
+        snmpd.run_tool("snmpbulkwalk", [*FORMAT, "-Cr7", *args, snmpd.peer, dotted(SYSTEM)])
+    )
     assert without_uptime(normalise(walked)) == without_uptime(theirs_walk)
     assert without_uptime(normalise(again)) == without_uptime(theirs_walk)
     assert without_uptime(normalise(bulk)) == without_uptime(theirs_walk[:5])
@@ -377,14 +415,32 @@ async def test_client_shares_socket_between_v2c_and_v3(snmpd: Snmpd) -> None:
     assert results["v3"] == results["v2c"]
 
 
-@pytest.mark.parametrize("user, expected", [
-    (make_user(AuthProtocol.SHA, PrivProtocol.AES, name="nobody"), UnknownUserName),
-    (make_user(AuthProtocol.SHA, PrivProtocol.AES, auth_pass="wrong-auth-pass"), WrongDigest),
-    (make_user(AuthProtocol.SHA, PrivProtocol.AES, priv_pass="wrong-priv-pass"), DecryptionError),
-    (make_user(AuthProtocol.MD5, PrivProtocol.DES, priv_pass="wrong-priv-pass"), DecryptionError),
-    (UsmUser(user_name(AuthProtocol.SHA, PrivProtocol.NONE), AuthProtocol.SHA, AUTH_PASS,
-             PrivProtocol.AES, PRIV_PASS), UnsupportedSecLevel),
-], ids=["unknown-user", "wrong-auth", "wrong-priv-aes", "wrong-priv-des", "unsupported-level"])
+@pytest.mark.parametrize(
+    "user, expected",
+    [
+        (make_user(AuthProtocol.SHA, PrivProtocol.AES, name="nobody"), UnknownUserName),
+        (make_user(AuthProtocol.SHA, PrivProtocol.AES, auth_pass="wrong-auth-pass"), WrongDigest),
+        (
+            make_user(AuthProtocol.SHA, PrivProtocol.AES, priv_pass="wrong-priv-pass"),
+            DecryptionError,
+        ),
+        (
+            make_user(AuthProtocol.MD5, PrivProtocol.DES, priv_pass="wrong-priv-pass"),
+            DecryptionError,
+        ),
+        (
+            UsmUser(
+                user_name(AuthProtocol.SHA, PrivProtocol.NONE),
+                AuthProtocol.SHA,
+                AUTH_PASS,
+                PrivProtocol.AES,
+                PRIV_PASS,
+            ),
+            UnsupportedSecLevel,
+        ),
+    ],
+    ids=["unknown-user", "wrong-auth", "wrong-priv-aes", "wrong-priv-des", "unsupported-level"],
+)
 async def test_client_errors_are_specific(snmpd: Snmpd, user: UsmUser, expected) -> None:
     credential = UsmCredential(user)
     async with SnmpClient(timeout=1.0, retries=0) as client:
@@ -427,16 +483,18 @@ async def test_client_resyncs_on_not_in_time_window(snmpd: Snmpd, skew: str) -> 
 
 
 async def _scan_once(snmpd: Snmpd, credential) -> list:
-    options = ScanOptions(port=snmpd.port, credentials=[credential], timeout=1.0, retries=0,
-                          collect=False)
+    options = ScanOptions(
+        port=snmpd.port, credentials=[credential], timeout=1.0, retries=0, collect=False
+    )
     async with Scanner(options) as scanner:
         async with scanner.scan(["127.0.0.1"]) as reports:
             return [report async for report in reports]
 
 
 async def test_scanner_over_v3(snmpd: Snmpd) -> None:
-    [report] = await _scan_once(snmpd, UsmCredential(make_user(AuthProtocol.SHA256,
-                                                               PrivProtocol.AES)))
+    [report] = await _scan_once(
+        snmpd, UsmCredential(make_user(AuthProtocol.SHA256, PrivProtocol.AES))
+    )
     assert report.protocol == "snmpv3/authPriv"
     assert not report.errors
 
@@ -448,19 +506,28 @@ async def test_scanner_reports_wrong_auth_as_device_error(snmpd: Snmpd) -> None:
     assert "wrong-auth-pass" not in report.errors[0]
 
 
-@pytest.mark.parametrize("ours, theirs", [
-    ((AuthProtocol.SHA512, PrivProtocol.AES), (AuthProtocol.SHA256, PrivProtocol.AES)),
-    ((AuthProtocol.MD5, PrivProtocol.NONE), (AuthProtocol.SHA, PrivProtocol.NONE)),
-], ids=["sha512-vs-sha256", "md5-vs-sha"])
+@pytest.mark.parametrize(
+    "ours, theirs",
+    [
+        ((AuthProtocol.SHA512, PrivProtocol.AES), (AuthProtocol.SHA256, PrivProtocol.AES)),
+        ((AuthProtocol.MD5, PrivProtocol.NONE), (AuthProtocol.SHA, PrivProtocol.NONE)),
+    ],
+    ids=["sha512-vs-sha256", "md5-vs-sha"],
+)
 async def test_wrong_auth_protocol_is_wrong_digest(snmpd: Snmpd, ours, theirs) -> None:
     user = make_user(*ours, name=user_name(*theirs))
     with pytest.raises(WrongDigest):
         await _get_with(snmpd, user)
 
 
-@pytest.mark.parametrize("ours, theirs", [
-    (PrivProtocol.AES256, PrivProtocol.AES192), (PrivProtocol.DES, PrivProtocol.AES),
-    (PrivProtocol.AES256_REEDER, PrivProtocol.AES256)])
+@pytest.mark.parametrize(
+    "ours, theirs",
+    [
+        (PrivProtocol.AES256, PrivProtocol.AES192),
+        (PrivProtocol.DES, PrivProtocol.AES),
+        (PrivProtocol.AES256_REEDER, PrivProtocol.AES256),
+    ],
+)
 async def test_wrong_priv_protocol_is_decryption_error(snmpd: Snmpd, ours, theirs) -> None:
     # MD5 gives 16-octet keys, so the AES-256 key extensions really differ.
     user = make_user(AuthProtocol.MD5, ours, name=user_name(AuthProtocol.MD5, theirs))

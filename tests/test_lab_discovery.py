@@ -11,8 +11,18 @@ from tests.netns_lab import Lab, netns_lab  # noqa: F401
 
 
 def _discover(lab: Lab, mode: str) -> dict:  # type: ignore[type-arg]
-    return lab.run_agent("discover", "--interface", lab.agent_if, "--network", str(lab.network),
-                         "--exclude", lab.agent_ip, "--mode", mode, timeout=180)
+    return lab.run_agent(
+        "discover",
+        "--interface",
+        lab.agent_if,
+        "--network",
+        str(lab.network),
+        "--exclude",
+        lab.agent_ip,
+        "--mode",
+        mode,
+        timeout=180,
+    )
 
 
 def _check(lab: Lab, result: dict) -> None:  # type: ignore[type-arg]
@@ -24,8 +34,11 @@ def _check(lab: Lab, result: dict) -> None:  # type: ignore[type-arg]
     assert dropping["snmp"].startswith("Brother")
     web = devices[lab.web_only]
     assert web["snmp"] is None
-    assert web["http"] == {"vendor": LAB_WEB_ONLY.vendor, "model": LAB_WEB_ONLY.model,
-                           "serial": LAB_WEB_ONLY.serial}
+    assert web["http"] == {
+        "vendor": LAB_WEB_ONLY.vendor,
+        "model": LAB_WEB_ONLY.model,
+        "serial": LAB_WEB_ONLY.serial,
+    }
     if result["icmp"]:  # printerhq.icmp present: ICMP really is dropped for that one only
         assert dropping["icmp"] is None
         for address in set(lab.printers) - {lab.icmp_dropping}:
@@ -37,18 +50,22 @@ def test_arp_first_discovery_finds_exactly_the_printers(netns_lab: Lab) -> None:
     assert result["arp"]["reason"] is None and result["arp"]["unswept"] == []
     assert sorted(result["arp"]["live"]) == sorted(netns_lab.printers)
     _check(netns_lab, result)
-    print(f"\nARP-first discovery of {netns_lab.network}: {result['wire']['tx_packets']} frames, "
-          f"{result['wire']['tx_bytes']} B sent, {result['wire']['rx_bytes']} B received "
-          f"(ARP: {result['arp']['frames']} frames, {result['arp']['bytes']} B)")
+    print(
+        f"\nARP-first discovery of {netns_lab.network}: {result['wire']['tx_packets']} frames, "
+        f"{result['wire']['tx_bytes']} B sent, {result['wire']['rx_bytes']} B received "
+        f"(ARP: {result['arp']['frames']} frames, {result['arp']['bytes']} B)"
+    )
 
 
 def test_icmp_snmp_fallback_finds_the_same_printers(netns_lab: Lab) -> None:  # noqa: F811
     result = _discover(netns_lab, "fallback")
     assert result["arp"] is None
     _check(netns_lab, result)
-    print(f"\nICMP + SNMP (+HTTP) fallback over {netns_lab.network}: "
-          f"{result['wire']['tx_packets']} frames, {result['wire']['tx_bytes']} B sent, "
-          f"{result['wire']['rx_bytes']} B received")
+    print(
+        f"\nICMP + SNMP (+HTTP) fallback over {netns_lab.network}: "
+        f"{result['wire']['tx_packets']} frames, {result['wire']['tx_bytes']} B sent, "
+        f"{result['wire']['rx_bytes']} B received"
+    )
 
 
 def test_sim_refuses_non_loopback_on_the_host() -> None:

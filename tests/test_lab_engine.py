@@ -11,8 +11,16 @@ from tests.netns_lab import PYTHON, Lab, netns_lab  # noqa: F401
 
 
 def scan(lab: Lab, targets: str, *options: str, timeout: float = 180) -> list[dict]:
-    done = lab.in_agent(PYTHON, "-m", "tests.helpers_lab_engine", targets,
-                        "--interface", lab.agent_if, *options, timeout=timeout)
+    done = lab.in_agent(
+        PYTHON,
+        "-m",
+        "tests.helpers_lab_engine",
+        targets,
+        "--interface",
+        lab.agent_if,
+        *options,
+        timeout=timeout,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -40,12 +48,13 @@ def test_arp_first_scan_finds_exactly_the_printers(netns_lab: Lab) -> None:  # n
     # IP probes went to the four live hosts only: no ICMP, SNMP to blank addresses.
     assert stats["by_protocol"]["snmp"]["packets_sent"] <= 4 * 2 * 2
     assert stats["by_protocol"].get("icmp", {}).get("packets_sent", 0) == 0
-    print(f"\nengine ARP-first scan of {netns_lab.network}: {result['wire']['tx_bytes']} B sent, "
-          f"{result['wire']['rx_bytes']} B received")
+    print(
+        f"\nengine ARP-first scan of {netns_lab.network}: {result['wire']['tx_bytes']} B sent, "
+        f"{result['wire']['rx_bytes']} B received"
+    )
 
 
-def test_fallback_without_arp_finds_the_same_and_records_icmp_errors(
-        netns_lab: Lab) -> None:  # noqa: F811
+def test_fallback_without_arp_finds_the_same_and_records_icmp_errors(netns_lab: Lab) -> None:  # noqa: F811
     lab = netns_lab
     blanks = lab.blank[:3]
     targets = ",".join([*lab.printers, *blanks])
@@ -58,8 +67,9 @@ def test_fallback_without_arp_finds_the_same_and_records_icmp_errors(
     assert result["stats"]["by_protocol"]["icmp"]["packets_sent"] >= len(blanks)
     for blank in blanks:
         assert blank in reports, blank
-        assert any(e.startswith("icmp unreachable") for e in reports[blank]["errors"]), \
-            reports[blank]
+        assert any(e.startswith("icmp unreachable") for e in reports[blank]["errors"]), reports[
+            blank
+        ]
 
 
 def test_unreachable_network_is_recorded(netns_lab: Lab) -> None:  # noqa: F811
@@ -74,10 +84,13 @@ def test_unreachable_network_is_recorded(netns_lab: Lab) -> None:  # noqa: F811
 
 def test_repeat_scan_costs_a_fraction_on_the_wire(netns_lab: Lab, tmp_path) -> None:  # noqa: F811
     state = tmp_path / "state"
-    first, second = scan(netns_lab, whole_subnet(netns_lab), "--state-dir", str(state),
-                         "--scans", "2")
+    first, second = scan(
+        netns_lab, whole_subnet(netns_lab), "--state-dir", str(state), "--scans", "2"
+    )
     assert by_address(first).keys() == by_address(second).keys()
     assert second["stats"]["skipped"] == 255 - len(netns_lab.printers)  # a /24 less the agent
     assert second["wire"]["tx_bytes"] * 5 < first["wire"]["tx_bytes"]
-    print(f"\nrepeat scan of {netns_lab.network}: first {first['wire']['tx_bytes']} B sent, "
-          f"repeat {second['wire']['tx_bytes']} B")
+    print(
+        f"\nrepeat scan of {netns_lab.network}: first {first['wire']['tx_bytes']} B sent, "
+        f"repeat {second['wire']['tx_bytes']} B"
+    )

@@ -172,7 +172,7 @@ def imports_of(module: str, path: Path, known: dict[str, Path]) -> Iterator[Edge
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")
-                base = base[:len(base) - (node.level - 1)]
+                base = base[: len(base) - (node.level - 1)]
                 stem = ".".join(base + ([node.module] if node.module else []))
             else:
                 stem = node.module or ""
@@ -181,8 +181,11 @@ def imports_of(module: str, path: Path, known: dict[str, Path]) -> Iterator[Edge
             for alias in node.names:
                 # `from pkg import mod` imports the module pkg.mod; `from mod import name`, mod.
                 target = _target(f"{stem}.{alias.name}", known)
-                private = alias.name if alias.name.startswith("_") and \
-                    not alias.name.startswith("__") else None
+                private = (
+                    alias.name
+                    if alias.name.startswith("_") and not alias.name.startswith("__")
+                    else None
+                )
                 yield Edge(module, target, node.lineno, private)
 
 
@@ -237,22 +240,31 @@ def violations(modules: dict[str, Path]) -> list[str]:
             if edge.private is not None and edge.target.startswith("printerhq"):
                 found.append(f"{edge}: {edge.private} is private to {edge.target}")
             fence = _self_contained(edge.source)
-            if fence is not None and edge.target.startswith("printerhq") and \
-                    not _within(edge.target, (fence, *SELF_CONTAINED[fence])):
-                found.append(f"{edge}: {fence} imports only {', '.join(SELF_CONTAINED[fence])}"
-                             " outside itself")
+            if (
+                fence is not None
+                and edge.target.startswith("printerhq")
+                and not _within(edge.target, (fence, *SELF_CONTAINED[fence]))
+            ):
+                found.append(
+                    f"{edge}: {fence} imports only {', '.join(SELF_CONTAINED[fence])}"
+                    " outside itself"
+                )
             if edge.target.startswith("printerhq"):
                 target_layer = layer_of(edge.target)
                 if target_layer is None:
                     found.append(f"{edge} (which has no layer)")
-                elif target_layer != source_layer and \
-                        target_layer not in ALLOWED[source_layer]:
+                elif target_layer != source_layer and target_layer not in ALLOWED[source_layer]:
                     found.append(f"{edge}: {source_layer} may not import {target_layer}")
-                elif edge.target.startswith("printerhq.commands") and \
-                        source_layer not in (COMMANDS, CLI):
+                elif edge.target.startswith("printerhq.commands") and source_layer not in (
+                    COMMANDS,
+                    CLI,
+                ):
                     found.append(f"{edge}: only the CLI imports printerhq.commands")
-                elif source_layer == SERVER and edge.target.startswith("printerhq.uplink") \
-                        and layer_of(edge.target) != CORE:
+                elif (
+                    source_layer == SERVER
+                    and edge.target.startswith("printerhq.uplink")
+                    and layer_of(edge.target) != CORE
+                ):
                     found.append(f"{edge}: the server may not import the upload client")
             elif edge.target in FORBIDDEN_LIBRARIES.get(source_layer, frozenset()):
                 found.append(f"{edge}: {source_layer} may not import {edge.target}")
@@ -275,8 +287,12 @@ def test_no_import_runs_upward() -> None:
 
 def test_known_exceptions_still_exist() -> None:
     modules = _modules()
-    edges = {(e.source, e.target) for module, path in modules.items()
-             for direct in imports_of(module, path, modules) for e in with_packages(direct)}
+    edges = {
+        (e.source, e.target)
+        for module, path in modules.items()
+        for direct in imports_of(module, path, modules)
+        for e in with_packages(direct)
+    }
     stale = [pair for pair in KNOWN_EXCEPTIONS if pair not in edges]
     assert not stale, f"these imports are gone: delete them from KNOWN_EXCEPTIONS: {stale}"
 
@@ -296,37 +312,65 @@ def _package(tmp_path: Path, files: dict[str, str]) -> dict[str, Path]:
     return _modules(root)
 
 
-@pytest.mark.parametrize(("files", "expected"), [
-    # A codec module reaching up into the shell, relatively and absolutely.
-    ({"snmp/ber.py": "from .client import SnmpClient\n", "snmp/client.py": ""},
-     "core may not import shell"),
-    ({"model.py": "def f():\n    from printerhq.engine import Scanner\n", "engine.py": ""},
-     "core may not import shell"),
-    # The shell importing an application.
-    ({"icmp.py": "from printerhq.commands import scan\n", "commands/scan.py": ""},
-     "shell may not import commands"),
-    # The server importing the CLI, or the upload client.
-    ({"server/__main__.py": "from printerhq.commands import serve\n", "commands/serve.py": ""},
-     "server may not import commands"),
-    ({"server/app.py": "from printerhq.uplink import client\n", "uplink/client.py": ""},
-     "server may not import shell"),
-    ({"server/app.py": "import httpx\n"}, "server may not import httpx"),
-    # ... also through a package __init__ that imports the client.
-    ({"server/store.py": "from printerhq.uplink import wire\n", "uplink/wire.py": "",
-      "uplink/__init__.py": "from .client import Uplink\n", "uplink/client.py": ""},
-     "server may not import shell"),
-    # Outside libraries.
-    ({"snmp/usm.py": "import argparse\n"}, "core may not import argparse"),
-    ({"sim/agent.py": "from pysnmp.proto import api\n"}, "only tests and benchmarks"),
-    # One prober importing another, or the data model.
-    ({"icmp.py": "from .snmp.transport import grow_buffers\n", "snmp/transport.py": ""},
-     "printerhq.icmp imports only"),
-    ({"snmp/client.py": "from ..model import SnmpCost\n", "model.py": ""},
-     "printerhq.snmp imports only"),
-    # Another module's private helpers, even in the same layer.
-    ({"snmp/v3.py": "from .message import _header\n", "snmp/message.py": ""},
-     "_header is private to printerhq.snmp.message"),
-])
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        # A codec module reaching up into the shell, relatively and absolutely.
+        (
+            {"snmp/ber.py": "from .client import SnmpClient\n", "snmp/client.py": ""},
+            "core may not import shell",
+        ),
+        (
+            {"model.py": "def f():\n    from printerhq.engine import Scanner\n", "engine.py": ""},
+            "core may not import shell",
+        ),
+        # The shell importing an application.
+        (
+            {"icmp.py": "from printerhq.commands import scan\n", "commands/scan.py": ""},
+            "shell may not import commands",
+        ),
+        # The server importing the CLI, or the upload client.
+        (
+            {
+                "server/__main__.py": "from printerhq.commands import serve\n",
+                "commands/serve.py": "",
+            },
+            "server may not import commands",
+        ),
+        (
+            {"server/app.py": "from printerhq.uplink import client\n", "uplink/client.py": ""},
+            "server may not import shell",
+        ),
+        ({"server/app.py": "import httpx\n"}, "server may not import httpx"),
+        # ... also through a package __init__ that imports the client.
+        (
+            {
+                "server/store.py": "from printerhq.uplink import wire\n",
+                "uplink/wire.py": "",
+                "uplink/__init__.py": "from .client import Uplink\n",
+                "uplink/client.py": "",
+            },
+            "server may not import shell",
+        ),
+        # Outside libraries.
+        ({"snmp/usm.py": "import argparse\n"}, "core may not import argparse"),
+        ({"sim/agent.py": "from pysnmp.proto import api\n"}, "only tests and benchmarks"),
+        # One prober importing another, or the data model.
+        (
+            {"icmp.py": "from .snmp.transport import grow_buffers\n", "snmp/transport.py": ""},
+            "printerhq.icmp imports only",
+        ),
+        (
+            {"snmp/client.py": "from ..model import SnmpCost\n", "model.py": ""},
+            "printerhq.snmp imports only",
+        ),
+        # Another module's private helpers, even in the same layer.
+        (
+            {"snmp/v3.py": "from .message import _header\n", "snmp/message.py": ""},
+            "_header is private to printerhq.snmp.message",
+        ),
+    ],
+)
 def test_the_checker_catches(tmp_path: Path, files: dict[str, str], expected: str) -> None:
     problems = violations(_package(tmp_path, files))
     assert any(expected in problem for problem in problems), problems

@@ -46,8 +46,9 @@ from .strategies_snmp import (
 SYS_DESCR = (1, 3, 6, 1, 2, 1, 1, 1, 0)
 
 
-def _get(oid: tuple[int, ...] = SYS_DESCR, request_id: int = 0x12345678,
-         version: Version = Version.V2C) -> Message:
+def _get(
+    oid: tuple[int, ...] = SYS_DESCR, request_id: int = 0x12345678, version: Version = Version.V2C
+) -> Message:
     return Message(version, b"public", Pdu(PduType.GET, request_id, 0, 0, [Varbind(oid)]))
 
 
@@ -92,9 +93,16 @@ def test_decode_varbinds_alone(bindings: list[Varbind]) -> None:
 def test_get_request_known_answer() -> None:
     # snmpget -v2c -c public <host> sysDescr.0, request-id 0x12345678.
     expected = bytes.fromhex(
-        "3029" "020101" "0406" + b"public".hex()
-        + "a01c" "020412345678" "020100" "020100"
-        "300e" "300c" "06082b06010201010100" "0500"
+        "3029"
+        "020101"
+        "0406" + b"public".hex() + "a01c"
+        "020412345678"
+        "020100"
+        "020100"
+        "300e"
+        "300c"
+        "06082b06010201010100"
+        "0500"
     )
     assert encode_message(_get()) == expected
     assert decode_message(expected) == _get()
@@ -117,24 +125,24 @@ def test_response_with_every_type_known_answer() -> None:
         Varbind((1, 3, 10), Tag.NULL),
     ]
     varbind_hex = [
-        "3011" "060c2b060102012b0b0101090101" "0201fd",
-        "300e" "06082b06010201010500" "04024850",
-        "3012" "06082b06010201010200" "06062b060104010b",
-        "300a" "06022b01" "40040a000001",
-        "300b" "06022b02" "41050080000000",
-        "3007" "06022b03" "420164",
-        "3007" "06022b04" "430100",
-        "300d" "06022b05" "44079f78043f800000",
-        "300f" "06022b06" "460900ffffffffffffffff",
-        "3006" "06022b07" "8000",
-        "3006" "06022b08" "8100",
-        "3006" "06022b09" "8200",
-        "3006" "06022b0a" "0500",
+        "3011060c2b060102012b0b01010901010201fd",
+        "300e06082b0601020101050004024850",
+        "301206082b0601020101020006062b060104010b",
+        "300a06022b0140040a000001",
+        "300b06022b0241050080000000",
+        "300706022b03420164",
+        "300706022b04430100",
+        "300d06022b0544079f78043f800000",
+        "300f06022b06460900ffffffffffffffff",
+        "300606022b078000",
+        "300606022b088100",
+        "300606022b098200",
+        "300606022b0a0500",
     ]
     body = "".join(varbind_hex)
     assert len(body) // 2 == 0xA2
-    pdu = "a281ae" "020101" "020100" "020100" "3081a2" + body
-    expected = bytes.fromhex("3081bc" "020101" "0406" + b"public".hex() + pdu)
+    pdu = "a281ae0201010201000201003081a2" + body
+    expected = bytes.fromhex("3081bc0201010406" + b"public".hex() + pdu)
     message = Message(Version.V2C, b"public", Pdu(PduType.RESPONSE, 1, 0, 0, bindings))
     assert encode_message(message) == expected
     assert decode_message(expected) == message
@@ -143,8 +151,11 @@ def test_response_with_every_type_known_answer() -> None:
 def test_long_form_lengths_one_and_two_octets() -> None:
     community = b"c" * 200  # 0x81 0xC8
     value = b"v" * 300  # 0x82 0x01 0x2C
-    message = Message(Version.V2C, community,
-                      Pdu(PduType.RESPONSE, 7, 0, 0, [Varbind((1, 3), Tag.OCTET_STRING, value)]))
+    message = Message(
+        Version.V2C,
+        community,
+        Pdu(PduType.RESPONSE, 7, 0, 0, [Varbind((1, 3), Tag.OCTET_STRING, value)]),
+    )
     encoded = encode_message(message)
     assert b"\x04\x81\xc8" + community in encoded
     assert b"\x04\x82\x01\x2c" + value in encoded
@@ -172,34 +183,72 @@ def test_exceptions(tag: Tag) -> None:
 
 
 def test_error_status_and_index_survive() -> None:
-    message = Message(Version.V1, b"public",
-                      Pdu(PduType.RESPONSE, 99, 2, 3, [Varbind((1, 3, 6)), Varbind((1, 3, 7)),
-                                                       Varbind((1, 3, 8))]))
+    message = Message(
+        Version.V1,
+        b"public",
+        Pdu(
+            PduType.RESPONSE, 99, 2, 3, [Varbind((1, 3, 6)), Varbind((1, 3, 7)), Varbind((1, 3, 8))]
+        ),
+    )
     decoded = decode_message(encode_message(message))
     assert (decoded.pdu.error_status, decoded.pdu.error_index) == (2, 3)
     assert decoded.pdu.error_name == "noSuchName"
 
 
-@pytest.mark.parametrize(("message", "match"), [
-    (_get(version=Version.V3), "SNMPv1 or SNMPv2c"),
-    (Message(Version.V1, b"p", Pdu(PduType.GET_BULK, 1)), "does not exist in SNMPv1"),
-    (Message(Version.V1, b"p", Pdu(PduType.TRAP_V2, 1)), "does not exist in SNMPv1"),
-    (Message(Version.V2C, b"p", Pdu(PduType.GET, 2**80)), "INTEGER"),
-    (Message(Version.V2C, b"p", Pdu(PduType.RESPONSE, 1, 0, 0,
-                                    [Varbind((1, 3), Tag.IP_ADDRESS, b"\x01\x02\x03")])),
-     "IpAddress"),
-    (Message(Version.V2C, b"p", Pdu(PduType.RESPONSE, 1, 0, 0,
-                                    [Varbind((1, 3), Tag.COUNTER32, 2**32)])), "out of range"),
-    (Message(Version.V2C, b"p", Pdu(PduType.RESPONSE, 1, 0, 0,
-                                    [Varbind((1, 3), Tag.COUNTER64, -1)])), "out of range"),
-    (Message(Version.V2C, b"p", Pdu(PduType.RESPONSE, 1, 0, 0,
-                                    [Varbind((1, 3), Tag.INTEGER, 2**72)])), "INTEGER"),
-    (Message(Version.V2C, b"p", Pdu(PduType.RESPONSE, 1, 0, 0,
-                                    [Varbind((1, 3), 0x47, 1)])), "cannot encode"),
-    (Message(Version.V2C, b"p", Pdu(PduType.RESPONSE, 1, 0, 0, [Varbind((1, 40))])), "arcs"),
-    (Message(Version.V2C, b"p", Pdu(PduType.RESPONSE, 1, 0, 0,
-                                    [Varbind((1, 3), Tag.OBJECT_IDENTIFIER, (7,))])), "arcs"),
-])
+@pytest.mark.parametrize(
+    ("message", "match"),
+    [
+        (_get(version=Version.V3), "SNMPv1 or SNMPv2c"),
+        (Message(Version.V1, b"p", Pdu(PduType.GET_BULK, 1)), "does not exist in SNMPv1"),
+        (Message(Version.V1, b"p", Pdu(PduType.TRAP_V2, 1)), "does not exist in SNMPv1"),
+        (Message(Version.V2C, b"p", Pdu(PduType.GET, 2**80)), "INTEGER"),
+        (
+            Message(
+                Version.V2C,
+                b"p",
+                Pdu(PduType.RESPONSE, 1, 0, 0, [Varbind((1, 3), Tag.IP_ADDRESS, b"\x01\x02\x03")]),
+            ),
+            "IpAddress",
+        ),
+        (
+            Message(
+                Version.V2C,
+                b"p",
+                Pdu(PduType.RESPONSE, 1, 0, 0, [Varbind((1, 3), Tag.COUNTER32, 2**32)]),
+            ),
+            "out of range",
+        ),
+        (
+            Message(
+                Version.V2C,
+                b"p",
+                Pdu(PduType.RESPONSE, 1, 0, 0, [Varbind((1, 3), Tag.COUNTER64, -1)]),
+            ),
+            "out of range",
+        ),
+        (
+            Message(
+                Version.V2C,
+                b"p",
+                Pdu(PduType.RESPONSE, 1, 0, 0, [Varbind((1, 3), Tag.INTEGER, 2**72)]),
+            ),
+            "INTEGER",
+        ),
+        (
+            Message(Version.V2C, b"p", Pdu(PduType.RESPONSE, 1, 0, 0, [Varbind((1, 3), 0x47, 1)])),
+            "cannot encode",
+        ),
+        (Message(Version.V2C, b"p", Pdu(PduType.RESPONSE, 1, 0, 0, [Varbind((1, 40))])), "arcs"),
+        (
+            Message(
+                Version.V2C,
+                b"p",
+                Pdu(PduType.RESPONSE, 1, 0, 0, [Varbind((1, 3), Tag.OBJECT_IDENTIFIER, (7,))]),
+            ),
+            "arcs",
+        ),
+    ],
+)
 def test_encode_rejects(message: Message, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         encode_message(message)
@@ -220,15 +269,25 @@ def test_peek_version(message: Message) -> None:
 def test_template_render_equals_fresh_encoding(message: Message, request_id: int) -> None:
     template = RequestTemplate(message)
     rendered = template.render(request_id)
-    fresh = Message(message.version, message.community,
-                    Pdu(message.pdu.type, request_id, message.pdu.error_status,
-                        message.pdu.error_index, list(message.pdu.varbinds)))
+    fresh = Message(
+        message.version,
+        message.community,
+        Pdu(
+            message.pdu.type,
+            request_id,
+            message.pdu.error_status,
+            message.pdu.error_index,
+            list(message.pdu.varbinds),
+        ),
+    )
     assert rendered == encode_message(fresh)
     assert decode_message(rendered).pdu.request_id == request_id
 
 
-@pytest.mark.parametrize("request_id", [REQUEST_ID_MIN, REQUEST_ID_MIN + 1, 0x0100_0000,
-                                        REQUEST_ID_MAX - 1, REQUEST_ID_MAX])
+@pytest.mark.parametrize(
+    "request_id",
+    [REQUEST_ID_MIN, REQUEST_ID_MIN + 1, 0x0100_0000, REQUEST_ID_MAX - 1, REQUEST_ID_MAX],
+)
 def test_template_edges(request_id: int) -> None:
     template = RequestTemplate(_get())
     fresh = encode_message(_get(request_id=request_id))
@@ -245,8 +304,12 @@ def test_template_range_is_exactly_the_four_octet_ids() -> None:
     # The range is what makes patching safe: every id in it, and none just outside it, has a
     # four-octet minimal encoding.
     assert len(encode_message(_get(request_id=REQUEST_ID_MIN))) == len(encode_message(_get()))
-    assert len(encode_message(_get(request_id=REQUEST_ID_MIN - 1))) == len(encode_message(_get())) - 1
-    assert len(encode_message(_get(request_id=REQUEST_ID_MAX + 1))) == len(encode_message(_get())) + 1
+    assert (
+        len(encode_message(_get(request_id=REQUEST_ID_MIN - 1))) == len(encode_message(_get())) - 1
+    )
+    assert (
+        len(encode_message(_get(request_id=REQUEST_ID_MAX + 1))) == len(encode_message(_get())) + 1
+    )
 
 
 def test_template_does_not_alias_the_message() -> None:
@@ -276,9 +339,9 @@ def _long_form(data: bytes) -> bytes:
             pos += 2
             if length & 0x80:
                 count = length & 0x7F
-                length = int.from_bytes(data[pos:pos + count], "big")
+                length = int.from_bytes(data[pos : pos + count], "big")
                 pos += count
-            contents = data[pos:pos + length]
+            contents = data[pos : pos + length]
             if tag in _CONSTRUCTED:
                 contents = walk(pos, pos + length)
             out += bytes((tag, 0x82)) + len(contents).to_bytes(2, "big") + contents
@@ -304,8 +367,11 @@ def test_fast_oid_path_agrees_with_decode_oid(oid: tuple[int, ...]) -> None:
     # the reference for every OID.
     contents = encode_oid(oid)
     binding = encode_varbind(Varbind(oid))
-    assert decode_varbinds(binding, 0, len(binding))[0].oid == decode_oid(contents, 0,
-                                                                         len(contents)) == oid
+    assert (
+        decode_varbinds(binding, 0, len(binding))[0].oid
+        == decode_oid(contents, 0, len(contents))
+        == oid
+    )
 
 
 def _outcome(decode: object, data: bytes) -> object:
@@ -327,8 +393,10 @@ def varbind_lists_and_noise(draw: st.DrawFn) -> bytes:
         value = bytes((draw(st.integers(0, 255)), draw(st.integers(0, 255))))
         value += draw(st.binary(max_size=10))
         body = bytes((0x06, len(name))) + name + value
-        return bytes((0x30, draw(st.sampled_from((len(body), len(body) - 1, len(body) + 1,
-                                                   0x81))))) + body
+        return (
+            bytes((0x30, draw(st.sampled_from((len(body), len(body) - 1, len(body) + 1, 0x81)))))
+            + body
+        )
     data = bytearray(b"".join(map(encode_varbind, draw(st.lists(varbinds(), max_size=6)))))
     if kind == "edited" and data:
         data[draw(st.integers(0, len(data) - 1))] = draw(st.integers(0, 255))
@@ -386,15 +454,21 @@ def test_fast_path_takes_the_common_shapes(monkeypatch: pytest.MonkeyPatch) -> N
 # Interoperation with net-snmp's tools (a real third-party encoder and decoder), on loopback
 
 
-def _net_snmp_request(argv: list[str], names: list[str],
-                      ) -> tuple[bytes, subprocess.Popen[str], socket.socket]:
+def _net_snmp_request(
+    argv: list[str],
+    names: list[str],
+) -> tuple[bytes, subprocess.Popen[str], socket.socket]:
     """Start a net-snmp command against a loopback UDP port of ours; return its datagram."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
     sock.settimeout(10)
     port = sock.getsockname()[1]
-    process = subprocess.Popen([*argv, f"127.0.0.1:{port}", *names],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [*argv, f"127.0.0.1:{port}", *names],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         datagram, peer = sock.recvfrom(65535)
     except BaseException:
@@ -406,8 +480,9 @@ def _net_snmp_request(argv: list[str], names: list[str],
     return datagram, process, sock
 
 
-needs_net_snmp = pytest.mark.skipif(shutil.which("snmpget") is None,
-                                    reason="net-snmp tools not installed")
+needs_net_snmp = pytest.mark.skipif(
+    shutil.which("snmpget") is None, reason="net-snmp tools not installed"
+)
 
 
 @pytest.mark.interop
@@ -416,16 +491,25 @@ needs_net_snmp = pytest.mark.skipif(shutil.which("snmpget") is None,
 def test_net_snmp_get_round_trip(version: Version) -> None:
     flag = "-v1" if version == Version.V1 else "-v2c"
     datagram, process, sock = _net_snmp_request(
-        ["snmpget", flag, "-c", "public", "-r", "0", "-t", "5", "-On"], ["1.3.6.1.2.1.1.1.0"])
+        ["snmpget", flag, "-c", "public", "-r", "0", "-t", "5", "-On"], ["1.3.6.1.2.1.1.1.0"]
+    )
     with sock:
         request = decode_message(datagram)
         assert request.version == version and request.community == b"public"
         assert request.pdu.type == PduType.GET
         assert request.pdu.varbinds == [Varbind(SYS_DESCR)]
         assert encode_message(request) == datagram  # net-snmp writes minimal BER too
-        response = Message(version, b"public", Pdu(
-            PduType.RESPONSE, request.pdu.request_id, 0, 0,
-            [Varbind(SYS_DESCR, Tag.OCTET_STRING, b"HP LaserJet 4250")]))
+        response = Message(
+            version,
+            b"public",
+            Pdu(
+                PduType.RESPONSE,
+                request.pdu.request_id,
+                0,
+                0,
+                [Varbind(SYS_DESCR, Tag.OCTET_STRING, b"HP LaserJet 4250")],
+            ),
+        )
         sock.send(encode_message(response))
         out, err = process.communicate(timeout=10)
     assert process.returncode == 0, err
@@ -437,13 +521,16 @@ def test_net_snmp_get_round_trip(version: Version) -> None:
 def test_net_snmp_bulk_and_every_type() -> None:
     datagram, process, sock = _net_snmp_request(
         ["snmpbulkget", "-v2c", "-c", "public", "-r", "0", "-t", "5", "-On", "-Cn1", "-Cr3"],
-        ["1.3.6.1.2.1.1.3", "1.3.6.1.2.1.43.11.1.1.9"])
+        ["1.3.6.1.2.1.1.3", "1.3.6.1.2.1.43.11.1.1.9"],
+    )
     with sock:
         request = decode_message(datagram)
         assert request.pdu.type == PduType.GET_BULK
         assert (request.pdu.non_repeaters, request.pdu.max_repetitions) == (1, 3)
-        assert [vb.oid for vb in request.pdu.varbinds] == [(1, 3, 6, 1, 2, 1, 1, 3),
-                                                            (1, 3, 6, 1, 2, 1, 43, 11, 1, 1, 9)]
+        assert [vb.oid for vb in request.pdu.varbinds] == [
+            (1, 3, 6, 1, 2, 1, 1, 3),
+            (1, 3, 6, 1, 2, 1, 43, 11, 1, 1, 9),
+        ]
         assert encode_message(request) == datagram
         level = (1, 3, 6, 1, 2, 1, 43, 11, 1, 1, 9, 1)
         bindings = [
@@ -456,8 +543,9 @@ def test_net_snmp_bulk_and_every_type() -> None:
             Varbind((1, 3, 6, 1, 4, 1, 11, 3), Tag.OBJECT_IDENTIFIER, (1, 3, 6, 1, 4, 1, 11)),
             Varbind((1, 3, 6, 1, 4, 1, 11, 4), Tag.END_OF_MIB_VIEW),
         ]
-        response = Message(Version.V2C, b"public",
-                           Pdu(PduType.RESPONSE, request.pdu.request_id, 0, 0, bindings))
+        response = Message(
+            Version.V2C, b"public", Pdu(PduType.RESPONSE, request.pdu.request_id, 0, 0, bindings)
+        )
         sock.send(encode_message(response))
         out, err = process.communicate(timeout=10)
     assert process.returncode == 0, err

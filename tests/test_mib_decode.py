@@ -11,15 +11,31 @@ from printerhq.mib import standard as std
 from printerhq.model import FieldProblem
 from printerhq.snmp.ber import Tag
 
-DECODERS = [dec.text, dec.multiline_text, dec.integer, dec.counter, dec.number_text,
-            dec.timeticks, dec.object_id, dec.mac_address, dec.error_flags,
-            dec.enum(std.HR_DEVICE_STATUS_NAMES), dec.device_id_field("MDL", "MODEL")]
+DECODERS = [
+    dec.text,
+    dec.multiline_text,
+    dec.integer,
+    dec.counter,
+    dec.number_text,
+    dec.timeticks,
+    dec.object_id,
+    dec.mac_address,
+    dec.error_flags,
+    dec.enum(std.HR_DEVICE_STATUS_NAMES),
+    dec.device_id_field("MDL", "MODEL"),
+]
 
 tags = st.one_of(st.sampled_from([int(t) for t in Tag]), st.integers(0, 255))
-values = st.one_of(st.none(), st.integers(-(2**70), 2**70), st.binary(max_size=300),
-                   st.tuples(st.integers(0, 2**32)).map(tuple),
-                   st.lists(st.integers(0, 2**32), max_size=20).map(tuple),
-                   st.text(max_size=50), st.booleans(), st.floats())
+values = st.one_of(
+    st.none(),
+    st.integers(-(2**70), 2**70),
+    st.binary(max_size=300),
+    st.tuples(st.integers(0, 2**32)).map(tuple),
+    st.lists(st.integers(0, 2**32), max_size=20).map(tuple),
+    st.text(max_size=50),
+    st.booleans(),
+    st.floats(),
+)
 
 
 @settings(deadline=None, max_examples=300)
@@ -42,13 +58,19 @@ def test_decode_field_never_raises(tag, value, decoder):
 
 
 @settings(deadline=None, max_examples=300)
-@given(level=st.one_of(st.none(), st.integers(-(2**31), 2**31)),
-       capacity=st.one_of(st.none(), st.integers(-(2**31), 2**31)),
-       coarse=st.booleans(), empty=st.booleans())
+@given(
+    level=st.one_of(st.none(), st.integers(-(2**31), 2**31)),
+    capacity=st.one_of(st.none(), st.integers(-(2**31), 2**31)),
+    coarse=st.booleans(),
+    empty=st.booleans(),
+)
 def test_supply_level_is_total(level, capacity, coarse, empty):
     number, cap, percent, state, problem = dec.supply_level(
-        level, capacity, coarse_steps={0: 100.0, 1: 5.0, 2: 0.0, 3: 1.0} if coarse else None,
-        empty_code=-100 if empty else None)
+        level,
+        capacity,
+        coarse_steps={0: 100.0, 1: 5.0, 2: 0.0, 3: 1.0} if coarse else None,
+        empty_code=-100 if empty else None,
+    )
     assert state in ("ok", "unlimited", "unknown", "some_remaining", "coarse", "invalid")
     assert cap is None or cap > 0
     assert percent is None or 0.0 <= percent <= 100.0
@@ -73,8 +95,10 @@ def test_non_utf8_text_falls_back_to_cp1252():
 
 
 def test_hp_multiline_hex_description():
-    raw = bytes.fromhex("426C61636B20436172747269646765200a3338203332203337203431203230"
-                        "20343820353020323020343320343620333320333020333020343120303020")
+    raw = bytes.fromhex(
+        "426C61636B20436172747269646765200a3338203332203337203431203230"
+        "20343820353020323020343320343620333320333020333020343120303020"
+    )
     assert dec.multiline_text(Tag.OCTET_STRING, raw) == "Black Cartridge 827A HP CF300A"
 
 
@@ -97,7 +121,9 @@ def test_mac_address():
 
 def test_device_id_field():
     decode = dec.device_id_field("MDL", "MODEL")
-    assert decode(Tag.OCTET_STRING, b"MFG:HP;MDL:HP LaserJet M130;CLS:PRINTER;") == "HP LaserJet M130"
+    assert (
+        decode(Tag.OCTET_STRING, b"MFG:HP;MDL:HP LaserJet M130;CLS:PRINTER;") == "HP LaserJet M130"
+    )
     assert decode(Tag.OCTET_STRING, b"COMMAND SET:;MODEL:Dell S5830dn") == "Dell S5830dn"
     assert decode(Tag.OCTET_STRING, b"no fields here") is None
 
@@ -123,7 +149,10 @@ def test_special_supply_values():
 
 def test_split_description():
     assert dec.split_description("Black Toner, PN 006R01509;SN48178080E0000481") == (
-        "Black Toner", "006R01509", "48178080E0000481")
+        "Black Toner",
+        "006R01509",
+        "48178080E0000481",
+    )
     assert dec.split_description("Fuser, PN unknown;SNunknown") == ("Fuser", None, None)
     assert dec.split_description("Drum Unit") == ("Drum Unit", None, None)
 

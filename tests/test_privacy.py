@@ -26,8 +26,14 @@ async def _collect_everything(fleet) -> dict[str, int]:
 
         async def one(address: str) -> None:
             async with limiter:
-                target = Target(address, fleet.port, credentials=[
-                    Community(b"public", Version.V2C), Community(b"public", Version.V1)])
+                target = Target(
+                    address,
+                    fleet.port,
+                    credentials=[
+                        Community(b"public", Version.V2C),
+                        Community(b"public", Version.V1),
+                    ],
+                )
                 try:
                     varbinds = await client.get(target, DISCOVERY_OIDS)
                 except SnmpError:
@@ -66,7 +72,9 @@ async def test_every_requested_oid_is_in_the_allow_list():
 def test_allow_list_excludes_job_data():
     for bad in FORBIDDEN:
         assert not is_allowed(bad + (1, 1))
-        assert not any(is_under(prefix, bad) or is_under(bad, prefix) for prefix in ALLOWED_SUBTREES)
+        assert not any(
+            is_under(prefix, bad) or is_under(bad, prefix) for prefix in ALLOWED_SUBTREES
+        )
     assert is_allowed(oid("1.3.6.1.2.1.43.11.1.1.9.1.1"))
     assert not is_allowed(oid("1.3.6.1.2.1.97.1.1.1"))
     assert not is_allowed(oid("1.3.6.1.2.1.43.14.1.1.1.1.1"))

@@ -72,8 +72,9 @@ def test_import_printerhq_stays_cheap() -> None:
     """``import printerhq`` loads no engine, no trio, no SNMP stack: the names come on use."""
     loaded = "sorted(m for m in sys.modules if m.startswith(('printerhq.', 'trio', 'httpx')))"
     code = f"import sys, printerhq; print({loaded})"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=ROOT).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout
     assert out.strip() == "[]"
 
 

@@ -40,9 +40,12 @@ def test_rejects_bad_settings(rate, burst):
 
 
 @settings(deadline=None)
-@given(rate=st.floats(0.5, 10_000), burst=st.integers(1, 64),
-       gaps=st.lists(st.floats(0, 2), min_size=1, max_size=200),
-       sizes=st.lists(st.integers(1, 6), min_size=1, max_size=200))
+@given(
+    rate=st.floats(0.5, 10_000),
+    burst=st.integers(1, 64),
+    gaps=st.lists(st.floats(0, 2), min_size=1, max_size=200),
+    sizes=st.lists(st.integers(1, 6), min_size=1, max_size=200),
+)
 def test_sends_never_exceed_rate_times_time_plus_burst(rate, burst, gaps, sizes):
     """A caller that waits what take() says and then sends: over any prefix of the schedule,
     packets sent <= burst + rate * elapsed (the token-bucket guarantee)."""

@@ -83,14 +83,18 @@ async def test_revoking_a_viewer_takes_effect_at_once(server):
 
 async def test_viewer_token_cannot_upload(server, caplog):
     caplog.set_level(logging.WARNING)
-    body = wire.compress_body(wire.encode(wire.Batch(batch_id="v-1", agent="reader", reports=[make_report(7)])))
+    body = wire.compress_body(
+        wire.encode(wire.Batch(batch_id="v-1", agent="reader", reports=[make_report(7)]))
+    )
     headers = {"authorization": f"Bearer {server.viewer_token}", "content-encoding": "deflate"}
     async with httpx.AsyncClient(verify=server.ctx) as c:
         r = await c.post(server.url + "/api/v1/ingest", content=body, headers=headers)
     assert r.status_code == 401
     with pytest.raises(trio_websocket.ConnectionRejected) as info:
         ws_headers = [(b"authorization", f"Bearer {server.viewer_token}".encode())]
-        async with trio_websocket.open_websocket_url(server.ws_url, server.ctx, extra_headers=ws_headers):
+        async with trio_websocket.open_websocket_url(
+            server.ws_url, server.ctx, extra_headers=ws_headers
+        ):
             pass
     assert info.value.status_code == 401
     assert (await server.store.totals())["readings"] == 3  # only the fixture's batch
@@ -108,8 +112,13 @@ async def test_open_read_serves_without_token_and_warns(tmp_path, caplog):
 
 
 def admin(data_dir, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "printerhq.server", "server", *args, "--data-dir", str(data_dir)],
-                          capture_output=True, text=True, cwd=REPO, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "printerhq.server", "server", *args, "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
 
 
 def test_viewer_commands(tmp_path):
@@ -120,6 +129,7 @@ def test_viewer_commands(tmp_path):
     stored = b"".join(f.read_bytes() for f in tmp_path.glob("printerhq.sqlite3*"))  # with the WAL
     assert token.encode() not in stored  # stored hashed
     import hashlib
+
     assert hashlib.sha256(token.encode()).hexdigest().encode() in stored
     assert admin(tmp_path, "add-agent", "site-a").returncode == 0
     assert admin(tmp_path, "add-viewer", "site-a").returncode == 1  # one namespace for names

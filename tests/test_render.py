@@ -28,23 +28,55 @@ def test_percent_bar():
 
 def _report() -> DeviceReport:
     return DeviceReport(
-        identity=Identity(address="10.0.0.7", is_printer=True, vendor="Ricoh", brand="Savin",
-                          model="MP C4503", serial="E123", sys_descr="SAVIN MP C4503 1.18",
-                          colour=True),
+        identity=Identity(
+            address="10.0.0.7",
+            is_printer=True,
+            vendor="Ricoh",
+            brand="Savin",
+            model="MP C4503",
+            serial="E123",
+            sys_descr="SAVIN MP C4503 1.18",
+            colour=True,
+        ),
         scanned_at=0.0,
-        supplies=[Supply(index=1, description="Black toner", level=70, capacity=100,
-                         percent=70.0, kind="toner"),
-                  Supply(index=2, description="Staples", state="some_remaining"),
-                  Supply(index=3, description="Waste toner", percent=40.0, consumed=False,
-                         level=40, capacity=100)],
+        supplies=[
+            Supply(
+                index=1,
+                description="Black toner",
+                level=70,
+                capacity=100,
+                percent=70.0,
+                kind="toner",
+            ),
+            Supply(index=2, description="Staples", state="some_remaining"),
+            Supply(
+                index=3,
+                description="Waste toner",
+                percent=40.0,
+                consumed=False,
+                level=40,
+                capacity=100,
+            ),
+        ],
         counters=[Counter(name="total", value=123456, label="Life time")],
-        status=Status(device="warning", errors=["lowToner"], console=["Toner low"],
-                      trays=[InputTray(index=1, name="Tray 1", capacity=500, level=250,
-                                       percent=50.0)]),
-        alerts=[Alert(index=1, severity="warning", code=1104,
-                      code_name="markerTonerAlmostEmpty", description="Toner low")],
+        status=Status(
+            device="warning",
+            errors=["lowToner"],
+            console=["Toner low"],
+            trays=[InputTray(index=1, name="Tray 1", capacity=500, level=250, percent=50.0)],
+        ),
+        alerts=[
+            Alert(
+                index=1,
+                severity="warning",
+                code=1104,
+                code_name="markerTonerAlmostEmpty",
+                description="Toner low",
+            )
+        ],
         cost=SnmpCost(requests=1, sent_bytes=100, received_bytes=200, wire_bytes=356),
-        collection="warm")
+        collection="warm",
+    )
 
 
 def test_render_device_shows_the_metrics():
@@ -61,8 +93,9 @@ def test_render_device_shows_the_metrics():
 
 
 def test_render_table_columns():
-    text = render_table([_report(), DeviceReport(identity=Identity(address="10.0.0.8"),
-                                                 scanned_at=0.0)])
+    text = render_table(
+        [_report(), DeviceReport(identity=Identity(address="10.0.0.8"), scanned_at=0.0)]
+    )
     header, first, second = text.splitlines()
     assert header.split() == ["address", "vendor", "model", "serial", "sysDescr"]
     assert first.startswith("10.0.0.7") and "Savin (Ricoh)" in first and "E123" in first

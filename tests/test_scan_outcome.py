@@ -23,9 +23,11 @@ BOOLEANS = st.booleans()
 ANY_SNMP = st.sampled_from(Snmp)
 
 
-def answers(skipped: st.SearchStrategy[bool] = BOOLEANS,
-            unresolved: st.SearchStrategy[bool] = BOOLEANS,
-            snmp: st.SearchStrategy[Snmp] = ANY_SNMP) -> st.SearchStrategy[Answer]:
+def answers(
+    skipped: st.SearchStrategy[bool] = BOOLEANS,
+    unresolved: st.SearchStrategy[bool] = BOOLEANS,
+    snmp: st.SearchStrategy[Snmp] = ANY_SNMP,
+) -> st.SearchStrategy[Answer]:
     """Any evidence; the first three fields can be pinned (no filtering, so no health-check
     failures for examples thrown away)."""
     return st.builds(
@@ -60,8 +62,9 @@ def address_of(address: str, answer: Answer) -> str | None:
     return None if answer.unresolved and not answer.skipped else address
 
 
-def run_scan(items: list[tuple[str, Answer]], memory: DiscoveryMemory | None
-             ) -> tuple[ScanStats, list[Outcome]]:
+def run_scan(
+    items: list[tuple[str, Answer]], memory: DiscoveryMemory | None
+) -> tuple[ScanStats, list[Outcome]]:
     """What the engine does per address: admitted, settled once, done."""
     ledger = Ledger(ScanStats(), memory)
     outcomes = []
@@ -95,8 +98,9 @@ def test_every_address_gets_one_outcome_and_the_counters_add_up(scan):
     assert len(outcomes) == n and sum(verdicts.values()) == n
     assert stats.addresses == stats.completed == n
     assert stats.skipped == verdicts[Verdict.SKIPPED]
-    assert stats.responders == (verdicts[Verdict.AGENT] + verdicts[Verdict.PRINTER]
-                                + verdicts[Verdict.UNREADABLE])
+    assert stats.responders == (
+        verdicts[Verdict.AGENT] + verdicts[Verdict.PRINTER] + verdicts[Verdict.UNREADABLE]
+    )
     assert stats.printers == verdicts[Verdict.PRINTER] + verdicts[Verdict.EWS]
     assert stats.alive == verdicts[Verdict.ALIVE] + verdicts[Verdict.EWS]
     assert stats.errors == sum(o.error for o in outcomes)
@@ -124,9 +128,11 @@ def test_the_memory_records_agree_with_the_outcomes(scan):
             assert memory.kind_of(address) is None and blank_bit(memory, address)
         else:
             assert memory.kind_of(address) == outcome.kind and not blank_bit(memory, address)
-    assert len(memory.known) == sum(o.kind is not None and o.remember
-                                    for (a, _), o in zip(items, outcomes, strict=True)
-                                    if ":" not in a)
+    assert len(memory.known) == sum(
+        o.kind is not None and o.remember
+        for (a, _), o in zip(items, outcomes, strict=True)
+        if ":" not in a
+    )
 
 
 @settings(max_examples=200, deadline=None)
@@ -197,8 +203,7 @@ def test_an_snmp_answer_wins_over_echo_arp_and_web_page(answer):
         assert not outcome.responder
 
 
-@given(answer=answers(skipped=st.just(False), unresolved=st.just(False),
-                     snmp=st.just(Snmp.SILENT)))
+@given(answer=answers(skipped=st.just(False), unresolved=st.just(False), snmp=st.just(Snmp.SILENT)))
 def test_without_snmp_alive_is_alive_and_the_web_page_needs_it(answer):
     outcome = decide(answer)
     alive = answer.arp is True or answer.echo == "reply" or answer.answered_elsewhere
@@ -214,30 +219,53 @@ def test_without_snmp_alive_is_alive_and_the_web_page_needs_it(answer):
     assert (outcome.verdict is Verdict.ABSENT) == (not alive and not outcome.error)
 
 
-@pytest.mark.parametrize(("answer", "verdict", "kind", "error", "counts"), [
-    (Answer(skipped=True), Verdict.SKIPPED, None, False, {"skipped": 1}),
-    (Answer(unresolved=True), Verdict.FAILED, None, True, {"errors": 1}),
-    (Answer(snmp=Snmp.PRINTER), Verdict.PRINTER, "printer", False,
-     {"responders": 1, "printers": 1}),
-    (Answer(snmp=Snmp.PRINTER, report_errors=True, echo="reply"), Verdict.PRINTER, "printer",
-     True, {"responders": 1, "printers": 1, "errors": 1}),
-    (Answer(snmp=Snmp.AGENT, arp=True), Verdict.AGENT, "snmp", False, {"responders": 1}),
-    (Answer(snmp=Snmp.UNREADABLE), Verdict.UNREADABLE, "snmp", True,
-     {"responders": 1, "errors": 1}),
-    (Answer(snmp=Snmp.FAILED, echo="reply"), Verdict.FAILED, None, True, {"errors": 1}),
-    (Answer(echo="reply"), Verdict.ALIVE, "alive", False, {"alive": 1}),
-    (Answer(arp=True), Verdict.ALIVE, "alive", False, {"alive": 1}),
-    (Answer(answered_elsewhere=True), Verdict.ALIVE, "alive", True, {"alive": 1, "errors": 1}),
-    (Answer(answered_elsewhere=True, ews=True), Verdict.EWS, "ews", False,
-     {"alive": 1, "printers": 1}),
-    (Answer(echo="reply", ews=True), Verdict.EWS, "ews", False, {"alive": 1, "printers": 1}),
-    (Answer(echo="unreachable"), Verdict.FAILED, None, True, {"errors": 1}),
-    (Answer(echo="error", ews=True), Verdict.FAILED, None, True, {"errors": 1}),
-    (Answer(echo="timeout"), Verdict.ABSENT, None, False, {}),
-    (Answer(echo="off"), Verdict.ABSENT, None, False, {}),
-    (Answer(arp=False), Verdict.ABSENT, None, False, {}),
-    (Answer(), Verdict.ABSENT, None, False, {}),
-])
+@pytest.mark.parametrize(
+    ("answer", "verdict", "kind", "error", "counts"),
+    [
+        (Answer(skipped=True), Verdict.SKIPPED, None, False, {"skipped": 1}),
+        (Answer(unresolved=True), Verdict.FAILED, None, True, {"errors": 1}),
+        (
+            Answer(snmp=Snmp.PRINTER),
+            Verdict.PRINTER,
+            "printer",
+            False,
+            {"responders": 1, "printers": 1},
+        ),
+        (
+            Answer(snmp=Snmp.PRINTER, report_errors=True, echo="reply"),
+            Verdict.PRINTER,
+            "printer",
+            True,
+            {"responders": 1, "printers": 1, "errors": 1},
+        ),
+        (Answer(snmp=Snmp.AGENT, arp=True), Verdict.AGENT, "snmp", False, {"responders": 1}),
+        (
+            Answer(snmp=Snmp.UNREADABLE),
+            Verdict.UNREADABLE,
+            "snmp",
+            True,
+            {"responders": 1, "errors": 1},
+        ),
+        (Answer(snmp=Snmp.FAILED, echo="reply"), Verdict.FAILED, None, True, {"errors": 1}),
+        (Answer(echo="reply"), Verdict.ALIVE, "alive", False, {"alive": 1}),
+        (Answer(arp=True), Verdict.ALIVE, "alive", False, {"alive": 1}),
+        (Answer(answered_elsewhere=True), Verdict.ALIVE, "alive", True, {"alive": 1, "errors": 1}),
+        (
+            Answer(answered_elsewhere=True, ews=True),
+            Verdict.EWS,
+            "ews",
+            False,
+            {"alive": 1, "printers": 1},
+        ),
+        (Answer(echo="reply", ews=True), Verdict.EWS, "ews", False, {"alive": 1, "printers": 1}),
+        (Answer(echo="unreachable"), Verdict.FAILED, None, True, {"errors": 1}),
+        (Answer(echo="error", ews=True), Verdict.FAILED, None, True, {"errors": 1}),
+        (Answer(echo="timeout"), Verdict.ABSENT, None, False, {}),
+        (Answer(echo="off"), Verdict.ABSENT, None, False, {}),
+        (Answer(arp=False), Verdict.ABSENT, None, False, {}),
+        (Answer(), Verdict.ABSENT, None, False, {}),
+    ],
+)
 def test_each_row_of_the_table(answer, verdict, kind, error, counts):
     outcome = decide(answer)
     assert (outcome.verdict, outcome.kind, outcome.error) == (verdict, kind, error)
@@ -266,8 +294,9 @@ async def test_a_real_scan_settles_every_address_exactly_once(monkeypatch, batch
 
     hosts = [f"127.93.5.{i}" for i in range(1, 4)]
     # hosts[2] answers from another address: dropped, so it is not found as what it is.
-    printers = {h for h, path in zip(hosts[:2], FIXTURES, strict=False)
-                if is_printer_recording(path)}
+    printers = {
+        h for h, path in zip(hosts[:2], FIXTURES, strict=False) if is_printer_recording(path)
+    }
     blanks = [f"127.93.5.{i}" for i in range(10, 30)]
     addresses = [hosts[0], hosts[2], "printer.lab.test", "no-such-host.lab.test", *blanks]
     settled: list[tuple[str | None, Outcome]] = []
@@ -283,8 +312,16 @@ async def test_a_real_scan_settles_every_address_exactly_once(monkeypatch, batch
     trio.socket.set_custom_hostname_resolver(LocalResolver({"printer.lab.test": hosts[1]}))
     try:
         async with serve_fleet(FIXTURES[:3], hosts, faults={hosts[2]: "other-address"}) as fleet:
-            options = ScanOptions(port=fleet.port, timeout=0.3, retries=0, rate=20_000,
-                                  collect=True, arp=False, icmp=icmp, batched_discovery=batched)
+            options = ScanOptions(
+                port=fleet.port,
+                timeout=0.3,
+                retries=0,
+                rate=20_000,
+                collect=True,
+                arp=False,
+                icmp=icmp,
+                batched_discovery=batched,
+            )
             async with Scanner(options, memory=memory) as scanner:
                 pinging = scanner._pinger is not None and scanner._pinger.mode != "off"
                 async with scanner.scan(addresses) as reports:

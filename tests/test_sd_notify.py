@@ -26,8 +26,9 @@ def _listener(address: str) -> socket.socket:
 def test_sd_notify_reaches_a_filesystem_and_an_abstract_socket(tmp_path: Path) -> None:
     notify = pytest.importorskip("printerhq.agent.notify")
     with _listener(str(tmp_path / "notify")) as sock:
-        assert notify.sd_notify("READY=1", "STATUS=up",
-                                environ={"NOTIFY_SOCKET": str(tmp_path / "notify")})
+        assert notify.sd_notify(
+            "READY=1", "STATUS=up", environ={"NOTIFY_SOCKET": str(tmp_path / "notify")}
+        )
         assert sock.recv(4096) == b"READY=1\nSTATUS=up"
     name = f"printerhq-test-{os.getpid()}-{time.monotonic_ns()}"
     with _listener("\0" + name) as sock:
@@ -45,7 +46,7 @@ def test_agent_says_ready_watchdog_stopping(tmp_path: Path) -> None:
     config.write_text(f"""
 [server]
 url = "http://127.0.0.1:9"
-token_file = "{tmp_path / 'token'}"
+token_file = "{tmp_path / "token"}"
 insecure = true
 
 [[scan]]
@@ -64,8 +65,10 @@ heartbeat = "500ms"
     with _listener(address) as sock:
         agent = subprocess.Popen(
             [sys.executable, "-m", "printerhq", "agent", "--config", str(config)],
-            env={**os.environ, "NOTIFY_SOCKET": address}, stdin=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL)
+            env={**os.environ, "NOTIFY_SOCKET": address},
+            stdin=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             heard: list[str] = []
             deadline = time.monotonic() + 30

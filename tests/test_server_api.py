@@ -30,8 +30,11 @@ async def server(tmp_path):
 
 def client(server) -> httpx.AsyncClient:
     """A client that reads with the viewer token (ingest requests set their own agent token)."""
-    return httpx.AsyncClient(verify=ssl.create_default_context(cafile=str(server.certfile)), base_url=server.url,
-                             headers={"authorization": f"Bearer {server.viewer}"})
+    return httpx.AsyncClient(
+        verify=ssl.create_default_context(cafile=str(server.certfile)),
+        base_url=server.url,
+        headers={"authorization": f"Bearer {server.viewer}"},
+    )
 
 
 def batch_bytes(batch_id: str, reports, agent="site-a") -> bytes:
@@ -92,8 +95,13 @@ async def test_websocket_stream_acks_each_batch(server):
 
 
 async def test_rest_api_devices_history_agents(server):
-    async with Uplink(server.url, server.token, server.certfile.parent.parent / "spool", agent="site-a",
-                      tls=TlsOptions(ca_bundle=str(server.certfile))) as up:
+    async with Uplink(
+        server.url,
+        server.token,
+        server.certfile.parent.parent / "spool",
+        agent="site-a",
+        tls=TlsOptions(ca_bundle=str(server.certfile)),
+    ) as up:
         for i in range(26):
             await up.submit(make_report(i))
         assert await up.flush(30)
@@ -103,15 +111,23 @@ async def test_rest_api_devices_history_agents(server):
         dev = devices[0]
         latest = (await c.get(f"/api/v1/devices/{dev['id']}")).json()
         assert latest["report"]["identity"]["serial"] == dev["serial"]
-        counters = (await c.get(f"/api/v1/devices/{dev['id']}/counters", params={"name": "total"})).json()
+        counters = (
+            await c.get(f"/api/v1/devices/{dev['id']}/counters", params={"name": "total"})
+        ).json()
         assert len(counters) == 2 and counters[0]["value"] < counters[1]["value"]
-        since = (await c.get(f"/api/v1/devices/{dev['id']}/counters", params={"since": counters[1]["scanned_at"]})).json()
+        since = (
+            await c.get(
+                f"/api/v1/devices/{dev['id']}/counters", params={"since": counters[1]["scanned_at"]}
+            )
+        ).json()
         assert {x["scanned_at"] for x in since} == {counters[1]["scanned_at"]}
         supplies = (await c.get(f"/api/v1/devices/{dev['id']}/supplies")).json()
         assert len(supplies) == 2 and supplies[0]["kind"] == "toner"
         assert (await c.get("/api/v1/devices/424242")).status_code == 404
         assert (await c.get("/api/v1/devices/424242/counters")).status_code == 404
-        assert (await c.get(f"/api/v1/devices/{dev['id']}/counters", params={"limit": "x"})).status_code == 400
+        assert (
+            await c.get(f"/api/v1/devices/{dev['id']}/counters", params={"limit": "x"})
+        ).status_code == 400
         [agent] = (await c.get("/api/v1/agents")).json()
         assert agent["name"] == "site-a" and agent["health"] == "ok" and agent["reports"] == 26
         metrics = (await c.get("/metrics")).text
@@ -136,8 +152,21 @@ def test_admin_commands_issue_list_and_revoke_tokens(tmp_path):
     import sys
 
     def admin(*args, check=True):
-        return subprocess.run([sys.executable, "-m", "printerhq.server", "server", *args, "--data-dir", str(tmp_path)],
-                              capture_output=True, text=True, timeout=60, check=check)
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "printerhq.server",
+                "server",
+                *args,
+                "--data-dir",
+                str(tmp_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=check,
+        )
 
     issued = admin("add-agent", "site-a")
     token = issued.stdout.strip()
@@ -154,12 +183,22 @@ def test_admin_commands_issue_list_and_revoke_tokens(tmp_path):
 
 async def test_history_of_the_last_scans_only(server):
     agent = await server.store.agent_for_token(server.token)
-    await server.store.ingest(agent, "h-1", [make_report(i * 13) for i in range(5)])  # five scans of PHQ00000
+    await server.store.ingest(
+        agent, "h-1", [make_report(i * 13) for i in range(5)]
+    )  # five scans of PHQ00000
     [device] = await server.store.list_devices()
     async with client(server) as c:
-        every = (await c.get(f"/api/v1/devices/{device['id']}/counters", params={"name": "total"})).json()
-        last2 = (await c.get(f"/api/v1/devices/{device['id']}/counters", params={"name": "total", "scans": 2})).json()
-        supplies = (await c.get(f"/api/v1/devices/{device['id']}/supplies", params={"scans": 3})).json()
+        every = (
+            await c.get(f"/api/v1/devices/{device['id']}/counters", params={"name": "total"})
+        ).json()
+        last2 = (
+            await c.get(
+                f"/api/v1/devices/{device['id']}/counters", params={"name": "total", "scans": 2}
+            )
+        ).json()
+        supplies = (
+            await c.get(f"/api/v1/devices/{device['id']}/supplies", params={"scans": 3})
+        ).json()
         bad = await c.get(f"/api/v1/devices/{device['id']}/supplies", params={"scans": "x"})
     assert [x["value"] for x in every] == [10_000 + 13 * i for i in range(5)]
     assert [x["value"] for x in last2] == [10_039, 10_052]

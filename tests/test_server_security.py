@@ -33,7 +33,9 @@ async def server(tmp_path):
 
 
 def body(batch_id="b", reports=None, agent="site-a") -> bytes:
-    return wire.compress_body(wire.encode(wire.Batch(batch_id=batch_id, agent=agent, reports=reports or [make_report(1)])))
+    return wire.compress_body(
+        wire.encode(wire.Batch(batch_id=batch_id, agent=agent, reports=reports or [make_report(1)]))
+    )
 
 
 async def post(server, content: bytes, token: str | None, encoding="deflate") -> httpx.Response:
@@ -69,9 +71,15 @@ async def test_websocket_refused_without_valid_token(server):
     other = new_token()
     await server.store.add_agent("site-b", other)
     await server.store.revoke_agent("site-b")
-    for headers in ([], [(b"authorization", b"Bearer " + new_token().encode())], [(b"authorization", b"Bearer " + other.encode())]):
+    for headers in (
+        [],
+        [(b"authorization", b"Bearer " + new_token().encode())],
+        [(b"authorization", b"Bearer " + other.encode())],
+    ):
         with pytest.raises(trio_websocket.ConnectionRejected) as info:
-            async with trio_websocket.open_websocket_url(server.ws_url, server.ctx, extra_headers=headers):
+            async with trio_websocket.open_websocket_url(
+                server.ws_url, server.ctx, extra_headers=headers
+            ):
                 pass
         assert info.value.status_code == 401
 
@@ -83,7 +91,9 @@ async def test_revocation_stops_an_open_stream(server):
     def raw(batch_id: str) -> bytes:
         return wire.encode(wire.Batch(batch_id=batch_id, agent="site-a", reports=[make_report(1)]))
 
-    async with trio_websocket.open_websocket_url(server.ws_url, server.ctx, extra_headers=headers) as ws:
+    async with trio_websocket.open_websocket_url(
+        server.ws_url, server.ctx, extra_headers=headers
+    ) as ws:
         await ws.send_message(deflate.compress(raw("one")))
         assert wire.decode_ack(await ws.get_message()).ok
         assert await server.store.revoke_agent("site-a")
@@ -100,15 +110,53 @@ async def test_revocation_stops_an_open_stream(server):
         (zlib.compress(b"\x00" * (wire.MAX_DECOMPRESSED_BYTES + 10)), "deflate", 413),  # zip bomb
         (b"\xc1\xc1\xc1", "identity", 400),  # malformed msgpack (0xc1 is never used)
         (b"not zlib at all", "deflate", 400),
-        (msgspec.msgpack.encode({"batch_id": "b", "agent": "site-a", "reports": [], "job_owner": "bob"}), "identity", 422),
-        (msgspec.msgpack.encode({"batch_id": "b", "agent": "site-a", "reports": [{"identity": {"address": "x"}, "scanned_at": 1.0, "document": "secret.pdf"}]}), "identity", 422),
-        (msgspec.msgpack.encode({"batch_id": "b", "agent": "site-a", "reports": [{"identity": {"address": 5}, "scanned_at": "x"}]}), "identity", 422),
-        (msgspec.msgpack.encode({"batch_id": "", "agent": "site-a", "reports": []}), "identity", 422),
-        (msgspec.msgpack.encode({"batch_id": "b", "agent": "site-b", "reports": []}), "identity", 403),
+        (
+            msgspec.msgpack.encode(
+                {"batch_id": "b", "agent": "site-a", "reports": [], "job_owner": "bob"}
+            ),
+            "identity",
+            422,
+        ),
+        (
+            msgspec.msgpack.encode(
+                {
+                    "batch_id": "b",
+                    "agent": "site-a",
+                    "reports": [
+                        {"identity": {"address": "x"}, "scanned_at": 1.0, "document": "secret.pdf"}
+                    ],
+                }
+            ),
+            "identity",
+            422,
+        ),
+        (
+            msgspec.msgpack.encode(
+                {
+                    "batch_id": "b",
+                    "agent": "site-a",
+                    "reports": [{"identity": {"address": 5}, "scanned_at": "x"}],
+                }
+            ),
+            "identity",
+            422,
+        ),
+        (
+            msgspec.msgpack.encode({"batch_id": "", "agent": "site-a", "reports": []}),
+            "identity",
+            422,
+        ),
+        (
+            msgspec.msgpack.encode({"batch_id": "b", "agent": "site-b", "reports": []}),
+            "identity",
+            403,
+        ),
         (b"", "gzip", 415),
     ],
 )
-async def test_hostile_payloads_get_4xx_are_logged_and_server_keeps_serving(server, caplog, content, encoding, status):
+async def test_hostile_payloads_get_4xx_are_logged_and_server_keeps_serving(
+    server, caplog, content, encoding, status
+):
     caplog.set_level(logging.INFO)
     r = await post(server, content, server.token, encoding)
     assert r.status_code == status, r.text
@@ -127,7 +175,8 @@ async def test_oversized_body_refused_before_it_is_read(server, caplog):
     await stream.send_all(
         "POST /api/v1/ingest HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         f"Authorization: Bearer {server.token}\r\n"
-        f"Content-Length: {size}\r\n\r\n".encode() + b"\x00" * 1000
+        f"Content-Length: {size}\r\n\r\n".encode()
+        + b"\x00" * 1000
     )
     reply = b""
     with trio.fail_after(10):
@@ -136,13 +185,19 @@ async def test_oversized_body_refused_before_it_is_read(server, caplog):
     await trio.aclose_forcefully(stream)
     assert reply.startswith(b"HTTP/1.1 413")
     assert "body too large" in caplog.text
+
     # The same without Content-Length (chunked): cut off once the limit is passed.
     async def chunks():
         for _ in range(5):
             yield b"\x00" * (wire.MAX_COMPRESSED_BYTES // 2)
+
     async with httpx.AsyncClient(verify=server.ctx) as c:
         try:
-            r = await c.post(server.url + "/api/v1/ingest", content=chunks(), headers={"authorization": f"Bearer {server.token}"})
+            r = await c.post(
+                server.url + "/api/v1/ingest",
+                content=chunks(),
+                headers={"authorization": f"Bearer {server.token}"},
+            )
             assert r.status_code == 413
         except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError):
             pass  # the server answered 413 and closed while we were still sending
@@ -152,10 +207,14 @@ async def test_oversized_body_refused_before_it_is_read(server, caplog):
 async def test_websocket_bad_payloads(server):
     headers = [(b"authorization", f"Bearer {server.token}".encode())]
     deflate = wire.StreamCompressor()
-    async with trio_websocket.open_websocket_url(server.ws_url, server.ctx, extra_headers=headers) as ws:
+    async with trio_websocket.open_websocket_url(
+        server.ws_url, server.ctx, extra_headers=headers
+    ) as ws:
         # Valid compression, invalid schema: an error acknowledgement naming the batch; the stream
         # goes on.
-        bad = msgspec.msgpack.encode({"batch_id": "bad-1", "agent": "site-a", "reports": [{"x": 1}]})
+        bad = msgspec.msgpack.encode(
+            {"batch_id": "bad-1", "agent": "site-a", "reports": [{"x": 1}]}
+        )
         await ws.send_message(deflate.compress(bad))
         ack = wire.decode_ack(await ws.get_message())
         assert (ack.batch_id, ack.ok) == ("bad-1", False) and ack.error.startswith("422")
@@ -165,13 +224,19 @@ async def test_websocket_bad_payloads(server):
         good = wire.encode(wire.Batch(batch_id="good", agent="site-a", reports=[make_report(1)]))
         await ws.send_message(deflate.compress(good))
         assert wire.decode_ack(await ws.get_message()).ok
-    async with trio_websocket.open_websocket_url(server.ws_url, server.ctx, extra_headers=headers) as ws:
+    async with trio_websocket.open_websocket_url(
+        server.ws_url, server.ctx, extra_headers=headers
+    ) as ws:
         await ws.send_message(b"\xff\xfe garbage that is not a zlib stream")
         with pytest.raises(trio_websocket.ConnectionClosed) as info:
             await ws.get_message()
         assert info.value.reason.code == 1007
-    async with trio_websocket.open_websocket_url(server.ws_url, server.ctx, extra_headers=headers) as ws:
-        await ws.send_message(b"x" * (wire.MAX_COMPRESSED_BYTES + 1))  # over hypercorn's frame limit
+    async with trio_websocket.open_websocket_url(
+        server.ws_url, server.ctx, extra_headers=headers
+    ) as ws:
+        await ws.send_message(
+            b"x" * (wire.MAX_COMPRESSED_BYTES + 1)
+        )  # over hypercorn's frame limit
         with pytest.raises(trio_websocket.ConnectionClosed) as info:
             await ws.get_message()
         assert info.value.reason.code == 1009
@@ -179,8 +244,15 @@ async def test_websocket_bad_payloads(server):
 
 
 async def uplink_delivers(server, tmp_path, **kwargs) -> tuple[bool, Uplink]:
-    async with Uplink(server.url, server.token, tmp_path / "spool", agent="site-a",
-                      backoff_initial=0.05, backoff_max=0.2, **kwargs) as up:
+    async with Uplink(
+        server.url,
+        server.token,
+        tmp_path / "spool",
+        agent="site-a",
+        backoff_initial=0.05,
+        backoff_max=0.2,
+        **kwargs,
+    ) as up:
         await up.submit(make_report(1))
         ok = await up.flush(2)
     return ok, up
@@ -189,7 +261,9 @@ async def uplink_delivers(server, tmp_path, **kwargs) -> tuple[bool, Uplink]:
 async def test_uplink_refuses_unverified_certificate(server, tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
     for transport in ("websocket", "http"):
-        ok, up = await uplink_delivers(server, tmp_path / transport, transport=transport)  # system CAs only
+        ok, up = await uplink_delivers(
+            server, tmp_path / transport, transport=transport
+        )  # system CAs only
         assert not ok
         assert "CERTIFICATE_VERIFY_FAILED" in up.stats["last_error"]
     assert (await server.store.totals())["readings"] == 0
@@ -199,18 +273,34 @@ async def test_uplink_refuses_unverified_certificate(server, tmp_path, caplog):
 async def test_certificate_pinning(server, tmp_path):
     wrong = "00" * 32
     for transport in ("websocket", "http"):
-        ok, up = await uplink_delivers(server, tmp_path / f"wrong-{transport}", transport=transport, tls=TlsOptions(pin_sha256=wrong))
+        ok, up = await uplink_delivers(
+            server,
+            tmp_path / f"wrong-{transport}",
+            transport=transport,
+            tls=TlsOptions(pin_sha256=wrong),
+        )
         assert not ok and "does not match the pinned value" in up.stats["last_error"]
     assert (await server.store.totals())["readings"] == 0
     for transport in ("websocket", "http"):  # the right pin alone is enough trust
-        ok, _ = await uplink_delivers(server, tmp_path / f"right-{transport}", transport=transport, tls=TlsOptions(pin_sha256=server.fingerprint))
+        ok, _ = await uplink_delivers(
+            server,
+            tmp_path / f"right-{transport}",
+            transport=transport,
+            tls=TlsOptions(pin_sha256=server.fingerprint),
+        )
         assert ok
     assert (await server.store.totals())["readings"] == 2
 
 
 async def test_uplink_with_wrong_token_delivers_nothing_and_keeps_reports(server, tmp_path):
-    async with Uplink(server.url, new_token(), tmp_path / "spool", tls=TlsOptions(ca_bundle=str(server.certfile)),
-                      backoff_initial=0.05, backoff_max=0.1) as up:
+    async with Uplink(
+        server.url,
+        new_token(),
+        tmp_path / "spool",
+        tls=TlsOptions(ca_bundle=str(server.certfile)),
+        backoff_initial=0.05,
+        backoff_max=0.1,
+    ) as up:
         await up.submit(make_report(1))
         assert not await up.flush(1)
         assert up.pending == 1 and "AuthError" in up.stats["last_error"]
@@ -225,9 +315,17 @@ async def test_plain_http_upload_needs_insecure_flag(tmp_path, caplog):
 
 
 async def test_uplink_quarantines_a_batch_the_server_rejects(server, tmp_path):
-    not_a_report = msgspec.msgpack.encode({"identity": {"address": "x"}, "scanned_at": 1.0, "username": "alice"})
-    async with Uplink(server.url, server.token, tmp_path / "spool", agent="site-a", batch_reports=1,
-                      tls=TlsOptions(ca_bundle=str(server.certfile))) as up:
+    not_a_report = msgspec.msgpack.encode(
+        {"identity": {"address": "x"}, "scanned_at": 1.0, "username": "alice"}
+    )
+    async with Uplink(
+        server.url,
+        server.token,
+        tmp_path / "spool",
+        agent="site-a",
+        batch_reports=1,
+        tls=TlsOptions(ca_bundle=str(server.certfile)),
+    ) as up:
         await up.submit(not_a_report)
         await up.submit(make_report(2))
         assert await up.flush(10)

@@ -51,8 +51,10 @@ def test_written_snmprec_parses_back_equal(varbinds: list[Varbind]) -> None:
 
 
 @codec_settings
-@given(oids(max_arcs=30),
-       st.text(alphabet=string.printable.replace("\n", "").replace("\r", ""), max_size=60))
+@given(
+    oids(max_arcs=30),
+    st.text(alphabet=string.printable.replace("\n", "").replace("\r", ""), max_size=60),
+)
 def test_plain_text_values_keep_every_character(oid: tuple[int, ...], text: str) -> None:
     """snmpsim writes printable strings verbatim: spaces, '|' and trailing blanks included."""
     line = f"{'.'.join(map(str, oid))}|4|{text}"
@@ -79,8 +81,9 @@ def test_get_next_walk_visits_everything_in_order(varbinds: list[Varbind]) -> No
 
 @codec_settings
 @given(varbind_sets, st.lists(oids(max_arcs=30), max_size=5))
-def test_get_answers_exact_or_the_documented_exception(varbinds: list[Varbind],
-                                                       probes: list[tuple[int, ...]]) -> None:
+def test_get_answers_exact_or_the_documented_exception(
+    varbinds: list[Varbind], probes: list[tuple[int, ...]]
+) -> None:
     recording = Recording(name="get", varbinds=varbinds)
     by_oid = {vb.oid: vb for vb in varbinds}
     for oid in [*by_oid, *probes]:
@@ -89,17 +92,21 @@ def test_get_answers_exact_or_the_documented_exception(varbinds: list[Varbind],
             assert answer == by_oid[oid]
             continue
         parent = oid[:-1]
-        object_exists = any(known[:len(parent)] == parent for known in by_oid)
+        object_exists = any(known[: len(parent)] == parent for known in by_oid)
         expected = Tag.NO_SUCH_INSTANCE if object_exists else Tag.NO_SUCH_OBJECT
         assert answer == Varbind(oid, expected, None)
 
 
 @codec_settings
-@given(varbind_sets, st.lists(oids(max_arcs=30), max_size=6), st.integers(-3, 8),
-       st.integers(-3, 12))
-def test_get_bulk_follows_rfc3416_4_2_3(varbinds: list[Varbind],
-                                       requested: list[tuple[int, ...]],
-                                       non_repeaters: int, max_repetitions: int) -> None:
+@given(
+    varbind_sets, st.lists(oids(max_arcs=30), max_size=6), st.integers(-3, 8), st.integers(-3, 12)
+)
+def test_get_bulk_follows_rfc3416_4_2_3(
+    varbinds: list[Varbind],
+    requested: list[tuple[int, ...]],
+    non_repeaters: int,
+    max_repetitions: int,
+) -> None:
     ordered = sorted(varbinds, key=lambda vb: vb.oid)
     recording = Recording(name="bulk", varbinds=varbinds)
     result = recording.get_bulk(requested, non_repeaters, max_repetitions)
@@ -130,39 +137,47 @@ def test_get_bulk_follows_rfc3416_4_2_3(varbinds: list[Varbind],
 
 
 def test_get_bulk_example_from_a_tiny_table() -> None:
-    text = "\n".join([
-        "1.3.6.1.2.1.1.1.0|4|printer",
-        "1.3.6.1.2.1.43.11.1.1.9.1.1|2|80",
-        "1.3.6.1.2.1.43.11.1.1.9.1.2|2|-3",
-        "1.3.6.1.2.1.43.11.1.1.6.1.1|4|Black",
-        "1.3.6.1.2.1.43.11.1.1.6.1.2|4|Drum",
-    ])
+    text = "\n".join(
+        [
+            "1.3.6.1.2.1.1.1.0|4|printer",
+            "1.3.6.1.2.1.43.11.1.1.9.1.1|2|80",
+            "1.3.6.1.2.1.43.11.1.1.9.1.2|2|-3",
+            "1.3.6.1.2.1.43.11.1.1.6.1.1|4|Black",
+            "1.3.6.1.2.1.43.11.1.1.6.1.2|4|Drum",
+        ]
+    )
     rec = Recording.parse(text, name="tiny")
     desc, level = (1, 3, 6, 1, 2, 1, 43, 11, 1, 1, 6), (1, 3, 6, 1, 2, 1, 43, 11, 1, 1, 9)
     out = rec.get_bulk([(1, 3, 6, 1, 2, 1, 1), desc, level], 1, 3)
     assert [(vb.oid[-3:] if vb.tag != END else "end") for vb in out] == [
-        (1, 1, 0),                       # non-repeater: sysDescr
-        (6, 1, 1), (9, 1, 1),            # row 1
-        (6, 1, 2), (9, 1, 2),            # row 2
-        (9, 1, 1), "end",                # row 3: desc column runs into level; level ends
+        (1, 1, 0),  # non-repeater: sysDescr
+        (6, 1, 1),
+        (9, 1, 1),  # row 1
+        (6, 1, 2),
+        (9, 1, 2),  # row 2
+        (9, 1, 1),
+        "end",  # row 3: desc column runs into level; level ends
     ]
 
 
 # -- malformed input -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("line, reason", [
-    ("1.3.6.1.2.1.1.1.0|4", "expected OID|TYPE|VALUE"),
-    ("1.3.6.1.x.1|4|a", "not a numeric OID"),
-    ("1.3.6.1.2.1.1.3.0|67|soon", "invalid literal"),
-    ("1.3.6.1.2.1.1.3.0|99|1", "unknown type code 99"),
-    ("1.3.6.1.2.1.1.3.0|q|1", "not a decimal BER tag"),
-    ("1.3.6.1.2.1.1.3.0|4x|abc", "bad hex value"),
-    ("1.3.6.1.2.1.4.20.1.1.1|64|300.1.1.1", "1.3.6.1.2.1.4.20.1.1.1"),
-    ("1.3.6.1.2.1.1.3.0|65|4294967296", "COUNTER32 out of range"),
-    ("1.3.6.1.2.1.1.3.0|2|2147483648", "Integer32 out of range"),
-    ("1.3.6.1.2.1.1.3.0|128|", "cannot be a recorded value"),
-])
+@pytest.mark.parametrize(
+    "line, reason",
+    [
+        ("1.3.6.1.2.1.1.1.0|4", "expected OID|TYPE|VALUE"),
+        ("1.3.6.1.x.1|4|a", "not a numeric OID"),
+        ("1.3.6.1.2.1.1.3.0|67|soon", "invalid literal"),
+        ("1.3.6.1.2.1.1.3.0|99|1", "unknown type code 99"),
+        ("1.3.6.1.2.1.1.3.0|q|1", "not a decimal BER tag"),
+        ("1.3.6.1.2.1.1.3.0|4x|abc", "bad hex value"),
+        ("1.3.6.1.2.1.4.20.1.1.1|64|300.1.1.1", "1.3.6.1.2.1.4.20.1.1.1"),
+        ("1.3.6.1.2.1.1.3.0|65|4294967296", "COUNTER32 out of range"),
+        ("1.3.6.1.2.1.1.3.0|2|2147483648", "Integer32 out of range"),
+        ("1.3.6.1.2.1.1.3.0|128|", "cannot be a recorded value"),
+    ],
+)
 def test_malformed_line_names_file_and_line(line: str, reason: str) -> None:
     text = "1.3.6.1.2.1.1.1.0|4|fine\n# comment\n\n" + line + "\n"
     with pytest.raises(RecordingError) as info:
@@ -183,19 +198,21 @@ def test_load_names_the_file(tmp_path: Path) -> None:
 
 
 def test_quirks_of_real_recordings_are_served() -> None:
-    text = "\n".join([
-        "1.3.6.1.2.1.25.3.5.1.2.1|4x|",          # empty hex string
-        "1.3.6.1.2.1.25.3.2.1.4.1|6|0",          # one-arc OID value: zeroDotZero
-        "1.3.6.1.2.1.4.20.1.1.10.0.0.5|64|10.0.0.5",
-        "1.3.6.1.2.1.4.20.1.3.10.0.0.5|64x|ffffff00",
-        "1.3.6.1.2.1.1.4.0|4|",                  # empty string
-        "1.3.6.1.2.1.4.24.3.0|5|",               # NULL
-        "1.3.6.1.2.1.31.1.1.1.6.1|70|18446744073709551615",
-        "1.3.6.1.2.1.1.1.0|4|dup",
-        "1.3.6.1.2.1.1.1.0|4|last wins",
-        "1.3.6.1.2.1.1.5.0|4:numeric|min=1,max=2,value=7",  # variation module, static value
-        "1.3.6.1.2.1.1.6.0|2:numeric|min=1,max=2",           # variation module, nothing static
-    ])
+    text = "\n".join(
+        [
+            "1.3.6.1.2.1.25.3.5.1.2.1|4x|",  # empty hex string
+            "1.3.6.1.2.1.25.3.2.1.4.1|6|0",  # one-arc OID value: zeroDotZero
+            "1.3.6.1.2.1.4.20.1.1.10.0.0.5|64|10.0.0.5",
+            "1.3.6.1.2.1.4.20.1.3.10.0.0.5|64x|ffffff00",
+            "1.3.6.1.2.1.1.4.0|4|",  # empty string
+            "1.3.6.1.2.1.4.24.3.0|5|",  # NULL
+            "1.3.6.1.2.1.31.1.1.1.6.1|70|18446744073709551615",
+            "1.3.6.1.2.1.1.1.0|4|dup",
+            "1.3.6.1.2.1.1.1.0|4|last wins",
+            "1.3.6.1.2.1.1.5.0|4:numeric|min=1,max=2,value=7",  # variation module, static value
+            "1.3.6.1.2.1.1.6.0|2:numeric|min=1,max=2",  # variation module, nothing static
+        ]
+    )
     rec = Recording.parse(text, name="quirks")
     got = {vb.oid: (vb.tag, vb.value) for vb in rec.varbinds}
     assert got[(1, 3, 6, 1, 2, 1, 25, 3, 5, 1, 2, 1)] == (Tag.OCTET_STRING, b"")
@@ -212,11 +229,14 @@ def test_quirks_of_real_recordings_are_served() -> None:
     assert "duplicate" in rec.problems[0] and "variation module" in rec.problems[1]
 
 
-@pytest.mark.parametrize("directive, versions", [
-    ("# printerhq-sim: versions=v1", {0}),
-    ("#printerhq-sim: versions=v2c", {1}),
-    ("# printerhq-sim: versions=v1,v2c", {0, 1}),
-])
+@pytest.mark.parametrize(
+    "directive, versions",
+    [
+        ("# printerhq-sim: versions=v1", {0}),
+        ("#printerhq-sim: versions=v2c", {1}),
+        ("# printerhq-sim: versions=v1,v2c", {0, 1}),
+    ],
+)
 def test_version_directive(directive: str, versions: set[int]) -> None:
     rec = Recording.parse(directive + "\n1.3.6.1.2.1.1.1.0|4|x\n", name="v")
     assert rec.versions == versions
@@ -239,7 +259,7 @@ COLORANT = (*PRT, 12, 1, 1)
 
 def column(rec: Recording, prefix: tuple[int, ...]) -> dict[tuple[int, ...], Varbind]:
     """Rows under a column OID, keyed by index."""
-    return {vb.oid[len(prefix):]: vb for vb in rec.varbinds if vb.oid[:len(prefix)] == prefix}
+    return {vb.oid[len(prefix) :]: vb for vb in rec.varbinds if vb.oid[: len(prefix)] == prefix}
 
 
 def scalar(rec: Recording, oid: tuple[int, ...]) -> object:
@@ -333,8 +353,11 @@ def test_every_real_recording_loads_and_walks() -> None:
     seen_types: Counter[int] = Counter()
     for path in REAL:
         rec = Recording.load(path, strict=False)
-        lines = [line for line in path.read_text("utf-8", "surrogateescape").split("\n")
-                 if line.strip() and not line.startswith("#")]
+        lines = [
+            line
+            for line in path.read_text("utf-8", "surrogateescape").split("\n")
+            if line.strip() and not line.startswith("#")
+        ]
         duplicates = sum("duplicate" in p for p in rec.problems)
         skipped = len(rec.problems) - duplicates
         assert len(rec) == len(lines) - len(rec.problems), path.name
@@ -349,8 +372,17 @@ def test_every_real_recording_loads_and_walks() -> None:
         assert count == len(rec)
         seen_types.update(vb.tag for vb in rec.varbinds)
     # Every type code the recordings use is served.
-    assert {Tag.INTEGER, Tag.OCTET_STRING, Tag.NULL, Tag.OBJECT_IDENTIFIER, Tag.IP_ADDRESS,
-            Tag.COUNTER32, Tag.GAUGE32, Tag.TIMETICKS, Tag.COUNTER64} <= set(seen_types)
+    assert {
+        Tag.INTEGER,
+        Tag.OCTET_STRING,
+        Tag.NULL,
+        Tag.OBJECT_IDENTIFIER,
+        Tag.IP_ADDRESS,
+        Tag.COUNTER32,
+        Tag.GAUGE32,
+        Tag.TIMETICKS,
+        Tag.COUNTER64,
+    } <= set(seen_types)
 
 
 @needs_real
@@ -366,7 +398,12 @@ def test_strict_mode_either_loads_or_names_the_line(path: Path) -> None:
 
 def test_bisect_reference_agrees_with_tuple_order() -> None:
     """SNMP order is tuple order: a prefix sorts before its extensions, arcs compare as ints."""
-    ordered = [(1, 3, 6, 1, 2, 1, 1), (1, 3, 6, 1, 2, 1, 1, 1, 0), (1, 3, 6, 1, 2, 1, 1, 10),
-               (1, 3, 6, 1, 2, 1, 2), (1, 3, 6, 1, 2, 1, 10)]
+    ordered = [
+        (1, 3, 6, 1, 2, 1, 1),
+        (1, 3, 6, 1, 2, 1, 1, 1, 0),
+        (1, 3, 6, 1, 2, 1, 1, 10),
+        (1, 3, 6, 1, 2, 1, 2),
+        (1, 3, 6, 1, 2, 1, 10),
+    ]
     assert sorted(reversed(ordered)) == ordered
     assert bisect_right(ordered, (1, 3, 6, 1, 2, 1, 1, 2)) == 2

@@ -56,8 +56,9 @@ IF_HC_IN_OCTETS_1 = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 6, 1)
 IF_HIGH_SPEED_1 = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 15, 1)
 
 
-def ask(agent: Agent, pdu_type: PduType, oid_list: list[tuple[int, ...]],
-        **request: object) -> Message:
+def ask(
+    agent: Agent, pdu_type: PduType, oid_list: list[tuple[int, ...]], **request: object
+) -> Message:
     rid, data = build_request(pdu_type, oid_list, **request)  # type: ignore[arg-type]
     reply = agent.respond(data, "127.0.0.9")
     assert reply is not None
@@ -75,8 +76,11 @@ def test_v2c_get_puts_exceptions_in_varbinds() -> None:
     unknown = (1, 3, 6, 1, 4, 1, 99999, 1, 0)
     reply = ask(agent, PduType.GET, [SYS_DESCR, sys_descr_1, unknown])
     assert reply.pdu.error_status == 0 and reply.pdu.error_index == 0
-    assert reply.pdu.varbinds == [HP.get(SYS_DESCR), Varbind(sys_descr_1, Tag.NO_SUCH_INSTANCE),
-                                  Varbind(unknown, Tag.NO_SUCH_OBJECT)]
+    assert reply.pdu.varbinds == [
+        HP.get(SYS_DESCR),
+        Varbind(sys_descr_1, Tag.NO_SUCH_INSTANCE),
+        Varbind(unknown, Tag.NO_SUCH_OBJECT),
+    ]
     assert reply.pdu.varbinds[0].value.startswith(b"HP ETHERNET")  # type: ignore[union-attr]
 
 
@@ -115,8 +119,13 @@ def test_v1_never_sees_counter64() -> None:
 
 def test_get_bulk_answers_like_the_recording() -> None:
     agent = Agent(HP)
-    reply = ask(agent, PduType.GET_BULK, [(1, 3, 6, 1, 2, 1, 1), SUPPLY_LEVEL],
-                non_repeaters=1, max_repetitions=4)
+    reply = ask(
+        agent,
+        PduType.GET_BULK,
+        [(1, 3, 6, 1, 2, 1, 1), SUPPLY_LEVEL],
+        non_repeaters=1,
+        max_repetitions=4,
+    )
     assert reply.pdu.varbinds == HP.get_bulk([(1, 3, 6, 1, 2, 1, 1), SUPPLY_LEVEL], 1, 4)
     levels = [vb for vb in reply.pdu.varbinds[1:] if vb.oid[:11] == SUPPLY_LEVEL]
     assert [vb.value for vb in levels] == [8, 71]
@@ -133,10 +142,11 @@ def test_get_bulk_is_truncated_not_too_big() -> None:
     message = decode_message(reply)
     assert message.pdu.error_status == 0
     kept = message.pdu.varbinds
-    assert 0 < len(kept) < 100 and kept == full.pdu.varbinds[:len(kept)]
+    assert 0 < len(kept) < 100 and kept == full.pdu.varbinds[: len(kept)]
     # One more varbind would not have fitted.
-    bigger = Message(Version.V2C, b"public",
-                     Pdu(PduType.RESPONSE, rid, 0, 0, full.pdu.varbinds[:len(kept) + 1]))
+    bigger = Message(
+        Version.V2C, b"public", Pdu(PduType.RESPONSE, rid, 0, 0, full.pdu.varbinds[: len(kept) + 1])
+    )
     assert len(encode_message(bigger)) > 700
 
 
@@ -200,10 +210,13 @@ def test_request_log_records_address_type_and_oids() -> None:
 
 
 @codec_settings
-@given(st.lists(oids(max_arcs=20), min_size=1, max_size=8),
-       st.sampled_from([PduType.GET, PduType.GET_NEXT]))
-def test_v2c_agent_matches_the_recording(requested: list[tuple[int, ...]],
-                                         pdu_type: PduType) -> None:
+@given(
+    st.lists(oids(max_arcs=20), min_size=1, max_size=8),
+    st.sampled_from([PduType.GET, PduType.GET_NEXT]),
+)
+def test_v2c_agent_matches_the_recording(
+    requested: list[tuple[int, ...]], pdu_type: PduType
+) -> None:
     reply = ask(Agent(HP), pdu_type, requested)
     lookup = HP.get if pdu_type == PduType.GET else HP.get_next
     assert reply.pdu.varbinds == [lookup(oid) for oid in requested]
@@ -216,13 +229,14 @@ async def test_fleet_assigns_round_robin_on_one_port() -> None:
     paths = fixture_paths()
     async with running_fleet(paths, count=len(paths) + 3) as fleet:
         names = [p.stem for p in paths]
-        assert list(fleet.assignments.values()) == (names * 2)[:len(paths) + 3]
+        assert list(fleet.assignments.values()) == (names * 2)[: len(paths) + 3]
         assert fleet.port > 0
         for address, name in fleet.assignments.items():
             recording = fleet.agents[address].recording
             version = Version.V1 if recording.versions == {0} else Version.V2C
-            reply = await snmp_request(address, fleet.port, PduType.GET, [SYS_DESCR],
-                                       version=version)
+            reply = await snmp_request(
+                address, fleet.port, PduType.GET, [SYS_DESCR], version=version
+            )
             assert reply.pdu.varbinds == [recording.get(SYS_DESCR)], name
 
 
@@ -245,9 +259,10 @@ async def test_every_real_recording_is_served_over_udp() -> None:
             assert walked == recording.varbinds, name
             # Every GET of a recorded OID answers exactly that varbind (v2c).
             for chunk in range(0, len(recording.varbinds), 30):
-                part = recording.varbinds[chunk:chunk + 30]
-                reply = await snmp_request(address, fleet.port, PduType.GET,
-                                           [vb.oid for vb in part])
+                part = recording.varbinds[chunk : chunk + 30]
+                reply = await snmp_request(
+                    address, fleet.port, PduType.GET, [vb.oid for vb in part]
+                )
                 assert reply.pdu.varbinds == part, name
 
 
@@ -275,8 +290,9 @@ async def test_bad_community_is_dropped_silently() -> None:
             # The server has finished with the request; a reply would already be queued.
             with pytest.raises(BlockingIOError):
                 sock._sock.recv(2048)
-        reply = await snmp_request(address, fleet.port, PduType.GET, [SYS_DESCR],
-                                   community=b"private")
+        reply = await snmp_request(
+            address, fleet.port, PduType.GET, [SYS_DESCR], community=b"private"
+        )
         assert reply.pdu.varbinds[0].tag == Tag.OCTET_STRING
         assert [e.address for e in fleet.request_log] == [address]
 
@@ -284,8 +300,7 @@ async def test_bad_community_is_dropped_silently() -> None:
 async def test_v1_only_fixture_over_udp() -> None:
     async with running_fleet([LEXMARK_V1]) as fleet:
         address = fleet.addresses[0]
-        v1 = await snmp_request(address, fleet.port, PduType.GET_NEXT, [(1, 3)],
-                                version=Version.V1)
+        v1 = await snmp_request(address, fleet.port, PduType.GET_NEXT, [(1, 3)], version=Version.V1)
         assert v1.version == Version.V1 and v1.pdu.varbinds == [LEXMARK_V1.varbinds[0]]
         with trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM) as sock:
             await sock.bind(("127.0.0.1", 0))
@@ -301,12 +316,17 @@ async def test_request_log_and_sink() -> None:
     async with running_fleet([HP, LINUX], log_sink=seen.append) as fleet:
         hp, linux = fleet.addresses
         await snmp_request(hp, fleet.port, PduType.GET, [SYS_DESCR, SYS_OBJECT_ID])
-        await snmp_request(linux, fleet.port, PduType.GET_BULK, [(1, 3, 6, 1, 2, 1, 25)],
-                           max_repetitions=3)
-        assert list(fleet.request_log) == seen == [
-            LogEntry(hp, PduType.GET, [SYS_DESCR, SYS_OBJECT_ID]),
-            LogEntry(linux, PduType.GET_BULK, [(1, 3, 6, 1, 2, 1, 25)]),
-        ]
+        await snmp_request(
+            linux, fleet.port, PduType.GET_BULK, [(1, 3, 6, 1, 2, 1, 25)], max_repetitions=3
+        )
+        assert (
+            list(fleet.request_log)
+            == seen
+            == [
+                LogEntry(hp, PduType.GET, [SYS_DESCR, SYS_OBJECT_ID]),
+                LogEntry(linux, PduType.GET_BULK, [(1, 3, 6, 1, 2, 1, 25)]),
+            ]
+        )
         assert fleet.requests_to(linux) == seen[1:]
         assert fleet.stats["received"] == fleet.stats["answered"] == 2
 
@@ -414,34 +434,54 @@ async def test_error_in_the_block_is_not_wrapped() -> None:
 
 # -- the command ------------------------------------------------------------------------------
 
-RUN_SIM = ("import argparse, sys\n"
-           "from printerhq.commands import sim\n"
-           "p = argparse.ArgumentParser(prog='printerhq'); sim.register(p.add_subparsers())\n"
-           "a = p.parse_args(['sim', *sys.argv[1:]]); sys.exit(a.func(a))\n")
+RUN_SIM = (
+    "import argparse, sys\n"
+    "from printerhq.commands import sim\n"
+    "p = argparse.ArgumentParser(prog='printerhq'); sim.register(p.add_subparsers())\n"
+    "a = p.parse_args(['sim', *sys.argv[1:]]); sys.exit(a.func(a))\n"
+)
 
 
 def test_address_parsing() -> None:
     from printerhq.commands.sim import parse_addresses, parse_faults
 
     assert parse_addresses("127.77.0.1-127.77.0.4") == loopback_range(4)
-    assert parse_addresses("127.77.0.0/30") == ["127.77.0.0", "127.77.0.1", "127.77.0.2",
-                                                "127.77.0.3"]
+    assert parse_addresses("127.77.0.0/30") == [
+        "127.77.0.0",
+        "127.77.0.1",
+        "127.77.0.2",
+        "127.77.0.3",
+    ]
     with pytest.raises(ValueError, match="loopback"):
         parse_addresses("127.255.255.254-128.0.0.1")
-    assert parse_faults(["silent@127.77.0.3", "malformed"]) == {"127.77.0.3": "silent",
-                                                                 "*": "malformed"}
+    assert parse_faults(["silent@127.77.0.3", "malformed"]) == {
+        "127.77.0.3": "silent",
+        "*": "malformed",
+    }
     with pytest.raises(ValueError):
         parse_faults(["crash"])
 
 
 async def test_sim_command_serves_until_interrupted(tmp_path: Path) -> None:
     log = tmp_path / "requests.jsonl"
-    argv = [sys.executable, "-c", RUN_SIM, str(FIXTURES), "--addresses",
-            "127.79.0.1-127.79.0.12", "--port", "0", "--v1-only",
-            str(FIXTURES / "hp_laserjet-pro-m404dn.snmprec"), "--log", str(log)]
+    argv = [
+        sys.executable,
+        "-c",
+        RUN_SIM,
+        str(FIXTURES),
+        "--addresses",
+        "127.79.0.1-127.79.0.12",
+        "--port",
+        "0",
+        "--v1-only",
+        str(FIXTURES / "hp_laserjet-pro-m404dn.snmprec"),
+        "--log",
+        str(log),
+    ]
     env = {**os.environ, "PYTHONPATH": str(FIXTURES.parent)}
-    process = await trio.lowlevel.open_process(argv, stdout=subprocess.PIPE,
-                                               stderr=subprocess.PIPE, env=env)
+    process = await trio.lowlevel.open_process(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
     try:
         assert process.stdout is not None
         with trio.fail_after(30):
@@ -454,8 +494,7 @@ async def test_sim_command_serves_until_interrupted(tmp_path: Path) -> None:
         assert text.startswith("sim: serving 9 recordings on 12 addresses, udp port ")
         port = int(text.rsplit(" ", 1)[1])
         # 127.79.0.4 serves the HP fixture (fourth in name order), made v1-only on the command line.
-        reply = await snmp_request("127.79.0.4", port, PduType.GET, [SYS_DESCR],
-                                   version=Version.V1)
+        reply = await snmp_request("127.79.0.4", port, PduType.GET, [SYS_DESCR], version=Version.V1)
         assert reply.pdu.varbinds == [HP.get(SYS_DESCR)]
         process.send_signal(signal.SIGINT)
         with trio.fail_after(30):
@@ -469,14 +508,32 @@ async def test_sim_command_serves_until_interrupted(tmp_path: Path) -> None:
             if stream is not None:
                 await stream.aclose()
     entries = [json.loads(row) for row in log.read_text().splitlines()]
-    assert entries == [{"time": entries[0]["time"], "address": "127.79.0.4", "pdu": "GET",
-                        "oids": ["1.3.6.1.2.1.1.1.0"]}]
+    assert entries == [
+        {
+            "time": entries[0]["time"],
+            "address": "127.79.0.4",
+            "pdu": "GET",
+            "oids": ["1.3.6.1.2.1.1.1.0"],
+        }
+    ]
 
 
 def test_sim_command_refuses_a_real_network() -> None:
-    result = subprocess.run([sys.executable, "-c", RUN_SIM, str(FIXTURES), "--addresses",
-                             "192.168.0.1-192.168.0.3", "--port", "0"],
-                            capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "PYTHONPATH": str(FIXTURES.parent)})
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            RUN_SIM,
+            str(FIXTURES),
+            "--addresses",
+            "192.168.0.1-192.168.0.3",
+            "--port",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(FIXTURES.parent)},
+    )
     assert result.returncode == 2
     assert "loopback" in result.stderr

@@ -21,7 +21,7 @@ def test_no_such_name_drops_exactly_the_named_object(asked, data):
     before = list(asked)
     rest = without_missing(asked, ErrorStatus.NO_SUCH_NAME, index)
     assert asked == before  # the request itself is left alone
-    assert rest == asked[:index - 1] + asked[index:]
+    assert rest == asked[: index - 1] + asked[index:]
     assert missing_index(ErrorStatus.NO_SUCH_NAME, index, len(asked)) == index - 1
     assert rest is not asked
 

@@ -36,6 +36,7 @@ class SpoolMachine(RuleBasedStateMachine):
     def teardown(self):
         self.spool.close()
         import shutil
+
         shutil.rmtree(self.dir, ignore_errors=True)
 
     @rule(size=st.integers(0, 300))
@@ -176,7 +177,9 @@ while True:
 
 @pytest.mark.parametrize("seed", range(3))
 def test_kill_9_at_a_random_point_leaves_exactly_the_unacknowledged(tmp_path, seed):
-    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(tmp_path), str(seed)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(tmp_path), str(seed)], stdout=subprocess.PIPE, text=True
+    )
     lines = []
     deadline = time.monotonic() + 60
     kill_after = 300 + 97 * seed

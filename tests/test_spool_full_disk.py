@@ -25,7 +25,11 @@ def small_disk(tmp_path):
         pytest.skip("mounting a tmpfs needs root")
     mount_point = tmp_path / "small"
     mount_point.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)], capture_output=True, text=True)
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+    )
     if result.returncode != 0:
         pytest.skip(f"cannot mount tmpfs here: {result.stderr.strip()}")
     try:
@@ -70,15 +74,25 @@ def test_full_disk_raises_and_keeps_what_was_spooled(small_disk):
 
 
 async def test_uplink_submit_pauses_on_full_disk_and_resumes_after_upload(small_disk, tmp_path):
-    async with run_server(tmp_path / "server", self_signed=True) as server, trio.open_nursery() as nursery:
+    async with (
+        run_server(tmp_path / "server", self_signed=True) as server,
+        trio.open_nursery() as nursery,
+    ):
         token = new_token()
         await server.store.add_agent("a", token)
         proxy = TcpProxy(server.port)
         await nursery.start(proxy.serve)
         proxy.cut()  # the server is unreachable while the disk fills
         reports = []
-        async with Uplink(f"https://127.0.0.1:{proxy.port}", token, small_disk / "spool", agent="a",
-                          tls=TlsOptions(ca_bundle=str(server.certfile)), backoff_initial=0.05, backoff_max=0.2) as up:
+        async with Uplink(
+            f"https://127.0.0.1:{proxy.port}",
+            token,
+            small_disk / "spool",
+            agent="a",
+            tls=TlsOptions(ca_bundle=str(server.certfile)),
+            backoff_initial=0.05,
+            backoff_max=0.2,
+        ) as up:
             with pytest.raises(SpoolFullError):
                 for i in range(100_000):
                     report = make_report(i)

@@ -36,7 +36,10 @@ async def test_migrations_are_versioned_and_idempotent(database):
     await first.aclose()
     again = await Store.open(*database)  # a restart (or a second instance) migrates nothing
     assert await again.schema_version() == migrations.LATEST
-    assert await again.run(lambda c: c.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0]) == migrations.LATEST
+    assert (
+        await again.run(lambda c: c.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0])
+        == migrations.LATEST
+    )
     await again.aclose()
 
 
@@ -111,7 +114,9 @@ async def test_time_series_and_latest(store):
     assert await store.latest(999_999) is None
     # Every reading keeps the full report, byte-exact after a round trip.
     stored = await store.all_readings()
-    assert sorted(model.decode_device_report(r).scanned_at for _, _, r in stored) == [r.scanned_at for r in reports]
+    assert sorted(model.decode_device_report(r).scanned_at for _, _, r in stored) == [
+        r.scanned_at for r in reports
+    ]
 
 
 async def test_device_identity_survives_address_change(store):
@@ -121,7 +126,9 @@ async def test_device_identity_survives_address_change(store):
     r2 = make_report(13)  # same serial (13 serials), later, other address
     assert r1.identity.serial == r2.identity.serial and r1.identity.address != r2.identity.address
     await store.ingest(a, "b2", [r2])
-    await store.ingest(a, "b1", [r1])  # an older report arriving late does not move the address back
+    await store.ingest(
+        a, "b1", [r1]
+    )  # an older report arriving late does not move the address back
     [dev] = await store.list_devices()
     assert dev["address"] == r2.identity.address
     assert dev["first_seen"] == r1.scanned_at and dev["last_seen"] == r2.scanned_at
@@ -138,23 +145,33 @@ async def test_revoked_agent_cannot_ingest(store):
     assert (await store.totals())["readings"] == 0
 
 
-def _released_ingest(conn, store: Store, agent_id: int, batch_id: str,
-                     report: model.DeviceReport) -> None:
+def _released_ingest(
+    conn, store: Store, agent_id: int, batch_id: str, report: model.DeviceReport
+) -> None:
     """One report stored the way the releases before migration 3 did (no version columns): the
     store's own ``ingest`` writes today's columns, which an old database does not have yet."""
+
     def x(sql: str, params: tuple[object, ...]) -> Any:
         return conn.execute(store.dialect.sql(sql), params)
 
     from printerhq.server.store import device_key as key_of
+
     with store.dialect.transaction(conn):
-        x("INSERT INTO batches(agent_id, batch_id, received_at, reports) VALUES (?, ?, ?, ?)",
-          (agent_id, batch_id, 2.0, 1))
+        x(
+            "INSERT INTO batches(agent_id, batch_id, received_at, reports) VALUES (?, ?, ?, ?)",
+            (agent_id, batch_id, 2.0, 1),
+        )
         ident, t = report.identity, report.scanned_at
-        device_id = x("INSERT INTO devices(device_key, address, serial, first_seen, last_seen, "
-                      "last_agent_id) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                      (key_of(ident), ident.address, ident.serial, t, t, agent_id)).fetchone()[0]
-        x("INSERT INTO readings(device_id, agent_id, batch_id, scanned_at, received_at, report) "
-          "VALUES (?, ?, ?, ?, ?, ?)", (device_id, agent_id, batch_id, t, 2.0, model.encode(report)))
+        device_id = x(
+            "INSERT INTO devices(device_key, address, serial, first_seen, last_seen, "
+            "last_agent_id) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            (key_of(ident), ident.address, ident.serial, t, t, agent_id),
+        ).fetchone()[0]
+        x(
+            "INSERT INTO readings(device_id, agent_id, batch_id, scanned_at, received_at, report) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (device_id, agent_id, batch_id, t, 2.0, model.encode(report)),
+        )
 
 
 async def test_schema_1_database_upgrades_to_token_roles(database):
@@ -166,8 +183,11 @@ async def test_schema_1_database_upgrades_to_token_roles(database):
     from printerhq.server.store import hash_token
 
     def v1_agent(conn):  # the v1 INSERT: there is no role column yet
-        conn.execute(old.dialect.sql("INSERT INTO agents(name, token_hash, created_at) VALUES (?, ?, ?)"),
-                     ("site-old", hash_token(token), 1.0))
+        conn.execute(
+            old.dialect.sql("INSERT INTO agents(name, token_hash, created_at) VALUES (?, ?, ?)"),
+            ("site-old", hash_token(token), 1.0),
+        )
+
     await old.run(v1_agent)
     old_agent = await old.run(lambda c: c.execute("SELECT id, name FROM agents").fetchone())
     await old.run(_released_ingest, old, int(old_agent[0]), "b-old", make_report(1))
@@ -181,7 +201,9 @@ async def test_schema_1_database_upgrades_to_token_roles(database):
         assert (await new.ingest(agent, "b-new", [make_report(2)])).reports == 1
         assert [d["agent"] for d in await new.list_devices()] == ["site-old", "site-old"]
         await new.add_viewer("reader", "viewer-token-" + "y" * 20)
-        assert await new.agent_for_token("viewer-token-" + "y" * 20) is None  # a viewer never uploads
+        assert (
+            await new.agent_for_token("viewer-token-" + "y" * 20) is None
+        )  # a viewer never uploads
         roles = {t["name"]: t["role"] for t in await new.list_tokens()}
         assert roles == {"site-old": "agent", "reader": "viewer"}
         assert [a["name"] for a in await new.list_agents()] == ["site-old"]
@@ -206,12 +228,19 @@ async def test_fleet_joins_each_device_with_its_latest_report(store):
     await store.add_agent("a", "fleet-token-" + "z" * 20)
     agent = await store.agent_for_token("fleet-token-" + "z" * 20)
     await store.ingest(agent, "b-1", [make_report(i) for i in range(4)])
-    await store.ingest(agent, "b-2", [make_report(i + 13) for i in range(2)])  # newer scans of 0 and 1
+    await store.ingest(
+        agent, "b-2", [make_report(i + 13) for i in range(2)]
+    )  # newer scans of 0 and 1
     fleet = await store.fleet()
     assert [d["id"] for d in fleet] == [d["id"] for d in await store.list_devices()]
     latest = {d["serial"]: d["report"].scanned_at for d in fleet}
     base = make_report(0).scanned_at
-    assert latest == {"PHQ00000": base + 13, "PHQ00001": base + 14, "PHQ00002": base + 2, "PHQ00003": base + 3}
+    assert latest == {
+        "PHQ00000": base + 13,
+        "PHQ00001": base + 14,
+        "PHQ00002": base + 2,
+        "PHQ00003": base + 3,
+    }
     one = await store.device(fleet[0]["id"])
     assert one == {k: v for k, v in fleet[0].items() if k != "report"}
     assert await store.device(10**9) is None

@@ -44,18 +44,30 @@ CREDENTIALS = [Community(b"public"), Community(b"public", Version.V1)]
 LEXMARK = next(p for p in FIXTURES if p.name.startswith("lexmark"))  # declares itself v1-only
 
 
-def make_sweep(*, retries: int = 1, capacity: int = 8, timeout: float = 1.0,
-               credentials=CREDENTIALS, seed: int = 0) -> DiscoverySweep:
+def make_sweep(
+    *,
+    retries: int = 1,
+    capacity: int = 8,
+    timeout: float = 1.0,
+    credentials=CREDENTIALS,
+    seed: int = 0,
+) -> DiscoverySweep:
     templates, decoders = discovery_templates(credentials, DISCOVERY_OIDS)
     rng = random.Random(seed)
-    return DiscoverySweep(templates, decoders, timeout=timeout, retries=retries,
-                          capacity=capacity,
-                          ids=lambda: rng.randrange(0x0080_0000, 0x7FFF_FFFF))
+    return DiscoverySweep(
+        templates,
+        decoders,
+        timeout=timeout,
+        retries=retries,
+        capacity=capacity,
+        ids=lambda: rng.randrange(0x0080_0000, 0x7FFF_FFFF),
+    )
 
 
 def reply(credential: Community, request_id: int) -> bytes:
-    pdu = Pdu(PduType.RESPONSE, request_id, 0, 0,
-              [Varbind(oid, 0x04, b"x") for oid in DISCOVERY_OIDS])
+    pdu = Pdu(
+        PduType.RESPONSE, request_id, 0, 0, [Varbind(oid, 0x04, b"x") for oid in DISCOVERY_OIDS]
+    )
     return encode_message(Message(credential.version, credential.community, pdu))
 
 
@@ -63,18 +75,22 @@ def reply(credential: Community, request_id: int) -> bytes:
 
 
 @settings(deadline=None, max_examples=150)
-@given(count=st.integers(1, 40), capacity=st.integers(1, 12), retries=st.integers(0, 2),
-       answers=st.lists(st.sampled_from(["none", "v2c", "v1", "both"]), min_size=40,
-                        max_size=40),
-       seed=st.integers(0, 2**32 - 1))
-def test_every_address_ends_once_and_forgeries_never_count(count, capacity, retries, answers,
-                                                            seed):
+@given(
+    count=st.integers(1, 40),
+    capacity=st.integers(1, 12),
+    retries=st.integers(0, 2),
+    answers=st.lists(st.sampled_from(["none", "v2c", "v1", "both"]), min_size=40, max_size=40),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_every_address_ends_once_and_forgeries_never_count(count, capacity, retries, answers, seed):
     rng = random.Random(seed)
     sweep = make_sweep(retries=retries, capacity=capacity, seed=seed)
     addresses = [("10.0.0", i) for i in range(count)]
-    answers_on = {a: {"none": set(), "v2c": {0}, "v1": {1}, "both": {0, 1}}[answers[i]]
-                  for i, a in enumerate(addresses)}
-    waits = [1.0 * 2.0 ** n for n in range(retries + 1)]
+    answers_on = {
+        a: {"none": set(), "v2c": {0}, "v1": {1}, "both": {0, 1}}[answers[i]]
+        for i, a in enumerate(addresses)
+    }
+    waits = [1.0 * 2.0**n for n in range(retries + 1)]
     genuine: dict = {}  # address -> credentials it got a genuine reply delivered for
     ended: dict = {}
     sent_at: dict = {}  # request-id -> (address, credential, [send times])
@@ -100,14 +116,17 @@ def test_every_address_ends_once_and_forgeries_never_count(count, capacity, retr
             assert len(entry[2]) <= retries + 1
             fate = rng.randrange(6)
             if fate == 0 and credential in answers_on[address]:
-                arriving.append((request_id, reply(CREDENTIALS[credential], request_id),
-                                 address, True))
+                arriving.append(
+                    (request_id, reply(CREDENTIALS[credential], request_id), address, True)
+                )
             elif fate == 1 and credential in answers_on[address]:
-                later.append((request_id, reply(CREDENTIALS[credential], request_id),
-                              address, True))
+                later.append(
+                    (request_id, reply(CREDENTIALS[credential], request_id), address, True)
+                )
             elif fate == 2:  # the right id from another address
-                arriving.append((request_id, reply(CREDENTIALS[credential], request_id),
-                                 ("10.9.9", 9), False))
+                arriving.append(
+                    (request_id, reply(CREDENTIALS[credential], request_id), ("10.9.9", 9), False)
+                )
             elif fate == 3:  # the right source, a wrong id
                 wrong = request_id + 1
                 arriving.append((wrong, reply(CREDENTIALS[credential], wrong), address, False))
@@ -123,8 +142,9 @@ def test_every_address_ends_once_and_forgeries_never_count(count, capacity, retr
             ended[event.address] = event
             if isinstance(event, Responder):
                 assert event.credential in genuine.get(event.address, set())
-                assert event.requests == sum(len(times) for _, (a, _c, times)
-                                             in sent_at.items() if a == event.address)
+                assert event.requests == sum(
+                    len(times) for _, (a, _c, times) in sent_at.items() if a == event.address
+                )
         now += rng.choice([0.0, 0.25, 0.5, 1.0, 2.5])
     assert set(ended) == set(addresses)
     for address, event in ended.items():
@@ -168,11 +188,23 @@ def test_request_ids_are_patchable_and_spread():
 # -- the trio shell over the simulator ----------------------------------------------------
 
 
-async def run_sweep(client: SnmpClient, addresses: list[str], port: int, *,
-                    credentials=CREDENTIALS, capacity: int = 64) -> dict[str, object]:
+async def run_sweep(
+    client: SnmpClient,
+    addresses: list[str],
+    port: int,
+    *,
+    credentials=CREDENTIALS,
+    capacity: int = 64,
+) -> dict[str, object]:
     templates, decoders = discovery_templates(credentials, DISCOVERY_OIDS)
-    sweep = DiscoverySweep(templates, decoders, timeout=client.timeout, retries=client.retries,
-                           capacity=capacity, in_use=client.transport.id_in_use)
+    sweep = DiscoverySweep(
+        templates,
+        decoders,
+        timeout=client.timeout,
+        retries=client.retries,
+        capacity=capacity,
+        in_use=client.transport.id_in_use,
+    )
     events: dict[str, object] = {}
 
     def dispatch(event) -> bool:
@@ -181,8 +213,7 @@ async def run_sweep(client: SnmpClient, addresses: list[str], port: int, *,
         events[address] = event
         return False
 
-    runner = SweepRunner(sweep, client.transport, TokenBucket(50_000, 64), client.stats,
-                         dispatch)
+    runner = SweepRunner(sweep, client.transport, TokenBucket(50_000, 64), client.stats, dispatch)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(runner.run)
         for address in addresses:
@@ -239,8 +270,9 @@ def test_retry_schedule_on_a_mock_clock():
         def log(entry):
             sends.append((entry.pdu_type, trio.current_time() - started))
 
-        async with serve_fleet(FIXTURES[:1], [host], faults={host: "silent"},
-                               log_sink=log) as fleet:
+        async with serve_fleet(
+            FIXTURES[:1], [host], faults={host: "silent"}, log_sink=log
+        ) as fleet:
             async with SnmpClient(timeout=1.0, retries=2, backoff=2.0) as client:
                 events = await run_sweep(client, [host], fleet.port)
                 ended = trio.current_time() - started
@@ -258,8 +290,9 @@ def test_retry_schedule_on_a_mock_clock():
 
 
 def scan_options(port: int, **extra) -> ScanOptions:
-    values = dict(port=port, timeout=0.2, retries=1, rate=20_000, collect=True, arp=False,
-                  icmp=False)
+    values = dict(
+        port=port, timeout=0.2, retries=1, rate=20_000, collect=True, arp=False, icmp=False
+    )
     values.update(extra)
     return ScanOptions(**values)
 
@@ -272,10 +305,16 @@ async def scan(options: ScanOptions, addresses, **kwargs) -> tuple[list, Scanner
 
 
 def comparable(report) -> tuple:
-    return (report.identity.address, report.identity.is_printer, report.identity.model,
-            report.identity.serial, report.protocol,
-            tuple(re.sub(r"request \d+", "request N", e) for e in report.errors),
-            len(report.supplies), len(report.counters))
+    return (
+        report.identity.address,
+        report.identity.is_printer,
+        report.identity.model,
+        report.identity.serial,
+        report.protocol,
+        tuple(re.sub(r"request \d+", "request N", e) for e in report.errors),
+        len(report.supplies),
+        len(report.counters),
+    )
 
 
 async def test_scanner_sweep_finds_what_the_per_host_path_finds():
@@ -284,8 +323,7 @@ async def test_scanner_sweep_finds_what_the_per_host_path_finds():
     faults = {hosts[0]: "other-address", hosts[1]: "malformed"}
     async with serve_fleet(FIXTURES, hosts, faults=faults) as fleet:
         swept, fast = await scan(scan_options(fleet.port), addresses)
-        per_host, slow = await scan(scan_options(fleet.port, batched_discovery=False),
-                                    addresses)
+        per_host, slow = await scan(scan_options(fleet.port, batched_discovery=False), addresses)
     assert sorted(map(comparable, swept)) == sorted(map(comparable, per_host))
     lexmark = hosts[FIXTURES.index(LEXMARK)]
     assert next(r for r in swept if r.identity.address == lexmark).protocol == "snmpv1"
@@ -320,9 +358,15 @@ async def test_cancelling_a_swept_scan_at_many_points(tmp_path):
         # A whole scan is only a few hundred task steps (no task per silent address).
         for steps in [1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 110, 130, 145, 160, 175, 50_000]:
             # concurrency < addresses: the producer waits for room too
-            finished += await run_cancelled_after(steps, lambda steps=steps: scan(
-                scan_options(fleet.port, state_dir=tmp_path / str(steps), timeout=0.1,
-                             concurrency=32), addresses))
+            finished += await run_cancelled_after(
+                steps,
+                lambda steps=steps: scan(
+                    scan_options(
+                        fleet.port, state_dir=tmp_path / str(steps), timeout=0.1, concurrency=32
+                    ),
+                    addresses,
+                ),
+            )
             await trio.testing.wait_all_tasks_blocked()
             assert trio.lowlevel.current_statistics().tasks_living == baseline_tasks, steps
             assert open_fds() == baseline_fds, steps
@@ -348,8 +392,9 @@ async def test_snmpv3_after_the_communities_goes_per_host_to_silent_addresses_on
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(record)
-            found, scanner = await scan(scan_options(port, credentials=credentials, retries=0,
-                                                     timeout=0.1), ["127.96.8.1"])
+            found, scanner = await scan(
+                scan_options(port, credentials=credentials, retries=0, timeout=0.1), ["127.96.8.1"]
+            )
             await trio.sleep(0.05)
             nursery.cancel_scope.cancel()
     assert found == []
@@ -400,8 +445,14 @@ async def test_runner_with_a_pinger_reports_each_address_ping_once():
             if pinger.mode == "off":
                 pytest.skip("ICMP off")
             templates, decoders = discovery_templates(CREDENTIALS, DISCOVERY_OIDS)
-            sweep = DiscoverySweep(templates, decoders, timeout=0.2, retries=1, capacity=16,
-                                   in_use=client.transport.id_in_use)
+            sweep = DiscoverySweep(
+                templates,
+                decoders,
+                timeout=0.2,
+                retries=1,
+                capacity=16,
+                in_use=client.transport.id_in_use,
+            )
             events: dict[str, tuple] = {}
 
             def dispatch(event, ping) -> bool:
@@ -411,8 +462,9 @@ async def test_runner_with_a_pinger_reports_each_address_ping_once():
                 return False
 
             bucket = TokenBucket(50_000, 64)
-            runner = SweepRunner(sweep, client.transport, bucket, client.stats, dispatch,
-                                 pinger=pinger, echoes=2)
+            runner = SweepRunner(
+                sweep, client.transport, bucket, client.stats, dispatch, pinger=pinger, echoes=2
+            )
             before = pinger.counters.packets_sent
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(runner.run)
@@ -439,8 +491,9 @@ async def test_scanner_sweep_with_icmp_finds_what_the_per_host_path_finds():
     faults = {hosts[0]: "other-address", hosts[1]: "malformed"}
     async with serve_fleet(FIXTURES, hosts, faults=faults) as fleet:
         swept, fast = await scan(scan_options(fleet.port, icmp=True), addresses)
-        per_host, slow = await scan(scan_options(fleet.port, icmp=True,
-                                                 batched_discovery=False), addresses)
+        per_host, slow = await scan(
+            scan_options(fleet.port, icmp=True, batched_discovery=False), addresses
+        )
     if fast._given[1] is None and not fast.stats.by_protocol.get("icmp"):
         pytest.skip("ICMP off")
     assert sorted(map(comparable, swept)) == sorted(map(comparable, per_host))
@@ -471,10 +524,22 @@ async def test_cancelling_a_swept_scan_with_icmp_and_http_at_many_points(tmp_pat
             baseline_fds = open_fds()
             finished = 0
             for steps in [1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377, 610, 987, 50_000]:
-                finished += await run_cancelled_after(steps, lambda steps=steps: scan(
-                    scan_options(fleet.port, icmp=True, http=True, http_timeout=0.5,
-                                 timeout=0.1, concurrency=16, state_dir=tmp_path / str(steps)),
-                    addresses, pinger=pinger))
+                finished += await run_cancelled_after(
+                    steps,
+                    lambda steps=steps: scan(
+                        scan_options(
+                            fleet.port,
+                            icmp=True,
+                            http=True,
+                            http_timeout=0.5,
+                            timeout=0.1,
+                            concurrency=16,
+                            state_dir=tmp_path / str(steps),
+                        ),
+                        addresses,
+                        pinger=pinger,
+                    ),
+                )
                 await trio.testing.wait_all_tasks_blocked()
                 assert trio.lowlevel.current_statistics().tasks_living == baseline_tasks, steps
                 assert open_fds() == baseline_fds, steps

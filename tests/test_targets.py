@@ -40,9 +40,18 @@ def addrs(spec: TargetSpec) -> list[str]:
 def test_single_cidr_range_and_shorthand():
     assert addrs(parse_targets("10.0.0.7")) == ["10.0.0.7"]
     assert addrs(parse_targets("10.0.0.0/30")) == ["10.0.0.0", "10.0.0.1", "10.0.0.2", "10.0.0.3"]
-    assert addrs(parse_targets("10.0.0.254-10.0.1.1")) == ["10.0.0.254", "10.0.0.255", "10.0.1.0", "10.0.1.1"]
+    assert addrs(parse_targets("10.0.0.254-10.0.1.1")) == [
+        "10.0.0.254",
+        "10.0.0.255",
+        "10.0.1.0",
+        "10.0.1.1",
+    ]
     assert addrs(parse_targets("10.0.0.1-3")) == ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
-    assert parse_targets("10.0.0.1-3.254").count() == parse_targets("10.0.0.1-10.0.3.254").count() == 3 * 256 + 254
+    assert (
+        parse_targets("10.0.0.1-3.254").count()
+        == parse_targets("10.0.0.1-10.0.3.254").count()
+        == 3 * 256 + 254
+    )
 
 
 def test_host_bits_set_means_the_network_as_in_nmap():
@@ -78,8 +87,16 @@ def test_overlaps_are_deduplicated_and_sorted():
 
 def test_ipv6_prefix_range_and_order_after_ipv4():
     spec = parse_targets("2001:db8::/126 10.0.0.1 ::1 2001:db8::10-2001:db8::11")
-    assert addrs(spec) == ["10.0.0.1", "::1", "2001:db8::", "2001:db8::1", "2001:db8::2", "2001:db8::3",
-                           "2001:db8::10", "2001:db8::11"]
+    assert addrs(spec) == [
+        "10.0.0.1",
+        "::1",
+        "2001:db8::",
+        "2001:db8::1",
+        "2001:db8::2",
+        "2001:db8::3",
+        "2001:db8::10",
+        "2001:db8::11",
+    ]
 
 
 def test_ipv6_size_limit_default_and_configurable():
@@ -95,7 +112,10 @@ def test_ipv6_size_limit_default_and_configurable():
 def test_hostnames_are_kept_for_resolution():
     spec = parse_targets("printer-3.example, 10.0.0.1 !old-printer.example. HP_Lobby")
     assert [(h.name, h.exclude, h.position) for h in spec.hostnames] == [
-        ("printer-3.example", False, 1), ("old-printer.example", True, 3), ("hp_lobby", False, 4)]
+        ("printer-3.example", False, 1),
+        ("old-printer.example", True, 3),
+        ("hp_lobby", False, 4),
+    ]
     assert spec.unresolved and spec.count() == 1
 
 
@@ -137,7 +157,12 @@ def test_target_file_and_nested_include(tmp_path):
     spec = load_target_file(main)
     assert addrs(spec) == ["10.0.0.1", "10.0.0.3", "10.0.1.1"]
     # the same through an @ token on the command line
-    assert addrs(parse_targets(f"@{main} 10.0.2.1")) == ["10.0.0.1", "10.0.0.3", "10.0.1.1", "10.0.2.1"]
+    assert addrs(parse_targets(f"@{main} 10.0.2.1")) == [
+        "10.0.0.1",
+        "10.0.0.3",
+        "10.0.1.1",
+        "10.0.2.1",
+    ]
 
 
 def test_file_errors_name_file_and_line(tmp_path):
@@ -205,7 +230,9 @@ def token_and_set(draw):
         last = draw(st.integers(int(str(a).split(".")[-1]), 255))
         return f"{a}-{last}", {V4(i) for i in range(int(a), (int(a) & ~0xFF) + last + 1)}
     prefix = draw(st.integers(24, 32) if kind == "cidr" else st.integers(120, 128))
-    net = ipaddress.ip_network(f"{draw(small_v4 if kind == 'cidr' else small_v6)}/{prefix}", strict=False)
+    net = ipaddress.ip_network(
+        f"{draw(small_v4 if kind == 'cidr' else small_v6)}/{prefix}", strict=False
+    )
     return f"{net}", set(net)
 
 
@@ -227,7 +254,10 @@ def test_spec_equals_set_model(tokens):
 
 
 @settings(deadline=None, max_examples=300)
-@given(st.text(alphabet=st.sampled_from("0123456789abcdefx.:/-!@#%, \n_xn"), max_size=40) | st.text(max_size=30))
+@given(
+    st.text(alphabet=st.sampled_from("0123456789abcdefx.:/-!@#%, \n_xn"), max_size=40)
+    | st.text(max_size=30)
+)
 def test_parse_raises_only_target_error(text):
     try:
         spec = parse_targets(text, allow_files=False)
@@ -257,10 +287,14 @@ class FakeNetworkResolver(trio.abc.HostnameResolver):
         out = []
         for a in self.table[name]:
             ip = ipaddress.ip_address(a)
-            if family not in (0, socket.AF_UNSPEC) and family != (socket.AF_INET if ip.version == 4 else socket.AF_INET6):
+            if family not in (0, socket.AF_UNSPEC) and family != (
+                socket.AF_INET if ip.version == 4 else socket.AF_INET6
+            ):
                 continue
             fam = socket.AF_INET if ip.version == 4 else socket.AF_INET6
-            out.append((fam, socket.SOCK_DGRAM, 17, "", (a, 0) if ip.version == 4 else (a, 0, 0, 0)))
+            out.append(
+                (fam, socket.SOCK_DGRAM, 17, "", (a, 0) if ip.version == 4 else (a, 0, 0, 0))
+            )
         return out
 
     async def getnameinfo(self, sockaddr, flags):
@@ -320,4 +354,3 @@ async def test_resolve_bounds_concurrency(fake_resolver, autojump_clock):
     assert len(errors) == 10
     # Two at a time, each waiting its full timeout: five rounds of virtual seconds.
     assert trio.current_time() - start == pytest.approx(5)
-

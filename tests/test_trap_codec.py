@@ -44,19 +44,38 @@ ALERT = (1, 3, 6, 1, 2, 1, 43, 18, 1, 1)
 def alert_varbinds(code: int, *, severity: int = 3, group: int = 13) -> list[Varbind]:
     """What a printer puts in printerV2Alert (RFC 3805): the new prtAlertTable row, instance
     (hrDeviceIndex 1, prtAlertIndex 7)."""
-    return [Varbind((*ALERT, 1, 1, 7), Tag.INTEGER, 7),
-            Varbind((*ALERT, 2, 1, 7), Tag.INTEGER, severity),
-            Varbind((*ALERT, 4, 1, 7), Tag.INTEGER, group),
-            Varbind((*ALERT, 5, 1, 7), Tag.INTEGER, 1),
-            Varbind((*ALERT, 6, 1, 7), Tag.INTEGER, 13100),
-            Varbind((*ALERT, 7, 1, 7), Tag.INTEGER, code)]
+    return [
+        Varbind((*ALERT, 1, 1, 7), Tag.INTEGER, 7),
+        Varbind((*ALERT, 2, 1, 7), Tag.INTEGER, severity),
+        Varbind((*ALERT, 4, 1, 7), Tag.INTEGER, group),
+        Varbind((*ALERT, 5, 1, 7), Tag.INTEGER, 1),
+        Varbind((*ALERT, 6, 1, 7), Tag.INTEGER, 13100),
+        Varbind((*ALERT, 7, 1, 7), Tag.INTEGER, code),
+    ]
 
 
-def v2_notification(pdu_type: PduType, trap_oid: tuple[int, ...], extra: list[Varbind],
-                    request_id: int = 4242, uptime: int = 31337) -> Message:
-    return Message(Version.V2C, b"public", Pdu(pdu_type, request_id, 0, 0, [
-        Varbind(SYS_UPTIME_0, Tag.TIMETICKS, uptime),
-        Varbind(SNMP_TRAP_OID_0, Tag.OBJECT_IDENTIFIER, trap_oid), *extra]))
+def v2_notification(
+    pdu_type: PduType,
+    trap_oid: tuple[int, ...],
+    extra: list[Varbind],
+    request_id: int = 4242,
+    uptime: int = 31337,
+) -> Message:
+    return Message(
+        Version.V2C,
+        b"public",
+        Pdu(
+            pdu_type,
+            request_id,
+            0,
+            0,
+            [
+                Varbind(SYS_UPTIME_0, Tag.TIMETICKS, uptime),
+                Varbind(SNMP_TRAP_OID_0, Tag.OBJECT_IDENTIFIER, trap_oid),
+                *extra,
+            ],
+        ),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -65,10 +84,17 @@ def v2_notification(pdu_type: PduType, trap_oid: tuple[int, ...], extra: list[Va
 
 @st.composite
 def v1_traps(draw: st.DrawFn) -> TrapV1Message:
-    return TrapV1Message(draw(communities()), TrapV1Pdu(
-        draw(oids()), draw(st.binary(min_size=4, max_size=4)), draw(st.integers(0, 6)),
-        draw(st.integers(0, 2**31 - 1)), draw(st.integers(0, 2**32 - 1)),
-        tuple(draw(st.lists(varbinds(Version.V1), max_size=8)))))
+    return TrapV1Message(
+        draw(communities()),
+        TrapV1Pdu(
+            draw(oids()),
+            draw(st.binary(min_size=4, max_size=4)),
+            draw(st.integers(0, 6)),
+            draw(st.integers(0, 2**31 - 1)),
+            draw(st.integers(0, 2**32 - 1)),
+            tuple(draw(st.lists(varbinds(Version.V1), max_size=8))),
+        ),
+    )
 
 
 @codec_settings
@@ -86,10 +112,16 @@ def _pysnmp_v1_trap(message: TrapV1Message) -> bytes:
     p.apiTrapPDU.set_generic_trap(pdu, message.pdu.generic_trap)
     p.apiTrapPDU.set_specific_trap(pdu, message.pdu.specific_trap)
     p.apiTrapPDU.set_timestamp(pdu, message.pdu.time_stamp)
-    classes = {Tag.INTEGER: p.Integer, Tag.OCTET_STRING: p.OctetString,
-               Tag.OBJECT_IDENTIFIER: p.ObjectIdentifier, Tag.TIMETICKS: p.TimeTicks}
-    p.apiTrapPDU.set_varbinds(pdu, [(p.ObjectIdentifier(vb.oid), classes[vb.tag](vb.value))
-                                    for vb in message.pdu.varbinds])
+    classes = {
+        Tag.INTEGER: p.Integer,
+        Tag.OCTET_STRING: p.OctetString,
+        Tag.OBJECT_IDENTIFIER: p.ObjectIdentifier,
+        Tag.TIMETICKS: p.TimeTicks,
+    }
+    p.apiTrapPDU.set_varbinds(
+        pdu,
+        [(p.ObjectIdentifier(vb.oid), classes[vb.tag](vb.value)) for vb in message.pdu.varbinds],
+    )
     msg = p.Message()
     p.apiMessage.set_defaults(msg)
     p.apiMessage.set_community(msg, message.community)
@@ -97,19 +129,32 @@ def _pysnmp_v1_trap(message: TrapV1Message) -> bytes:
     return encoder.encode(msg)
 
 
-_simple_v1_varbinds = st.lists(st.one_of(
-    st.builds(Varbind, oids(), st.just(Tag.INTEGER), st.integers(-(2**31), 2**31 - 1)),
-    st.builds(Varbind, oids(), st.just(Tag.OCTET_STRING), st.binary(max_size=40)),
-    st.builds(Varbind, oids(), st.just(Tag.TIMETICKS), st.integers(0, 2**32 - 1))), max_size=6)
+_simple_v1_varbinds = st.lists(
+    st.one_of(
+        st.builds(Varbind, oids(), st.just(Tag.INTEGER), st.integers(-(2**31), 2**31 - 1)),
+        st.builds(Varbind, oids(), st.just(Tag.OCTET_STRING), st.binary(max_size=40)),
+        st.builds(Varbind, oids(), st.just(Tag.TIMETICKS), st.integers(0, 2**32 - 1)),
+    ),
+    max_size=6,
+)
 
 
 @codec_settings
-@given(oids(), st.binary(min_size=4, max_size=4), st.integers(0, 6), st.integers(0, 2**31 - 1),
-       st.integers(0, 2**32 - 1), _simple_v1_varbinds, st.binary(max_size=20))
-def test_v1_trap_matches_pysnmp_both_ways(enterprise, addr, generic, specific, stamp, binds,
-                                          community) -> None:
-    message = TrapV1Message(community, TrapV1Pdu(enterprise, addr, generic, specific, stamp,
-                                                 tuple(binds)))
+@given(
+    oids(),
+    st.binary(min_size=4, max_size=4),
+    st.integers(0, 6),
+    st.integers(0, 2**31 - 1),
+    st.integers(0, 2**32 - 1),
+    _simple_v1_varbinds,
+    st.binary(max_size=20),
+)
+def test_v1_trap_matches_pysnmp_both_ways(
+    enterprise, addr, generic, specific, stamp, binds, community
+) -> None:
+    message = TrapV1Message(
+        community, TrapV1Pdu(enterprise, addr, generic, specific, stamp, tuple(binds))
+    )
     theirs = _pysnmp_v1_trap(message)
     assert decode_trap_v1(theirs) == message
     # ... and pysnmp reads ours back to the same fields.
@@ -122,9 +167,10 @@ def test_v1_trap_matches_pysnmp_both_ways(enterprise, addr, generic, specific, s
     assert int(p.apiTrapPDU.get_generic_trap(pdu)) == generic
     assert int(p.apiTrapPDU.get_specific_trap(pdu)) == specific
     assert int(p.apiTrapPDU.get_timestamp(pdu)) == stamp
-    assert [(tuple(o), int(v) if vb.tag != Tag.OCTET_STRING else bytes(v.asOctets()))
-            for (o, v), vb in zip(p.apiTrapPDU.get_varbinds(pdu), binds, strict=True)] == \
-        [(vb.oid, vb.value) for vb in binds]
+    assert [
+        (tuple(o), int(v) if vb.tag != Tag.OCTET_STRING else bytes(v.asOctets()))
+        for (o, v), vb in zip(p.apiTrapPDU.get_varbinds(pdu), binds, strict=True)
+    ] == [(vb.oid, vb.value) for vb in binds]
 
 
 def test_rfc3584_trap_oid_conversion() -> None:
@@ -138,8 +184,12 @@ def test_rfc3584_trap_oid_conversion() -> None:
 
 
 def test_v1_trap_notification_carries_alert() -> None:
-    data = encode_trap_v1(TrapV1Message(b"public", TrapV1Pdu(
-        PRINTER_V1_ALERT, bytes((10, 0, 0, 5)), 6, 1, 777, tuple(alert_varbinds(8)))))
+    data = encode_trap_v1(
+        TrapV1Message(
+            b"public",
+            TrapV1Pdu(PRINTER_V1_ALERT, bytes((10, 0, 0, 5)), 6, 1, 777, tuple(alert_varbinds(8))),
+        )
+    )
     notification, reply = decode_notification(data)
     assert reply is None
     assert notification.version == Version.V1
@@ -152,24 +202,31 @@ def test_v1_trap_notification_carries_alert() -> None:
     assert trap_meaning(notification.trap_oid, alert) == "jam"
 
 
-@pytest.mark.parametrize("field, value, reason", [
-    ("generic_trap", 7, "generic-trap"),
-    ("specific_trap", -1, "specific-trap"),
-])
+@pytest.mark.parametrize(
+    "field, value, reason",
+    [
+        ("generic_trap", 7, "generic-trap"),
+        ("specific_trap", -1, "specific-trap"),
+    ],
+)
 def test_v1_trap_out_of_range_fields_are_refused(field: str, value: int, reason: str) -> None:
     good = encode_trap_v1(TrapV1Message(b"p", TrapV1Pdu((1, 3, 6, 1), b"\0\0\0\0", 0, 0, 0)))
     # generic-trap and specific-trap are the two one-octet INTEGERs 02 01 00 after the address
     at = good.index(b"\x02\x01\x00\x02\x01\x00")
     octet = bytes(((value & 0xFF),))
-    patched = (good[:at] + b"\x02\x01" + octet + good[at + 3:] if field == "generic_trap"
-               else good[:at + 3] + b"\x02\x01" + octet + good[at + 6:])
+    patched = (
+        good[:at] + b"\x02\x01" + octet + good[at + 3 :]
+        if field == "generic_trap"
+        else good[: at + 3] + b"\x02\x01" + octet + good[at + 6 :]
+    )
     with pytest.raises(SnmpDecodeError, match=reason):
         decode_trap_v1(patched)
 
 
 def test_non_trap_v1_messages_are_refused() -> None:
-    get = encode_message(Message(Version.V1, b"public", Pdu(PduType.GET, 1, varbinds=[
-        Varbind(SYS_UPTIME_0)])))
+    get = encode_message(
+        Message(Version.V1, b"public", Pdu(PduType.GET, 1, varbinds=[Varbind(SYS_UPTIME_0)]))
+    )
     with pytest.raises(SnmpDecodeError, match="Trap-PDU"):
         decode_notification(get)
 
@@ -179,8 +236,9 @@ def test_non_trap_v1_messages_are_refused() -> None:
 
 
 def test_v2c_trap_and_toner_empty_meaning() -> None:
-    data = encode_message(v2_notification(PduType.TRAP_V2, PRINTER_V2_ALERT,
-                                          alert_varbinds(1101, group=11)))
+    data = encode_message(
+        v2_notification(PduType.TRAP_V2, PRINTER_V2_ALERT, alert_varbinds(1101, group=11))
+    )
     notification, reply = decode_notification(data)
     assert reply is None and not notification.inform
     assert notification.uptime == 31337 and notification.trap_oid == PRINTER_V2_ALERT
@@ -191,8 +249,9 @@ def test_v2c_trap_and_toner_empty_meaning() -> None:
 
 
 def test_inform_is_answered_with_same_request_id_and_varbinds() -> None:
-    message = v2_notification(PduType.INFORM, PRINTER_V2_ALERT, alert_varbinds(3),
-                              request_id=987654)
+    message = v2_notification(
+        PduType.INFORM, PRINTER_V2_ALERT, alert_varbinds(3), request_id=987654
+    )
     notification, reply = decode_notification(encode_message(message))
     assert notification.inform and notification.request_id == 987654
     assert reply is not None
@@ -209,18 +268,26 @@ def test_v2c_notification_from_pysnmp(pdu_type: PduType) -> None:
     message = v2_notification(pdu_type, PRINTER_V2_ALERT, alert_varbinds(1104))
     notification, _ = decode_notification(pysnmp_encode(message))
     assert notification.trap_oid == PRINTER_V2_ALERT and notification.inform == (
-        pdu_type == PduType.INFORM)
-    assert trap_meaning(PRINTER_V2_ALERT,
-                        trap_alert(PRINTER_V2_ALERT, notification.varbinds)) == "toner low"
+        pdu_type == PduType.INFORM
+    )
+    assert (
+        trap_meaning(PRINTER_V2_ALERT, trap_alert(PRINTER_V2_ALERT, notification.varbinds))
+        == "toner low"
+    )
 
 
-@pytest.mark.parametrize("first_two", [
-    [],
-    [Varbind(SNMP_TRAP_OID_0, Tag.OBJECT_IDENTIFIER, (1, 3, 6, 1))],
-    [Varbind(SYS_UPTIME_0, Tag.INTEGER, 5), Varbind(SNMP_TRAP_OID_0, Tag.OBJECT_IDENTIFIER,
-                                                     (1, 3, 6, 1))],
-    [Varbind(SYS_UPTIME_0, Tag.TIMETICKS, 5), Varbind(SNMP_TRAP_OID_0, Tag.OCTET_STRING, b"x")],
-])
+@pytest.mark.parametrize(
+    "first_two",
+    [
+        [],
+        [Varbind(SNMP_TRAP_OID_0, Tag.OBJECT_IDENTIFIER, (1, 3, 6, 1))],
+        [
+            Varbind(SYS_UPTIME_0, Tag.INTEGER, 5),
+            Varbind(SNMP_TRAP_OID_0, Tag.OBJECT_IDENTIFIER, (1, 3, 6, 1)),
+        ],
+        [Varbind(SYS_UPTIME_0, Tag.TIMETICKS, 5), Varbind(SNMP_TRAP_OID_0, Tag.OCTET_STRING, b"x")],
+    ],
+)
 def test_v2c_notification_needs_uptime_and_trap_oid_first(first_two: list[Varbind]) -> None:
     data = encode_message(Message(Version.V2C, b"c", Pdu(PduType.TRAP_V2, 1, 0, 0, first_two)))
     with pytest.raises(SnmpDecodeError, match=r"sysUpTime\.0"):
@@ -235,17 +302,20 @@ def test_responses_and_gets_are_not_notifications() -> None:
 
 
 def test_generic_meanings() -> None:
-    data = encode_trap_v1(TrapV1Message(b"p", TrapV1Pdu((1, 3, 6, 1, 4, 1, 9), b"\0\0\0\0",
-                                                        0, 0, 0)))
+    data = encode_trap_v1(
+        TrapV1Message(b"p", TrapV1Pdu((1, 3, 6, 1, 4, 1, 9), b"\0\0\0\0", 0, 0, 0))
+    )
     notification, _ = decode_notification(data)
     assert trap_alert(notification.trap_oid, notification.varbinds) is None
     assert trap_meaning(notification.trap_oid, None) == "cold start"
 
 
 def test_alert_with_hostile_values_keeps_the_rest() -> None:
-    binds = [Varbind((*ALERT, 7, 1, 3), Tag.OCTET_STRING, b"not a number"),
-             Varbind((*ALERT, 2, 1, 3), Tag.INTEGER, 4),
-             Varbind((*ALERT, 8, 1, 3), Tag.OCTET_STRING, b"Paper jam in tray 2")]
+    binds = [
+        Varbind((*ALERT, 7, 1, 3), Tag.OCTET_STRING, b"not a number"),
+        Varbind((*ALERT, 2, 1, 3), Tag.INTEGER, 4),
+        Varbind((*ALERT, 8, 1, 3), Tag.OCTET_STRING, b"Paper jam in tray 2"),
+    ]
     alert = trap_alert((1, 3, 6, 1, 4, 1, 11, 0, 1), binds)
     assert alert is not None and alert.code is None and alert.severity == "warning"
     assert alert.index == 3
@@ -273,12 +343,20 @@ def mutated_notifications(draw: st.DrawFn) -> bytes:
     random bytes never reach."""
     kind = draw(st.sampled_from(("v1", "trap", "inform")))
     if kind == "v1":
-        data = encode_trap_v1(TrapV1Message(b"public", TrapV1Pdu(
-            PRINTER_V1_ALERT, b"\x7f\0\0\1", 6, 1, 99, tuple(alert_varbinds(8)))))
+        data = encode_trap_v1(
+            TrapV1Message(
+                b"public",
+                TrapV1Pdu(PRINTER_V1_ALERT, b"\x7f\0\0\1", 6, 1, 99, tuple(alert_varbinds(8))),
+            )
+        )
     else:
-        data = encode_message(v2_notification(
-            PduType.INFORM if kind == "inform" else PduType.TRAP_V2, PRINTER_V2_ALERT,
-            alert_varbinds(1101)))
+        data = encode_message(
+            v2_notification(
+                PduType.INFORM if kind == "inform" else PduType.TRAP_V2,
+                PRINTER_V2_ALERT,
+                alert_varbinds(1101),
+            )
+        )
     buf = bytearray(data)
     for _ in range(draw(st.integers(1, 4))):
         op = draw(st.sampled_from(("flip", "cut", "insert")))
@@ -286,7 +364,7 @@ def mutated_notifications(draw: st.DrawFn) -> bytes:
         if op == "flip" and buf:
             buf[at] = draw(st.integers(0, 255))
         elif op == "cut":
-            del buf[at:at + draw(st.integers(1, 8))]
+            del buf[at : at + draw(st.integers(1, 8))]
         else:
             buf[at:at] = draw(st.binary(min_size=1, max_size=4))
     return bytes(buf)

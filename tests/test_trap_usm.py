@@ -33,8 +33,9 @@ from .strategies_snmp import codec_settings
 
 SENDER_ENGINE = bytes.fromhex("8000000001020304")
 OUR_ENGINE = bytes.fromhex("80000000050a0b0c0d0e0f")
-USER = UsmUser("trapuser", AuthProtocol.SHA256, "auth-pass-phrase", PrivProtocol.AES,
-               "priv-pass-phrase")
+USER = UsmUser(
+    "trapuser", AuthProtocol.SHA256, "auth-pass-phrase", PrivProtocol.AES, "priv-pass-phrase"
+)
 
 
 class Clock:
@@ -46,14 +47,20 @@ class Clock:
 
 
 def notification_pdu(pdu_type: PduType, request_id: int = 77) -> Pdu:
-    return Pdu(pdu_type, request_id, varbinds=[
-        Varbind(SYS_UPTIME_0, Tag.TIMETICKS, 500),
-        Varbind(SNMP_TRAP_OID_0, Tag.OBJECT_IDENTIFIER, PRINTER_V2_ALERT),
-        Varbind((1, 3, 6, 1, 2, 1, 43, 18, 1, 1, 7, 1, 1), Tag.INTEGER, 8)])
+    return Pdu(
+        pdu_type,
+        request_id,
+        varbinds=[
+            Varbind(SYS_UPTIME_0, Tag.TIMETICKS, 500),
+            Varbind(SNMP_TRAP_OID_0, Tag.OBJECT_IDENTIFIER, PRINTER_V2_ALERT),
+            Varbind((1, 3, 6, 1, 2, 1, 43, 18, 1, 1, 7, 1, 1), Tag.INTEGER, 8),
+        ],
+    )
 
 
-def sender(user: UsmUser = USER, *, boots: int = 3, engine_time: int = 100,
-           clock: Clock | None = None) -> UsmSession:
+def sender(
+    user: UsmUser = USER, *, boots: int = 3, engine_time: int = 100, clock: Clock | None = None
+) -> UsmSession:
     """A trap sender: authoritative, so it encodes with its own engine-id and clock."""
     session = UsmSession(user, clock=clock or Clock())
     session.set_engine(SENDER_ENGINE, boots, engine_time)
@@ -61,20 +68,30 @@ def sender(user: UsmUser = USER, *, boots: int = 3, engine_time: int = 100,
 
 
 def receiver(*users: UsmUser, clock: Clock | None = None) -> NotificationReceiverUsm:
-    return NotificationReceiverUsm(users or (USER,), engine_id=OUR_ENGINE,
-                                   clock=clock or Clock())
+    return NotificationReceiverUsm(users or (USER,), engine_id=OUR_ENGINE, clock=clock or Clock())
 
 
-@pytest.mark.parametrize("auth, priv", [
-    (AuthProtocol.NONE, PrivProtocol.NONE), (AuthProtocol.MD5, PrivProtocol.NONE),
-    (AuthProtocol.SHA, PrivProtocol.DES), (AuthProtocol.SHA, PrivProtocol.AES),
-    (AuthProtocol.SHA512, PrivProtocol.AES256)])
-def test_trap_is_decoded_with_keys_localised_to_the_sender(auth: AuthProtocol,
-                                                           priv: PrivProtocol) -> None:
-    user = UsmUser("u", auth, "auth-pass-phrase" if auth is not AuthProtocol.NONE else None,
-                   priv, "priv-pass-phrase" if priv is not PrivProtocol.NONE else None)
-    outcome = receiver(user).receive(sender(user).encode_request(
-        notification_pdu(PduType.TRAP_V2)))
+@pytest.mark.parametrize(
+    "auth, priv",
+    [
+        (AuthProtocol.NONE, PrivProtocol.NONE),
+        (AuthProtocol.MD5, PrivProtocol.NONE),
+        (AuthProtocol.SHA, PrivProtocol.DES),
+        (AuthProtocol.SHA, PrivProtocol.AES),
+        (AuthProtocol.SHA512, PrivProtocol.AES256),
+    ],
+)
+def test_trap_is_decoded_with_keys_localised_to_the_sender(
+    auth: AuthProtocol, priv: PrivProtocol
+) -> None:
+    user = UsmUser(
+        "u",
+        auth,
+        "auth-pass-phrase" if auth is not AuthProtocol.NONE else None,
+        priv,
+        "priv-pass-phrase" if priv is not PrivProtocol.NONE else None,
+    )
+    outcome = receiver(user).receive(sender(user).encode_request(notification_pdu(PduType.TRAP_V2)))
     assert outcome.reply is None
     assert outcome.notification is not None
     assert outcome.notification.trap_oid == PRINTER_V2_ALERT
@@ -82,8 +99,9 @@ def test_trap_is_decoded_with_keys_localised_to_the_sender(auth: AuthProtocol,
 
 
 def test_wrong_passphrase_unknown_user_and_lower_level_are_refused() -> None:
-    wrong = UsmUser("trapuser", AuthProtocol.SHA256, "another-pass-phrase", PrivProtocol.AES,
-                    "priv-pass-phrase")
+    wrong = UsmUser(
+        "trapuser", AuthProtocol.SHA256, "another-pass-phrase", PrivProtocol.AES, "priv-pass-phrase"
+    )
     with pytest.raises(WrongDigest):
         receiver().receive(sender(wrong).encode_request(notification_pdu(PduType.TRAP_V2)))
     stranger = UsmUser("stranger", AuthProtocol.SHA256, "auth-pass-phrase")
@@ -105,16 +123,25 @@ def test_tampered_trap_fails_the_digest() -> None:
 def test_replayed_old_trap_is_outside_the_time_window() -> None:
     usm = receiver()
     old = sender(engine_time=100).encode_request(notification_pdu(PduType.TRAP_V2))
-    assert usm.receive(sender(engine_time=1000).encode_request(
-        notification_pdu(PduType.TRAP_V2))).notification is not None
+    assert (
+        usm.receive(
+            sender(engine_time=1000).encode_request(notification_pdu(PduType.TRAP_V2))
+        ).notification
+        is not None
+    )
     with pytest.raises(NotInTimeWindow):
         usm.receive(old)  # 900 s older than the sender's clock as we know it
     with pytest.raises(NotInTimeWindow):  # an earlier boot is always stale
-        usm.receive(sender(boots=2, engine_time=5000).encode_request(
-            notification_pdu(PduType.TRAP_V2)))
+        usm.receive(
+            sender(boots=2, engine_time=5000).encode_request(notification_pdu(PduType.TRAP_V2))
+        )
     # A later boot is adopted.
-    assert usm.receive(sender(boots=4, engine_time=1).encode_request(
-        notification_pdu(PduType.TRAP_V2))).notification is not None
+    assert (
+        usm.receive(
+            sender(boots=4, engine_time=1).encode_request(notification_pdu(PduType.TRAP_V2))
+        ).notification
+        is not None
+    )
 
 
 def test_sender_engines_are_bounded() -> None:
@@ -122,13 +149,16 @@ def test_sender_engines_are_bounded() -> None:
     for n in range(10):
         session = UsmSession(USER, clock=Clock())
         session.set_engine(SENDER_ENGINE + bytes((n,)), 1, 10)
-        assert usm.receive(session.encode_request(
-            notification_pdu(PduType.TRAP_V2))).notification is not None
+        assert (
+            usm.receive(session.encode_request(notification_pdu(PduType.TRAP_V2))).notification
+            is not None
+        )
     assert usm.engines_known == 3
 
 
-@pytest.mark.parametrize("user", [USER, UsmUser("plain"),
-                                  UsmUser("md5", AuthProtocol.MD5, "auth-pass-phrase")])
+@pytest.mark.parametrize(
+    "user", [USER, UsmUser("plain"), UsmUser("md5", AuthProtocol.MD5, "auth-pass-phrase")]
+)
 def test_inform_discovery_then_response(user: UsmUser) -> None:
     """The whole v3 inform exchange against the manager-side session: it discovers our engine
     (RFC 3414 section 4), sends the inform localised to it, and reads our Response."""
@@ -202,7 +232,7 @@ def test_mutated_v3_traps_decode_or_raise_clear_errors(data: st.DataObject) -> N
         if data.draw(st.booleans()):
             buf[at] = data.draw(st.integers(0, 255))
         else:
-            del buf[at:at + data.draw(st.integers(1, 6))]
+            del buf[at : at + data.draw(st.integers(1, 6))]
             if not buf:
                 break
     with contextlib.suppress(SnmpDecodeError, UsmError):

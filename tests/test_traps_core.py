@@ -22,12 +22,27 @@ from .strategies_snmp import codec_settings
 KNOWN = {f"10.0.0.{n}" for n in range(1, 6)}
 
 
-def trap(uptime: int = 1, pdu_type: PduType = PduType.TRAP_V2, community: bytes = b"public",
-         code: int = 8) -> bytes:
-    return encode_message(Message(Version.V2C, community, Pdu(pdu_type, 12345, varbinds=[
-        Varbind(SYS_UPTIME_0, Tag.TIMETICKS, uptime),
-        Varbind(SNMP_TRAP_OID_0, Tag.OBJECT_IDENTIFIER, PRINTER_V2_ALERT),
-        Varbind((1, 3, 6, 1, 2, 1, 43, 18, 1, 1, 7, 1, 1), Tag.INTEGER, code)])))
+def trap(
+    uptime: int = 1,
+    pdu_type: PduType = PduType.TRAP_V2,
+    community: bytes = b"public",
+    code: int = 8,
+) -> bytes:
+    return encode_message(
+        Message(
+            Version.V2C,
+            community,
+            Pdu(
+                pdu_type,
+                12345,
+                varbinds=[
+                    Varbind(SYS_UPTIME_0, Tag.TIMETICKS, uptime),
+                    Varbind(SNMP_TRAP_OID_0, Tag.OBJECT_IDENTIFIER, PRINTER_V2_ALERT),
+                    Varbind((1, 3, 6, 1, 2, 1, 43, 18, 1, 1, 7, 1, 1), Tag.INTEGER, code),
+                ],
+            ),
+        )
+    )
 
 
 def processor(**settings: object) -> TrapProcessor:
@@ -61,8 +76,7 @@ def test_unknown_source_is_dropped_before_decoding() -> None:
 
 def test_community_filter() -> None:
     proc = processor(communities=["printers"])
-    assert proc.handle(trap(community=b"public"), ("10.0.0.1", 1), 0.0, 0.0).outcome == \
-        "rejected"
+    assert proc.handle(trap(community=b"public"), ("10.0.0.1", 1), 0.0, 0.0).outcome == "rejected"
     assert proc.handle(trap(community=b"printers"), ("10.0.0.1", 1), 0.0, 0.0).event
 
 
@@ -86,8 +100,7 @@ def test_try_take_refuses_without_debt() -> None:
 
 
 datagram = st.one_of(
-    st.builds(trap, st.integers(0, 2**32 - 1), st.sampled_from([PduType.TRAP_V2,
-                                                                 PduType.INFORM])),
+    st.builds(trap, st.integers(0, 2**32 - 1), st.sampled_from([PduType.TRAP_V2, PduType.INFORM])),
     st.binary(max_size=64),
     st.just(b"\x30\x03\x02\x01\x03"),  # an SNMPv3 header and nothing else
     st.binary(min_size=9000, max_size=9001),
@@ -95,13 +108,25 @@ datagram = st.one_of(
 
 
 @codec_settings
-@given(st.lists(st.tuples(datagram, st.sampled_from([*sorted(KNOWN), "10.9.9.9"]),
-                          st.floats(0, 0.5)), max_size=120),
-       st.floats(0.5, 50), st.integers(1, 20), st.floats(0.5, 100), st.integers(1, 40))
-def test_outcomes_add_up_and_buckets_bound_decoding(traffic, source_rate, source_burst,
-                                                    global_rate, global_burst) -> None:
-    proc = processor(per_source_rate=source_rate, per_source_burst=source_burst,
-                     global_rate=global_rate, global_burst=global_burst)
+@given(
+    st.lists(
+        st.tuples(datagram, st.sampled_from([*sorted(KNOWN), "10.9.9.9"]), st.floats(0, 0.5)),
+        max_size=120,
+    ),
+    st.floats(0.5, 50),
+    st.integers(1, 20),
+    st.floats(0.5, 100),
+    st.integers(1, 40),
+)
+def test_outcomes_add_up_and_buckets_bound_decoding(
+    traffic, source_rate, source_burst, global_rate, global_burst
+) -> None:
+    proc = processor(
+        per_source_rate=source_rate,
+        per_source_burst=source_burst,
+        global_rate=global_rate,
+        global_burst=global_burst,
+    )
     now = 0.0
     passed: dict[str, int] = {}
     for data, source, gap in traffic:

@@ -41,7 +41,9 @@ async def stored_reports(data_dir, database=None) -> list[model.DeviceReport]:
         await store.aclose()
 
 
-def assert_exactly_once(submitted: list[model.DeviceReport], stored: list[model.DeviceReport]) -> None:
+def assert_exactly_once(
+    submitted: list[model.DeviceReport], stored: list[model.DeviceReport]
+) -> None:
     counts = Counter(key(r) for r in stored)
     duplicated = [k for k, n in counts.items() if n > 1]
     missing = [key(r) for r in submitted if key(r) not in counts]
@@ -70,8 +72,10 @@ async def report_source(kind: str):
 
     from .helpers_sim import fixture_paths, running_fleet
 
-    async with running_fleet(fixture_paths(), count=18) as fleet, \
-            Scanner(ScanOptions(port=fleet.port, timeout=0.5, retries=1)) as scanner:
+    async with (
+        running_fleet(fixture_paths(), count=18) as fleet,
+        Scanner(ScanOptions(port=fleet.port, timeout=0.5, retries=1)) as scanner,
+    ):
 
         async def scan_once():
             async with scanner.scan(fleet.addresses) as reports:
@@ -81,8 +85,13 @@ async def report_source(kind: str):
         yield scan_once
 
 
-@pytest.mark.parametrize("source, database", [("simulator", "sqlite"), ("synthetic", "sqlite"), ("synthetic", "postgresql")])
-async def test_exactly_once_while_server_is_killed_and_network_cut(tmp_path, source, database, request):
+@pytest.mark.parametrize(
+    "source, database",
+    [("simulator", "sqlite"), ("synthetic", "sqlite"), ("synthetic", "postgresql")],
+)
+async def test_exactly_once_while_server_is_killed_and_network_cut(
+    tmp_path, source, database, request
+):
     url = request.getfixturevalue("postgres_url") if database == "postgresql" else None
     server = ServerProcess(tmp_path / "server", database=url)
     await trio.to_thread.run_sync(server.start)
@@ -92,9 +101,17 @@ async def test_exactly_once_while_server_is_killed_and_network_cut(tmp_path, sou
         async with trio.open_nursery() as nursery, report_source(source) as scan_once:
             proxy = TcpProxy(server.port)
             await nursery.start(proxy.serve)
-            async with Uplink(f"https://127.0.0.1:{proxy.port}", token, tmp_path / "spool", agent="site-a",
-                              tls=TlsOptions(ca_bundle=str(server.certfile)), batch_reports=10,
-                              backoff_initial=0.05, backoff_max=0.5, ack_timeout=5) as uplink:
+            async with Uplink(
+                f"https://127.0.0.1:{proxy.port}",
+                token,
+                tmp_path / "spool",
+                agent="site-a",
+                tls=TlsOptions(ca_bundle=str(server.certfile)),
+                batch_reports=10,
+                backoff_initial=0.05,
+                backoff_max=0.5,
+                ack_timeout=5,
+            ) as uplink:
                 chaos_done = trio.Event()
 
                 async def chaos():
@@ -129,13 +146,22 @@ async def test_exactly_once_while_server_is_killed_and_network_cut(tmp_path, sou
 
 
 async def test_reconnect_resumes_tls_session_and_keeps_one_stream(tmp_path):
-    async with run_server(tmp_path / "server", self_signed=True) as server, trio.open_nursery() as nursery:
+    async with (
+        run_server(tmp_path / "server", self_signed=True) as server,
+        trio.open_nursery() as nursery,
+    ):
         token = new_token()
         await server.store.add_agent("a", token)
         proxy = TcpProxy(server.port)
         await nursery.start(proxy.serve)
-        async with Uplink(f"https://127.0.0.1:{proxy.port}", token, tmp_path / "spool", agent="a",
-                          tls=TlsOptions(ca_bundle=str(server.certfile)), backoff_initial=0.05) as up:
+        async with Uplink(
+            f"https://127.0.0.1:{proxy.port}",
+            token,
+            tmp_path / "spool",
+            agent="a",
+            tls=TlsOptions(ca_bundle=str(server.certfile)),
+            backoff_initial=0.05,
+        ) as up:
             for cycle in range(3):  # three scan cycles: one stream carries them all
                 for i in range(10):
                     await up.submit(make_report(cycle * 10 + i))
@@ -154,14 +180,23 @@ async def test_reconnect_resumes_tls_session_and_keeps_one_stream(tmp_path):
 
 
 async def test_https_fallback_when_a_proxy_strips_websocket_upgrades(tmp_path):
-    async with run_server(tmp_path / "server", insecure_http=True) as server, trio.open_nursery() as nursery:
+    async with (
+        run_server(tmp_path / "server", insecure_http=True) as server,
+        trio.open_nursery() as nursery,
+    ):
         token = new_token()
         await server.store.add_agent("a", token)
         proxy = TcpProxy(server.port, refuse_upgrade=True)
         await nursery.start(proxy.serve)
         reports = [make_report(i) for i in range(25)]
-        async with Uplink(f"http://127.0.0.1:{proxy.port}", token, tmp_path / "spool", agent="a", insecure=True,
-                          batch_reports=10) as up:
+        async with Uplink(
+            f"http://127.0.0.1:{proxy.port}",
+            token,
+            tmp_path / "spool",
+            agent="a",
+            insecure=True,
+            batch_reports=10,
+        ) as up:
             for r in reports:
                 await up.submit(r)
             assert await up.flush(20), up.stats
@@ -186,6 +221,7 @@ async def test_https_fallback_uses_the_proxy_from_the_environment(tmp_path, monk
             async with await trio.open_tcp_stream(host, int(port)) as upstream:
                 await client.send_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
                 async with trio.open_nursery() as n:
+
                     async def pipe(a, b):
                         try:
                             while data := await a.receive_some(65536):
@@ -193,10 +229,14 @@ async def test_https_fallback_uses_the_proxy_from_the_environment(tmp_path, monk
                         except trio.BrokenResourceError:
                             pass
                         n.cancel_scope.cancel()
+
                     n.start_soon(pipe, client, upstream)
                     n.start_soon(pipe, upstream, client)
 
-    async with run_server(tmp_path / "server", self_signed=True, websocket=False) as server, trio.open_nursery() as nursery:
+    async with (
+        run_server(tmp_path / "server", self_signed=True, websocket=False) as server,
+        trio.open_nursery() as nursery,
+    ):
         token = new_token()
         await server.store.add_agent("a", token)
         listeners = await nursery.start(trio.serve_tcp, connect_proxy, 0)
@@ -205,8 +245,13 @@ async def test_https_fallback_uses_the_proxy_from_the_environment(tmp_path, monk
         monkeypatch.setenv("NO_PROXY", "")
         monkeypatch.delenv("no_proxy", raising=False)
         reports = [make_report(i) for i in range(12)]
-        async with Uplink(server.url, token, tmp_path / "spool", agent="a",
-                          tls=TlsOptions(ca_bundle=str(server.certfile))) as up:
+        async with Uplink(
+            server.url,
+            token,
+            tmp_path / "spool",
+            agent="a",
+            tls=TlsOptions(ca_bundle=str(server.certfile)),
+        ) as up:
             for r in reports:
                 await up.submit(r)
             assert await up.flush(20), up.stats
@@ -244,7 +289,16 @@ async def test_agent_killed_mid_upload_loses_nothing_it_had_spooled(tmp_path):
     async with run_server(tmp_path / "server", self_signed=True) as server:
         token = new_token()
         await server.store.add_agent("a", token)
-        args = [sys.executable, "-c", _AGENT, server.url, token, str(tmp_path / "spool"), str(server.certfile), str(REPO)]
+        args = [
+            sys.executable,
+            "-c",
+            _AGENT,
+            server.url,
+            token,
+            str(tmp_path / "spool"),
+            str(server.certfile),
+            str(REPO),
+        ]
         proc = await trio.lowlevel.open_process(args + ["produce"], stdout=subprocess.PIPE)
         out = b""
         with trio.fail_after(60):
@@ -269,12 +323,17 @@ async def test_agent_killed_mid_upload_loses_nothing_it_had_spooled(tmp_path):
     assert all(n == 1 for n in stored_ids.values()), "a report was stored twice"
     missing = [i for i in handed_over if i not in stored_ids]
     assert not missing, f"reports handed over but lost: {missing[:5]}"
-    assert len(stored_ids) - len(handed_over) in (0, 1)  # at most the one written but not yet printed
+    assert len(stored_ids) - len(handed_over) in (
+        0,
+        1,
+    )  # at most the one written but not yet printed
 
 
 async def test_two_instances_share_one_postgresql(tmp_path, postgres_url):  # noqa: F811 - fixture
-    async with run_server(tmp_path / "one", self_signed=True, database=postgres_url) as one, \
-            run_server(tmp_path / "two", self_signed=True, database=postgres_url) as two:
+    async with (
+        run_server(tmp_path / "one", self_signed=True, database=postgres_url) as one,
+        run_server(tmp_path / "two", self_signed=True, database=postgres_url) as two,
+    ):
         tokens = {f"agent-{n}": new_token() for n in range(4)}
         for name, token in tokens.items():
             await one.store.add_agent(name, token)  # added through one instance...
@@ -283,8 +342,14 @@ async def test_two_instances_share_one_postgresql(tmp_path, postgres_url):  # no
         async def agent(name: str, server, offset: int):
             reports = [make_report(offset + i, address_base="127.0.2") for i in range(40)]
             submitted.extend(reports)
-            async with Uplink(server.url, tokens[name], tmp_path / name, agent=name, batch_reports=7,
-                              tls=TlsOptions(ca_bundle=str(server.certfile))) as up:
+            async with Uplink(
+                server.url,
+                tokens[name],
+                tmp_path / name,
+                agent=name,
+                batch_reports=7,
+                tls=TlsOptions(ca_bundle=str(server.certfile)),
+            ) as up:
                 for r in reports:
                     await up.submit(r)
                 assert await up.flush(30)

@@ -58,16 +58,23 @@ SYS_DESCR = (1, 3, 6, 1, 2, 1, 1, 1, 0)
 PY_AUTH = {
     AuthProtocol.MD5: (HmacMd5.SERVICE_ID, HmacMd5(), md5),
     AuthProtocol.SHA: (HmacSha.SERVICE_ID, HmacSha(), sha1),
-    **{proto: (oid, HmacSha2(oid), HmacSha2.HASH_ALGORITHM[oid]) for proto, oid in (
-        (AuthProtocol.SHA224, HmacSha2.SHA224_SERVICE_ID),
-        (AuthProtocol.SHA256, HmacSha2.SHA256_SERVICE_ID),
-        (AuthProtocol.SHA384, HmacSha2.SAH384_SERVICE_ID),
-        (AuthProtocol.SHA512, HmacSha2.SHA512_SERVICE_ID))},
+    **{
+        proto: (oid, HmacSha2(oid), HmacSha2.HASH_ALGORITHM[oid])
+        for proto, oid in (
+            (AuthProtocol.SHA224, HmacSha2.SHA224_SERVICE_ID),
+            (AuthProtocol.SHA256, HmacSha2.SHA256_SERVICE_ID),
+            (AuthProtocol.SHA384, HmacSha2.SAH384_SERVICE_ID),
+            (AuthProtocol.SHA512, HmacSha2.SHA512_SERVICE_ID),
+        )
+    },
 }
 PY_PRIV = {
-    PrivProtocol.DES: PyDes, PrivProtocol.AES: PyAes,
-    PrivProtocol.AES192: AesBlumenthal192, PrivProtocol.AES256: AesBlumenthal256,
-    PrivProtocol.AES192_REEDER: PyAes192Reeder, PrivProtocol.AES256_REEDER: PyAes256Reeder,
+    PrivProtocol.DES: PyDes,
+    PrivProtocol.AES: PyAes,
+    PrivProtocol.AES192: AesBlumenthal192,
+    PrivProtocol.AES256: AesBlumenthal256,
+    PrivProtocol.AES192_REEDER: PyAes192Reeder,
+    PrivProtocol.AES256_REEDER: PyAes256Reeder,
 }
 AUTHS = [a for a in AuthProtocol if a is not AuthProtocol.NONE]
 PRIVS = [p for p in PrivProtocol if p is not PrivProtocol.NONE]
@@ -76,10 +83,20 @@ passphrases = st.binary(min_size=8, max_size=40)
 engine_ids = st.binary(min_size=5, max_size=32)
 
 
-def user_for(auth: AuthProtocol, priv: PrivProtocol, name: str = "alice",
-             auth_pass: str = "auth-secret-1", priv_pass: str = "priv-secret-1") -> UsmUser:
-    return UsmUser(name, auth, None if auth is AuthProtocol.NONE else auth_pass, priv,
-                   None if priv is PrivProtocol.NONE else priv_pass)
+def user_for(
+    auth: AuthProtocol,
+    priv: PrivProtocol,
+    name: str = "alice",
+    auth_pass: str = "auth-secret-1",
+    priv_pass: str = "priv-secret-1",
+) -> UsmUser:
+    return UsmUser(
+        name,
+        auth,
+        None if auth is AuthProtocol.NONE else auth_pass,
+        priv,
+        None if priv is PrivProtocol.NONE else priv_pass,
+    )
 
 
 class FakeClock:
@@ -90,8 +107,9 @@ class FakeClock:
         return self.now
 
 
-def session(user: UsmUser, boots: int = 3, engine_time: int = 5000,
-            clock: FakeClock | None = None) -> UsmSession:
+def session(
+    user: UsmUser, boots: int = 3, engine_time: int = 5000, clock: FakeClock | None = None
+) -> UsmSession:
     s = UsmSession(user, clock=clock or FakeClock())
     s.set_engine(ENGINE, boots, engine_time)
     return s
@@ -122,16 +140,17 @@ def test_localisation_matches_pysnmp(auth: AuthProtocol, passphrase: bytes, engi
 
 
 @settings(deadline=None, max_examples=40)
-@given(st.sampled_from(AUTHS), st.sampled_from(PRIVS), st.binary(min_size=16, max_size=64),
-       engine_ids)
-def test_priv_key_extension_matches_pysnmp(auth: AuthProtocol, priv: PrivProtocol,
-                                           master: bytes, engine: bytes) -> None:
+@given(
+    st.sampled_from(AUTHS), st.sampled_from(PRIVS), st.binary(min_size=16, max_size=64), engine_ids
+)
+def test_priv_key_extension_matches_pysnmp(
+    auth: AuthProtocol, priv: PrivProtocol, master: bytes, engine: bytes
+) -> None:
     """Blumenthal and Reeder key extension and DES/AES truncation, against pysnmp's eso/rfc3826
     services (their ``localize_key`` takes the already hashed master key Ku)."""
     oid = PY_AUTH[auth][0]
-    theirs = PY_PRIV[priv]().localize_key(oid, univ.OctetString(master),
-                                           univ.OctetString(engine))
-    assert localized_priv_key(master, engine, auth, priv) == bytes(theirs)[:priv.key_length]
+    theirs = PY_PRIV[priv]().localize_key(oid, univ.OctetString(master), univ.OctetString(engine))
+    assert localized_priv_key(master, engine, auth, priv) == bytes(theirs)[: priv.key_length]
 
 
 def test_key_cache_hits_per_engine() -> None:
@@ -146,23 +165,33 @@ def test_key_cache_hits_per_engine() -> None:
 
 
 @settings(deadline=None)
-@given(st.sampled_from([PrivProtocol.AES, PrivProtocol.AES192, PrivProtocol.AES256]),
-       st.binary(min_size=32, max_size=32), st.integers(0, 2**31 - 1),
-       st.integers(0, 2**31 - 1), st.binary(min_size=8, max_size=8), st.binary(max_size=300))
+@given(
+    st.sampled_from([PrivProtocol.AES, PrivProtocol.AES192, PrivProtocol.AES256]),
+    st.binary(min_size=32, max_size=32),
+    st.integers(0, 2**31 - 1),
+    st.integers(0, 2**31 - 1),
+    st.binary(min_size=8, max_size=8),
+    st.binary(max_size=300),
+)
 def test_aes_matches_pysnmp(priv, key, boots, engine_time, salt, plaintext) -> None:
-    key = key[:priv.key_length]
+    key = key[: priv.key_length]
     service = PY_PRIV[priv]()
     ours = encrypt_scoped_pdu(priv, key, boots, engine_time, salt, plaintext)
     assert len(ours) == len(plaintext)  # CFB: no padding
-    back = service.decrypt_data(univ.OctetString(key), (boots, engine_time, list(salt)),
-                                univ.OctetString(ours))
+    back = service.decrypt_data(
+        univ.OctetString(key), (boots, engine_time, list(salt)), univ.OctetString(ours)
+    )
     assert bytes(back) == plaintext
     assert decrypt_scoped_pdu(priv, key, boots, engine_time, salt, ours) == plaintext
 
 
 @settings(deadline=None)
-@given(st.binary(min_size=16, max_size=16), st.integers(0, 2**31 - 1),
-       st.integers(0, 2**32 - 1), st.binary(max_size=300))
+@given(
+    st.binary(min_size=16, max_size=16),
+    st.integers(0, 2**31 - 1),
+    st.integers(0, 2**32 - 1),
+    st.binary(max_size=300),
+)
 def test_des_matches_pysnmp(key, boots, local_int, plaintext) -> None:
     service = PyDes()
     service.local_int = local_int
@@ -171,24 +200,39 @@ def test_des_matches_pysnmp(key, boots, local_int, plaintext) -> None:
     assert salt == boots.to_bytes(4, "big") + local_int.to_bytes(4, "big")
     # pysnmp pads a full block when already aligned; both are valid (RFC 3414 8.1.1.2).
     ours = decrypt_scoped_pdu(PrivProtocol.DES, key, boots, 0, salt, bytes(ciphertext))
-    assert ours[:len(plaintext)] == plaintext
+    assert ours[: len(plaintext)] == plaintext
     mine = encrypt_scoped_pdu(PrivProtocol.DES, key, boots, 0, salt, plaintext)
     assert len(mine) % 8 == 0
-    back = service.decrypt_data(univ.OctetString(key), (boots, 0, univ.OctetString(salt)),
-                                univ.OctetString(mine))
-    assert bytes(back)[:len(plaintext)] == plaintext
+    back = service.decrypt_data(
+        univ.OctetString(key), (boots, 0, univ.OctetString(salt)), univ.OctetString(mine)
+    )
+    assert bytes(back)[: len(plaintext)] == plaintext
 
 
-varbind_lists = st.lists(st.one_of(
-    st.builds(Varbind, st.lists(st.integers(0, 2**32 - 1), max_size=10).map(
-        lambda t: (1, 3, 6, 1, *t)), st.just(0x05), st.none()),
-    st.builds(Varbind, st.just(SYS_DESCR), st.just(0x04), st.binary(max_size=200)),
-), max_size=6)
-pdus = st.builds(Pdu, st.sampled_from([PduType.GET, PduType.GET_NEXT, PduType.GET_BULK]),
-                 st.integers(0x800000, 0x7FFFFFFF), st.integers(0, 5), st.integers(0, 50),
-                 varbind_lists)
-pairs = st.sampled_from([(a, p) for a in AUTHS for p in (PrivProtocol.NONE, *PRIVS)]
-                        + [(AuthProtocol.NONE, PrivProtocol.NONE)])
+varbind_lists = st.lists(
+    st.one_of(
+        st.builds(
+            Varbind,
+            st.lists(st.integers(0, 2**32 - 1), max_size=10).map(lambda t: (1, 3, 6, 1, *t)),
+            st.just(0x05),
+            st.none(),
+        ),
+        st.builds(Varbind, st.just(SYS_DESCR), st.just(0x04), st.binary(max_size=200)),
+    ),
+    max_size=6,
+)
+pdus = st.builds(
+    Pdu,
+    st.sampled_from([PduType.GET, PduType.GET_NEXT, PduType.GET_BULK]),
+    st.integers(0x800000, 0x7FFFFFFF),
+    st.integers(0, 5),
+    st.integers(0, 50),
+    varbind_lists,
+)
+pairs = st.sampled_from(
+    [(a, p) for a in AUTHS for p in (PrivProtocol.NONE, *PRIVS)]
+    + [(AuthProtocol.NONE, PrivProtocol.NONE)]
+)
 
 
 @settings(deadline=None)
@@ -212,18 +256,23 @@ def test_pysnmp_verifies_and_decrypts_our_requests(pair, pdu: Pdu) -> None:
         scoped = message["msgData"]["plaintext"]
     else:
         service = PY_PRIV[priv]()
-        params = (int(usm["msgAuthoritativeEngineBoots"]), int(usm["msgAuthoritativeEngineTime"]),
-                  list(bytes(usm["msgPrivacyParameters"])))
+        params = (
+            int(usm["msgAuthoritativeEngineBoots"]),
+            int(usm["msgAuthoritativeEngineTime"]),
+            list(bytes(usm["msgPrivacyParameters"])),
+        )
         if priv is PrivProtocol.DES:
             params = params[:2] + (usm["msgPrivacyParameters"],)
-        scoped_bytes = bytes(service.decrypt_data(univ.OctetString(user.priv_key(ENGINE)),
-                                                  params, message["msgData"]["encryptedPDU"]))
+        scoped_bytes = bytes(
+            service.decrypt_data(
+                univ.OctetString(user.priv_key(ENGINE)), params, message["msgData"]["encryptedPDU"]
+            )
+        )
         scoped, _ = ber_decoder.decode(scoped_bytes, asn1Spec=PyScopedPDU())
     assert bytes(scoped["contextEngineId"]) == ENGINE
     inner = scoped["data"].getComponent()
     assert int(inner["request-id"]) == pdu.request_id
-    assert [tuple(vb["name"]) for vb in inner["variable-bindings"]] == [v.oid for v in
-                                                                        pdu.varbinds]
+    assert [tuple(vb["name"]) for vb in inner["variable-bindings"]] == [v.oid for v in pdu.varbinds]
 
 
 # -- round trips, tampering -------------------------------------------------------------------
@@ -269,8 +318,9 @@ def test_flips_in_mac_or_ciphertext_are_wrong_digest(auth, priv, pdu, data) -> N
 def test_wrong_privacy_key_on_our_side_is_decryption_error() -> None:
     agent = session(user_for(AuthProtocol.SHA, PrivProtocol.AES))
     ours = session(user_for(AuthProtocol.SHA, PrivProtocol.AES, priv_pass="not-the-same"))
-    response = agent.encode_request(Pdu(PduType.RESPONSE, 0x800001, varbinds=[
-        Varbind(SYS_DESCR, 0x04, b"printer")]))
+    response = agent.encode_request(
+        Pdu(PduType.RESPONSE, 0x800001, varbinds=[Varbind(SYS_DESCR, 0x04, b"printer")])
+    )
     with pytest.raises(DecryptionError):
         ours.decode_response(response)
 
@@ -287,8 +337,13 @@ def test_privacy_probe() -> None:
     probe = ours.privacy_probe_request(0x800005)
     seen, _ = decode_v3_message(probe)
     assert seen.authenticated and not seen.encrypted
-    answer = agent.encode_request(Pdu(PduType.RESPONSE, 0x800005, varbinds=[
-        Varbind((1, 3, 6, 1, 6, 3, 10, 2, 1, 3, 0), 0x02, 12)]))
+    answer = agent.encode_request(
+        Pdu(
+            PduType.RESPONSE,
+            0x800005,
+            varbinds=[Varbind((1, 3, 6, 1, 6, 3, 10, 2, 1, 3, 0), 0x02, 12)],
+        )
+    )
     assert isinstance(ours.handle_privacy_probe(answer), DecryptionError)
     # A forged (unauthenticated) answer proves nothing.
     forged = session(UsmUser("alice")).encode_request(Pdu(PduType.RESPONSE, 0x800005))
@@ -298,15 +353,24 @@ def test_privacy_probe() -> None:
 
 # -- reports ----------------------------------------------------------------------------------
 
-REPORTS = {1: UnsupportedSecLevel, 2: NotInTimeWindow, 3: UnknownUserName, 4: UnknownEngineId,
-           5: WrongDigest, 6: DecryptionError}
+REPORTS = {
+    1: UnsupportedSecLevel,
+    2: NotInTimeWindow,
+    3: UnknownUserName,
+    4: UnknownEngineId,
+    5: WrongDigest,
+    6: DecryptionError,
+}
 
 
 @pytest.mark.parametrize("counter", sorted(REPORTS))
 def test_unauthenticated_reports_map_to_errors(counter: int) -> None:
     agent = session(UsmUser(""))
-    report = agent.encode_request(Pdu(PduType.REPORT, 0, varbinds=[
-        Varbind((1, 3, 6, 1, 6, 3, 15, 1, 1, counter, 0), 0x41, 9)]))
+    report = agent.encode_request(
+        Pdu(
+            PduType.REPORT, 0, varbinds=[Varbind((1, 3, 6, 1, 6, 3, 15, 1, 1, counter, 0), 0x41, 9)]
+        )
+    )
     ours = session(user_for(AuthProtocol.SHA, PrivProtocol.AES))
     with pytest.raises(REPORTS[counter]) as caught:
         ours.decode_response(report)
@@ -316,8 +380,9 @@ def test_unauthenticated_reports_map_to_errors(counter: int) -> None:
 
 def test_other_report_is_report_error() -> None:
     agent = session(UsmUser(""))
-    report = agent.encode_request(Pdu(PduType.REPORT, 0, varbinds=[
-        Varbind((1, 3, 6, 1, 6, 3, 11, 2, 1, 2, 0), 0x41, 1)]))
+    report = agent.encode_request(
+        Pdu(PduType.REPORT, 0, varbinds=[Varbind((1, 3, 6, 1, 6, 3, 11, 2, 1, 2, 0), 0x41, 1)])
+    )
     with pytest.raises(ReportError, match="snmpInvalidMsgs"):
         session(UsmUser("bob")).decode_response(report)
 
@@ -331,8 +396,9 @@ def test_discovery() -> None:
     with pytest.raises(UnknownEngineId):
         ours.encode_request(Pdu(PduType.GET, 0x800001))
     agent = session(UsmUser(""), boots=9, engine_time=1234)
-    report = agent.encode_request(Pdu(PduType.REPORT, 77, varbinds=[
-        Varbind((1, 3, 6, 1, 6, 3, 15, 1, 1, 4, 0), 0x41, 1)]))
+    report = agent.encode_request(
+        Pdu(PduType.REPORT, 77, varbinds=[Varbind((1, 3, 6, 1, 6, 3, 15, 1, 1, 4, 0), 0x41, 1)])
+    )
     assert ours.handle_discovery(report) == ENGINE
     assert (ours.engine_boots, ours.engine_time) == (9, 1234)
 
@@ -364,8 +430,13 @@ def test_time_window() -> None:
 def test_authenticated_not_in_time_window_report_resyncs(boots: int, engine_time: int) -> None:
     ours = session(user_for(AuthProtocol.SHA512, PrivProtocol.AES256), 7, 100)
     agent = session(user_for(AuthProtocol.SHA512, PrivProtocol.NONE), boots, engine_time)
-    report = agent.encode_request(Pdu(PduType.REPORT, 0x800001, varbinds=[
-        Varbind((1, 3, 6, 1, 6, 3, 15, 1, 1, 2, 0), 0x41, 3)]))
+    report = agent.encode_request(
+        Pdu(
+            PduType.REPORT,
+            0x800001,
+            varbinds=[Varbind((1, 3, 6, 1, 6, 3, 15, 1, 1, 2, 0), 0x41, 3)],
+        )
+    )
     with pytest.raises(NotInTimeWindow) as caught:
         ours.decode_response(report)
     assert (caught.value.engine_boots, caught.value.engine_time) == (boots, engine_time)
@@ -377,7 +448,8 @@ def test_authenticated_not_in_time_window_report_resyncs(boots: int, engine_time
 def test_response_at_lower_level_rejected() -> None:
     ours = session(user_for(AuthProtocol.SHA, PrivProtocol.AES))
     downgraded = session(user_for(AuthProtocol.SHA, PrivProtocol.NONE)).encode_request(
-        Pdu(PduType.RESPONSE, 0x800001))
+        Pdu(PduType.RESPONSE, 0x800001)
+    )
     with pytest.raises(UnsupportedSecLevel):
         ours.decode_response(downgraded)
     plain = session(UsmUser("alice")).encode_request(Pdu(PduType.RESPONSE, 0x800001))
@@ -389,20 +461,24 @@ def test_response_at_lower_level_rejected() -> None:
 
 
 def test_user_repr_hides_secrets() -> None:
-    user = UsmUser("carol", AuthProtocol.SHA256, "very-secret-auth", PrivProtocol.AES,
-                   "very-secret-priv")
+    user = UsmUser(
+        "carol", AuthProtocol.SHA256, "very-secret-auth", PrivProtocol.AES, "very-secret-priv"
+    )
     for text in (repr(user), str(user), repr(session(user))):
         assert "very-secret" not in text and "carol" in text
     assert user.security_level is SecurityLevel.AUTH_PRIV
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(name="x", priv_protocol=PrivProtocol.AES, priv_passphrase="12345678"),
-    dict(name="x", auth_protocol=AuthProtocol.SHA),
-    dict(name="x", auth_protocol=AuthProtocol.SHA, auth_passphrase="short"),
-    dict(name="x" * 33),
-    dict(name="x", auth_passphrase="12345678"),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(name="x", priv_protocol=PrivProtocol.AES, priv_passphrase="12345678"),
+        dict(name="x", auth_protocol=AuthProtocol.SHA),
+        dict(name="x", auth_protocol=AuthProtocol.SHA, auth_passphrase="short"),
+        dict(name="x" * 33),
+        dict(name="x", auth_passphrase="12345678"),
+    ],
+)
 def test_user_validation(kwargs) -> None:
     with pytest.raises(ValueError):
         UsmUser(**kwargs)
@@ -411,8 +487,9 @@ def test_user_validation(kwargs) -> None:
 # -- the reverse: pysnmp's primitives build the message, we decode it ------------------------
 
 
-def _pysnmp_response(user: UsmUser, request_id: int, value: bytes, boots: int,
-                     engine_time: int) -> bytes:
+def _pysnmp_response(
+    user: UsmUser, request_id: int, value: bytes, boots: int, engine_time: int
+) -> bytes:
     """A Response as pysnmp's codec, auth and priv services would put it on the wire."""
     from pyasn1.codec.ber import encoder as ber_encoder
     from pysnmp.proto import api
@@ -427,8 +504,8 @@ def _pysnmp_response(user: UsmUser, request_id: int, value: bytes, boots: int,
     scoped["contextName"] = b""
     scoped.setComponentByPosition(2)
     scoped.getComponentByPosition(2).setComponentByType(
-        response.tagSet, response, verifyConstraints=False, matchTags=False,
-        matchConstraints=False)
+        response.tagSet, response, verifyConstraints=False, matchTags=False, matchConstraints=False
+    )
     scoped_bytes = ber_encoder.encode(scoped)
     auth, priv = user.auth_protocol, user.priv_protocol
     usm = PyUsmParams()
@@ -450,19 +527,25 @@ def _pysnmp_response(user: UsmUser, request_id: int, value: bytes, boots: int,
         data.setComponentByPosition(0, scoped)
     else:
         service = PY_PRIV[priv]()
-        ciphertext, salt = service.encrypt_data(univ.OctetString(user.priv_key(ENGINE)),
-                                                (boots, engine_time, None), scoped_bytes)
+        ciphertext, salt = service.encrypt_data(
+            univ.OctetString(user.priv_key(ENGINE)), (boots, engine_time, None), scoped_bytes
+        )
         usm["msgPrivacyParameters"] = salt
         data["encryptedPDU"] = ciphertext
     message["msgSecurityParameters"] = ber_encoder.encode(usm)
     whole = ber_encoder.encode(message)
     return PY_AUTH[auth][1].authenticate_outgoing_message(
-        univ.OctetString(user.auth_key(ENGINE)), whole)
+        univ.OctetString(user.auth_key(ENGINE)), whole
+    )
 
 
 @settings(deadline=None)
-@given(st.sampled_from(AUTHS), st.sampled_from([PrivProtocol.NONE, *PRIVS]),
-       st.integers(0x800000, 0x7FFFFFFF), st.binary(max_size=300))
+@given(
+    st.sampled_from(AUTHS),
+    st.sampled_from([PrivProtocol.NONE, *PRIVS]),
+    st.integers(0x800000, 0x7FFFFFFF),
+    st.binary(max_size=300),
+)
 def test_we_decode_what_pysnmp_builds(auth, priv, request_id, value) -> None:
     user = user_for(auth, priv)
     ours = session(user, boots=3, engine_time=5000)

@@ -20,13 +20,24 @@ from printerhq.commands.snmp_credentials import (
 from printerhq.snmp.usm import AuthProtocol, PrivProtocol, SecurityLevel
 from printerhq.snmp.v3credential import UsmCredential
 
-SPELLINGS = [("SHA-256", AuthProtocol.SHA256), ("sha256", AuthProtocol.SHA256),
-             ("MD5", AuthProtocol.MD5), ("SHA", AuthProtocol.SHA), ("sha-1", AuthProtocol.SHA),
-             ("SHA-224", AuthProtocol.SHA224), ("SHA_384", AuthProtocol.SHA384),
-             ("SHA-512", AuthProtocol.SHA512)]
-PRIV_SPELLINGS = [("DES", PrivProtocol.DES), ("AES", PrivProtocol.AES),
-                  ("aes-128", PrivProtocol.AES), ("AES-192", PrivProtocol.AES192),
-                  ("AES-256", PrivProtocol.AES256), ("AES-256-C", PrivProtocol.AES256_REEDER)]
+SPELLINGS = [
+    ("SHA-256", AuthProtocol.SHA256),
+    ("sha256", AuthProtocol.SHA256),
+    ("MD5", AuthProtocol.MD5),
+    ("SHA", AuthProtocol.SHA),
+    ("sha-1", AuthProtocol.SHA),
+    ("SHA-224", AuthProtocol.SHA224),
+    ("SHA_384", AuthProtocol.SHA384),
+    ("SHA-512", AuthProtocol.SHA512),
+]
+PRIV_SPELLINGS = [
+    ("DES", PrivProtocol.DES),
+    ("AES", PrivProtocol.AES),
+    ("aes-128", PrivProtocol.AES),
+    ("AES-192", PrivProtocol.AES192),
+    ("AES-256", PrivProtocol.AES256),
+    ("AES-256-C", PrivProtocol.AES256_REEDER),
+]
 
 
 @pytest.mark.parametrize("text, protocol", SPELLINGS)
@@ -50,17 +61,23 @@ def test_security_level_inferred() -> None:
 
 
 @settings(deadline=None)
-@given(st.sampled_from([s for s, _ in SPELLINGS]),
-       st.sampled_from([s for s, _ in PRIV_SPELLINGS]),
-       st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=8, max_size=30),
-       st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=8, max_size=30))
+@given(
+    st.sampled_from([s for s, _ in SPELLINGS]),
+    st.sampled_from([s for s, _ in PRIV_SPELLINGS]),
+    st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=8, max_size=30),
+    st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=8, max_size=30),
+)
 def test_secrets_never_in_repr_or_errors(auth, priv, auth_pass, priv_pass) -> None:
     # A marker keeps generated secrets from colliding with ordinary words ("Credenti" is part
     # of "UsmCredential"), which would make the check meaningless rather than stricter.
     auth_pass, priv_pass = "\u2603a:" + auth_pass, "\u2603p:" + priv_pass
     user = parse_v3_options("operator", f"{auth}:{auth_pass}", f"{priv}:{priv_pass}")
-    shown = [repr(user), str(user), repr(UsmCredential(user)),
-             repr(parse_auth(f"{auth}:{auth_pass}"))]
+    shown = [
+        repr(user),
+        str(user),
+        repr(UsmCredential(user)),
+        repr(parse_auth(f"{auth}:{auth_pass}")),
+    ]
     for text in shown:
         assert auth_pass not in text and priv_pass not in text
     with pytest.raises(CredentialError) as caught:
@@ -78,8 +95,11 @@ def test_file_and_env_precedence(tmp_path) -> None:
     path = tmp_path / "v3.conf"
     path.write_text("# printer fleet\nuser=fileuser\nauth=SHA-512:file-auth-pass\n")
     path.chmod(0o600)
-    env = {"PRINTERHQ_V3_USER": "envuser", "PRINTERHQ_V3_AUTH": "MD5:env-auth-pass",
-           "PRINTERHQ_V3_PRIV": "DES:env-priv-pass"}
+    env = {
+        "PRINTERHQ_V3_USER": "envuser",
+        "PRINTERHQ_V3_AUTH": "MD5:env-auth-pass",
+        "PRINTERHQ_V3_PRIV": "DES:env-priv-pass",
+    }
     user = resolve_v3_user(file=path, environ=env)
     assert user.name == b"fileuser" and user.auth_protocol is AuthProtocol.SHA512
     assert user.auth_passphrase == b"file-auth-pass"
@@ -111,8 +131,9 @@ def test_bad_file_line(tmp_path) -> None:
 def test_argparse_namespace_does_not_show_secrets() -> None:
     parser = argparse.ArgumentParser()
     add_v3_arguments(parser)
-    args = parser.parse_args(["--v3-user", "ops", "--auth", "SHA-256:top-secret-auth",
-                              "--priv", "AES:top-secret-priv"])
+    args = parser.parse_args(
+        ["--v3-user", "ops", "--auth", "SHA-256:top-secret-auth", "--priv", "AES:top-secret-priv"]
+    )
     assert "top-secret" not in repr(args)
     user = v3_user_from_args(args, environ={})
     assert user.auth_protocol is AuthProtocol.SHA256

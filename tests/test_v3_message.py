@@ -35,22 +35,50 @@ varbinds = st.lists(
     ),
     max_size=8,
 )
-pdus = st.builds(Pdu, st.sampled_from([PduType.GET, PduType.GET_NEXT, PduType.GET_BULK,
-                                       PduType.RESPONSE, PduType.REPORT]),
-                 st.integers(-(2**31), 2**31 - 1), st.integers(0, 18), st.integers(0, 100),
-                 varbinds)
-securities = st.builds(UsmSecurityParameters, st.binary(max_size=32), int31, int31,
-                       st.binary(max_size=32), st.binary(max_size=48), st.binary(max_size=8))
+pdus = st.builds(
+    Pdu,
+    st.sampled_from(
+        [PduType.GET, PduType.GET_NEXT, PduType.GET_BULK, PduType.RESPONSE, PduType.REPORT]
+    ),
+    st.integers(-(2**31), 2**31 - 1),
+    st.integers(0, 18),
+    st.integers(0, 100),
+    varbinds,
+)
+securities = st.builds(
+    UsmSecurityParameters,
+    st.binary(max_size=32),
+    int31,
+    int31,
+    st.binary(max_size=32),
+    st.binary(max_size=48),
+    st.binary(max_size=8),
+)
 
 
 @st.composite
 def messages(draw) -> V3Message:
-    flags = draw(st.sampled_from([0, FLAG_REPORTABLE, FLAG_AUTH, FLAG_AUTH | FLAG_REPORTABLE,
-                                  FLAG_AUTH | FLAG_PRIV | FLAG_REPORTABLE]))
+    flags = draw(
+        st.sampled_from(
+            [
+                0,
+                FLAG_REPORTABLE,
+                FLAG_AUTH,
+                FLAG_AUTH | FLAG_REPORTABLE,
+                FLAG_AUTH | FLAG_PRIV | FLAG_REPORTABLE,
+            ]
+        )
+    )
     security = draw(securities)
     if flags & FLAG_PRIV:
-        return V3Message(draw(int31), draw(st.integers(484, 0x7FFF_FFFF)), flags, security,
-                         None, draw(st.binary(max_size=400)))
+        return V3Message(
+            draw(int31),
+            draw(st.integers(484, 0x7FFF_FFFF)),
+            flags,
+            security,
+            None,
+            draw(st.binary(max_size=400)),
+        )
     scoped = ScopedPdu(draw(st.binary(max_size=32)), draw(st.binary(max_size=32)), draw(pdus))
     return V3Message(draw(int31), draw(st.integers(484, 0x7FFF_FFFF)), flags, security, scoped)
 
@@ -62,7 +90,7 @@ def test_round_trip_and_auth_location(message: V3Message) -> None:
     decoded, located = decode_v3_message(encoded.data)
     assert decoded == message
     assert (located.auth_start, located.auth_stop) == (encoded.auth_start, encoded.auth_stop)
-    assert encoded.data[encoded.auth_start:encoded.auth_stop] == message.security.auth_params
+    assert encoded.data[encoded.auth_start : encoded.auth_stop] == message.security.auth_params
     assert peek_msg_id(encoded.data) == message.msg_id
 
 
@@ -78,8 +106,7 @@ def test_pysnmp_decodes_what_we_encode(message: V3Message) -> None:
     assert int(header["msgMaxSize"]) == message.max_size
     assert bytes(header["msgFlags"]) == bytes((message.flags,))
     assert int(header["msgSecurityModel"]) == 3
-    usm, rest = ber_decoder.decode(bytes(theirs["msgSecurityParameters"]),
-                                   asn1Spec=PyUsmParams())
+    usm, rest = ber_decoder.decode(bytes(theirs["msgSecurityParameters"]), asn1Spec=PyUsmParams())
     assert rest == b""
     sec = message.security
     assert bytes(usm["msgAuthoritativeEngineId"]) == sec.engine_id
@@ -99,7 +126,8 @@ def test_pysnmp_decodes_what_we_encode(message: V3Message) -> None:
         pdu = message.scoped_pdu.pdu
         assert int(inner["request-id"]) == pdu.request_id
         assert [tuple(vb["name"]) for vb in inner["variable-bindings"]] == [
-            vb.oid for vb in pdu.varbinds]
+            vb.oid for vb in pdu.varbinds
+        ]
         # pyasn1 re-encodes the header and security parameters to the same bytes. (Not the
         # whole message: pyasn1 0.6 encodes INTEGER -128 as 02 02 ff 80, not minimally.)
         assert ber_encoder.encode(theirs["msgGlobalData"]) in data
@@ -110,16 +138,18 @@ def test_rejects_v2c_and_bad_flags() -> None:
     v2c = encode_message(Message(Version.V2C, b"public", Pdu(PduType.GET, 1)))
     with pytest.raises(SnmpDecodeError, match="not an SNMPv3 message"):
         decode_v3_message(v2c)
-    message = V3Message(1, 484, FLAG_AUTH, UsmSecurityParameters(),
-                        ScopedPdu(b"", b"", Pdu(PduType.GET, 1)))
+    message = V3Message(
+        1, 484, FLAG_AUTH, UsmSecurityParameters(), ScopedPdu(b"", b"", Pdu(PduType.GET, 1))
+    )
     data = bytearray(encode_v3_message(message).data)
     at = data.index(bytes((0x04, 0x01, FLAG_AUTH)))
     data[at + 2] = FLAG_PRIV  # privFlag without authFlag: RFC 3412 section 7.2 step 5
     with pytest.raises(SnmpDecodeError, match="privFlag without authFlag"):
         decode_v3_message(bytes(data))
     with pytest.raises(ValueError):
-        encode_v3_message(V3Message(1, 100, 0, UsmSecurityParameters(),
-                                    ScopedPdu(b"", b"", Pdu(PduType.GET, 1))))
+        encode_v3_message(
+            V3Message(1, 100, 0, UsmSecurityParameters(), ScopedPdu(b"", b"", Pdu(PduType.GET, 1)))
+        )
 
 
 @settings(deadline=None)

@@ -168,8 +168,12 @@ def assess(observation: Observation, max_age: float) -> Assessment:
         # No heartbeat from this process yet: give it max_age from the pidfile's birth.
         started = observation.pidfile_age
         if started is not None and started <= max_age:
-            return Assessment(Verdict.STARTING, f"agent {pid} started {started:.1f}s ago, "
-                                                f"no heartbeat yet", pid, None)
+            return Assessment(
+                Verdict.STARTING,
+                f"agent {pid} started {started:.1f}s ago, no heartbeat yet",
+                pid,
+                None,
+            )
         why = f"agent {pid} is running but has written no heartbeat"
         if started is not None:
             why += f" in {started:.1f}s"
@@ -179,17 +183,32 @@ def assess(observation: Observation, max_age: float) -> Assessment:
 
     age = observation.now - beat.time
     if age > max_age:
-        return Assessment(Verdict.STALE, f"agent {pid}: last heartbeat {age:.1f}s ago "
-                                         f"(max {max_age:g}s)", pid, age)
+        return Assessment(
+            Verdict.STALE,
+            f"agent {pid}: last heartbeat {age:.1f}s ago (max {max_age:g}s)",
+            pid,
+            age,
+        )
     if age < -max_age:
         # The agent rewrites it every few seconds with its own clock, so a time this far
         # ahead means no rewrite since the clock stepped back: as good as stale.
-        return Assessment(Verdict.STALE, f"agent {pid}: heartbeat dated {-age:.1f}s in the "
-                                         f"future (clock stepped back?)", pid, age)
-    verdict = {"starting": Verdict.STARTING, "running": Verdict.HEALTHY,
-               "stopping": Verdict.STOPPING}[beat.state]
-    return Assessment(verdict, f"agent {pid} {beat.state}, cycle {beat.cycle}, heartbeat "
-                               f"{max(age, 0.0):.1f}s ago", pid, age)
+        return Assessment(
+            Verdict.STALE,
+            f"agent {pid}: heartbeat dated {-age:.1f}s in the future (clock stepped back?)",
+            pid,
+            age,
+        )
+    verdict = {
+        "starting": Verdict.STARTING,
+        "running": Verdict.HEALTHY,
+        "stopping": Verdict.STOPPING,
+    }[beat.state]
+    return Assessment(
+        verdict,
+        f"agent {pid} {beat.state}, cycle {beat.cycle}, heartbeat {max(age, 0.0):.1f}s ago",
+        pid,
+        age,
+    )
 
 
 def restart_command(argv: list[str], cwd: str, python: str) -> list[str]:

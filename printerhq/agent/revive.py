@@ -46,8 +46,15 @@ LOCK_NAME = "health-check.lock"
 POLL = 0.1  # seconds between looks at a process or file we are waiting for
 # Variables that tie a process to the service manager that started the health check; a
 # detached agent must not answer to it.
-SERVICE_VARIABLES = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS",
-                     "LISTEN_PID", "LISTEN_FDNAMES", "INVOCATION_ID")
+SERVICE_VARIABLES = (
+    "NOTIFY_SOCKET",
+    "WATCHDOG_USEC",
+    "WATCHDOG_PID",
+    "LISTEN_FDS",
+    "LISTEN_PID",
+    "LISTEN_FDNAMES",
+    "INVOCATION_ID",
+)
 
 
 class ReviveError(RuntimeError):
@@ -105,8 +112,9 @@ def read_pidfile(path: Path, now: float) -> tuple[int | None, float | None, str 
         return None, None, f"{path}: {exc}"
 
 
-def observe(pidfile: Path, heartbeat_path: Path, now: float | None = None
-            ) -> tuple[Observation, list[str]]:
+def observe(
+    pidfile: Path, heartbeat_path: Path, now: float | None = None
+) -> tuple[Observation, list[str]]:
     """What the files and ``/proc`` say now, and the problems met on the way."""
     now = time.time() if now is None else now
     problems: list[str] = []
@@ -116,8 +124,14 @@ def observe(pidfile: Path, heartbeat_path: Path, now: float | None = None
     beat, beat_problem = read_heartbeat(heartbeat_path)
     target = pid_to_check(pid, beat)
     process = ProcessState.GONE if target is None else process_state(target)
-    return Observation(now=now, pidfile_pid=pid, pidfile_age=age, process=process,
-                       heartbeat=beat, heartbeat_problem=beat_problem), problems
+    return Observation(
+        now=now,
+        pidfile_pid=pid,
+        pidfile_age=age,
+        process=process,
+        heartbeat=beat,
+        heartbeat_problem=beat_problem,
+    ), problems
 
 
 # -- acting -----------------------------------------------------------------------------------
@@ -157,11 +171,14 @@ def check_trusted(path: Path) -> None:
     """
     info = path.stat()
     if info.st_uid != os.geteuid():
-        raise ReviveError(f"{path} belongs to uid {info.st_uid}, not to us (uid {os.geteuid()}): "
-                          f"refusing to run the command it names")
+        raise ReviveError(
+            f"{path} belongs to uid {info.st_uid}, not to us (uid {os.geteuid()}): "
+            f"refusing to run the command it names"
+        )
     if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise ReviveError(f"{path} is writable by group or others: refusing to run the command "
-                          f"it names")
+        raise ReviveError(
+            f"{path} is writable by group or others: refusing to run the command it names"
+        )
 
 
 def _open_log(log_path: Path) -> int:
@@ -178,11 +195,20 @@ def spawn_detached(command: list[str], cwd: str, log_path: Path) -> subprocess.P
     log = _open_log(log_path)
     try:
         with log_path.open("ab") as note:
-            note.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S%z')} health check starts: "
-                       f"{' '.join(command)}\n".encode())
-        return subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                close_fds=True)
+            note.write(
+                f"--- {time.strftime('%Y-%m-%dT%H:%M:%S%z')} health check starts: "
+                f"{' '.join(command)}\n".encode()
+            )
+        return subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
     except OSError as exc:
         raise ReviveError(f"cannot start {command[0]}: {exc.strerror or exc}") from None
     finally:
@@ -195,8 +221,9 @@ class Started:
     heartbeat: Heartbeat | None  # its first heartbeat, None if none came within the wait
 
 
-def wait_for_heartbeat(process: subprocess.Popen[bytes], heartbeat_path: Path, timeout: float
-                       ) -> Started:
+def wait_for_heartbeat(
+    process: subprocess.Popen[bytes], heartbeat_path: Path, timeout: float
+) -> Started:
     """Wait for the new agent's first heartbeat; :class:`ReviveError` if it exits first."""
     deadline = time.monotonic() + timeout
     while True:
@@ -205,8 +232,10 @@ def wait_for_heartbeat(process: subprocess.Popen[bytes], heartbeat_path: Path, t
             return Started(process.pid, beat)
         status = process.poll()
         if status is not None:
-            raise ReviveError(f"the restarted agent exited at once with status {status}; "
-                              f"see {heartbeat_path.with_name(LOG_NAME)}")
+            raise ReviveError(
+                f"the restarted agent exited at once with status {status}; "
+                f"see {heartbeat_path.with_name(LOG_NAME)}"
+            )
         if time.monotonic() >= deadline:
             return Started(process.pid, None)
         time.sleep(POLL)
@@ -226,8 +255,9 @@ def exclusive(lock_path: Path, timeout: float) -> Iterator[None]:
                 if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
                     raise
                 if time.monotonic() >= deadline:
-                    raise ReviveError(f"another health check holds {lock_path} for more than "
-                                      f"{timeout:g}s") from None
+                    raise ReviveError(
+                        f"another health check holds {lock_path} for more than {timeout:g}s"
+                    ) from None
                 time.sleep(POLL)
         yield
     finally:
@@ -237,8 +267,13 @@ def exclusive(lock_path: Path, timeout: float) -> Iterator[None]:
 def systemctl_restart(unit: str, systemctl: str = "systemctl", timeout: float = 300.0) -> None:
     """``systemctl restart UNIT``; :class:`ReviveError` with systemctl's words if it fails."""
     try:
-        done = subprocess.run([systemctl, "restart", "--", unit], stdin=subprocess.DEVNULL,
-                              capture_output=True, timeout=timeout, check=False)
+        done = subprocess.run(
+            [systemctl, "restart", "--", unit],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
     except FileNotFoundError:
         raise ReviveError(f"{systemctl} not found: is this a systemd machine?") from None
     except subprocess.TimeoutExpired:

@@ -47,11 +47,15 @@ class UnitOptions:
     def check(self) -> None:
         for name, path in (("executable", self.executable), ("config", self.config)):
             if not path.is_absolute() or not SAFE_PATH.match(str(path)):
-                raise UnitError(f"{name}: {str(path)!r} must be an absolute path of letters, "
-                                f"digits and ._+,:=@/- only")
+                raise UnitError(
+                    f"{name}: {str(path)!r} must be an absolute path of letters, "
+                    f"digits and ._+,:=@/- only"
+                )
         if not USER_NAME.match(self.user) or self.user == "root":
-            raise UnitError(f"user: {self.user!r} is not a valid name for a dedicated user "
-                            f"(lowercase letters, digits, _ and -; not root)")
+            raise UnitError(
+                f"user: {self.user!r} is not a valid name for a dedicated user "
+                f"(lowercase letters, digits, _ and -; not root)"
+            )
         if not 5 <= self.watchdog_sec <= 3600:
             raise UnitError("watchdog_sec: must be between 5 and 3600")
         if not 1 <= self.restart_sec <= 3600:
@@ -63,15 +67,19 @@ class UnitOptions:
 
 
 def _header(what: str) -> str:
-    return (f"# {what}\n"
-            f"# Written by `printerhq install-service`; running it again overwrites this file.\n"
-            f"# Local changes belong in a drop-in: systemctl edit <this unit>.\n")
+    return (
+        f"# {what}\n"
+        f"# Written by `printerhq install-service`; running it again overwrites this file.\n"
+        f"# Local changes belong in a drop-in: systemctl edit <this unit>.\n"
+    )
 
 
 def agent_unit(options: UnitOptions) -> str:
     options.check()
     user = options.user
-    return _header("The printerhq data collector agent.") + f"""
+    return (
+        _header("The printerhq data collector agent.")
+        + f"""
 [Unit]
 Description=printerhq data collector agent
 Wants=network-online.target
@@ -136,11 +144,14 @@ AmbientCapabilities=CAP_NET_RAW
 [Install]
 WantedBy=multi-user.target
 """
+    )
 
 
 def check_service(options: UnitOptions) -> str:
     options.check()
-    return _header("One run of the printerhq agent health check (see the .timer).") + f"""
+    return (
+        _header("One run of the printerhq agent health check (see the .timer).")
+        + f"""
 [Unit]
 Description=printerhq agent health check
 After={AGENT_UNIT}
@@ -179,11 +190,14 @@ SystemCallErrorNumber=EPERM
 # systemctl talks to the service manager over a UNIX socket; nothing else is needed.
 RestrictAddressFamilies=AF_UNIX
 """
+    )
 
 
 def check_timer(options: UnitOptions) -> str:
     options.check()
-    return _header("Runs the printerhq agent health check periodically.") + f"""
+    return (
+        _header("Runs the printerhq agent health check periodically.")
+        + f"""
 [Unit]
 Description=Run the printerhq agent health check every {options.check_every}
 
@@ -196,18 +210,32 @@ Unit={CHECK_UNIT}
 [Install]
 WantedBy=timers.target
 """
+    )
 
 
 def render_units(options: UnitOptions) -> dict[str, str]:
     """File name -> content of the three units."""
-    return {AGENT_UNIT: agent_unit(options), CHECK_UNIT: check_service(options),
-            CHECK_TIMER: check_timer(options)}
+    return {
+        AGENT_UNIT: agent_unit(options),
+        CHECK_UNIT: check_service(options),
+        CHECK_TIMER: check_timer(options),
+    }
 
 
 def useradd_command(user: str) -> list[str]:
     """A system user and group of the same name, no login, home the state directory."""
     if not USER_NAME.match(user) or user == "root":
         raise UnitError(f"user: {user!r} is not a valid name for a dedicated user")
-    return ["useradd", "--system", "--user-group", "--home-dir", str(STATE_DIR),
-            "--no-create-home", "--shell", "/usr/sbin/nologin", "--comment",
-            "printerhq agent", user]
+    return [
+        "useradd",
+        "--system",
+        "--user-group",
+        "--home-dir",
+        str(STATE_DIR),
+        "--no-create-home",
+        "--shell",
+        "/usr/sbin/nologin",
+        "--comment",
+        "printerhq agent",
+        user,
+    ]

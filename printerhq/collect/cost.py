@@ -92,11 +92,13 @@ MAX_SEGMENTS = 4
 
 def exact_cost(oids: Iterable[OID]) -> int:
     from .runs import predecessor
+
     return sum(request_varbind_size(predecessor(o)) for o in oids)
 
 
-def choose_repetitions(columns: Sequence[Column[K]], fixed: int | None = None,
-                       cap: int = 60) -> tuple[int, set[K]]:
+def choose_repetitions(
+    columns: Sequence[Column[K]], fixed: int | None = None, cap: int = 60
+) -> tuple[int, set[K]]:
     """The ``max-repetitions`` and the columns to repeat that cost the fewest extra bytes.
 
     ``fixed``: a max-repetitions already chosen (other repeaters of unknown length need it);

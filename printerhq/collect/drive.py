@@ -18,33 +18,47 @@ if TYPE_CHECKING:  # the trio shell; imported in the functions, so the planner i
     from printerhq.snmp.client import SnmpClient, Target
 
 
-def collect_in_process(identity: Identity, respond: Callable[[bytes], bytes | None],
-                       cache: DeviceCache | DeviceState | None = None, *, community: bytes = b"public",
-                       decode: Callable[[bytes], Message] = decode_message,
-                       encode: Callable[[Message], bytes] = encode_message,
-                       refresh_every: int = 96, now: float | None = None,
-                       version: Version = Version.V2C) -> DeviceReport:
+def collect_in_process(
+    identity: Identity,
+    respond: Callable[[bytes], bytes | None],
+    cache: DeviceCache | DeviceState | None = None,
+    *,
+    community: bytes = b"public",
+    decode: Callable[[bytes], Message] = decode_message,
+    encode: Callable[[Message], bytes] = encode_message,
+    refresh_every: int = 96,
+    now: float | None = None,
+    version: Version = Version.V2C,
+) -> DeviceReport:
     """Run a collection against ``respond`` (e.g. ``Agent(recording).respond``) in-process.
 
     Every request and reply is encoded and decoded for real, so ``report.cost`` counts the same
     bytes a network collection would send (``decode`` is swappable for codec benchmarks).
     """
-    collection = Collection(identity, cache, refresh_every=refresh_every, now=now,
-                            bulk=version != Version.V1)
+    collection = Collection(
+        identity, cache, refresh_every=refresh_every, now=now, bulk=version != Version.V1
+    )
     _drive_in_process(collection, respond, community, version, decode, encode)
     report = collection.report()
     report.protocol = "snmpv1" if version == Version.V1 else "snmpv2c"
     return report
 
 
-def collect_known_in_process(address: str, respond: Callable[[bytes], bytes | None],
-                             cache: DeviceCache | DeviceState, *, community: bytes = b"public",
-                             refresh_every: int = 96, now: float | None = None,
-                             version: Version = Version.V2C) -> DeviceReport | None:
+def collect_known_in_process(
+    address: str,
+    respond: Callable[[bytes], bytes | None],
+    cache: DeviceCache | DeviceState,
+    *,
+    community: bytes = b"public",
+    refresh_every: int = 96,
+    now: float | None = None,
+    version: Version = Version.V2C,
+) -> DeviceReport | None:
     """:func:`collect_known` against ``respond`` in-process. None when the cache cannot skip
     discovery for ``address``; raises :class:`DeviceChanged` when the detectors say so."""
-    collection = Collection.known(address, cache, refresh_every=refresh_every, now=now,
-                                  bulk=version != Version.V1)
+    collection = Collection.known(
+        address, cache, refresh_every=refresh_every, now=now, bulk=version != Version.V1
+    )
     if collection is None:
         return None
     _drive_in_process(collection, respond, community, version, decode_message, encode_message)
@@ -55,9 +69,14 @@ def collect_known_in_process(address: str, respond: Callable[[bytes], bytes | No
     return report
 
 
-def _drive_in_process(collection: Collection, respond: Callable[[bytes], bytes | None],
-                      community: bytes, version: Version, decode: Callable[[bytes], Message],
-                      encode: Callable[[Message], bytes]) -> None:
+def _drive_in_process(
+    collection: Collection,
+    respond: Callable[[bytes], bytes | None],
+    community: bytes,
+    version: Version,
+    decode: Callable[[bytes], Message],
+    encode: Callable[[Message], bytes],
+) -> None:
     request_id = 0x0100_0000
     while (request := collection.next_request()) is not None:
         request_id += 1
@@ -76,9 +95,15 @@ def _drive_in_process(collection: Collection, respond: Callable[[bytes], bytes |
         collection.feed(Response(list(pdu.varbinds), pdu.error_status, pdu.error_index))
 
 
-async def collect(client: SnmpClient, target: Target, cache: DeviceCache | DeviceState | None = None,
-                  identity: Identity | None = None, *, cost: SnmpCost | None = None,
-                  refresh_every: int = 96) -> DeviceReport:
+async def collect(
+    client: SnmpClient,
+    target: Target,
+    cache: DeviceCache | DeviceState | None = None,
+    identity: Identity | None = None,
+    *,
+    cost: SnmpCost | None = None,
+    refresh_every: int = 96,
+) -> DeviceReport:
     """Collect one device over ``client`` (an open :class:`~printerhq.snmp.client.SnmpClient`).
 
     ``identity`` is discovery's answer (:func:`printerhq.mib.identify`); without it the
@@ -96,8 +121,12 @@ async def collect(client: SnmpClient, target: Target, cache: DeviceCache | Devic
         try:
             varbinds = await client.get(target, DISCOVERY_OIDS, cost=cost)
         except SnmpError as exc:
-            report = DeviceReport(identity=Identity(address=target.address),
-                                  scanned_at=time.time(), errors=[str(exc)], cost=cost)
+            report = DeviceReport(
+                identity=Identity(address=target.address),
+                scanned_at=time.time(),
+                errors=[str(exc)],
+                cost=cost,
+            )
             return report
         identity = identify(target.address, varbinds)
     credential = target.credential
@@ -112,9 +141,15 @@ async def collect(client: SnmpClient, target: Target, cache: DeviceCache | Devic
     return report
 
 
-async def collect_known(client: SnmpClient, target: Target, cache: DeviceCache | DeviceState, *,
-                        cost: SnmpCost | None = None, refresh_every: int = 96,
-                        now: float | None = None) -> DeviceReport | None:
+async def collect_known(
+    client: SnmpClient,
+    target: Target,
+    cache: DeviceCache | DeviceState,
+    *,
+    cost: SnmpCost | None = None,
+    refresh_every: int = 96,
+    now: float | None = None,
+) -> DeviceReport | None:
     """A repeat collection of a known printer *without* discovery (:meth:`Collection.known`).
 
     ``target.credential`` should be the credential that answered last time. One warm
@@ -128,8 +163,9 @@ async def collect_known(client: SnmpClient, target: Target, cache: DeviceCache |
     cost = cost if cost is not None else SnmpCost()
     credential = target.credential
     is_v1 = credential is not None and credential.version == Version.V1
-    collection = Collection.known(target.address, cache, refresh_every=refresh_every, now=now,
-                                  bulk=not is_v1)
+    collection = Collection.known(
+        target.address, cache, refresh_every=refresh_every, now=now, bulk=not is_v1
+    )
     if collection is None:
         return None
     collection.cost = cost
@@ -149,9 +185,13 @@ async def _drive(client: SnmpClient, target: Target, collection: Collection) -> 
     while (request := collection.next_request()) is not None:
         try:
             pdu = await client.request(
-                target, kinds[request.kind],
-                request.oids, non_repeaters=request.non_repeaters,
-                max_repetitions=request.max_repetitions, cost=collection.cost)
+                target,
+                kinds[request.kind],
+                request.oids,
+                non_repeaters=request.non_repeaters,
+                max_repetitions=request.max_repetitions,
+                cost=collection.cost,
+            )
         except SnmpError as exc:
             collection.fail(str(exc))
             break

@@ -28,20 +28,27 @@ class Response:
     error_index: int = 0
 
 
-def request_message(request: Request, request_id: int, community: bytes = b"public",
-                    version: Version = Version.V2C) -> Message:
+def request_message(
+    request: Request, request_id: int, community: bytes = b"public", version: Version = Version.V2C
+) -> Message:
     """The SNMP message for a planner request."""
     if request.kind in ("get", "next"):
         kind = PduType.GET if request.kind == "get" else PduType.GET_NEXT
         pdu = Pdu(kind, request_id, 0, 0, [Varbind(o) for o in request.oids])
     else:
-        pdu = Pdu(PduType.GET_BULK, request_id, request.non_repeaters, request.max_repetitions,
-                  [Varbind(o) for o in request.oids])
+        pdu = Pdu(
+            PduType.GET_BULK,
+            request_id,
+            request.non_repeaters,
+            request.max_repetitions,
+            [Varbind(o) for o in request.oids],
+        )
     return Message(version, community, pdu)
 
 
-def encode_request(request: Request, request_id: int, community: bytes = b"public",
-                   version: Version = Version.V2C) -> bytes:
+def encode_request(
+    request: Request, request_id: int, community: bytes = b"public", version: Version = Version.V2C
+) -> bytes:
     """The SNMP message bytes for a planner request (our codec)."""
     return encode_message(request_message(request, request_id, community, version))
 

@@ -61,13 +61,25 @@ class PassesMixin(CollectionBase):
         """The cold GET: identity, status, marker row 1, probes, vendor counters, and the first
         candidate of each vendor identity field (later candidates only if that one is absent)."""
         v = self.vendor
-        oids: list[OID] = [std.SYS_CONTACT, std.SYS_LOCATION, std.IF_PHYS_ADDRESS + (1,),
-                           std.HR_DEVICE_STATUS + (1,), std.HR_PRINTER_STATUS + (1,),
-                           std.HR_PRINTER_ERROR_STATE + (1,), self._ALERT_EVENTS,
-                           self._FIRST_COVER, self._FIRST_CONSOLE_LINE]
+        oids: list[OID] = [
+            std.SYS_CONTACT,
+            std.SYS_LOCATION,
+            std.IF_PHYS_ADDRESS + (1,),
+            std.HR_DEVICE_STATUS + (1,),
+            std.HR_PRINTER_STATUS + (1,),
+            std.HR_PRINTER_ERROR_STATE + (1,),
+            self._ALERT_EVENTS,
+            self._FIRST_COVER,
+            self._FIRST_CONSOLE_LINE,
+        ]
         if not self._discovered():  # else discovery's GET just read these
-            oids += [std.SYS_UPTIME, std.SYS_DESCR, std.SYS_OBJECT_ID, std.SYS_NAME,
-                     std.PRT_GENERAL_SERIAL + (1,)]
+            oids += [
+                std.SYS_UPTIME,
+                std.SYS_DESCR,
+                std.SYS_OBJECT_ID,
+                std.SYS_NAME,
+                std.PRT_GENERAL_SERIAL + (1,),
+            ]
         oids += [std.PRT_MARKER_ENTRY + (c, 1, 1) for c in (3, 4, 5, 6)]
         if not self.bulk or not (v.model or self._descr_fields().get("model")):
             # the model's last resort; otherwise asked only if the vendor's sources fail
@@ -95,8 +107,9 @@ class PassesMixin(CollectionBase):
             vb = self.values.get(scalar.oid)
             if vb is None:
                 continue
-            text = dec.decode_field(f"identity.{field_name}", scalar.decoder, vb.tag,
-                                    vb.value, self.problems)
+            text = dec.decode_field(
+                f"identity.{field_name}", scalar.decoder, vb.tag, vb.value, self.problems
+            )
             if text and scalar.clean is not None:
                 text = scalar.clean(text)
             if text:
@@ -146,11 +159,18 @@ class PassesMixin(CollectionBase):
 
     def _later_identity(self) -> list[OID]:
         """Second-choice identity sources, only for fields the first choice did not answer."""
-        later = [scalar.oid for name, candidates in self._identity_candidates().items()
-                 if candidates and self._resolve(candidates[:1], name) is None
-                 for scalar in candidates[1:] if scalar.oid not in self.values]
-        if self._MODEL_FALLBACK not in self.values and not self._descr_fields().get("model") \
-                and self._resolve(self.vendor.model, "model") is None:
+        later = [
+            scalar.oid
+            for name, candidates in self._identity_candidates().items()
+            if candidates and self._resolve(candidates[:1], name) is None
+            for scalar in candidates[1:]
+            if scalar.oid not in self.values
+        ]
+        if (
+            self._MODEL_FALLBACK not in self.values
+            and not self._descr_fields().get("model")
+            and self._resolve(self.vendor.model, "model") is None
+        ):
             later.append(self._MODEL_FALLBACK)
         return list(dict.fromkeys(later))
 
@@ -174,29 +194,49 @@ class PassesMixin(CollectionBase):
                 # The names are cached: walk the values only; the names are read again only
                 # if the rows are not the ones they were (_check_labels).
                 self.label_reuse[number] = known
-                runs.append(TableRun(f"ctable{number}.value", entry, column, column,
-                                     guess_rows=len(known)))
+                runs.append(
+                    TableRun(f"ctable{number}.value", entry, column, column, guess_rows=len(known))
+                )
                 continue
             if table.key_column is None:
-                runs.append(TableRun(f"ctable{number}.value", entry, column, column,
-                                     guess_rows=0, rows_hint=12))
+                runs.append(
+                    TableRun(
+                        f"ctable{number}.value", entry, column, column, guess_rows=0, rows_hint=12
+                    )
+                )
                 continue
             key_entry, key = table.key_column[:-1], table.key_column[-1]
             if key_entry == entry and abs(key - column) == 1:
-                runs.append(TableRun(f"ctable{number}.value", entry, min(key, column),
-                                     max(key, column), guess_rows=0, rows_hint=12))
+                runs.append(
+                    TableRun(
+                        f"ctable{number}.value",
+                        entry,
+                        min(key, column),
+                        max(key, column),
+                        guess_rows=0,
+                        rows_hint=12,
+                    )
+                )
                 continue
-            key_run = TableRun(f"ctable{number}.key", key_entry, key, key, guess_rows=0,
-                               rows_hint=12)
-            runs += [key_run, TableRun(f"ctable{number}.value", entry, column, column,
-                                       guess_rows=12, follows=key_run)]
+            key_run = TableRun(
+                f"ctable{number}.key", key_entry, key, key, guess_rows=0, rows_hint=12
+            )
+            runs += [
+                key_run,
+                TableRun(
+                    f"ctable{number}.value", entry, column, column, guess_rows=12, follows=key_run
+                ),
+            ]
         return runs
 
     def _cached_rows(self, table: CounterTable) -> list[OID]:
         """The value column's rows at the last cold pass of this same device, if any."""
         cache = self.cache
-        same_device = cache.identity and cache.vendor == self.identity.vendor and not (
-            self.identity.serial and cache.serial and self.identity.serial != cache.serial)
+        same_device = (
+            cache.identity
+            and cache.vendor == self.identity.vendor
+            and not (self.identity.serial and cache.serial and self.identity.serial != cache.serial)
+        )
         rows = cache.column_rows.get(dotted(table.value_column)) if same_device else None
         return [tuple(row) for row in rows] if rows else []
 
@@ -213,8 +253,16 @@ class PassesMixin(CollectionBase):
             del self.label_reuse[number]
             key = self.vendor.counter_tables[number].key_column
             assert key is not None
-            runs.append(TableRun(f"ctable{number}.key", key[:-1], key[-1], key[-1],
-                                 guess_rows=0, follows=values_run))
+            runs.append(
+                TableRun(
+                    f"ctable{number}.key",
+                    key[:-1],
+                    key[-1],
+                    key[-1],
+                    guess_rows=0,
+                    follows=values_run,
+                )
+            )
         return runs
 
     def _runs_after_scalars(self) -> list[TableRun]:
@@ -237,8 +285,9 @@ class PassesMixin(CollectionBase):
         # when the status shows a problem.
         if (events is not None and events > 0) or (events is None and self._alerts_possible()):
             # prtAlertSeverityLevel .. prtAlertTime; training level (3) and location (6) unused
-            runs.append(TableRun("alerts", std.PRT_ALERT_ENTRY, 2, 9, guess_rows=0,
-                                 skip=frozenset({3, 6})))
+            runs.append(
+                TableRun("alerts", std.PRT_ALERT_ENTRY, 2, 9, guess_rows=0, skip=frozenset({3, 6}))
+            )
         return runs
 
     def _supply_fallbacks(self) -> list[OID]:
@@ -267,28 +316,35 @@ class PassesMixin(CollectionBase):
         serial = first(v.serial, "serial") or ident.serial or parsed.get("serial")
         if serial is None and v.key == "generic":
             serial = self._text(std.PRT_GENERAL_SERIAL + (1,), "identity.serial")
-        model = first(v.model, "model") or parsed.get("model") \
+        model = (
+            first(v.model, "model")
+            or parsed.get("model")
             or self._text(std.HR_DEVICE_DESCR + (1,), "identity.model")
+        )
         firmware = first(v.firmware, "firmware") or parsed.get("firmware")
         mac = self._decoded(std.IF_PHYS_ADDRESS + (1,), dec.mac_address, "identity.mac")
-        colorants = self._decoded(std.PRT_MARKER_ENTRY + (6, 1, 1), dec.integer,
-                                  "identity.colour")
+        colorants = self._decoded(std.PRT_MARKER_ENTRY + (6, 1, 1), dec.integer, "identity.colour")
         cache.serial = serial
         cache.serial_source, cache.serial_seen = self._serial_detector()
         cache.uptime_seen = std.SYS_UPTIME in values or ident.uptime_ticks is not None
         cache.identity = {
-            "model": model, "serial": serial, "firmware": firmware, "mac": mac,
+            "model": model,
+            "serial": serial,
+            "firmware": firmware,
+            "mac": mac,
             "location": self._text(std.SYS_LOCATION, "identity.location"),
             "contact": self._text(std.SYS_CONTACT, "identity.contact"),
         }
         if ident.sys_descr is None:
             cache.identity["sys_descr"] = descr
             cache.identity["sys_name"] = self._text(std.SYS_NAME, "identity.sys_name")
-            cache.identity["sys_object_id"] = self._decoded(std.SYS_OBJECT_ID, dec.object_id,
-                                                            "identity.sys_object_id")
+            cache.identity["sys_object_id"] = self._decoded(
+                std.SYS_OBJECT_ID, dec.object_id, "identity.sys_object_id"
+            )
         cache.colorants = colorants
-        cache.marker_unit = self._decoded(std.PRT_MARKER_ENTRY + (3, 1, 1), dec.integer,
-                                          "counters.unit")
+        cache.marker_unit = self._decoded(
+            std.PRT_MARKER_ENTRY + (3, 1, 1), dec.integer, "counters.unit"
+        )
         # Supplies
         quirks = v.supplies
         cache.supplies = []
@@ -297,33 +353,47 @@ class PassesMixin(CollectionBase):
             description = self._vb_decode(row.get(6), dec.multiline_text, where + ".description")
             if description is None and quirks.fallback_name is not None:
                 description = self._text(quirks.fallback_name + index[-1:], where + ".description")
-            cache.supplies.append(CachedSupply(
-                index=index,
-                type_code=self._vb_decode(row.get(5), dec.integer, where + ".kind"),
-                description=description,
-                unit_code=self._vb_decode(row.get(7), dec.integer, where + ".unit"),
-                capacity=self._vb_decode(row.get(8), dec.integer, where + ".capacity"),
-            ))
+            cache.supplies.append(
+                CachedSupply(
+                    index=index,
+                    type_code=self._vb_decode(row.get(5), dec.integer, where + ".kind"),
+                    description=description,
+                    unit_code=self._vb_decode(row.get(7), dec.integer, where + ".unit"),
+                    capacity=self._vb_decode(row.get(8), dec.integer, where + ".capacity"),
+                )
+            )
         cache.trays = []
         for index, row in sorted(self.runs["inputs"].rows.items()):
             where = f"trays[{dotted(index)}]"
-            cache.trays.append(CachedTray(
-                index=index,
-                name=self._vb_decode(row.get(13), dec.text, where + ".name"),
-                media=self._vb_decode(row.get(12), dec.text, where + ".media"),
-                unit_code=self._vb_decode(row.get(8), dec.integer, where + ".unit"),
-                capacity=self._vb_decode(row.get(9), dec.integer, where + ".capacity"),
-            ))
+            cache.trays.append(
+                CachedTray(
+                    index=index,
+                    name=self._vb_decode(row.get(13), dec.text, where + ".name"),
+                    media=self._vb_decode(row.get(12), dec.text, where + ".media"),
+                    unit_code=self._vb_decode(row.get(8), dec.integer, where + ".unit"),
+                    capacity=self._vb_decode(row.get(9), dec.integer, where + ".capacity"),
+                )
+            )
         covers = self.runs["covers"].rows if "covers" in self.runs else {}
-        cache.covers = {dotted(index): self._vb_decode(row.get(2), dec.text, "covers.description")
-                        for index, row in sorted(covers.items())}
+        cache.covers = {
+            dotted(index): self._vb_decode(row.get(2), dec.text, "covers.description")
+            for index, row in sorted(covers.items())
+        }
         cache.console_rows = sorted(self.runs["console"].rows) if "console" in self.runs else []
-        cache.status_oids = [o for o in (std.HR_DEVICE_STATUS + (1,), std.HR_PRINTER_STATUS + (1,),
-                                         std.HR_PRINTER_ERROR_STATE + (1,), self._ALERT_EVENTS)
-                             if o in values]
+        cache.status_oids = [
+            o
+            for o in (
+                std.HR_DEVICE_STATUS + (1,),
+                std.HR_PRINTER_STATUS + (1,),
+                std.HR_PRINTER_ERROR_STATE + (1,),
+                self._ALERT_EVENTS,
+            )
+            if o in values
+        ]
         alert_rows = self.runs["alerts"].rows if "alerts" in self.runs else {}
-        cache.alerts = {dotted(index): self._alert(index, row)
-                        for index, row in sorted(alert_rows.items())}
+        cache.alerts = {
+            dotted(index): self._alert(index, row) for index, row in sorted(alert_rows.items())
+        }
         self.alert_keys = list(cache.alerts)
         # Counter layout: fixed vendor OIDs that answered, then table rows.
         layout: list[CachedCounter] = []
@@ -336,8 +406,11 @@ class PassesMixin(CollectionBase):
                 layout.append(CachedCounter(name, instance, label, unit))
         for counter in v.counters:
             if counter.oid in values:
-                layout.append(CachedCounter(counter.name, counter.oid, counter.label,
-                                            counter.unit, counter.skip_zero))
+                layout.append(
+                    CachedCounter(
+                        counter.name, counter.oid, counter.label, counter.unit, counter.skip_zero
+                    )
+                )
         cache.column_rows = {}
         for number, table in enumerate(v.counter_tables):
             used = self._table_layout(number, table)
@@ -348,7 +421,8 @@ class PassesMixin(CollectionBase):
                 # we use, and what tells a later cold pass whether the cached names still fit
                 column = table.value_column[-1]
                 cache.column_rows[dotted(table.value_column)] = [
-                    list(index) for index, row in sorted(run.rows.items()) if column in row]
+                    list(index) for index, row in sorted(run.rows.items()) if column in row
+                ]
         cache.counters = layout
 
     def _serial_detector(self) -> tuple[OID | None, str | None]:
@@ -425,14 +499,18 @@ class PassesMixin(CollectionBase):
         """
         cache = self.cache
         singles: list[OID] = list(self.detector_oids())  # first: a reply cut short keeps them
-        if self.identity.uptime_ticks is None and cache.uptime_seen \
-                and std.SYS_UPTIME not in singles:
+        if (
+            self.identity.uptime_ticks is None
+            and cache.uptime_seen
+            and std.SYS_UPTIME not in singles
+        ):
             singles.append(std.SYS_UPTIME)  # discovery did not just read it, the cold pass did
         singles += [oid for oid in cache.status_oids]
         groups: list[tuple[OID, list[OID], bool, list[OID]]] = []
 
-        def column(prefix: OID, rows: list[OID], strict: bool = True,
-                   walk: list[OID] | None = None) -> None:
+        def column(
+            prefix: OID, rows: list[OID], strict: bool = True, walk: list[OID] | None = None
+        ) -> None:
             rows = sorted(rows)
             if rows:
                 walk = walk if walk and set(rows) <= set(walk) else rows
@@ -440,8 +518,10 @@ class PassesMixin(CollectionBase):
 
         column(std.PRT_SUPPLY_ENTRY + (9,), [s.index for s in cache.supplies])
         column(std.PRT_INPUT_ENTRY + (10,), [t.index for t in cache.trays])
-        column(std.PRT_COVER_ENTRY + (3,), [tuple(int(p) for p in key.split("."))
-                                            for key in cache.covers])
+        column(
+            std.PRT_COVER_ENTRY + (3,),
+            [tuple(int(p) for p in key.split(".")) for key in cache.covers],
+        )
         column(std.PRT_CONSOLE_TEXT, list(cache.console_rows))
         tables = [t.value_column for t in self.vendor.counter_tables]
         in_table: dict[OID, list[OID]] = {t: [] for t in tables}
@@ -450,22 +530,33 @@ class PassesMixin(CollectionBase):
             if table is None:
                 singles.append(counter.oid)
             else:
-                in_table[table].append(counter.oid[len(table):])
+                in_table[table].append(counter.oid[len(table) :])
         for table, rows in in_table.items():
             walk = [tuple(index) for index in cache.column_rows.get(dotted(table), [])]
             if rows and set(rows) <= set(walk):  # the rows a walk passes, first to last used
-                walk = walk[walk.index(min(rows)):walk.index(max(rows)) + 1]
+                walk = walk[walk.index(min(rows)) : walk.index(max(rows)) + 1]
             column(table, rows, strict=False, walk=walk)
         if cache.alerts and self._ALERT_EVENTS in cache.status_oids:
             # Known alert rows: still there? (new ones show in prtAlertAllEvents)
-            column(std.PRT_ALERT_ENTRY + (2,), [tuple(int(p) for p in key.split("."))
-                                                for key in cache.alerts], strict=False)
+            column(
+                std.PRT_ALERT_ENTRY + (2,),
+                [tuple(int(p) for p in key.split(".")) for key in cache.alerts],
+                strict=False,
+            )
         if not self.bulk:
             return singles + [prefix + row for prefix, rows, _, _ in groups for row in rows], [], 0
-        candidates = [Column(number, len(rows), len(walk), predecessor(prefix + rows[0]),
-                             exact_cost(prefix + row for row in rows), cell_size(prefix + rows[0]),
-                             splittable=True)
-                      for number, (prefix, rows, _, walk) in enumerate(groups)]
+        candidates = [
+            Column(
+                number,
+                len(rows),
+                len(walk),
+                predecessor(prefix + rows[0]),
+                exact_cost(prefix + row for row in rows),
+                cell_size(prefix + rows[0]),
+                splittable=True,
+            )
+            for number, (prefix, rows, _, walk) in enumerate(groups)
+        ]
         reps, repeat = choose_repetitions(candidates, None, MAX_REPETITIONS)
         segments = []
         for candidate, (prefix, rows, strict, walk) in zip(candidates, groups, strict=True):
@@ -474,9 +565,16 @@ class PassesMixin(CollectionBase):
                 continue
             known = frozenset(rows)
             for start in range(0, len(walk), reps):
-                part = walk[start:start + reps]
-                segments.append(Segment(prefix, [r for r in part if r in known], strict,
-                                        predecessor(prefix + part[0]), known))
+                part = walk[start : start + reps]
+                segments.append(
+                    Segment(
+                        prefix,
+                        [r for r in part if r in known],
+                        strict,
+                        predecessor(prefix + part[0]),
+                        known,
+                    )
+                )
         return singles, segments, reps
 
     def _warm(self) -> Steps[bool]:
@@ -487,33 +585,38 @@ class PassesMixin(CollectionBase):
         # table only when the status says something is wrong (see _alerts_possible).
         events_known = self._ALERT_EVENTS in self.cache.status_oids
         # Probe in the same PDU when the last scan saw a problem; otherwise only if this one does.
-        probe = [alert_probe] if not events_known and (self.cache.alerts or
-                                                       self.cache.alerts_possible) else []
+        probe = (
+            [alert_probe]
+            if not events_known and (self.cache.alerts or self.cache.alerts_possible)
+            else []
+        )
         size = len(singles) + len(probe) + reps * len(columns)
         probe_vb: Varbind | None = None
         changed = False
         fetched = False
         if self.bulk and size <= self._limit():
             response = yield Request(
-                "bulk", [predecessor(o) for o in singles] + probe
-                + [segment.start for segment in columns],
-                non_repeaters=len(singles) + len(probe), max_repetitions=reps)
+                "bulk",
+                [predecessor(o) for o in singles] + probe + [segment.start for segment in columns],
+                non_repeaters=len(singles) + len(probe),
+                max_repetitions=reps,
+            )
             if response.error_status == ErrorStatus.NO_ERROR:
                 fetched = True
                 vbs = response.varbinds
                 wanted = set(singles)
-                for vb in vbs[:len(singles)]:
+                for vb in vbs[: len(singles)]:
                     if vb.oid in wanted and not vb.is_exception:
                         self.values[vb.oid] = vb
                 if probe and len(vbs) > len(singles):
                     probe_vb = vbs[len(singles)]
-                tail = vbs[len(singles) + len(probe):]
+                tail = vbs[len(singles) + len(probe) :]
                 for number, segment in enumerate(columns):
                     prefix = segment.prefix
-                    for vb in tail[number::len(columns)]:
+                    for vb in tail[number :: len(columns)]:
                         if not is_under(vb.oid, prefix) or vb.is_exception:
                             break
-                        if vb.oid[len(prefix):] not in segment.known:
+                        if vb.oid[len(prefix) :] not in segment.known:
                             if segment.strict:
                                 changed = True  # a row appeared: the static data is stale
                                 break
@@ -524,9 +627,13 @@ class PassesMixin(CollectionBase):
                 if not self._confirm_detectors():
                     return True  # no discovery this scan, and the device is not the cached one
                 # Whatever the answer did not reach (size limit, skipped rows): ask directly.
-                missing = [o for o in singles[len(vbs):] if not is_under(o, alert_column)]
-                missing += [s.prefix + row for s in columns for row in s.rows
-                            if s.prefix + row not in self.values and s.prefix != alert_column]
+                missing = [o for o in singles[len(vbs) :] if not is_under(o, alert_column)]
+                missing += [
+                    s.prefix + row
+                    for s in columns
+                    for row in s.rows
+                    if s.prefix + row not in self.values and s.prefix != alert_column
+                ]
                 if missing:
                     yield from self._get_by_next(missing)
             elif response.error_status == ErrorStatus.TOO_BIG:
@@ -535,14 +642,16 @@ class PassesMixin(CollectionBase):
                 self.errors.append(f"warm GETBULK failed: error-status {response.error_status}")
                 return True
         if not fetched:
-            yield from self._get_by_next(singles + [s.prefix + row for s in columns
-                                                    for row in s.rows])
+            yield from self._get_by_next(
+                singles + [s.prefix + row for s in columns for row in s.rows]
+            )
             if not self._confirm_detectors():
                 return True
         # Alerts: a row never changes once raised (prtAlertIndex only grows), so a warm scan
         # walks the severity column to learn which rows exist and reads only the new ones.
-        index_run = TableRun("alert_index", std.PRT_ALERT_ENTRY, 2, 2,
-                         guess_rows=len(self.cache.alerts))
+        index_run = TableRun(
+            "alert_index", std.PRT_ALERT_ENTRY, 2, 2, guess_rows=len(self.cache.alerts)
+        )
         walk = True
         if events_known:
             events = self._decoded(self._ALERT_EVENTS, dec.counter, "alerts.events")
@@ -559,47 +668,75 @@ class PassesMixin(CollectionBase):
             walk = False
         else:
             if probe_vb is None:
-                response = yield (Request("bulk", [alert_probe], non_repeaters=1, max_repetitions=0)
-                                  if self.bulk else Request("next", [alert_probe]))
-                probe_vb = response.varbinds[0] if response.varbinds and not response.error_status \
+                response = yield (
+                    Request("bulk", [alert_probe], non_repeaters=1, max_repetitions=0)
+                    if self.bulk
+                    else Request("next", [alert_probe])
+                )
+                probe_vb = (
+                    response.varbinds[0]
+                    if response.varbinds and not response.error_status
                     else None
+                )
             walk = probe_vb is not None and index_run.take(probe_vb)
         if walk:
             yield from self._walk([index_run])
         self.alert_keys = [dotted(index) for index in sorted(index_run.rows)]
-        new_rows = [index for index in sorted(index_run.rows) if dotted(index) not in self.cache.alerts]
+        new_rows = [
+            index for index in sorted(index_run.rows) if dotted(index) not in self.cache.alerts
+        ]
         if new_rows:
-            yield from self._get([std.PRT_ALERT_ENTRY + (column,) + index
-                                  for index in new_rows for column in (4, 5, 7, 8, 9)])
+            yield from self._get(
+                [
+                    std.PRT_ALERT_ENTRY + (column,) + index
+                    for index in new_rows
+                    for column in (4, 5, 7, 8, 9)
+                ]
+            )
             for index in new_rows:
-                row = {column: self.values[std.PRT_ALERT_ENTRY + (column,) + index]
-                       for column in (2, 4, 5, 7, 8, 9)
-                       if std.PRT_ALERT_ENTRY + (column,) + index in self.values}
+                row = {
+                    column: self.values[std.PRT_ALERT_ENTRY + (column,) + index]
+                    for column in (2, 4, 5, 7, 8, 9)
+                    if std.PRT_ALERT_ENTRY + (column,) + index in self.values
+                }
                 self.cache.alerts[dotted(index)] = self._alert(index, row)
         if changed:
             return True
         uptime = self._decoded(std.SYS_UPTIME, dec.timeticks, "identity.uptime")
-        if uptime is not None and self.cache.uptime_ticks is not None \
-                and uptime < self.cache.uptime_ticks:
+        if (
+            uptime is not None
+            and self.cache.uptime_ticks is not None
+            and uptime < self.cache.uptime_ticks
+        ):
             return True  # restarted: a cartridge or board may have changed
         # A level that rose means a swapped cartridge: re-read that supply's static columns.
         swapped = []
         for supply in self.cache.supplies:
             level_vb = self.values.get(std.PRT_SUPPLY_ENTRY + (9,) + supply.index)
-            level = level_vb.value if level_vb is not None and isinstance(level_vb.value, int) \
-                else None
-            if level is not None and supply.last_level is not None and level > supply.last_level \
-                    and level >= 0:
+            level = (
+                level_vb.value if level_vb is not None and isinstance(level_vb.value, int) else None
+            )
+            if (
+                level is not None
+                and supply.last_level is not None
+                and level > supply.last_level
+                and level >= 0
+            ):
                 swapped.append(supply)
         if swapped:
-            yield from self._get([std.PRT_SUPPLY_ENTRY + (c,) + s.index
-                                  for s in swapped for c in (6, 8)])
+            yield from self._get(
+                [std.PRT_SUPPLY_ENTRY + (c,) + s.index for s in swapped for c in (6, 8)]
+            )
             for supply in swapped:
                 where = f"supplies[{dotted(supply.index)}]"
-                description = self._text(std.PRT_SUPPLY_ENTRY + (6,) + supply.index,
-                                         where + ".description", dec.multiline_text)
-                capacity = self._decoded(std.PRT_SUPPLY_ENTRY + (8,) + supply.index,
-                                         dec.integer, where + ".capacity")
+                description = self._text(
+                    std.PRT_SUPPLY_ENTRY + (6,) + supply.index,
+                    where + ".description",
+                    dec.multiline_text,
+                )
+                capacity = self._decoded(
+                    std.PRT_SUPPLY_ENTRY + (8,) + supply.index, dec.integer, where + ".capacity"
+                )
                 if description is not None:
                     supply.description = description
                 if capacity is not None:

@@ -52,9 +52,16 @@ class Collection(PassesMixin, ReportMixin):
     ``next_request()`` returns None — then call :meth:`report`.
     """
 
-    def __init__(self, identity: Identity, cache: DeviceCache | DeviceState | None = None, *,
-                 refresh_every: int = 96, now: float | None = None, bulk: bool = True,
-                 confirm: bool = False) -> None:
+    def __init__(
+        self,
+        identity: Identity,
+        cache: DeviceCache | DeviceState | None = None,
+        *,
+        refresh_every: int = 96,
+        now: float | None = None,
+        bulk: bool = True,
+        confirm: bool = False,
+    ) -> None:
         self.identity = identity
         # confirm: the identity is the cached one (no discovery this scan); the first exchange
         # carries the change detectors and the collection stops (``stale``) if they disagree.
@@ -82,8 +89,15 @@ class Collection(PassesMixin, ReportMixin):
         self.cold = self._needs_cold()
 
     @classmethod
-    def known(cls, address: str, cache: DeviceCache | DeviceState, *, refresh_every: int = 96,
-              now: float | None = None, bulk: bool = True) -> Collection | None:
+    def known(
+        cls,
+        address: str,
+        cache: DeviceCache | DeviceState,
+        *,
+        refresh_every: int = 96,
+        now: float | None = None,
+        bulk: bool = True,
+    ) -> Collection | None:
         """A warm collection of a device known from earlier scans, *without* discovery.
 
         The identity is the one discovery gave at the last full scan; the single warm request
@@ -94,14 +108,15 @@ class Collection(PassesMixin, ReportMixin):
         caller runs discovery and a normal collection instead. None when the cache cannot
         support it (unknown, cold, not a printer, no sysUpTime, or a cold refresh is due).
         """
-        state = cache.known(address) if isinstance(cache, DeviceCache) else (
-            cache if cache.can_skip_discovery() else None)
-        if state is None or state.discovery is None \
-                or state.scans_since_refresh >= refresh_every:
+        state = (
+            cache.known(address)
+            if isinstance(cache, DeviceCache)
+            else (cache if cache.can_skip_discovery() else None)
+        )
+        if state is None or state.discovery is None or state.scans_since_refresh >= refresh_every:
             return None
         identity = msgspec.structs.replace(state.discovery, address=address, uptime_ticks=None)
-        return cls(identity, cache, refresh_every=refresh_every, now=now, bulk=bulk,
-                   confirm=True)
+        return cls(identity, cache, refresh_every=refresh_every, now=now, bulk=bulk, confirm=True)
 
     def detector_oids(self) -> list[OID]:
         """What a collection without discovery asks besides the dynamic values: sysUpTime.0
@@ -129,8 +144,10 @@ class Collection(PassesMixin, ReportMixin):
             return "restarted: sysUpTime went back"
         if uptime is not None and last is not None and cache.collected_at is not None:
             elapsed = self.scanned_at - cache.collected_at
-            if elapsed < 0 or uptime - last > elapsed * 100 * _UPTIME_RATE_SLACK \
-                    + _UPTIME_TICKS_SLACK:
+            if (
+                elapsed < 0
+                or uptime - last > elapsed * 100 * _UPTIME_RATE_SLACK + _UPTIME_TICKS_SLACK
+            ):
                 return "sysUpTime ran ahead of the clock: another device?"
         source = cache.serial_source
         if source is not None:
@@ -140,8 +157,11 @@ class Collection(PassesMixin, ReportMixin):
                 return "another device: the serial changed"
         elif self.identity.sys_object_id:
             vb = values.get(std.SYS_OBJECT_ID)
-            if vb is None or not isinstance(vb.value, tuple) \
-                    or dotted(vb.value) != self.identity.sys_object_id:
+            if (
+                vb is None
+                or not isinstance(vb.value, tuple)
+                or dotted(vb.value) != self.identity.sys_object_id
+            ):
                 return "another device: sysObjectID changed"
         return None
 
@@ -165,8 +185,11 @@ class Collection(PassesMixin, ReportMixin):
             self.errors.append(f"stopped after {MAX_REQUESTS} requests")
             return None
         try:
-            request = self._steps.send(self._response) if self._response is not None \
+            request = (
+                self._steps.send(self._response)
+                if self._response is not None
                 else next(self._steps)
+            )
         except StopIteration:
             return None
         self._response = None
@@ -231,7 +254,7 @@ class Collection(PassesMixin, ReportMixin):
 
     def _get(self, oids: list[OID]) -> Steps[None]:
         """GET in as few PDUs as the device allows; results land in ``self.values``."""
-        pending = [oids[i:i + self._limit()] for i in range(0, len(oids), self._limit())]
+        pending = [oids[i : i + self._limit()] for i in range(0, len(oids), self._limit())]
         while pending:
             chunk = pending.pop(0)
             if not chunk:
@@ -262,8 +285,11 @@ class Collection(PassesMixin, ReportMixin):
         while pending:
             chunk = pending.pop(0)
             asked = [predecessor(o) for o in chunk]
-            response = yield (Request("bulk", asked, non_repeaters=len(chunk), max_repetitions=0)
-                              if self.bulk else Request("next", asked))
+            response = yield (
+                Request("bulk", asked, non_repeaters=len(chunk), max_repetitions=0)
+                if self.bulk
+                else Request("next", asked)
+            )
             rest = without_missing(chunk, response.error_status, response.error_index)
             if rest is not None:
                 if rest:
@@ -290,8 +316,9 @@ class Collection(PassesMixin, ReportMixin):
                 half = len(chunk) // 2
                 pending[:0] = [chunk[:half], chunk[half:]]
 
-    def _walk(self, runs: list[TableRun], singles: Iterable[OID] = (),
-              more: MoreWork | None = None) -> Steps[None]:
+    def _walk(
+        self, runs: list[TableRun], singles: Iterable[OID] = (), more: MoreWork | None = None
+    ) -> Steps[None]:
         """Walk table runs with GETBULK and fetch ``singles`` (exact instances) on the way.
 
         Each exchange packs, as non-repeaters, the pending singles, probes of tables that may
@@ -312,15 +339,22 @@ class Collection(PassesMixin, ReportMixin):
         while True:
             if more is not None:
                 new_singles, new_runs = more(pending)
-                pending += [o for o in dict.fromkeys(new_singles)
-                            if o not in self.values and o not in pending]
+                pending += [
+                    o
+                    for o in dict.fromkeys(new_singles)
+                    if o not in self.values and o not in pending
+                ]
                 for run in new_runs:
                     self.runs[run.name] = run
                     active.append(run)
             for run in active:
                 follows = run.follows
-                if follows is not None and follows.done and not follows.rows \
-                        and run.current is None:
+                if (
+                    follows is not None
+                    and follows.done
+                    and not follows.rows
+                    and run.current is None
+                ):
                     run.done = True  # the table it shares rows with is empty
             known: dict[str, list[OID]] = {}
             for run in active:
@@ -338,8 +372,7 @@ class Collection(PassesMixin, ReportMixin):
                 for r in active:  # waiting on a run that can no longer finish
                     r.done = True
                 return
-            unknown = sorted((r for r in ready if r.name not in known),
-                             key=lambda r: -r.estimate())
+            unknown = sorted((r for r in ready if r.name not in known), key=lambda r: -r.estimate())
             probes = [r for r in unknown if r.estimate() == 1]
             bulk = [r for r in unknown if r.estimate() > 1]
             group: list[TableRun] = []
@@ -347,19 +380,30 @@ class Collection(PassesMixin, ReportMixin):
             if bulk:
                 max_rep = min(bulk[0].estimate(), MAX_REPETITIONS)
                 # A run joins when its overshoot costs less than a separate exchange.
-                group = [r for r in bulk
-                         if (max_rep - r.estimate()) * cell_size(r.cursor) <= EXCHANGE_COST]
+                group = [
+                    r
+                    for r in bulk
+                    if (max_rep - r.estimate()) * cell_size(r.cursor) <= EXCHANGE_COST
+                ]
             candidates: list[Column[str]] = []
             for run in ready:
                 cells = known.get(run.name)
                 if cells is None:
                     continue
                 walked = run.remaining_cells(wanted_only=False) or cells
-                candidates.append(Column(
-                    run.name, len(cells), walked.index(cells[-1]) + 1, run.cursor,
-                    exact_cost(cells), cell_size(cells[0])))
-            reps, repeat = choose_repetitions(candidates, max_rep if group else None,
-                                              MAX_REPETITIONS)
+                candidates.append(
+                    Column(
+                        run.name,
+                        len(cells),
+                        walked.index(cells[-1]) + 1,
+                        run.cursor,
+                        exact_cost(cells),
+                        cell_size(cells[0]),
+                    )
+                )
+            reps, repeat = choose_repetitions(
+                candidates, max_rep if group else None, MAX_REPETITIONS
+            )
             tails: list[TableRun] = []
             walking = bool(group or repeat)
             for column in candidates:
@@ -381,21 +425,33 @@ class Collection(PassesMixin, ReportMixin):
 
             while group and non_repeaters() + len(group) * max_rep > limit and len(group) > 1:
                 group.pop()
-            while tails and non_repeaters() + len(group) * max_rep > limit \
-                    and (len(tails) > 1 or group):
+            while (
+                tails
+                and non_repeaters() + len(group) * max_rep > limit
+                and (len(tails) > 1 or group)
+            ):
                 tails.pop()
-            while probes and non_repeaters() + len(group) * max_rep > limit \
-                    and (len(probes) > 1 or group):
+            while (
+                probes
+                and non_repeaters() + len(group) * max_rep > limit
+                and (len(probes) > 1 or group)
+            ):
                 probes.pop()
             if asked and non_repeaters() + len(group) * max_rep > limit:
-                asked = asked[:max(1, limit - non_repeaters() + len(asked) - len(group))]
+                asked = asked[: max(1, limit - non_repeaters() + len(asked) - len(group))]
             if group:
                 max_rep = max(1, min(max_rep, (limit - non_repeaters()) // len(group)))
             tail_oids = [predecessor(cell) for r in tails for cell in known[r.name]]
             nonrep = non_repeaters()
             response = yield Request(
-                "bulk", [predecessor(o) for o in asked] + [r.cursor for r in probes] + tail_oids
-                + [r.cursor for r in group], nonrep, max_rep if group else 0)
+                "bulk",
+                [predecessor(o) for o in asked]
+                + [r.cursor for r in probes]
+                + tail_oids
+                + [r.cursor for r in group],
+                nonrep,
+                max_rep if group else 0,
+            )
             members = probes + tails + group
             if response.error_status == ErrorStatus.TOO_BIG:
                 total = nonrep + len(group) * max_rep
@@ -421,12 +477,12 @@ class Collection(PassesMixin, ReportMixin):
             for oid, vb in zip(asked, vbs, strict=False):
                 if vb.oid == oid and not vb.is_exception and vb.tag != Tag.NULL:
                     self.values[oid] = vb
-            answered = set(asked[:len(vbs)])
+            answered = set(asked[: len(vbs)])
             if answered:
                 progressed = True
                 pending = [o for o in pending if o not in answered]
-            vbs = vbs[len(asked):]
-            for run, vb in zip(probes, vbs[:len(probes)], strict=False):
+            vbs = vbs[len(asked) :]
+            for run, vb in zip(probes, vbs[: len(probes)], strict=False):
                 if run.take(vb):
                     progressed = True
                     self.values[vb.oid] = vb
@@ -435,7 +491,7 @@ class Collection(PassesMixin, ReportMixin):
             position = len(probes)
             for run in tails:
                 cells = known[run.name]
-                got = vbs[position:position + len(cells)]
+                got = vbs[position : position + len(cells)]
                 position += len(cells)
                 wanted = set(cells)
                 for vb in got:
@@ -463,8 +519,13 @@ class Collection(PassesMixin, ReportMixin):
             return False
         for run in self.runs.values():
             entry = run.entry
-            if run.done or run.current is not None or len(vb.oid) <= len(entry) + 1 \
-                    or not is_under(vb.oid, entry) or vb.oid <= run.cursor:
+            if (
+                run.done
+                or run.current is not None
+                or len(vb.oid) <= len(entry) + 1
+                or not is_under(vb.oid, entry)
+                or vb.oid <= run.cursor
+            ):
                 continue
             if run.first <= vb.oid[len(entry)] <= run.last and run.follows is not None:
                 run.take_exact(vb)
@@ -487,7 +548,7 @@ class Collection(PassesMixin, ReportMixin):
                     run.done = True
                 active = [r for r in active if not r.done]
                 continue
-            active = active[:self._limit()]
+            active = active[: self._limit()]
             response = yield Request("next", [r.cursor for r in active])
             ended = missing_index(response.error_status, response.error_index, len(active))
             if ended is not None:

@@ -100,16 +100,21 @@ class ReportMixin(CollectionBase):
         result = []
         for cached in self.cache.supplies:
             where = f"supplies[{dotted(cached.index)}]"
-            level = self._decoded(std.PRT_SUPPLY_ENTRY + (9,) + cached.index, dec.integer,
-                                  where + ".level")
+            level = self._decoded(
+                std.PRT_SUPPLY_ENTRY + (9,) + cached.index, dec.integer, where + ".level"
+            )
             if (level is None or level == 0) and quirks.fallback_level is not None:
-                fallback = self._decoded(quirks.fallback_level + cached.index[-1:], dec.integer,
-                                         where + ".level")
+                fallback = self._decoded(
+                    quirks.fallback_level + cached.index[-1:], dec.integer, where + ".level"
+                )
                 if fallback is not None:
                     level = fallback
             number, capacity, percent, state, problem = dec.supply_level(
-                level, cached.capacity, coarse_steps=quirks.coarse_steps,
-                empty_code=quirks.empty_code)
+                level,
+                cached.capacity,
+                coarse_steps=quirks.coarse_steps,
+                empty_code=quirks.empty_code,
+            )
             if problem:
                 self.problems.append(FieldProblem(field=where, reason=problem))
             if level is not None:
@@ -117,19 +122,25 @@ class ReportMixin(CollectionBase):
             code = cached.type_code
             text, part, serial = dec.split_description(cached.description)
             description = text or f"Supply {cached.index[-1]}"
-            result.append(Supply(
-                index=cached.index[-1],
-                description=description,
-                kind=std.SUPPLY_KINDS.get(code or 0, "other"),
-                supply_type=std.SUPPLY_TYPE_NAMES.get(code) if code is not None else None,
-                colour=dec.colour_of(cached.description),
-                unit=std.UNIT_NAMES.get(cached.unit_code) if cached.unit_code is not None else None,
-                level=number, capacity=capacity, percent=percent,
-                state=state,
-                consumed=(code not in std.WASTE_TYPES),
-                part_number=part or dec.part_number(text),
-                serial=serial,
-            ))
+            result.append(
+                Supply(
+                    index=cached.index[-1],
+                    description=description,
+                    kind=std.SUPPLY_KINDS.get(code or 0, "other"),
+                    supply_type=std.SUPPLY_TYPE_NAMES.get(code) if code is not None else None,
+                    colour=dec.colour_of(cached.description),
+                    unit=std.UNIT_NAMES.get(cached.unit_code)
+                    if cached.unit_code is not None
+                    else None,
+                    level=number,
+                    capacity=capacity,
+                    percent=percent,
+                    state=state,
+                    consumed=(code not in std.WASTE_TYPES),
+                    part_number=part or dec.part_number(text),
+                    serial=serial,
+                )
+            )
         return result
 
     def _counters(self) -> list[Counter]:
@@ -146,18 +157,30 @@ class ReportMixin(CollectionBase):
                 continue
             last = self.cache.counter_last.get(key)
             wraps = last[1] if last else 0
-            if vb.tag == Tag.COUNTER32 and last is not None and value < last[0] \
-                    and last[0] - value > COUNTER32_MODULUS // 2:
+            if (
+                vb.tag == Tag.COUNTER32
+                and last is not None
+                and value < last[0]
+                and last[0] - value > COUNTER32_MODULUS // 2
+            ):
                 wraps += 1  # Counter32 wrapped (RFC 2578 section 7.1.6), not a reset
             self.cache.counter_last[key] = [value, wraps]
-            result.append(Counter(name=cached.name, value=value + wraps * COUNTER32_MODULUS,
-                                  unit=cached.unit, label=cached.label, source=key))
+            result.append(
+                Counter(
+                    name=cached.name,
+                    value=value + wraps * COUNTER32_MODULUS,
+                    unit=cached.unit,
+                    label=cached.label,
+                    source=key,
+                )
+            )
         return result
 
     def _status(self) -> Status:
         cache = self.cache
-        errors = self._decoded(std.HR_PRINTER_ERROR_STATE + (1,), dec.error_flags,
-                               "status.errors") or []
+        errors = (
+            self._decoded(std.HR_PRINTER_ERROR_STATE + (1,), dec.error_flags, "status.errors") or []
+        )
         console = []
         for row in cache.console_rows:
             line = self._text(std.PRT_CONSOLE_TEXT + row, "status.console")
@@ -166,34 +189,59 @@ class ReportMixin(CollectionBase):
         covers = []
         for key, description in cache.covers.items():
             index = tuple(int(p) for p in key.split("."))
-            covers.append(Cover(index=index[-1], description=description,
-                                status=self._decoded(std.PRT_COVER_ENTRY + (3,) + index,
-                                                     dec.enum(std.PRT_COVER_STATUS_NAMES),
-                                                     "status.covers")))
+            covers.append(
+                Cover(
+                    index=index[-1],
+                    description=description,
+                    status=self._decoded(
+                        std.PRT_COVER_ENTRY + (3,) + index,
+                        dec.enum(std.PRT_COVER_STATUS_NAMES),
+                        "status.covers",
+                    ),
+                )
+            )
         trays = []
         for tray in cache.trays:
             where = f"trays[{dotted(tray.index)}]"
-            level = self._decoded(std.PRT_INPUT_ENTRY + (10,) + tray.index, dec.integer,
-                                  where + ".level")
+            level = self._decoded(
+                std.PRT_INPUT_ENTRY + (10,) + tray.index, dec.integer, where + ".level"
+            )
             number, capacity, percent, state, problem = dec.supply_level(level, tray.capacity)
             if problem:
                 self.problems.append(FieldProblem(field=where, reason=problem))
-            trays.append(InputTray(index=tray.index[-1], name=tray.name, media=tray.media,
-                                   capacity=capacity, level=number, percent=percent,
-                                   state=state,
-                                   unit=std.UNIT_NAMES.get(tray.unit_code)
-                                   if tray.unit_code is not None else None))
+            trays.append(
+                InputTray(
+                    index=tray.index[-1],
+                    name=tray.name,
+                    media=tray.media,
+                    capacity=capacity,
+                    level=number,
+                    percent=percent,
+                    state=state,
+                    unit=std.UNIT_NAMES.get(tray.unit_code) if tray.unit_code is not None else None,
+                )
+            )
         return Status(
-            device=self._decoded(std.HR_DEVICE_STATUS + (1,),
-                                 dec.enum(std.HR_DEVICE_STATUS_NAMES), "status.device"),
-            printer=self._decoded(std.HR_PRINTER_STATUS + (1,),
-                                  dec.enum(std.HR_PRINTER_STATUS_NAMES), "status.printer"),
-            errors=errors, console=console, covers=covers, trays=trays)
+            device=self._decoded(
+                std.HR_DEVICE_STATUS + (1,), dec.enum(std.HR_DEVICE_STATUS_NAMES), "status.device"
+            ),
+            printer=self._decoded(
+                std.HR_PRINTER_STATUS + (1,),
+                dec.enum(std.HR_PRINTER_STATUS_NAMES),
+                "status.printer",
+            ),
+            errors=errors,
+            console=console,
+            covers=covers,
+            trays=trays,
+        )
 
     def _alerts(self) -> list[Alert]:
         keys = self.alert_keys if self.alert_keys is not None else list(self.cache.alerts)
         # forget alerts that are gone from the table
-        self.cache.alerts = {key: self.cache.alerts[key] for key in keys if key in self.cache.alerts}
+        self.cache.alerts = {
+            key: self.cache.alerts[key] for key in keys if key in self.cache.alerts
+        }
         self.cache.alert_rows = len(self.cache.alerts)
         return list(self.cache.alerts.values())
 
@@ -203,8 +251,9 @@ class ReportMixin(CollectionBase):
         group = self._vb_decode(row.get(4), dec.integer, where + ".group")
         return Alert(
             index=index[-1],
-            severity=self._vb_decode(row.get(2), dec.enum(std.ALERT_SEVERITY_NAMES),
-                                     where + ".severity"),
+            severity=self._vb_decode(
+                row.get(2), dec.enum(std.ALERT_SEVERITY_NAMES), where + ".severity"
+            ),
             group=std.ALERT_GROUP_NAMES.get(group, f"code {group}") if group is not None else None,
             group_index=self._vb_decode(row.get(5), dec.integer, where + ".group_index"),
             code=code,

@@ -54,13 +54,19 @@ class TableRun:
             return max(1, len(self.follows.rows) * (self.last - self.first + 1))
         if self.current is None:
             # A single column only ends by running past it: one varbind more than the rows.
-            return max(1, self.guess_rows * (self.last - self.first + 1)
-                       + (1 if self.first == self.last else 0))
+            return max(
+                1,
+                self.guess_rows * (self.last - self.first + 1)
+                + (1 if self.first == self.last else 0),
+            )
         taken = self.column_counts[self.current]
         if self.row_count is None:
             # a single column never reveals its row count: double what it has shown so far
-            rows = max(taken * 2, self.rows_hint) if self.first == self.last \
+            rows = (
+                max(taken * 2, self.rows_hint)
+                if self.first == self.last
                 else max(taken + 1, self.rows_hint)
+            )
             return max(1, rows - taken + (self.last - self.current) * rows)
         return max(1, self.row_count - taken + (self.last - self.current) * self.row_count)
 
@@ -71,14 +77,18 @@ class TableRun:
         if indexes is None:
             return None
         start = self.current if self.current is not None else self.first
-        return [self.entry + (column,) + index for column in range(start, self.last + 1)
-                if not (wanted_only and column in self.skip)
-                for index in indexes if self.entry + (column,) + index > self.cursor]
+        return [
+            self.entry + (column,) + index
+            for column in range(start, self.last + 1)
+            if not (wanted_only and column in self.skip)
+            for index in indexes
+            if self.entry + (column,) + index > self.cursor
+        ]
 
     def take_exact(self, vb: Varbind) -> None:
         """Store a cell fetched by exact OID (GETNEXT of its predecessor)."""
         column = vb.oid[len(self.entry)]
-        self.rows.setdefault(vb.oid[len(self.entry) + 1:], {})[column] = vb
+        self.rows.setdefault(vb.oid[len(self.entry) + 1 :], {})[column] = vb
         self.column_counts[column] = self.column_counts.get(column, 0) + 1
         self.cursor = max(self.cursor, vb.oid)
 
@@ -87,8 +97,12 @@ class TableRun:
         if self.done:
             return False
         oid = vb.oid
-        if vb.tag == Tag.END_OF_MIB_VIEW or not is_under(oid, self.entry) \
-                or len(oid) <= len(self.entry) + 1 or oid <= self.cursor:
+        if (
+            vb.tag == Tag.END_OF_MIB_VIEW
+            or not is_under(oid, self.entry)
+            or len(oid) <= len(self.entry) + 1
+            or oid <= self.cursor
+        ):
             self.done = True
             return False
         column = oid[len(self.entry)]
@@ -104,7 +118,7 @@ class TableRun:
             self.done = True
             return False
         self.column_counts[column] = count
-        self.rows.setdefault(oid[len(self.entry) + 1:], {})[column] = vb
+        self.rows.setdefault(oid[len(self.entry) + 1 :], {})[column] = vb
         self.cursor = oid
         self.current = column
         if column == self.last and self.row_count is not None and count >= self.row_count:

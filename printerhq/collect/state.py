@@ -83,10 +83,17 @@ class DeviceState(msgspec.Struct, kw_only=True):
         the serial's source or sysObjectID): a repeat scan may go straight to a warm
         collection that carries these change detectors."""
         discovery = self.discovery
-        return (bool(self.identity) and discovery is not None and discovery.is_printer
-                and self.vendor == discovery.vendor
-                and (self.uptime_seen or self.serial_source is not None
-                     or discovery.sys_object_id is not None))
+        return (
+            bool(self.identity)
+            and discovery is not None
+            and discovery.is_printer
+            and self.vendor == discovery.vendor
+            and (
+                self.uptime_seen
+                or self.serial_source is not None
+                or discovery.sys_object_id is not None
+            )
+        )
 
     def forget_discovery(self) -> None:
         """The next scan of this device runs discovery again (the shortcut found a change)."""

@@ -38,15 +38,27 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "demo",
         help="simulate a printer fleet on loopback, scan it, upload it, show it",
         description="Start a server and the simulator, scan 127.77.0.0/24, upload the reports "
-                    "and print the fleet as the server stores it. Sends traffic only to loopback.",
+        "and print the fleet as the server stores it. Sends traffic only to loopback.",
     )
-    parser.add_argument("--recordings", type=Path, nargs="*", metavar="FILE",
-                        help="recordings to serve (default: the bundled fixtures/*.snmprec)")
-    parser.add_argument("--network", default="127.77.0.0/24",
-                        help="loopback network to simulate and scan (default 127.77.0.0/24)")
-    parser.add_argument("--data-dir", type=Path, metavar="DIR",
-                        help="keep the server's database and the spool here "
-                             "(default: a temporary directory, removed afterwards)")
+    parser.add_argument(
+        "--recordings",
+        type=Path,
+        nargs="*",
+        metavar="FILE",
+        help="recordings to serve (default: the bundled fixtures/*.snmprec)",
+    )
+    parser.add_argument(
+        "--network",
+        default="127.77.0.0/24",
+        help="loopback network to simulate and scan (default 127.77.0.0/24)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="keep the server's database and the spool here "
+        "(default: a temporary directory, removed afterwards)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -57,8 +69,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     network = ipaddress.ip_network(args.network, strict=False)
     if not network.is_loopback:
-        print("printerhq demo: the demo only simulates on loopback (127.0.0.0/8)",
-              file=sys.stderr)
+        print("printerhq demo: the demo only simulates on loopback (127.0.0.0/8)", file=sys.stderr)
         return 2
     hosts = [str(host) for _, host in zip(recordings, network.hosts(), strict=False)]
     started = time.monotonic()
@@ -71,8 +82,11 @@ def run(args: argparse.Namespace) -> int:
     from ..render import render_reports
 
     print(render_reports(sorted(fleet, key=address_order)))
-    print(f"\ndemo: the server holds {len(fleet)} printers; "
-          f"{time.monotonic() - started:.1f} s in all", file=sys.stderr)
+    print(
+        f"\ndemo: the server holds {len(fleet)} printers; "
+        f"{time.monotonic() - started:.1f} s in all",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -80,23 +94,33 @@ def say(text: str) -> None:
     print(f"demo: {text}", file=sys.stderr)
 
 
-async def demo(recordings: list[Path], hosts: list[str],
-               network: ipaddress.IPv4Network | ipaddress.IPv6Network,
-               data_dir: Path) -> list[DeviceReport]:
+async def demo(
+    recordings: list[Path],
+    hosts: list[str],
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network,
+    data_dir: Path,
+) -> list[DeviceReport]:
     async with run_server(data_dir / "server", port=0, self_signed=True) as server:
         say(f"server listening on {server.url} (SQLite in {data_dir / 'server'})")
         token = secrets.token_urlsafe(32)
         await server.store.add_agent("demo-agent", token)
         async with serve_fleet(recordings, hosts, port=0) as fleet:
-            say(f"simulator serving {len(recordings)} recordings on {hosts[0]}-{hosts[-1]}, "
-                f"udp port {fleet.port}")
+            say(
+                f"simulator serving {len(recordings)} recordings on {hosts[0]}-{hosts[-1]}, "
+                f"udp port {fleet.port}"
+            )
             say(f"scanning {network} ({network.num_addresses} addresses) and uploading")
             # Loopback: every 127.x address answers ping, and nothing here needs pacing.
-            options = ScanOptions(port=fleet.port, timeout=0.5, retries=1, icmp=False,
-                                  rate=20_000)
-            settings = UploadSettings(server.url, token, data_dir / "spool", "demo-agent",
-                                      TlsOptions(ca_bundle=str(server.certfile)))
+            options = ScanOptions(port=fleet.port, timeout=0.5, retries=1, icmp=False, rate=20_000)
+            settings = UploadSettings(
+                server.url,
+                token,
+                data_dir / "spool",
+                "demo-agent",
+                TlsOptions(ca_bundle=str(server.certfile)),
+            )
             async with open_uplink(settings) as uplink:
+
                 async def upload(report: DeviceReport) -> None:
                     if report.identity.is_printer:
                         await uplink.submit(report, wait=True)

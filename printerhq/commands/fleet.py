@@ -45,16 +45,21 @@ class FleetClient:
 
     async def _get(self, path: str, params: dict[str, Any] | None = None) -> object:
         try:
-            response = await self._http.get(self.url + path, params=params,
-                                             headers={"authorization": f"Bearer {self._token}"})
+            response = await self._http.get(
+                self.url + path, params=params, headers={"authorization": f"Bearer {self._token}"}
+            )
         except httpx.HTTPError as exc:
             raise _transport_error(self.url, exc) from None
         if response.status_code == 401:
-            raise FleetError(f"{self.url} refused the token (401: unknown or revoked); "
-                             "issue one with `printerhq server add-viewer NAME`")
+            raise FleetError(
+                f"{self.url} refused the token (401: unknown or revoked); "
+                "issue one with `printerhq server add-viewer NAME`"
+            )
         if response.status_code == 403:
-            raise FleetError(f"{self.url} refused the token (403): it is not a viewer token "
-                             "(agent tokens can upload but not read the fleet)")
+            raise FleetError(
+                f"{self.url} refused the token (403): it is not a viewer token "
+                "(agent tokens can upload but not read the fleet)"
+            )
         if response.status_code == 404:
             raise FleetError(f"{path}: not found on {self.url}")
         if response.status_code != 200:
@@ -72,13 +77,21 @@ class FleetClient:
         """``GET /api/v1/devices/{id}``: ``{device_id, scanned_at, received_at, report}``."""
         return await self._get(f"/api/v1/devices/{int(device_id)}")  # type: ignore[return-value]
 
-    async def counters(self, device_id: int, scans: int = HISTORY_ROWS, limit: int = 10_000) -> list[dict[str, Any]]:
+    async def counters(
+        self, device_id: int, scans: int = HISTORY_ROWS, limit: int = 10_000
+    ) -> list[dict[str, Any]]:
         """Counter readings of the device's last ``scans`` scans, oldest first."""
-        return await self._get(f"/api/v1/devices/{int(device_id)}/counters", {"scans": scans, "limit": limit})  # type: ignore[return-value]
+        return await self._get(
+            f"/api/v1/devices/{int(device_id)}/counters", {"scans": scans, "limit": limit}
+        )  # type: ignore[return-value]
 
-    async def supplies(self, device_id: int, scans: int = HISTORY_ROWS, limit: int = 10_000) -> list[dict[str, Any]]:
+    async def supplies(
+        self, device_id: int, scans: int = HISTORY_ROWS, limit: int = 10_000
+    ) -> list[dict[str, Any]]:
         """Supply readings of the device's last ``scans`` scans, oldest first."""
-        return await self._get(f"/api/v1/devices/{int(device_id)}/supplies", {"scans": scans, "limit": limit})  # type: ignore[return-value]
+        return await self._get(
+            f"/api/v1/devices/{int(device_id)}/supplies", {"scans": scans, "limit": limit}
+        )  # type: ignore[return-value]
 
     async def reports(self, device_ids: list[int] | None = None) -> list[DeviceReport]:
         """The latest report of each device (all, or ``device_ids``), as ``DeviceReport``."""
@@ -99,11 +112,15 @@ def _transport_error(url: str, exc: BaseException) -> FleetError:
     cause: BaseException | None = exc
     while cause is not None:
         if isinstance(cause, ssl.SSLCertVerificationError):
-            return FleetError(f"the certificate of {url} could not be verified ({cause.verify_message}); "
-                              "pass --ca-bundle FILE (the server's certificate or CA) or --pin-sha256 HEX")
+            return FleetError(
+                f"the certificate of {url} could not be verified ({cause.verify_message}); "
+                "pass --ca-bundle FILE (the server's certificate or CA) or --pin-sha256 HEX"
+            )
         cause = cause.__cause__ or cause.__context__
     if "CERTIFICATE_VERIFY_FAILED" in str(exc):
-        return FleetError(f"the certificate of {url} could not be verified; pass --ca-bundle or --pin-sha256")
+        return FleetError(
+            f"the certificate of {url} could not be verified; pass --ca-bundle or --pin-sha256"
+        )
     if isinstance(exc, httpx.TimeoutException):
         return FleetError(f"{url} did not answer in time")
     if isinstance(exc, httpx.ConnectError):
@@ -112,23 +129,33 @@ def _transport_error(url: str, exc: BaseException) -> FleetError:
 
 
 @asynccontextmanager
-async def open_fleet_client(url: str, token: str, tls: TlsOptions | None = None, *,
-                            timeout: float = 30.0) -> AsyncIterator[FleetClient]:
+async def open_fleet_client(
+    url: str, token: str, tls: TlsOptions | None = None, *, timeout: float = 30.0
+) -> AsyncIterator[FleetClient]:
     """A :class:`FleetClient` for ``url``. Plain ``http://`` needs ``tls.insecure``. Raises
     :class:`FleetError` when the server cannot be reached or its certificate is not trusted."""
     tls = tls or TlsOptions()
     secure = url.startswith("https://")
     if not secure and not (url.startswith("http://") and tls.insecure):
-        raise FleetError(f"{url}: use an https:// URL (or http:// with --insecure, token unencrypted)")
+        raise FleetError(
+            f"{url}: use an https:// URL (or http:// with --insecure, token unencrypted)"
+        )
     verify: ssl.SSLContext | bool = client_ssl_context(tls) if secure else False
-    async with httpx.AsyncClient(verify=verify, trust_env=True, timeout=httpx.Timeout(timeout),
-                                 limits=httpx.Limits(max_connections=1, max_keepalive_connections=1)) as http:
+    async with httpx.AsyncClient(
+        verify=verify,
+        trust_env=True,
+        timeout=httpx.Timeout(timeout),
+        limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+    ) as http:
         client = FleetClient(http, url, token)
         if secure and tls.pin_sha256:
             # Pin the one pooled connection before it carries the token.
             try:
                 response = await http.get(client.url + "/healthz")
-                check_pin(response.extensions["network_stream"].get_extra_info("ssl_object"), tls.pin_sha256)
+                check_pin(
+                    response.extensions["network_stream"].get_extra_info("ssl_object"),
+                    tls.pin_sha256,
+                )
             except httpx.HTTPError as exc:
                 raise _transport_error(client.url, exc) from None
             except PinMismatch as exc:
@@ -145,7 +172,9 @@ def _clock(t: float) -> str:
     return datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def render_history(counters: list[dict[str, Any]], supplies: list[dict[str, Any]], rows: int = HISTORY_ROWS) -> str:
+def render_history(
+    counters: list[dict[str, Any]], supplies: list[dict[str, Any]], rows: int = HISTORY_ROWS
+) -> str:
     """One compact table: a line per scan (newest last), counters then supply percentages."""
     columns: list[str] = []
     by_time: dict[float, dict[str, str]] = {}
@@ -154,21 +183,32 @@ def render_history(counters: list[dict[str, Any]], supplies: list[dict[str, Any]
         if name not in columns:
             columns.append(name)
         by_time.setdefault(c["scanned_at"], {})[name] = str(c["value"])
-    columns.sort(key=lambda name: name != "total")  # the page total first, then as the server lists them
+    columns.sort(
+        key=lambda name: name != "total"
+    )  # the page total first, then as the server lists them
     supply_columns: list[str] = []
     for s in supplies:
         name = f"{s['description'][:18]} %"
         if name not in supply_columns:
             supply_columns.append(name)
-        by_time.setdefault(s["scanned_at"], {})[name] = "?" if s["percent"] is None else f"{s['percent']:.0f}"
+        by_time.setdefault(s["scanned_at"], {})[name] = (
+            "?" if s["percent"] is None else f"{s['percent']:.0f}"
+        )
     columns += supply_columns
     if not by_time:
         return "  (no history)"
     header = ["scanned (UTC)", *columns]
-    table = [[_clock(t), *(by_time[t].get(c, "") for c in columns)] for t in sorted(by_time)[-rows:]]
+    table = [
+        [_clock(t), *(by_time[t].get(c, "") for c in columns)] for t in sorted(by_time)[-rows:]
+    ]
     widths = [max(len(header[i]), *(len(r[i]) for r in table)) for i in range(len(header))]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
-    lines += ["  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(r, widths, strict=True))) for r in table]
+    lines += [
+        "  ".join(
+            v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in table
+    ]
     return "\n".join("  " + line.rstrip() for line in lines)
 
 
@@ -177,22 +217,46 @@ def render_history(counters: list[dict[str, Any]], supplies: list[dict[str, Any]
 # --------------------------------------------------------------------------------------------
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
-        "fleet", help="print the fleet as the central server stores it",
+        "fleet",
+        help="print the fleet as the central server stores it",
         description="Read the fleet from a printerhq server's REST API with a viewer token "
-                    f"(--token, --token-file or ${TOKEN_ENV}) and print it like `printerhq scan`.",
+        f"(--token, --token-file or ${TOKEN_ENV}) and print it like `printerhq scan`.",
     )
-    parser.add_argument("--server", required=True, metavar="URL", help="e.g. https://hq.example:8443")
+    parser.add_argument(
+        "--server", required=True, metavar="URL", help="e.g. https://hq.example:8443"
+    )
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--token", help=f"a viewer token (printerhq server add-viewer); or ${TOKEN_ENV}")
-    group.add_argument("--token-file", type=Path, metavar="FILE", help="read the viewer token from FILE")
-    parser.add_argument("--ca-bundle", metavar="FILE", help="CA certificates to verify the server with")
-    parser.add_argument("--pin-sha256", metavar="HEX", help="the server certificate's SHA-256 (printed by serve)")
-    parser.add_argument("--insecure", action="store_true", help="allow a plain http:// URL (token unencrypted)")
-    parser.add_argument("--device", type=int, metavar="ID", action="append",
-                        help="only this device id (repeatable; ids from --json or the dashboard)")
-    parser.add_argument("--history", action="store_true", help="also print each device's counter and supply history")
-    parser.add_argument("--json", action="store_true", help="print JSON: the devices with their latest report")
-    parser.add_argument("--timeout", type=float, default=30.0, metavar="S", help="per request (default 30)")
+    group.add_argument(
+        "--token", help=f"a viewer token (printerhq server add-viewer); or ${TOKEN_ENV}"
+    )
+    group.add_argument(
+        "--token-file", type=Path, metavar="FILE", help="read the viewer token from FILE"
+    )
+    parser.add_argument(
+        "--ca-bundle", metavar="FILE", help="CA certificates to verify the server with"
+    )
+    parser.add_argument(
+        "--pin-sha256", metavar="HEX", help="the server certificate's SHA-256 (printed by serve)"
+    )
+    parser.add_argument(
+        "--insecure", action="store_true", help="allow a plain http:// URL (token unencrypted)"
+    )
+    parser.add_argument(
+        "--device",
+        type=int,
+        metavar="ID",
+        action="append",
+        help="only this device id (repeatable; ids from --json or the dashboard)",
+    )
+    parser.add_argument(
+        "--history", action="store_true", help="also print each device's counter and supply history"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print JSON: the devices with their latest report"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, metavar="S", help="per request (default 30)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -210,7 +274,9 @@ def viewer_token(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     try:
         token = viewer_token(args)
-        tls = TlsOptions(ca_bundle=args.ca_bundle, pin_sha256=args.pin_sha256, insecure=args.insecure)
+        tls = TlsOptions(
+            ca_bundle=args.ca_bundle, pin_sha256=args.pin_sha256, insecure=args.insecure
+        )
         print(trio.run(_fleet, args, token, tls), end="")
     except FleetError as exc:
         print(f"printerhq fleet: {exc}", file=sys.stderr)
@@ -243,8 +309,10 @@ async def _fleet(args: argparse.Namespace, token: str, tls: TlsOptions) -> str:
     if args.history:
         for report, entry in reports:
             ident = report.identity
-            out += (f"\nhistory of device {entry['id']} {ident.address} "
-                    f"{ident.vendor or ''} {ident.model or ''}").rstrip()
+            out += (
+                f"\nhistory of device {entry['id']} {ident.address} "
+                f"{ident.vendor or ''} {ident.model or ''}"
+            ).rstrip()
             out += "\n" + render_history(entry["counters"], entry["supplies"]) + "\n"
     if not entries:
         out = "the server holds no devices yet\n"

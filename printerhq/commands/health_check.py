@@ -64,9 +64,11 @@ def _seconds(upper: float) -> Any:
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
         if not (math.isfinite(value) and 0 < value <= upper):
-            raise argparse.ArgumentTypeError(f"{text} is out of range (more than 0, at most "
-                                             f"{upper:g})")
+            raise argparse.ArgumentTypeError(
+                f"{text} is out of range (more than 0, at most {upper:g})"
+            )
         return value
+
     return parse
 
 
@@ -79,35 +81,71 @@ def _unit(text: str) -> str:
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
-        "health-check", help="restart the agent if it is dead or its heartbeat is stale",
+        "health-check",
+        help="restart the agent if it is dead or its heartbeat is stale",
         description="Look at the agent's pidfile, heartbeat and process; restart it if it is "
-                    "dead or its heartbeat is older than --max-age, when the site allows it. "
-                    "Exit status: 0 healthy or nothing to do, 1 restarted, 2 usage or "
-                    "configuration error, 3 a restart was needed and failed.")
-    parser.add_argument("--config", type=Path, metavar="FILE",
-                        help="agent configuration: [site] health_check allows restarts, "
-                             "[agent] state_dir holds the pidfile and heartbeat")
-    parser.add_argument("--pidfile", type=Path, metavar="FILE",
-                        help="the agent's pidfile (default: STATE_DIR/agent.pid)")
-    parser.add_argument("--heartbeat", type=Path, metavar="FILE",
-                        help="the agent's heartbeat (default: heartbeat.json beside the pidfile)")
-    parser.add_argument("--max-age", type=_seconds(86400), default=DEFAULT_MAX_AGE,
-                        metavar="SECONDS",
-                        help=f"a heartbeat older than this is stale (default {DEFAULT_MAX_AGE:g})")
-    parser.add_argument("--restart", action=argparse.BooleanOptionalAction, default=None,
-                        help="act on a dead or stale agent (default: as [site] health_check "
-                             "says; without --config, only with --restart)")
+        "dead or its heartbeat is older than --max-age, when the site allows it. "
+        "Exit status: 0 healthy or nothing to do, 1 restarted, 2 usage or "
+        "configuration error, 3 a restart was needed and failed.",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="agent configuration: [site] health_check allows restarts, "
+        "[agent] state_dir holds the pidfile and heartbeat",
+    )
+    parser.add_argument(
+        "--pidfile",
+        type=Path,
+        metavar="FILE",
+        help="the agent's pidfile (default: STATE_DIR/agent.pid)",
+    )
+    parser.add_argument(
+        "--heartbeat",
+        type=Path,
+        metavar="FILE",
+        help="the agent's heartbeat (default: heartbeat.json beside the pidfile)",
+    )
+    parser.add_argument(
+        "--max-age",
+        type=_seconds(86400),
+        default=DEFAULT_MAX_AGE,
+        metavar="SECONDS",
+        help=f"a heartbeat older than this is stale (default {DEFAULT_MAX_AGE:g})",
+    )
+    parser.add_argument(
+        "--restart",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="act on a dead or stale agent (default: as [site] health_check "
+        "says; without --config, only with --restart)",
+    )
     systemd = parser.add_mutually_exclusive_group()
-    systemd.add_argument("--unit", type=_unit, metavar="NAME",
-                         help="restart with `systemctl restart NAME`")
-    systemd.add_argument("--systemd", action="store_const", const=DEFAULT_UNIT, dest="unit",
-                         help=f"same as --unit {DEFAULT_UNIT}")
-    parser.add_argument("--grace", type=_seconds(3600), default=10.0, metavar="SECONDS",
-                        help="without systemd: SIGKILL a stale agent this long after SIGTERM "
-                             "(default 10)")
-    parser.add_argument("--wait", type=_seconds(3600), default=30.0, metavar="SECONDS",
-                        help="without systemd: wait this long for the new agent's first "
-                             "heartbeat (default 30)")
+    systemd.add_argument(
+        "--unit", type=_unit, metavar="NAME", help="restart with `systemctl restart NAME`"
+    )
+    systemd.add_argument(
+        "--systemd",
+        action="store_const",
+        const=DEFAULT_UNIT,
+        dest="unit",
+        help=f"same as --unit {DEFAULT_UNIT}",
+    )
+    parser.add_argument(
+        "--grace",
+        type=_seconds(3600),
+        default=10.0,
+        metavar="SECONDS",
+        help="without systemd: SIGKILL a stale agent this long after SIGTERM (default 10)",
+    )
+    parser.add_argument(
+        "--wait",
+        type=_seconds(3600),
+        default=30.0,
+        metavar="SECONDS",
+        help="without systemd: wait this long for the new agent's first heartbeat (default 30)",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.set_defaults(func=run)
 
@@ -146,8 +184,15 @@ def run(args: argparse.Namespace) -> int:
             allowed, why_not = True, ""
     else:
         allowed = args.restart is True
-        why_not = "" if allowed else ("--no-restart" if args.restart is False else
-                                      "no --config (pass --restart to act without one)")
+        why_not = (
+            ""
+            if allowed
+            else (
+                "--no-restart"
+                if args.restart is False
+                else "no --config (pass --restart to act without one)"
+            )
+        )
     if pidfile is None:
         print("health-check: give --pidfile or --config", file=sys.stderr)
         return EXIT_USAGE
@@ -155,9 +200,16 @@ def run(args: argparse.Namespace) -> int:
 
     observation, problems = observe(pidfile, heartbeat_path)
     verdict = assess(observation, args.max_age)
-    out.record.update(verdict=verdict.verdict.value, reason=verdict.reason, pid=verdict.pid,
-                      heartbeat_age=verdict.heartbeat_age, problems=problems, allowed=allowed,
-                      action="none", new_pid=None)
+    out.record.update(
+        verdict=verdict.verdict.value,
+        reason=verdict.reason,
+        pid=verdict.pid,
+        heartbeat_age=verdict.heartbeat_age,
+        problems=problems,
+        allowed=allowed,
+        action="none",
+        new_pid=None,
+    )
     for problem in problems:
         out.say(f"note: {problem}")
     out.say(f"{verdict.verdict.value}: {verdict.reason}")
@@ -186,8 +238,9 @@ def run(args: argparse.Namespace) -> int:
     return out.finish(EXIT_RESTARTED)
 
 
-def _restart_direct(args: argparse.Namespace, pidfile: Path, heartbeat_path: Path,
-                    out: _Reporter) -> int | None:
+def _restart_direct(
+    args: argparse.Namespace, pidfile: Path, heartbeat_path: Path, out: _Reporter
+) -> int | None:
     """Stop what is left of the agent, start it again; its new pid (None: another check did)."""
     state_dir = pidfile.parent
     with exclusive(state_dir / LOCK_NAME, timeout=args.grace + args.wait + 10):
@@ -199,8 +252,9 @@ def _restart_direct(args: argparse.Namespace, pidfile: Path, heartbeat_path: Pat
             return None
         beat = observation.heartbeat
         if beat is None:
-            raise ReviveError(f"no usable heartbeat in {heartbeat_path} records how the agent "
-                              f"was started")
+            raise ReviveError(
+                f"no usable heartbeat in {heartbeat_path} records how the agent was started"
+            )
         check_trusted(heartbeat_path)
         try:
             command = restart_command(beat.argv, beat.cwd, sys.executable)
@@ -210,16 +264,17 @@ def _restart_direct(args: argparse.Namespace, pidfile: Path, heartbeat_path: Pat
             out.say(f"stopping agent {verdict.pid} (SIGTERM, SIGKILL after {args.grace:g}s)")
             stop_process(verdict.pid, args.grace)
         _remove_pidfile_of(pidfile, verdict.pid)
-        out.say(f"starting: {' '.join(command)} (in {beat.cwd}, output to "
-                f"{state_dir / LOG_NAME})")
+        out.say(f"starting: {' '.join(command)} (in {beat.cwd}, output to {state_dir / LOG_NAME})")
         began = time.monotonic()
         process = spawn_detached(command, beat.cwd, state_dir / LOG_NAME)
         started = wait_for_heartbeat(process, heartbeat_path, args.wait)
         if started.heartbeat is None:
             out.say(f"restarted: agent {started.pid}, no heartbeat yet after {args.wait:g}s")
         else:
-            out.say(f"restarted: agent {started.pid}, first heartbeat after "
-                    f"{time.monotonic() - began:.1f}s")
+            out.say(
+                f"restarted: agent {started.pid}, first heartbeat after "
+                f"{time.monotonic() - began:.1f}s"
+            )
         return started.pid
 
 

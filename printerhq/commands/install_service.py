@@ -33,25 +33,50 @@ DEFAULT_OUTPUT = Path("/etc/systemd/system")
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
-        "install-service", help="write systemd units for the agent and its health check",
+        "install-service",
+        help="write systemd units for the agent and its health check",
         description=f"Write {AGENT_UNIT} (Type=notify, watchdog, a dedicated user, hardened) "
-                    f"and a timer running `printerhq health-check` every minute. Creates the "
-                    f"user if missing (not with --dry-run). Starts nothing: prints the "
-                    f"systemctl commands to run.")
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, metavar="FILE",
-                        help=f"agent configuration the units name (default {DEFAULT_CONFIG})")
-    parser.add_argument("--user", default="printerhq",
-                        help="dedicated user and group to run the agent (default printerhq)")
-    parser.add_argument("--prefix", type=Path, metavar="DIR",
-                        help="installation prefix: the units run DIR/bin/printerhq (default: "
-                             "the printerhq beside this Python)")
-    parser.add_argument("--output-dir", type=Path, metavar="DIR",
-                        help=f"where to write the units (default {DEFAULT_OUTPUT}; with "
-                             f"--dry-run and no --output-dir they are printed)")
-    parser.add_argument("--check-every", default="1min", metavar="SPAN",
-                        help="health check period, systemd time span (default 1min)")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="create no user and write nothing outside --output-dir")
+        f"and a timer running `printerhq health-check` every minute. Creates the "
+        f"user if missing (not with --dry-run). Starts nothing: prints the "
+        f"systemctl commands to run.",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG,
+        metavar="FILE",
+        help=f"agent configuration the units name (default {DEFAULT_CONFIG})",
+    )
+    parser.add_argument(
+        "--user",
+        default="printerhq",
+        help="dedicated user and group to run the agent (default printerhq)",
+    )
+    parser.add_argument(
+        "--prefix",
+        type=Path,
+        metavar="DIR",
+        help="installation prefix: the units run DIR/bin/printerhq (default: "
+        "the printerhq beside this Python)",
+    )
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        metavar="DIR",
+        help=f"where to write the units (default {DEFAULT_OUTPUT}; with "
+        f"--dry-run and no --output-dir they are printed)",
+    )
+    parser.add_argument(
+        "--check-every",
+        default="1min",
+        metavar="SPAN",
+        help="health check period, systemd time span (default 1min)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="create no user and write nothing outside --output-dir",
+    )
     parser.set_defaults(func=run)
 
 
@@ -62,13 +87,17 @@ def find_executable(prefix: Path | None) -> Path:
     else:
         # The script installed with this interpreter (a virtualenv's bin/), else PATH's.
         found = shutil.which("printerhq")
-        candidates = [Path(sys.executable).parent / "printerhq",
-                      *([Path(found).absolute()] if found else [])]
+        candidates = [
+            Path(sys.executable).parent / "printerhq",
+            *([Path(found).absolute()] if found else []),
+        ]
     for candidate in candidates:
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate
-    raise UnitError(f"no printerhq executable at {' or '.join(map(str, candidates))}"
-                    + ("" if prefix else "; give --prefix"))
+    raise UnitError(
+        f"no printerhq executable at {' or '.join(map(str, candidates))}"
+        + ("" if prefix else "; give --prefix")
+    )
 
 
 def _write(path: Path, text: str) -> None:
@@ -94,9 +123,12 @@ def _user_exists(user: str) -> bool:
 def run(args: argparse.Namespace) -> int:
     config = args.config.absolute()
     try:
-        options = UnitOptions(executable=PurePosixPath(find_executable(args.prefix)),
-                              config=PurePosixPath(config), user=args.user,
-                              check_every=args.check_every)
+        options = UnitOptions(
+            executable=PurePosixPath(find_executable(args.prefix)),
+            config=PurePosixPath(config),
+            user=args.user,
+            check_every=args.check_every,
+        )
         units = render_units(options)
     except UnitError as exc:
         print(f"install-service: {exc}", file=sys.stderr)
@@ -105,12 +137,16 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = read_site_settings(config)
         if settings.state_dir != Path(STATE_DIR):
-            notes.append(f"{config}: [agent] state_dir is {settings.state_dir}, but the unit "
-                         f"lets the agent write only in {STATE_DIR}; set state_dir = "
-                         f"\"{STATE_DIR}\"")
+            notes.append(
+                f"{config}: [agent] state_dir is {settings.state_dir}, but the unit "
+                f"lets the agent write only in {STATE_DIR}; set state_dir = "
+                f'"{STATE_DIR}"'
+            )
         if not settings.health_check:
-            notes.append(f"{config}: [site] health_check is false: the timer's health check "
-                         f"will only report, never restart")
+            notes.append(
+                f"{config}: [site] health_check is false: the timer's health check "
+                f"will only report, never restart"
+            )
     except SiteConfigError as exc:
         notes.append(f"{exc} (write the configuration before starting the agent)")
 
@@ -124,26 +160,34 @@ def run(args: argparse.Namespace) -> int:
                 _write(output / name, text)
                 print(f"wrote {output / name}")
         except OSError as exc:
-            print(f"install-service: cannot write to {output}: {exc.strerror or exc}",
-                  file=sys.stderr)
+            print(
+                f"install-service: cannot write to {output}: {exc.strerror or exc}", file=sys.stderr
+            )
             return 1
 
     if _user_exists(args.user):
         pass
     elif args.dry_run:
-        notes.append(f"user {args.user} does not exist; would run: "
-                     f"{' '.join(useradd_command(args.user))}")
+        notes.append(
+            f"user {args.user} does not exist; would run: {' '.join(useradd_command(args.user))}"
+        )
     else:
         command = useradd_command(args.user)
         done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, check=False)
         if done.returncode != 0:
-            print(f"install-service: {' '.join(command)} failed: "
-                  f"{done.stderr.decode('utf-8', 'replace').strip()}", file=sys.stderr)
+            print(
+                f"install-service: {' '.join(command)} failed: "
+                f"{done.stderr.decode('utf-8', 'replace').strip()}",
+                file=sys.stderr,
+            )
             return 1
         print(f"created system user {args.user}")
 
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
-    print(f"next (as root): systemctl daemon-reload && systemctl enable --now {AGENT_UNIT} "
-          f"{CHECK_TIMER}", file=sys.stderr)
+    print(
+        f"next (as root): systemctl daemon-reload && systemctl enable --now {AGENT_UNIT} "
+        f"{CHECK_TIMER}",
+        file=sys.stderr,
+    )
     return 0

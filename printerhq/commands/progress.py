@@ -29,8 +29,10 @@ class Progress:
         bar = "#" * filled + "-" * (self.width - filled)
         eta = _duration(remaining) if remaining != float("inf") else "?"
         skipped = f", {stats.skipped} skipped" if stats.skipped else ""
-        return (f"[{bar}] {done}/{self.total} addresses{skipped}, {stats.responders} answered, "
-                f"{stats.printers} printers, {rate:.0f}/s, ETA {eta}")
+        return (
+            f"[{bar}] {done}/{self.total} addresses{skipped}, {stats.responders} answered, "
+            f"{stats.printers} printers, {rate:.0f}/s, ETA {eta}"
+        )
 
     def update(self, stats: ScanStats, *, final: bool = False) -> None:
         now = time.monotonic()

@@ -33,48 +33,95 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "scan",
         help="discover and read printers",
         description="Discover SNMP agents in TARGETS, tell printers from other devices, and show "
-                    "identity, supplies, counters, status and alerts of each printer.",
+        "identity, supplies, counters, status and alerts of each printer.",
         epilog="examples:\n"
-               "  printerhq scan 192.0.2.0/24\n"
-               "  printerhq scan 127.77.0.1-127.77.0.40 --port 16100 --json\n"
-               "  printerhq scan 10.0.0.0/22 '!10.0.2.0/24' --community public --community site",
+        "  printerhq scan 192.0.2.0/24\n"
+        "  printerhq scan 127.77.0.1-127.77.0.40 --port 16100 --json\n"
+        "  printerhq scan 10.0.0.0/22 '!10.0.2.0/24' --community public --community site",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("targets", nargs="+", metavar="TARGET",
-                        help="addresses, ranges (10.0.0.1-254), CIDR, hostnames, @file, !exclusion")
+    parser.add_argument(
+        "targets",
+        nargs="+",
+        metavar="TARGET",
+        help="addresses, ranges (10.0.0.1-254), CIDR, hostnames, @file, !exclusion",
+    )
     parser.add_argument("--port", type=int, default=161, help="SNMP UDP port (default 161)")
-    parser.add_argument("--community", "-c", action="append", metavar="NAME",
-                        help="community to try, in order; repeatable (default: public)")
-    parser.add_argument("--snmp-version", choices=sorted(_VERSIONS), default="auto",
-                        help="SNMP version: 1, 2c, or auto = v2c then v1 (default auto)")
+    parser.add_argument(
+        "--community",
+        "-c",
+        action="append",
+        metavar="NAME",
+        help="community to try, in order; repeatable (default: public)",
+    )
+    parser.add_argument(
+        "--snmp-version",
+        choices=sorted(_VERSIONS),
+        default="auto",
+        help="SNMP version: 1, 2c, or auto = v2c then v1 (default auto)",
+    )
     add_v3_arguments(parser)
-    parser.add_argument("--timeout", type=float, default=1.0,
-                        help="seconds to wait for a reply (default 1.0)")
-    parser.add_argument("--retries", type=int, default=1,
-                        help="re-sends after a timeout (default 1)")
-    parser.add_argument("--concurrency", type=int, default=1024,
-                        help="hosts in progress at once (default 1024)")
-    parser.add_argument("--rate", type=float, default=DEFAULT_RATE, metavar="PPS",
-                        help=f"discovery packets per second, long-run average "
-                             f"(default {DEFAULT_RATE:g})")
-    parser.add_argument("--no-icmp", dest="icmp", action="store_false",
-                        help="do not ping alongside SNMP (hosts alive without SNMP go unseen)")
-    parser.add_argument("--http", action=argparse.BooleanOptionalAction, default=False,
-                        help="probe the web page of hosts that answer ping but not SNMP, to "
-                             "find printers with SNMP off (default: off)")
-    parser.add_argument("--arp", choices=("auto", "on", "off"), default="auto",
-                        help="ARP-first discovery on attached subnets (auto: when permitted)")
-    parser.add_argument("--state-dir", type=Path, metavar="DIR",
-                        help="remember responders and blank space here between scans; blank "
-                             "space is then probed less and less often (default: no memory)")
-    parser.add_argument("--identify-only", action="store_true",
-                        help="discover and identify; do not read supplies and counters")
-    parser.add_argument("--all", action="store_true",
-                        help="list every SNMP agent found, not only printers")
-    parser.add_argument("--json", action="store_true",
-                        help="print a JSON array of device reports (the wire structs)")
-    parser.add_argument("--progress", choices=("auto", "on", "off"), default="auto",
-                        help="progress line on stderr (auto: when stderr is a terminal)")
+    parser.add_argument(
+        "--timeout", type=float, default=1.0, help="seconds to wait for a reply (default 1.0)"
+    )
+    parser.add_argument(
+        "--retries", type=int, default=1, help="re-sends after a timeout (default 1)"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=1024, help="hosts in progress at once (default 1024)"
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=DEFAULT_RATE,
+        metavar="PPS",
+        help=f"discovery packets per second, long-run average (default {DEFAULT_RATE:g})",
+    )
+    parser.add_argument(
+        "--no-icmp",
+        dest="icmp",
+        action="store_false",
+        help="do not ping alongside SNMP (hosts alive without SNMP go unseen)",
+    )
+    parser.add_argument(
+        "--http",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="probe the web page of hosts that answer ping but not SNMP, to "
+        "find printers with SNMP off (default: off)",
+    )
+    parser.add_argument(
+        "--arp",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="ARP-first discovery on attached subnets (auto: when permitted)",
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        metavar="DIR",
+        help="remember responders and blank space here between scans; blank "
+        "space is then probed less and less often (default: no memory)",
+    )
+    parser.add_argument(
+        "--identify-only",
+        action="store_true",
+        help="discover and identify; do not read supplies and counters",
+    )
+    parser.add_argument(
+        "--all", action="store_true", help="list every SNMP agent found, not only printers"
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON array of device reports (the wire structs)",
+    )
+    parser.add_argument(
+        "--progress",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="progress line on stderr (auto: when stderr is a terminal)",
+    )
     add_upload_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -87,14 +134,24 @@ def build_options(args: argparse.Namespace) -> ScanOptions:
         credentials.append(UsmCredential(user))
     # With a v3 user, communities are tried only when asked for explicitly.
     communities = args.community or ([] if user else ["public"])
-    credentials += [Community(name.encode(), version)
-                    for version in _VERSIONS[args.snmp_version] for name in communities]
-    return ScanOptions(port=args.port, credentials=credentials, timeout=args.timeout,
-                       retries=args.retries, concurrency=args.concurrency,
-                       collect=not args.identify_only, rate=getattr(args, "rate", DEFAULT_RATE),
-                       icmp=getattr(args, "icmp", True), http=getattr(args, "http", False),
-                       arp={"auto": None, "on": True, "off": False}[getattr(args, "arp", "auto")],
-                       state_dir=getattr(args, "state_dir", None))
+    credentials += [
+        Community(name.encode(), version)
+        for version in _VERSIONS[args.snmp_version]
+        for name in communities
+    ]
+    return ScanOptions(
+        port=args.port,
+        credentials=credentials,
+        timeout=args.timeout,
+        retries=args.retries,
+        concurrency=args.concurrency,
+        collect=not args.identify_only,
+        rate=getattr(args, "rate", DEFAULT_RATE),
+        icmp=getattr(args, "icmp", True),
+        http=getattr(args, "http", False),
+        arp={"auto": None, "on": True, "off": False}[getattr(args, "arp", "auto")],
+        state_dir=getattr(args, "state_dir", None),
+    )
 
 
 # Python's cyclic GC is the largest single cost of a wide sweep: thousands of hosts in progress
@@ -144,12 +201,18 @@ def run(args: argparse.Namespace) -> int:
         show = args.progress == "on" or (args.progress == "auto" and sys.stderr.isatty())
         progress = Progress(resolved.count(), sys.stderr) if show else None
         # A name that did not resolve is a device we could not reach: it gets a report.
-        unresolved = [DeviceReport(identity=Identity(address=name), scanned_at=time.time(),
-                                   errors=[f"dns: cannot resolve {name}: {reason}"])
-                      for name, reason in failures]
+        unresolved = [
+            DeviceReport(
+                identity=Identity(address=name),
+                scanned_at=time.time(),
+                errors=[f"dns: cannot resolve {name}: {reason}"],
+            )
+            for name, reason in failures
+        ]
         if uploading is None:
             return unresolved + await scan(resolved, options, progress)
         async with open_uplink(uploading) as uplink:
+
             async def upload(report: DeviceReport) -> None:
                 if wanted(report):
                     # Durable in the spool before the scan counts the report done; on a full
@@ -177,8 +240,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(render_scan(shown))
         printers = sum(r.identity.is_printer for r in reports)
-        print(f"\n{len(reports)} agents answered, {printers} printers, "
-              f"{time.monotonic() - started:.1f} s", file=sys.stderr)
+        print(
+            f"\n{len(reports)} agents answered, {printers} printers, "
+            f"{time.monotonic() - started:.1f} s",
+            file=sys.stderr,
+        )
     for _, line in upload_outcome:
         print(f"printerhq scan: {line}", file=sys.stderr)
     if uploading is not None and not all(acknowledged for acknowledged, _ in upload_outcome):

@@ -14,9 +14,12 @@ from ..targets import TargetSpec
 from .progress import Progress
 
 
-async def scan(spec: TargetSpec, options: ScanOptions, progress: Progress | None = None,
-               upload: Callable[[DeviceReport], Awaitable[None]] | None = None
-               ) -> list[DeviceReport]:
+async def scan(
+    spec: TargetSpec,
+    options: ScanOptions,
+    progress: Progress | None = None,
+    upload: Callable[[DeviceReport], Awaitable[None]] | None = None,
+) -> list[DeviceReport]:
     """Scan ``spec``; each report is handed to ``upload`` (if given) as soon as it exists."""
     reports: list[DeviceReport] = []
     async with Scanner(options) as scanner:

@@ -1,4 +1,5 @@
-"""``printerhq schema``: print the JSON Schema of the wire format (ScanReport and everything in it)."""
+"""``printerhq schema``: print the JSON Schema of the wire format (ScanReport and everything
+in it)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from printerhq.model import SCHEMA_VERSION, json_schema
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "schema", help="print the JSON Schema of the report wire format",
+        "schema",
+        help="print the JSON Schema of the report wire format",
         description=f"Print the JSON Schema of ScanReport (schema version {SCHEMA_VERSION}). "
-                    "Reports travel as msgpack with this structure.")
+        "Reports travel as msgpack with this structure.",
+    )
     parser.add_argument("--compact", action="store_true", help="one line instead of indented")
     parser.set_defaults(func=run)
 

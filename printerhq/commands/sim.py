@@ -27,35 +27,81 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "sim",
         help="simulate a printer fleet on loopback addresses",
         description="Serve snmpsim .snmprec recordings over SNMPv1/v2c, one UDP socket per "
-                    "loopback address, recordings assigned round-robin. Prints one ready line, "
-                    "then runs until Ctrl-C.",
+        "loopback address, recordings assigned round-robin. Prints one ready line, "
+        "then runs until Ctrl-C.",
     )
-    parser.add_argument("recordings", nargs="+", metavar="RECORDING", type=Path,
-                        help=".snmprec files (a directory means every .snmprec in it)")
-    parser.add_argument("--addresses", required=True, metavar="RANGE",
-                        help="loopback addresses: 127.77.0.1-127.77.0.40, 127.77.0.0/26, ...")
+    parser.add_argument(
+        "recordings",
+        nargs="+",
+        metavar="RECORDING",
+        type=Path,
+        help=".snmprec files (a directory means every .snmprec in it)",
+    )
+    parser.add_argument(
+        "--addresses",
+        required=True,
+        metavar="RANGE",
+        help="loopback addresses: 127.77.0.1-127.77.0.40, 127.77.0.0/26, ...",
+    )
     parser.add_argument("--port", type=int, default=161, help="UDP port (default 161; 0 = any)")
-    parser.add_argument("--community", action="append", metavar="C",
-                        help="accepted community (repeatable; default: public)")
-    parser.add_argument("--v1-only", nargs="+", default=[], metavar="FILE", type=Path,
-                        help="recordings to serve to SNMPv1 requests only (give RECORDING... "
-                             "before this option)")
-    parser.add_argument("--latency", type=float, default=0.0, metavar="S",
-                        help="seconds before each reply")
-    parser.add_argument("--jitter", type=float, default=0.0, metavar="S",
-                        help="extra uniform random delay 0..S per reply")
-    parser.add_argument("--loss", type=float, default=0.0, metavar="P",
-                        help="probability of dropping a request (0..1)")
-    parser.add_argument("--fault", action="append", default=[], metavar="MODE[@ADDR]",
-                        help=f"fault mode for one address or all ({', '.join(sorted(FAULT_MODES))})")
+    parser.add_argument(
+        "--community",
+        action="append",
+        metavar="C",
+        help="accepted community (repeatable; default: public)",
+    )
+    parser.add_argument(
+        "--v1-only",
+        nargs="+",
+        default=[],
+        metavar="FILE",
+        type=Path,
+        help="recordings to serve to SNMPv1 requests only (give RECORDING... before this option)",
+    )
+    parser.add_argument(
+        "--latency", type=float, default=0.0, metavar="S", help="seconds before each reply"
+    )
+    parser.add_argument(
+        "--jitter",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="extra uniform random delay 0..S per reply",
+    )
+    parser.add_argument(
+        "--loss",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="probability of dropping a request (0..1)",
+    )
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="MODE[@ADDR]",
+        help=f"fault mode for one address or all ({', '.join(sorted(FAULT_MODES))})",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed for loss/faults")
-    parser.add_argument("--max-size", type=int, default=None, metavar="BYTES",
-                        help="response size limit (default 65507)")
-    parser.add_argument("--allow-non-loopback-in-netns", action="store_true",
-                        help="accept non-loopback addresses, but only when running inside a "
-                             "named network namespace (ip netns exec; the namespace test lab)")
-    parser.add_argument("--log", type=Path, metavar="FILE",
-                        help="append every request as a JSON line (address, pdu, oids)")
+    parser.add_argument(
+        "--max-size",
+        type=int,
+        default=None,
+        metavar="BYTES",
+        help="response size limit (default 65507)",
+    )
+    parser.add_argument(
+        "--allow-non-loopback-in-netns",
+        action="store_true",
+        help="accept non-loopback addresses, but only when running inside a "
+        "named network namespace (ip netns exec; the namespace test lab)",
+    )
+    parser.add_argument(
+        "--log",
+        type=Path,
+        metavar="FILE",
+        help="append every request as a JSON line (address, pdu, oids)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -71,8 +117,7 @@ def parse_addresses(text: str, *, allow_netns: bool = False) -> list[str]:
         raise ValueError(f"no addresses in {text!r}")
     if count > MAX_ADDRESSES:
         raise ValueError(f"{count} addresses is more than the simulator serves ({MAX_ADDRESSES})")
-    return [check_loopback(str(address), allow_netns=allow_netns)
-            for address in spec.addresses()]
+    return [check_loopback(str(address), allow_netns=allow_netns) for address in spec.addresses()]
 
 
 def parse_faults(items: list[str]) -> dict[str, str]:
@@ -80,8 +125,9 @@ def parse_faults(items: list[str]) -> dict[str, str]:
     for item in items:
         mode, _, address = item.partition("@")
         if mode not in FAULT_MODES:
-            raise ValueError(f"unknown fault mode {mode!r}; choose from "
-                             f"{', '.join(sorted(FAULT_MODES))}")
+            raise ValueError(
+                f"unknown fault mode {mode!r}; choose from {', '.join(sorted(FAULT_MODES))}"
+            )
         faults[address or "*"] = mode
     return faults
 
@@ -100,8 +146,9 @@ def _raise_fd_limit(needed: int) -> None:
         target = want if hard == resource.RLIM_INFINITY else min(want, hard)
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         if target < want:
-            raise ValueError(f"{needed} addresses need {want} file descriptors; the limit is "
-                             f"{hard}")
+            raise ValueError(
+                f"{needed} addresses need {want} file descriptors; the limit is {hard}"
+            )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -130,18 +177,38 @@ def run(args: argparse.Namespace) -> int:
 
     def write_log(entry: LogEntry) -> None:
         assert log_file is not None
-        log_file.write(json.dumps({"time": round(time.time(), 3), "address": entry.address,
-                                   "pdu": entry.pdu_type.name,
-                                   "oids": [format_oid(o) for o in entry.oids]}) + "\n")
+        log_file.write(
+            json.dumps(
+                {
+                    "time": round(time.time(), 3),
+                    "address": entry.address,
+                    "pdu": entry.pdu_type.name,
+                    "oids": [format_oid(o) for o in entry.oids],
+                }
+            )
+            + "\n"
+        )
 
     async def main() -> None:
-        async with serve_fleet(recordings, addresses, args.port, communities=communities,
-                               latency=args.latency, jitter=args.jitter, loss=args.loss,
-                               faults=faults, seed=args.seed, max_size=args.max_size,
-                               log_sink=write_log if log_file else None,
-                               allow_netns=allow_netns) as fleet:
-            print(f"sim: serving {len(recordings)} recordings on {len(addresses)} addresses, "
-                  f"udp port {fleet.port}", flush=True)
+        async with serve_fleet(
+            recordings,
+            addresses,
+            args.port,
+            communities=communities,
+            latency=args.latency,
+            jitter=args.jitter,
+            loss=args.loss,
+            faults=faults,
+            seed=args.seed,
+            max_size=args.max_size,
+            log_sink=write_log if log_file else None,
+            allow_netns=allow_netns,
+        ) as fleet:
+            print(
+                f"sim: serving {len(recordings)} recordings on {len(addresses)} addresses, "
+                f"udp port {fleet.port}",
+                flush=True,
+            )
             try:
                 await trio.sleep_forever()
             finally:

@@ -41,6 +41,7 @@ def _argparse_type(parse: Callable[[str], ProtocolSecret]) -> Callable[[str], Pr
             return parse(text)
         except CredentialError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
+
     convert.__name__ = parse.__name__.removeprefix("parse_")
     return convert
 
@@ -48,21 +49,37 @@ def _argparse_type(parse: Callable[[str], ProtocolSecret]) -> Callable[[str], Pr
 def add_v3_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--v3-user``, ``--auth``, ``--priv`` and ``--v3-file`` to a command's parser."""
     group = parser.add_argument_group(
-        "SNMPv3", "USM credentials; also from --v3-file or $PRINTERHQ_V3_USER/_AUTH/_PRIV "
-                  "(which keep passphrases out of process lists)")
+        "SNMPv3",
+        "USM credentials; also from --v3-file or $PRINTERHQ_V3_USER/_AUTH/_PRIV "
+        "(which keep passphrases out of process lists)",
+    )
     group.add_argument("--v3-user", metavar="NAME", help="SNMPv3 USM user name")
-    group.add_argument("--auth", metavar="PROTO:PASSPHRASE", type=_argparse_type(parse_auth),
-                       help="MD5, SHA, SHA-224, SHA-256, SHA-384 or SHA-512 (authNoPriv alone)")
-    group.add_argument("--priv", metavar="PROTO:PASSPHRASE", type=_argparse_type(parse_priv),
-                       help="DES, AES, AES-192 or AES-256 (-C suffix: Cisco key extension); "
-                            "needs --auth (authPriv)")
-    group.add_argument("--v3-file", metavar="PATH",
-                       help="file of user=/auth=/priv= lines, mode 600")
+    group.add_argument(
+        "--auth",
+        metavar="PROTO:PASSPHRASE",
+        type=_argparse_type(parse_auth),
+        help="MD5, SHA, SHA-224, SHA-256, SHA-384 or SHA-512 (authNoPriv alone)",
+    )
+    group.add_argument(
+        "--priv",
+        metavar="PROTO:PASSPHRASE",
+        type=_argparse_type(parse_priv),
+        help="DES, AES, AES-192 or AES-256 (-C suffix: Cisco key extension); "
+        "needs --auth (authPriv)",
+    )
+    group.add_argument(
+        "--v3-file", metavar="PATH", help="file of user=/auth=/priv= lines, mode 600"
+    )
 
 
-def v3_user_from_args(args: argparse.Namespace,
-                      environ: Mapping[str, str] | None = None) -> UsmUser | None:
+def v3_user_from_args(
+    args: argparse.Namespace, environ: Mapping[str, str] | None = None
+) -> UsmUser | None:
     """The :class:`UsmUser` the parsed arguments (plus file and environment) describe."""
-    return resolve_v3_user(getattr(args, "v3_user", None), getattr(args, "auth", None),
-                           getattr(args, "priv", None), file=getattr(args, "v3_file", None),
-                           environ=environ)
+    return resolve_v3_user(
+        getattr(args, "v3_user", None),
+        getattr(args, "auth", None),
+        getattr(args, "priv", None),
+        file=getattr(args, "v3_file", None),
+        environ=environ,
+    )

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import AsyncIterator
 
 from ..uplink import TlsOptions, Uplink
 from .tokens import read_token
@@ -28,25 +28,48 @@ def default_spool_dir() -> Path:
 
 def add_upload_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
-        "upload", f"send the reports to a printerhq server (token also from --token-file or "
-                  f"${TOKEN_ENV}, which keep it out of process lists)")
+        "upload",
+        f"send the reports to a printerhq server (token also from --token-file or "
+        f"${TOKEN_ENV}, which keep it out of process lists)",
+    )
     group.add_argument("--upload", metavar="URL", help="server base URL, https://host:port")
     group.add_argument("--token", help="this agent's upload token (printerhq server add-agent)")
     group.add_argument("--token-file", type=Path, metavar="FILE", help="read the token from FILE")
-    group.add_argument("--agent", default="", help="agent name the token was issued for "
-                                                   "(default: whatever the token says)")
-    group.add_argument("--spool-dir", type=Path, metavar="DIR",
-                       help="durable queue of reports not yet acknowledged "
-                            "(default: $XDG_STATE_HOME/printerhq/spool)")
-    group.add_argument("--ca-bundle", metavar="FILE",
-                       help="CA certificates to verify the server with (e.g. its self-signed cert)")
-    group.add_argument("--pin-sha256", metavar="HEX",
-                       help="the server certificate's SHA-256 fingerprint (printed by serve)")
-    group.add_argument("--insecure", action="store_true",
-                       help="allow a plain http:// URL (token and reports unencrypted; warns)")
-    group.add_argument("--upload-timeout", type=float, default=30.0, metavar="S",
-                       help="seconds to wait at the end for the server's acknowledgements; "
-                            "what is not acknowledged stays spooled for the next run (default 30)")
+    group.add_argument(
+        "--agent",
+        default="",
+        help="agent name the token was issued for (default: whatever the token says)",
+    )
+    group.add_argument(
+        "--spool-dir",
+        type=Path,
+        metavar="DIR",
+        help="durable queue of reports not yet acknowledged "
+        "(default: $XDG_STATE_HOME/printerhq/spool)",
+    )
+    group.add_argument(
+        "--ca-bundle",
+        metavar="FILE",
+        help="CA certificates to verify the server with (e.g. its self-signed cert)",
+    )
+    group.add_argument(
+        "--pin-sha256",
+        metavar="HEX",
+        help="the server certificate's SHA-256 fingerprint (printed by serve)",
+    )
+    group.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow a plain http:// URL (token and reports unencrypted; warns)",
+    )
+    group.add_argument(
+        "--upload-timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="seconds to wait at the end for the server's acknowledgements; "
+        "what is not acknowledged stays spooled for the next run (default 30)",
+    )
 
 
 @dataclass
@@ -63,11 +86,14 @@ class UploadSettings:
         """Wait for the acknowledgements: (all acknowledged, a line saying where reports are)."""
         if await uplink.flush(self.timeout):
             acked = uplink.stats["acked"]
-            return True, (f"uploaded to {self.url} ({acked} batch{'es' if acked != 1 else ''} "
-                          f"acknowledged)")
+            return True, (
+                f"uploaded to {self.url} ({acked} batch{'es' if acked != 1 else ''} acknowledged)"
+            )
         why = uplink.stats.get("last_error") or "no acknowledgement in time"
-        return False, (f"{uplink.pending} reports not yet acknowledged by {self.url} ({why}); "
-                       f"they are safe in {self.spool_dir} and are sent on the next run")
+        return False, (
+            f"{uplink.pending} reports not yet acknowledged by {self.url} ({why}); "
+            f"they are safe in {self.spool_dir} and are sent on the next run"
+        )
 
 
 def upload_settings(args: argparse.Namespace) -> UploadSettings | None:
@@ -81,16 +107,24 @@ def upload_settings(args: argparse.Namespace) -> UploadSettings | None:
         raise ValueError(f"--upload needs a token: --token, --token-file or ${TOKEN_ENV}")
     if args.upload_timeout < 0:
         raise ValueError("--upload-timeout must be >= 0")
-    spool_dir = args.spool_dir or (args.state_dir / "spool" if getattr(args, "state_dir", None)
-                                   else default_spool_dir())
+    spool_dir = args.spool_dir or (
+        args.state_dir / "spool" if getattr(args, "state_dir", None) else default_spool_dir()
+    )
     tls = TlsOptions(ca_bundle=args.ca_bundle, pin_sha256=args.pin_sha256)
-    return UploadSettings(args.upload, token, spool_dir, args.agent, tls, args.insecure,
-                          args.upload_timeout)
+    return UploadSettings(
+        args.upload, token, spool_dir, args.agent, tls, args.insecure, args.upload_timeout
+    )
 
 
 @asynccontextmanager
 async def open_uplink(settings: UploadSettings) -> AsyncIterator[Uplink]:
     settings.spool_dir.mkdir(parents=True, exist_ok=True)
-    async with Uplink(settings.url, settings.token, settings.spool_dir, agent=settings.agent,
-                      tls=settings.tls, insecure=settings.insecure) as uplink:
+    async with Uplink(
+        settings.url,
+        settings.token,
+        settings.spool_dir,
+        agent=settings.agent,
+        tls=settings.tls,
+        insecure=settings.insecure,
+    ) as uplink:
         yield uplink

@@ -12,5 +12,17 @@ from .identify import DISCOVERY_OIDS, identify, match_vendor
 from .oids import OID, dotted, oid
 from .vendors import VENDORS, Vendor, vendor_named
 
-__all__ = ["ALLOWED_SUBTREES", "DISCOVERY_OIDS", "FORBIDDEN", "OID", "VENDORS", "Vendor",
-           "dotted", "identify", "is_allowed", "match_vendor", "oid", "vendor_named"]
+__all__ = [
+    "ALLOWED_SUBTREES",
+    "DISCOVERY_OIDS",
+    "FORBIDDEN",
+    "OID",
+    "VENDORS",
+    "Vendor",
+    "dotted",
+    "identify",
+    "is_allowed",
+    "match_vendor",
+    "oid",
+    "vendor_named",
+]

@@ -35,19 +35,34 @@ PRINTER_V2_ALERT: OID = (*PRINTER_V1_ALERT, 0, 1)
 _SNMP_TRAPS: OID = (1, 3, 6, 1, 6, 3, 1, 1, 5)
 # SNMPv2-MIB snmpTraps (RFC 3418) and IF-MIB (RFC 2863), the v1 generic traps' v2 names.
 GENERIC_TRAP_MEANINGS = {
-    (*_SNMP_TRAPS, 1): "cold start", (*_SNMP_TRAPS, 2): "warm start",
-    (*_SNMP_TRAPS, 3): "link down", (*_SNMP_TRAPS, 4): "link up",
-    (*_SNMP_TRAPS, 5): "authentication failure", (*_SNMP_TRAPS, 6): "EGP neighbor loss",
+    (*_SNMP_TRAPS, 1): "cold start",
+    (*_SNMP_TRAPS, 2): "warm start",
+    (*_SNMP_TRAPS, 3): "link down",
+    (*_SNMP_TRAPS, 4): "link up",
+    (*_SNMP_TRAPS, 5): "authentication failure",
+    (*_SNMP_TRAPS, 6): "EGP neighbor loss",
 }
 # Short words for the alerts a service desk acts on; every other code is its PrtAlertCodeTC
 # name split into words ("markerFuserOverTemperature" -> "marker fuser over temperature").
 _CODE_MEANINGS = {
-    3: "cover open", 5: "interlock open", 8: "jam", 9: "subunit missing",
-    12: "supply almost empty", 13: "supply empty", 501: "door open",
-    807: "paper low", 808: "paper out", 801: "input tray missing",
-    903: "output tray full", 1101: "toner empty", 1102: "ink empty",
-    1104: "toner low", 1105: "ink low", 1109: "waste toner full",
-    1112: "drum end of life", 1115: "toner cartridge missing",
+    3: "cover open",
+    5: "interlock open",
+    8: "jam",
+    9: "subunit missing",
+    12: "supply almost empty",
+    13: "supply empty",
+    501: "door open",
+    807: "paper low",
+    808: "paper out",
+    801: "input tray missing",
+    903: "output tray full",
+    1101: "toner empty",
+    1102: "ink empty",
+    1104: "toner low",
+    1105: "ink low",
+    1109: "waste toner full",
+    1112: "drum end of life",
+    1115: "toner cartridge missing",
 }
 _COLUMNS = len(std.PRT_ALERT_ENTRY)
 
@@ -83,7 +98,7 @@ def trap_alert(trap_oid: OID, varbinds: Iterable[_Varbind]) -> Alert | None:
         oid = varbind.oid
         if len(oid) > _COLUMNS + 1 and oid[:_COLUMNS] == std.PRT_ALERT_ENTRY:
             row.setdefault(oid[_COLUMNS], varbind)
-            index = index or oid[_COLUMNS + 1:]
+            index = index or oid[_COLUMNS + 1 :]
     if not row and trap_oid != PRINTER_V2_ALERT:
         return None
     alert_index = _safe(dec.integer, row.get(1))

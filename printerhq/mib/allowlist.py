@@ -29,10 +29,19 @@ def _column(column: OID, first: int, last: int) -> list[OID]:
 
 def _standard_subtrees() -> list[OID]:
     subtrees = [std.SYS_DESCR[:-2] + (n,) for n in range(1, 7)]  # sysDescr .. sysLocation
-    subtrees += [std.IF_PHYS_ADDRESS, std.HR_DEVICE_TYPE, std.HR_DEVICE_DESCR,
-                 std.HR_DEVICE_STATUS, std.HR_PRINTER_STATUS, std.HR_PRINTER_ERROR_STATE,
-                 std.PRT_GENERAL_PRINTER_NAME, std.PRT_GENERAL_SERIAL, std.PRT_ALERT_ALL_EVENTS, std.PRT_COLORANT_VALUE,
-                 std.PRT_CONSOLE_TEXT]
+    subtrees += [
+        std.IF_PHYS_ADDRESS,
+        std.HR_DEVICE_TYPE,
+        std.HR_DEVICE_DESCR,
+        std.HR_DEVICE_STATUS,
+        std.HR_PRINTER_STATUS,
+        std.HR_PRINTER_ERROR_STATE,
+        std.PRT_GENERAL_PRINTER_NAME,
+        std.PRT_GENERAL_SERIAL,
+        std.PRT_ALERT_ALL_EVENTS,
+        std.PRT_COLORANT_VALUE,
+        std.PRT_CONSOLE_TEXT,
+    ]
     subtrees += [std.PRT_COVER_ENTRY + (c,) for c in (2, 3)]
     subtrees += [std.PRT_INPUT_ENTRY + (c,) for c in range(8, 14)]
     subtrees += [std.PRT_MARKER_ENTRY + (c,) for c in range(3, 7)]

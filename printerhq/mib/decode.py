@@ -124,7 +124,9 @@ def number_text(tag: int, value: object) -> int | None:
 def timeticks(tag: int, value: object) -> int | None:
     if tag in _ABSENT_TAGS:
         return None
-    if tag not in (Tag.TIMETICKS, Tag.INTEGER, Tag.GAUGE32, Tag.COUNTER32) or not isinstance(value, int):
+    if tag not in (Tag.TIMETICKS, Tag.INTEGER, Tag.GAUGE32, Tag.COUNTER32) or not isinstance(
+        value, int
+    ):
         raise Invalid(f"expected TimeTicks, got tag 0x{tag:02x}")
     if value < 0:
         raise Invalid("negative TimeTicks")
@@ -198,8 +200,9 @@ def device_id_field(*keys: str) -> Decoder[str]:
     return decode
 
 
-def decode_field(field: str, decoder: Decoder[T], tag: int, value: object,
-                 problems: list[FieldProblem]) -> T | None:
+def decode_field(
+    field: str, decoder: Decoder[T], tag: int, value: object, problems: list[FieldProblem]
+) -> T | None:
     """Run ``decoder``; on a bad value record a :class:`FieldProblem` and return ``None``."""
     try:
         return decoder(tag, value)
@@ -214,10 +217,13 @@ def decode_field(field: str, decoder: Decoder[T], tag: int, value: object,
 # Supplies: raw prtMarkerSupplies values -> level, capacity, percent, state
 
 
-def supply_level(level: int | None, capacity: int | None, *, coarse_steps: dict[int, float] | None
-                 = None, empty_code: int | None = None) -> tuple[int | None, int | None,
-                                                              float | None, SupplyState,
-                                                              str | None]:
+def supply_level(
+    level: int | None,
+    capacity: int | None,
+    *,
+    coarse_steps: dict[int, float] | None = None,
+    empty_code: int | None = None,
+) -> tuple[int | None, int | None, float | None, SupplyState, str | None]:
     """Normalise one supply's level and capacity (RFC 3805 section 2.2 special values).
 
     Returns ``(level, capacity, percent, state, problem)``. ``level``/``capacity`` keep only real
@@ -264,8 +270,9 @@ def colour_of(description: str | None) -> str | None:
     return None
 
 
-_PN_SUFFIX = re.compile(r",\s*PN\s*(?P<part>[^;,]*)(?:;\s*SN\s*(?P<serial>[^;,]*))?.*$",
-                        re.IGNORECASE | re.DOTALL)
+_PN_SUFFIX = re.compile(
+    r",\s*PN\s*(?P<part>[^;,]*)(?:;\s*SN\s*(?P<serial>[^;,]*))?.*$", re.IGNORECASE | re.DOTALL
+)
 
 
 def split_description(description: str | None) -> tuple[str | None, str | None, str | None]:
@@ -281,7 +288,7 @@ def split_description(description: str | None) -> tuple[str | None, str | None, 
         value = (value or "").strip()
         return None if not value or value.lower() == "unknown" else value
 
-    head = description[:match.start()].strip() or description
+    head = description[: match.start()].strip() or description
     return head, known(match.group("part")), known(match.group("serial"))
 
 

@@ -33,7 +33,9 @@ DISCOVERY_OIDS: list[OID] = [
 _ENTERPRISES = (1, 3, 6, 1, 4, 1)
 
 
-def match_vendor(sys_descr: str | None, sys_object_id: OID | None) -> tuple[Vendor | None, str | None, bool]:
+def match_vendor(
+    sys_descr: str | None, sys_object_id: OID | None
+) -> tuple[Vendor | None, str | None, bool]:
     """(vendor, brand, printer_specific) from sysDescr first, then sysObjectID.
 
     ``printer_specific`` is True when the match itself says "printer" (a printer sysDescr
@@ -67,8 +69,11 @@ def identify(address: str, varbinds: Iterable[Varbind]) -> Identity:
 
     sys_descr = get(std.SYS_DESCR, dec.text)
     object_id_vb = values.get(std.SYS_OBJECT_ID)
-    object_id = (object_id_vb.value if object_id_vb is not None
-                 and isinstance(object_id_vb.value, tuple) else None)
+    object_id = (
+        object_id_vb.value
+        if object_id_vb is not None and isinstance(object_id_vb.value, tuple)
+        else None
+    )
     device_type = get(std.HR_DEVICE_TYPE + (1,), dec.object_id)
     serial = get(std.PRT_GENERAL_SERIAL + (1,), dec.text)
     vendor, brand, printer_specific = match_vendor(sys_descr, object_id)
@@ -79,7 +84,11 @@ def identify(address: str, varbinds: Iterable[Varbind]) -> Identity:
     kind = None
     if is_printer:
         kind = vendor.device_kind if vendor is not None else "printer"
-        if sys_descr and re.search(r"scan server|scanner", sys_descr, re.IGNORECASE) and not hr_printer:
+        if (
+            sys_descr
+            and re.search(r"scan server|scanner", sys_descr, re.IGNORECASE)
+            and not hr_printer
+        ):
             kind = "scanner"
     return Identity(
         address=address,

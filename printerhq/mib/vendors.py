@@ -94,7 +94,7 @@ def _strip(*prefixes: str, suffixes: tuple[str, ...] = ()) -> Callable[[str], st
     def clean(value: str) -> str | None:
         for prefix in prefixes:
             if value.lower().startswith(prefix.lower()):
-                value = value[len(prefix):]
+                value = value[len(prefix) :]
         for suffix in suffixes:
             value = re.sub(re.escape(suffix), "", value, flags=re.IGNORECASE)
         return value.strip() or None
@@ -131,17 +131,28 @@ _HP_PML = "1.3.6.1.4.1.11.2.3.9.4.2.1"
 # -------------------------------------------------------------------------------------------
 
 HP = Vendor(
-    key="hp", name="HP", enterprises=(11,),
-    descr_patterns=((r"JETDIRECT", None), (r"HP ETHERNET MULTI-ENVIRONMENT", None),
-                    (r"^HP Laser MFP", None), (r"^HP (Color )?LaserJet", None),
-                    (r"^HP (OfficeJet|DeskJet|PageWide|DesignJet)", None)),
+    key="hp",
+    name="HP",
+    enterprises=(11,),
+    descr_patterns=(
+        (r"JETDIRECT", None),
+        (r"HP ETHERNET MULTI-ENVIRONMENT", None),
+        (r"^HP Laser MFP", None),
+        (r"^HP (Color )?LaserJet", None),
+        (r"^HP (OfficeJet|DeskJet|PageWide|DesignJet)", None),
+    ),
     printer_object_ids=(oid("1.3.6.1.4.1.11.2.3.9"), oid("1.3.6.1.4.1.11.1")),
     # hrDeviceDescr.1 first: it is in the cold GET anyway, names the exact model, and spares
     # the ~300-byte IEEE 1284 device-ID string (LibreNMS reads MDL: from it).
-    model=(Scalar(std.HR_DEVICE_DESCR + (1,), clean=_strip("HP ", suffixes=(" Series",))),
-           Scalar(HP_DEVICE_ID, dec.device_id_field("MDL", "MODEL", "DES"),
-                  _strip("HP ", suffixes=(" Series",))),
-           Scalar(oid(f"{_HP_PML}.1.3.2.0"), dec.multiline_text, _strip("HP "))),
+    model=(
+        Scalar(std.HR_DEVICE_DESCR + (1,), clean=_strip("HP ", suffixes=(" Series",))),
+        Scalar(
+            HP_DEVICE_ID,
+            dec.device_id_field("MDL", "MODEL", "DES"),
+            _strip("HP ", suffixes=(" Series",)),
+        ),
+        Scalar(oid(f"{_HP_PML}.1.3.2.0"), dec.multiline_text, _strip("HP ")),
+    ),
     serial=(PRT_SERIAL, Scalar(oid(f"{_HP_PML}.1.3.3.0"))),
     firmware=(Scalar(oid(f"{_HP_PML}.1.3.6.0")), Scalar(oid(f"{_HP_PML}.1.3.5.0"))),
     counters=(
@@ -155,34 +166,65 @@ HP = Vendor(
     parse_descr=_descr_fields(r"SN:(?P<serial>[^,]+)"),
 )
 
-RICOH_SUPPLY = SupplyQuirks(empty_code=-100,
-                            fallback_level=oid("1.3.6.1.4.1.367.3.2.1.2.24.1.1.5"),
-                            fallback_name=oid("1.3.6.1.4.1.367.3.2.1.2.24.1.1.3"))
+RICOH_SUPPLY = SupplyQuirks(
+    empty_code=-100,
+    fallback_level=oid("1.3.6.1.4.1.367.3.2.1.2.24.1.1.5"),
+    fallback_name=oid("1.3.6.1.4.1.367.3.2.1.2.24.1.1.3"),
+)
 RICOH = Vendor(
-    key="ricoh", name="Ricoh", enterprises=(367,),
-    descr_patterns=((r"^RICOH", None), (r"Gestetner", "Gestetner"), (r"^LANIER", "Lanier"),
-                    (r"^NRG", "NRG"), (r"^SAVIN", "Savin"), (r"^INFOTEC", "Infotec")),
+    key="ricoh",
+    name="Ricoh",
+    enterprises=(367,),
+    descr_patterns=(
+        (r"^RICOH", None),
+        (r"Gestetner", "Gestetner"),
+        (r"^LANIER", "Lanier"),
+        (r"^NRG", "NRG"),
+        (r"^SAVIN", "Savin"),
+        (r"^INFOTEC", "Infotec"),
+    ),
     printer_object_ids=(oid("1.3.6.1.4.1.367.1.1"),),
     model=(Scalar(oid("1.3.6.1.4.1.367.3.2.1.1.1.1.0")),),
     serial=(Scalar(oid("1.3.6.1.4.1.367.3.2.1.2.1.4.0")), PRT_SERIAL),
     firmware=(Scalar(oid("1.3.6.1.4.1.367.3.2.1.1.1.2.0")),),
-    counter_tables=(CounterTable(
-        value_column=oid("1.3.6.1.4.1.367.3.2.1.2.19.5.1.9"),
-        key_column=oid("1.3.6.1.4.1.367.3.2.1.2.19.5.1.2"), key_is_label=False,
-        codes={10: ("total", "Total"), 200: ("copy", "Copy total"), 201: ("copy_mono", "Copy black"),
-               202: ("copy_colour", "Copy full colour"), 203: ("copy_colour", "Copy single/two colour"),
-               300: ("fax", "Fax"), 400: ("print", "Print total"), 401: ("print_mono", "Print black"),
-               402: ("print_colour", "Print full colour"), 403: ("print_colour", "Print single/two colour"),
-               870: ("scan", "Scans (mono)"), 871: ("scan", "Scans (colour)")}),),
+    counter_tables=(
+        CounterTable(
+            value_column=oid("1.3.6.1.4.1.367.3.2.1.2.19.5.1.9"),
+            key_column=oid("1.3.6.1.4.1.367.3.2.1.2.19.5.1.2"),
+            key_is_label=False,
+            codes={
+                10: ("total", "Total"),
+                200: ("copy", "Copy total"),
+                201: ("copy_mono", "Copy black"),
+                202: ("copy_colour", "Copy full colour"),
+                203: ("copy_colour", "Copy single/two colour"),
+                300: ("fax", "Fax"),
+                400: ("print", "Print total"),
+                401: ("print_mono", "Print black"),
+                402: ("print_colour", "Print full colour"),
+                403: ("print_colour", "Print single/two colour"),
+                870: ("scan", "Scans (mono)"),
+                871: ("scan", "Scans (colour)"),
+            },
+        ),
+    ),
     supplies=RICOH_SUPPLY,
-    parse_descr=_descr_fields(r"^(?:RICOH|Gestetner|LANIER|NRG|SAVIN)\s+(?P<model>.+?)\s+(?P<firmware>\d+\.\d+)\s*/"),
+    parse_descr=_descr_fields(
+        r"^(?:RICOH|Gestetner|LANIER|NRG|SAVIN)\s+(?P<model>.+?)\s+(?P<firmware>\d+\.\d+)\s*/"
+    ),
 )
 
 _KY = "1.3.6.1.4.1.1347"
 KYOCERA = Vendor(
-    key="kyocera", name="Kyocera", enterprises=(1347,),
-    descr_patterns=((r"^KYOCERA", None), (r"UTAX", "UTAX"), (r"^TA[ _]", "TA Triumph-Adler"),
-                    (r"^Copystar", "Copystar")),
+    key="kyocera",
+    name="Kyocera",
+    enterprises=(1347,),
+    descr_patterns=(
+        (r"^KYOCERA", None),
+        (r"UTAX", "UTAX"),
+        (r"^TA[ _]", "TA Triumph-Adler"),
+        (r"^Copystar", "Copystar"),
+    ),
     printer_object_ids=(oid(f"{_KY}.41"),),
     model=(Scalar(oid(f"{_KY}.43.5.1.1.1.1")),),
     serial=(Scalar(oid(f"{_KY}.43.5.1.1.28.1")), PRT_SERIAL),
@@ -199,27 +241,46 @@ KYOCERA = Vendor(
 )
 
 CANON = Vendor(
-    key="canon", name="Canon", enterprises=(1602,),
+    key="canon",
+    name="Canon",
+    enterprises=(1602,),
     descr_patterns=((r"^Canon", None),),
     printer_object_ids=(oid("1.3.6.1.4.1.1602.4"),),
     model=(Scalar(oid("1.3.6.1.4.1.1602.1.1.1.1.0"), clean=_strip(suffixes=(" Series",))),),
     serial=(PRT_SERIAL, Scalar(oid("1.3.6.1.4.1.1602.1.2.1.8.1.3.1.1"))),
     firmware=(Scalar(oid("1.3.6.1.4.1.1602.1.1.1.4.0")),),
-    counter_tables=(CounterTable(
-        value_column=oid("1.3.6.1.4.1.1602.1.11.1.3.1.4"), key_column=None, key_is_label=False,
-        codes={101: ("copy", "Copy total"), 112: ("copy_mono", "Copy black (large)"),
-               113: ("copy_mono", "Copy black (small)"), 122: ("copy_colour", "Copy colour (large)"),
-               123: ("copy_colour", "Copy colour (small)"), 301: ("print", "Print total"),
-               501: ("scan", "Scans")}),),
+    counter_tables=(
+        CounterTable(
+            value_column=oid("1.3.6.1.4.1.1602.1.11.1.3.1.4"),
+            key_column=None,
+            key_is_label=False,
+            codes={
+                101: ("copy", "Copy total"),
+                112: ("copy_mono", "Copy black (large)"),
+                113: ("copy_mono", "Copy black (small)"),
+                122: ("copy_colour", "Copy colour (large)"),
+                123: ("copy_colour", "Copy colour (small)"),
+                301: ("print", "Print total"),
+                501: ("scan", "Scans"),
+            },
+        ),
+    ),
 )
 
 _XEROX_COUNTERS = "1.3.6.1.4.1.253.8.53.13.2.1.6"
 XEROX = Vendor(
-    key="xerox", name="Xerox", enterprises=(253, 297),
+    key="xerox",
+    name="Xerox",
+    enterprises=(253, 297),
     descr_patterns=((r"^FUJI XEROX", "Fuji Xerox"), (r"^FUJIFILM", "Fujifilm"), (r"^Xerox", None)),
     printer_object_ids=(oid("1.3.6.1.4.1.253.8.62.1"), oid("1.3.6.1.4.1.297.1.11.93")),
-    model=(Scalar(oid("1.3.6.1.4.1.253.8.51.1.2.1.20.1"), dec.device_id_field("MDL", "DES"),
-                  _strip("Xerox ")),),
+    model=(
+        Scalar(
+            oid("1.3.6.1.4.1.253.8.51.1.2.1.20.1"),
+            dec.device_id_field("MDL", "DES"),
+            _strip("Xerox "),
+        ),
+    ),
     serial=(PRT_SERIAL,),
     firmware=(Scalar(oid("1.3.6.1.4.1.236.11.5.1.1.1.2.0")),),
     counters=(
@@ -235,13 +296,22 @@ XEROX = Vendor(
 )
 
 BROTHER = Vendor(
-    key="brother", name="Brother", enterprises=(2435,),
+    key="brother",
+    name="Brother",
+    enterprises=(2435,),
     descr_patterns=((r"^Brother", None),),
     printer_object_ids=(oid("1.3.6.1.4.1.2435.2.3.9"),),
-    model=(Scalar(oid("1.3.6.1.4.1.2435.2.4.3.2435.5.13.3.0"),
-                  clean=_strip("Brother ", suffixes=(" series",))),
-           Scalar(oid("1.3.6.1.4.1.2435.2.3.9.1.1.7.0"), dec.device_id_field("MDL"),
-                  _strip("Brother ", suffixes=(" series",)))),
+    model=(
+        Scalar(
+            oid("1.3.6.1.4.1.2435.2.4.3.2435.5.13.3.0"),
+            clean=_strip("Brother ", suffixes=(" series",)),
+        ),
+        Scalar(
+            oid("1.3.6.1.4.1.2435.2.3.9.1.1.7.0"),
+            dec.device_id_field("MDL"),
+            _strip("Brother ", suffixes=(" series",)),
+        ),
+    ),
     serial=(Scalar(oid("1.3.6.1.4.1.2435.2.3.9.4.2.1.5.5.1.0")), PRT_SERIAL),
     firmware=(Scalar(oid("1.3.6.1.4.1.2435.2.4.3.1240.6.5.0"), clean=_regex(r"Ver\.?\s*(\S+)")),),
     counters=(CounterOid("scan", oid("1.3.6.1.4.1.2435.2.3.9.4.2.1.5.5.54.2.2.1.3.3"), "Scans"),),
@@ -249,7 +319,9 @@ BROTHER = Vendor(
 )
 
 LEXMARK = Vendor(
-    key="lexmark", name="Lexmark", enterprises=(641,),
+    key="lexmark",
+    name="Lexmark",
+    enterprises=(641,),
     descr_patterns=((r"^Lexmark", None),),
     printer_object_ids=(oid("1.3.6.1.4.1.641.1"), oid("1.3.6.1.4.1.641.2")),
     serial=(PRT_SERIAL,),
@@ -257,11 +329,15 @@ LEXMARK = Vendor(
 )
 
 DELL = Vendor(
-    key="dell", name="Dell", enterprises=(674,),
+    key="dell",
+    name="Dell",
+    enterprises=(674,),
     descr_patterns=((r"^Dell.*(MFP|Printer|Laser)", None), (r"^Dell\s+\S+dn?w?\b", None)),
     printer_object_ids=(oid("1.3.6.1.4.1.674.10898"),),
-    model=(Scalar(oid("1.3.6.1.4.1.674.10898.100.2.1.2.1.3.1"), dec.device_id_field("MDL", "MODEL")),
-           Scalar(oid("1.3.6.1.4.1.641.2.1.2.1.3.1"), dec.device_id_field("MDL", "MODEL"))),
+    model=(
+        Scalar(oid("1.3.6.1.4.1.674.10898.100.2.1.2.1.3.1"), dec.device_id_field("MDL", "MODEL")),
+        Scalar(oid("1.3.6.1.4.1.641.2.1.2.1.3.1"), dec.device_id_field("MDL", "MODEL")),
+    ),
     serial=(PRT_SERIAL,),
     firmware=(Scalar(oid("1.3.6.1.4.1.674.10898.100.1.1.1.0")),),
     parse_descr=_descr_fields(r"^(?P<model>Dell\s+[^;]+?)(?:\s+version\s+(?P<firmware>\S+)|;|$)"),
@@ -269,8 +345,14 @@ DELL = Vendor(
 
 _KM = "1.3.6.1.4.1.18334.1.1.1"
 KONICA = Vendor(
-    key="konica", name="Konica Minolta", enterprises=(18334,),
-    descr_patterns=((r"KONICA MINOLTA", None), (r"^Develop", "Develop"), (r"^Olivetti", "Olivetti")),
+    key="konica",
+    name="Konica Minolta",
+    enterprises=(18334,),
+    descr_patterns=(
+        (r"KONICA MINOLTA", None),
+        (r"^Develop", "Develop"),
+        (r"^Olivetti", "Olivetti"),
+    ),
     printer_object_ids=(oid("1.3.6.1.4.1.18334.1"),),
     model=(Scalar(oid(f"{_KM}.1.6.2.1.0"), clean=_strip("KONICA MINOLTA ")),),
     serial=(PRT_SERIAL,),
@@ -280,26 +362,40 @@ KONICA = Vendor(
         CounterOid("duplex", oid(f"{_KM}.5.7.2.1.3.0"), "Total print duplex", skip_zero=True),
         CounterOid("scan", oid(f"{_KM}.5.7.2.1.5.0"), "Total scans", skip_zero=True),
         CounterOid("copy_mono", oid(f"{_KM}.5.7.2.2.1.5.1.1"), "Total copy black", skip_zero=True),
-        CounterOid("copy_colour", oid(f"{_KM}.5.7.2.2.1.5.2.1"), "Total copy color", skip_zero=True),
-        CounterOid("print_mono", oid(f"{_KM}.5.7.2.2.1.5.1.2"), "Total print black", skip_zero=True),
-        CounterOid("print_colour", oid(f"{_KM}.5.7.2.2.1.5.2.2"), "Total print color", skip_zero=True),
+        CounterOid(
+            "copy_colour", oid(f"{_KM}.5.7.2.2.1.5.2.1"), "Total copy color", skip_zero=True
+        ),
+        CounterOid(
+            "print_mono", oid(f"{_KM}.5.7.2.2.1.5.1.2"), "Total print black", skip_zero=True
+        ),
+        CounterOid(
+            "print_colour", oid(f"{_KM}.5.7.2.2.1.5.2.2"), "Total print color", skip_zero=True
+        ),
     ),
 )
 
 SHARP = Vendor(
-    key="sharp", name="Sharp", enterprises=(2385,),
+    key="sharp",
+    name="Sharp",
+    enterprises=(2385,),
     descr_patterns=((r"^SHARP", None),),
     printer_object_ids=(oid("1.3.6.1.4.1.2385.3.1"),),
     model=(Scalar(oid("1.3.6.1.4.1.2385.2.1.3.2.1.4.13501.1302.1")),),
     serial=(PRT_SERIAL,),
     firmware=(Scalar(oid("1.3.6.1.4.1.2385.2.1.1.2.1.2.1")),),
-    counter_tables=(CounterTable(
-        value_column=oid("1.3.6.1.4.1.2385.1.1.19.2.1.3"),
-        key_column=oid("1.3.6.1.4.1.2385.1.1.19.2.1.4"), key_is_label=True),),
+    counter_tables=(
+        CounterTable(
+            value_column=oid("1.3.6.1.4.1.2385.1.1.19.2.1.3"),
+            key_column=oid("1.3.6.1.4.1.2385.1.1.19.2.1.4"),
+            key_is_label=True,
+        ),
+    ),
 )
 
 EPSON = Vendor(
-    key="epson", name="Epson", enterprises=(1248,),
+    key="epson",
+    name="Epson",
+    enterprises=(1248,),
     descr_patterns=((r"^EPSON.*Scan", None), (r"^EPSON", None)),
     printer_object_ids=(oid("1.3.6.1.4.1.1248.1.1.2"),),
     model=(Scalar(oid("1.3.6.1.4.1.1248.1.2.2.1.1.1.2.1")),),
@@ -308,7 +404,9 @@ EPSON = Vendor(
 )
 
 OKI = Vendor(
-    key="oki", name="OKI", enterprises=(2001,),
+    key="oki",
+    name="OKI",
+    enterprises=(2001,),
     descr_patterns=((r"^OKI", None),),
     printer_object_ids=(oid("1.3.6.1.4.1.2001.1"),),
     model=(Scalar(HP_DEVICE_ID, dec.device_id_field("MDL", "MODEL")),),
@@ -317,17 +415,22 @@ OKI = Vendor(
 )
 
 SAMSUNG = Vendor(
-    key="samsung", name="Samsung", enterprises=(236,),
+    key="samsung",
+    name="Samsung",
+    enterprises=(236,),
     descr_patterns=((r"^Samsung", None),),
     printer_object_ids=(oid("1.3.6.1.4.1.236.11.5"),),
     serial=(PRT_SERIAL,),
     parse_descr=_descr_fields(
         r"^Samsung\s+(?P<model>[^;]+?)(?:\s+Series)?(?:;\s*V?(?P<firmware>[^;\s]+)|\s+OS\s+(?P<os>\S+)|$)"
-        r"(?:.*S/N\s+(?P<serial>\S+))?"),
+        r"(?:.*S/N\s+(?P<serial>\S+))?"
+    ),
 )
 
 TOSHIBA = Vendor(
-    key="toshiba", name="Toshiba", enterprises=(1129,),
+    key="toshiba",
+    name="Toshiba",
+    enterprises=(1129,),
     descr_patterns=((r"^TOSHIBA", None),),
     printer_object_ids=(oid("1.3.6.1.4.1.1129.1.2"), oid("1.3.6.1.4.1.1129.2.3")),
     model=(Scalar(oid("1.3.6.1.4.1.1129.1.2.1.1.1.2.1.0")),),
@@ -337,23 +440,47 @@ TOSHIBA = Vendor(
 )
 
 ZEBRA = Vendor(
-    key="zebra", name="Zebra", enterprises=(10642, 683),
+    key="zebra",
+    name="Zebra",
+    enterprises=(10642, 683),
     descr_patterns=((r"^Zebra", None),),
     printer_object_ids=(oid("1.3.6.1.4.1.10642"), oid("1.3.6.1.4.1.683")),
     model=(Scalar(oid("1.3.6.1.4.1.683.1.4.0")),),
     serial=(Scalar(oid("1.3.6.1.4.1.683.1.5.0")),),
     firmware=(Scalar(oid("1.3.6.1.4.1.683.1.9.0")),),
-    counters=(CounterOid("total", oid("1.3.6.1.4.1.10642.200.17.3.0"), "Printed length",
-                         unit="inches"),),
+    counters=(
+        CounterOid("total", oid("1.3.6.1.4.1.10642.200.17.3.0"), "Printed length", unit="inches"),
+    ),
     device_kind="label_printer",
 )
 
-TSC = Vendor(key="tsc", name="TSC", enterprises=(51966,),
-             printer_object_ids=(oid("1.3.6.1.4.1.51966"),), device_kind="label_printer")
+TSC = Vendor(
+    key="tsc",
+    name="TSC",
+    enterprises=(51966,),
+    printer_object_ids=(oid("1.3.6.1.4.1.51966"),),
+    device_kind="label_printer",
+)
 
 # Order matters only for sysDescr patterns that could overlap (none do today).
-VENDORS: tuple[Vendor, ...] = (HP, RICOH, KYOCERA, CANON, XEROX, BROTHER, LEXMARK, DELL, KONICA,
-                               SHARP, EPSON, OKI, SAMSUNG, TOSHIBA, ZEBRA, TSC)
+VENDORS: tuple[Vendor, ...] = (
+    HP,
+    RICOH,
+    KYOCERA,
+    CANON,
+    XEROX,
+    BROTHER,
+    LEXMARK,
+    DELL,
+    KONICA,
+    SHARP,
+    EPSON,
+    OKI,
+    SAMSUNG,
+    TOSHIBA,
+    ZEBRA,
+    TSC,
+)
 BY_KEY = {vendor.key: vendor for vendor in VENDORS}
 BY_ENTERPRISE = {number: vendor for vendor in VENDORS for number in vendor.enterprises}
 # A vendor for devices we do not recognise: standard objects only.

@@ -31,8 +31,9 @@ from .host import Host, HostPipeline
 from .outcome import Answer, Ledger
 
 
-def split_credentials(credentials: Sequence[Credential]
-                      ) -> tuple[list[Community], list[Credential]]:
+def split_credentials(
+    credentials: Sequence[Credential],
+) -> tuple[list[Community], list[Credential]]:
     """The leading community credentials (the sweep takes them) and the rest (SNMPv3 needs an
     engine-id discovery per agent: tried per host on the addresses the sweep found silent)."""
     credentials = list(credentials)
@@ -45,15 +46,15 @@ def split_credentials(credentials: Sequence[Credential]
 class SweepDispatch:
     """The discovery sweep of one scan and the host tasks it hands addresses on to."""
 
-    def __init__(self, pipeline: HostPipeline, rate: RateLimiter,
-                 send: trio.MemorySendChannel[DeviceReport]) -> None:
+    def __init__(
+        self, pipeline: HostPipeline, rate: RateLimiter, send: trio.MemorySendChannel[DeviceReport]
+    ) -> None:
         self.pipeline = pipeline
         self.options = pipeline.options
         self.ledger: Ledger = pipeline.ledger
         self.rate = rate
         self.send = send
-        self.swept_credentials, self.rest_credentials = split_credentials(
-            self.options.credentials)
+        self.swept_credentials, self.rest_credentials = split_credentials(self.options.credentials)
         self.runner: SweepRunner | None = None
         self._hosts: trio.Nursery | None = None
 
@@ -73,28 +74,45 @@ class SweepDispatch:
         client = self.pipeline.client
         templates, decoders = discovery_templates(self.swept_credentials, DISCOVERY_OIDS)
         transport = client.transport
-        sweep = DiscoverySweep(templates, decoders, timeout=client.timeout,
-                               retries=client.retries, backoff=client.backoff,
-                               capacity=options.concurrency, in_use=transport.id_in_use)
+        sweep = DiscoverySweep(
+            templates,
+            decoders,
+            timeout=client.timeout,
+            retries=client.retries,
+            backoff=client.backoff,
+            capacity=options.concurrency,
+            in_use=transport.id_in_use,
+        )
         self._hosts = hosts
-        self.runner = SweepRunner(sweep, transport, self.rate.bucket, client.stats,
-                                  self._swept,
-                                  # never more back to back than the bucket allows
-                                  batch=options.burst,
-                                  pinger=pinger, echoes=options.retries + 1)
+        self.runner = SweepRunner(
+            sweep,
+            transport,
+            self.rate.bucket,
+            client.stats,
+            self._swept,
+            # never more back to back than the bucket allows
+            batch=options.burst,
+            pinger=pinger,
+            echoes=options.retries + 1,
+        )
         return self.runner
 
     async def offer(self, host: Host) -> bool:
         """Into the sweep if it can take the address (True), else the caller starts a host
         task of its own."""
         runner = self.runner
-        if runner is None or host.address is None or host.via_arp \
-                or self.pipeline.known_state(host) is not None:
+        if (
+            runner is None
+            or host.address is None
+            or host.via_arp
+            or self.pipeline.known_state(host) is not None
+        ):
             return False
         try:
             packed = stdlib_socket.inet_pton(
                 stdlib_socket.AF_INET6 if ":" in host.address else stdlib_socket.AF_INET,
-                host.address)
+                host.address,
+            )
         except OSError:  # e.g. an IPv6 zone index: the per-host path handles it
             return False
         await runner.add((packed, self.options.port))
@@ -106,15 +124,22 @@ class SweepDispatch:
         hosts = self._hosts
         assert hosts is not None
         pinged = ping is not None and ping.status not in ("timeout", "off")
-        if type(event) is Silent and event.answered_from is None and event.problem is None \
-                and not pinged and not self.rest_credentials and self.ledger.memory is None:
+        if (
+            type(event) is Silent
+            and event.answered_from is None
+            and event.problem is None
+            and not pinged
+            and not self.rest_credentials
+            and self.ledger.memory is None
+        ):
             # The common case: blank space, nothing to remember.
             self.ledger.settle(None, Answer())
             self.ledger.done()
             return False
         packed = event.address[0]  # type: ignore[index]
         address = stdlib_socket.inet_ntop(
-            stdlib_socket.AF_INET if len(packed) == 4 else stdlib_socket.AF_INET6, packed)
+            stdlib_socket.AF_INET if len(packed) == 4 else stdlib_socket.AF_INET6, packed
+        )
         if isinstance(event, Responder):
             hosts.start_soon(self._run_swept, Host(address, address), event)
             return True
@@ -150,15 +175,24 @@ class SweepDispatch:
             report: DeviceReport | None
             if isinstance(event, Responder):
                 overhead = IPV6_OVERHEAD if ":" in host.address else IPV4_OVERHEAD
-                cost = SnmpCost(requests=event.requests, sent_bytes=event.sent_bytes,
-                                received_bytes=event.received_bytes,
-                                wire_bytes=event.sent_bytes + event.received_bytes
-                                + overhead * (event.requests + 1))
-                target = Target(host.address, options.port, credentials=credentials,
-                                credential=self.swept_credentials[event.credential])
+                cost = SnmpCost(
+                    requests=event.requests,
+                    sent_bytes=event.sent_bytes,
+                    received_bytes=event.received_bytes,
+                    wire_bytes=event.sent_bytes
+                    + event.received_bytes
+                    + overhead * (event.requests + 1),
+                )
+                target = Target(
+                    host.address,
+                    options.port,
+                    credentials=credentials,
+                    credential=self.swept_credentials[event.credential],
+                )
                 pdu = event.pdu
-                if pdu.error_status == ErrorStatus.NO_ERROR \
-                        and len(pdu.varbinds) == len(DISCOVERY_OIDS):
+                if pdu.error_status == ErrorStatus.NO_ERROR and len(pdu.varbinds) == len(
+                    DISCOVERY_OIDS
+                ):
                     report = await pipeline.identified(host, target, pdu.varbinds, cost)
                 else:
                     # An error-status (SNMPv1 noSuchName: drop the object, ask again) or an
@@ -167,20 +201,21 @@ class SweepDispatch:
                     again = SnmpCost()  # its re-sends are charged to the bucket alone
                     # SNMPv1 names the first missing object (RFC 1157 section 4.1.2): ask
                     # again without it, as discover() does.
-                    oids = without_missing(list(DISCOVERY_OIDS), pdu.error_status,
-                                           pdu.error_index)
+                    oids = without_missing(list(DISCOVERY_OIDS), pdu.error_status, pdu.error_index)
                     # It answered the sweep's GET: no second ping (the per-host path pings
                     # once, beside every SNMP exchange of the address).
-                    report = await pipeline.discover_host(host, target, again, oids or None,
-                                                          ping_it=False)
+                    report = await pipeline.discover_host(
+                        host, target, again, oids or None, ping_it=False
+                    )
                     again.requests += cost.requests
                     again.sent_bytes += cost.sent_bytes
                     again.received_bytes += cost.received_bytes
                     again.wire_bytes += cost.wire_bytes
             else:
                 if isinstance(event, Silent):  # only the credentials the sweep could not try
-                    target = Target(host.address, options.port,
-                                    credentials=list(self.rest_credentials))
+                    target = Target(
+                        host.address, options.port, credentials=list(self.rest_credentials)
+                    )
                 else:
                     target = Target(host.address, options.port, credentials=credentials)
                 await self.rate.acquire(1)
@@ -196,8 +231,9 @@ class SweepDispatch:
         drew an ICMP error): what the per-host path does after the same outcome."""
         assert host.address is not None and self.runner is not None
         try:
-            report = await self.pipeline.unanswered(host, None, ping,
-                                                    SnmpCost(requests=event.requests))
+            report = await self.pipeline.unanswered(
+                host, None, ping, SnmpCost(requests=event.requests)
+            )
             if report is not None:
                 await self.send.send(report)
         finally:

@@ -97,8 +97,9 @@ class ScanTools:
     cache: DeviceCache
 
 
-async def discover(client: SnmpClient, target: Target, cost: SnmpCost,
-                   oids: list[Oid] | None = None) -> list[Varbind]:
+async def discover(
+    client: SnmpClient, target: Target, cost: SnmpCost, oids: list[Oid] | None = None
+) -> list[Varbind]:
     """The discovery GET (:data:`DISCOVERY_OIDS`, or ``oids``); an SNMPv1 agent that lacks one
     of the objects is asked again without it."""
     oids = list(DISCOVERY_OIDS) if oids is None else oids
@@ -132,8 +133,9 @@ class HostPipeline:
             failure = await self._resolve(host)
             if failure is not None:
                 self.ledger.settle(None, Answer(unresolved=True))
-                return DeviceReport(identity=Identity(address=host.name),
-                                    scanned_at=time.time(), errors=[failure])
+                return DeviceReport(
+                    identity=Identity(address=host.name), scanned_at=time.time(), errors=[failure]
+                )
         assert host.address is not None
         cost = SnmpCost()
         state = self.known_state(host)
@@ -156,16 +158,24 @@ class HostPipeline:
         if state is None or state.credential is None:
             return None
         credentials = options.credentials
-        if not 0 <= state.credential < len(credentials) \
-                or credentials[state.credential].protocol != state.protocol:
+        if (
+            not 0 <= state.credential < len(credentials)
+            or credentials[state.credential].protocol != state.protocol
+        ):
             return None  # the credentials were reconfigured: discover afresh
         if self.memory is not None and self.memory.kind_of(host.address) not in (None, "printer"):
             return None
         return state
 
-    async def discover_host(self, host: Host, target: Target, cost: SnmpCost,
-                            oids: list[Oid] | None = None, *,
-                            ping_it: bool = True) -> DeviceReport | None:
+    async def discover_host(
+        self,
+        host: Host,
+        target: Target,
+        cost: SnmpCost,
+        oids: list[Oid] | None = None,
+        *,
+        ping_it: bool = True,
+    ) -> DeviceReport | None:
         """Discovery of one address (with a ping unless ARP proved it, or ``ping_it`` is
         False: it answered SNMP already), then identification, collection, or the report of
         what went wrong."""
@@ -182,16 +192,16 @@ class HostPipeline:
             except SnmpError as exc:
                 snmp_error = detached(exc)
         else:
-            varbinds, snmp_error, ping = await self._discover_and_ping(pinger, target, cost,
-                                                                      oids)
+            varbinds, snmp_error, ping = await self._discover_and_ping(pinger, target, cost, oids)
         self._charge_resends(cost, ping, ping_started, pinger is not None)
 
         if varbinds is not None:
             return await self.identified(host, target, varbinds, cost)
         return await self.unanswered(host, snmp_error, ping, cost)
 
-    async def unanswered(self, host: Host, snmp_error: SnmpError | None,
-                         ping: PingResult | None, cost: SnmpCost) -> DeviceReport | None:
+    async def unanswered(
+        self, host: Host, snmp_error: SnmpError | None, ping: PingResult | None, cost: SnmpCost
+    ) -> DeviceReport | None:
         """An address whose SNMP discovery got no usable answer: alive (ping, ARP) or not,
         the HTTP probe, and the report of what went wrong (None: nothing to report)."""
         assert host.address is not None
@@ -203,13 +213,18 @@ class HostPipeline:
             # An agent that answered unreadably, or a send the kernel refused (no route).
             snmp = Snmp.UNREADABLE if isinstance(snmp_error, SnmpBadReply) else Snmp.FAILED
             self.ledger.settle(host.address, Answer(snmp=snmp, echo=echo))
-            return DeviceReport(identity=Identity(address=host.address), scanned_at=time.time(),
-                                errors=[*errors, str(snmp_error)], cost=cost)
+            return DeviceReport(
+                identity=Identity(address=host.address),
+                scanned_at=time.time(),
+                errors=[*errors, str(snmp_error)],
+                cost=cost,
+            )
         answered_elsewhere = isinstance(snmp_error, SnmpTimeout) and bool(snmp_error.answered_from)
         if answered_elsewhere:
             errors.append(str(snmp_error))
-        answer = Answer(answered_elsewhere=answered_elsewhere, echo=echo,
-                        arp=True if host.via_arp else None)
+        answer = Answer(
+            answered_elsewhere=answered_elsewhere, echo=echo, arp=True if host.via_arp else None
+        )
         ews: EwsIdentity | None = None
         if self.tools.http is not None and is_alive(answer):
             ews = await self._http_probe(host.address)
@@ -217,23 +232,37 @@ class HostPipeline:
         outcome = self.ledger.settle(host.address, answer)
         if outcome.verdict is Verdict.EWS:
             assert ews is not None
-            identity = Identity(address=host.address, is_printer=True, vendor=ews.vendor,
-                                model=ews.model, serial=ews.serial, device_kind="printer")
-            return DeviceReport(identity=identity, scanned_at=time.time(), protocol="http",
-                                errors=errors)
+            identity = Identity(
+                address=host.address,
+                is_printer=True,
+                vendor=ews.vendor,
+                model=ews.model,
+                serial=ews.serial,
+                device_kind="printer",
+            )
+            return DeviceReport(
+                identity=identity, scanned_at=time.time(), protocol="http", errors=errors
+            )
         if outcome.error:
-            return DeviceReport(identity=Identity(address=host.address), scanned_at=time.time(),
-                                errors=errors, cost=cost)
+            return DeviceReport(
+                identity=Identity(address=host.address),
+                scanned_at=time.time(),
+                errors=errors,
+                cost=cost,
+            )
         return None
 
-    async def _known(self, host: Host, state: DeviceState, cost: SnmpCost
-                     ) -> DeviceReport | None:
+    async def _known(self, host: Host, state: DeviceState, cost: SnmpCost) -> DeviceReport | None:
         """A known printer: one warm collection, no discovery; None when it must be
         discovered after all (the device changed, or did not answer)."""
         assert host.address is not None and state.credential is not None
         credentials = list(self.options.credentials)
-        target = Target(host.address, self.options.port, credentials=credentials,
-                        credential=credentials[state.credential])
+        target = Target(
+            host.address,
+            self.options.port,
+            credentials=credentials,
+            credential=credentials[state.credential],
+        )
         try:
             report = await collect_known(self.client, target, self.tools.cache, cost=cost)
         except DeviceChanged as exc:
@@ -242,20 +271,21 @@ class HostPipeline:
             return None
         if report is None:
             return None
-        self.ledger.settle(host.address, Answer(snmp=Snmp.PRINTER,
-                                                report_errors=bool(report.errors)))
+        self.ledger.settle(
+            host.address, Answer(snmp=Snmp.PRINTER, report_errors=bool(report.errors))
+        )
         return report
 
-    async def _discover_and_ping(self, pinger: Pinger, target: Target, cost: SnmpCost,
-                                 oids: list[Oid] | None = None
-                                 ) -> tuple[list[Varbind] | None, SnmpError | None,
-                                            PingResult | None]:
+    async def _discover_and_ping(
+        self, pinger: Pinger, target: Target, cost: SnmpCost, oids: list[Oid] | None = None
+    ) -> tuple[list[Varbind] | None, SnmpError | None, PingResult | None]:
         """SNMP discovery and an ICMP echo at once; the first conclusive answer ends both."""
         options = self.options
         varbinds: list[Varbind] | None = None
         snmp_error: SnmpError | None = None
         ping: PingResult | None = None
         async with trio.open_nursery() as nursery:
+
             async def snmp() -> None:
                 nonlocal varbinds, snmp_error
                 try:
@@ -267,8 +297,9 @@ class HostPipeline:
 
             async def icmp() -> None:
                 nonlocal ping
-                ping = await pinger.probe(target.address, timeout=options.timeout,
-                                          retries=options.retries)
+                ping = await pinger.probe(
+                    target.address, timeout=options.timeout, retries=options.retries
+                )
                 if ping.status not in ("reply", "timeout", "off"):
                     # An ICMP error (unreachable, ...) for this very host: SNMP cannot get
                     # through either (RFC 1122 section 3.2.2.1), no need to wait it out.
@@ -278,8 +309,9 @@ class HostPipeline:
             nursery.start_soon(icmp)
         return varbinds, snmp_error, ping
 
-    def _charge_resends(self, cost: SnmpCost, ping: PingResult | None, started: float,
-                        pinged: bool) -> None:
+    def _charge_resends(
+        self, cost: SnmpCost, ping: PingResult | None, started: float, pinged: bool
+    ) -> None:
         """Charge the bucket for the packets sent beyond the first ones (re-sends, further
         credentials): a debt the next hosts wait out, so the long-run rate holds."""
         extra = max(cost.requests - 1, 0)
@@ -291,8 +323,9 @@ class HostPipeline:
         if extra:
             self.rate.bucket.take(trio.current_time(), extra)
 
-    async def identified(self, host: Host, target: Target, varbinds: list[Varbind],
-                         cost: SnmpCost) -> DeviceReport:
+    async def identified(
+        self, host: Host, target: Target, varbinds: list[Varbind], cost: SnmpCost
+    ) -> DeviceReport:
         """An address that answered discovery: identification, and collection of printers."""
         assert host.address is not None
         identity = identify(host.address, varbinds)
@@ -303,8 +336,9 @@ class HostPipeline:
                 # Settled when the collection ends: whether its report has errors is part of
                 # the outcome (a scan cancelled meanwhile does not remember the printer).
                 report = await collect(self.client, target, cache, identity=identity, cost=cost)
-                self.ledger.settle(host.address, Answer(snmp=Snmp.PRINTER,
-                                                        report_errors=bool(report.errors)))
+                self.ledger.settle(
+                    host.address, Answer(snmp=Snmp.PRINTER, report_errors=bool(report.errors))
+                )
                 self._remember_credential(cache.devices.get(host.address), target)
                 return report
             self.ledger.settle(host.address, Answer(snmp=Snmp.PRINTER))
@@ -313,8 +347,7 @@ class HostPipeline:
             known = cache.devices.get(host.address)
             if known is not None:
                 known.forget_discovery()  # no longer a printer: never skip its discovery
-        return DeviceReport(identity=identity, scanned_at=time.time(), protocol=protocol,
-                            cost=cost)
+        return DeviceReport(identity=identity, scanned_at=time.time(), protocol=protocol, cost=cost)
 
     def _remember_credential(self, state: DeviceState | None, target: Target) -> None:
         """Which of the configured credentials answered: what the next scan's shortcut uses
@@ -331,15 +364,20 @@ class HostPipeline:
     async def _http_probe(self, address: str) -> EwsIdentity | None:
         from ..http import probe_http
 
-        return await probe_http(address, timeout=self.options.http_timeout,
-                                client=self.tools.http, stats=self.tools.http_stats)
+        return await probe_http(
+            address,
+            timeout=self.options.http_timeout,
+            client=self.tools.http,
+            stats=self.tools.http_stats,
+        )
 
     async def _resolve(self, host: Host) -> str | None:
         """Resolve a hostname to its first address; the error text when that fails."""
         with trio.move_on_after(DNS_TIMEOUT):
             try:
-                found = await trio.socket.getaddrinfo(host.name, self.options.port,
-                                                      type=trio.socket.SOCK_DGRAM)
+                found = await trio.socket.getaddrinfo(
+                    host.name, self.options.port, type=trio.socket.SOCK_DGRAM
+                )
             except OSError as exc:  # socket.gaierror is an OSError
                 return f"dns: cannot resolve {host.name}: {exc.strerror or exc}"
             if not found:

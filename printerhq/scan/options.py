@@ -22,7 +22,8 @@ class ScanOptions:
     # Tried in order per host, the winner remembered: v2c first (GETBULK), then v1 for the old
     # agents that answer nothing else.
     credentials: Sequence[Credential] = field(
-        default_factory=lambda: [Community(b"public"), Community(b"public", Version.V1)])
+        default_factory=lambda: [Community(b"public"), Community(b"public", Version.V1)]
+    )
     timeout: float = 1.0  # seconds, first attempt (SNMP backs off x2 per re-send)
     retries: int = 1
     # Hosts in progress at once. A blank host stays in progress for the whole timeout/retry
@@ -52,4 +53,3 @@ class ScanOptions:
             raise ValueError("timeout > 0, retries >= 0 and concurrency >= 1 required")
         if not self.rate > 0 or self.burst < 1 or self.http_timeout <= 0:
             raise ValueError("rate > 0, burst >= 1 and http_timeout > 0 required")
-

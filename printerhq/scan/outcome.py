@@ -119,8 +119,10 @@ def is_alive(answer: Answer) -> bool:
 # Every outcome there is, made once (a sweep settles tens of thousands of addresses a second).
 _SKIPPED = Outcome(Verdict.SKIPPED, None, False, False)
 _UNRESOLVED = Outcome(Verdict.FAILED, None, False, True)
-_PRINTER = (Outcome(Verdict.PRINTER, "printer", True, False),
-            Outcome(Verdict.PRINTER, "printer", True, True))
+_PRINTER = (
+    Outcome(Verdict.PRINTER, "printer", True, False),
+    Outcome(Verdict.PRINTER, "printer", True, True),
+)
 _AGENT = (Outcome(Verdict.AGENT, "snmp", True, False), Outcome(Verdict.AGENT, "snmp", True, True))
 _UNREADABLE = Outcome(Verdict.UNREADABLE, "snmp", True, True)
 _FAILED = Outcome(Verdict.FAILED, None, True, True)

@@ -88,8 +88,12 @@ class ScanRun:
             then = self._before.get(name, (0, 0, 0, 0))
             delta = [a - b for a, b in zip(now, then, strict=True)]
             if any(delta):
-                by_protocol[name] = TrafficCount(packets_sent=delta[0], packets_received=delta[1],
-                                                 bytes_sent=delta[2], bytes_received=delta[3])
+                by_protocol[name] = TrafficCount(
+                    packets_sent=delta[0],
+                    packets_received=delta[1],
+                    bytes_sent=delta[2],
+                    bytes_received=delta[3],
+                )
         if self._arp.packets_sent:
             by_protocol["arp"] = self._arp
         stats.by_protocol = by_protocol
@@ -122,8 +126,11 @@ class ScanRun:
             for item in addresses:
                 ledger.admitted()
                 host = host_of(item)
-                if memory is not None and host.address is not None \
-                        and not memory.should_probe(host.address):
+                if (
+                    memory is not None
+                    and host.address is not None
+                    and not memory.should_probe(host.address)
+                ):
                     ledger.settle(host.address, Answer(skipped=True))
                     ledger.done()
                     if stats.skipped % 256 == 0:
@@ -144,22 +151,31 @@ class ScanRun:
             if sweeper is not None:
                 sweeper.close()  # run() returns once every address has its event
 
-    async def _arp_batch(self, hosts: trio.Nursery, batch: list[str],
-                         networks: list[AttachedNetwork]) -> None:
+    async def _arp_batch(
+        self, hosts: trio.Nursery, batch: list[str], networks: list[AttachedNetwork]
+    ) -> None:
         """ARP the batch (per interface); probe over IP only those that answered."""
         from ..arp import arp_discover
 
         options = self.options
         # arp_discover paces its frames at the scan's rate itself; no IP probe starts while it
         # runs (the producer is here), so the two share the budget in turn.
-        found = await arp_discover(batch, networks=networks, rate=options.rate,
-                                   burst=options.burst, timeout=options.timeout,
-                                   retries=options.retries)
+        found = await arp_discover(
+            batch,
+            networks=networks,
+            rate=options.rate,
+            burst=options.burst,
+            timeout=options.timeout,
+            retries=options.retries,
+        )
         self._count_arp(found.stats)
         if found.reason is not None:
             # Asked for explicitly (arp=True): say so loudly; automatic: quietly.
-            log.log(logging.WARNING if options.arp else logging.INFO,
-                    "ARP-first discovery off for this scan: %s", found.reason)
+            log.log(
+                logging.WARNING if options.arp else logging.INFO,
+                "ARP-first discovery off for this scan: %s",
+                found.reason,
+            )
             networks.clear()  # fall back to ICMP + SNMP for the rest of the scan
         swept = set(found.swept)
         for address in batch:

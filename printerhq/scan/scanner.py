@@ -41,10 +41,15 @@ class Scanner:
     then neither opens nor closes them. ``memory`` overrides ``options.state_dir``.
     """
 
-    def __init__(self, options: ScanOptions | None = None, *,
-                 client: SnmpClient | None = None, pinger: Pinger | None = None,
-                 http_client: httpx.AsyncClient | None = None,
-                 memory: DiscoveryMemory | None = None) -> None:
+    def __init__(
+        self,
+        options: ScanOptions | None = None,
+        *,
+        client: SnmpClient | None = None,
+        pinger: Pinger | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        memory: DiscoveryMemory | None = None,
+    ) -> None:
         self.options = options or ScanOptions()
         self.stats = ScanStats()
         self.cache = DeviceCache()
@@ -62,7 +67,8 @@ class Scanner:
         try:
             if self._client is None:
                 self._client = await stack.enter_async_context(
-                    SnmpClient(timeout=self.options.timeout, retries=self.options.retries))
+                    SnmpClient(timeout=self.options.timeout, retries=self.options.retries)
+                )
             if self._pinger is None and self.options.icmp:
                 self._pinger = await stack.enter_async_context(Pinger())
             if self.options.http:
@@ -71,7 +77,8 @@ class Scanner:
                 self._http_stats = HttpProbeStats()
                 if self._http is None:
                     self._http = await stack.enter_async_context(
-                        probe_client(self.options.http_timeout))
+                        probe_client(self.options.http_timeout)
+                    )
             if self.memory is None and self.options.state_dir is not None:
                 self.memory = DiscoveryMemory.load(self.options.state_dir, self.options.policy)
             if self.memory is not None:
@@ -101,10 +108,14 @@ class Scanner:
     def _tools(self) -> ScanTools:
         """What a scan (or a probe) works with: passed explicitly, never read back from here."""
         options = self.options
-        return ScanTools(options=options, client=self.client,
-                         pinger=self._pinger if options.icmp else None,
-                         http=self._http if options.http else None,
-                         http_stats=self._http_stats, cache=self.cache)
+        return ScanTools(
+            options=options,
+            client=self.client,
+            pinger=self._pinger if options.icmp else None,
+            http=self._http if options.http else None,
+            http_stats=self._http_stats,
+            cache=self.cache,
+        )
 
     # -- a scan -------------------------------------------------------------------------------
 
@@ -141,6 +152,7 @@ class Scanner:
     async def probe(self, address: str) -> DeviceReport | None:
         """Discover, identify and (for printers) collect one address; None when silent."""
         options = self.options
-        pipeline = HostPipeline(self._tools(), Ledger(self.stats, None),
-                                RateLimiter(options.rate, options.burst))
+        pipeline = HostPipeline(
+            self._tools(), Ledger(self.stats, None), RateLimiter(options.rate, options.burst)
+        )
         return await pipeline.run(host_of(address))

@@ -41,7 +41,9 @@ _NAMED = ("add-agent", "revoke-agent", "add-viewer", "revoke-viewer", "add-admin
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("server", help="manage the central server's agents, viewers and tokens")
+    parser = subparsers.add_parser(
+        "server", help="manage the central server's agents, viewers and tokens"
+    )
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
     for name, help_text in ACTIONS:
@@ -50,7 +52,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             sub.add_argument("name", help=f"{name.split('-', 1)[1]} name")
         if name == "set-config":
             sub.add_argument("name", metavar="AGENT", help="agent name")
-            sub.add_argument("file", metavar="FILE", help="TOML with [[scan]] sections ('-': stdin)")
+            sub.add_argument(
+                "file", metavar="FILE", help="TOML with [[scan]] sections ('-': stdin)"
+            )
         sub.add_argument("--data-dir", required=True)
         sub.add_argument("--database", help="postgresql://... (default: SQLite in --data-dir)")
         if name.startswith("list-") or name == "agents":
@@ -58,12 +62,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         sub.set_defaults(func=run, action=name)
     gen = actions.add_parser(
         "gen-update-key",
-        help="make an Ed25519 key to sign releases; prints the public key for agent configs")
-    gen.add_argument("--out", required=True,
-                     help="private key file to create (mode 0600, never overwritten)")
+        help="make an Ed25519 key to sign releases; prints the public key for agent configs",
+    )
+    gen.add_argument(
+        "--out", required=True, help="private key file to create (mode 0600, never overwritten)"
+    )
     gen.set_defaults(func=gen_update_key)
-    pub = actions.add_parser("publish-update",
-                             help="sign a wheel's release manifest and publish it to agents")
+    pub = actions.add_parser(
+        "publish-update", help="sign a wheel's release manifest and publish it to agents"
+    )
     pub.add_argument("wheel", help="the printerhq wheel (*.whl)")
     pub.add_argument("--key", required=True, help="the private key from gen-update-key")
     pub.add_argument("--data-dir", required=True)
@@ -84,8 +91,11 @@ def gen_update_key(args: argparse.Namespace) -> int:
     with os.fdopen(fd, "wb") as f:
         f.write(pem)
     print(public)
-    print(f"private key written to {args.out}; put the line above in each agent's "
-          "[updates] public_key", file=sys.stderr)
+    print(
+        f"private key written to {args.out}; put the line above in each agent's "
+        "[updates] public_key",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -108,13 +118,19 @@ def publish_update(args: argparse.Namespace) -> int:
     except release.ReleaseError as exc:
         print(f"printerhq server: {exc.reason}", file=sys.stderr)
         return 1
-    print(f"published {manifest.name} {manifest.version} ({manifest.size} bytes, "
-          f"sha256 {manifest.sha256})")
+    print(
+        f"published {manifest.name} {manifest.version} ({manifest.size} bytes, "
+        f"sha256 {manifest.sha256})"
+    )
     return 0
 
 
-async def _publish(args: argparse.Namespace, signed: release.SignedManifest,
-                   manifest: release.Manifest, data: bytes) -> None:
+async def _publish(
+    args: argparse.Namespace,
+    signed: release.SignedManifest,
+    manifest: release.Manifest,
+    data: bytes,
+) -> None:
     from printerhq.server import releases
     from printerhq.server.store import Store
 
@@ -147,7 +163,10 @@ async def _run(args: argparse.Namespace) -> int:
                 print(f"printerhq server: {exc}", file=sys.stderr)
                 return 1
             print(token)
-            print(f"token for {role} {args.name!r} (shown once; only its hash is stored)", file=sys.stderr)
+            print(
+                f"token for {role} {args.name!r} (shown once; only its hash is stored)",
+                file=sys.stderr,
+            )
             return 0
         if args.action in ("revoke-agent", "revoke-viewer", "revoke-admin"):
             role = args.action.removeprefix("revoke-")
@@ -156,14 +175,18 @@ async def _run(args: argparse.Namespace) -> int:
                 return 0
             print(f"printerhq server: no active {role} named {args.name!r}", file=sys.stderr)
             return 1
-        holders = await (store.list_tokens() if args.action == "list-tokens" else store.list_agents())
+        holders = await (
+            store.list_tokens() if args.action == "list-tokens" else store.list_agents()
+        )
         if args.json:
             print(msgspec.json.encode(holders).decode())
         else:
             for h in holders:
                 role = f"{h['role']:7} " if "role" in h else ""
-                print(f"{role}{h['name']:24} {h['health']:10} batches={h['batches']} "
-                      f"reports={h['reports']} last_seen={h['last_seen']}")
+                print(
+                    f"{role}{h['name']:24} {h['health']:10} batches={h['batches']} "
+                    f"reports={h['reports']} last_seen={h['last_seen']}"
+                )
         return 0
     finally:
         await store.aclose()

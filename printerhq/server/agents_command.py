@@ -34,8 +34,10 @@ def _config_cell(config: dict) -> str:
 
 
 def render_agents(rows: list[dict], now: float) -> str:
-    header = (f"{'AGENT':20} {'HEALTH':10} {'STATE':9} {'VERSION':10} {'HEARTBEAT':10} "
-              f"{'LAST CYCLE':36} CONFIG")
+    header = (
+        f"{'AGENT':20} {'HEALTH':10} {'STATE':9} {'VERSION':10} {'HEARTBEAT':10} "
+        f"{'LAST CYCLE':36} CONFIG"
+    )
     lines = [header]
     for row in rows:
         cycle = row["last_cycle"]

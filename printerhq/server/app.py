@@ -50,8 +50,12 @@ def _error(status: int, reason: str, code: str | None = None) -> Response:
     body: dict[str, object] = {"error": reason}
     if code:  # a machine-readable code the agent acts on (``incompatible_version``)
         body.update(code=code, wire=[wire.WIRE_VERSION, wire.WIRE_MINOR])
-    return Response(msgspec.json.encode(body), status_code=status, media_type="application/json",
-                    headers=headers)
+    return Response(
+        msgspec.json.encode(body),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
 
 
 def _bearer(headers) -> str | None:
@@ -67,8 +71,9 @@ def _client(conn) -> str:
     return conn.client.host if conn.client else "?"
 
 
-def create_app(store: Store, *, websocket: bool = True, open_read: bool = False,
-               control_poll: float = 5.0) -> Starlette:
+def create_app(
+    store: Store, *, websocket: bool = True, open_read: bool = False, control_poll: float = 5.0
+) -> Starlette:
     """Build the app around ``store``. ``websocket=False`` serves no stream route (as behind a
     proxy that strips upgrades), for testing the HTTPS fallback. ``open_read=True`` serves the
     read API, ``/metrics`` and the dashboard without a viewer token. ``control_poll``: how often
@@ -77,8 +82,10 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False,
     agent_control = AgentControl(store)
     config_signal = ConfigSignal()
     if open_read:
-        log.warning("--open-read: the fleet API, /metrics and the dashboard need no token; anyone "
-                    "who reaches this server reads the fleet")
+        log.warning(
+            "--open-read: the fleet API, /metrics and the dashboard need no token; anyone "
+            "who reaches this server reads the fleet"
+        )
 
     async def authenticate(conn) -> Agent | None:
         token = _bearer(conn.headers)
@@ -91,7 +98,9 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False,
             metrics.rejected["bad_token"] += 1
             # A viewer token is refused like an unknown one (401): it is no upload credential,
             # and the uplink treats 401 as "fix the token", not as a proxy in the way.
-            log.warning("upload with an unknown, revoked or non-agent token from %s refused", _client(conn))
+            log.warning(
+                "upload with an unknown, revoked or non-agent token from %s refused", _client(conn)
+            )
         return agent
 
     async def viewer_for(request: Request) -> Response | None:
@@ -106,19 +115,31 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False,
         holder = await store.token_holder(token)
         if holder is None:
             metrics.rejected["read_bad_token"] += 1
-            log.warning("read of %s with an unknown or revoked token from %s refused", request.url.path, _client(request))
+            log.warning(
+                "read of %s with an unknown or revoked token from %s refused",
+                request.url.path,
+                _client(request),
+            )
             return _error(401, "unknown or revoked token")
         if holder.role not in ("viewer", "admin"):
             metrics.rejected["read_wrong_role"] += 1
-            log.warning("read of %s with %s %r's token from %s refused", request.url.path, holder.role, holder.name, _client(request))
+            log.warning(
+                "read of %s with %s %r's token from %s refused",
+                request.url.path,
+                holder.role,
+                holder.name,
+                _client(request),
+            )
             return _error(403, f"a {holder.role} token cannot read the fleet; use a viewer token")
         return None
 
     def reader(handler):
         """Wrap a read endpoint with the viewer check."""
+
         async def guarded(request: Request) -> Response:
             refusal = await viewer_for(request)
             return refusal if refusal is not None else await handler(request)
+
         guarded.__name__ = handler.__name__
         return guarded
 
@@ -126,16 +147,24 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False,
 
     def check_agent(agent: Agent, batch: wire.Batch) -> None:
         if batch.agent and batch.agent != agent.name:
-            raise wire.WireError(f"batch names agent {batch.agent!r} but the token is {agent.name!r}'s", 403)
+            raise wire.WireError(
+                f"batch names agent {batch.agent!r} but the token is {agent.name!r}'s", 403
+            )
         if batch.minor > wire.WIRE_MINOR:
             # A newer agent of our major: its added fields were dropped at decoding. Count every
             # such batch; log once per agent and version, not once per batch.
             metrics.newer_minor += 1
             if (agent.name, batch.wire, batch.minor) not in newer_seen and len(newer_seen) < 10_000:
                 newer_seen.add((agent.name, batch.wire, batch.minor))
-                log.info("agent %s speaks wire %d.%d, this server %d.%d: fields this server "
-                         "does not know are ignored (upgrade the server to keep them)",
-                         agent.name, batch.wire, batch.minor, wire.WIRE_VERSION, wire.WIRE_MINOR)
+                log.info(
+                    "agent %s speaks wire %d.%d, this server %d.%d: fields this server "
+                    "does not know are ignored (upgrade the server to keep them)",
+                    agent.name,
+                    batch.wire,
+                    batch.minor,
+                    wire.WIRE_VERSION,
+                    wire.WIRE_MINOR,
+                )
 
     # -- ingest over HTTPS ---------------------------------------------------------------------
     async def ingest_http(request: Request) -> Response:
@@ -163,8 +192,13 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False,
                 raise wire.WireError(f"unsupported content-encoding {encoding!r}", 415)
             batch = wire.decode_batch(data)
             check_agent(agent, batch)
-            result = await store.ingest(agent, batch.batch_id, batch.reports, _client(request),
-                                        version=(batch.wire, batch.minor))
+            result = await store.ingest(
+                agent,
+                batch.batch_id,
+                batch.reports,
+                _client(request),
+                version=(batch.wire, batch.minor),
+            )
         except wire.WireError as exc:
             return _reject("http", agent, request, exc)
         except AgentRevoked:
@@ -172,8 +206,11 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False,
             return _error(401, "token revoked")
         _count("http", result)
         ack = wire.Ack(batch_id=batch.batch_id, duplicate=result.duplicate)
-        return Response(wire.encode(ack), media_type="application/msgpack",
-                        headers={wire.VERSION_HEADER: wire.version_text()})
+        return Response(
+            wire.encode(ack),
+            media_type="application/msgpack",
+            headers={wire.VERSION_HEADER: wire.version_text()},
+        )
 
     def _reason(exc: wire.WireError) -> str:
         if isinstance(exc, wire.IncompatibleVersion):
@@ -183,7 +220,13 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False,
     def _reject(transport: str, agent: Agent, conn, exc: wire.WireError) -> Response:
         metrics.rejected[_reason(exc)] += 1
         metrics.batches[(transport, "rejected")] += 1
-        log.warning("batch from agent %s at %s rejected (%d): %s", agent.name, _client(conn), exc.status, exc.reason[:300])
+        log.warning(
+            "batch from agent %s at %s rejected (%d): %s",
+            agent.name,
+            _client(conn),
+            exc.status,
+            exc.reason[:300],
+        )
         code = wire.INCOMPATIBLE if isinstance(exc, wire.IncompatibleVersion) else None
         response = _error(exc.status, exc.reason[:300], code)
         response.headers[wire.VERSION_HEADER] = wire.version_text()
@@ -207,8 +250,10 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False,
         # The control subprotocol (printerhq.control) only when the agent offers it: an older
         # agent never sees a text frame it would not understand.
         use_control = control.SUBPROTOCOL in (ws.scope.get("subprotocols") or [])
-        await ws.accept(subprotocol=control.SUBPROTOCOL if use_control else None,
-                        headers=[(wire.VERSION_HEADER.encode(), wire.version_text().encode())])
+        await ws.accept(
+            subprotocol=control.SUBPROTOCOL if use_control else None,
+            headers=[(wire.VERSION_HEADER.encode(), wire.version_text().encode())],
+        )
         metrics.ws_connections += 1
         metrics.ws_open += 1
         send_lock = trio.Lock()
@@ -217,8 +262,11 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False,
             async with send_lock:
                 await ws.send_text(text)
 
-        session = (ControlSession(agent_control, agent, send_text, config_signal, control_poll)
-                   if use_control else None)
+        session = (
+            ControlSession(agent_control, agent, send_text, config_signal, control_poll)
+            if use_control
+            else None
+        )
         try:
             async with trio.open_nursery() as nursery:
                 if session is not None:
@@ -232,10 +280,13 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False,
         try:
             await session.push_loop()
         except (WebSocketDisconnect, RuntimeError, OSError) as exc:  # the agent went away
-            log.info("control session of agent %s ended: %s", session.agent.name, type(exc).__name__)
+            log.info(
+                "control session of agent %s ended: %s", session.agent.name, type(exc).__name__
+            )
 
-    async def receive_stream(ws: WebSocket, agent: Agent, session: ControlSession | None,
-                             send_lock: trio.Lock) -> None:
+    async def receive_stream(
+        ws: WebSocket, agent: Agent, session: ControlSession | None, send_lock: trio.Lock
+    ) -> None:
         inflate = wire.StreamDecompressor()
         try:
             while True:
@@ -248,7 +299,9 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False,
                         await session.received(message["text"])
                     except control.ControlError as exc:
                         metrics.rejected["control_invalid"] += 1
-                        log.warning("control message from agent %s refused: %s", agent.name, str(exc)[:300])
+                        log.warning(
+                            "control message from agent %s refused: %s", agent.name, str(exc)[:300]
+                        )
                     continue
                 if data is None:
                     metrics.rejected["text_frame"] += 1
@@ -266,20 +319,38 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False,
                 try:
                     batch = wire.decode_batch(raw)
                     check_agent(agent, batch)
-                    result = await store.ingest(agent, batch.batch_id, batch.reports, _client(ws),
-                                                version=(batch.wire, batch.minor))
+                    result = await store.ingest(
+                        agent,
+                        batch.batch_id,
+                        batch.reports,
+                        _client(ws),
+                        version=(batch.wire, batch.minor),
+                    )
                 except wire.WireError as exc:
                     # The error starts with the status: "409 incompatible_version: ..." is the
                     # refusal of a version that the agent recognises (it keeps the batch).
                     metrics.rejected[_reason(exc)] += 1
                     metrics.batches[("websocket", "rejected")] += 1
-                    log.warning("batch from agent %s rejected (%d): %s", agent.name, exc.status, exc.reason[:300])
+                    log.warning(
+                        "batch from agent %s rejected (%d): %s",
+                        agent.name,
+                        exc.status,
+                        exc.reason[:300],
+                    )
                     try:
                         batch_id = msgspec.msgpack.decode(raw, type=_BatchIdOnly).batch_id[:64]
                     except (msgspec.DecodeError, msgspec.ValidationError):
                         batch_id = ""
                     async with send_lock:
-                        await ws.send_bytes(wire.encode(wire.Ack(batch_id=batch_id, ok=False, error=f"{exc.status} {exc.reason[:200]}")))
+                        await ws.send_bytes(
+                            wire.encode(
+                                wire.Ack(
+                                    batch_id=batch_id,
+                                    ok=False,
+                                    error=f"{exc.status} {exc.reason[:200]}",
+                                )
+                            )
+                        )
                     continue
                 except AgentRevoked:
                     metrics.rejected["revoked"] += 1
@@ -288,7 +359,9 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False,
                     return
                 _count("websocket", result)
                 async with send_lock:
-                    await ws.send_bytes(wire.encode(wire.Ack(batch_id=batch.batch_id, duplicate=result.duplicate)))
+                    await ws.send_bytes(
+                        wire.encode(wire.Ack(batch_id=batch.batch_id, duplicate=result.duplicate))
+                    )
         except WebSocketDisconnect:
             return  # the agent went away: normal
 
@@ -310,7 +383,9 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False,
         except ValueError:
             raise wire.WireError("since, limit and scans must be numbers", 400) from None
         if scans_n is not None:
-            since = max(since, await store.since_last_scans(request.path_params["device_id"], scans_n))
+            since = max(
+                since, await store.since_last_scans(request.path_params["device_id"], scans_n)
+            )
         return since, limit
 
     async def _history(request: Request, fetch) -> Response:
@@ -326,8 +401,10 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False,
 
     async def device_counters(request: Request) -> Response:
         name = request.query_params.get("name")
-        return await _history(request, lambda device_id, since, limit:
-                              store.counter_history(device_id, name, since, limit))
+        return await _history(
+            request,
+            lambda device_id, since, limit: store.counter_history(device_id, name, since, limit),
+        )
 
     async def device_supplies(request: Request) -> Response:
         return await _history(request, store.supply_history)
@@ -345,7 +422,9 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False,
         if holder.role != "admin":
             metrics.rejected["admin_wrong_role"] += 1
             log.warning("configuration change by %s %r refused", holder.role, holder.name)
-            return None, _error(403, f"a {holder.role} token cannot configure agents; use an admin token")
+            return None, _error(
+                403, f"a {holder.role} token cannot configure agents; use an admin token"
+            )
         return holder, None
 
     async def agent_config(request: Request) -> Response:
@@ -365,13 +444,20 @@ def create_app(store: Store, *, websocket: bool = True, open_read: bool = False,
                 return _error(413, f"configuration larger than {control.MAX_DOCUMENT_BYTES} bytes")
         try:
             document = bytes(body).decode("utf-8")
-            agent_id, version = await agent_control.set_config(name, document, by=admin.name if admin else "")
+            agent_id, version = await agent_control.set_config(
+                name, document, by=admin.name if admin else ""
+            )
         except UnicodeDecodeError:
             return _error(400, "the configuration must be UTF-8 TOML text")
         except StoreError as exc:
             return _error(404, str(exc))
         config_signal.changed(agent_id)  # sessions on this instance push at once
-        log.info("configuration %d for agent %s set by admin %s", version, name, admin.name if admin else "?")
+        log.info(
+            "configuration %d for agent %s set by admin %s",
+            version,
+            name,
+            admin.name if admin else "?",
+        )
         return _json({"agent": name, "version": version})
 
     async def healthz(request: Request) -> Response:

@@ -67,8 +67,10 @@ button{font:inherit;padding:3px 10px}
 """
 _CSS_HASH = base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
 # Nothing may load, run or frame; only the one stylesheet above and same-origin form posts.
-CSP = (f"default-src 'none'; style-src 'sha256-{_CSS_HASH}'; form-action 'self'; "
-       "frame-ancestors 'none'; base-uri 'none'")
+CSP = (
+    f"default-src 'none'; style-src 'sha256-{_CSS_HASH}'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
 HEADERS = {
     "content-security-policy": CSP,
     "x-content-type-options": "nosniff",
@@ -91,9 +93,21 @@ def e(value: object) -> str:
     return "" if value is None else html.escape(str(value), quote=True)
 
 
-def _page(title: str, body: str, *, nav: str = "", status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def _page(
+    title: str,
+    body: str,
+    *,
+    nav: str = "",
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
     text = PAGE.substitute(title=e(title), css=CSS, nav=nav, body=body)
-    return Response(text, status_code=status, media_type="text/html; charset=utf-8", headers={**HEADERS, **(headers or {})})
+    return Response(
+        text,
+        status_code=status,
+        media_type="text/html; charset=utf-8",
+        headers={**HEADERS, **(headers or {})},
+    )
 
 
 def _when(t: float | None, now: float) -> str:
@@ -116,14 +130,19 @@ def _meter(percent: float | None) -> str:
     if percent is None:
         return '<span class="muted">unknown</span>'
     clamped = min(100.0, max(0.0, float(percent)))
-    return (f'<meter min="0" max="100" low="{LOW_PERCENT}" high="25" optimum="100" '
-            f'value="{clamped:.0f}"></meter> {clamped:.0f}%')
+    return (
+        f'<meter min="0" max="100" low="{LOW_PERCENT}" high="25" optimum="100" '
+        f'value="{clamped:.0f}"></meter> {clamped:.0f}%'
+    )
 
 
 def lowest_supply(report: DeviceReport | None) -> tuple[float | None, str]:
     """The consumable with the lowest known percentage: ``(percent, description)``."""
-    known = [(s.percent, s) for s in (report.supplies if report else [])
-             if s.consumed and s.percent is not None]
+    known = [
+        (s.percent, s)
+        for s in (report.supplies if report else [])
+        if s.consumed and s.percent is not None
+    ]
     if not known:
         return None, ""
     percent, low = min(known, key=lambda pair: pair[0])
@@ -152,15 +171,19 @@ def alerts_text(report: DeviceReport | None) -> Iterable[str]:
 def _nav(logged_in: bool) -> str:
     links = '<a href="/">Fleet</a>'
     if logged_in:
-        links += (' <form class="inline" method="post" action="/logout">'
-                  '<button type="submit">Log out</button></form>')
+        links += (
+            ' <form class="inline" method="post" action="/logout">'
+            '<button type="submit">Log out</button></form>'
+        )
     return links
 
 
 # --------------------------------------------------------------------------------------------
 # Pages
 # --------------------------------------------------------------------------------------------
-def fleet_page(devices: list[Row], *, now: float, logged_in: bool, limit: int | None = None) -> Response:
+def fleet_page(
+    devices: list[Row], *, now: float, logged_in: bool, limit: int | None = None
+) -> Response:
     rows = []
     for d in devices:
         report: DeviceReport | None = d["report"]
@@ -171,27 +194,38 @@ def fleet_page(devices: list[Row], *, now: float, logged_in: bool, limit: int | 
         rows.append(
             f'<tr class="device" data-device-id="{int(d["id"])}">'
             f'<td><a href="/devices/{int(d["id"])}">{e(d["address"])}</a></td>'
-            f'<td>{e(d["vendor"])}</td><td>{e(model_text)}</td><td>{e(d["serial"])}</td>'
+            f"<td>{e(d['vendor'])}</td><td>{e(model_text)}</td><td>{e(d['serial'])}</td>"
             f'<td class="level" title="{e(supply)}">{_meter(percent)}</td>'
             f'<td class="num">{"" if pages is None else f"{pages:,}"}</td>'
-            f'<td>{e(status_text(report))}</td>'
+            f"<td>{e(status_text(report))}</td>"
             f'<td class="alert">{"<br>".join(e(a) for a in alerts[:3])}'
-            f'{"<br>…" if len(alerts) > 3 else ""}</td>'
+            f"{'<br>…' if len(alerts) > 3 else ''}</td>"
             f'<td class="seen">{_when(d["last_seen"], now)}</td><td>{e(d["agent"])}</td></tr>'
         )
     if not rows:
-        rows.append('<tr><td colspan="10" class="muted">'
-                    'No devices yet: start an agent with an agent token.</td></tr>')
-    shown = f"the first {len(devices)} devices" if limit is not None and len(devices) >= limit else f"{len(devices)} devices"
-    body = (f'<p class="muted">{e(shown)}</p><table id="fleet"><thead><tr>'
-            "<th>Address</th><th>Vendor</th><th>Model</th><th>Serial</th><th>Lowest supply</th>"
-            "<th>Total pages</th><th>Status</th><th>Alerts</th><th>Last seen</th><th>Agent</th>"
-            f'</tr></thead><tbody>{"".join(rows)}</tbody></table>')
+        rows.append(
+            '<tr><td colspan="10" class="muted">'
+            "No devices yet: start an agent with an agent token.</td></tr>"
+        )
+    shown = (
+        f"the first {len(devices)} devices"
+        if limit is not None and len(devices) >= limit
+        else f"{len(devices)} devices"
+    )
+    body = (
+        f'<p class="muted">{e(shown)}</p><table id="fleet"><thead><tr>'
+        "<th>Address</th><th>Vendor</th><th>Model</th><th>Serial</th><th>Lowest supply</th>"
+        "<th>Total pages</th><th>Status</th><th>Alerts</th><th>Last seen</th><th>Agent</th>"
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
     return _page("printerhq fleet", body, nav=_nav(logged_in))
 
 
-def _pivot(rows: list[Row], key: str, value: Callable[[Row], object],
-           ) -> tuple[list[str], list[tuple[float, dict[str, object]]]]:
+def _pivot(
+    rows: list[Row],
+    key: str,
+    value: Callable[[Row], object],
+) -> tuple[list[str], list[tuple[float, dict[str, object]]]]:
     """Time series rows -> (column names, [(scanned_at, {column: cell})]) for the last scans."""
     columns: list[str] = []
     by_time: dict[float, dict[str, object]] = {}
@@ -205,61 +239,112 @@ def _pivot(rows: list[Row], key: str, value: Callable[[Row], object],
     return columns, [(t, by_time[t]) for t in reversed(times)]
 
 
-def _history_table(title: str, columns: list[str], rows: list[tuple[float, dict[str, object]]],
-                   now: float) -> str:
+def _history_table(
+    title: str, columns: list[str], rows: list[tuple[float, dict[str, object]]], now: float
+) -> str:
     if not rows:
-        return f"<h2>{e(title)}</h2><p class=\"muted\">No history.</p>"
+        return f'<h2>{e(title)}</h2><p class="muted">No history.</p>'
     head = "".join(f"<th>{e(c)}</th>" for c in columns)
     body = "".join(
-        f"<tr><td>{_when(t, now)}</td>" + "".join(f'<td class="num">{e(cells.get(c, ""))}</td>' for c in columns) + "</tr>"
+        f"<tr><td>{_when(t, now)}</td>"
+        + "".join(f'<td class="num">{e(cells.get(c, ""))}</td>' for c in columns)
+        + "</tr>"
         for t, cells in rows
     )
-    return (f"<h2>{e(title)}</h2><table><thead><tr><th>Scanned</th>{head}</tr></thead>"
-            f"<tbody>{body}</tbody></table>")
+    return (
+        f"<h2>{e(title)}</h2><table><thead><tr><th>Scanned</th>{head}</tr></thead>"
+        f"<tbody>{body}</tbody></table>"
+    )
 
 
-def device_page(device: Row, report: DeviceReport | None, counters: list[Row], supplies: list[Row],
-                *, now: float, logged_in: bool) -> Response:
+def device_page(
+    device: Row,
+    report: DeviceReport | None,
+    counters: list[Row],
+    supplies: list[Row],
+    *,
+    now: float,
+    logged_in: bool,
+) -> Response:
     ident = report.identity if report else None
     facts = [
-        ("Address", device["address"]), ("Vendor", device["vendor"]), ("Model", device["model"]),
-        ("Serial", device["serial"]), ("MAC", device["mac"]), ("Name", device["sys_name"]),
-        ("sysDescr", ident.sys_descr if ident else None), ("Firmware", ident.firmware if ident else None),
-        ("Location", ident.location if ident else None), ("Status", status_text(report)),
+        ("Address", device["address"]),
+        ("Vendor", device["vendor"]),
+        ("Model", device["model"]),
+        ("Serial", device["serial"]),
+        ("MAC", device["mac"]),
+        ("Name", device["sys_name"]),
+        ("sysDescr", ident.sys_descr if ident else None),
+        ("Firmware", ident.firmware if ident else None),
+        ("Location", ident.location if ident else None),
+        ("Status", status_text(report)),
         ("Agent", device["agent"]),
     ]
     parts = ["<table><tbody>"]
     parts += [f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in facts if v]
-    parts.append(f"<tr><th>Last seen</th><td>{_when(device['last_seen'], now)}</td></tr></tbody></table>")
-    parts.append("<h2>Supplies</h2><table><thead><tr><th>Supply</th><th>Kind</th><th>Colour</th><th>Level</th></tr></thead><tbody>")
+    parts.append(
+        f"<tr><th>Last seen</th><td>{_when(device['last_seen'], now)}</td></tr></tbody></table>"
+    )
+    parts.append(
+        "<h2>Supplies</h2><table><thead><tr><th>Supply</th><th>Kind</th><th>Colour</th><th>Level</th></tr></thead><tbody>"
+    )
     for s in report.supplies if report else []:
-        level = _meter(s.percent) if s.percent is not None else f'<span class="muted">{e(s.state)}</span>'
-        parts.append(f'<tr class="supply"><td>{e(s.description)}</td><td>{e(s.kind)}</td>'
-                     f'<td>{e(s.colour)}</td><td class="level">{level}</td></tr>')
+        level = (
+            _meter(s.percent)
+            if s.percent is not None
+            else f'<span class="muted">{e(s.state)}</span>'
+        )
+        parts.append(
+            f'<tr class="supply"><td>{e(s.description)}</td><td>{e(s.kind)}</td>'
+            f'<td>{e(s.colour)}</td><td class="level">{level}</td></tr>'
+        )
     parts.append("</tbody></table>")
-    parts.append("<h2>Counters</h2><table><thead><tr><th>Counter</th><th>Value</th><th>Unit</th></tr></thead><tbody>")
+    parts.append(
+        "<h2>Counters</h2><table><thead><tr><th>Counter</th><th>Value</th><th>Unit</th></tr></thead><tbody>"
+    )
     for c in report.counters if report else []:
-        parts.append(f'<tr><td>{e(c.label or c.name)}</td><td class="num">{c.value:,}</td>'
-                     f'<td>{e(c.unit)}</td></tr>')
+        parts.append(
+            f'<tr><td>{e(c.label or c.name)}</td><td class="num">{c.value:,}</td>'
+            f"<td>{e(c.unit)}</td></tr>"
+        )
     parts.append("</tbody></table>")
     alerts = list(alerts_text(report))
     if alerts:
-        parts.append("<h2>Alerts</h2><ul>" + "".join(f'<li class="alert">{e(a)}</li>' for a in alerts) + "</ul>")
-    parts.append(_history_table("Counter history", *_pivot(counters, "name", lambda r: f"{r['value']:,}"), now))
-    parts.append(_history_table("Supply history (%)", *_pivot(
-        supplies, "description", lambda r: "" if r["percent"] is None else f"{r['percent']:.0f}"), now))
+        parts.append(
+            "<h2>Alerts</h2><ul>"
+            + "".join(f'<li class="alert">{e(a)}</li>' for a in alerts)
+            + "</ul>"
+        )
+    parts.append(
+        _history_table(
+            "Counter history", *_pivot(counters, "name", lambda r: f"{r['value']:,}"), now
+        )
+    )
+    parts.append(
+        _history_table(
+            "Supply history (%)",
+            *_pivot(
+                supplies,
+                "description",
+                lambda r: "" if r["percent"] is None else f"{r['percent']:.0f}",
+            ),
+            now,
+        )
+    )
     title = f"{device['vendor'] or ''} {device['model'] or ''} {device['address']}".strip()
     return _page(title, "".join(parts), nav=_nav(logged_in))
 
 
 def login_page(error: str = "", status: int = 200) -> Response:
     message = f'<p class="error">{e(error)}</p>' if error else ""
-    body = ('<div class="login"><h2>Sign in</h2>'
-            '<p class="muted">Paste a viewer token (<code>printerhq server add-viewer NAME</code>).</p>'
-            f"{message}"
-            '<form method="post" action="/login"><label for="token">Viewer token</label>'
-            '<input id="token" name="token" type="password" autocomplete="current-password" required>'
-            '<button type="submit">Sign in</button></form></div>')
+    body = (
+        '<div class="login"><h2>Sign in</h2>'
+        '<p class="muted">Paste a viewer token (<code>printerhq server add-viewer NAME</code>).</p>'
+        f"{message}"
+        '<form method="post" action="/login"><label for="token">Viewer token</label>'
+        '<input id="token" name="token" type="password" autocomplete="current-password" required>'
+        '<button type="submit">Sign in</button></form></div>'
+    )
     return _page("printerhq", body, status=status)
 
 
@@ -297,7 +382,12 @@ def routes(store: Store, *, open_read: bool = False) -> list[Route]:
         session = await logged_in(request)
         if not (session or open_read):
             return _redirect("/login")
-        return fleet_page(await store.fleet(MAX_FLEET_ROWS), now=time.time(), logged_in=session, limit=MAX_FLEET_ROWS)
+        return fleet_page(
+            await store.fleet(MAX_FLEET_ROWS),
+            now=time.time(),
+            logged_in=session,
+            limit=MAX_FLEET_ROWS,
+        )
 
     async def device(request: Request) -> Response:
         session = await logged_in(request)
@@ -306,7 +396,12 @@ def routes(store: Store, *, open_read: bool = False) -> list[Route]:
         device_id = request.path_params["device_id"]
         found = await store.device(device_id)
         if found is None:
-            return _page("No such device", '<p>No such device. <a href="/">Back to the fleet</a></p>', status=404, nav=_nav(session))
+            return _page(
+                "No such device",
+                '<p>No such device. <a href="/">Back to the fleet</a></p>',
+                status=404,
+                nav=_nav(session),
+            )
         latest = await store.latest(device_id)
         report = msgspec.convert(latest["report"], DeviceReport) if latest else None
         since = await store.since_last_scans(device_id, HISTORY_ROWS)  # the newest scans only
@@ -336,14 +431,19 @@ def routes(store: Store, *, open_read: bool = False) -> list[Route]:
         if holder is None or holder.role != "viewer":
             # One message for unknown, revoked and agent tokens: nothing to probe.
             return login_page("That is not an active viewer token.", 401)
-        cookie = (f"{COOKIE}={token}; Max-Age={SESSION_SECONDS}; "
-                  "Path=/; Secure; HttpOnly; SameSite=Strict")
+        cookie = (
+            f"{COOKIE}={token}; Max-Age={SESSION_SECONDS}; "
+            "Path=/; Secure; HttpOnly; SameSite=Strict"
+        )
         return _redirect("/", {"set-cookie": cookie})
 
     async def logout(request: Request) -> Response:
         if _cross_site(request):
             return login_page("Cross-site sign-out refused.", 403)
-        return _redirect("/login", {"set-cookie": f"{COOKIE}=; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=Strict"})
+        return _redirect(
+            "/login",
+            {"set-cookie": f"{COOKIE}=; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=Strict"},
+        )
 
     return [
         Route("/", fleet, methods=["GET"]),

@@ -23,7 +23,9 @@ class Metrics:
             "# TYPE printerhq_batches_total counter",
         ]
         for (transport, outcome), n in sorted(self.batches.items()):
-            lines.append(f'printerhq_batches_total{{transport="{transport}",outcome="{outcome}"}} {n}')
+            lines.append(
+                f'printerhq_batches_total{{transport="{transport}",outcome="{outcome}"}} {n}'
+            )
         lines += [
             "# HELP printerhq_reports_ingested_total Device reports stored by this instance.",
             "# TYPE printerhq_reports_ingested_total counter",

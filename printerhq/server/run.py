@@ -7,20 +7,20 @@ serves the Starlette app; TLS is TLS 1.3 only (see ``tls.py``).
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import AsyncIterator
 
 import hypercorn.config
 import hypercorn.trio
 import trio
 
+from printerhq import wire
 from printerhq.server import tls
 from printerhq.server.app import create_app
 from printerhq.server.store import Store
-from printerhq import wire
 
 log = logging.getLogger("printerhq.server")
 

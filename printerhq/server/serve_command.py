@@ -13,23 +13,43 @@ import trio
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
-        "serve", help="run the central server",
+        "serve",
+        help="run the central server",
         description="Run the central server: WebSocket and HTTPS ingest, REST API, /healthz, "
-                    "/metrics.",
+        "/metrics.",
     )
-    parser.add_argument("--data-dir", required=True, help="directory for the SQLite database and generated keys")
-    parser.add_argument("--database", help="postgresql://user@host/db (default: SQLite in --data-dir)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8443, help="port (0 picks a free one; default 8443)")
+    parser.add_argument(
+        "--data-dir", required=True, help="directory for the SQLite database and generated keys"
+    )
+    parser.add_argument(
+        "--database", help="postgresql://user@host/db (default: SQLite in --data-dir)"
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=8443, help="port (0 picks a free one; default 8443)"
+    )
     tls = parser.add_mutually_exclusive_group(required=True)
     tls.add_argument("--cert", help="PEM certificate chain (with --key)")
-    tls.add_argument("--self-signed", action="store_true", help="generate an ECDSA P-256 certificate in --data-dir")
-    tls.add_argument("--insecure-http", action="store_true", help="serve plain HTTP (trials on loopback only)")
+    tls.add_argument(
+        "--self-signed",
+        action="store_true",
+        help="generate an ECDSA P-256 certificate in --data-dir",
+    )
+    tls.add_argument(
+        "--insecure-http", action="store_true", help="serve plain HTTP (trials on loopback only)"
+    )
     parser.add_argument("--key", help="PEM private key for --cert")
-    parser.add_argument("--open-read", action="store_true",
-                        help="serve the fleet API, /metrics and the dashboard without a viewer token "
-                             "(the old behaviour; logs a warning)")
-    parser.add_argument("--ready-file", help="write the server URL to this file once listening (for scripts)")
+    parser.add_argument(
+        "--open-read",
+        action="store_true",
+        help="serve the fleet API, /metrics and the dashboard without a viewer token "
+        "(the old behaviour; logs a warning)",
+    )
+    parser.add_argument(
+        "--ready-file", help="write the server URL to this file once listening (for scripts)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     parser.set_defaults(func=run)
 
@@ -38,8 +58,10 @@ def run(args: argparse.Namespace) -> int:
     if args.cert and not args.key:
         print("printerhq serve: --cert needs --key", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         trio.run(_serve, args)
     except KeyboardInterrupt:
@@ -51,9 +73,15 @@ async def _serve(args: argparse.Namespace) -> None:
     from printerhq.server.run import run_server
 
     async with run_server(
-        args.data_dir, args.host, args.port, database=args.database,
-        certfile=args.cert, keyfile=args.key, self_signed=args.self_signed,
-        insecure_http=args.insecure_http, open_read=args.open_read,
+        args.data_dir,
+        args.host,
+        args.port,
+        database=args.database,
+        certfile=args.cert,
+        keyfile=args.key,
+        self_signed=args.self_signed,
+        insecure_http=args.insecure_http,
+        open_read=args.open_read,
     ) as server:
         message = f"printerhq server listening on {server.url}"
         if server.fingerprint:
@@ -63,6 +91,7 @@ async def _serve(args: argparse.Namespace) -> None:
             with open(args.ready_file + ".tmp", "w") as f:
                 f.write(server.url + "\n")
             import os
+
             os.replace(args.ready_file + ".tmp", args.ready_file)
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async for _ in signals:

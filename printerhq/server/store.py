@@ -15,10 +15,10 @@ import hashlib
 import logging
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 import trio
 
@@ -64,10 +64,23 @@ class IngestResult:
 
 # The device row that list_devices, device and fleet return: one column list, one tuple of names
 # (fleet adds the latest report after these columns).
-_DEVICE_COLUMNS = ("id", "key", "address", "vendor", "model", "serial", "mac", "sys_name",
-                   "first_seen", "last_seen", "agent")
-_DEVICE_FIELDS = ("d.id, d.device_key, d.address, d.vendor, d.model, d.serial, d.mac, d.sys_name,"
-                  " d.first_seen, d.last_seen, a.name")
+_DEVICE_COLUMNS = (
+    "id",
+    "key",
+    "address",
+    "vendor",
+    "model",
+    "serial",
+    "mac",
+    "sys_name",
+    "first_seen",
+    "last_seen",
+    "agent",
+)
+_DEVICE_FIELDS = (
+    "d.id, d.device_key, d.address, d.vendor, d.model, d.serial, d.mac, d.sys_name,"
+    " d.first_seen, d.last_seen, a.name"
+)
 _DEVICE_FROM = "FROM devices d LEFT JOIN agents a ON a.id = d.last_agent_id"
 
 
@@ -105,6 +118,7 @@ class _Dialect:
     def transaction(self, conn) -> Iterator[None]:
         raise NotImplementedError
         yield
+
     def migration_lock(self, conn) -> None: ...
 
 
@@ -179,15 +193,22 @@ class Store:
         self._limiter = trio.CapacityLimiter(pool_size)
 
     @classmethod
-    async def open(cls, data_dir: str | Path, database: str | None = None, pool_size: int | None = None,
-                   *, migrate_to: int | None = None) -> "Store":
-        """SQLite file ``printerhq.sqlite3`` in ``data_dir`` unless ``database`` is a PostgreSQL URL.
+    async def open(
+        cls,
+        data_dir: str | Path,
+        database: str | None = None,
+        pool_size: int | None = None,
+        *,
+        migrate_to: int | None = None,
+    ) -> Store:
+        """SQLite file ``printerhq.sqlite3`` in ``data_dir`` unless ``database`` is a
+        PostgreSQL URL.
         The schema is migrated to the latest version (``migrate_to``: stop at an older one, to
         build a database as an older release left it, for upgrade tests)."""
         if database and database.startswith(("postgresql://", "postgres://")):
             store = cls(_Postgres(database), pool_size or 8)
         elif database and database.startswith("sqlite:///"):
-            store = cls(_SQLite(Path(database[len("sqlite:///"):])), pool_size or 4)
+            store = cls(_SQLite(Path(database[len("sqlite:///") :])), pool_size or 4)
         elif database:
             raise StoreError("--database must be postgresql://... or sqlite:///path")
         else:
@@ -210,7 +231,9 @@ class Store:
                 conn = self._idle.pop() if self._idle else None
                 try:
                     if conn is None:
-                        conn = await trio.to_thread.run_sync(self.dialect.connect, limiter=self._limiter)
+                        conn = await trio.to_thread.run_sync(
+                            self.dialect.connect, limiter=self._limiter
+                        )
                     result = await trio.to_thread.run_sync(fn, conn, *args, limiter=self._limiter)
                 except self.dialect.retryable as exc:
                     self._idle.append(conn)
@@ -248,18 +271,28 @@ class Store:
         d = self.dialect
         with d.transaction(conn):
             d.migration_lock(conn)
-            self._x(conn, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at DOUBLE PRECISION NOT NULL)")
+            self._x(
+                conn,
+                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at "
+                "DOUBLE PRECISION NOT NULL)",
+            )
             row = self._x(conn, "SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
             current = int(row[0])
             for version in range(current + 1, target + 1):
                 for statement in migrations.statements(d.name, version):
                     self._x(conn, statement)
-                self._x(conn, "INSERT INTO schema_version(version, applied_at) VALUES (?, ?)", (version, time.time()))
+                self._x(
+                    conn,
+                    "INSERT INTO schema_version(version, applied_at) VALUES (?, ?)",
+                    (version, time.time()),
+                )
                 log.info("database migrated to schema version %d", version)
         return max(current, target)
 
     async def schema_version(self) -> int:
-        return await self.run(lambda c: int(self._x(c, "SELECT MAX(version) FROM schema_version").fetchone()[0]))
+        return await self.run(
+            lambda c: int(self._x(c, "SELECT MAX(version) FROM schema_version").fetchone()[0])
+        )
 
     async def ping(self) -> bool:
         await self.run(lambda c: self._x(c, "SELECT 1").fetchone())
@@ -274,26 +307,49 @@ class Store:
         await self.run(self._add_agent, name, hash_token(token), role)
 
     async def add_viewer(self, name: str, token: str) -> None:
-        """Register a viewer: its token reads the fleet (API, /metrics, dashboard), never uploads."""
+        """Register a viewer: its token reads the fleet (API, /metrics, dashboard), never
+        uploads."""
         await self.add_agent(name, token, role="viewer")
 
     def _add_agent(self, conn, name: str, token_hash: str, role: str) -> None:
         with self.dialect.transaction(conn):
-            row = self._x(conn, "SELECT revoked_at, role FROM agents WHERE name = ?", (name,)).fetchone()
+            row = self._x(
+                conn, "SELECT revoked_at, role FROM agents WHERE name = ?", (name,)
+            ).fetchone()
             if row is None:
-                self._x(conn, "INSERT INTO agents(name, token_hash, created_at, role) VALUES (?, ?, ?, ?)", (name, token_hash, time.time(), role))
+                self._x(
+                    conn,
+                    "INSERT INTO agents(name, token_hash, created_at, role) VALUES (?, ?, ?, ?)",
+                    (name, token_hash, time.time(), role),
+                )
             elif row[1] != role:
                 raise StoreError(f"{name!r} is already the name of a {row[1]}; pick another name")
             elif row[0] is not None:
-                self._x(conn, "UPDATE agents SET token_hash = ?, revoked_at = NULL WHERE name = ?", (token_hash, name))
+                self._x(
+                    conn,
+                    "UPDATE agents SET token_hash = ?, revoked_at = NULL WHERE name = ?",
+                    (token_hash, name),
+                )
             else:
-                raise StoreError(f"{role} {name!r} already exists; revoke it first to issue a new token")
+                raise StoreError(
+                    f"{role} {name!r} already exists; revoke it first to issue a new token"
+                )
 
     async def revoke_agent(self, name: str, role: str = "agent") -> bool:
         """Revoke the active token of ``name`` in ``role``; False when there is none."""
+
         def work(conn):
             with self.dialect.transaction(conn):
-                return self._x(conn, "UPDATE agents SET revoked_at = ? WHERE name = ? AND role = ? AND revoked_at IS NULL", (time.time(), name, role)).rowcount > 0
+                return (
+                    self._x(
+                        conn,
+                        "UPDATE agents SET revoked_at = ? WHERE name = ? AND role = ? AND "
+                        "revoked_at IS NULL",
+                        (time.time(), name, role),
+                    ).rowcount
+                    > 0
+                )
+
         return await self.run(work)
 
     async def revoke_viewer(self, name: str) -> bool:
@@ -301,9 +357,15 @@ class Store:
 
     async def token_holder(self, token: str) -> Agent | None:
         """The active agent or viewer holding ``token``, or ``None`` (unknown or revoked)."""
+
         def work(conn):
-            row = self._x(conn, "SELECT id, name, role FROM agents WHERE token_hash = ? AND revoked_at IS NULL", (hash_token(token),)).fetchone()
+            row = self._x(
+                conn,
+                "SELECT id, name, role FROM agents WHERE token_hash = ? AND revoked_at IS NULL",
+                (hash_token(token),),
+            ).fetchone()
             return Agent(int(row[0]), row[1], row[2]) if row else None
+
         return await self.run(work)
 
     async def agent_for_token(self, token: str) -> Agent | None:
@@ -321,50 +383,89 @@ class Store:
 
     async def _list(self, role: str | None, now: float | None) -> list[dict]:
         now = time.time() if now is None else now
+
         def work(conn):
-            sql = "SELECT name, created_at, revoked_at, last_seen, last_address, batches_total, reports_total, role FROM agents"
+            sql = (
+                "SELECT name, created_at, revoked_at, last_seen, last_address, batches_total, "
+                "reports_total, role FROM agents"
+            )
             if role is None:
                 return self._x(conn, sql + " ORDER BY role, name").fetchall()
             return self._x(conn, sql + " WHERE role = ? ORDER BY name", (role,)).fetchall()
+
         out = []
-        for name, created, revoked, seen, address, batches, reports, holder_role in await self.run(work):
+        for name, created, revoked, seen, address, batches, reports, holder_role in await self.run(
+            work
+        ):
             if revoked is not None:
                 health = "revoked"
             elif seen is None:
                 health = "never_seen"
             else:
                 health = "ok" if now - seen < STALE_AFTER else "stale"
-            out.append(dict(name=name, created_at=created, revoked_at=revoked, last_seen=seen,
-                            last_address=address, batches=int(batches), reports=int(reports), health=health))
+            out.append(
+                dict(
+                    name=name,
+                    created_at=created,
+                    revoked_at=revoked,
+                    last_seen=seen,
+                    last_address=address,
+                    batches=int(batches),
+                    reports=int(reports),
+                    health=health,
+                )
+            )
             if role is None:
                 out[-1]["role"] = holder_role
         return out
 
     # -- ingest --------------------------------------------------------------------------------
-    async def ingest(self, agent: Agent, batch_id: str, reports: list[DeviceReport],
-                     address: str | None = None, *, version: tuple[int, int] = (1, 0)) -> IngestResult:
+    async def ingest(
+        self,
+        agent: Agent,
+        batch_id: str,
+        reports: list[DeviceReport],
+        address: str | None = None,
+        *,
+        version: tuple[int, int] = (1, 0),
+    ) -> IngestResult:
         """Store a batch once per ``(agent, batch_id)``; a repeat is acknowledged as duplicate.
         ``version`` is the wire ``(major, minor)`` the agent declared, kept with the batch and
         each reading (with the report's own ``schema``)."""
         return await self.run(self._ingest, agent, batch_id, reports, address, version)
 
-    def _ingest(self, conn, agent: Agent, batch_id: str, reports: list[DeviceReport],
-                address: str | None, version: tuple[int, int]) -> IngestResult:
+    def _ingest(
+        self,
+        conn,
+        agent: Agent,
+        batch_id: str,
+        reports: list[DeviceReport],
+        address: str | None,
+        version: tuple[int, int],
+    ) -> IngestResult:
         now = time.time()
         x = self._x
         major, minor = version
         with self.dialect.transaction(conn):
-            inserted = x(conn, "INSERT INTO batches(agent_id, batch_id, received_at, reports, wire_major, "
-                               "wire_minor) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                         (agent.id, batch_id, now, len(reports), major, minor)).rowcount
+            inserted = x(
+                conn,
+                "INSERT INTO batches(agent_id, batch_id, received_at, reports, wire_major, "
+                "wire_minor) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (agent.id, batch_id, now, len(reports), major, minor),
+            ).rowcount
             counted = len(reports) if inserted else 0
-            alive = x(conn, "UPDATE agents SET last_seen = ?, last_address = ?, batches_total = batches_total + ?, reports_total = reports_total + ? WHERE id = ? AND revoked_at IS NULL",
-                      (now, address, 1 if inserted else 0, counted, agent.id)).rowcount
+            alive = x(
+                conn,
+                "UPDATE agents SET last_seen = ?, last_address = ?, batches_total = batches_total "
+                "+ ?, reports_total = reports_total + ? WHERE id = ? AND revoked_at IS NULL",
+                (now, address, 1 if inserted else 0, counted, agent.id),
+            ).rowcount
             if not alive:
                 raise AgentRevoked(agent.name)
             if not inserted:
                 return IngestResult(duplicate=True, reports=0)
-            # Upsert devices in key order: concurrent batches lock rows in the same order (no deadlock).
+            # Upsert devices in key order: concurrent batches lock rows in the same order (no
+            # deadlock).
             latest: dict[str, DeviceReport] = {}
             for report in reports:
                 key = device_key(report.identity)
@@ -374,104 +475,220 @@ class Store:
             for key in sorted(latest):
                 ident = latest[key].identity
                 seen = latest[key].scanned_at
-                ids[key] = int(x(conn, """
-                    INSERT INTO devices(device_key, address, vendor, model, serial, mac, sys_name, first_seen, last_seen, last_agent_id)
+                ids[key] = int(
+                    x(
+                        conn,
+                        """
+                    INSERT INTO devices(device_key, address, vendor, model, serial, mac, sys_name,
+                                        first_seen, last_seen, last_agent_id)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (device_key) DO UPDATE SET
-                        address = CASE WHEN excluded.last_seen >= devices.last_seen THEN excluded.address ELSE devices.address END,
-                        last_agent_id = CASE WHEN excluded.last_seen >= devices.last_seen THEN excluded.last_agent_id ELSE devices.last_agent_id END,
+                        address = CASE WHEN excluded.last_seen >= devices.last_seen
+                                  THEN excluded.address ELSE devices.address END,
+                        last_agent_id = CASE WHEN excluded.last_seen >= devices.last_seen
+                                        THEN excluded.last_agent_id ELSE devices.last_agent_id END,
                         vendor = COALESCE(excluded.vendor, devices.vendor),
                         model = COALESCE(excluded.model, devices.model),
                         serial = COALESCE(excluded.serial, devices.serial),
                         mac = COALESCE(excluded.mac, devices.mac),
                         sys_name = COALESCE(excluded.sys_name, devices.sys_name),
-                        first_seen = CASE WHEN excluded.first_seen < devices.first_seen THEN excluded.first_seen ELSE devices.first_seen END,
-                        last_seen = CASE WHEN excluded.last_seen > devices.last_seen THEN excluded.last_seen ELSE devices.last_seen END
+                        first_seen = CASE WHEN excluded.first_seen < devices.first_seen
+                                     THEN excluded.first_seen ELSE devices.first_seen END,
+                        last_seen = CASE WHEN excluded.last_seen > devices.last_seen
+                                    THEN excluded.last_seen ELSE devices.last_seen END
                     RETURNING id""",
-                    (key, ident.address, ident.vendor, ident.model, ident.serial, ident.mac, ident.sys_name, seen, seen, agent.id)).fetchone()[0])
+                        (
+                            key,
+                            ident.address,
+                            ident.vendor,
+                            ident.model,
+                            ident.serial,
+                            ident.mac,
+                            ident.sys_name,
+                            seen,
+                            seen,
+                            agent.id,
+                        ),
+                    ).fetchone()[0]
+                )
             for report in reports:
                 device_id = ids[device_key(report.identity)]
-                reading_id = int(x(conn, "INSERT INTO readings(device_id, agent_id, batch_id, scanned_at, "
-                                         "received_at, report, schema_version, wire_minor) "
-                                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                                   (device_id, agent.id, batch_id, report.scanned_at, now,
-                                    model.encode(report), report.schema, minor)).fetchone()[0])
+                reading_id = int(
+                    x(
+                        conn,
+                        "INSERT INTO readings(device_id, agent_id, batch_id, scanned_at, "
+                        "received_at, report, schema_version, wire_minor) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                        (
+                            device_id,
+                            agent.id,
+                            batch_id,
+                            report.scanned_at,
+                            now,
+                            model.encode(report),
+                            report.schema,
+                            minor,
+                        ),
+                    ).fetchone()[0]
+                )
                 for c in report.counters:
-                    x(conn, "INSERT INTO counter_readings(reading_id, device_id, scanned_at, name, value) VALUES (?, ?, ?, ?, ?)",
-                      (reading_id, device_id, report.scanned_at, c.name, c.value))
+                    x(
+                        conn,
+                        "INSERT INTO counter_readings(reading_id, device_id, scanned_at, name, "
+                        "value) VALUES (?, ?, ?, ?, ?)",
+                        (reading_id, device_id, report.scanned_at, c.name, c.value),
+                    )
                 for s in report.supplies:
-                    x(conn, "INSERT INTO supply_readings(reading_id, device_id, scanned_at, idx, description, kind, colour, level, capacity, percent, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                      (reading_id, device_id, report.scanned_at, s.index, s.description, s.kind, s.colour, s.level, s.capacity, s.percent, s.state))
+                    x(
+                        conn,
+                        "INSERT INTO supply_readings(reading_id, device_id, scanned_at, idx, "
+                        "description, kind, colour, level, capacity, percent, state) VALUES (?, ?,"
+                        " ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            reading_id,
+                            device_id,
+                            report.scanned_at,
+                            s.index,
+                            s.description,
+                            s.kind,
+                            s.colour,
+                            s.level,
+                            s.capacity,
+                            s.percent,
+                            s.state,
+                        ),
+                    )
         return IngestResult(duplicate=False, reports=len(reports))
 
     # -- queries -------------------------------------------------------------------------------
     async def list_devices(self) -> list[dict]:
         def work(conn):
             return self._x(conn, f"SELECT {_DEVICE_FIELDS} {_DEVICE_FROM} ORDER BY d.id").fetchall()
+
         return [_device_row(row) for row in await self.run(work)]
 
     async def latest(self, device_id: int) -> dict | None:
         """The device's most recent report, as JSON-ready builtins."""
+
         def work(conn):
-            return self._x(conn, "SELECT report, scanned_at, received_at FROM readings WHERE device_id = ? ORDER BY scanned_at DESC, id DESC LIMIT 1", (device_id,)).fetchone()
+            return self._x(
+                conn,
+                "SELECT report, scanned_at, received_at FROM readings WHERE device_id = ? ORDER BY"
+                " scanned_at DESC, id DESC LIMIT 1",
+                (device_id,),
+            ).fetchone()
+
         row = await self.run(work)
         if row is None:
             return None
         report = model.decode_device_report(bytes(row[0]))
-        return dict(device_id=device_id, scanned_at=row[1], received_at=row[2], report=model.to_builtins(report))
+        return dict(
+            device_id=device_id,
+            scanned_at=row[1],
+            received_at=row[2],
+            report=model.to_builtins(report),
+        )
 
     async def since_last_scans(self, device_id: int, scans: int) -> float:
         """The ``scanned_at`` of the device's ``scans``-th newest reading (0.0 when it has fewer):
         a ``since`` that keeps only the last ``scans`` scans of a long history."""
+
         def work(conn):
-            return self._x(conn, "SELECT scanned_at FROM readings WHERE device_id = ? ORDER BY scanned_at DESC LIMIT 1 OFFSET ?",
-                           (device_id, max(0, scans - 1))).fetchone()
+            return self._x(
+                conn,
+                "SELECT scanned_at FROM readings WHERE device_id = ? ORDER BY scanned_at DESC "
+                "LIMIT 1 OFFSET ?",
+                (device_id, max(0, scans - 1)),
+            ).fetchone()
+
         row = await self.run(work)
         return float(row[0]) if row else 0.0
 
-    async def counter_history(self, device_id: int, name: str | None = None, since: float = 0.0, limit: int = 1000) -> list[dict]:
+    async def counter_history(
+        self, device_id: int, name: str | None = None, since: float = 0.0, limit: int = 1000
+    ) -> list[dict]:
         def work(conn):
-            sql = "SELECT scanned_at, name, value FROM counter_readings WHERE device_id = ? AND scanned_at >= ?"
+            sql = (
+                "SELECT scanned_at, name, value FROM counter_readings WHERE device_id = ? AND "
+                "scanned_at >= ?"
+            )
             params: tuple = (device_id, since)
             if name:
                 sql += " AND name = ?"
                 params += (name,)
-            return self._x(conn, sql + " ORDER BY scanned_at, name LIMIT ?", params + (limit,)).fetchall()
+            return self._x(
+                conn, sql + " ORDER BY scanned_at, name LIMIT ?", params + (limit,)
+            ).fetchall()
+
         return [dict(scanned_at=t, name=n, value=int(v)) for t, n, v in await self.run(work)]
 
-    async def supply_history(self, device_id: int, since: float = 0.0, limit: int = 1000) -> list[dict]:
+    async def supply_history(
+        self, device_id: int, since: float = 0.0, limit: int = 1000
+    ) -> list[dict]:
         def work(conn):
-            return self._x(conn, "SELECT scanned_at, idx, description, kind, colour, level, capacity, percent, state FROM supply_readings WHERE device_id = ? AND scanned_at >= ? ORDER BY scanned_at, idx LIMIT ?",
-                           (device_id, since, limit)).fetchall()
-        cols = ("scanned_at", "index", "description", "kind", "colour", "level", "capacity", "percent", "state")
-        return [dict(zip(cols, row)) for row in await self.run(work)]
+            return self._x(
+                conn,
+                "SELECT scanned_at, idx, description, kind, colour, level, capacity, percent, "
+                "state FROM supply_readings WHERE device_id = ? AND scanned_at >= ? ORDER BY "
+                "scanned_at, idx LIMIT ?",
+                (device_id, since, limit),
+            ).fetchall()
+
+        cols = (
+            "scanned_at",
+            "index",
+            "description",
+            "kind",
+            "colour",
+            "level",
+            "capacity",
+            "percent",
+            "state",
+        )
+        return [dict(zip(cols, row, strict=True)) for row in await self.run(work)]
 
     async def device(self, device_id: int) -> dict | None:
         """One device's row (the fields of ``list_devices``), or ``None``."""
+
         def work(conn):
-            return self._x(conn, f"SELECT {_DEVICE_FIELDS} {_DEVICE_FROM} WHERE d.id = ?",
-                           (device_id,)).fetchone()
+            return self._x(
+                conn, f"SELECT {_DEVICE_FIELDS} {_DEVICE_FROM} WHERE d.id = ?", (device_id,)
+            ).fetchone()
+
         row = await self.run(work)
         return _device_row(row) if row else None
 
     async def fleet(self, limit: int = 10_000) -> list[dict]:
         """Every device (as ``list_devices``) with its latest report decoded (``report``, a
         ``DeviceReport`` or ``None``), in one query: what the dashboard's fleet page shows."""
+
         def work(conn):
-            return self._x(conn, f"""SELECT {_DEVICE_FIELDS}, r.report {_DEVICE_FROM}
+            return self._x(
+                conn,
+                f"""SELECT {_DEVICE_FIELDS}, r.report {_DEVICE_FROM}
                                      LEFT JOIN readings r ON r.id = (
                                          SELECT r2.id FROM readings r2 WHERE r2.device_id = d.id
                                          ORDER BY r2.scanned_at DESC, r2.id DESC LIMIT 1)
-                                     ORDER BY d.id LIMIT ?""", (limit,)).fetchall()
+                                     ORDER BY d.id LIMIT ?""",
+                (limit,),
+            ).fetchall()
+
         out = []
         for row in await self.run(work):
             item = _device_row(row[:-1])
-            item["report"] = model.decode_device_report(bytes(row[-1])) if row[-1] is not None else None
+            item["report"] = (
+                model.decode_device_report(bytes(row[-1])) if row[-1] is not None else None
+            )
             out.append(item)
         return out
 
     async def device_exists(self, device_id: int) -> bool:
-        return await self.run(lambda c: self._x(c, "SELECT 1 FROM devices WHERE id = ?", (device_id,)).fetchone() is not None)
+        return await self.run(
+            lambda c: (
+                self._x(c, "SELECT 1 FROM devices WHERE id = ?", (device_id,)).fetchone()
+                is not None
+            )
+        )
 
     async def totals(self) -> dict[str, int]:
         def work(conn):
@@ -479,22 +696,33 @@ class Store:
             for table in ("agents", "devices", "readings", "batches"):
                 out[table] = int(self._x(conn, f"SELECT COUNT(*) FROM {table}").fetchone()[0])
             return out
+
         return await self.run(work)
 
     async def all_readings(self) -> list[tuple[str, str, bytes]]:
         """``(agent, batch_id, report msgpack)`` for every reading: for tests and exports."""
+
         def work(conn):
-            return self._x(conn, "SELECT a.name, r.batch_id, r.report FROM readings r JOIN agents a ON a.id = r.agent_id ORDER BY r.id").fetchall()
+            return self._x(
+                conn,
+                "SELECT a.name, r.batch_id, r.report FROM readings r JOIN agents a ON a.id = "
+                "r.agent_id ORDER BY r.id",
+            ).fetchall()
+
         return [(a, b, bytes(r)) for a, b, r in await self.run(work)]
 
     async def reading_versions(self) -> list[tuple[str, str, int, int, int]]:
         """``(agent, batch_id, schema, wire major, wire minor)`` for every reading, in order:
         the versions agents declared (for tests, exports and upgrade planning)."""
+
         def work(conn):
-            return self._x(conn, """
+            return self._x(
+                conn,
+                """
                 SELECT a.name, r.batch_id, r.schema_version, b.wire_major, r.wire_minor
                 FROM readings r JOIN agents a ON a.id = r.agent_id
                 JOIN batches b ON b.agent_id = r.agent_id AND b.batch_id = r.batch_id
-                ORDER BY r.id""").fetchall()
-        return [(a, b, int(s), int(w), int(m)) for a, b, s, w, m in await self.run(work)]
+                ORDER BY r.id""",
+            ).fetchall()
 
+        return [(a, b, int(s), int(w), int(m)) for a, b, s, w, m in await self.run(work)]

@@ -19,7 +19,9 @@ CERT_NAME = "server-cert.pem"
 KEY_NAME = "server-key.pem"
 
 
-def ensure_self_signed(data_dir: str | os.PathLike[str], hostnames: list[str] | None = None) -> tuple[Path, Path]:
+def ensure_self_signed(
+    data_dir: str | os.PathLike[str], hostnames: list[str] | None = None
+) -> tuple[Path, Path]:
     """Return ``(cert, key)`` paths in ``data_dir``, generating an ECDSA P-256 pair if absent."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -55,7 +57,13 @@ def ensure_self_signed(data_dir: str | os.PathLike[str], hostnames: list[str] | 
     )
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        f.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path
 
@@ -66,7 +74,9 @@ def certificate_fingerprint(cert_pem_path: str | os.PathLike[str]) -> str:
     return hashlib.sha256(der).hexdigest()
 
 
-def server_ssl_context(certfile: str | os.PathLike[str], keyfile: str | os.PathLike[str]) -> ssl.SSLContext:
+def server_ssl_context(
+    certfile: str | os.PathLike[str], keyfile: str | os.PathLike[str]
+) -> ssl.SSLContext:
     """TLS 1.3 only (RFC 8446): one round trip, encrypted certificate, session tickets on."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_3

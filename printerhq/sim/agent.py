@@ -45,7 +45,6 @@ from .recording import Recording
 DEFAULT_COMMUNITIES = frozenset((b"public",))
 
 
-
 class LogEntry(NamedTuple):
     """One request the agent accepted: who asked, which PDU type, which OIDs."""
 
@@ -62,14 +61,22 @@ class Agent:
     :class:`LogEntry` per accepted request; by default a fresh list.
     """
 
-    def __init__(self, recording: Recording, communities: Iterable[bytes] = DEFAULT_COMMUNITIES,
-                 versions: Iterable[int] | None = None, *, max_size: int = MAX_MESSAGE_SIZE,
-                 request_log: MutableSequence[LogEntry] | None = None) -> None:
+    def __init__(
+        self,
+        recording: Recording,
+        communities: Iterable[bytes] = DEFAULT_COMMUNITIES,
+        versions: Iterable[int] | None = None,
+        *,
+        max_size: int = MAX_MESSAGE_SIZE,
+        request_log: MutableSequence[LogEntry] | None = None,
+    ) -> None:
         self.recording = recording
         self.communities = frozenset(
-            c.encode() if isinstance(c, str) else bytes(c) for c in communities)
-        self.versions = frozenset(int(v) for v in
-                                  (recording.versions if versions is None else versions))
+            c.encode() if isinstance(c, str) else bytes(c) for c in communities
+        )
+        self.versions = frozenset(
+            int(v) for v in (recording.versions if versions is None else versions)
+        )
         self.max_size = min(max_size, MAX_MESSAGE_SIZE)
         self.request_log: MutableSequence[LogEntry] = [] if request_log is None else request_log
 
@@ -92,11 +99,11 @@ class Agent:
             return None
         if message.version not in self.versions or message.community not in self.communities:
             return None
-        if message.pdu.type not in (PduType.GET, PduType.GET_NEXT, PduType.GET_BULK,
-                                    PduType.SET):
+        if message.pdu.type not in (PduType.GET, PduType.GET_NEXT, PduType.GET_BULK, PduType.SET):
             return None
-        self.request_log.append(LogEntry(address, message.pdu.type,
-                                         [vb.oid for vb in message.pdu.varbinds]))
+        self.request_log.append(
+            LogEntry(address, message.pdu.type, [vb.oid for vb in message.pdu.varbinds])
+        )
         return message
 
     def reply(self, message: Message) -> Message:
@@ -116,9 +123,11 @@ class Agent:
         # RFC 3416 4.2.1 (v2c): tooBig, error-index 0, empty list; RFC 1157 4.1.2 (v1): the
         # request's own varbinds.
         varbinds = list(message.pdu.varbinds) if message.version == Version.V1 else []
-        too_big = Message(message.version, message.community,
-                          Pdu(PduType.RESPONSE, message.pdu.request_id, ErrorStatus.TOO_BIG, 0,
-                              varbinds))
+        too_big = Message(
+            message.version,
+            message.community,
+            Pdu(PduType.RESPONSE, message.pdu.request_id, ErrorStatus.TOO_BIG, 0, varbinds),
+        )
         encoded = encode_message(too_big)
         return encoded if len(encoded) <= self.max_size else None
 
@@ -136,12 +145,14 @@ class Agent:
         else:  # SET: the simulator is read-only (RFC 3416 4.2.5: notWritable).
             if not oids:
                 return Pdu(PduType.RESPONSE, pdu.request_id, ErrorStatus.NO_ERROR, 0, [])
-            return Pdu(PduType.RESPONSE, pdu.request_id, ErrorStatus.NOT_WRITABLE, 1,
-                       list(pdu.varbinds))
+            return Pdu(
+                PduType.RESPONSE, pdu.request_id, ErrorStatus.NOT_WRITABLE, 1, list(pdu.varbinds)
+            )
         return Pdu(PduType.RESPONSE, pdu.request_id, ErrorStatus.NO_ERROR, 0, varbinds)
 
-    def _bulk(self, oids: list[tuple[int, ...]], non_repeaters: int,
-              max_repetitions: int) -> list[Varbind]:
+    def _bulk(
+        self, oids: list[tuple[int, ...]], non_repeaters: int, max_repetitions: int
+    ) -> list[Varbind]:
         # Bound the work: no reply can carry more than MAX_VARBINDS varbinds (RFC 3416 4.2.3
         # lets an agent return fewer).
         repeaters = max(len(oids) - max(min(non_repeaters, len(oids)), 0), 1)
@@ -171,14 +182,18 @@ class Agent:
     @staticmethod
     def _v1_error(pdu: Pdu, index: int) -> Pdu:
         # RFC 1157 4.1.2-4.1.3: the response repeats the request's varbinds.
-        return Pdu(PduType.RESPONSE, pdu.request_id, ErrorStatus.NO_SUCH_NAME, index,
-                   list(pdu.varbinds))
+        return Pdu(
+            PduType.RESPONSE, pdu.request_id, ErrorStatus.NO_SUCH_NAME, index, list(pdu.varbinds)
+        )
 
     def _truncated(self, reply: Message) -> bytes | None:
         """Drop varbinds from the end until the message fits (RFC 3416 4.2.3 reason (1))."""
         varbinds = reply.pdu.varbinds
-        empty = Message(reply.version, reply.community,
-                        Pdu(PduType.RESPONSE, reply.pdu.request_id, ErrorStatus.NO_ERROR, 0, []))
+        empty = Message(
+            reply.version,
+            reply.community,
+            Pdu(PduType.RESPONSE, reply.pdu.request_id, ErrorStatus.NO_ERROR, 0, []),
+        )
         base = len(encode_message(empty))
         # Each extra length octet of the three enclosing SEQUENCEs costs at most 3 bytes each;
         # budget 12 bytes, then correct with exact encodings below.
@@ -191,9 +206,13 @@ class Agent:
                 break
             keep += 1
         while True:
-            candidate = Message(reply.version, reply.community,
-                                Pdu(PduType.RESPONSE, reply.pdu.request_id, ErrorStatus.NO_ERROR, 0,
-                                    varbinds[:keep]))
+            candidate = Message(
+                reply.version,
+                reply.community,
+                Pdu(
+                    PduType.RESPONSE, reply.pdu.request_id, ErrorStatus.NO_ERROR, 0, varbinds[:keep]
+                ),
+            )
             encoded = encode_message(candidate)
             if len(encoded) <= self.max_size:
                 return encoded

@@ -34,7 +34,12 @@ from printerhq.snmp.ber import Tag, format_oid, parse_oid
 from printerhq.snmp.message import Varbind
 
 _DIRECTIVE = re.compile(r"#\s*printerhq-sim:\s*(.*)$")
-_UNSIGNED_BITS: dict[int, int] = {Tag.COUNTER32: 32, Tag.GAUGE32: 32, Tag.TIMETICKS: 32, Tag.COUNTER64: 64}
+_UNSIGNED_BITS: dict[int, int] = {
+    Tag.COUNTER32: 32,
+    Tag.GAUGE32: 32,
+    Tag.TIMETICKS: 32,
+    Tag.COUNTER64: 64,
+}
 _NUMERIC_TAGS = frozenset((Tag.INTEGER, *_UNSIGNED_BITS))
 _BYTES_TAGS = frozenset((Tag.OCTET_STRING, Tag.OPAQUE))
 _VERSION_WORDS = {"v1": 0, "1": 0, "v2c": 1, "2c": 1, "2": 1}
@@ -127,12 +132,14 @@ class Recording:
         """Read a ``.snmprec`` file; the recording is named after the file stem."""
         path = Path(path)
         data = path.read_bytes()
-        return cls.parse(data.decode("utf-8", "surrogateescape"), name=path.stem,
-                         source=str(path), strict=strict)
+        return cls.parse(
+            data.decode("utf-8", "surrogateescape"), name=path.stem, source=str(path), strict=strict
+        )
 
     @classmethod
-    def parse(cls, text: str, name: str = "recording", *, source: str | None = None,
-              strict: bool = True) -> Recording:
+    def parse(
+        cls, text: str, name: str = "recording", *, source: str | None = None, strict: bool = True
+    ) -> Recording:
         """Parse ``.snmprec`` text.
 
         strict: a malformed line raises :class:`RecordingError` naming ``source`` (or ``name``)
@@ -167,8 +174,9 @@ class Recording:
                 problems.append(f"{where}:{number}: {exc}")
                 continue
             if varbind.oid in by_oid:
-                problems.append(f"{where}:{number}: duplicate OID {format_oid(varbind.oid)}"
-                                " (last one kept)")
+                problems.append(
+                    f"{where}:{number}: duplicate OID {format_oid(varbind.oid)} (last one kept)"
+                )
             by_oid[varbind.oid] = varbind
         return cls(name, list(by_oid.values()), versions, problems)
 
@@ -200,8 +208,7 @@ class Recording:
             return self.varbinds[at]
         parent = oid[:-1]
         below = bisect_left(self._oids, parent)
-        if (parent and below < len(self._oids)
-                and self._oids[below][:len(parent)] == parent):
+        if parent and below < len(self._oids) and self._oids[below][: len(parent)] == parent:
             return Varbind(oid, Tag.NO_SUCH_INSTANCE, None)
         return Varbind(oid, Tag.NO_SUCH_OBJECT, None)
 
@@ -214,8 +221,9 @@ class Recording:
             return self.varbinds[at]
         return Varbind(oid, Tag.END_OF_MIB_VIEW, None)
 
-    def get_bulk(self, oids: Sequence[tuple[int, ...]], non_repeaters: int,
-                 max_repetitions: int) -> list[Varbind]:
+    def get_bulk(
+        self, oids: Sequence[tuple[int, ...]], non_repeaters: int, max_repetitions: int
+    ) -> list[Varbind]:
         """GETBULK (RFC 3416 section 4.2.3) without any size limit.
 
         N = max(min(non_repeaters, len(oids)), 0) non-repeaters get one GETNEXT each; the

@@ -86,9 +86,10 @@ def check_loopback(address: str, *, allow_netns: bool = False) -> str:
     if not parsed.is_loopback:
         if allow_netns and in_named_network_namespace():
             return str(parsed)
-        raise ValueError(f"refusing {address}: the simulator serves loopback addresses only "
-                         "(127.0.0.0/8 or ::1)"
-                         + (" (outside a named network namespace)" if allow_netns else ""))
+        raise ValueError(
+            f"refusing {address}: the simulator serves loopback addresses only "
+            "(127.0.0.0/8 or ::1)" + (" (outside a named network namespace)" if allow_netns else "")
+        )
     return str(parsed)
 
 
@@ -134,21 +135,25 @@ class Fleet:
 
 
 def _load(recordings: Sequence[Recording | str | Path]) -> list[Recording]:
-    loaded = [r if isinstance(r, Recording) else Recording.load(r, strict=False)
-              for r in recordings]
+    loaded = [
+        r if isinstance(r, Recording) else Recording.load(r, strict=False) for r in recordings
+    ]
     if not loaded:
         raise ValueError("no recordings to serve")
     return loaded
 
 
-def _fault_table(faults: Mapping[str, str] | None, addresses: list[str],
-                 allow_netns: bool = False) -> dict[str, str]:
+def _fault_table(
+    faults: Mapping[str, str] | None, addresses: list[str], allow_netns: bool = False
+) -> dict[str, str]:
     """Expand ``{"*": mode}`` / ``{address: mode}`` into one mode per faulty address."""
     table: dict[str, str] = {}
     for key, mode in (faults or {}).items():
         if mode not in fault_modes.FAULT_MODES:
-            raise ValueError(f"unknown fault mode {mode!r}; choose from "
-                             f"{', '.join(sorted(fault_modes.FAULT_MODES))}")
+            raise ValueError(
+                f"unknown fault mode {mode!r}; choose from "
+                f"{', '.join(sorted(fault_modes.FAULT_MODES))}"
+            )
         if key in ("*", "all", ""):
             for address in addresses:
                 table.setdefault(address, mode)
@@ -184,8 +189,9 @@ async def _bind_all(addresses: list[str], port: int) -> tuple[int, list[trio.soc
             for sock in sockets:
                 sock.close()
             if exc.errno != errno.EADDRINUSE or attempt == attempts - 1:
-                raise OSError(exc.errno, f"cannot bind udp port {chosen} on {address}: "
-                                         f"{exc.strerror}") from exc
+                raise OSError(
+                    exc.errno, f"cannot bind udp port {chosen} on {address}: {exc.strerror}"
+                ) from exc
     raise AssertionError("unreachable")
 
 
@@ -231,18 +237,29 @@ async def serve_fleet(
     log = _RequestLog(log_limit, log_sink)
     community_set = frozenset(c.encode() if isinstance(c, str) else bytes(c) for c in communities)
     agents = {
-        address: Agent(loaded[i % len(loaded)], community_set, request_log=log,
-                       max_size=MAX_MESSAGE_SIZE if max_size is None else max_size)
+        address: Agent(
+            loaded[i % len(loaded)],
+            community_set,
+            request_log=log,
+            max_size=MAX_MESSAGE_SIZE if max_size is None else max_size,
+        )
         for i, address in enumerate(served)
     }
     bound_port, sockets = await _bind_all(served, port)
     by_address = dict(zip(served, sockets, strict=True))
-    fleet = Fleet(bound_port, served, {a: agent.recording.name for a, agent in agents.items()},
-                  agents, fault_table, log)
+    fleet = Fleet(
+        bound_port,
+        served,
+        {a: agent.recording.name for a, agent in agents.items()},
+        agents,
+        fault_table,
+        log,
+    )
     pending = 0
 
-    async def send(sock: trio.socket.SocketType, data: bytes, peer: tuple[object, ...],
-                   delay: float) -> None:
+    async def send(
+        sock: trio.socket.SocketType, data: bytes, peer: tuple[object, ...], delay: float
+    ) -> None:
         nonlocal pending
         try:
             if delay > 0:
@@ -257,8 +274,7 @@ async def serve_fleet(
         finally:
             pending -= 1
 
-    async def serve_one(address: str, sock: trio.socket.SocketType,
-                        nursery: trio.Nursery) -> None:
+    async def serve_one(address: str, sock: trio.socket.SocketType, nursery: trio.Nursery) -> None:
         nonlocal pending
         agent = agents[address]
         mode = fault_table.get(address)

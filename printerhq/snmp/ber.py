@@ -221,7 +221,7 @@ def read_header(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
             raise SnmpDecodeError("length field too long", pos - 1)
         if pos + count > end:
             raise SnmpDecodeError("truncated length", pos)
-        length = int.from_bytes(data[pos:pos + count], "big")
+        length = int.from_bytes(data[pos : pos + count], "big")
         pos += count
     if pos + length > end:
         raise SnmpDecodeError(f"length {length} overruns the enclosing value", pos)

@@ -99,8 +99,7 @@ class SnmpResynchronised(SnmpBadReply):
 class SnmpErrorStatus(SnmpError):
     """The agent answered with a non-zero error-status (RFC 3416 section 3)."""
 
-    def __init__(self, where: str, error_status: int, error_index: int,
-                 oid: Oid | None) -> None:
+    def __init__(self, where: str, error_status: int, error_index: int, oid: Oid | None) -> None:
         self.error_status = error_status
         self.error_name = ERROR_STATUS_NAMES.get(error_status, f"error-status {error_status}")
         self.error_index = error_index  # 1-based position in the request, 0 when none
@@ -136,8 +135,11 @@ class Target:
     credential: Credential | None = None  # the one that answered; set by the client
 
     def __str__(self) -> str:
-        return f"[{self.address}]:{self.port}" if ":" in self.address else \
-            f"{self.address}:{self.port}"
+        return (
+            f"[{self.address}]:{self.port}"
+            if ":" in self.address
+            else f"{self.address}:{self.port}"
+        )
 
 
 class SnmpClient:
@@ -150,9 +152,16 @@ class SnmpClient:
     binds, e.g. to send from one loopback address; by default any address, an ephemeral port.
     """
 
-    def __init__(self, *, timeout: float = 1.0, retries: int = 1, backoff: float = 2.0,
-                 max_in_flight: int = 10_000, max_walk_rows: int = 10_000,
-                 bind: dict[int, tuple[Any, ...]] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        timeout: float = 1.0,
+        retries: int = 1,
+        backoff: float = 2.0,
+        max_in_flight: int = 10_000,
+        max_walk_rows: int = 10_000,
+        bind: dict[int, tuple[Any, ...]] | None = None,
+    ) -> None:
         if timeout <= 0 or retries < 0 or backoff < 1 or max_in_flight < 1 or max_walk_rows < 1:
             raise ValueError("timeout > 0, retries >= 0, backoff >= 1 and limits >= 1 required")
         self.timeout = timeout
@@ -198,8 +207,14 @@ class SnmpClient:
 
     # -- the lowest level: one datagram out, one matched datagram back -------------------
 
-    async def exchange(self, target: Target, encode: Callable[[int], bytes],
-                       decode: Callable[[bytes], T], *, cost: SnmpCost | None = None) -> T:
+    async def exchange(
+        self,
+        target: Target,
+        encode: Callable[[int], bytes],
+        decode: Callable[[bytes], T],
+        *,
+        cost: SnmpCost | None = None,
+    ) -> T:
         """Send ``encode(request_id)`` to the target and return ``decode(reply)``.
 
         The reply is the first datagram from the target's address and port whose id
@@ -230,8 +245,7 @@ class SnmpClient:
                     try:
                         await transport.send(sock, data, sockaddr)
                     except OSError as exc:  # e.g. no route: a definite failure, not silence
-                        raise SnmpError(f"cannot send to {target}: {exc.strerror or exc}") \
-                            from exc
+                        raise SnmpError(f"cannot send to {target}: {exc.strerror or exc}") from exc
                     if cost is not None:
                         cost.requests += 1
                         cost.sent_bytes += len(data)
@@ -253,23 +267,37 @@ class SnmpClient:
                 if bad_reply is None and noted is not None and noted[0] >= started:
                     bad_reply = noted[1]
                 if bad_reply is not None:
-                    raise SnmpBadReply(f"{target} answered, but not with a readable reply "
-                                       f"to request {request_id}: {bad_reply}")
-                waited = sum(self.timeout * self.backoff ** n for n in range(self.retries + 1))
+                    raise SnmpBadReply(
+                        f"{target} answered, but not with a readable reply "
+                        f"to request {request_id}: {bad_reply}"
+                    )
+                waited = sum(self.timeout * self.backoff**n for n in range(self.retries + 1))
                 wrong = transport.wrong_sources.get(source)
                 elsewhere = wrong[1] if wrong is not None and wrong[0] >= started else None
                 timeout_error = SnmpTimeout(
                     f"no reply from {target} after {self.retries + 1} attempt(s) over "
-                    f"{waited:.3g} s" + (f"; a reply came from {elsewhere} instead and was "
-                                         f"dropped" if elsewhere else ""))
+                    f"{waited:.3g} s"
+                    + (
+                        f"; a reply came from {elsewhere} instead and was dropped"
+                        if elsewhere
+                        else ""
+                    )
+                )
                 timeout_error.answered_from = elsewhere
                 raise timeout_error
             finally:
                 transport.unregister(request_id, pending)
 
-    async def request(self, target: Target, pdu_type: PduType,
-                      varbinds: Iterable[Varbind | Sequence[int]], *, non_repeaters: int = 0,
-                      max_repetitions: int = 0, cost: SnmpCost | None = None) -> Pdu:
+    async def request(
+        self,
+        target: Target,
+        pdu_type: PduType,
+        varbinds: Iterable[Varbind | Sequence[int]],
+        *,
+        non_repeaters: int = 0,
+        max_repetitions: int = 0,
+        cost: SnmpCost | None = None,
+    ) -> Pdu:
         """Send one PDU and return the response PDU as it came, error-status included.
 
         Tries ``target.credential`` if known, else each of ``target.credentials`` in order
@@ -302,21 +330,35 @@ class SnmpClient:
             raise failures[0]
         bad = [f for f in failures if isinstance(f, SnmpBadReply)]
         if bad:
-            raise SnmpBadReply(f"{target}: no credential got a readable reply; "
-                               f"{len(bad)} unreadable, first: {bad[0]}")
+            raise SnmpBadReply(
+                f"{target}: no credential got a readable reply; "
+                f"{len(bad)} unreadable, first: {bad[0]}"
+            )
         kinds = ", ".join(c.protocol for c in candidates)
-        elsewhere = next((f.answered_from for f in failures
-                          if isinstance(f, SnmpTimeout) and f.answered_from), None)
+        elsewhere = next(
+            (f.answered_from for f in failures if isinstance(f, SnmpTimeout) and f.answered_from),
+            None,
+        )
         timeout_error = SnmpTimeout(
             f"no reply from {target} with any of {len(candidates)} credentials ({kinds}): "
-            + (f"a reply came from {elsewhere} instead and was dropped" if elsewhere
-               else "wrong community or silent host"))
+            + (
+                f"a reply came from {elsewhere} instead and was dropped"
+                if elsewhere
+                else "wrong community or silent host"
+            )
+        )
         timeout_error.answered_from = elsewhere
         raise timeout_error
 
-    async def _request_with(self, credential: Credential, target: Target, pdu_type: PduType,
-                            fields: tuple[int, int], varbinds: list[Varbind],
-                            cost: SnmpCost | None) -> Pdu:
+    async def _request_with(
+        self,
+        credential: Credential,
+        target: Target,
+        pdu_type: PduType,
+        fields: tuple[int, int],
+        varbinds: list[Varbind],
+        cost: SnmpCost | None,
+    ) -> Pdu:
         """One request with one credential. Optional credential hooks (all used by SNMPv3,
         see ``v3credential.py``): ``prepare`` may return the credential to use for this target
         (per-agent state such as a discovered engine-id); :class:`SnmpResynchronised` re-encodes
@@ -328,8 +370,11 @@ class SnmpClient:
                 bound = await prepare(self, target) or credential
             try:
                 return await self.exchange(
-                    target, _pdu_encoder(bound, pdu_type, fields, varbinds),
-                    _pdu_decoder(bound), cost=cost)
+                    target,
+                    _pdu_encoder(bound, pdu_type, fields, varbinds),
+                    _pdu_decoder(bound),
+                    cost=cost,
+                )
             except SnmpResynchronised:
                 if attempt:
                     raise
@@ -345,8 +390,9 @@ class SnmpClient:
 
     # -- the operations -----------------------------------------------------------------
 
-    async def get(self, target: Target, oids: Iterable[Sequence[int]], *,
-                  cost: SnmpCost | None = None) -> list[Varbind]:
+    async def get(
+        self, target: Target, oids: Iterable[Sequence[int]], *, cost: SnmpCost | None = None
+    ) -> list[Varbind]:
         """GET: one varbind per OID, in order. v2c exceptions are returned as varbinds;
         on v1 a missing object raises :class:`SnmpErrorStatus` (``noSuchName``)."""
         wanted = [tuple(oid) for oid in oids]
@@ -354,34 +400,60 @@ class SnmpClient:
         _check(pdu, target, wanted)
         return pdu.varbinds
 
-    async def get_next(self, target: Target, oids: Iterable[Sequence[int]], *,
-                       cost: SnmpCost | None = None) -> list[Varbind]:
+    async def get_next(
+        self, target: Target, oids: Iterable[Sequence[int]], *, cost: SnmpCost | None = None
+    ) -> list[Varbind]:
         """GETNEXT: the next object after each OID."""
         wanted = [tuple(oid) for oid in oids]
         pdu = await self.request(target, PduType.GET_NEXT, wanted, cost=cost)
         _check(pdu, target, wanted)
         return pdu.varbinds
 
-    async def get_bulk(self, target: Target, oids: Iterable[Sequence[int]], *,
-                       non_repeaters: int = 0, max_repetitions: int = 10,
-                       cost: SnmpCost | None = None) -> list[Varbind]:
+    async def get_bulk(
+        self,
+        target: Target,
+        oids: Iterable[Sequence[int]],
+        *,
+        non_repeaters: int = 0,
+        max_repetitions: int = 10,
+        cost: SnmpCost | None = None,
+    ) -> list[Varbind]:
         """GETBULK (RFC 3416 section 4.2.3): the varbinds as the agent sent them."""
         wanted = [tuple(oid) for oid in oids]
-        pdu = await self.request(target, PduType.GET_BULK, wanted, non_repeaters=non_repeaters,
-                                 max_repetitions=max_repetitions, cost=cost)
+        pdu = await self.request(
+            target,
+            PduType.GET_BULK,
+            wanted,
+            non_repeaters=non_repeaters,
+            max_repetitions=max_repetitions,
+            cost=cost,
+        )
         _check(pdu, target, wanted, bulk=(non_repeaters, max_repetitions))
         return pdu.varbinds
 
-    def walk(self, target: Target, root: Sequence[int], *, max_repetitions: int = 20,
-             max_rows: int | None = None, cost: SnmpCost | None = None) -> Walk:
+    def walk(
+        self,
+        target: Target,
+        root: Sequence[int],
+        *,
+        max_repetitions: int = 20,
+        max_rows: int | None = None,
+        cost: SnmpCost | None = None,
+    ) -> Walk:
         """Iterate the subtree under ``root`` (``async for varbind in client.walk(...)``).
 
         GETBULK on v2c, GETNEXT on v1. Ends at the first OID outside the subtree, at
         endOfMibView, or (v1) at noSuchName. Raises :class:`SnmpWalkError` if an OID does not
         increase (an agent loop) or more than ``max_rows`` rows would be returned.
         """
-        return Walk(self, target, tuple(root), max_repetitions,
-                    self.max_walk_rows if max_rows is None else max_rows, cost)
+        return Walk(
+            self,
+            target,
+            tuple(root),
+            max_repetitions,
+            self.max_walk_rows if max_rows is None else max_rows,
+            cost,
+        )
 
 
 class Walk:
@@ -391,8 +463,15 @@ class Walk:
     iterating early, so there is nothing for the event loop to finalise.
     """
 
-    def __init__(self, client: SnmpClient, target: Target, root: Oid, max_repetitions: int,
-                 max_rows: int, cost: SnmpCost | None) -> None:
+    def __init__(
+        self,
+        client: SnmpClient,
+        target: Target,
+        root: Oid,
+        max_repetitions: int,
+        max_rows: int,
+        cost: SnmpCost | None,
+    ) -> None:
         if not root:
             raise ValueError("walk needs a non-empty root OID")
         self._client = client
@@ -428,22 +507,29 @@ class Walk:
             return target.credential.version != Version.V1
         # Credential not settled yet: GETBULK only if every candidate can do it; otherwise
         # one GETNEXT settles it first.
-        return bool(target.credentials) and all(
-            c.version != Version.V1 for c in target.credentials)
+        return bool(target.credentials) and all(c.version != Version.V1 for c in target.credentials)
 
     async def _fetch(self) -> None:
         client, target = self._client, self._target
         if self._use_bulk():
-            pdu = await client.request(target, PduType.GET_BULK, [self._last],
-                                       max_repetitions=self._max_repetitions, cost=self._cost)
+            pdu = await client.request(
+                target,
+                PduType.GET_BULK,
+                [self._last],
+                max_repetitions=self._max_repetitions,
+                cost=self._cost,
+            )
             if pdu.error_status == ErrorStatus.TOO_BIG and self._max_repetitions > 1:
                 # RFC 3416 section 4.2.3: the agent could not fit the answer; ask for less.
                 self._max_repetitions //= 2
                 return
         else:
             pdu = await client.request(target, PduType.GET_NEXT, [self._last], cost=self._cost)
-        if pdu.error_status == ErrorStatus.NO_SUCH_NAME and target.credential is not None \
-                and target.credential.version == Version.V1:
+        if (
+            pdu.error_status == ErrorStatus.NO_SUCH_NAME
+            and target.credential is not None
+            and target.credential.version == Version.V1
+        ):
             self._done = True  # v1 end of MIB view (RFC 1157 section 4.1.3)
             return
         if pdu.error_status:
@@ -459,12 +545,14 @@ class Walk:
             if oid <= self._last:
                 self._error = SnmpWalkError(
                     f"{target} returned {format_oid(oid)} after {format_oid(self._last)} "
-                    f"while walking {format_oid(root)}: OIDs must increase")
+                    f"while walking {format_oid(root)}: OIDs must increase"
+                )
                 return
             self._rows += 1
             if self._rows > self._max_rows:
-                self._error = SnmpWalkError(f"walk of {format_oid(root)} on {target} passed "
-                                            f"{self._max_rows} rows; stopped")
+                self._error = SnmpWalkError(
+                    f"walk of {format_oid(root)} on {target} passed {self._max_rows} rows; stopped"
+                )
                 return
             self._last = oid
             self._buffer.append(varbind)
@@ -496,10 +584,12 @@ def _resolve_numeric(text: str, port: int) -> tuple[int, tuple[Any, ...], int]:
     return trio.socket.AF_INET6, (str(address), port, 0, 0), IPV6_OVERHEAD
 
 
-def _pdu_encoder(credential: Credential, pdu_type: PduType, fields: tuple[int, int],
-                 varbinds: list[Varbind]) -> Callable[[int], bytes]:
+def _pdu_encoder(
+    credential: Credential, pdu_type: PduType, fields: tuple[int, int], varbinds: list[Varbind]
+) -> Callable[[int], bytes]:
     def encode(request_id: int) -> bytes:
         return credential.encode(Pdu(pdu_type, request_id, fields[0], fields[1], varbinds))
+
     return encode
 
 
@@ -514,8 +604,7 @@ def _raise_error_status(pdu: Pdu, target: Target, requested: list[Oid]) -> None:
     raise SnmpErrorStatus(str(target), pdu.error_status, index, oid)
 
 
-def _check(pdu: Pdu, target: Target, oids: list[Oid],
-           bulk: tuple[int, int] | None = None) -> None:
+def _check(pdu: Pdu, target: Target, oids: list[Oid], bulk: tuple[int, int] | None = None) -> None:
     """Raise for an error-status or a varbind count the request does not allow."""
     if pdu.error_status:
         _raise_error_status(pdu, target, oids)
@@ -528,4 +617,3 @@ def _check(pdu: Pdu, target: Target, oids: list[Oid],
     allowed = non_repeaters + (len(oids) - non_repeaters) * max(bulk[1], 0)
     if count > allowed:
         raise SnmpBadReply(f"{target} returned {count} varbinds to a GETBULK allowing {allowed}")
-

@@ -86,7 +86,8 @@ class Community:
         # multi-lingual agents); anything else is not a reply to us.
         if message.version != self.version:
             raise SnmpDecodeError(
-                f"reply is {message.version.name}, request was {self.version.name}", 0)
+                f"reply is {message.version.name}, request was {self.version.name}", 0
+            )
         if message.pdu.type != PduType.RESPONSE:
             raise SnmpDecodeError(f"expected a Response-PDU, got {message.pdu.type.name}", 0)
         # The community of the reply is not checked: RFC 1157 has agents echo it, but it proves

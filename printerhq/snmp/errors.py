@@ -34,4 +34,4 @@ def without_missing(asked: Sequence[T], error_status: int, error_index: int) -> 
     index = missing_index(error_status, error_index, len(asked))
     if index is None:
         return None
-    return [*asked[:index], *asked[index + 1:]]
+    return [*asked[:index], *asked[index + 1 :]]

@@ -100,6 +100,7 @@ class PduType(IntEnum):
 
 EXCEPTION_TAGS = frozenset((Tag.NO_SUCH_OBJECT, Tag.NO_SUCH_INSTANCE, Tag.END_OF_MIB_VIEW))
 
+
 class ErrorStatus(IntEnum):
     """RFC 3416 section 3, error-status values (RFC 1157 section 4.1.1 for 0-5)."""
 
@@ -126,16 +127,21 @@ class ErrorStatus(IntEnum):
 
 # The RFC's camelCase names, for messages.
 ERROR_STATUS_NAMES = {
-    status.value: "".join(word.capitalize() if i else word.lower()
-                          for i, word in enumerate(status.name.split("_")))
+    status.value: "".join(
+        word.capitalize() if i else word.lower() for i, word in enumerate(status.name.split("_"))
+    )
     for status in ErrorStatus
 }
 
 _INTEGER_TAGS = frozenset((Tag.INTEGER,))
 _UNSIGNED_TAGS = frozenset((Tag.COUNTER32, Tag.GAUGE32, Tag.TIMETICKS, Tag.COUNTER64))
 _BYTES_TAGS = frozenset((Tag.OCTET_STRING, Tag.OPAQUE, Tag.IP_ADDRESS))
-_UNSIGNED_LIMIT: dict[int, int] = {Tag.COUNTER32: 1 << 32, Tag.GAUGE32: 1 << 32, Tag.TIMETICKS: 1 << 32,
-                   Tag.COUNTER64: 1 << 64}
+_UNSIGNED_LIMIT: dict[int, int] = {
+    Tag.COUNTER32: 1 << 32,
+    Tag.GAUGE32: 1 << 32,
+    Tag.TIMETICKS: 1 << 32,
+    Tag.COUNTER64: 1 << 64,
+}
 
 
 class Varbind(NamedTuple):
@@ -231,8 +237,12 @@ def encode_pdu(pdu: Pdu) -> bytes:
 def encode_message(message: Message) -> bytes:
     if message.version not in (Version.V1, Version.V2C):
         raise ValueError("community messages are SNMPv1 or SNMPv2c")
-    if message.version == Version.V1 and message.pdu.type in (PduType.GET_BULK, PduType.INFORM,
-                                                              PduType.TRAP_V2, PduType.REPORT):
+    if message.version == Version.V1 and message.pdu.type in (
+        PduType.GET_BULK,
+        PduType.INFORM,
+        PduType.TRAP_V2,
+        PduType.REPORT,
+    ):
         raise ValueError(f"{message.pdu.type.name} does not exist in SNMPv1")
     body = (
         encode_tlv(Tag.INTEGER, encode_signed(message.version))
@@ -255,9 +265,17 @@ class RequestTemplate:
 
     def __init__(self, message: Message) -> None:
         self.message = message
-        placeholder = Message(message.version, message.community,
-                              Pdu(message.pdu.type, REQUEST_ID_MAX, message.pdu.error_status,
-                                  message.pdu.error_index, list(message.pdu.varbinds)))
+        placeholder = Message(
+            message.version,
+            message.community,
+            Pdu(
+                message.pdu.type,
+                REQUEST_ID_MAX,
+                message.pdu.error_status,
+                message.pdu.error_index,
+                list(message.pdu.varbinds),
+            ),
+        )
         encoded = encode_message(placeholder)
         # Walk the headers to the request-id: Message SEQUENCE, version, community, PDU tag.
         _, pos, _ = read_header(encoded, 0, len(encoded))
@@ -265,9 +283,9 @@ class RequestTemplate:
         _, _, pos = read_header(encoded, pos, len(encoded))  # community
         _, pos, _ = read_header(encoded, pos, len(encoded))  # into the PDU
         at = pos + 2  # past the INTEGER tag and its length octet (always 4)
-        assert encoded[at - 2:at] == b"\x02\x04"
+        assert encoded[at - 2 : at] == b"\x02\x04"
         self._prefix = encoded[:at]
-        self._suffix = encoded[at + 4:]
+        self._suffix = encoded[at + 4 :]
 
     def render(self, request_id: int) -> bytes:
         if not REQUEST_ID_MIN <= request_id <= REQUEST_ID_MAX:
@@ -279,8 +297,9 @@ class RequestTemplate:
 # Decoding
 
 
-def _value(data: bytes, tag: int, start: int, stop: int,
-           tag_pos: int) -> int | bytes | tuple[int, ...] | None:
+def _value(
+    data: bytes, tag: int, start: int, stop: int, tag_pos: int
+) -> int | bytes | tuple[int, ...] | None:
     if tag in _BYTES_TAGS:
         if tag == Tag.IP_ADDRESS and stop - start != 4:
             raise SnmpDecodeError("IpAddress must be 4 octets", start)
@@ -344,20 +363,31 @@ def decode_varbinds(data: bytes, pos: int, end: int) -> list[Varbind]:
     while pos < end:
         if len(varbinds) >= MAX_VARBINDS:
             raise SnmpDecodeError(f"more than {MAX_VARBINDS} varbinds", pos)
-        if (pos + 4 <= end and data[pos] == 0x30 and data[pos + 1] < 0x80
-                and data[pos + 2] == 0x06 and data[pos + 3] < 0x80):
+        if (
+            pos + 4 <= end
+            and data[pos] == 0x30
+            and data[pos + 1] < 0x80
+            and data[pos + 2] == 0x06
+            and data[pos + 3] < 0x80
+        ):
             stop = pos + 2 + data[pos + 1]
             name_stop = pos + 4 + data[pos + 3]
             # Room for the name and a value header inside the varbind, the varbind inside the
             # list: exactly what the general path's header checks would establish.
             if name_stop + 2 <= stop <= end:
-                raw_oid = data[pos + 4:name_stop]
+                raw_oid = data[pos + 4 : name_stop]
                 tag = data[name_stop]
                 length = data[name_stop + 1]
                 # A short-form name has at most 127 octets, so at most 128 arcs: the
                 # MAX_OID_LENGTH check cannot fail here.
-                if (length < 0x80 and name_stop + 2 + length == stop and tag & 0x1F != 0x1F
-                        and raw_oid and 40 <= raw_oid[0] < 80 and max(raw_oid) < 0x80):
+                if (
+                    length < 0x80
+                    and name_stop + 2 + length == stop
+                    and tag & 0x1F != 0x1F
+                    and raw_oid
+                    and 40 <= raw_oid[0] < 80
+                    and max(raw_oid) < 0x80
+                ):
                     value_start = name_stop + 2
                     if tag == 0x04:
                         value: int | bytes | tuple[int, ...] | None = data[value_start:stop]
@@ -376,8 +406,7 @@ def decode_varbinds(data: bytes, pos: int, end: int) -> list[Varbind]:
 # Lookups instead of Enum calls on the hot path (an Enum call costs about half a microsecond).
 _PDU_TYPE_OF = {int(t): t for t in PduType if t != PduType.TRAP_V1}
 _VERSION_OF = {int(Version.V1): Version.V1, int(Version.V2C): Version.V2C}
-_V2_ONLY_PDU_TYPES = frozenset((PduType.GET_BULK, PduType.INFORM, PduType.TRAP_V2,
-                                PduType.REPORT))
+_V2_ONLY_PDU_TYPES = frozenset((PduType.GET_BULK, PduType.INFORM, PduType.TRAP_V2, PduType.REPORT))
 
 
 def _read_integer(data: bytes, pos: int, end: int, what: str) -> tuple[int, int]:
@@ -399,8 +428,13 @@ def decode_pdu(data: bytes, pos: int, end: int) -> tuple[Pdu, int]:
     list_start, list_stop = expect(data, cursor, stop, Tag.SEQUENCE, "VarBindList")
     if list_stop != stop:
         raise SnmpDecodeError("trailing bytes in PDU", list_stop)
-    pdu = Pdu(pdu_type, request_id, error_status, error_index,
-              decode_varbinds(data, list_start, list_stop))
+    pdu = Pdu(
+        pdu_type,
+        request_id,
+        error_status,
+        error_index,
+        decode_varbinds(data, list_start, list_stop),
+    )
     return pdu, stop
 
 
@@ -428,8 +462,9 @@ def decode_message(data: bytes) -> Message:
         if version == Version.V3:
             raise SnmpDecodeError("SNMPv3 message: decode with printerhq.snmp.v3", version_start)
         raise SnmpDecodeError(f"unknown SNMP version {version}", version_start)
-    community_start, community_stop = expect(data, version_stop, stop, Tag.OCTET_STRING,
-                                              "community")
+    community_start, community_stop = expect(
+        data, version_stop, stop, Tag.OCTET_STRING, "community"
+    )
     pdu, pdu_stop = decode_pdu(data, community_stop, stop)
     if pdu_stop != stop:
         raise SnmpDecodeError("trailing bytes after PDU", pdu_stop)

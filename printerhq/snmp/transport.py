@@ -19,8 +19,14 @@ credential's job, in the waiting request's task, so a v3 credential can decrypt 
 
 from __future__ import annotations
 
-__all__ = ["peek_request_id", "Pending", "ReplySink", "UdpTransport", "MAX_DATAGRAM",
-           "MAX_QUEUED_REPLIES"]
+__all__ = [
+    "peek_request_id",
+    "Pending",
+    "ReplySink",
+    "UdpTransport",
+    "MAX_DATAGRAM",
+    "MAX_QUEUED_REPLIES",
+]
 
 import secrets
 import socket as stdlib_socket
@@ -61,8 +67,7 @@ def peek_request_id(data: bytes) -> int:
         _, pdu_start, pdu_stop = read_header(data, cursor, stop)
         id_start, id_stop = expect(data, pdu_start, pdu_stop, Tag.INTEGER, "request-id")
     elif version == 3:
-        global_start, global_stop = expect(data, version_stop, stop, Tag.SEQUENCE,
-                                            "msgGlobalData")
+        global_start, global_stop = expect(data, version_stop, stop, Tag.SEQUENCE, "msgGlobalData")
         id_start, id_stop = expect(data, global_start, global_stop, Tag.INTEGER, "msgID")
     else:
         raise SnmpDecodeError(f"unknown SNMP version {version}", version_start)
@@ -207,8 +212,9 @@ class UdpTransport:
         if self.pending.get(request_id) is pending:
             del self.pending[request_id]
 
-    async def send(self, sock: stdlib_socket.socket, data: bytes,
-                   sockaddr: tuple[Any, ...]) -> None:
+    async def send(
+        self, sock: stdlib_socket.socket, data: bytes, sockaddr: tuple[Any, ...]
+    ) -> None:
         await trio.lowlevel.checkpoint_if_cancelled()
         while True:
             try:
@@ -219,8 +225,9 @@ class UdpTransport:
         self._stats.packets_sent += 1
         self._stats.bytes_sent += len(data)
 
-    def send_nowait(self, sock: stdlib_socket.socket, data: bytes,
-                    sockaddr: tuple[Any, ...]) -> bool:
+    def send_nowait(
+        self, sock: stdlib_socket.socket, data: bytes, sockaddr: tuple[Any, ...]
+    ) -> bool:
         """Send at once if the socket buffer has room (False: it had not; nothing sent).
         For senders that pace and batch themselves; OSError (no route) propagates."""
         try:

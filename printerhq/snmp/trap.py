@@ -138,16 +138,20 @@ def encode_trap_v1(message: TrapV1Message) -> bytes:
         raise ValueError(f"specific-trap must be 0..2^31-1, got {pdu.specific_trap}")
     if not 0 <= pdu.time_stamp < _TIMETICKS_LIMIT:
         raise ValueError(f"time-stamp must be 0..2^32-1, got {pdu.time_stamp}")
-    body = (encode_tlv(Tag.OBJECT_IDENTIFIER, encode_oid(pdu.enterprise))
-            + encode_tlv(Tag.IP_ADDRESS, pdu.agent_addr)
-            + encode_tlv(Tag.INTEGER, encode_signed(pdu.generic_trap))
-            + encode_tlv(Tag.INTEGER, encode_signed(pdu.specific_trap))
-            + encode_tlv(Tag.TIMETICKS, encode_unsigned(pdu.time_stamp))
-            + encode_tlv(Tag.SEQUENCE, b"".join(map(encode_varbind, pdu.varbinds))))
-    return encode_tlv(Tag.SEQUENCE,
-                      encode_tlv(Tag.INTEGER, encode_signed(Version.V1))
-                      + encode_tlv(Tag.OCTET_STRING, message.community)
-                      + encode_tlv(PduType.TRAP_V1, body))
+    body = (
+        encode_tlv(Tag.OBJECT_IDENTIFIER, encode_oid(pdu.enterprise))
+        + encode_tlv(Tag.IP_ADDRESS, pdu.agent_addr)
+        + encode_tlv(Tag.INTEGER, encode_signed(pdu.generic_trap))
+        + encode_tlv(Tag.INTEGER, encode_signed(pdu.specific_trap))
+        + encode_tlv(Tag.TIMETICKS, encode_unsigned(pdu.time_stamp))
+        + encode_tlv(Tag.SEQUENCE, b"".join(map(encode_varbind, pdu.varbinds)))
+    )
+    return encode_tlv(
+        Tag.SEQUENCE,
+        encode_tlv(Tag.INTEGER, encode_signed(Version.V1))
+        + encode_tlv(Tag.OCTET_STRING, message.community)
+        + encode_tlv(PduType.TRAP_V1, body),
+    )
 
 
 def decode_trap_v1(data: bytes) -> TrapV1Message:
@@ -191,9 +195,10 @@ def decode_trap_v1(data: bytes) -> TrapV1Message:
     if l_stop != p_stop:
         raise SnmpDecodeError("trailing bytes in Trap-PDU", l_stop)
     varbinds = tuple(decode_varbinds(data, l_start, l_stop))
-    return TrapV1Message(data[c_start:c_stop],
-                         TrapV1Pdu(enterprise, agent_addr, generic, specific, time_stamp,
-                                   varbinds))
+    return TrapV1Message(
+        data[c_start:c_stop],
+        TrapV1Pdu(enterprise, agent_addr, generic, specific, time_stamp, varbinds),
+    )
 
 
 def v1_trap_oid(pdu: TrapV1Pdu) -> OID:
@@ -217,24 +222,40 @@ def notification_from_pdu(version: Version, security_name: bytes, pdu: Pdu) -> N
     if pdu.type not in (PduType.TRAP_V2, PduType.INFORM):
         raise SnmpDecodeError(f"{pdu.type.name} is not a notification", 0)
     varbinds = pdu.varbinds
-    if (len(varbinds) < 2 or varbinds[0].oid != SYS_UPTIME_0 or varbinds[0].tag != Tag.TIMETICKS
-            or varbinds[1].oid != SNMP_TRAP_OID_0
-            or varbinds[1].tag != Tag.OBJECT_IDENTIFIER):
-        raise SnmpDecodeError("a notification must begin with sysUpTime.0 (TimeTicks) and "
-                              "snmpTrapOID.0 (OID), RFC 3416 section 4.2.6", 0)
-    return Notification(version, pdu.type == PduType.INFORM,
-                        varbinds[1].value,  # type: ignore[arg-type]
-                        varbinds[0].value,  # type: ignore[arg-type]
-                        tuple(varbinds[2:]), security_name, pdu.request_id)
+    if (
+        len(varbinds) < 2
+        or varbinds[0].oid != SYS_UPTIME_0
+        or varbinds[0].tag != Tag.TIMETICKS
+        or varbinds[1].oid != SNMP_TRAP_OID_0
+        or varbinds[1].tag != Tag.OBJECT_IDENTIFIER
+    ):
+        raise SnmpDecodeError(
+            "a notification must begin with sysUpTime.0 (TimeTicks) and "
+            "snmpTrapOID.0 (OID), RFC 3416 section 4.2.6",
+            0,
+        )
+    return Notification(
+        version,
+        pdu.type == PduType.INFORM,
+        varbinds[1].value,  # type: ignore[arg-type]
+        varbinds[0].value,  # type: ignore[arg-type]
+        tuple(varbinds[2:]),
+        security_name,
+        pdu.request_id,
+    )
 
 
 def inform_response(message: Message) -> bytes:
     """The Response to a v2c InformRequest: same community, request-id and varbinds, no error
     (RFC 3416 section 4.2.7)."""
     pdu = message.pdu
-    return encode_message(Message(message.version, message.community,
-                                  Pdu(PduType.RESPONSE, pdu.request_id, 0, 0,
-                                      list(pdu.varbinds))))
+    return encode_message(
+        Message(
+            message.version,
+            message.community,
+            Pdu(PduType.RESPONSE, pdu.request_id, 0, 0, list(pdu.varbinds)),
+        )
+    )
 
 
 def decode_notification(data: bytes) -> tuple[Notification, bytes | None]:
@@ -250,8 +271,17 @@ def decode_notification(data: bytes) -> tuple[Notification, bytes | None]:
         v1 = decode_trap_v1(data)
         pdu = v1.pdu
         addr = ".".join(map(str, pdu.agent_addr))
-        return Notification(Version.V1, False, v1_trap_oid(pdu), pdu.time_stamp, pdu.varbinds,
-                            v1.community, None, pdu.enterprise, addr), None
+        return Notification(
+            Version.V1,
+            False,
+            v1_trap_oid(pdu),
+            pdu.time_stamp,
+            pdu.varbinds,
+            v1.community,
+            None,
+            pdu.enterprise,
+            addr,
+        ), None
     if version == Version.V3:
         raise SnmpDecodeError("SNMPv3 message: decode with printerhq.snmp.trap_usm", 0)
     message = decode_message(data)

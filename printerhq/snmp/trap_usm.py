@@ -111,9 +111,15 @@ class NotificationReceiverUsm:
     the default, is what makes a replay from an earlier run useless).
     """
 
-    def __init__(self, users: Iterable[UsmUser], *, engine_id: bytes | None = None,
-                 engine_boots: int = 1, max_engines: int = MAX_ENGINES,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        users: Iterable[UsmUser],
+        *,
+        engine_id: bytes | None = None,
+        engine_boots: int = 1,
+        max_engines: int = MAX_ENGINES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.users = {user.name: user for user in users}
         self.engine_id = engine_id if engine_id is not None else new_engine_id()
         if not 5 <= len(self.engine_id) <= 32:
@@ -147,14 +153,19 @@ class NotificationReceiverUsm:
         user = self.users.get(sec.user_name)
         if user is None:
             raise UnknownUserName(f"user {sec.user_name[:32]!r} is not configured")
-        level = (SecurityLevel.AUTH_PRIV if message.encrypted else
-                 SecurityLevel.AUTH_NO_PRIV if message.authenticated else
-                 SecurityLevel.NO_AUTH_NO_PRIV)
+        level = (
+            SecurityLevel.AUTH_PRIV
+            if message.encrypted
+            else SecurityLevel.AUTH_NO_PRIV
+            if message.authenticated
+            else SecurityLevel.NO_AUTH_NO_PRIV
+        )
         if level < user.security_level or level > user.security_level:
             # Below the user's level would let anyone who knows the name forge traps; above it
             # we hold no key for (RFC 3414 section 3.2 step 5).
-            raise UnsupportedSecLevel(f"message at {level.name}, user {user.name!r} is "
-                                      f"{user.security_level.name}")
+            raise UnsupportedSecLevel(
+                f"message at {level.name}, user {user.name!r} is {user.security_level.name}"
+            )
         ours = sec.engine_id == self.engine_id
         if not 5 <= len(sec.engine_id) <= 32:
             raise UnknownEngineId(f"engine-id of {len(sec.engine_id)} octets (RFC 3411: 5..32)")
@@ -162,10 +173,15 @@ class NotificationReceiverUsm:
             auth_key = user.auth_key(sec.engine_id)
             mac_length = user.auth_protocol.mac_length
             if len(sec.auth_params) != mac_length:
-                raise WrongDigest(f"msgAuthenticationParameters of {len(sec.auth_params)} "
-                                  f"octets, expected {mac_length}")
-            zeroed = (located.data[:located.auth_start] + b"\x00" * mac_length
-                      + located.data[located.auth_stop:])
+                raise WrongDigest(
+                    f"msgAuthenticationParameters of {len(sec.auth_params)} "
+                    f"octets, expected {mac_length}"
+                )
+            zeroed = (
+                located.data[: located.auth_start]
+                + b"\x00" * mac_length
+                + located.data[located.auth_stop :]
+            )
             mac = hmac.digest(auth_key, zeroed, user.auth_protocol.hash_name)[:mac_length]
             if not hmac.compare_digest(mac, sec.auth_params):
                 raise WrongDigest("HMAC does not match")
@@ -175,15 +191,19 @@ class NotificationReceiverUsm:
                 self._check_sender_window(sec.engine_id, sec.engine_boots, sec.engine_time)
         scoped = message.scoped_pdu
         if message.encrypted:
-            plaintext = decrypt_scoped_pdu(user.priv_protocol, user.priv_key(sec.engine_id),
-                                           sec.engine_boots, sec.engine_time, sec.priv_params,
-                                           message.encrypted_pdu or b"")
+            plaintext = decrypt_scoped_pdu(
+                user.priv_protocol,
+                user.priv_key(sec.engine_id),
+                sec.engine_boots,
+                sec.engine_time,
+                sec.priv_params,
+                message.encrypted_pdu or b"",
+            )
             try:
                 _, _, stop = read_header(plaintext, 0, len(plaintext))
                 scoped = decode_scoped_pdu(plaintext[:stop])
             except SnmpDecodeError as exc:
-                raise DecryptionError(f"decrypted data is not a ScopedPDU ({exc.reason})") \
-                    from None
+                raise DecryptionError(f"decrypted data is not a ScopedPDU ({exc.reason})") from None
         assert scoped is not None
         pdu = scoped.pdu
         notification = notification_from_pdu(Version.V3, user.name, pdu)
@@ -194,16 +214,23 @@ class NotificationReceiverUsm:
             # (RFC 3414 section 3.2 step 3).
             error = UnknownEngineId("inform not addressed to our engine-id")
             error.reply = self._unknown_engine_report(  # type: ignore[attr-defined]
-                message, pdu.request_id)
+                message, pdu.request_id
+            )
             raise error
         if ours and not notification.inform:
-            raise UnknownEngineId("trap carrying our own engine-id: a trap's authoritative "
-                                  "engine is its sender (RFC 3412 section 6.4)")
+            raise UnknownEngineId(
+                "trap carrying our own engine-id: a trap's authoritative "
+                "engine is its sender (RFC 3412 section 6.4)"
+            )
         if not notification.inform:
             return V3Outcome(notification)
         response = Pdu(PduType.RESPONSE, pdu.request_id, 0, 0, list(pdu.varbinds))
-        reply = self._encode(message.msg_id, user, level,
-                             ScopedPdu(scoped.context_engine_id, scoped.context_name, response))
+        reply = self._encode(
+            message.msg_id,
+            user,
+            level,
+            ScopedPdu(scoped.context_engine_id, scoped.context_name, response),
+        )
         return V3Outcome(notification, reply)
 
     # -- time windows (RFC 3414 section 3.2 step 7) ----------------------------------------
@@ -212,15 +239,27 @@ class NotificationReceiverUsm:
         """Step 7.a: we are authoritative. A stale message gets an authenticated
         usmStatsNotInTimeWindows report with our clock, so the sender re-synchronises."""
         sec = message.security
-        if (self.engine_boots == _MAX_BOOTS or sec.engine_boots != self.engine_boots
-                or abs(sec.engine_time - self.engine_time) > TIME_WINDOW):
+        if (
+            self.engine_boots == _MAX_BOOTS
+            or sec.engine_boots != self.engine_boots
+            or abs(sec.engine_time - self.engine_time) > TIME_WINDOW
+        ):
             self.not_in_time_windows += 1
-            report = Pdu(PduType.REPORT, 0, varbinds=[
-                Varbind(_NOT_IN_TIME_WINDOWS, Tag.COUNTER32, self.not_in_time_windows)])
-            reply = self._encode(message.msg_id, user, SecurityLevel.AUTH_NO_PRIV,
-                                 ScopedPdu(self.engine_id, b"", report))
-            error = NotInTimeWindow(f"boots/time {sec.engine_boots}/{sec.engine_time}, ours "
-                                    f"{self.engine_boots}/{self.engine_time}")
+            report = Pdu(
+                PduType.REPORT,
+                0,
+                varbinds=[Varbind(_NOT_IN_TIME_WINDOWS, Tag.COUNTER32, self.not_in_time_windows)],
+            )
+            reply = self._encode(
+                message.msg_id,
+                user,
+                SecurityLevel.AUTH_NO_PRIV,
+                ScopedPdu(self.engine_id, b"", report),
+            )
+            error = NotInTimeWindow(
+                f"boots/time {sec.engine_boots}/{sec.engine_time}, ours "
+                f"{self.engine_boots}/{self.engine_time}"
+            )
             error.reply = reply  # type: ignore[attr-defined]
             raise error
 
@@ -237,11 +276,16 @@ class NotificationReceiverUsm:
         self._engines.move_to_end(engine_id)
         if boots > known.boots or (boots == known.boots and engine_time > known.latest_time):
             known.boots, known.latest_time, known.synced_at = boots, engine_time, now
-        if (known.boots == _MAX_BOOTS or boots < known.boots
-                or (boots == known.boots and engine_time < known.time_now(now) - TIME_WINDOW)):
+        if (
+            known.boots == _MAX_BOOTS
+            or boots < known.boots
+            or (boots == known.boots and engine_time < known.time_now(now) - TIME_WINDOW)
+        ):
             self.not_in_time_windows += 1
-            raise NotInTimeWindow(f"trap boots/time {boots}/{engine_time}, local notion "
-                                  f"{known.boots}/{known.time_now(now)}")
+            raise NotInTimeWindow(
+                f"trap boots/time {boots}/{engine_time}, local notion "
+                f"{known.boots}/{known.time_now(now)}"
+            )
 
     # -- replies ------------------------------------------------------------------------------
 
@@ -251,29 +295,43 @@ class NotificationReceiverUsm:
         if message.authenticated or not message.flags & FLAG_REPORTABLE:
             raise UnknownEngineId("empty engine-id on a message that is not a discovery probe")
         return self._unknown_engine_report(
-            message, message.scoped_pdu.pdu.request_id if message.scoped_pdu else 0)
+            message, message.scoped_pdu.pdu.request_id if message.scoped_pdu else 0
+        )
 
     def _unknown_engine_report(self, message: V3Message, request_id: int) -> bytes:
         """A noAuthNoPriv usmStatsUnknownEngineIDs report carrying our engine-id, boots and
         time: what a sender needs to (re-)discover us."""
         self.unknown_engine_ids += 1
-        report = Pdu(PduType.REPORT, request_id, varbinds=[
-            Varbind(_UNKNOWN_ENGINE_IDS, Tag.COUNTER32, self.unknown_engine_ids & 0xFFFF_FFFF)])
-        security = UsmSecurityParameters(self.engine_id, self.engine_boots, self.engine_time,
-                                         message.security.user_name)
-        return encode_v3_message(V3Message(message.msg_id, _RESPONSE_MAX_SIZE, 0, security,
-                                           ScopedPdu(self.engine_id, b"", report))).data
+        report = Pdu(
+            PduType.REPORT,
+            request_id,
+            varbinds=[
+                Varbind(_UNKNOWN_ENGINE_IDS, Tag.COUNTER32, self.unknown_engine_ids & 0xFFFF_FFFF)
+            ],
+        )
+        security = UsmSecurityParameters(
+            self.engine_id, self.engine_boots, self.engine_time, message.security.user_name
+        )
+        return encode_v3_message(
+            V3Message(
+                message.msg_id,
+                _RESPONSE_MAX_SIZE,
+                0,
+                security,
+                ScopedPdu(self.engine_id, b"", report),
+            )
+        ).data
 
     def _next_salt(self, priv: PrivProtocol) -> bytes:
         self._salt = (self._salt + 1) & 0xFFFF_FFFF_FFFF_FFFF
         if priv is PrivProtocol.DES:
             # RFC 3414 8.1.1.1: salt = snmpEngineBoots || 32-bit local integer.
-            return (self.engine_boots.to_bytes(4, "big")
-                    + (self._salt & 0xFFFF_FFFF).to_bytes(4, "big"))
+            return self.engine_boots.to_bytes(4, "big") + (self._salt & 0xFFFF_FFFF).to_bytes(
+                4, "big"
+            )
         return self._salt.to_bytes(8, "big")
 
-    def _encode(self, msg_id: int, user: UsmUser, level: SecurityLevel,
-                scoped: ScopedPdu) -> bytes:
+    def _encode(self, msg_id: int, user: UsmUser, level: SecurityLevel, scoped: ScopedPdu) -> bytes:
         """A message from our (authoritative) engine: a Response or a Report, never reportable
         (RFC 3412 section 6.4)."""
         boots, engine_time = self.engine_boots, self.engine_time
@@ -284,22 +342,30 @@ class NotificationReceiverUsm:
         if level is SecurityLevel.AUTH_PRIV:
             flags = FLAG_AUTH | FLAG_PRIV
             priv_params = self._next_salt(user.priv_protocol)
-            encrypted = encrypt_scoped_pdu(user.priv_protocol, user.priv_key(self.engine_id),
-                                           boots, engine_time, priv_params,
-                                           encode_scoped_pdu(scoped))
+            encrypted = encrypt_scoped_pdu(
+                user.priv_protocol,
+                user.priv_key(self.engine_id),
+                boots,
+                engine_time,
+                priv_params,
+                encode_scoped_pdu(scoped),
+            )
             plain = None
         elif level is SecurityLevel.AUTH_NO_PRIV:
             flags = FLAG_AUTH
         mac_length = user.auth_protocol.mac_length if flags else 0
-        security = UsmSecurityParameters(self.engine_id, boots, engine_time, user.name,
-                                         b"\x00" * mac_length, priv_params)
-        encoded = encode_v3_message(V3Message(msg_id, _RESPONSE_MAX_SIZE, flags, security, plain,
-                                              encrypted))
+        security = UsmSecurityParameters(
+            self.engine_id, boots, engine_time, user.name, b"\x00" * mac_length, priv_params
+        )
+        encoded = encode_v3_message(
+            V3Message(msg_id, _RESPONSE_MAX_SIZE, flags, security, plain, encrypted)
+        )
         if not flags:
             return encoded.data
-        mac = hmac.digest(user.auth_key(self.engine_id), encoded.data,
-                          user.auth_protocol.hash_name)[:mac_length]
-        return encoded.data[:encoded.auth_start] + mac + encoded.data[encoded.auth_stop:]
+        mac = hmac.digest(
+            user.auth_key(self.engine_id), encoded.data, user.auth_protocol.hash_name
+        )[:mac_length]
+        return encoded.data[: encoded.auth_start] + mac + encoded.data[encoded.auth_stop :]
 
 
 def usm_error_reply(error: UsmError) -> bytes | None:

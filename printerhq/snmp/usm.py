@@ -149,8 +149,9 @@ def localized_auth_key(master_key: bytes, engine_id: bytes, auth: AuthProtocol) 
 
 
 @lru_cache(maxsize=1024)
-def localized_priv_key(master_key: bytes, engine_id: bytes, auth: AuthProtocol,
-                       priv: PrivProtocol) -> bytes:
+def localized_priv_key(
+    master_key: bytes, engine_id: bytes, auth: AuthProtocol, priv: PrivProtocol
+) -> bytes:
     """The privacy key, localised with the *auth* protocol's hash (RFC 3414 section 8.1.1.1,
     RFC 3826 section 3.1.2.1) and extended when the cipher needs more octets than the hash gives.
     """
@@ -164,7 +165,7 @@ def localized_priv_key(master_key: bytes, engine_id: bytes, auth: AuthProtocol,
         # Blumenthal draft section 3.1.2.1: Kul || H(Kul) || H(Kul || H(Kul)) ...
         while len(key) < priv.key_length:
             key += hashlib.new(name, key).digest()
-    return key[:priv.key_length]
+    return key[: priv.key_length]
 
 
 # --------------------------------------------------------------------------------------------
@@ -190,12 +191,17 @@ class UsmUser:
     auth_master_key: bytes | None = field(default=None, repr=False)
     priv_master_key: bytes | None = field(default=None, repr=False)
 
-    def __init__(self, name: str | bytes, auth_protocol: AuthProtocol = AuthProtocol.NONE,
-                 auth_passphrase: str | bytes | None = None,
-                 priv_protocol: PrivProtocol = PrivProtocol.NONE,
-                 priv_passphrase: str | bytes | None = None, *,
-                 auth_master_key: bytes | None = None,
-                 priv_master_key: bytes | None = None) -> None:
+    def __init__(
+        self,
+        name: str | bytes,
+        auth_protocol: AuthProtocol = AuthProtocol.NONE,
+        auth_passphrase: str | bytes | None = None,
+        priv_protocol: PrivProtocol = PrivProtocol.NONE,
+        priv_passphrase: str | bytes | None = None,
+        *,
+        auth_master_key: bytes | None = None,
+        priv_master_key: bytes | None = None,
+    ) -> None:
         set_ = object.__setattr__
         set_(self, "name", _as_bytes(name))
         set_(self, "auth_protocol", auth_protocol)
@@ -224,8 +230,10 @@ class UsmUser:
                 raise ValueError(f"{what} passphrase must be at least 8 characters")
 
     def __repr__(self) -> str:
-        return (f"UsmUser(name={self.name!r}, auth={self.auth_protocol.name}, "
-                f"priv={self.priv_protocol.name}, level={self.security_level.name})")
+        return (
+            f"UsmUser(name={self.name!r}, auth={self.auth_protocol.name}, "
+            f"priv={self.priv_protocol.name}, level={self.security_level.name})"
+        )
 
     __str__ = __repr__
 
@@ -239,12 +247,14 @@ class UsmUser:
 
     def auth_key(self, engine_id: bytes) -> bytes:
         master = self.auth_master_key or password_to_key(
-            self.auth_passphrase or b"", self.auth_protocol.hash_name)
+            self.auth_passphrase or b"", self.auth_protocol.hash_name
+        )
         return localized_auth_key(master, engine_id, self.auth_protocol)
 
     def priv_key(self, engine_id: bytes) -> bytes:
         master = self.priv_master_key or password_to_key(
-            self.priv_passphrase or b"", self.auth_protocol.hash_name)
+            self.priv_passphrase or b"", self.auth_protocol.hash_name
+        )
         return localized_priv_key(master, engine_id, self.auth_protocol, self.priv_protocol)
 
 
@@ -268,8 +278,9 @@ class ReportError(UsmError):
 
     counter_name = "report"
 
-    def __init__(self, detail: str = "", *, from_agent: bool = True,
-                 oid: tuple[int, ...] = ()) -> None:
+    def __init__(
+        self, detail: str = "", *, from_agent: bool = True, oid: tuple[int, ...] = ()
+    ) -> None:
         self.oid = oid
         super().__init__(detail, from_agent=from_agent)
 
@@ -285,8 +296,14 @@ class NotInTimeWindow(UsmError):
 
     counter_name = "notInTimeWindow"
 
-    def __init__(self, detail: str = "", *, from_agent: bool = False,
-                 engine_boots: int | None = None, engine_time: int | None = None) -> None:
+    def __init__(
+        self,
+        detail: str = "",
+        *,
+        from_agent: bool = False,
+        engine_boots: int | None = None,
+        engine_time: int | None = None,
+    ) -> None:
         self.engine_boots = engine_boots
         self.engine_time = engine_time
         super().__init__(detail, from_agent=from_agent)
@@ -319,9 +336,14 @@ _REPORT_CLASSES: dict[int, type[UsmError]] = {
     6: DecryptionError,
 }
 # snmpMPDStats, RFC 3412 section 5: 1.3.6.1.6.3.11.2.1.N.0
-_MPD_STATS_NAMES: dict[tuple[int, ...], str] = {(1, 3, 6, 1, 6, 3, 11, 2, 1, n, 0): name for n, name in
-                    ((1, "snmpUnknownSecurityModels"), (2, "snmpInvalidMsgs"),
-                     (3, "snmpUnknownPDUHandlers"))}
+_MPD_STATS_NAMES: dict[tuple[int, ...], str] = {
+    (1, 3, 6, 1, 6, 3, 11, 2, 1, n, 0): name
+    for n, name in (
+        (1, "snmpUnknownSecurityModels"),
+        (2, "snmpInvalidMsgs"),
+        (3, "snmpUnknownPDUHandlers"),
+    )
+}
 
 
 def _report_error(pdu: Pdu, security: UsmSecurityParameters, authenticated: bool) -> UsmError:
@@ -331,9 +353,12 @@ def _report_error(pdu: Pdu, security: UsmSecurityParameters, authenticated: bool
     if len(oid) == len(_USM_STATS) + 2 and oid[:-2] == _USM_STATS and oid[-1] == 0:
         cls = _REPORT_CLASSES.get(oid[-2])
         if cls is NotInTimeWindow:
-            return NotInTimeWindow(detail, from_agent=True,
-                                   engine_boots=security.engine_boots if authenticated else None,
-                                   engine_time=security.engine_time if authenticated else None)
+            return NotInTimeWindow(
+                detail,
+                from_agent=True,
+                engine_boots=security.engine_boots if authenticated else None,
+                engine_time=security.engine_time if authenticated else None,
+            )
         if cls is not None:
             return cls(detail, from_agent=True)
     name = _MPD_STATS_NAMES.get(oid)
@@ -358,8 +383,9 @@ def _aes_cipher(key: bytes, boots: int, engine_time: int, salt: bytes) -> Cipher
     return Cipher(algorithms.AES(key), CFB(iv))
 
 
-def encrypt_scoped_pdu(priv: PrivProtocol, key: bytes, boots: int, engine_time: int,
-                       salt: bytes, plaintext: bytes) -> bytes:
+def encrypt_scoped_pdu(
+    priv: PrivProtocol, key: bytes, boots: int, engine_time: int, salt: bytes, plaintext: bytes
+) -> bytes:
     """Encrypt with the given salt (8 octets, which becomes msgPrivacyParameters)."""
     if priv is PrivProtocol.DES:
         # RFC 3414 8.1.1.2: pad to a multiple of 8; the BER length makes the padding harmless.
@@ -370,8 +396,9 @@ def encrypt_scoped_pdu(priv: PrivProtocol, key: bytes, boots: int, engine_time: 
     return encryptor.update(plaintext) + encryptor.finalize()
 
 
-def decrypt_scoped_pdu(priv: PrivProtocol, key: bytes, boots: int, engine_time: int,
-                       salt: bytes, ciphertext: bytes) -> bytes:
+def decrypt_scoped_pdu(
+    priv: PrivProtocol, key: bytes, boots: int, engine_time: int, salt: bytes, ciphertext: bytes
+) -> bytes:
     if len(salt) != 8:
         raise DecryptionError("msgPrivacyParameters must be 8 octets")
     if priv is PrivProtocol.DES:
@@ -415,9 +442,15 @@ class UsmSession:
     (RFC 3414 section 2.3).
     """
 
-    def __init__(self, user: UsmUser, *, context_name: bytes = b"",
-                 context_engine_id: bytes | None = None, max_size: int = MAX_MESSAGE_SIZE,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        user: UsmUser,
+        *,
+        context_name: bytes = b"",
+        context_engine_id: bytes | None = None,
+        max_size: int = MAX_MESSAGE_SIZE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.user = user
         self.context_name = context_name
         self._context_engine_id = context_engine_id
@@ -445,8 +478,11 @@ class UsmSession:
 
     @property
     def context_engine_id(self) -> bytes:
-        return self._context_engine_id if self._context_engine_id is not None \
+        return (
+            self._context_engine_id
+            if self._context_engine_id is not None
             else (self.engine_id or b"")
+        )
 
     @property
     def engine_time(self) -> int:
@@ -478,8 +514,12 @@ class UsmSession:
         """A noAuthNoPriv, reportable GET with no varbinds and an empty engine-id: the agent
         answers with a usmStatsUnknownEngineIDs report carrying its engine-id."""
         message = V3Message(
-            msg_id, self.max_size, FLAG_REPORTABLE, UsmSecurityParameters(),
-            ScopedPdu(b"", b"", Pdu(PduType.GET, msg_id)))
+            msg_id,
+            self.max_size,
+            FLAG_REPORTABLE,
+            UsmSecurityParameters(),
+            ScopedPdu(b"", b"", Pdu(PduType.GET, msg_id)),
+        )
         return encode_v3_message(message).data
 
     def handle_discovery(self, data: bytes) -> bytes:
@@ -509,8 +549,9 @@ class UsmSession:
 
     def encode_request(self, pdu: Pdu, msg_id: int | None = None) -> bytes:
         """Encode ``pdu`` at the user's security level; msgID defaults to the request-id."""
-        return self._encode(pdu, pdu.request_id if msg_id is None else msg_id,
-                            self.user.security_level)
+        return self._encode(
+            pdu, pdu.request_id if msg_id is None else msg_id, self.user.security_level
+        )
 
     def _encode(self, pdu: Pdu, msg_id: int, level: SecurityLevel) -> bytes:
         if self.engine_id is None:
@@ -525,20 +566,28 @@ class UsmSession:
         if level is SecurityLevel.AUTH_PRIV:
             flags |= FLAG_AUTH | FLAG_PRIV
             priv_params = self._next_salt()
-            encrypted = encrypt_scoped_pdu(user.priv_protocol, self._priv_key, boots, engine_time,
-                                           priv_params, encode_scoped_pdu(plain))
+            encrypted = encrypt_scoped_pdu(
+                user.priv_protocol,
+                self._priv_key,
+                boots,
+                engine_time,
+                priv_params,
+                encode_scoped_pdu(plain),
+            )
             scoped = None
         elif level is SecurityLevel.AUTH_NO_PRIV:
             flags |= FLAG_AUTH
         mac_length = user.auth_protocol.mac_length if level > SecurityLevel.NO_AUTH_NO_PRIV else 0
-        security = UsmSecurityParameters(self.engine_id, boots, engine_time, user.name,
-                                         b"\x00" * mac_length, priv_params)
-        encoded = encode_v3_message(V3Message(msg_id, self.max_size, flags, security, scoped,
-                                              encrypted))
+        security = UsmSecurityParameters(
+            self.engine_id, boots, engine_time, user.name, b"\x00" * mac_length, priv_params
+        )
+        encoded = encode_v3_message(
+            V3Message(msg_id, self.max_size, flags, security, scoped, encrypted)
+        )
         if level is SecurityLevel.NO_AUTH_NO_PRIV:
             return encoded.data
         mac = self._mac(encoded.data)
-        return encoded.data[:encoded.auth_start] + mac + encoded.data[encoded.auth_stop:]
+        return encoded.data[: encoded.auth_start] + mac + encoded.data[encoded.auth_stop :]
 
     # -- telling a wrong privacy key from a lost packet --------------------------------------
 
@@ -561,14 +610,16 @@ class UsmSession:
         answer is authentic; raises the agent's own :class:`UsmError` (e.g. a report) otherwise.
         """
         self._decode(data, None, SecurityLevel.AUTH_NO_PRIV, reports_as_errors=False)
-        return DecryptionError("authPriv requests went unanswered while an authNoPriv request "
-                               "was answered: the privacy passphrase or protocol is wrong")
+        return DecryptionError(
+            "authPriv requests went unanswered while an authNoPriv request "
+            "was answered: the privacy passphrase or protocol is wrong"
+        )
 
     def _mac(self, whole_message: bytes) -> bytes:
         # RFC 3414 6.3.1 / 7.3.1, RFC 7860 4.2.1: HMAC over the whole message with
         # msgAuthenticationParameters zero-filled, truncated.
         auth = self.user.auth_protocol
-        return hmac.digest(self._auth_key, whole_message, auth.hash_name)[:auth.mac_length]
+        return hmac.digest(self._auth_key, whole_message, auth.hash_name)[: auth.mac_length]
 
     # -- responses --------------------------------------------------------------------------
 
@@ -578,8 +629,13 @@ class UsmSession:
         """
         return self._decode(data, expected_msg_id, self.user.security_level)
 
-    def _decode(self, data: bytes, expected_msg_id: int | None, level: SecurityLevel,
-                reports_as_errors: bool = True) -> Pdu:
+    def _decode(
+        self,
+        data: bytes,
+        expected_msg_id: int | None,
+        level: SecurityLevel,
+        reports_as_errors: bool = True,
+    ) -> Pdu:
         message, located = decode_v3_message(data)
         if expected_msg_id is not None and message.msg_id != expected_msg_id:
             raise SnmpDecodeError(f"msgID {message.msg_id} does not match {expected_msg_id}", 0)
@@ -590,14 +646,18 @@ class UsmSession:
         if message.encrypted:
             if self.user.security_level is not SecurityLevel.AUTH_PRIV:
                 raise UnsupportedSecLevel("encrypted response for a user without privacy")
-            plaintext = decrypt_scoped_pdu(self.user.priv_protocol, self._priv_key,
-                                           security.engine_boots, security.engine_time,
-                                           security.priv_params, message.encrypted_pdu or b"")
+            plaintext = decrypt_scoped_pdu(
+                self.user.priv_protocol,
+                self._priv_key,
+                security.engine_boots,
+                security.engine_time,
+                security.priv_params,
+                message.encrypted_pdu or b"",
+            )
             try:
                 plaintext_scoped = decode_scoped_pdu(_strip_padding(plaintext))
             except SnmpDecodeError as exc:
-                raise DecryptionError(f"decrypted data is not a ScopedPDU ({exc.reason})") \
-                    from None
+                raise DecryptionError(f"decrypted data is not a ScopedPDU ({exc.reason})") from None
         assert plaintext_scoped is not None
         pdu = plaintext_scoped.pdu
         if pdu.type is PduType.REPORT:
@@ -605,9 +665,13 @@ class UsmSession:
             if reports_as_errors or not message.authenticated:
                 raise error
             return pdu
-        received = (SecurityLevel.AUTH_PRIV if message.encrypted else
-                 SecurityLevel.AUTH_NO_PRIV if message.authenticated else
-                 SecurityLevel.NO_AUTH_NO_PRIV)
+        received = (
+            SecurityLevel.AUTH_PRIV
+            if message.encrypted
+            else SecurityLevel.AUTH_NO_PRIV
+            if message.authenticated
+            else SecurityLevel.NO_AUTH_NO_PRIV
+        )
         if received != level:
             # RFC 3412 section 7.2 step 12: a response must come at the request's level.
             raise UnsupportedSecLevel(f"response at {received.name}, request at {level.name}")
@@ -625,10 +689,12 @@ class UsmSession:
             raise UnknownEngineId("response from another authoritative engine-id")
         mac_length = user.auth_protocol.mac_length
         if len(security.auth_params) != mac_length:
-            raise WrongDigest(f"msgAuthenticationParameters of {len(security.auth_params)} "
-                              f"octets, expected {mac_length}")
+            raise WrongDigest(
+                f"msgAuthenticationParameters of {len(security.auth_params)} "
+                f"octets, expected {mac_length}"
+            )
         data = located.data
-        zeroed = data[:located.auth_start] + b"\x00" * mac_length + data[located.auth_stop:]
+        zeroed = data[: located.auth_start] + b"\x00" * mac_length + data[located.auth_stop :]
         if not hmac.compare_digest(self._mac(zeroed), security.auth_params):
             raise WrongDigest("HMAC does not match")
         self._check_time_window(message)
@@ -637,9 +703,12 @@ class UsmSession:
         security = message.security
         boots, engine_time = security.engine_boots, security.engine_time
         scoped = message.scoped_pdu  # reports are sent unencrypted (RFC 3414 section 3.1.1)
-        is_time_report = (scoped is not None and scoped.pdu.type is PduType.REPORT
-                          and scoped.pdu.varbinds
-                          and scoped.pdu.varbinds[0].oid == (*_USM_STATS, 2, 0))
+        is_time_report = (
+            scoped is not None
+            and scoped.pdu.type is PduType.REPORT
+            and scoped.pdu.varbinds
+            and scoped.pdu.varbinds[0].oid == (*_USM_STATS, 2, 0)
+        )
         if is_time_report:
             # An authenticated notInTimeWindow report is the agent telling us its clock
             # (RFC 3414 section 4, second step of discovery): adopt it even if older than ours,
@@ -647,10 +716,16 @@ class UsmSession:
             self._sync(boots, engine_time)
             return
         # RFC 3414 section 3.2 step 7.b (non-authoritative receiver).
-        if boots > self.engine_boots or (boots == self.engine_boots
-                                         and engine_time > self._latest_received_time):
+        if boots > self.engine_boots or (
+            boots == self.engine_boots and engine_time > self._latest_received_time
+        ):
             self._sync(boots, engine_time)
-        if (self.engine_boots == _MAX_BOOTS or boots < self.engine_boots
-                or (boots == self.engine_boots and engine_time < self.engine_time - TIME_WINDOW)):
-            raise NotInTimeWindow(f"response boots/time {boots}/{engine_time}, local notion "
-                                  f"{self.engine_boots}/{self.engine_time}")
+        if (
+            self.engine_boots == _MAX_BOOTS
+            or boots < self.engine_boots
+            or (boots == self.engine_boots and engine_time < self.engine_time - TIME_WINDOW)
+        ):
+            raise NotInTimeWindow(
+                f"response boots/time {boots}/{engine_time}, local notion "
+                f"{self.engine_boots}/{self.engine_time}"
+            )

@@ -147,15 +147,12 @@ def encode_v3_message(message: V3Message) -> EncodedV3:
     usm = encode_tlv(Tag.SEQUENCE, usm_body)
     sec_params_tlv = encode_tlv(Tag.OCTET_STRING, usm)
 
-    head = (
-        encode_tlv(Tag.INTEGER, encode_signed(Version.V3))
-        + encode_tlv(
-            Tag.SEQUENCE,
-            encode_tlv(Tag.INTEGER, encode_signed(message.msg_id))
-            + encode_tlv(Tag.INTEGER, encode_signed(message.max_size))
-            + encode_tlv(Tag.OCTET_STRING, bytes((message.flags,)))
-            + encode_tlv(Tag.INTEGER, encode_signed(message.security_model)),
-        )
+    head = encode_tlv(Tag.INTEGER, encode_signed(Version.V3)) + encode_tlv(
+        Tag.SEQUENCE,
+        encode_tlv(Tag.INTEGER, encode_signed(message.msg_id))
+        + encode_tlv(Tag.INTEGER, encode_signed(message.max_size))
+        + encode_tlv(Tag.OCTET_STRING, bytes((message.flags,)))
+        + encode_tlv(Tag.INTEGER, encode_signed(message.security_model)),
     )
     if message.scoped_pdu is not None:
         data = encode_scoped_pdu(message.scoped_pdu)
@@ -247,8 +244,9 @@ def decode_v3_message(data: bytes) -> tuple[V3Message, EncodedV3]:
     p_start, p_stop = expect(data, a_stop, u_stop, Tag.OCTET_STRING, "msgPrivacyParameters")
     if p_stop != u_stop:
         raise SnmpDecodeError("trailing bytes in UsmSecurityParameters", p_stop)
-    security = UsmSecurityParameters(engine_id, boots, engine_time, user,
-                                     data[a_start:a_stop], data[p_start:p_stop])
+    security = UsmSecurityParameters(
+        engine_id, boots, engine_time, user, data[a_start:a_stop], data[p_start:p_stop]
+    )
 
     tag, d_start, d_stop = read_header(data, s_stop, stop)
     if d_stop != stop:
@@ -258,8 +256,9 @@ def decode_v3_message(data: bytes) -> tuple[V3Message, EncodedV3]:
             raise SnmpDecodeError("privFlag set but msgData is not an encryptedPDU", s_stop)
         message = V3Message(msg_id, max_size, flags, security, None, data[d_start:d_stop], model)
     else:
-        message = V3Message(msg_id, max_size, flags, security,
-                            decode_scoped_pdu(data, s_stop, stop), None, model)
+        message = V3Message(
+            msg_id, max_size, flags, security, decode_scoped_pdu(data, s_stop, stop), None, model
+        )
     return message, EncodedV3(data, a_start, a_stop)
 
 

@@ -91,9 +91,14 @@ class UsmCredential:
 
     version = Version.V3
 
-    def __init__(self, user: UsmUser, *, context_name: bytes = b"",
-                 max_agents: int = DEFAULT_MAX_AGENTS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        user: UsmUser,
+        *,
+        context_name: bytes = b"",
+        max_agents: int = DEFAULT_MAX_AGENTS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.user = user
         self.context_name = context_name
         self.max_agents = max_agents
@@ -137,8 +142,9 @@ class UsmCredential:
         if not agent.session.discovered:
             async with agent.lock:
                 if not agent.session.discovered:
-                    await client.exchange(target, agent.session.discovery_request,
-                                          agent.bound.decode_discovery)
+                    await client.exchange(
+                        target, agent.session.discovery_request, agent.bound.decode_discovery
+                    )
         return agent.bound
 
     # The Credential protocol's encode/decode: a UsmCredential works only through prepare(),
@@ -150,8 +156,11 @@ class UsmCredential:
         raise RuntimeError("UsmCredential decodes per agent: use the client (prepare())")
 
 
-_LEVEL_NAMES = {SecurityLevel.NO_AUTH_NO_PRIV: "noAuthNoPriv",
-                SecurityLevel.AUTH_NO_PRIV: "authNoPriv", SecurityLevel.AUTH_PRIV: "authPriv"}
+_LEVEL_NAMES = {
+    SecurityLevel.NO_AUTH_NO_PRIV: "noAuthNoPriv",
+    SecurityLevel.AUTH_NO_PRIV: "authNoPriv",
+    SecurityLevel.AUTH_PRIV: "authPriv",
+}
 
 
 class BoundUsm:
@@ -200,8 +209,9 @@ class BoundUsm:
             self.credential._forget(self.session)
         return SnmpV3Error(self.where, exc)
 
-    async def explain_timeout(self, client: SnmpClient, target: Target,
-                              timeout: SnmpTimeout) -> Exception:
+    async def explain_timeout(
+        self, client: SnmpClient, target: Target, timeout: SnmpTimeout
+    ) -> Exception:
         """After an authPriv timeout, ask at authNoPriv: an authentic answer means the agent is
         up and the user's auth key right, so the privacy key is what it could not use."""
         session = self.session
@@ -209,7 +219,8 @@ class BoundUsm:
             return timeout
         try:
             error: DecryptionError = await client.exchange(
-                target, session.privacy_probe_request, self._decode_probe)
+                target, session.privacy_probe_request, self._decode_probe
+            )
         except (SnmpTimeout, SnmpBadReply):
             return timeout
         return SnmpV3Error(self.where, error)

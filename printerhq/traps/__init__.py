@@ -5,5 +5,14 @@ from .core import TrapEvent, TrapProcessor, TrapStats
 from .options import TrapConfigError, TrapOptions, TrapV3User
 from .receiver import TrapBindError, TrapReceiver, open_trap_receiver
 
-__all__ = ["TrapBindError", "TrapConfigError", "TrapEvent", "TrapOptions", "TrapProcessor",
-           "TrapReceiver", "TrapStats", "TrapV3User", "open_trap_receiver"]
+__all__ = [
+    "TrapBindError",
+    "TrapConfigError",
+    "TrapEvent",
+    "TrapOptions",
+    "TrapProcessor",
+    "TrapReceiver",
+    "TrapStats",
+    "TrapV3User",
+    "open_trap_receiver",
+]

@@ -92,8 +92,15 @@ class TrapStats:
 
     def outcomes(self) -> int:
         """The sum every received datagram lands in exactly once (equals ``received``)."""
-        return (self.oversize + self.unknown_source + self.rate_limited + self.malformed
-                + self.rejected + self.discovery + self.decoded)
+        return (
+            self.oversize
+            + self.unknown_source
+            + self.rate_limited
+            + self.malformed
+            + self.rejected
+            + self.discovery
+            + self.decoded
+        )
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -125,8 +132,7 @@ class TrapProcessor:
         self._global = TokenBucket(self.options.global_rate, self.options.global_burst)
         self._communities = frozenset(c.encode() for c in self.options.communities)
 
-    def handle(self, data: bytes, source: tuple[str, int], now: float,
-               wall: float) -> Handled:
+    def handle(self, data: bytes, source: tuple[str, int], now: float, wall: float) -> Handled:
         stats = self.stats
         stats.received += 1
         host, port = source[0], source[1]
@@ -184,14 +190,24 @@ class TrapProcessor:
     def _event(notification: Notification, host: str, port: int, wall: float) -> TrapEvent:
         alert = trap_alert(notification.trap_oid, notification.varbinds)
         return TrapEvent(
-            source=host, port=port, received_at=wall,
-            version=_VERSION_NAMES[notification.version], inform=notification.inform,
-            trap_oid=notification.trap_oid, uptime=notification.uptime,
+            source=host,
+            port=port,
+            received_at=wall,
+            version=_VERSION_NAMES[notification.version],
+            inform=notification.inform,
+            trap_oid=notification.trap_oid,
+            uptime=notification.uptime,
             varbinds=notification.varbinds,
-            user=(notification.security_name.decode("utf-8", "replace")
-                  if notification.version == Version.V3 else None),
-            enterprise=notification.enterprise, agent_addr=notification.agent_addr,
-            alert=alert, meaning=trap_meaning(notification.trap_oid, alert))
+            user=(
+                notification.security_name.decode("utf-8", "replace")
+                if notification.version == Version.V3
+                else None
+            ),
+            enterprise=notification.enterprise,
+            agent_addr=notification.agent_addr,
+            alert=alert,
+            meaning=trap_meaning(notification.trap_oid, alert),
+        )
 
 
 class _Rejected(Exception):

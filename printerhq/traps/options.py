@@ -53,8 +53,10 @@ class TrapV3User(msgspec.Struct, **_options):
 class TrapOptions(msgspec.Struct, **_options):
     enabled: bool = False
     listen: Annotated[str, msgspec.Meta(max_length=256)] = "0.0.0.0:162"
-    communities: Annotated[list[Annotated[str, msgspec.Meta(min_length=1, max_length=255)]],
-                           msgspec.Meta(max_length=16)] = []
+    communities: Annotated[
+        list[Annotated[str, msgspec.Meta(min_length=1, max_length=255)]],
+        msgspec.Meta(max_length=16),
+    ] = []
     v3: Annotated[list[TrapV3User], msgspec.Meta(max_length=64)] = []
     engine_id: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-fA-F]{10,64}$")] | None = None
     # Flood bounds. Per source first, so one noisy printer cannot use up the global budget.

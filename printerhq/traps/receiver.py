@@ -88,7 +88,8 @@ class TrapReceiver:
             self._pending.clear()
         last = self._last_collect.get(address)
         if address in self._pending or (
-                last is not None and now - last < self.options.collect_min_interval):
+            last is not None and now - last < self.options.collect_min_interval
+        ):
             self.stats.collect_suppressed += 1
             return
         try:
@@ -113,19 +114,26 @@ def _bind_error(exc: OSError, host: str, port: int) -> TrapBindError:
     where = f"UDP {host}:{port}"
     if exc.errno == errno.EACCES and port < 1024:
         return TrapBindError(
-            exc.errno, f"cannot listen for traps on {where}: ports below 1024 need root or "
+            exc.errno,
+            f"cannot listen for traps on {where}: ports below 1024 need root or "
             "CAP_NET_BIND_SERVICE (systemd: AmbientCapabilities=CAP_NET_BIND_SERVICE); or set "
-            "[traps] listen to a port above 1023 and redirect 162 to it in the firewall")
+            "[traps] listen to a port above 1023 and redirect 162 to it in the firewall",
+        )
     if exc.errno == errno.EADDRINUSE:
-        return TrapBindError(exc.errno, f"cannot listen for traps on {where}: the port is in "
-                             "use (is snmptrapd running?)")
+        return TrapBindError(
+            exc.errno,
+            f"cannot listen for traps on {where}: the port is in use (is snmptrapd running?)",
+        )
     return TrapBindError(exc.errno, f"cannot listen for traps on {where}: {exc.strerror}")
 
 
 @asynccontextmanager
-async def open_trap_receiver(options: TrapOptions, *, is_known: Callable[[str], bool],
-                             usm: NotificationReceiverUsm | None = None,
-                             ) -> AsyncIterator[TrapReceiver]:
+async def open_trap_receiver(
+    options: TrapOptions,
+    *,
+    is_known: Callable[[str], bool],
+    usm: NotificationReceiverUsm | None = None,
+) -> AsyncIterator[TrapReceiver]:
     """Bind ``options.listen`` and receive traps until the block exits.
 
     ``is_known(address)`` is asked for every datagram's source address (a string as the socket
@@ -141,8 +149,9 @@ async def open_trap_receiver(options: TrapOptions, *, is_known: Callable[[str], 
         return
     host, port = options.listen_address()
     if usm is None:
-        usm = NotificationReceiverUsm(options.usm_users(), engine_id=options.engine_id_bytes(),
-                                      clock=trio.current_time)
+        usm = NotificationReceiverUsm(
+            options.usm_users(), engine_id=options.engine_id_bytes(), clock=trio.current_time
+        )
     processor = TrapProcessor(options, is_known, usm)
     receiver = TrapReceiver(options, processor)
     family = stdlib_socket.AF_INET6 if ":" in host else stdlib_socket.AF_INET
@@ -179,8 +188,9 @@ def source_host(host: str) -> str:
     return host
 
 
-async def _receive_loop(sock: trio.socket.SocketType, receiver: TrapReceiver,
-                        processor: TrapProcessor) -> None:
+async def _receive_loop(
+    sock: trio.socket.SocketType, receiver: TrapReceiver, processor: TrapProcessor
+) -> None:
     size = receiver.options.max_datagram + 1  # one more, so an oversize datagram shows as such
     logged_unexpected = False
     while True:
@@ -193,14 +203,16 @@ async def _receive_loop(sock: trio.socket.SocketType, receiver: TrapReceiver,
             continue
         now = trio.current_time()
         try:
-            handled = processor.handle(data, (source_host(source[0]), source[1]), now,
-                                       time.time())
+            handled = processor.handle(data, (source_host(source[0]), source[1]), now, time.time())
         except Exception:  # the last line of defence: one hostile datagram never ends the task
             processor.stats.malformed += 1
             if not logged_unexpected:
                 logged_unexpected = True
-                log.exception("trap from %s could not be handled (counted as malformed; "
-                              "further such errors are only counted)", source[0])
+                log.exception(
+                    "trap from %s could not be handled (counted as malformed; "
+                    "further such errors are only counted)",
+                    source[0],
+                )
             continue
         if handled.reply is not None:
             try:

@@ -7,7 +7,7 @@
         await uplink.flush(timeout=10)  # optional: wait until the server acknowledged all
 """
 
+from printerhq.uplink.client import TlsOptions, Uplink, UplinkError
 from printerhq.uplink.spool import Spool, SpoolError, SpoolFullError
-from printerhq.uplink.client import Uplink, UplinkError, TlsOptions
 
 __all__ = ["Spool", "SpoolError", "SpoolFullError", "Uplink", "UplinkError", "TlsOptions"]

@@ -18,8 +18,8 @@ import logging
 import random
 import ssl
 import urllib.parse
-from pathlib import Path
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import Protocol, TypedDict
 
 import httpx
@@ -27,8 +27,7 @@ import trio
 import trio_websocket
 
 from printerhq import control as control_messages
-from printerhq import model
-from printerhq import wire
+from printerhq import model, wire
 from printerhq.uplink.spool import DEFAULT_MAX_BYTES, AsyncSpool, SpoolFullError
 from printerhq.uplink.transport import Connector, TlsOptions, check_pin
 
@@ -102,8 +101,12 @@ def is_incompatible(error: str | None, server_version: str | None) -> bool:
     status, _, reason = error.partition(" ")
     if status == "409":
         return True
-    return (status == "422" and "unknown field" in reason and server_version is None
-            and wire.WIRE_MINOR > 0)
+    return (
+        status == "422"
+        and "unknown field" in reason
+        and server_version is None
+        and wire.WIRE_MINOR > 0
+    )
 
 
 class _StreamUnavailable(UplinkError):
@@ -162,8 +165,14 @@ class Uplink:
             raise UplinkError(f"upload URL must be https://host[:port], not {url!r}")
         if parsed.scheme == "http":
             if not self.insecure:
-                raise UplinkError("plain http:// upload needs --insecure (tokens and reports would travel unencrypted)")
-            log.warning("uploading over plain HTTP to %s: token and reports are not encrypted", parsed.netloc)
+                raise UplinkError(
+                    "plain http:// upload needs --insecure (tokens and reports would travel "
+                    "unencrypted)"
+                )
+            log.warning(
+                "uploading over plain HTTP to %s: token and reports are not encrypted",
+                parsed.netloc,
+            )
         if not token:
             raise UplinkError("an upload token is required")
         if transport not in ("auto", "websocket", "http"):
@@ -185,9 +194,19 @@ class Uplink:
         self.control = control
         self.incompatible_retry = incompatible_retry
         self.connector = Connector(self.host, self.port, self.secure, self.tls)
-        self.stats = UplinkStats(batches_sent=0, acked=0, duplicates=0, rejected=0, connects=0,
-                                 errors=0, http_batches=0, incompatible=0, last_error="",
-                                 bytes_sent=0, control_sessions=0)
+        self.stats = UplinkStats(
+            batches_sent=0,
+            acked=0,
+            duplicates=0,
+            rejected=0,
+            connects=0,
+            errors=0,
+            http_batches=0,
+            incompatible=0,
+            last_error="",
+            bytes_sent=0,
+            control_sessions=0,
+        )
         self._incompatible_logged = False
         self.server_version: str | None = None  # as the server announced it (None: 1.0 or unknown)
         self._spool: AsyncSpool | None = None
@@ -198,7 +217,7 @@ class Uplink:
         self._nursery: trio.Nursery | None = None
 
     # -- public API ------------------------------------------------------------------------------
-    async def __aenter__(self) -> "Uplink":
+    async def __aenter__(self) -> Uplink:
         self._spool = await AsyncSpool.open(self.spool_dir, self.max_spool_bytes)
         self._nursery_manager = trio.open_nursery()
         self._nursery = await self._nursery_manager.__aenter__()
@@ -300,7 +319,7 @@ class Uplink:
                     await self._http_session(progressed)
                 backoff = self.backoff_initial
                 continue
-            except Exception as exc:  # noqa: BLE001 - every failure means: back off, retry
+            except Exception as exc:
                 error = _first_error(exc)
                 self.stats["errors"] += 1
                 self.stats["last_error"] = f"{type(error).__name__}: {error}"
@@ -309,10 +328,15 @@ class Uplink:
                     # accepted. Keep everything spooled, say so once, and ask again much later.
                     self.stats["incompatible"] += 1
                     if not self._incompatible_logged:
-                        log.error("the server cannot read this agent's wire version %d.%d (%s); "
-                                  "reports stay in the spool and are retried every %.0f s until "
-                                  "the server or this agent is upgraded", wire.WIRE_VERSION,
-                                  wire.WIRE_MINOR, error, self.incompatible_retry)
+                        log.error(
+                            "the server cannot read this agent's wire version %d.%d (%s); "
+                            "reports stay in the spool and are retried every %.0f s until "
+                            "the server or this agent is upgraded",
+                            wire.WIRE_VERSION,
+                            wire.WIRE_MINOR,
+                            error,
+                            self.incompatible_retry,
+                        )
                         self._incompatible_logged = True
                     await trio.sleep(self.incompatible_retry)
                     continue
@@ -320,7 +344,9 @@ class Uplink:
                     log.error("server refused the upload token: %s", error)
                     backoff = self.backoff_max
                 else:
-                    log.warning("upload interrupted (%s: %s); retrying", type(error).__name__, error)
+                    log.warning(
+                        "upload interrupted (%s: %s); retrying", type(error).__name__, error
+                    )
             if progressed[0]:
                 backoff = self.backoff_initial
             await trio.sleep(backoff * random.uniform(0.5, 1.0))
@@ -337,7 +363,11 @@ class Uplink:
             self.stats["acked"] += 1
             self.stats["duplicates"] += ack.duplicate
         else:
-            log.error("server rejected batch %s (%s); kept in the spool's rejected table", ack.batch_id, ack.error)
+            log.error(
+                "server rejected batch %s (%s); kept in the spool's rejected table",
+                ack.batch_id,
+                ack.error,
+            )
             await self._open_spool.reject(ack.batch_id, ack.error or "rejected")
             self.stats["rejected"] += 1
         self._notify()
@@ -359,15 +389,23 @@ class Uplink:
                 try:
                     with trio.fail_after(self.connect_timeout):
                         ws = await trio_websocket.wrap_client_stream(
-                            nursery, _as_ws_stream(stream), host_header, STREAM_PATH,
-                            extra_headers=self._headers(), max_message_size=64 << 10,
+                            nursery,
+                            _as_ws_stream(stream),
+                            host_header,
+                            STREAM_PATH,
+                            extra_headers=self._headers(),
+                            max_message_size=64 << 10,
                             subprotocols=[control_messages.SUBPROTOCOL] if self.control else None,
                         )
                 except trio.TooSlowError:
                     nursery.cancel_scope.cancel()
                     raise
-                self.server_version = dict(ws.handshake_headers).get(
-                    wire.VERSION_HEADER.encode(), b"").decode("ascii", "replace")[:16] or None
+                self.server_version = (
+                    dict(ws.handshake_headers)
+                    .get(wire.VERSION_HEADER.encode(), b"")
+                    .decode("ascii", "replace")[:16]
+                    or None
+                )
                 try:
                     await self._pump(ws, progressed)
                 finally:
@@ -455,9 +493,13 @@ class Uplink:
     # -- HTTPS fallback --------------------------------------------------------------------------
     def _http_client(self) -> httpx.AsyncClient:
         if self._http is None:
-            verify: ssl.SSLContext | bool = (self.connector.ssl_context or True) if self.secure else False
+            verify: ssl.SSLContext | bool = (
+                (self.connector.ssl_context or True) if self.secure else False
+            )
             self._http = httpx.AsyncClient(
-                verify=verify, trust_env=True, timeout=httpx.Timeout(self.ack_timeout, connect=self.connect_timeout),
+                verify=verify,
+                trust_env=True,
+                timeout=httpx.Timeout(self.ack_timeout, connect=self.connect_timeout),
                 limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
             )
         return self._http
@@ -483,8 +525,11 @@ class Uplink:
                 response = await client.post(
                     self.base_url + INGEST_PATH,
                     content=body,
-                    headers={"authorization": f"Bearer {self._token}", "content-encoding": "deflate",
-                             "content-type": "application/msgpack"},
+                    headers={
+                        "authorization": f"Bearer {self._token}",
+                        "content-encoding": "deflate",
+                        "content-type": "application/msgpack",
+                    },
                 )
                 self._check_http_pin(response)
                 self.server_version = response.headers.get(wire.VERSION_HEADER, "")[:16] or None
@@ -496,7 +541,14 @@ class Uplink:
                 elif response.status_code in (401, 403):
                     raise AuthError(f"HTTPS upload answered {response.status_code}")
                 elif response.status_code in (400, 409, 413, 415, 422):  # 409: see is_incompatible
-                    await self._acknowledged(wire.Ack(batch_id=batch_id, ok=False, error=f"{response.status_code} {response.text[:200]}"), len(reports))
+                    await self._acknowledged(
+                        wire.Ack(
+                            batch_id=batch_id,
+                            ok=False,
+                            error=f"{response.status_code} {response.text[:200]}",
+                        ),
+                        len(reports),
+                    )
                 else:
                     raise UplinkError(f"HTTPS upload answered {response.status_code}")
                 if self._use_stream() and self.transport != "http":

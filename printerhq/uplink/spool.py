@@ -4,11 +4,12 @@ Why SQLite (and not a directory of files or a hand-written log): sealing reports
 and deleting a batch on acknowledgement, are each *one* atomic transaction; SQLite's write-ahead
 log with ``synchronous=FULL`` fsyncs every commit (https://sqlite.org/pragma.html#pragma_synchronous)
 and is tested against power loss, so a report whose ``add`` returned survives ``kill -9`` and a
-crash. When the disk fills, SQLite rolls the transaction back and reports ``SQLITE_FULL``: nothing
-already committed is touched (https://sqlite.org/rescode.html#full), and we raise ``SpoolFullError``.
+crash. When the disk fills, SQLite rolls the transaction back and reports ``SQLITE_FULL``:
+nothing already committed is touched (https://sqlite.org/rescode.html#full), and we raise
+``SpoolFullError``.
 
-States of a report: *pending* -> *sealed* into a batch (a range of sequence numbers) (the batch id is
-fixed on disk before the first send, so every retry carries the same id and the server's
+States of a report: *pending* -> *sealed* into a batch (a range of sequence numbers) (the batch id
+is fixed on disk before the first send, so every retry carries the same id and the server's
 ``(agent, batch_id)`` key makes ingest idempotent) -> deleted on ack. A batch the server rejects
 as malformed is moved to ``rejected`` so it neither blocks the queue nor silently disappears.
 
@@ -72,7 +73,7 @@ def _is_disk_full(exc: sqlite3.Error) -> bool:
     if name == "SQLITE_FULL" or "full" in str(exc).lower():
         return True
     # A failed write or fsync under ENOSPC can surface as SQLITE_IOERR_*.
-    return name.startswith("SQLITE_IOERR") and "WRITE" in name or name == "SQLITE_IOERR_FSYNC"
+    return (name.startswith("SQLITE_IOERR") and "WRITE" in name) or name == "SQLITE_IOERR_FSYNC"
 
 
 class Spool:
@@ -179,15 +180,19 @@ class Spool:
                 "collection paused until the server acknowledges uploads"
             )
         seq = self._transaction(
-            lambda: self._db.execute(
-                "INSERT INTO reports(data, added_at) VALUES (?, ?)", (data, time.time())
-            ).lastrowid
+            lambda: (
+                self._db.execute(
+                    "INSERT INTO reports(data, added_at) VALUES (?, ?)", (data, time.time())
+                ).lastrowid
+            )
         )
         self._bytes += len(data)
         self._count += 1
         return int(seq)
 
-    def seal(self, max_reports: int = 100, max_bytes: int = 512 << 10) -> tuple[str, list[bytes]] | None:
+    def seal(
+        self, max_reports: int = 100, max_bytes: int = 512 << 10
+    ) -> tuple[str, list[bytes]] | None:
         """Group the oldest pending reports into a new batch; ``None`` if nothing is pending.
 
         Pending reports always follow the last sealed one, so a batch is a range of sequence
@@ -196,7 +201,9 @@ class Spool:
         """
 
         def work():
-            upto = self._db.execute("SELECT value FROM meta WHERE key = 'sealed_upto'").fetchone()[0]
+            upto = self._db.execute("SELECT value FROM meta WHERE key = 'sealed_upto'").fetchone()[
+                0
+            ]
             rows = self._db.execute(
                 "SELECT seq, length(data) FROM reports WHERE seq > ? ORDER BY seq LIMIT ?",
                 (upto, max_reports),
@@ -219,12 +226,16 @@ class Spool:
         return self._transaction(work, drain=True)
 
     def _remove(self, batch_id: str, reason: str | None) -> tuple[int, int]:
-        row = self._db.execute("SELECT first_seq, last_seq FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
+        row = self._db.execute(
+            "SELECT first_seq, last_seq FROM batches WHERE batch_id = ?", (batch_id,)
+        ).fetchone()
         if row is None:
             return 0, 0
         first, last = row
         size, count = self._db.execute(
-            "SELECT COALESCE(SUM(length(data)), 0), COUNT(*) FROM reports WHERE seq BETWEEN ? AND ?", (first, last)
+            "SELECT COALESCE(SUM(length(data)), 0), COUNT(*) FROM reports WHERE seq BETWEEN ? AND "
+            "?",
+            (first, last),
         ).fetchone()
         if reason is not None:
             self._db.execute(
@@ -246,19 +257,25 @@ class Spool:
         """
         total = 0
         while True:
+
             def work():
-                row = self._db.execute("SELECT first_seq, last_seq FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
+                row = self._db.execute(
+                    "SELECT first_seq, last_seq FROM batches WHERE batch_id = ?", (batch_id,)
+                ).fetchone()
                 if row is None:
                     return 0, 0, True
                 first, last = row
                 rows = self._db.execute(
-                    "SELECT seq, length(data) FROM reports WHERE seq BETWEEN ? AND ? ORDER BY seq LIMIT ?",
+                    "SELECT seq, length(data) FROM reports WHERE seq BETWEEN ? AND ? ORDER BY seq "
+                    "LIMIT ?",
                     (first, last, ACK_CHUNK + 1),
                 ).fetchall()
                 chunk = rows[:ACK_CHUNK]
                 final = len(rows) <= ACK_CHUNK
                 if chunk:
-                    self._db.execute("DELETE FROM reports WHERE seq BETWEEN ? AND ?", (first, chunk[-1][0]))
+                    self._db.execute(
+                        "DELETE FROM reports WHERE seq BETWEEN ? AND ?", (first, chunk[-1][0])
+                    )
                 if final:
                     self._db.execute("DELETE FROM batches WHERE batch_id = ?", (batch_id,))
                 return sum(length for _, length in chunk), len(chunk), final
@@ -273,7 +290,8 @@ class Spool:
         return total
 
     def reject(self, batch_id: str, reason: str) -> int:
-        """Move a batch the server refused as invalid out of the queue, keeping it for inspection."""
+        """Move a batch the server refused as invalid out of the queue, keeping it for
+        inspection."""
         size, count = self._transaction(lambda: self._remove(batch_id, reason), drain=True)
         self._bytes -= size
         self._count -= count
@@ -284,23 +302,33 @@ class Spool:
     def sealed(self) -> list[tuple[str, list[bytes]]]:
         """Every sealed, unacknowledged batch, oldest first (resent after a reconnect)."""
         out = []
-        for (batch_id,) in self._db.execute("SELECT batch_id FROM batches ORDER BY ordinal").fetchall():
+        for (batch_id,) in self._db.execute(
+            "SELECT batch_id FROM batches ORDER BY ordinal"
+        ).fetchall():
             out.append((batch_id, self._reports_of(batch_id)))
         return out
 
-    def next_batch(self, exclude: set[str] | frozenset[str] = frozenset(), max_reports: int = 100) -> tuple[str, list[bytes]] | None:
+    def next_batch(
+        self, exclude: set[str] | frozenset[str] = frozenset(), max_reports: int = 100
+    ) -> tuple[str, list[bytes]] | None:
         """The oldest sealed batch not in ``exclude``, else a newly sealed one, else ``None``."""
-        for (batch_id,) in self._db.execute("SELECT batch_id FROM batches ORDER BY ordinal").fetchall():
+        for (batch_id,) in self._db.execute(
+            "SELECT batch_id FROM batches ORDER BY ordinal"
+        ).fetchall():
             if batch_id not in exclude:
                 return batch_id, self._reports_of(batch_id)
         return self.seal(max_reports)
 
     def _reports_of(self, batch_id: str) -> list[bytes]:
-        first, last = self._db.execute("SELECT first_seq, last_seq FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
+        first, last = self._db.execute(
+            "SELECT first_seq, last_seq FROM batches WHERE batch_id = ?", (batch_id,)
+        ).fetchone()
         return self._range(first, last)
 
     def _range(self, first: int, last: int) -> list[bytes]:
-        rows = self._db.execute("SELECT data FROM reports WHERE seq BETWEEN ? AND ? ORDER BY seq", (first, last)).fetchall()
+        rows = self._db.execute(
+            "SELECT data FROM reports WHERE seq BETWEEN ? AND ? ORDER BY seq", (first, last)
+        ).fetchall()
         return [bytes(r[0]) for r in rows]
 
     def all_reports(self) -> list[bytes]:
@@ -308,7 +336,9 @@ class Spool:
         return [bytes(r[0]) for r in self._db.execute("SELECT data FROM reports ORDER BY seq")]
 
     def rejected(self) -> list[tuple[str, str]]:
-        return [(r[0], r[1]) for r in self._db.execute("SELECT DISTINCT batch_id, reason FROM rejected")]
+        return [
+            (r[0], r[1]) for r in self._db.execute("SELECT DISTINCT batch_id, reason FROM rejected")
+        ]
 
     @property
     def count(self) -> int:
@@ -335,7 +365,7 @@ class AsyncSpool:
         self._limiter = trio.CapacityLimiter(1)
 
     @classmethod
-    async def open(cls, directory, max_bytes: int = DEFAULT_MAX_BYTES) -> "AsyncSpool":
+    async def open(cls, directory, max_bytes: int = DEFAULT_MAX_BYTES) -> AsyncSpool:
         return cls(await trio.to_thread.run_sync(Spool, directory, max_bytes))
 
     async def _run(self, fn, *args):
@@ -344,7 +374,9 @@ class AsyncSpool:
     async def add(self, data: bytes) -> int:
         return await self._run(self.sync.add, data)
 
-    async def next_batch(self, exclude: set[str], max_reports: int) -> tuple[str, list[bytes]] | None:
+    async def next_batch(
+        self, exclude: set[str], max_reports: int
+    ) -> tuple[str, list[bytes]] | None:
         return await self._run(self.sync.next_batch, frozenset(exclude), max_reports)
 
     async def ack(self, batch_id: str) -> int:

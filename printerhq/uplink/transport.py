@@ -56,7 +56,9 @@ def client_ssl_context(options: TlsOptions) -> ssl.SSLContext:
     # TLS 1.3 only by default: one round trip, and a ClientHello without the TLS 1.2 cipher
     # list and extensions is ~290 bytes smaller per connection (measured by
     # benchmarks/bench_upload_bytes.py). ``allow_tls12`` for a TLS-terminating proxy that lags.
-    context.minimum_version = ssl.TLSVersion.TLSv1_2 if options.allow_tls12 else ssl.TLSVersion.TLSv1_3
+    context.minimum_version = (
+        ssl.TLSVersion.TLSv1_2 if options.allow_tls12 else ssl.TLSVersion.TLSv1_3
+    )
     if options.pin_sha256 and not options.ca_bundle:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -81,7 +83,10 @@ class _ResumingContext:
 
     def wrap_bio(self, incoming, outgoing, server_side=False, server_hostname=None):
         return self._context.wrap_bio(
-            incoming, outgoing, server_side=server_side, server_hostname=server_hostname,
+            incoming,
+            outgoing,
+            server_side=server_side,
+            server_hostname=server_hostname,
             session=self._session,
         )
 
@@ -110,7 +115,9 @@ async def open_tunnel(proxy: tuple[str, int], host: str, port: int) -> trio.Sock
             buffer += chunk
         status_line = buffer.split(b"\r\n", 1)[0].split()
         if len(status_line) < 2 or not status_line[1].startswith(b"2"):
-            raise ProxyRefused(f"proxy refused CONNECT: {b' '.join(status_line[1:]).decode(errors='replace')}")
+            raise ProxyRefused(
+                f"proxy refused CONNECT: {b' '.join(status_line[1:]).decode(errors='replace')}"
+            )
         return stream
     except BaseException:
         await trio.aclose_forcefully(stream)
@@ -137,8 +144,10 @@ class Connector:
             if not self.secure:
                 return tcp
             stream = trio.SSLStream(
-                tcp, _ResumingContext(self._context, self._session),  # type: ignore[arg-type]
-                server_hostname=self.host, https_compatible=True,
+                tcp,
+                _ResumingContext(self._context, self._session),  # type: ignore[arg-type]
+                server_hostname=self.host,
+                https_compatible=True,
             )
             try:
                 await stream.do_handshake()

@@ -40,14 +40,13 @@ __all__ = ["DiscoveryMemory", "DiscoveryPolicy", "Seen", "STATE_FILE"]
 
 import ipaddress
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import msgspec
 
+from .atomicfile import write_atomic
 from .collect.state import DeviceCache
 
 log = logging.getLogger(__name__)
@@ -187,19 +186,7 @@ class DiscoveryMemory:
             self.devices.encode() if self.devices.devices else b"",
         )
         data = msgspec.msgpack.encode(saved)
-        fd, tmp = tempfile.mkstemp(prefix=".discovery-", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        write_atomic(self.path, data)
 
     # -- one scan ---------------------------------------------------------------------------
 

@@ -61,6 +61,7 @@ LAYERS: dict[str, str] = {
     "printerhq.snmp.transport": SHELL,
     "printerhq.snmp.v3credential": SHELL,
     "printerhq.sockets": SHELL,
+    "printerhq.atomicfile": SHELL,
     "printerhq.ratelimit": SHELL,
     "printerhq.tokenbucket": CORE,
     "printerhq.icmp": SHELL,

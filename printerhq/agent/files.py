@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import msgspec
 
+from printerhq.atomicfile import write_atomic
 from printerhq.control import AgentState, CycleStatus
 
 HEARTBEAT = "heartbeat.json"
@@ -38,20 +38,6 @@ class Heartbeat(msgspec.Struct, forbid_unknown_fields=True):
     cycle: int
     argv: list[str]
     cwd: str
-
-
-def write_atomic(path: Path, data: bytes, *, sync: bool = True) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            if sync:
-                handle.flush()
-                os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_heartbeat(

@@ -18,8 +18,8 @@ from pathlib import Path
 import msgspec
 
 from printerhq.agent.config import ConfigError, RemoteConfig, parse_remote
-from printerhq.agent.files import write_atomic
 from printerhq.agent.logs import event
+from printerhq.atomicfile import write_atomic
 from printerhq.control import MAX_REASON, ConfigPush, ConfigResult
 
 log = logging.getLogger("printerhq.agent")

@@ -30,7 +30,6 @@ import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ import trio
 from printerhq import __version__, release
 from printerhq.agent import update_state
 from printerhq.agent.update_state import Pending, TrialJudge, UpdateState
+from printerhq.atomicfile import write_atomic
 
 log = logging.getLogger("printerhq.agent.update")
 
@@ -151,16 +151,7 @@ def base_paths(versions: Path) -> list[str]:
 
 def _write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, data)
 
 
 def _fsync_dir(path: Path) -> None:

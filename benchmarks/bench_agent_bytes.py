@@ -52,15 +52,18 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+# Re-exported: tests/test_bench_agent_bytes.py checks through it that the lab is torn down.
+from tests.netns_lab import CREATED_NAMESPACES as CREATED_NAMESPACES  # noqa: E402
 from tests.netns_lab import (  # noqa: E402
-    CREATED_NAMESPACES,
-    OPEN_NAMESPACES,
     PREFIX,
     PYTHON,
     _pick_network,
     _sh,
-    _start,
+    build_link,
+    delete_namespaces,
+    load_nft,
     skip_reason,
+    start_sim,
 )
 
 FIXTURES = ROOT / "fixtures"
@@ -233,69 +236,17 @@ def open_bench_lab(recordings: list[Path], data_dir: Path) -> Iterator[BenchLab]
         printers=[f"{base}{10 + i}" for i in range(len(recordings))],
     )
     try:
-        for ns in (lab.agent_ns, lab.lan_ns):
-            _sh("ip", "netns", "add", ns)
-            CREATED_NAMESPACES.add(ns)
-            OPEN_NAMESPACES.add(ns)
-            for key in ("all", "default"):  # so the counters show only our traffic
-                _sh(
-                    "ip",
-                    "netns",
-                    "exec",
-                    ns,
-                    "sh",
-                    "-c",
-                    f"echo 1 > /proc/sys/net/ipv6/conf/{key}/disable_ipv6",
-                )
-            _sh("ip", "-n", ns, "link", "set", "lo", "up")
-        # Both ends are created inside the namespaces: the host never sees this link.
-        _sh(
-            "ip",
-            "link",
-            "add",
-            lab.agent_if,
-            "netns",
+        build_link(
             lab.agent_ns,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            lab.lan_if,
-            "netns",
             lab.lan_ns,
+            lab.agent_if,
+            lab.lan_if,
+            lab.agent_ip,
+            (lab.server_ip, *lab.printers),
         )
-        _sh("ip", "-n", lab.agent_ns, "addr", "add", f"{lab.agent_ip}/24", "dev", lab.agent_if)
-        for address in (lab.server_ip, *lab.printers):
-            _sh("ip", "-n", lab.lan_ns, "addr", "add", f"{address}/24", "dev", lab.lan_if)
-        for ns, ifname in ((lab.agent_ns, lab.agent_if), (lab.lan_ns, lab.lan_if)):
-            _sh("ip", "-n", ns, "link", "set", ifname, "up")
-        done = subprocess.run(
-            [*lab.exec_agent(), "nft", "-f", "-"],
-            input=_nft_rules(lab.agent_if, SERVER_PORT),
-            capture_output=True,
-            text=True,
-            timeout=20,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"nft failed: {done.stderr}")
+        load_nft(lab.agent_ns, _nft_rules(lab.agent_if, SERVER_PORT))
         lan = ["ip", "netns", "exec", lab.lan_ns, PYTHON]
-        lab.processes.append(
-            _start(
-                [
-                    *lan,
-                    "-m",
-                    "printerhq",
-                    "sim",
-                    *map(str, recordings),
-                    "--addresses",
-                    ",".join(lab.printers),
-                    "--port",
-                    "161",
-                    "--allow-non-loopback-in-netns",
-                ],
-                ready="sim: serving",
-            )
-        )
+        lab.processes.append(start_sim(lab.lan_ns, recordings, lab.printers))
         # The demo's certificate (ECDSA P-256, same three names), with the lab address in place
         # of 127.0.0.1 so the agent verifies it against its ca_bundle as a site would.
         from printerhq.server.tls import ensure_self_signed
@@ -306,9 +257,7 @@ def open_bench_lab(recordings: list[Path], data_dir: Path) -> Iterator[BenchLab]
     finally:
         for proc in reversed(lab.processes):
             _stop(proc)
-        for ns in (lab.agent_ns, lab.lan_ns):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=20)
-            OPEN_NAMESPACES.discard(ns)
+        delete_namespaces(lab.agent_ns, lab.lan_ns)
 
 
 # -- the two ways to collect ----------------------------------------------------------------------

@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,6 +153,96 @@ def _start(argv: list[str], ready: str, timeout: float = 20) -> subprocess.Popen
     raise RuntimeError(f"{' '.join(argv)} did not become ready: {seen!r} {message}")
 
 
+def build_link(
+    agent_ns: str,
+    lan_ns: str,
+    agent_if: str,
+    lan_if: str,
+    agent_ip: str,
+    lan_addresses: Iterable[str],
+) -> None:
+    """Two fresh namespaces (IPv6 off, lo up) joined by a veth pair, addressed in one /24."""
+    for ns in (agent_ns, lan_ns):
+        _sh("ip", "netns", "add", ns)
+        CREATED_NAMESPACES.add(ns)
+        OPEN_NAMESPACES.add(ns)
+        # IPv6 off: no router solicitations or DAD on the link, only the traffic we send.
+        for key in ("all", "default"):
+            _sh(
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "sh",
+                "-c",
+                f"echo 1 > /proc/sys/net/ipv6/conf/{key}/disable_ipv6",
+            )
+        _sh("ip", "-n", ns, "link", "set", "lo", "up")
+    # Both ends are created inside the namespaces: the host never sees this link.
+    _sh(
+        "ip",
+        "link",
+        "add",
+        agent_if,
+        "netns",
+        agent_ns,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        lan_if,
+        "netns",
+        lan_ns,
+    )
+    _sh("ip", "-n", agent_ns, "addr", "add", f"{agent_ip}/24", "dev", agent_if)
+    for address in lan_addresses:
+        _sh("ip", "-n", lan_ns, "addr", "add", f"{address}/24", "dev", lan_if)
+    for ns, ifname in ((agent_ns, agent_if), (lan_ns, lan_if)):
+        _sh("ip", "-n", ns, "link", "set", ifname, "up")
+
+
+def load_nft(ns: str, rules: str) -> None:
+    """Load an nftables ruleset (``nft -f`` syntax) inside namespace ``ns``."""
+    done = subprocess.run(
+        ["ip", "netns", "exec", ns, "nft", "-f", "-"],
+        input=rules,
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"nft failed: {done.stderr}")
+
+
+def start_sim(lan_ns: str, recordings: Iterable[Path], addresses: list[str]) -> subprocess.Popen:  # type: ignore[type-arg]
+    """The printer simulator in ``lan_ns``, serving ``recordings`` on ``addresses`` port 161."""
+    return _start(
+        [
+            "ip",
+            "netns",
+            "exec",
+            lan_ns,
+            PYTHON,
+            "-m",
+            "printerhq",
+            "sim",
+            *map(str, recordings),
+            "--addresses",
+            ",".join(addresses),
+            "--port",
+            "161",
+            "--allow-non-loopback-in-netns",
+        ],
+        ready="sim: serving",
+    )
+
+
+def delete_namespaces(*names: str) -> None:
+    for ns in names:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=20)
+        OPEN_NAMESPACES.discard(ns)
+
+
 @contextmanager
 def open_lab() -> Iterator[Lab]:
     """Build the lab, yield it, and always tear it down (processes stopped, namespaces deleted)."""
@@ -175,75 +265,18 @@ def open_lab() -> Iterator[Lab]:
         web_only=base + "13",
     )
     try:
-        for ns in (lab.agent_ns, lab.lan_ns):
-            _sh("ip", "netns", "add", ns)
-            CREATED_NAMESPACES.add(ns)
-            OPEN_NAMESPACES.add(ns)
-            for key in ("all", "default"):
-                _sh(
-                    "ip",
-                    "netns",
-                    "exec",
-                    ns,
-                    "sh",
-                    "-c",
-                    f"echo 1 > /proc/sys/net/ipv6/conf/{key}/disable_ipv6",
-                )
-            _sh("ip", "-n", ns, "link", "set", "lo", "up")
-        # Both ends are created inside the namespaces: the host never sees this link.
-        _sh(
-            "ip",
-            "link",
-            "add",
-            lab.agent_if,
-            "netns",
-            lab.agent_ns,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            lab.lan_if,
-            "netns",
-            lab.lan_ns,
-        )
-        _sh("ip", "-n", lab.agent_ns, "addr", "add", f"{lab.agent_ip}/24", "dev", lab.agent_if)
-        for address in lab.printers:
-            _sh("ip", "-n", lab.lan_ns, "addr", "add", f"{address}/24", "dev", lab.lan_if)
-        for ns, ifname in ((lab.agent_ns, lab.agent_if), (lab.lan_ns, lab.lan_if)):
-            _sh("ip", "-n", ns, "link", "set", ifname, "up")
+        build_link(lab.agent_ns, lab.lan_ns, lab.agent_if, lab.lan_if, lab.agent_ip, lab.printers)
         # The ICMP-dropping printer: echo requests to that one address are dropped in the lan
         # namespace's input hook (its ARP and SNMP still work).
-        rules = (
+        load_nft(
+            lab.lan_ns,
             f"add table inet phq\n"
             f"add chain inet phq input {{ type filter hook input priority 0; }}\n"
-            f"add rule inet phq input ip daddr {lab.icmp_dropping} icmp type echo-request drop\n"
+            f"add rule inet phq input ip daddr {lab.icmp_dropping} icmp type echo-request drop\n",
         )
-        done = subprocess.run(
-            ["ip", "netns", "exec", lab.lan_ns, "nft", "-f", "-"],
-            input=rules,
-            capture_output=True,
-            text=True,
-            timeout=20,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"nft failed: {done.stderr}")
         lan = ["ip", "netns", "exec", lab.lan_ns, PYTHON]
         lab.processes.append(
-            _start(
-                [
-                    *lan,
-                    "-m",
-                    "printerhq",
-                    "sim",
-                    *(str(FIXTURES / r) for r in SNMP_RECORDINGS),
-                    "--addresses",
-                    ",".join(lab.snmp_printers),
-                    "--port",
-                    "161",
-                    "--allow-non-loopback-in-netns",
-                ],
-                ready="sim: serving",
-            )
+            start_sim(lab.lan_ns, [FIXTURES / r for r in SNMP_RECORDINGS], lab.snmp_printers)
         )
         lab.processes.append(
             _start(
@@ -264,9 +297,7 @@ def open_lab() -> Iterator[Lab]:
             for stream in (proc.stdout, proc.stderr):
                 if stream:
                     stream.close()
-        for ns in (lab.agent_ns, lab.lan_ns):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=20)
-            OPEN_NAMESPACES.discard(ns)
+        delete_namespaces(lab.agent_ns, lab.lan_ns)
 
 
 @pytest.fixture(scope="module")

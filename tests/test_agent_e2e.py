@@ -11,11 +11,8 @@ spool empty and exit status 0.
 from __future__ import annotations
 
 import json
-import signal
 import ssl
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -24,8 +21,16 @@ import pytest
 
 from printerhq.uplink.spool import Spool
 
+from .helpers_agent_e2e import (
+    kill_agent,
+    log_events,
+    simulator_process,
+    start_agent,
+    stop_agent,
+    wait_for,
+)
 from .helpers_server import ServerProcess
-from .test_cli_scan import FIXTURES, ROOT, free_udp_port
+from .test_cli_scan import FIXTURES
 
 PREFIX = "127.83.0"
 FIRST_RANGE = f"{PREFIX}.1-{PREFIX}.4"
@@ -34,30 +39,8 @@ SECOND_RANGE = f"{PREFIX}.5-{PREFIX}.{len(FIXTURES)}"
 
 @pytest.fixture
 def simulator() -> Iterator[int]:
-    port = free_udp_port(f"{PREFIX}.1")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "printerhq",
-            "sim",
-            *map(str, FIXTURES),
-            "--addresses",
-            f"{PREFIX}.1-{PREFIX}.{len(FIXTURES)}",
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    try:
-        assert process.stdout is not None and process.stdout.readline().startswith("sim: serving")
+    with simulator_process(FIXTURES, f"{PREFIX}.1", f"{PREFIX}.{len(FIXTURES)}") as port:
         yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 class Site:
@@ -104,23 +87,14 @@ jitter = "0s"
         return path
 
     def start_agent(self, config: Path) -> None:
-        with open(self.log_path, "a") as log:
-            self.agent = subprocess.Popen(
-                [sys.executable, "-m", "printerhq", "agent", "--config", str(config)],
-                stdout=log,
-                stderr=log,
-                cwd=ROOT,
-            )
+        self.agent = start_agent(config, self.log_path)
 
     def stop_agent(self) -> int:
         assert self.agent is not None
-        self.agent.send_signal(signal.SIGTERM)
-        return self.agent.wait(timeout=30)
+        return stop_agent(self.agent)
 
     def close(self) -> None:
-        if self.agent is not None and self.agent.poll() is None:
-            self.agent.kill()
-            self.agent.wait(timeout=10)
+        kill_agent(self.agent)
         self.server.stop()
 
     def _client(self) -> httpx.Client:
@@ -160,27 +134,10 @@ jitter = "0s"
         return {device["address"] for device in self.get("/api/v1/devices")}
 
     def log_events(self) -> list[dict]:
-        events = []
-        for line in self.log_path.read_text().splitlines():
-            if line.startswith("{"):
-                events.append(json.loads(line))
-        return events
+        return log_events(self.log_path)
 
     def wait_for(self, what: str, check: Callable[[], object], timeout: float = 30.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.agent is not None and self.agent.poll() is not None:
-                raise AssertionError(
-                    f"agent exited ({self.agent.returncode}) waiting for {what}:\n"
-                    f"{self.log_path.read_text()[-3000:]}"
-                )
-            result = check()
-            if result:
-                return result
-            time.sleep(0.2)
-        raise AssertionError(
-            f"timed out waiting for {what}; agent log:\n{self.log_path.read_text()[-3000:]}"
-        )
+        return wait_for(what, check, self.agent, self.log_path, timeout)
 
 
 @pytest.fixture

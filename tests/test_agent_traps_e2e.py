@@ -14,7 +14,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,8 +21,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from .helpers_agent_e2e import kill_agent, log_events, simulator_process, start_agent, wait_for
 from .helpers_server import ServerProcess
-from .test_cli_scan import FIXTURES, ROOT, free_udp_port
+from .test_cli_scan import FIXTURES
 
 pytestmark = pytest.mark.skipif(
     shutil.which("snmptrap") is None, reason="net-snmp's snmptrap is not installed"
@@ -38,30 +38,8 @@ ALERT_CODE = "1.3.6.1.2.1.43.18.1.1.7.1.1"  # prtAlertCode.1.1; 8 = jammed (RFC 
 
 @pytest.fixture
 def simulator() -> Iterator[int]:
-    port = free_udp_port(PRINTERS[0])
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "printerhq",
-            "sim",
-            *map(str, FIXTURES[:3]),
-            "--addresses",
-            f"{PRINTERS[0]}-{PRINTERS[-1]}",
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    try:
-        assert process.stdout is not None and process.stdout.readline().startswith("sim: serving")
+    with simulator_process(FIXTURES[:3], PRINTERS[0], PRINTERS[-1]) as port:
         yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def free_udp(host: str = "127.0.0.1") -> int:
@@ -111,18 +89,10 @@ communities = ["public"]
         self.agent: subprocess.Popen | None = None
 
     def start_agent(self) -> None:
-        with open(self.log_path, "a") as log:
-            self.agent = subprocess.Popen(
-                [sys.executable, "-m", "printerhq", "agent", "--config", str(self.config)],
-                stdout=log,
-                stderr=log,
-                cwd=ROOT,
-            )
+        self.agent = start_agent(self.config, self.log_path)
 
     def close(self) -> None:
-        if self.agent is not None and self.agent.poll() is None:
-            self.agent.kill()
-            self.agent.wait(timeout=10)
+        kill_agent(self.agent)
         self.server.stop()
 
     def devices(self) -> dict[str, dict]:
@@ -137,11 +107,7 @@ communities = ["public"]
         return {device["address"]: device for device in response.json()}
 
     def events(self) -> list[dict]:
-        return [
-            json.loads(line)
-            for line in self.log_path.read_text().splitlines()
-            if line.startswith("{")
-        ]
+        return log_events(self.log_path)
 
     def trap_counters(self) -> dict[str, int]:
         try:
@@ -171,18 +137,7 @@ communities = ["public"]
         )
 
     def wait_for(self, what: str, check: Callable[[], object], timeout: float = 30.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.agent is not None and self.agent.poll() is not None:
-                raise AssertionError(
-                    f"agent exited ({self.agent.returncode}) waiting for {what}:\n"
-                    f"{self.log_path.read_text()[-3000:]}"
-                )
-            result = check()
-            if result:
-                return result
-            time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {what}:\n{self.log_path.read_text()[-3000:]}")
+        return wait_for(what, check, self.agent, self.log_path, timeout, interval=0.1)
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import signal
 import sqlite3
 import ssl
 import subprocess
@@ -31,6 +30,14 @@ from printerhq import __version__
 from printerhq.agent import update_state
 from printerhq.agent.service import trial_command
 from printerhq.agent.update import UpdateManager, UpdatePaths
+from tests.helpers_agent_e2e import (
+    kill_agent,
+    log_events,
+    simulator_process,
+    start_agent,
+    stop_agent,
+    wait_for,
+)
 from tests.helpers_server import REPO, ServerProcess
 from tests.test_cli_scan import FIXTURES, free_udp_port
 
@@ -492,30 +499,8 @@ SIM_RANGE = f"{SIM_PREFIX}.1-{SIM_PREFIX}.3"
 
 @pytest.fixture(scope="module")
 def simulator() -> Iterator[int]:
-    port = free_udp_port(f"{SIM_PREFIX}.1")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "printerhq",
-            "sim",
-            *map(str, FIXTURES[:3]),
-            "--addresses",
-            SIM_RANGE,
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-    )
-    try:
-        assert process.stdout is not None and process.stdout.readline().startswith("sim: serving")
+    with simulator_process(FIXTURES[:3], f"{SIM_PREFIX}.1", f"{SIM_PREFIX}.3") as port:
         yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 class AgentRun:
@@ -525,20 +510,10 @@ class AgentRun:
         self.site = site
         self.log_path = site.tmp / "agent.log"
         self.state_dir = site.tmp / "state"
-        with open(self.log_path, "a") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "printerhq", "agent", "--config", str(config)],
-                stdout=log,
-                stderr=log,
-                cwd=REPO,
-            )
+        self.process = start_agent(config, self.log_path)
 
     def events(self) -> list[dict]:
-        return [
-            json.loads(line)
-            for line in self.log_path.read_text().splitlines()
-            if line.startswith("{")
-        ]
+        return log_events(self.log_path)
 
     def heartbeat(self) -> dict:
         try:
@@ -547,27 +522,13 @@ class AgentRun:
             return {}
 
     def wait_for(self, what: str, check: Callable[[], object], timeout: float = 120.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(
-                    f"agent exited ({self.process.returncode}) waiting for {what}:\n"
-                    f"{self.log_path.read_text()[-3000:]}"
-                )
-            result = check()
-            if result:
-                return result
-            time.sleep(0.2)
-        raise AssertionError(f"timed out waiting for {what}:\n{self.log_path.read_text()[-3000:]}")
+        return wait_for(what, check, self.process, self.log_path, timeout)
 
     def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=30)
+        return stop_agent(self.process)
 
     def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        kill_agent(self.process)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import msgspec
 
 from printerhq import control
-from printerhq.server.store import STALE_AFTER, Store, StoreError
+from printerhq.server.store import Store, StoreError, account_fields, health_verdict
 
 
 @dataclass(frozen=True)
@@ -187,22 +187,11 @@ class AgentControl:
             wanted,
         ) in await self.store.run(work):
             latest = max((t for t in (seen, beat) if t is not None), default=None)
-            if revoked is not None:
-                health = "revoked"
-            elif latest is None:
-                health = "never_seen"
-            else:
-                health = "ok" if now - latest < STALE_AFTER else "stale"
             out.append(
                 dict(
                     name=name,
-                    health=health,
-                    created_at=created,
-                    revoked_at=revoked,
-                    last_seen=seen,
-                    last_address=address,
-                    batches=int(batches),
-                    reports=int(reports),
+                    health=health_verdict(revoked, latest, now),
+                    **account_fields(created, revoked, seen, address, batches, reports),
                     heartbeat_at=beat,
                     version=version,
                     state=state,

@@ -33,6 +33,34 @@ T = TypeVar("T")
 STALE_AFTER = 15 * 60  # an agent silent this long is reported "stale" by /api/v1/agents
 
 
+def health_verdict(revoked: float | None, latest: float | None, now: float) -> str:
+    """An account's health in the agent listings: revoked, never seen, ok or stale."""
+    if revoked is not None:
+        return "revoked"
+    if latest is None:
+        return "never_seen"
+    return "ok" if now - latest < STALE_AFTER else "stale"
+
+
+def account_fields(
+    created: float,
+    revoked: float | None,
+    seen: float | None,
+    address: str | None,
+    batches: int,
+    reports: int,
+) -> dict[str, Any]:
+    """The fields of an ``agents`` row that every listing of accounts shows."""
+    return dict(
+        created_at=created,
+        revoked_at=revoked,
+        last_seen=seen,
+        last_address=address,
+        batches=int(batches),
+        reports=int(reports),
+    )
+
+
 class StoreError(RuntimeError):
     pass
 
@@ -397,23 +425,12 @@ class Store:
         for name, created, revoked, seen, address, batches, reports, holder_role in await self.run(
             work
         ):
-            if revoked is not None:
-                health = "revoked"
-            elif seen is None:
-                health = "never_seen"
-            else:
-                health = "ok" if now - seen < STALE_AFTER else "stale"
             out.append(
-                dict(
-                    name=name,
-                    created_at=created,
-                    revoked_at=revoked,
-                    last_seen=seen,
-                    last_address=address,
-                    batches=int(batches),
-                    reports=int(reports),
-                    health=health,
-                )
+                {
+                    "name": name,
+                    **account_fields(created, revoked, seen, address, batches, reports),
+                    "health": health_verdict(revoked, seen, now),
+                }
             )
             if role is None:
                 out[-1]["role"] = holder_role

@@ -66,6 +66,23 @@ class UnitOptions:
             raise UnitError("max_age: must be between 1 and 86400")
 
 
+# The sandboxing both services share (systemd.exec(5)): no privilege gain, the kernel's
+# tunables, modules, logs, cgroups, clock and hostname read-only, no new namespaces, no
+# realtime scheduling, no set-uid/set-gid files, no change of execution domain.
+_LOCKDOWN = """NoNewPrivileges=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+"""
+
+
 def _header(what: str) -> str:
     return (
         f"# {what}\n"
@@ -113,18 +130,7 @@ ProtectSystem=strict
 ProtectHome=yes
 PrivateTmp=yes
 PrivateDevices=yes
-NoNewPrivileges=yes
-ProtectKernelTunables=yes
-ProtectKernelModules=yes
-ProtectKernelLogs=yes
-ProtectControlGroups=yes
-ProtectClock=yes
-ProtectHostname=yes
-RestrictNamespaces=yes
-RestrictRealtime=yes
-RestrictSUIDSGID=yes
-LockPersonality=yes
-RemoveIPC=yes
+{_LOCKDOWN}RemoveIPC=yes
 PrivateMounts=yes
 ProtectProc=invisible
 SystemCallArchitectures=native
@@ -172,18 +178,7 @@ ProtectHome=yes
 PrivateTmp=yes
 PrivateDevices=yes
 PrivateNetwork=yes
-NoNewPrivileges=yes
-ProtectKernelTunables=yes
-ProtectKernelModules=yes
-ProtectKernelLogs=yes
-ProtectControlGroups=yes
-ProtectClock=yes
-ProtectHostname=yes
-RestrictNamespaces=yes
-RestrictRealtime=yes
-RestrictSUIDSGID=yes
-LockPersonality=yes
-PrivateMounts=yes
+{_LOCKDOWN}PrivateMounts=yes
 SystemCallArchitectures=native
 SystemCallFilter=@system-service
 SystemCallErrorNumber=EPERM

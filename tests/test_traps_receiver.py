@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tracemalloc
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,14 @@ import trio
 
 from printerhq.mib.alerts import PRINTER_V2_ALERT
 from printerhq.snmp.trap_usm import NotificationReceiverUsm
-from printerhq.traps import TrapBindError, TrapEvent, TrapOptions, TrapV3User, open_trap_receiver
+from printerhq.traps import (
+    TrapBindError,
+    TrapEvent,
+    TrapOptions,
+    TrapReceiver,
+    TrapV3User,
+    open_trap_receiver,
+)
 from printerhq.traps.receiver import _bind_error, source_host
 
 from .test_traps_core import trap
@@ -25,6 +33,7 @@ pytestmark = pytest.mark.skipif(
     shutil.which("snmptrap") is None, reason="net-snmp tools (Debian package snmp) not installed"
 )
 
+V2_ALERT = "1.3.6.1.2.1.43.18.2.0.1"  # printerV2Alert
 ALERT_CODE = "1.3.6.1.2.1.43.18.1.1.7.1.7"  # prtAlertCode, hrDeviceIndex 1, prtAlertIndex 7
 AUTH, PRIV = "auth-pass-phrase", "priv-pass-phrase"
 SENDER_ENGINE = "0x8000000001020304"
@@ -54,6 +63,19 @@ async def run_tool(*args: str) -> subprocess.CompletedProcess[bytes]:
         )
 
 
+async def send_alert(
+    tool: str, flags: list[str], target: str, uptime: str, code: str
+) -> subprocess.CompletedProcess[bytes]:
+    """``snmptrap``/``snmpinform`` with ``flags`` (version, credentials, waits): a printerV2Alert
+    (RFC 3805) at ``uptime`` whose prtAlertCode is ``code``."""
+    return await run_tool(tool, *flags, target, uptime, V2_ALERT, ALERT_CODE, "i", code)
+
+
+def open_receiver(tmp_path: Path, **settings: object) -> AbstractAsyncContextManager[TrapReceiver]:
+    """The receiver on loopback with the default options, 127.0.0.1 its one known source."""
+    return open_trap_receiver(options(tmp_path, **settings), is_known={"127.0.0.1"}.__contains__)
+
+
 async def next_event(receiver, timeout: float = 5.0) -> TrapEvent:
     with trio.fail_after(timeout):
         return await receiver.events.receive()
@@ -70,7 +92,7 @@ async def settle(receiver, expected: int, timeout: float = 5.0) -> None:
 
 
 async def test_net_snmp_traps_and_informs_arrive_as_events(tmp_path: Path) -> None:
-    async with open_trap_receiver(options(tmp_path), is_known={"127.0.0.1"}.__contains__) as rx:
+    async with open_receiver(tmp_path) as rx:
         target = f"127.0.0.1:{rx.address[1]}"
 
         done = await run_tool(
@@ -97,79 +119,29 @@ async def test_net_snmp_traps_and_informs_arrive_as_events(tmp_path: Path) -> No
         assert event.source == "127.0.0.1" and event.alert is not None
         assert event.alert.code_name == "jam"
 
-        done = await run_tool(
-            "snmptrap",
-            "-v",
-            "2c",
-            "-c",
-            "public",
-            target,
-            "777",
-            "1.3.6.1.2.1.43.18.2.0.1",
-            ALERT_CODE,
-            "i",
-            "1101",
-        )
+        done = await send_alert("snmptrap", ["-v", "2c", "-c", "public"], target, "777", "1101")
         assert done.returncode == 0, done.stderr
         event = await next_event(rx)
         assert (event.version, event.inform, event.meaning) == ("v2c", False, "toner empty")
         assert event.uptime == 777
 
-        done = await run_tool(
-            "snmpinform",
-            "-v",
-            "2c",
-            "-c",
-            "public",
-            "-t",
-            "2",
-            "-r",
-            "1",
-            target,
-            "778",
-            "1.3.6.1.2.1.43.18.2.0.1",
-            ALERT_CODE,
-            "i",
-            "3",
+        done = await send_alert(
+            "snmpinform", ["-v", "2c", "-c", "public", "-t", "2", "-r", "1"], target, "778", "3"
         )
         assert done.returncode == 0, done.stderr  # snmpinform only succeeds if answered
         event = await next_event(rx)
         assert (event.version, event.inform, event.meaning) == ("v2c", True, "cover open")
 
-        done = await run_tool(
-            "snmptrap",
-            "-v",
-            "3",
-            "-e",
-            SENDER_ENGINE,
-            *v3_args(),
-            target,
-            "779",
-            "1.3.6.1.2.1.43.18.2.0.1",
-            ALERT_CODE,
-            "i",
-            "808",
+        done = await send_alert(
+            "snmptrap", ["-v", "3", "-e", SENDER_ENGINE, *v3_args()], target, "779", "808"
         )
         assert done.returncode == 0, done.stderr
         event = await next_event(rx)
         assert (event.version, event.inform, event.meaning) == ("v3", False, "paper out")
         assert event.user == "trapuser"
 
-        done = await run_tool(
-            "snmpinform",
-            "-v",
-            "3",
-            "-t",
-            "2",
-            "-r",
-            "1",
-            *v3_args(),
-            target,
-            "780",
-            "1.3.6.1.2.1.43.18.2.0.1",
-            ALERT_CODE,
-            "i",
-            "1104",
+        done = await send_alert(
+            "snmpinform", ["-v", "3", "-t", "2", "-r", "1", *v3_args()], target, "780", "1104"
         )
         assert done.returncode == 0, done.stderr
         event = await next_event(rx)
@@ -182,37 +154,21 @@ async def test_net_snmp_traps_and_informs_arrive_as_events(tmp_path: Path) -> No
 
 
 async def test_v3_wrong_passphrase_is_rejected_and_the_inform_unanswered(tmp_path) -> None:
-    async with open_trap_receiver(options(tmp_path), is_known={"127.0.0.1"}.__contains__) as rx:
+    async with open_receiver(tmp_path) as rx:
         target = f"127.0.0.1:{rx.address[1]}"
-        done = await run_tool(
+        done = await send_alert(
             "snmptrap",
-            "-v",
-            "3",
-            "-e",
-            SENDER_ENGINE,
-            *v3_args("wrong-pass-phrase"),
+            ["-v", "3", "-e", SENDER_ENGINE, *v3_args("wrong-pass-phrase")],
             target,
             "1",
-            "1.3.6.1.2.1.43.18.2.0.1",
-            ALERT_CODE,
-            "i",
             "8",
         )
         assert done.returncode == 0  # a trap is fire and forget
-        done = await run_tool(
+        done = await send_alert(
             "snmpinform",
-            "-v",
-            "3",
-            "-t",
-            "1",
-            "-r",
-            "0",
-            *v3_args("wrong-pass-phrase"),
+            ["-v", "3", "-t", "1", "-r", "0", *v3_args("wrong-pass-phrase")],
             target,
             "1",
-            "1.3.6.1.2.1.43.18.2.0.1",
-            ALERT_CODE,
-            "i",
             "8",
         )
         assert done.returncode != 0
@@ -231,7 +187,7 @@ async def send_from(source: str, port: int, datagrams: list[bytes]) -> None:
 
 
 async def test_unknown_sources_are_counted_and_dropped(tmp_path: Path) -> None:
-    async with open_trap_receiver(options(tmp_path), is_known={"127.0.0.1"}.__contains__) as rx:
+    async with open_receiver(tmp_path) as rx:
         await send_from("127.0.0.3", rx.address[1], [trap(uptime=n) for n in range(20)])
         await send_from("127.0.0.1", rx.address[1], [trap(uptime=99)])
         event = await next_event(rx)
@@ -254,9 +210,7 @@ async def test_malformed_datagrams_are_counted_never_a_traceback(tmp_path, caplo
         b"\x30" + b"\xff" * 50,
     ]
     oversize = trap() + b"\x00" * 9000
-    async with open_trap_receiver(
-        options(tmp_path, per_source_burst=100), is_known={"127.0.0.1"}.__contains__
-    ) as rx:
+    async with open_receiver(tmp_path, per_source_burst=100) as rx:
         await send_from("127.0.0.1", rx.address[1], [*garbage, oversize, trap(uptime=5)])
         event = await next_event(rx)  # still alive after the garbage
         assert event.uptime == 5
@@ -330,9 +284,7 @@ async def test_flood_is_shed_within_the_bounds(tmp_path: Path) -> None:
 
 
 async def test_collection_requests_one_per_printer_until_taken(tmp_path: Path) -> None:
-    async with open_trap_receiver(
-        options(tmp_path, collect_min_interval=0.0), is_known={"127.0.0.1"}.__contains__
-    ) as rx:
+    async with open_receiver(tmp_path, collect_min_interval=0.0) as rx:
         await send_from("127.0.0.1", rx.address[1], [trap(uptime=1), trap(uptime=2)])
         for _ in range(2):
             await next_event(rx)
@@ -348,9 +300,7 @@ async def test_collection_requests_one_per_printer_until_taken(tmp_path: Path) -
 
 
 async def test_collection_requests_respect_the_minimum_interval(tmp_path: Path) -> None:
-    async with open_trap_receiver(
-        options(tmp_path, collect_min_interval=3600.0), is_known={"127.0.0.1"}.__contains__
-    ) as rx:
+    async with open_receiver(tmp_path, collect_min_interval=3600.0) as rx:
         for n in range(3):
             await send_from("127.0.0.1", rx.address[1], [trap(uptime=n)])
             await next_event(rx)
@@ -383,20 +333,11 @@ async def test_fixed_engine_id_is_used_for_informs(tmp_path: Path) -> None:
     async with open_trap_receiver(opts, is_known={"127.0.0.1"}.__contains__) as rx:
         assert rx.processor is not None
         assert rx.processor.usm.engine_id == bytes.fromhex("80000000050102030405")
-        done = await run_tool(
+        done = await send_alert(
             "snmpinform",
-            "-v",
-            "3",
-            "-t",
-            "2",
-            "-r",
-            "1",
-            *v3_args(),
+            ["-v", "3", "-t", "2", "-r", "1", *v3_args()],
             f"127.0.0.1:{rx.address[1]}",
             "1",
-            "1.3.6.1.2.1.43.18.2.0.1",
-            ALERT_CODE,
-            "i",
             "8",
         )
         assert done.returncode == 0, done.stderr
@@ -483,37 +424,13 @@ async def test_net_snmp_v3_protocols(tmp_path: Path, auth: str, priv: str | None
     args = ["-u", "other", "-a", auth, "-A", AUTH, *level]
     async with open_trap_receiver(opts, is_known={"127.0.0.1"}.__contains__) as rx:
         target = f"127.0.0.1:{rx.address[1]}"
-        done = await run_tool(
-            "snmptrap",
-            "-v",
-            "3",
-            "-e",
-            SENDER_ENGINE,
-            *args,
-            target,
-            "1",
-            "1.3.6.1.2.1.43.18.2.0.1",
-            ALERT_CODE,
-            "i",
-            "8",
+        done = await send_alert(
+            "snmptrap", ["-v", "3", "-e", SENDER_ENGINE, *args], target, "1", "8"
         )
         assert done.returncode == 0, done.stderr
         assert (await next_event(rx)).meaning == "jam"
-        done = await run_tool(
-            "snmpinform",
-            "-v",
-            "3",
-            "-t",
-            "2",
-            "-r",
-            "1",
-            *args,
-            target,
-            "2",
-            "1.3.6.1.2.1.43.18.2.0.1",
-            ALERT_CODE,
-            "i",
-            "1101",
+        done = await send_alert(
+            "snmpinform", ["-v", "3", "-t", "2", "-r", "1", *args], target, "2", "1101"
         )
         assert done.returncode == 0, done.stderr
         event = await next_event(rx)

@@ -446,17 +446,29 @@ def peek_version(data: bytes) -> int:
     return read_integer(data, version_start, version_stop)
 
 
-def decode_message(data: bytes) -> Message:
-    """Decode an SNMPv1/v2c message. Raises :class:`SnmpDecodeError` on anything malformed."""
-    data = bytes(data)
+def read_message_version(
+    data: bytes, message: str = "Message SEQUENCE", version: str = "version"
+) -> tuple[int, int, int, int]:
+    """The frame every SNMP message shares (RFC 3416 section 3, RFC 3412 section 6): at most
+    MAX_MESSAGE_SIZE bytes, one SEQUENCE and nothing after it, an INTEGER version first.
+
+    Returns the version, where its value starts and stops, and where the SEQUENCE stops;
+    ``message`` and ``version`` name the two fields in errors.
+    """
     end = len(data)
     if end > MAX_MESSAGE_SIZE:
         raise SnmpDecodeError(f"message larger than {MAX_MESSAGE_SIZE} bytes", 0)
-    start, stop = expect(data, 0, end, Tag.SEQUENCE, "Message SEQUENCE")
+    start, stop = expect(data, 0, end, Tag.SEQUENCE, message)
     if stop != end:
         raise SnmpDecodeError("trailing bytes after message", stop)
-    version_start, version_stop = expect(data, start, stop, Tag.INTEGER, "version")
-    version = read_integer(data, version_start, version_stop)
+    v_start, v_stop = expect(data, start, stop, Tag.INTEGER, version)
+    return read_integer(data, v_start, v_stop), v_start, v_stop, stop
+
+
+def decode_message(data: bytes) -> Message:
+    """Decode an SNMPv1/v2c message. Raises :class:`SnmpDecodeError` on anything malformed."""
+    data = bytes(data)
+    version, version_start, version_stop, stop = read_message_version(data)
     known_version = _VERSION_OF.get(version)
     if known_version is None:
         if version == Version.V3:

@@ -51,7 +51,6 @@ from .ber import (
     read_integer,
 )
 from .message import (
-    MAX_MESSAGE_SIZE,
     Message,
     Pdu,
     PduType,
@@ -62,6 +61,7 @@ from .message import (
     encode_message,
     encode_varbind,
     peek_version,
+    read_message_version,
 )
 
 OID = tuple[int, ...]
@@ -157,14 +157,8 @@ def encode_trap_v1(message: TrapV1Message) -> bytes:
 def decode_trap_v1(data: bytes) -> TrapV1Message:
     """Decode an SNMPv1 message carrying a Trap-PDU; :class:`SnmpDecodeError` otherwise."""
     data = bytes(data)
-    end = len(data)
-    if end > MAX_MESSAGE_SIZE:
-        raise SnmpDecodeError(f"message larger than {MAX_MESSAGE_SIZE} bytes", 0)
-    start, stop = expect(data, 0, end, Tag.SEQUENCE, "Message SEQUENCE")
-    if stop != end:
-        raise SnmpDecodeError("trailing bytes after message", stop)
-    v_start, v_stop = expect(data, start, stop, Tag.INTEGER, "version")
-    if read_integer(data, v_start, v_stop) != Version.V1:
+    version, v_start, v_stop, stop = read_message_version(data)
+    if version != Version.V1:
         raise SnmpDecodeError("a Trap-PDU is only valid in SNMPv1", v_start)
     c_start, c_stop = expect(data, v_stop, stop, Tag.OCTET_STRING, "community")
     p_start, p_stop = expect(data, c_stop, stop, PduType.TRAP_V1, "Trap-PDU")

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 
 # ber.py's header readers keep one set of bounds checks for every SNMP version.
 from .ber import SnmpDecodeError, Tag, encode_signed, encode_tlv, expect, read_header, read_integer
-from .message import MAX_MESSAGE_SIZE, Pdu, Version, decode_pdu, encode_pdu
+from .message import Pdu, Version, decode_pdu, encode_pdu, read_message_version
 
 SECURITY_MODEL_USM = 3  # RFC 3411 section 5, SnmpSecurityModel
 # RFC 3412 section 6.4, msgFlags bits.
@@ -199,14 +199,8 @@ def decode_v3_message(data: bytes) -> tuple[V3Message, EncodedV3]:
     ``data`` (needed to verify the HMAC). The scoped PDU stays encrypted if privFlag is set.
     """
     data = bytes(data)
-    end = len(data)
-    if end > MAX_MESSAGE_SIZE:
-        raise SnmpDecodeError(f"message larger than {MAX_MESSAGE_SIZE} bytes", 0)
-    start, stop = expect(data, 0, end, Tag.SEQUENCE, "SNMPv3Message")
-    if stop != end:
-        raise SnmpDecodeError("trailing bytes after message", stop)
-    v_start, v_stop = expect(data, start, stop, Tag.INTEGER, "msgVersion")
-    if read_integer(data, v_start, v_stop) != Version.V3:
+    version, v_start, v_stop, stop = read_message_version(data, "SNMPv3Message", "msgVersion")
+    if version != Version.V3:
         raise SnmpDecodeError("not an SNMPv3 message", v_start)
 
     g_start, g_stop = expect(data, v_stop, stop, Tag.SEQUENCE, "msgGlobalData")

@@ -35,26 +35,26 @@ class TokenBucket:
         self._tokens = float(burst)
         self._stamp: float | None = None
 
-    def take(self, now: float, tokens: float = 1.0) -> float:
-        """Take ``tokens`` at time ``now``; seconds to wait before sending (0.0: go now)."""
+    def _refill(self, now: float, tokens: float) -> None:
+        """Check ``tokens``, then add what accrued since the last call (up to ``burst``); a clock
+        that went back adds nothing and keeps the later stamp."""
         if tokens < 0:
             raise ValueError("tokens must not be negative")
         if self._stamp is not None and now > self._stamp:
             self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
         if self._stamp is None or now > self._stamp:
             self._stamp = now
+
+    def take(self, now: float, tokens: float = 1.0) -> float:
+        """Take ``tokens`` at time ``now``; seconds to wait before sending (0.0: go now)."""
+        self._refill(now, tokens)
         self._tokens -= tokens
         return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
 
     def try_take(self, now: float, tokens: float = 1.0) -> bool:
         """Take ``tokens`` at time ``now`` only if the bucket holds them: for dropping, not
         pacing (a trap flood is shed, not queued). A refusal leaves the balance untouched."""
-        if tokens < 0:
-            raise ValueError("tokens must not be negative")
-        if self._stamp is not None and now > self._stamp:
-            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-        if self._stamp is None or now > self._stamp:
-            self._stamp = now
+        self._refill(now, tokens)
         if self._tokens < tokens:
             return False
         self._tokens -= tokens

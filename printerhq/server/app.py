@@ -28,7 +28,7 @@ from printerhq.server import dashboard, releases
 from printerhq.server.agent_control import AgentControl
 from printerhq.server.control_session import ConfigSignal, ControlSession
 from printerhq.server.metrics import Metrics
-from printerhq.server.store import Agent, AgentRevoked, Store, StoreError
+from printerhq.server.store import Agent, AgentRevoked, IngestResult, Store, StoreError
 
 log = logging.getLogger("printerhq.server")
 
@@ -166,6 +166,17 @@ def create_app(
                     wire.WIRE_MINOR,
                 )
 
+    async def ingest_batch(
+        agent: Agent, data: bytes, client: str
+    ) -> tuple[wire.Batch, IngestResult]:
+        """Decode, check and store one batch, from either transport (``WireError`` if bad)."""
+        batch = wire.decode_batch(data)
+        check_agent(agent, batch)
+        result = await store.ingest(
+            agent, batch.batch_id, batch.reports, client, version=(batch.wire, batch.minor)
+        )
+        return batch, result
+
     # -- ingest over HTTPS ---------------------------------------------------------------------
     async def ingest_http(request: Request) -> Response:
         agent = await authenticate(request)
@@ -190,15 +201,7 @@ def create_app(
                 data = bytes(body)
             else:
                 raise wire.WireError(f"unsupported content-encoding {encoding!r}", 415)
-            batch = wire.decode_batch(data)
-            check_agent(agent, batch)
-            result = await store.ingest(
-                agent,
-                batch.batch_id,
-                batch.reports,
-                _client(request),
-                version=(batch.wire, batch.minor),
-            )
+            batch, result = await ingest_batch(agent, data, _client(request))
         except wire.WireError as exc:
             return _reject("http", agent, request, exc)
         except AgentRevoked:
@@ -317,15 +320,7 @@ def create_app(
                     await ws.close(code=1009 if exc.status == 413 else 1007)
                     return
                 try:
-                    batch = wire.decode_batch(raw)
-                    check_agent(agent, batch)
-                    result = await store.ingest(
-                        agent,
-                        batch.batch_id,
-                        batch.reports,
-                        _client(ws),
-                        version=(batch.wire, batch.minor),
-                    )
+                    batch, result = await ingest_batch(agent, raw, _client(ws))
                 except wire.WireError as exc:
                     # The error starts with the status: "409 incompatible_version: ..." is the
                     # refusal of a version that the agent recognises (it keeps the batch).

@@ -6,42 +6,19 @@ from __future__ import annotations
 import json
 import os
 import ssl
-import subprocess
-import sys
 
 import httpx
 import pytest
 
+from .helpers_agent_e2e import simulator_process
 from .helpers_server import ServerProcess
-from .test_cli_scan import FIXTURES, ROOT, free_udp_port, is_printer_recording, printerhq
+from .test_cli_scan import FIXTURES, is_printer_recording, printerhq
 
 
 @pytest.fixture
 def simulator():
-    port = free_udp_port("127.81.0.1")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "printerhq",
-            "sim",
-            *map(str, FIXTURES),
-            "--addresses",
-            f"127.81.0.1-127.81.0.{len(FIXTURES)}",
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    try:
-        assert process.stdout.readline().startswith("sim: serving")
+    with simulator_process(FIXTURES, "127.81.0.1", f"127.81.0.{len(FIXTURES)}") as port:
         yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @pytest.fixture

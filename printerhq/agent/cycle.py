@@ -23,9 +23,8 @@ from printerhq.agent.schedule import Kind
 from printerhq.control import MAX_ERROR_SAMPLES, CycleStatus
 from printerhq.engine import Scanner, ScanOptions
 from printerhq.model import DeviceReport, ScanStats
-from printerhq.snmp.credentials import Community, Credential
 from printerhq.snmp.message import Version
-from printerhq.snmp.v3credential import UsmCredential
+from printerhq.snmp.v3credential import credentials_in_order
 from printerhq.targets import TargetSpec
 from printerhq.uplink import Uplink
 from printerhq.v3users import resolve_v3_user
@@ -38,17 +37,11 @@ def section_dir(state_dir: Path, section: ScanSection) -> Path:
 
 def scan_options(section: ScanSection) -> ScanOptions:
     """Engine options for ``section`` (``CredentialError`` for a bad v3 file)."""
-    credentials: list[Credential] = []
+    user = None
     if section.v3 is not None:
         user = resolve_v3_user(section.v3.user, file=section.v3.file, environ={})
-        if user is not None:
-            credentials.append(UsmCredential(user))
     communities = section.communities or ([] if section.v3 else ["public"])
-    credentials += [
-        Community(name.encode(), version)
-        for version in (Version.V2C, Version.V1)
-        for name in communities
-    ]
+    credentials = credentials_in_order(user, communities, (Version.V2C, Version.V1))
     return ScanOptions(
         port=section.port,
         credentials=credentials,

@@ -15,9 +15,8 @@ import trio
 
 from ..engine import DEFAULT_RATE, ScanOptions
 from ..model import DeviceReport, Identity, to_builtins
-from ..snmp.credentials import Community, Credential
 from ..snmp.message import Version
-from ..snmp.v3credential import UsmCredential
+from ..snmp.v3credential import credentials_in_order
 from ..targets import TargetError, parse_targets, resolve
 from ..uplink import UplinkError
 from .progress import Progress
@@ -128,17 +127,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def build_options(args: argparse.Namespace) -> ScanOptions:
     """Raises CredentialError for malformed SNMPv3 settings (the message holds no secret)."""
-    credentials: list[Credential] = []
     user = v3_user_from_args(args)
-    if user is not None:
-        credentials.append(UsmCredential(user))
     # With a v3 user, communities are tried only when asked for explicitly.
     communities = args.community or ([] if user else ["public"])
-    credentials += [
-        Community(name.encode(), version)
-        for version in _VERSIONS[args.snmp_version]
-        for name in communities
-    ]
+    credentials = credentials_in_order(user, communities, _VERSIONS[args.snmp_version])
     return ScanOptions(
         port=args.port,
         credentials=credentials,

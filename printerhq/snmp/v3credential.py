@@ -22,17 +22,24 @@ with :class:`SnmpV3Error`, whose ``usm_error`` is the specific
 
 from __future__ import annotations
 
-__all__ = ["UsmCredential", "BoundUsm", "SnmpV3Error", "SnmpV3Resynchronised"]
+__all__ = [
+    "UsmCredential",
+    "BoundUsm",
+    "SnmpV3Error",
+    "SnmpV3Resynchronised",
+    "credentials_in_order",
+]
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 import trio
 
 from .ber import SnmpDecodeError
 from .client import SnmpBadReply, SnmpResynchronised, SnmpTimeout
+from .credentials import Community, Credential
 from .message import Pdu, Version
 from .usm import (
     DecryptionError,
@@ -230,3 +237,14 @@ class BoundUsm:
             return self.session.handle_privacy_probe(data)
         except UsmError as exc:
             raise self._classify(exc) from None
+
+
+def credentials_in_order(
+    user: UsmUser | None, communities: Iterable[str], versions: Iterable[Version]
+) -> list[Credential]:
+    """What a scan tries, in this order: the SNMPv3 user (if any), then each community in each
+    version (``versions`` outer, so v2c with every community before v1)."""
+    credentials: list[Credential] = [] if user is None else [UsmCredential(user)]
+    names = list(communities)
+    credentials += [Community(name.encode(), version) for version in versions for name in names]
+    return credentials

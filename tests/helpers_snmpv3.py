@@ -141,11 +141,20 @@ def start_snmpd(directory: Path) -> Snmpd:
         if priv is not PrivProtocol.NONE:
             line += f" {NETSNMP_PRIV[priv]} {PRIV_PASS}"
         lines += [line, f"rouser {name} noauth"]
+    server = launch_snmpd(directory, lines)
+    if server is None:
+        raise RuntimeError(f"snmpd did not start: {(directory / 'snmpd.log').read_text()[-2000:]}")
+    return server
+
+
+def launch_snmpd(directory: Path, lines: list[str], port: int | None = None) -> Snmpd | None:
+    """snmpd with ``lines`` as its snmpd.conf on 127.0.0.1 (``port``, or a free one), answering
+    ``COMMUNITY``; five tries, then None. ``directory/persist`` must exist."""
     config = directory / "snmpd.conf"
     config.write_text("\n".join(lines) + "\n")
     env = {**os.environ, "SNMP_PERSISTENT_DIR": str(directory / "persist"), "MIBS": ""}
     for _attempt in range(5):
-        port = _free_udp_port()
+        chosen = port or _free_udp_port()
         with open(directory / "snmpd.log", "w") as log:  # the child keeps its own descriptor
             process = subprocess.Popen(
                 [
@@ -158,17 +167,17 @@ def start_snmpd(directory: Path) -> Snmpd:
                     str(directory / "snmpd.log"),
                     "-p",
                     str(directory / "snmpd.pid"),
-                    f"udp:127.0.0.1:{port}",
+                    f"udp:127.0.0.1:{chosen}",
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
             )
-        server = Snmpd(port, directory, process)
+        server = Snmpd(chosen, directory, process)
         if _wait_ready(server):
             return server
         server.stop()
-    raise RuntimeError(f"snmpd did not start: {(directory / 'snmpd.log').read_text()[-2000:]}")
+    return None
 
 
 def _wait_ready(server: Snmpd, timeout: float = 10.0) -> bool:

@@ -352,53 +352,23 @@ def _start_printerish_snmpd(directory: Path, serial: str, port: int | None = Non
     """snmpd with one SNMPv3 user and a prtGeneralSerialNumber.1 read from ``serial``: enough
     for identification to call it a printer, with a live sysUpTime. (net-snmp caches a pass
     handler's GETNEXT answers, so a new serial is served only by a restarted agent.)"""
-    import os
-    import subprocess
-
-    from .helpers_snmpv3 import COMMUNITY, Snmpd, _free_udp_port, _wait_ready
+    from .helpers_snmpv3 import COMMUNITY, launch_snmpd
 
     (directory / "persist").mkdir(parents=True, exist_ok=True)
     (directory / "serial").write_text(serial + "\n")
     script = directory / "serial.sh"
     script.write_text(_SERIAL_SCRIPT)
     script.chmod(0o755)
-    config = directory / "snmpd.conf"
-    config.write_text(
-        "\n".join(
-            [
-                f"rocommunity {COMMUNITY} 127.0.0.1",
-                "createUser warmuser SHA-256 auth-pass-phrase AES priv-pass-phrase",
-                "rouser warmuser priv",
-                f"pass .1.3.6.1.2.1.43.5.1.1.17 {script}",
-            ]
-        )
-        + "\n"
-    )
-    env = {**os.environ, "SNMP_PERSISTENT_DIR": str(directory / "persist"), "MIBS": ""}
-    for _attempt in range(5):
-        port = port or _free_udp_port()
-        process = subprocess.Popen(
-            [
-                "snmpd",
-                "-f",
-                "-C",
-                "-c",
-                str(config),
-                "-Lf",
-                str(directory / "snmpd.log"),
-                "-p",
-                str(directory / "snmpd.pid"),
-                f"udp:127.0.0.1:{port}",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=env,
-        )
-        server = Snmpd(port, directory, process)
-        if _wait_ready(server):
-            return server
-        server.stop()
-    pytest.skip("snmpd did not start")
+    lines = [
+        f"rocommunity {COMMUNITY} 127.0.0.1",
+        "createUser warmuser SHA-256 auth-pass-phrase AES priv-pass-phrase",
+        "rouser warmuser priv",
+        f"pass .1.3.6.1.2.1.43.5.1.1.17 {script}",
+    ]
+    server = launch_snmpd(directory, lines, port)
+    if server is None:
+        pytest.skip("snmpd did not start")
+    return server
 
 
 async def test_v3_printer_through_snmpd(tmp_path):

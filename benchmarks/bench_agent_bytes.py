@@ -64,6 +64,7 @@ from tests.netns_lab import (  # noqa: E402
     load_nft,
     skip_reason,
     start_sim,
+    stop_process,
 )
 
 FIXTURES = ROOT / "fixtures"
@@ -169,19 +170,6 @@ def _nft_rules(ifname: str, server_port: int) -> str:
     )
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-    for stream in (proc.stdout, proc.stderr):
-        if stream:
-            stream.close()
-
-
 def _start_server(
     lan: list[str], address: str, data_dir: Path, timeout: float = 60
 ) -> subprocess.Popen[bytes]:
@@ -212,7 +200,7 @@ def _start_server(
     deadline = time.monotonic() + timeout
     while not ready.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
-            _stop(proc)
+            stop_process(proc, grace=15)
             tail = (data_dir / "server.log").read_text()[-2000:]
             raise RuntimeError(f"server did not start: {tail}")
         time.sleep(0.05)
@@ -256,7 +244,7 @@ def open_bench_lab(recordings: list[Path], data_dir: Path) -> Iterator[BenchLab]
         yield lab
     finally:
         for proc in reversed(lab.processes):
-            _stop(proc)
+            stop_process(proc, grace=15)
         delete_namespaces(lab.agent_ns, lab.lan_ns)
 
 

@@ -237,6 +237,20 @@ def start_sim(lan_ns: str, recordings: Iterable[Path], addresses: list[str]) -> 
     )
 
 
+def stop_process(proc: subprocess.Popen, grace: float = 5.0) -> None:  # type: ignore[type-arg]
+    """SIGTERM, SIGKILL after ``grace`` seconds, then close its pipes."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+    for stream in (proc.stdout, proc.stderr):
+        if stream:
+            stream.close()
+
+
 def delete_namespaces(*names: str) -> None:
     for ns in names:
         subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=20)
@@ -287,16 +301,7 @@ def open_lab() -> Iterator[Lab]:
         yield lab
     finally:
         for proc in lab.processes:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=5)
-            for stream in (proc.stdout, proc.stderr):
-                if stream:
-                    stream.close()
+            stop_process(proc)
         delete_namespaces(lab.agent_ns, lab.lan_ns)
 
 

@@ -593,8 +593,7 @@ def test_the_agent_applies_an_update_execs_into_it_and_reports_the_new_version(
     assert order.index("update_restart") < order.index("agent_stopped") < len(order) - 1
     assert order.index("cycle_done") < order.index("update_check")
     # The trial was the new version's own agent, one cycle of the simulator's printers.
-    trial_log = (site.root / "logs" / f"{NEWER}-trial.log").read_text()
-    trial = [json.loads(line) for line in trial_log.splitlines() if line.startswith("{")]
+    trial = log_events(site.root / "logs" / f"{NEWER}-trial.log")
     assert any(e["event"] == "agent_starting" and e["trial"] for e in trial)
     assert any(e["event"] == "cycle_done" and e["printers"] >= 1 for e in trial)
     # The switch is confirmed after the new version's first good cycle.

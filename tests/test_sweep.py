@@ -4,6 +4,7 @@ Scanner using it: same findings as the per-host path, cancellation-safe."""
 
 from __future__ import annotations
 
+import gc
 import random
 import re
 import socket
@@ -353,6 +354,7 @@ async def test_cancelling_a_swept_scan_at_many_points(tmp_path):
     async with serve_fleet(FIXTURES[:5], hosts) as fleet:
         await trio.testing.wait_all_tasks_blocked()
         baseline_tasks = trio.lowlevel.current_statistics().tasks_living
+        gc.collect()  # files an earlier test left to the collector close now, not mid-test
         baseline_fds = open_fds()
         finished = 0
         # A whole scan is only a few hundred task steps (no task per silent address).
@@ -521,6 +523,7 @@ async def test_cancelling_a_swept_scan_with_icmp_and_http_at_many_points(tmp_pat
                 pytest.skip("ICMP off")
             await trio.testing.wait_all_tasks_blocked()
             baseline_tasks = trio.lowlevel.current_statistics().tasks_living
+            gc.collect()  # files an earlier test left to the collector close now, not mid-test
             baseline_fds = open_fds()
             finished = 0
             for steps in [1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377, 610, 987, 50_000]:

@@ -1,5 +1,6 @@
-"""Pieces the end-to-end tests of ``printerhq agent`` share: the simulator as a process, the agent
-as a process with its JSON log, and a bounded wait that shows the agent's log when it fails.
+"""Pieces the end-to-end tests of ``printerhq agent`` share: its configuration file, the simulator
+as a process, the agent as a process with its JSON log, and a bounded wait that shows the
+agent's log when it fails.
 
 Everything runs on loopback; the simulator listens on a port chosen at run time.
 """
@@ -17,6 +18,59 @@ from pathlib import Path
 from typing import Any
 
 from .test_cli_scan import ROOT, free_udp_port
+
+TomlValue = str | bool | int | list[str]
+
+# What every test agent scans with unless it says otherwise: fast, no ICMP, discovery rarely.
+SCAN_DEFAULTS: dict[str, TomlValue] = {
+    "interval": "1h",
+    "discovery_interval": "1h",
+    "timeout": "300ms",
+    "retries": 0,
+    "icmp": False,
+}
+AGENT_DEFAULTS: dict[str, TomlValue] = {"jitter": "0s", "heartbeat": "500ms"}
+
+
+def _toml_value(value: TomlValue) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return json.dumps(value)  # a TOML basic string or array of them is valid JSON
+
+
+def agent_toml(
+    *,
+    server: dict[str, TomlValue],
+    scan: dict[str, TomlValue],
+    agent: dict[str, TomlValue],
+    **tables: dict[str, TomlValue],
+) -> str:
+    """An agent configuration: ``[server]``, one ``[[scan]]`` (over :data:`SCAN_DEFAULTS`),
+    ``[agent]`` (over :data:`AGENT_DEFAULTS`) and any other tables (``site``, ``updates``)."""
+    sections = [("[server]", server), ("[[scan]]", {**SCAN_DEFAULTS, **scan})]
+    sections += [(f"[{name}]", table) for name, table in tables.items()]
+    sections.append(("[agent]", {**AGENT_DEFAULTS, **agent}))
+    return "\n".join(
+        "\n".join([title, *(f"{key} = {_toml_value(value)}" for key, value in table.items())])
+        + "\n"
+        for title, table in sections
+    )
+
+
+def idle_agent_toml(root: Path, state_dir: Path, **tables: dict[str, TomlValue]) -> str:
+    """A configuration the real agent accepts with nothing to talk to: its server and its one
+    target are loopback ports where nothing listens (the agent runs, beats, and collects
+    nothing). Writes the token file it names."""
+    token = root / "token"
+    token.write_text("t0ken\n")
+    return agent_toml(
+        server={"url": "http://127.0.0.1:9", "token_file": str(token), "insecure": True},
+        scan={"targets": ["127.0.0.1"], "port": 9},
+        agent={"state_dir": str(state_dir)},
+        **tables,
+    )
 
 
 @contextmanager

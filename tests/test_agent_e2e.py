@@ -22,6 +22,7 @@ import pytest
 from printerhq.uplink.spool import Spool
 
 from .helpers_agent_e2e import (
+    agent_toml,
     kill_agent,
     log_events,
     simulator_process,
@@ -61,29 +62,18 @@ class Site:
 
     def config(self, targets: str, remote_config: bool) -> Path:
         path = self.base / "agent.toml"
-        path.write_text(f"""
-[server]
-url = "{self.server.url}"
-token_file = "{self.token_file}"
-ca_bundle = "{self.server.certfile}"
-
-[[scan]]
-targets = ["{targets}"]
-interval = "2s"
-discovery_interval = "1h"
-port = {self.sim_port}
-timeout = "300ms"
-retries = 0
-icmp = false
-
-[site]
-remote_config = {str(remote_config).lower()}
-
-[agent]
-name = "site-a"
-state_dir = "{self.state_dir}"
-jitter = "0s"
-""")
+        path.write_text(
+            agent_toml(
+                server={
+                    "url": self.server.url,
+                    "token_file": str(self.token_file),
+                    "ca_bundle": str(self.server.certfile),
+                },
+                scan={"targets": [targets], "interval": "2s", "port": self.sim_port},
+                site={"remote_config": remote_config},
+                agent={"name": "site-a", "state_dir": str(self.state_dir), "heartbeat": "2s"},
+            )
+        )
         return path
 
     def start_agent(self, config: Path) -> None:

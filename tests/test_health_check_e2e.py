@@ -22,6 +22,7 @@ import pytest
 
 from printerhq.agent.health import ProcessState, decode_heartbeat
 from printerhq.agent.revive import process_state
+from tests.helpers_agent_e2e import idle_agent_toml
 
 # The real agent, as a site runs it.
 AGENT = [sys.executable, "-m", "printerhq", "agent"]
@@ -47,27 +48,9 @@ class Site:
 
     def write_config(self, health_check: bool) -> None:
         # A configuration the real agent accepts too: loopback only, nothing listening.
-        self.config.write_text(f"""
-[server]
-url = "http://127.0.0.1:9"
-token_file = "{self.root / "token"}"
-insecure = true
-
-[[scan]]
-targets = ["127.0.0.1"]
-port = 9
-interval = "1h"
-discovery_interval = "1h"
-icmp = false
-
-[site]
-health_check = {"true" if health_check else "false"}
-
-[agent]
-state_dir = "{self.state}"
-jitter = "0s"
-heartbeat = "500ms"
-""")
+        self.config.write_text(
+            idle_agent_toml(self.root, self.state, site={"health_check": health_check})
+        )
 
     def start_agent(self) -> subprocess.Popen[bytes]:
         process = subprocess.Popen(

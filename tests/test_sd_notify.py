@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers_agent_e2e import idle_agent_toml
+
 
 def _listener(address: str) -> socket.socket:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -39,28 +41,9 @@ def test_sd_notify_reaches_a_filesystem_and_an_abstract_socket(tmp_path: Path) -
 
 
 def test_agent_says_ready_watchdog_stopping(tmp_path: Path) -> None:
-    pytest.importorskip("printerhq.agent.service")
     state = tmp_path / "state"
-    (tmp_path / "token").write_text("t0ken\n")
     config = tmp_path / "agent.toml"
-    config.write_text(f"""
-[server]
-url = "http://127.0.0.1:9"
-token_file = "{tmp_path / "token"}"
-insecure = true
-
-[[scan]]
-targets = ["127.0.0.1"]
-port = 9
-interval = "1h"
-discovery_interval = "1h"
-icmp = false
-
-[agent]
-state_dir = "{state}"
-jitter = "0s"
-heartbeat = "500ms"
-""")
+    config.write_text(idle_agent_toml(tmp_path, state))
     address = str(tmp_path / "notify")
     with _listener(address) as sock:
         agent = subprocess.Popen(

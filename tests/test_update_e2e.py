@@ -31,6 +31,7 @@ from printerhq.agent import update_state
 from printerhq.agent.service import trial_command
 from printerhq.agent.update import UpdateManager, UpdatePaths
 from tests.helpers_agent_e2e import (
+    agent_toml,
     kill_agent,
     log_events,
     simulator_process,
@@ -136,36 +137,28 @@ class Site:
         updates: bool = True,
     ) -> Path:
         path = self.tmp / "agent.toml"
-        path.write_text(f"""
-[server]
-url = "{self.server.url}"
-token_file = "{self.token_file}"
-ca_bundle = "{self.server.certfile}"
-
-[[scan]]
-targets = ["{targets}"]
-interval = "{interval}"
-discovery_interval = "1h"
-port = {port or free_udp_port(targets.split("-")[0])}
-timeout = "300ms"
-retries = 0
-icmp = false
-
-[site]
-updates = {str(updates).lower()}
-
-[updates]
-public_key = "{self.public_key}"
-check_interval = "{check_interval}"
-install_root = "{self.root}"
-trial_deadline = "90s"
-
-[agent]
-name = "site-a"
-state_dir = "{self.tmp / "state"}"
-jitter = "0s"
-heartbeat = "500ms"
-""")
+        path.write_text(
+            agent_toml(
+                server={
+                    "url": self.server.url,
+                    "token_file": str(self.token_file),
+                    "ca_bundle": str(self.server.certfile),
+                },
+                scan={
+                    "targets": [targets],
+                    "interval": interval,
+                    "port": port or free_udp_port(targets.split("-")[0]),
+                },
+                site={"updates": updates},
+                updates={
+                    "public_key": self.public_key,
+                    "check_interval": check_interval,
+                    "install_root": str(self.root),
+                    "trial_deadline": "90s",
+                },
+                agent={"name": "site-a", "state_dir": str(self.tmp / "state")},
+            )
+        )
         return path
 
     def gen_key(self, path: Path) -> str:

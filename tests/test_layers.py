@@ -40,6 +40,7 @@ LAYERS: dict[str, str] = {
     "printerhq.cli": CLI,
     # Protocol cores.
     "printerhq.model": CORE,
+    "printerhq.limits": CORE,  # bounds every boundary enforces
     "printerhq.traffic": CORE,
     "printerhq.wire": CORE,  # the wire format beside the model
     "printerhq.control": CORE,  # the agent stream's control messages beside the wire format

@@ -48,19 +48,35 @@ DELIBERATE: dict[tuple[str, str], str] = {
     "anyway) where LibreNMS parses MDL: from the ~300-byte IEEE 1284 device ID, which names "
     "the model family 'M129-M134'",
     (
+        "brother_hl5370dw",
+        "hardware",
+    ): "Brother appends the MAC address to the model name ('HL-5370DW series [001ba90ba752]'); "
+    "we drop it, LibreNMS keeps it",
+    (
+        "zebra",
+        "hardware",
+    ): "LibreNMS reads the ZebraNet print server's product number (ESI 683.1.4.0, '79071'); we "
+    "read the printer's own model (zbrGeneralModel 10642.1.1.0), as FusionInventory does",
+    (
+        "zebra",
+        "serial",
+    ): "LibreNMS reads the ZebraNet print server's serial (ESI 683.1.5.0); we read the "
+    "printer's (ZEBRA-QL-MIB 10642.200.19.5.0), as FusionInventory does",
+    (
         "jetdirect_m130nw",
         "state:1.3.6.1.4.1.11.2.3.9.4.2.1.3.3.1.13.0",
     ): "HP default media size is configuration, not device state: not in our status model",
 }
 
-# Differences that follow one rule across files: field kind -> reason.
-DELIBERATE_WHEN_LIBRENMS_EMPTY = {
-    "hardware": "LibreNMS has no model source for this device; we fall back to the vendor "
-    "model OID, hrDeviceDescr.1 or sysDescr, so we report a model where it has none",
-    "serial": "we also read the serial from sysDescr (HP 'SN:' field) or the vendor serial OID "
-    "where LibreNMS's definition for this OS reads none",
-    "version": "we read the vendor firmware OID where LibreNMS's definition for this OS reads none",
-}
+# Identity fields are held to our own expectation (tests/data/realdata_expected.json, read by
+# hand from each recording's strings), not only to LibreNMS's: where LibreNMS has no value, or a
+# different one, ours must still be the right one.
+IDENTITY_FIELDS = {"hardware": "model", "serial": "serial", "version": "firmware"}
+EXPECTED = json.loads((Path(__file__).parent / "data" / "realdata_expected.json").read_text())
+LIBRENMS_EMPTY = (
+    "LibreNMS reads none here; ours is the value the recording holds "
+    "(tests/data/realdata_expected.json)"
+)
 
 
 @dataclass
@@ -68,6 +84,7 @@ class Row:
     field: str
     expected: object
     ours: object
+    own: object = None  # our own expectation (identity fields only)
 
     @property
     def matches(self) -> bool:
@@ -93,9 +110,10 @@ def compare(json_path: Path) -> list[Row]:
     rows.append(Row("vendor", vendor, report.identity.vendor))
     if brand:
         rows.append(Row("brand", brand, report.identity.brand))
-    rows.append(Row("hardware", device.get("hardware"), report.identity.model))
-    rows.append(Row("serial", device.get("serial"), report.identity.serial))
-    rows.append(Row("version", device.get("version"), report.identity.firmware))
+    own = EXPECTED[json_path.stem]
+    rows.append(Row("hardware", device.get("hardware"), report.identity.model, own["model"]))
+    rows.append(Row("serial", device.get("serial"), report.identity.serial, own["serial"]))
+    rows.append(Row("version", device.get("version"), report.identity.firmware, own["firmware"]))
     supplies = {s.index: s for s in report.supplies}
     trays = {t.index: t for t in (report.status.trays if report.status else [])}
     expected_supplies = (
@@ -190,11 +208,13 @@ def compare(json_path: Path) -> list[Row]:
 
 
 def verdict(stem: str, row: Row) -> tuple[str, str | None]:
+    if row.field in IDENTITY_FIELDS and row.ours != row.own:
+        return "differs", None  # wrong by our own expectation, whatever LibreNMS says
     if row.matches:
         return "match", None
     reason = DELIBERATE.get((stem, row.field))
-    if reason is None and row.expected is None and row.field in DELIBERATE_WHEN_LIBRENMS_EMPTY:
-        reason = DELIBERATE_WHEN_LIBRENMS_EMPTY[row.field]
+    if reason is None and row.expected is None and row.field in IDENTITY_FIELDS:
+        reason = LIBRENMS_EMPTY
     return ("deliberate", reason) if reason else ("differs", None)
 
 
@@ -210,6 +230,7 @@ def test_accuracy_against_librenms(capsys):
             if kind == "differs":
                 undocumented.append(
                     f"{stem}: {row.field}: LibreNMS {row.expected!r}, ours {row.ours!r}"
+                    + (f", expected {row.own!r}" if row.field in IDENTITY_FIELDS else "")
                 )
         table.append((stem, counts))
     assert table, "no expectations found"
@@ -254,3 +275,33 @@ def test_main_recordings_identified(path: Path):
     identity = discover(recording)
     assert identity.vendor == LIBRENMS_OS[os_name][0]
     assert identity.is_printer
+
+
+def all_recordings() -> list[Path]:
+    return [p.with_suffix(".snmprec") for p in expected_files()] + detect_only_files()
+
+
+def recording_key(path: Path) -> str:
+    return path.stem if path.parent == LIBRENMS else f"{path.parent.name}/{path.stem}"
+
+
+@pytest.mark.parametrize("path", all_recordings(), ids=recording_key)
+def test_identity_expected(path: Path):
+    """Model, serial, firmware and kind of every recording, main and detection-only, against
+    the values read by hand from the recording (a swapped or wrong field fails here even where
+    LibreNMS has no value to compare with)."""
+    expected = EXPECTED[recording_key(path)]
+    report, _ = collect_path(path)
+    identity = report.identity
+    ours = {
+        "model": identity.model,
+        "serial": identity.serial,
+        "firmware": identity.firmware,
+        "kind": identity.device_kind,
+    }
+    assert ours == expected
+
+
+def test_every_recording_has_an_expectation():
+    keys = {recording_key(path) for path in all_recordings()}
+    assert keys == set(EXPECTED) - {"_comment"}

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from printerhq.mib import decode as dec
 from printerhq.mib import standard as std
 from printerhq.mib.oids import OID, dotted, is_under
-from printerhq.mib.vendors import CounterTable, Scalar, counter_bucket
+from printerhq.mib.vendors import CounterTable, Scalar, counter_bucket, tidy_model
 from printerhq.model import CounterName
 from printerhq.snmp.message import ErrorStatus, Varbind
 
@@ -316,7 +316,7 @@ class PassesMixin(CollectionBase):
         serial = first(v.serial, "serial") or ident.serial or parsed.get("serial")
         if serial is None and v.key == "generic":
             serial = self._text(std.PRT_GENERAL_SERIAL + (1,), "identity.serial")
-        model = (
+        model = tidy_model(
             first(v.model, "model")
             or parsed.get("model")
             or self._text(std.HR_DEVICE_DESCR + (1,), "identity.model")

@@ -84,9 +84,12 @@ def identify(address: str, varbinds: Iterable[Varbind]) -> Identity:
     kind = None
     if is_printer:
         kind = vendor.device_kind if vendor is not None else "printer"
+        # A scanner only when nothing says printer: Ricoh-family MFPs list their roles
+        # ("RICOH MP 3053 1.09 / RICOH Network Printer C model / RICOH Network Scanner ...")
         if (
             sys_descr
             and re.search(r"scan server|scanner", sys_descr, re.IGNORECASE)
+            and not re.search(r"\bprinter\b", sys_descr, re.IGNORECASE)
             and not hr_printer
         ):
             kind = "scanner"

@@ -124,6 +124,22 @@ def _descr_fields(pattern: str) -> Callable[[str], dict[str, str]]:
     return parse
 
 
+# A network address some firmware appends to the model name: "HL-5370DW [001ba90ba752]"
+# (Brother), "(00:1b:a9:0b:a7:52)", "- 001BA90BA752".
+_MODEL_MAC_SUFFIX = re.compile(
+    r"\s*[-\[(]?\s*(?:[0-9a-f]{12}|[0-9a-f]{2}(?:[:-][0-9a-f]{2}){5})\s*[\])]?\s*$", re.IGNORECASE
+)
+
+
+def tidy_model(model: str | None) -> str | None:
+    """A model name without a trailing MAC address and with single spaces
+    ("Develop ineo  280" -> "Develop ineo 280")."""
+    if not model:
+        return None
+    model = _MODEL_MAC_SUFFIX.sub("", model)
+    return " ".join(model.split()) or None
+
+
 PRT_SERIAL = Scalar(std.PRT_GENERAL_SERIAL + (1,))
 HP_DEVICE_ID = oid("1.3.6.1.4.1.11.2.3.9.1.1.7.0")  # IEEE 1284 device ID (also on OKI, Brother)
 _HP_PML = "1.3.6.1.4.1.11.2.3.9.4.2.1"
@@ -249,6 +265,8 @@ CANON = Vendor(
     model=(Scalar(oid("1.3.6.1.4.1.1602.1.1.1.1.0"), clean=_strip(suffixes=(" Series",))),),
     serial=(PRT_SERIAL, Scalar(oid("1.3.6.1.4.1.1602.1.2.1.8.1.3.1.1"))),
     firmware=(Scalar(oid("1.3.6.1.4.1.1602.1.1.1.4.0")),),
+    # "Canon iR-ADV C5235 /P", "Canon D1180/MF6680 /P": the model, then the role suffix
+    parse_descr=_descr_fields(r"^Canon\s+(?P<model>.+?)(?:\s+/\w+)?\s*$"),
     counter_tables=(
         CounterTable(
             value_column=oid("1.3.6.1.4.1.1602.1.11.1.3.1.4"),
@@ -292,7 +310,12 @@ XEROX = Vendor(
         CounterOid("scan", oid(f"{_XEROX_COUNTERS}.10.20.11"), "Scan to e-mail"),
         CounterOid("scan", oid(f"{_XEROX_COUNTERS}.10.20.12"), "Scan to network"),
     ),
-    parse_descr=_descr_fields(r"^(?:FUJI XEROX|FUJIFILM|Xerox)\s+(?P<model>[^;]+)"),
+    # "Xerox AltaLink C8045; SS 100.002.057.09608, NC ...": SS (or "System") is the system
+    # software version, Xerox's name for the device firmware.
+    parse_descr=_descr_fields(
+        r"^(?:FUJI XEROX|FUJIFILM|Xerox)\s+(?P<model>[^;]+)"
+        r"(?:;\s*(?:SS|System)\s+(?P<firmware>[0-9][0-9.]*))?"
+    ),
 )
 
 BROTHER = Vendor(
@@ -357,6 +380,9 @@ KONICA = Vendor(
     model=(Scalar(oid(f"{_KM}.1.6.2.1.0"), clean=_strip("KONICA MINOLTA ")),),
     serial=(PRT_SERIAL,),
     firmware=(Scalar(oid(f"{_KM}.1.6.1.0")),),
+    # "KONICA MINOLTA bizhub C3110", "Develop ineo  280": the same form as the model object
+    # (maker dropped, OEM brand kept)
+    parse_descr=_descr_fields(r"^(?:KONICA MINOLTA\s+)?(?P<model>(?:Develop\s+|Olivetti\s+)?\S.*)$"),
     counters=(
         CounterOid("total", oid(f"{_KM}.5.7.2.1.1.0"), "Total", skip_zero=True),
         CounterOid("duplex", oid(f"{_KM}.5.7.2.1.3.0"), "Total print duplex", skip_zero=True),
@@ -383,6 +409,8 @@ SHARP = Vendor(
     model=(Scalar(oid("1.3.6.1.4.1.2385.2.1.3.2.1.4.13501.1302.1")),),
     serial=(PRT_SERIAL,),
     firmware=(Scalar(oid("1.3.6.1.4.1.2385.2.1.1.2.1.2.1")),),
+    # "SHARP MX-2614N": the same form as Sharp's model object ("SHARP MX-M266NV")
+    parse_descr=_descr_fields(r"^(?P<model>SHARP\s+[A-Z]{2}-\S+)"),
     counter_tables=(
         CounterTable(
             value_column=oid("1.3.6.1.4.1.2385.1.1.19.2.1.3"),
@@ -421,8 +449,11 @@ SAMSUNG = Vendor(
     descr_patterns=((r"^Samsung", None),),
     printer_object_ids=(oid("1.3.6.1.4.1.236.11.5"),),
     serial=(PRT_SERIAL,),
+    # "Samsung CLX-3170 Series;V1.00.01.64 Sep-27-2010;...;S/N AAAA..." or
+    # "Samsung ML-2850 Series OS 1.01.15.47 02-10-2010;...": the system version is the firmware
     parse_descr=_descr_fields(
-        r"^Samsung\s+(?P<model>[^;]+?)(?:\s+Series)?(?:;\s*V?(?P<firmware>[^;\s]+)|\s+OS\s+(?P<os>\S+)|$)"
+        r"^Samsung\s+(?P<model>[^;]+?)(?:\s+Series)?"
+        r"(?:(?:;\s*V?|\s+OS\s+)(?P<firmware>[^;\s]+)|\s*$)"
         r"(?:.*S/N\s+(?P<serial>\S+))?"
     ),
 )
@@ -436,20 +467,37 @@ TOSHIBA = Vendor(
     model=(Scalar(oid("1.3.6.1.4.1.1129.1.2.1.1.1.2.1.0")),),
     serial=(PRT_SERIAL,),
     firmware=(Scalar(oid("1.3.6.1.4.1.1129.1.2.1.1.1.1.2.0")),),
-    parse_descr=_descr_fields(r"^TOSHIBA\s+(?:TEC\s+)?(?P<model>\S+)"),
+    # "TOSHIBA e-STUDIO305CS version NH63.GM.N639 kernel ..." (Lexmark-built, Lexmark's form)
+    parse_descr=_descr_fields(
+        r"^TOSHIBA\s+(?:TEC\s+)?(?P<model>\S+)(?:\s+version\s+(?P<firmware>\S+))?"
+    ),
 )
 
+_ZEBRA = "1.3.6.1.4.1.10642"
 ZEBRA = Vendor(
     key="zebra",
     name="Zebra",
     enterprises=(10642, 683),
     descr_patterns=((r"^Zebra", None),),
     printer_object_ids=(oid("1.3.6.1.4.1.10642"), oid("1.3.6.1.4.1.683")),
-    model=(Scalar(oid("1.3.6.1.4.1.683.1.4.0")),),
-    serial=(Scalar(oid("1.3.6.1.4.1.683.1.5.0")),),
-    firmware=(Scalar(oid("1.3.6.1.4.1.683.1.9.0")),),
+    # The printer's own identity first (ZEBRA-QL-MIB / zbrGeneralInfo, what FusionInventory
+    # reads); the ESI objects under 683 describe the ZebraNet print server (product number
+    # "79071", the server's serial), used only when the printer's objects are absent.
+    model=(
+        Scalar(oid(f"{_ZEBRA}.1.1.0")),  # zbrGeneralModel, "ZTC TLP 2824 Plus"
+        Scalar(oid(f"{_ZEBRA}.200.19.7.0")),  # zql device product name, "TLP 2824 Plus"
+        Scalar(oid("1.3.6.1.4.1.683.1.4.0")),  # ESI genProductNumber (print server)
+    ),
+    serial=(
+        Scalar(oid(f"{_ZEBRA}.200.19.5.0")),  # zql device serial number
+        Scalar(oid("1.3.6.1.4.1.683.1.5.0")),  # ESI genSerialNumber (print server)
+    ),
+    firmware=(
+        Scalar(oid(f"{_ZEBRA}.1.2.0")),  # zbrGeneralFirmwareVersion
+        Scalar(oid("1.3.6.1.4.1.683.1.9.0")),  # ESI genVersion
+    ),
     counters=(
-        CounterOid("total", oid("1.3.6.1.4.1.10642.200.17.3.0"), "Printed length", unit="inches"),
+        CounterOid("total", oid(f"{_ZEBRA}.200.17.3.0"), "Printed length", unit="inches"),
     ),
     device_kind="label_printer",
 )
@@ -459,6 +507,8 @@ TSC = Vendor(
     name="TSC",
     enterprises=(51966,),
     printer_object_ids=(oid("1.3.6.1.4.1.51966"),),
+    # "TTP244CE Version: 7.02 EZD"
+    parse_descr=_descr_fields(r"^(?P<model>\S+)\s+Version:\s*(?P<firmware>\S.*)$"),
     device_kind="label_printer",
 )
 

@@ -74,10 +74,24 @@ SupplyKind = Literal[
     "cleaner",
     "other",
 ]
-# ok: level and capacity are numbers; unlimited (-1), unknown (-2), some_remaining (-3) are the
-# RFC 3805 special values; coarse: the device reports a few steps instead of a level (Brother's
-# 0 full .. 3 near empty), so ``percent`` is an approximation; invalid: see DeviceReport.invalid.
-SupplyState = Literal["ok", "unlimited", "unknown", "some_remaining", "coarse", "invalid"]
+# What a supply's (or tray's) level means; stable identifiers, the human output words them.
+# ok: level and capacity are numbers, ``percent`` is set. The RFC 3805 special values:
+# unlimited (level or capacity -1, "no restriction"; a real level is kept), unknown (level -2 or
+# none), some_remaining (level -3 on a supply that is used up), some_space_left (level -3 on a
+# receptacle that fills up, e.g. waste toner), capacity_unknown (a real level, capacity -2 or
+# none: the level is reported, no percentage). coarse: the device reports a few steps instead of
+# a level (Brother's 0 full .. 3 near empty), so ``percent`` is an approximation; invalid: see
+# DeviceReport.invalid.
+SupplyState = Literal[
+    "ok",
+    "unlimited",
+    "unknown",
+    "some_remaining",
+    "some_space_left",
+    "capacity_unknown",
+    "coarse",
+    "invalid",
+]
 
 
 class Counter(msgspec.Struct, **_options):

@@ -79,11 +79,11 @@ def librenms_capacity(supply: Supply) -> int:
 
 def librenms_level(supply: Supply, os: str) -> int | None:
     """supply_current; None where LibreNMS drops the supply (level -2, unknown)."""
-    if supply.state == "some_remaining":
+    if supply.state in ("some_remaining", "some_space_left"):
         return 50
     if supply.state == "unknown":
         return None
-    if supply.state == "unlimited":
+    if supply.state == "unlimited" and supply.level is None:
         return 0
     if supply.state == "coarse" and os == "brother":
         return round(supply.percent) if supply.percent is not None else None
@@ -95,7 +95,7 @@ def librenms_level(supply: Supply, os: str) -> int | None:
 def librenms_tray_level(tray: InputTray) -> float | None:
     if tray.state == "unknown":
         return None
-    if tray.state == "some_remaining":
+    if tray.state in ("some_remaining", "some_space_left"):
         return 50
     if tray.level is None:
         return None

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import typing
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from printerhq.mib import decode as dec
 from printerhq.mib import standard as std
-from printerhq.model import FieldProblem
+from printerhq.model import FieldProblem, SupplyState
 from printerhq.snmp.ber import Tag
 
 DECODERS = [
@@ -71,12 +73,17 @@ def test_supply_level_is_total(level, capacity, coarse, empty):
         coarse_steps={0: 100.0, 1: 5.0, 2: 0.0, 3: 1.0} if coarse else None,
         empty_code=-100 if empty else None,
     )
-    assert state in ("ok", "unlimited", "unknown", "some_remaining", "coarse", "invalid")
+    assert state in typing.get_args(SupplyState)
     assert cap is None or cap > 0
     assert percent is None or 0.0 <= percent <= 100.0
     assert number is None or number >= 0
     if state == "invalid":
         assert problem
+    if state == "ok":  # "ok" always comes with a percentage; never for a special value
+        assert percent is not None and number is not None
+    if level is not None and level >= 0 and not (empty and level == -100):
+        # a real level is never lost, whatever the capacity says
+        assert number == level or (coarse and state == "coarse")
 
 
 @settings(deadline=None, max_examples=200)
@@ -138,6 +145,43 @@ def test_special_supply_values():
     assert dec.supply_level(-3, 100)[3] == "some_remaining"
     assert dec.supply_level(-2, 100)[3] == "unknown"
     assert dec.supply_level(-1, -1)[3] == "unlimited"
+    assert dec.supply_level(-1, 100)[3] == "unlimited"
+
+
+def test_capacity_unlimited_says_so():
+    # RFC 3805: MaxCapacity -1 = "no restriction"; the level stays, there is no percentage
+    assert dec.supply_level(40, -1) == (40, None, None, "unlimited", None)
+    assert dec.supply_level(None, -1)[3] == "unlimited"
+
+
+def test_unknown_capacity_reports_the_level_honestly():
+    # Sharp drum: level 9, capacity -2 -> "level 9, capacity unknown", never "ok"
+    assert dec.supply_level(9, -2) == (9, None, None, "capacity_unknown", None)
+    assert dec.supply_level(100, None)[3] == "capacity_unknown"
+    # Brother's coarse steps still win where the vendor has them
+    assert dec.supply_level(0, -2, coarse_steps={0: 100.0})[3] == "coarse"
+
+
+def test_some_remaining_in_a_receptacle_is_space_left():
+    assert dec.supply_level(-3, -2, receptacle=True)[3] == "some_space_left"
+    assert dec.supply_level(-3, -2, receptacle=False)[3] == "some_remaining"
+
+
+def test_receptacle_by_type_or_description():
+    assert std.is_receptacle(4, "Waste Toner")
+    assert std.is_receptacle(None, "Waste Toner Box")  # Konica: no type column
+    assert not std.is_receptacle(3, "Black Toner")
+    assert not std.is_receptacle(None, "Black Toner")
+    assert not std.is_receptacle(15, "Waste Fuser")  # a specific type wins over the words
+
+
+def test_part_numbers():
+    assert dec.part_number("Black Cartridge 827A HP CF300A") == "CF300A"
+    assert dec.part_number("Clean Rollers HP None") is None
+    assert dec.part_number("Fuser Kit HP 110V-C1N54A, 220V-C1N58A") == "110V-C1N54A, 220V-C1N58A"
+    assert dec.part_number("Magenta Cartridge HP CF413A This description") == "CF413A"
+    assert dec.part_number("Black Toner, PN 006R01509") == "006R01509"
+    assert dec.part_number("Toner (Cyan)") is None
     assert dec.supply_level(0, -2, coarse_steps={0: 100.0})[2:4] == (100.0, "coarse")
     assert dec.supply_level(-100, 100, empty_code=-100)[2] == 0.0
     # zero and negative capacities: capacity dropped, zero is reported as a problem

@@ -100,6 +100,7 @@ class ReportMixin(CollectionBase):
         result = []
         for cached in self.cache.supplies:
             where = f"supplies[{dotted(cached.index)}]"
+            receptacle = std.is_receptacle(cached.type_code, cached.description)
             level = self._decoded(
                 std.PRT_SUPPLY_ENTRY + (9,) + cached.index, dec.integer, where + ".level"
             )
@@ -114,6 +115,7 @@ class ReportMixin(CollectionBase):
                 cached.capacity,
                 coarse_steps=quirks.coarse_steps,
                 empty_code=quirks.empty_code,
+                receptacle=receptacle,
             )
             if problem:
                 self.problems.append(FieldProblem(field=where, reason=problem))
@@ -136,7 +138,7 @@ class ReportMixin(CollectionBase):
                     capacity=capacity,
                     percent=percent,
                     state=state,
-                    consumed=(code not in std.WASTE_TYPES),
+                    consumed=not receptacle,
                     part_number=part or dec.part_number(text),
                     serial=serial,
                 )

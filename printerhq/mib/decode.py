@@ -223,22 +223,33 @@ def supply_level(
     *,
     coarse_steps: dict[int, float] | None = None,
     empty_code: int | None = None,
+    receptacle: bool = False,
 ) -> tuple[int | None, int | None, float | None, SupplyState, str | None]:
     """Normalise one supply's level and capacity (RFC 3805 section 2.2 special values).
 
     Returns ``(level, capacity, percent, state, problem)``. ``level``/``capacity`` keep only real
-    quantities; the special values move into ``state``. ``coarse_steps`` maps a vendor's step
-    codes to a percentage (Brother), used when the capacity is not a real quantity;
-    ``empty_code`` is a vendor's "empty" (Ricoh's -100).
+    quantities; what the special values mean moves into ``state``
+    (:data:`printerhq.model.SupplyState`):
+
+    * level -1 or capacity -1 ("other": the sub-unit places no restriction): ``unlimited``,
+      with the level kept when it is a quantity;
+    * level -2 or no level: ``unknown``;
+    * level -3 ("at least one unit remains"): ``some_remaining`` for a supply that is used up,
+      ``some_space_left`` for a ``receptacle`` that fills up (waste toner: -3 means not full);
+    * a real level with capacity -2 (unknown) or no capacity: ``capacity_unknown``, the level
+      reported as it is and no percentage (Sharp's waste toner, drums and developers);
+    * ``coarse``: a vendor's few steps instead of a level (``coarse_steps``, Brother), used when
+      the capacity is not a quantity; ``empty_code`` is a vendor's "empty" (Ricoh's -100).
     """
     problem = None
+    unlimited = capacity == -1
     cap: int | None = capacity
     if cap is not None and cap <= 0:
         if cap == 0 or cap < -2:
             problem = f"capacity {cap} is not a quantity"
         cap = None
     if level is None:
-        return None, cap, None, "unknown", problem
+        return None, cap, None, "unlimited" if unlimited else "unknown", problem
     if empty_code is not None and level == empty_code:
         return 0, cap, 0.0, "ok", problem
     if coarse_steps is not None and cap is None and level in coarse_steps:
@@ -248,11 +259,13 @@ def supply_level(
     if level == -2:
         return None, cap, None, "unknown", problem
     if level == -3:
-        return None, cap, None, "some_remaining", problem
+        return None, cap, None, "some_space_left" if receptacle else "some_remaining", problem
     if level < 0:
         return None, cap, None, "invalid", f"level {level} is not a quantity"
+    if unlimited:
+        return level, None, None, "unlimited", problem
     if cap is None:
-        return level, None, None, "ok", problem
+        return level, None, None, "capacity_unknown", problem
     if level > cap:
         # Seen after a cartridge swap before the device re-reads the chip: keep the raw level,
         # clamp the percentage, say so.
@@ -292,11 +305,20 @@ def split_description(description: str | None) -> tuple[str | None, str | None, 
     return head, known(match.group("part")), known(match.group("serial"))
 
 
-_PART_NUMBER = re.compile(r"(?:,\s*PN\s*|\bHP\s*)([A-Z0-9][A-Z0-9-]{3,})", re.IGNORECASE)
+# A part number has a digit ("CF410A", "110V-C1N54A"); HP writes "HP None" when it has none.
+_PART = r"(?=[A-Z0-9-]*[0-9])[A-Z0-9][A-Z0-9-]{3,}"
+_PART_NUMBERS = re.compile(
+    rf"(?:,\s*PN\s*|\bHP\s+)(?P<parts>{_PART}(?:\s*,\s*{_PART})*)(?![A-Za-z0-9-])",
+    re.IGNORECASE,
+)
 
 
 def part_number(description: str | None) -> str | None:
+    """The part number(s) a description names, all of them when it lists several
+    ("Fuser Kit HP 110V-C1N54A, 220V-C1N58A" -> "110V-C1N54A, 220V-C1N58A")."""
     if not description:
         return None
-    match = _PART_NUMBER.search(description)
-    return match.group(1) if match else None
+    match = _PART_NUMBERS.search(description)
+    if not match:
+        return None
+    return ", ".join(part.strip() for part in match.group("parts").split(","))

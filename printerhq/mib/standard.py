@@ -9,6 +9,8 @@ requested; :mod:`printerhq.mib.allowlist` derives the privacy allow-list from th
 
 from __future__ import annotations
 
+import re
+
 from typing import TYPE_CHECKING
 
 from .oids import oid
@@ -177,6 +179,17 @@ SUPPLY_KINDS: dict[int, SupplyKind] = {
     29: "staples",
 }
 WASTE_TYPES = frozenset((4, 8, 14, 24, 26))
+
+
+def is_receptacle(type_code: int | None, description: str | None) -> bool:
+    """A supply that fills up rather than runs out (RFC 3805 prtMarkerSuppliesClass
+    receptacle(4)): a waste type, or, where the agent gives no specific type (Konica Minolta
+    answers without the type column), a description that says waste."""
+    if type_code in WASTE_TYPES:
+        return True
+    if type_code in (None, 1, 2):  # absent, other, unknown
+        return bool(description and re.search(r"\bwaste\b", description, re.IGNORECASE))
+    return False
 
 ALERT_SEVERITY_NAMES = {1: "other", 3: "critical", 4: "warning", 5: "warning_binary_change"}
 ALERT_GROUP_NAMES = {

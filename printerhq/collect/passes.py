@@ -10,7 +10,6 @@ from printerhq.mib import decode as dec
 from printerhq.mib import standard as std
 from printerhq.mib.oids import OID, dotted, is_under
 from printerhq.mib.vendors import CounterTable, Scalar, counter_bucket, tidy_model
-from printerhq.model import CounterName
 from printerhq.snmp.message import ErrorStatus, Varbind
 
 from .base import CollectionBase, Steps
@@ -40,6 +39,8 @@ class PassesMixin(CollectionBase):
     _FIRST_COVER = std.PRT_COVER_ENTRY + (2, 1, 1)
     _FIRST_CONSOLE_LINE = std.PRT_CONSOLE_TEXT + (1, 1)
     _MODEL_FALLBACK = std.HR_DEVICE_DESCR + (1,)
+    _FIRST_LIFE_COUNT = std.PRT_MARKER_ENTRY + (4, 1, 1)
+    _SECOND_LIFE_COUNT = std.PRT_MARKER_ENTRY + (4, 1, 2)
 
     def _discovered(self) -> bool:
         """The identity is discovery's answer (:data:`~printerhq.mib.identify.DISCOVERY_OIDS`):
@@ -81,6 +82,10 @@ class PassesMixin(CollectionBase):
                 std.PRT_GENERAL_SERIAL + (1,),
             ]
         oids += [std.PRT_MARKER_ENTRY + (c, 1, 1) for c in (3, 4, 5, 6)]
+        if self.bulk:
+            # A second marker? (see _runs_after_scalars.) Not with SNMPv1: an absent object
+            # fails a whole v1 GET (noSuchName), and it would cost a second GET every time.
+            oids.append(self._SECOND_LIFE_COUNT)
         if not self.bulk or not (v.model or self._descr_fields().get("model")):
             # the model's last resort; otherwise asked only if the vendor's sources fail
             # (_later_identity), which costs no exchange of its own with GETBULK
@@ -136,10 +141,10 @@ class PassesMixin(CollectionBase):
             relabel = self._check_labels()
             if relabel:
                 yield from self._walk(relabel)
-            yield from self._get(self._supply_fallbacks())
+            yield from self._get(self._supply_fallbacks() + self._marker_units())
             self._build_cache()
             return
-        stage = {"scalars": False, "fallbacks": False}
+        stage = {"scalars": False, "fallbacks": False, "markers": False}
 
         def more(pending: list[OID]) -> tuple[list[OID], list[TableRun]]:
             singles: list[OID] = []
@@ -151,6 +156,10 @@ class PassesMixin(CollectionBase):
             if not stage["fallbacks"] and self.runs["supplies"].done:
                 stage["fallbacks"] = True
                 singles += self._supply_fallbacks()
+            markers = self.runs.get("markers")
+            if not stage["markers"] and markers is not None and markers.done:
+                stage["markers"] = True
+                singles += self._marker_units()
             new_runs += self._check_labels()
             return singles, new_runs
 
@@ -275,6 +284,19 @@ class PassesMixin(CollectionBase):
             covers = TableRun("covers", std.PRT_COVER_ENTRY, 2, 3, guess_rows=2)
             covers.take(self.values[self._FIRST_COVER])
             runs.append(covers)
+        # prtMarkerLifeCount of every marker: a device with several markers may keep its life
+        # count on any row (RFC 3805 prtMarkerTable), not only on 1.1. Rows 1.1 and 1.2 came
+        # with the scalars; the column is walked only when there is a second marker, or when
+        # the marker table answers without a life count on 1.1 (an exchange a single-marker
+        # device never pays).
+        first, second = self._FIRST_LIFE_COUNT, self._SECOND_LIFE_COUNT
+        marker_table = any(std.PRT_MARKER_ENTRY + (c, 1, 1) in self.values for c in (3, 5, 6))
+        if second in self.values or (first not in self.values and marker_table):
+            markers = TableRun("markers", std.PRT_MARKER_ENTRY, 4, 4, guess_rows=2)
+            for cell in (first, second):
+                if cell in self.values:
+                    markers.take(self.values[cell])
+            runs.append(markers)
         if self._FIRST_CONSOLE_LINE in self.values:
             console = TableRun("console", std.PRT_CONSOLE_TEXT[:-1], 2, 2, guess_rows=2)
             console.take(self.values[self._FIRST_CONSOLE_LINE])
@@ -289,6 +311,21 @@ class PassesMixin(CollectionBase):
                 TableRun("alerts", std.PRT_ALERT_ENTRY, 2, 9, guess_rows=0, skip=frozenset({3, 6}))
             )
         return runs
+
+    def _life_count_rows(self) -> list[OID]:
+        """Marker rows (hrDeviceIndex, marker index) that hold a life count."""
+        markers = self.runs.get("markers")
+        if markers is not None:
+            return sorted(index for index, row in markers.rows.items() if 4 in row)
+        return [(1, 1)] if self._FIRST_LIFE_COUNT in self.values else []
+
+    def _marker_units(self) -> list[OID]:
+        """prtMarkerCounterUnit of the marker rows other than 1.1 (which came with the scalars)."""
+        return [
+            std.PRT_MARKER_ENTRY + (3,) + index
+            for index in self._life_count_rows()
+            if index != (1, 1)
+        ]
 
     def _supply_fallbacks(self) -> list[OID]:
         quirks = self.vendor.supplies
@@ -396,14 +433,7 @@ class PassesMixin(CollectionBase):
         }
         self.alert_keys = list(cache.alerts)
         # Counter layout: fixed vendor OIDs that answered, then table rows.
-        layout: list[CachedCounter] = []
-        markers: tuple[tuple[int, CounterName], ...] = ((4, "total"), (5, "power_on"))
-        for marker_column, name in markers:
-            instance = std.PRT_MARKER_ENTRY + (marker_column, 1, 1)
-            if instance in values:
-                unit = std.COUNTER_UNITS.get(cache.marker_unit or 0, "other")
-                label = "Life time" if name == "total" else "Since power on"
-                layout.append(CachedCounter(name, instance, label, unit))
+        layout: list[CachedCounter] = self._marker_layout()
         for counter in v.counters:
             if counter.oid in values:
                 layout.append(
@@ -424,6 +454,43 @@ class PassesMixin(CollectionBase):
                     list(index) for index, row in sorted(run.rows.items()) if column in row
                 ]
         cache.counters = layout
+
+    def _marker_layout(self) -> list[CachedCounter]:
+        """Life counts wherever the device keeps them, and marker 1.1's power-on count.
+
+        The page total is the first marker row whose life count is not zero (the first row
+        when all are); its label names the marker when that is not 1.1, and every other row
+        with a life count is kept as an ``other`` counter labelled with its marker."""
+        life: list[tuple[OID, Varbind]] = []
+        for index in self._life_count_rows():
+            vb = self.values.get(std.PRT_MARKER_ENTRY + (4,) + index)
+            if "markers" in self.runs:
+                vb = self.runs["markers"].rows[index][4]
+            if vb is None or vb.is_exception:
+                continue
+            self.values[vb.oid] = vb  # the report reads values, the walk kept rows
+            life.append((index, vb))
+        total = next(
+            (index for index, vb in life if isinstance(vb.value, int) and vb.value > 0),
+            life[0][0] if life else None,
+        )
+        layout = []
+        for index, vb in life:
+            unit_code = self._decoded(
+                std.PRT_MARKER_ENTRY + (3,) + index, dec.integer, "counters.unit"
+            )
+            unit = std.COUNTER_UNITS.get(unit_code or 0, "other")
+            marker = dotted(index)
+            if index == total:
+                label = "Life time" if index == (1, 1) else f"Life time (marker {marker})"
+                layout.insert(0, CachedCounter("total", vb.oid, label, unit))
+            else:
+                layout.append(CachedCounter("other", vb.oid, f"Life time, marker {marker}", unit))
+        power_on = std.PRT_MARKER_ENTRY + (5, 1, 1)
+        if power_on in self.values:
+            unit = std.COUNTER_UNITS.get(self.cache.marker_unit or 0, "other")
+            layout.append(CachedCounter("power_on", power_on, "Since power on", unit))
+        return layout
 
     def _serial_detector(self) -> tuple[OID | None, str | None]:
         """The object a serial was read from and its text: discovery's prtGeneralSerialNumber.1,

@@ -474,7 +474,7 @@ class PassesMixin(CollectionBase):
             (index for index, vb in life if isinstance(vb.value, int) and vb.value > 0),
             life[0][0] if life else None,
         )
-        layout = []
+        layout: list[CachedCounter] = []
         for index, vb in life:
             unit_code = self._decoded(
                 std.PRT_MARKER_ENTRY + (3,) + index, dec.integer, "counters.unit"

@@ -10,7 +10,6 @@ requested; :mod:`printerhq.mib.allowlist` derives the privacy allow-list from th
 from __future__ import annotations
 
 import re
-
 from typing import TYPE_CHECKING
 
 from .oids import oid
@@ -190,6 +189,7 @@ def is_receptacle(type_code: int | None, description: str | None) -> bool:
     if type_code in (None, 1, 2):  # absent, other, unknown
         return bool(description and re.search(r"\bwaste\b", description, re.IGNORECASE))
     return False
+
 
 ALERT_SEVERITY_NAMES = {1: "other", 3: "critical", 4: "warning", 5: "warning_binary_change"}
 ALERT_GROUP_NAMES = {

@@ -382,7 +382,9 @@ KONICA = Vendor(
     firmware=(Scalar(oid(f"{_KM}.1.6.1.0")),),
     # "KONICA MINOLTA bizhub C3110", "Develop ineo  280": the same form as the model object
     # (maker dropped, OEM brand kept)
-    parse_descr=_descr_fields(r"^(?:KONICA MINOLTA\s+)?(?P<model>(?:Develop\s+|Olivetti\s+)?\S.*)$"),
+    parse_descr=_descr_fields(
+        r"^(?:KONICA MINOLTA\s+)?(?P<model>(?:Develop\s+|Olivetti\s+)?\S.*)$"
+    ),
     counters=(
         CounterOid("total", oid(f"{_KM}.5.7.2.1.1.0"), "Total", skip_zero=True),
         CounterOid("duplex", oid(f"{_KM}.5.7.2.1.3.0"), "Total print duplex", skip_zero=True),
@@ -496,9 +498,7 @@ ZEBRA = Vendor(
         Scalar(oid(f"{_ZEBRA}.1.2.0")),  # zbrGeneralFirmwareVersion
         Scalar(oid("1.3.6.1.4.1.683.1.9.0")),  # ESI genVersion
     ),
-    counters=(
-        CounterOid("total", oid(f"{_ZEBRA}.200.17.3.0"), "Printed length", unit="inches"),
-    ),
+    counters=(CounterOid("total", oid(f"{_ZEBRA}.200.17.3.0"), "Printed length", unit="inches"),),
     device_kind="label_printer",
 )
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from printerhq.mib import decode as dec
 from printerhq.mib import standard as std
+from printerhq.mib.vendors import tidy_model
 from printerhq.model import FieldProblem, SupplyState
 from printerhq.snmp.ber import Tag
 
@@ -205,3 +206,21 @@ def test_colour_of():
     assert dec.colour_of("Toner (Cyan)") == "cyan"
     assert dec.colour_of("CANON Matte Black Ink Tank") == "matte black"
     assert dec.colour_of("Fuser Kit") is None
+
+
+def test_model_without_mac_suffix():
+    assert tidy_model("HL-5370DW [001ba90ba752]") == "HL-5370DW"
+    assert tidy_model("Printer X (00:1b:a9:0b:a7:52)") == "Printer X"
+    assert tidy_model("Develop ineo  280") == "Develop ineo 280"
+    assert tidy_model("ZTC TLP 2824 Plus") == "ZTC TLP 2824 Plus"
+    assert tidy_model("MC873") == "MC873"  # short hex-looking names are models, not MACs
+    assert tidy_model("[001ba90ba752]") is None
+    assert tidy_model("") is None
+
+
+@settings(deadline=None, max_examples=300)
+@given(text=st.text(max_size=80))
+def test_tidy_model_is_idempotent_and_never_empty(text):
+    once = tidy_model(text)
+    assert once is None or (once and once == once.strip() and "  " not in once)
+    assert tidy_model(once) == once

@@ -126,9 +126,8 @@ def _descr_fields(pattern: str) -> Callable[[str], dict[str, str]]:
 
 # A network address some firmware appends to the model name: "HL-5370DW [001ba90ba752]"
 # (Brother), "(00:1b:a9:0b:a7:52)", "- 001BA90BA752".
-_MODEL_MAC_SUFFIX = re.compile(
-    r"\s*[-\[(]?\s*(?:[0-9a-f]{12}|[0-9a-f]{2}(?:[:-][0-9a-f]{2}){5})\s*[\])]?\s*$", re.IGNORECASE
-)
+_MAC = r"(?:[0-9a-f]{12}|[0-9a-f]{2}(?:[:-][0-9a-f]{2}){5})"
+_MODEL_MAC_SUFFIX = re.compile(rf"(?:\s*(?:\[|\(|-|\s)\s*{_MAC}\s*[\])]?)+\s*$", re.IGNORECASE)
 
 
 def tidy_model(model: str | None) -> str | None:

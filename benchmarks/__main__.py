@@ -16,6 +16,7 @@ BENCHMARKS = (
     "bench_client",
     "bench_v3",
     "bench_collect",
+    "bench_accuracy",
     "bench_repeat",
     "bench_sweep",
     "bench_upload_bytes",

@@ -159,9 +159,10 @@ def _tray_line(tray: InputTray) -> str:
 def _counter_lines(counters: Sequence[Counter]) -> list[str]:
     labels = [_cut(c.label or words.plain(c.name), 40) for c in counters]
     width = max(len(label) for label in labels)
+    units = [words.counter_unit(c.name, c.unit) for c in counters]
     return [
-        f"  {label.ljust(width)}  {counter.value:>12,} {words.counter_unit(counter.name, counter.unit)}"
-        for label, counter in zip(labels, counters, strict=True)
+        f"  {label.ljust(width)}  {counter.value:>12,} {unit}"
+        for label, counter, unit in zip(labels, counters, units, strict=True)
     ]
 
 
@@ -187,9 +188,10 @@ def render_device(report: DeviceReport) -> str:
         lines += _counter_lines(report.counters)
     status = report.status
     if status is not None:
+        device, printer = words.device_status(status.device), words.printer_status(status.printer)
         parts = [
-            f"device {safe(words.device_status(status.device))}" if status.device else "",
-            f"printer {safe(words.printer_status(status.printer))}" if status.printer else "",
+            f"device {safe(device)}" if device else "",
+            f"printer {safe(printer)}" if printer else "",
             (
                 "errors: " + ", ".join(safe(words.detected_error(e)) for e in status.errors)
                 if status.errors

@@ -27,6 +27,8 @@ from __future__ import annotations
 import json
 import logging
 import unicodedata
+from collections.abc import Callable
+from typing import Any
 
 __all__ = ["safe", "safe_json", "SafeFormatter"]
 
@@ -66,11 +68,13 @@ def _json_escape(ch: str) -> str:
     return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
-def safe_json(value: object, *, indent: int | None = None) -> str:
+def safe_json(
+    value: object, *, indent: int | None = None, default: Callable[[Any], Any] | None = None
+) -> str:
     """JSON text of ``value`` (builtins) in which no string carries a raw control or invisible
     character: they travel as ``\\uXXXX`` escapes, which a JSON reader decodes to the same string.
     Other non-ASCII text (``Büro``) stays readable."""
-    text = json.dumps(value, ensure_ascii=False, indent=indent)
+    text = json.dumps(value, ensure_ascii=False, indent=indent, default=default)
     # JSON's own syntax is ASCII and printable, so every character escaped here is inside a string
     # (json.dumps already escaped C0 controls, the quote and the backslash).
     if text.replace("\n", "").isprintable():  # the common case: nothing to do
@@ -83,11 +87,11 @@ class SafeFormatter(logging.Formatter):
     made :func:`safe` (a newline in a logged value cannot forge a second log line), a traceback
     keeps its own line breaks."""
 
-    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+    def formatMessage(self, record: logging.LogRecord) -> str:
         return safe(super().formatMessage(record))
 
-    def formatException(self, ei: object) -> str:  # noqa: N802
+    def formatException(self, ei: object) -> str:
         return safe(super().formatException(ei), newlines=True)  # type: ignore[arg-type]
 
-    def formatStack(self, stack_info: str) -> str:  # noqa: N802
+    def formatStack(self, stack_info: str) -> str:
         return safe(super().formatStack(stack_info), newlines=True)

@@ -46,7 +46,8 @@ _SUPPLY_STATES = {
 _RECEPTACLE_STATES = {**_SUPPLY_STATES, "some_remaining": "some space left"}
 _TRAY_STATES = {**_SUPPLY_STATES, "some_remaining": "some paper", "unknown": "unknown level"}
 
-_PRINTER_STATUS = {"warmup": "warming up"}  # hrPrinterStatus (RFC 2790); the rest read as is
+# hrPrinterStatus (RFC 2790); "other" says nothing (the device status and the alerts tell more)
+_PRINTER_STATUS = {"warmup": "warming up", "other": ""}
 _DEVICE_STATUS: dict[str, str] = {}  # hrDeviceStatus: unknown, running, warning, testing, down
 
 # hrPrinterDetectedErrorState flags (RFC 2790, RFC 3805 section 2.2.13.2).

@@ -86,8 +86,8 @@ def test_render_device_shows_the_metrics():
     assert "Staples      [??????????] some left" in text
     assert "[####------] 40% full" in text
     assert "123,456 impressions" in text
-    assert "errors lowToner" in text and "panel: Toner low" in text
-    assert "tray Tray 1: [#####-----] 50% of 500" in text
+    assert "errors: low toner" in text and "panel: Toner low" in text
+    assert "tray Tray 1: [#####-----] 50%, 250 of 500 sheets" in text
     assert "warning: Toner low" in text
     assert "~356 B on the wire (warm)" in text
 

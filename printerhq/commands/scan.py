@@ -190,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
     # ndjson and csv are written as each device finishes, not held to the end of the scan.
     writer = ReportWriter(fmt, sys.stdout) if fmt in STREAMED else None
 
-    def show(report: DeviceReport) -> None:
+    def write_streamed(report: DeviceReport) -> None:
         if writer is not None and wanted(report):
             writer.write(report)
 
@@ -214,11 +214,11 @@ def run(args: argparse.Namespace) -> int:
             for name, reason in failures
         ]
         for report in unresolved:
-            show(report)
+            write_streamed(report)
         if uploading is None:
 
             async def shown(report: DeviceReport) -> None:
-                show(report)
+                write_streamed(report)
 
             return unresolved + await scan(resolved, options, progress, shown)
         async with open_uplink(uploading) as uplink:
@@ -228,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
                     # Durable in the spool before the scan counts the report done; on a full
                     # disk this waits (collection pauses) rather than dropping anything.
                     await uplink.submit(report, wait=True)
-                show(report)
+                write_streamed(report)
 
             reports = unresolved + await scan(resolved, options, progress, upload)
             upload_outcome.append(await uploading.finish(uplink))

@@ -130,6 +130,8 @@ def _supply_line(supply: Supply, width: int) -> str:
             text += f" ({state})"
         return f"  {name}  {text}".rstrip()
     text = percent_bar(None)
+    if supply.level is not None and supply.capacity is None and not state:
+        state = "capacity unknown"  # RFC 3805 capacity -2, or none given: a level, no percent
     if supply.level is not None:
         unit = words.unit(supply.unit)
         text += f" level {supply.level:,}" + (f" {safe(unit)}" if unit else "")

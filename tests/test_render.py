@@ -136,7 +136,7 @@ def _hostile_report() -> DeviceReport:
         scanned_at=0.0,
         supplies=[
             Supply(index=1, description=t, percent=50.0, level=50, capacity=100),
-            Supply(index=2, description=t, level=7, unit=t, state="capacity_unknown"),
+            Supply(index=2, description=t, level=7, unit=t),
         ],
         counters=[Counter(name="total", value=1, label=t)],
         status=Status(
@@ -245,7 +245,7 @@ def test_states_in_plain_words():
     waste = Supply(index=4, description="Waste", state="some_remaining", consumed=False)
     unknown = Supply(index=5, description="Drum", state="unknown")
     unlimited = Supply(index=6, description="Stapler", state="unlimited")
-    level_only = Supply(index=7, description="Developer", level=9, state="capacity_unknown")
+    level_only = Supply(index=7, description="Developer", level=9)  # capacity -2 (RFC 3805)
     report = DeviceReport(
         identity=report.identity,
         scanned_at=0.0,

@@ -44,7 +44,7 @@ _SUPPLY_STATES = {
     "capacity_unlimited": "unlimited",
 }
 _RECEPTACLE_STATES = {**_SUPPLY_STATES, "some_remaining": "some space left"}
-_TRAY_STATES = {**_SUPPLY_STATES, "some_remaining": "some paper", "unknown": "unknown level"}
+_TRAY_STATES = _SUPPLY_STATES  # the same words: a tray holds sheets, a roll metres
 
 # hrPrinterStatus (RFC 2790); "other" says nothing (the device status and the alerts tell more)
 _PRINTER_STATUS = {"warmup": "warming up", "other": ""}

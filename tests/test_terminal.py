@@ -90,7 +90,9 @@ def _record(message: str, *args: object, exc: bool = False) -> logging.LogRecord
             raise ValueError(f"bad reply {OSC_TITLE}")
         except ValueError as error:
             exc_info = (type(error), error, error.__traceback__)
-    return logging.LogRecord("printerhq.engine", logging.WARNING, __file__, 1, message, args, exc_info)
+    return logging.LogRecord(
+        "printerhq.engine", logging.WARNING, __file__, 1, message, args, exc_info
+    )
 
 
 def test_safe_formatter_escapes_the_message_and_keeps_traceback_lines():

@@ -147,3 +147,27 @@ def test_library_warnings_without_logging_setup_carry_no_escapes(capsys):
         logging.lastResort.setFormatter(previous)
     err = capsys.readouterr().err
     assert "\x1b" not in err and "server said \\x1b]52;c;cm0gLXJmIH4=\\x07" in err
+
+
+def test_server_agents_table_shows_agent_reported_text_safely():
+    from printerhq.server.agents_command import render_agents
+
+    row = {
+        "name": "site-a",
+        "health": "ok",
+        "state": CSI_CLEAR,
+        "version": OSC_TITLE + "\nforged",
+        "heartbeat_at": None,
+        "last_cycle": None,
+        "config": {
+            "wanted": None,
+            "applied": 0,
+            "outcome": "rejected",
+            "result_version": 2,
+            "reason": BIDI,
+        },
+    }
+    text = render_agents([row], now=0.0)
+    assert not unsafe_characters(text, newlines=True)
+    assert len(text.splitlines()) == 2  # the header and one line for the agent
+    assert "\\x1b]0;owned\\x07\\x0aforged" in text and "\\u202eexe.txt" in text

@@ -242,7 +242,7 @@ def run(args: argparse.Namespace) -> int:
         print("\nprinterhq scan: interrupted", file=sys.stderr)
         return 130
     except UplinkError as error:
-        print(f"printerhq scan: upload: {error}", file=sys.stderr)
+        print(safe(f"printerhq scan: upload: {error}"), file=sys.stderr)
         return 2
     shown = [r for r in reports if wanted(r)]
     if fmt == "json":

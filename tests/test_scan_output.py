@@ -8,8 +8,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import queue
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -143,23 +146,33 @@ def test_json_alias_and_format_json_are_one_array(fleet):
 
 
 def test_ndjson_streams_each_device_before_the_scan_ends(fleet):
-    """The first line arrives while a silent address still holds the scan open (its timeout,
-    60 s with no retry, cannot pass before a loopback printer is read)."""
+    """The first line arrives while a silent address still holds the scan open: 30 s per try,
+    4 tries, 2 SNMP versions, so the scan lasts minutes; a loopback printer is read in well
+    under a second, and the line has two minutes to come."""
     command = [sys.executable, "-m", "printerhq", "scan", HOSTILE, SILENT]
-    command += ["--port", str(fleet), "--timeout", "60", "--retries", "0"]
+    command += ["--port", str(fleet), "--timeout", "30", "--retries", "3"]
     command += ["--no-icmp", "--arp", "off", "--format", "ndjson"]
+    # Without PYTHONUNBUFFERED a piped stdout is block-buffered: the command must flush.
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env
     )
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: lines.put(process.stdout.readline()), daemon=True)
+    reader.start()
     try:
-        first = process.stdout.readline()
+        try:
+            first = lines.get(timeout=120)
+        except queue.Empty:
+            pytest.fail("no line in 120 s: the output is held until the scan ends")
         still_scanning = process.poll() is None
     finally:
         process.kill()
         process.communicate(timeout=30)
+        reader.join(timeout=30)
     report = json.loads(first)
     assert report["identity"]["address"] == HOSTILE and report["identity"]["is_printer"]
-    assert still_scanning, "the first line came only when the scan was over"
+    assert still_scanning
 
 
 def test_ndjson_is_one_report_per_line(fleet):

@@ -154,9 +154,10 @@ def unit(name: str | None, default: str = "") -> str:
 
 def counter_unit(counter_name: str, unit_name: str) -> str:
     """The unit of a page counter. ``other`` is what the model says when the device gave no unit
-    we know; a jam counter then counts jams, any other counter says so rather than guess."""
+    we know (none given, or one the model has no name for); a jam counter then counts jams, any
+    other counter says so rather than guess."""
     if unit_name == "other":
-        return "jams" if counter_name == "jam" else "(unit not given)"
+        return "jams" if counter_name == "jam" else "(unit unknown)"
     return unit(unit_name)
 
 

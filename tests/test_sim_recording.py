@@ -304,9 +304,7 @@ def test_printer_fixture_is_internally_consistent(rec: Recording) -> None:
     errors = scalar(rec, (1, 3, 6, 1, 2, 1, 25, 3, 5, 1, 2, 1))
     assert isinstance(errors, bytes) and len(errors) in (1, 2)
     serial = scalar(rec, (*PRT, 5, 1, 1, 17, 1))
-    # A ZebraNet print server leaves prtGeneralSerialNumber empty, as the real recording shows:
-    # the printer's serial is in Zebra's own group (fixtures/README.md).
-    assert isinstance(serial, bytes) and (serial or rec.name.startswith("zebra"))
+    assert isinstance(serial, bytes) and serial
     life = scalar(rec, (*PRT, 10, 2, 1, 4, 1, 1))
     assert scalar(rec, (*PRT, 10, 2, 1, 5, 1, 1)) <= life  # type: ignore[operator]
 

@@ -254,7 +254,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--history", action="store_true", help="also print each device's counter and supply history"
     )
-    add_format_argument(parser)
+    add_format_argument(
+        parser,
+        json_is="the devices with their latest report",
+        ndjson_is="the latest report of each device, one per line",
+    )
     parser.add_argument(
         "--timeout", type=float, default=30.0, metavar="S", help="per request (default 30)"
     )

@@ -53,24 +53,22 @@ CSV_COLUMNS = (
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def add_format_argument(parser: argparse.ArgumentParser, *, streamed: bool = True) -> None:
-    """``--format`` and its alias ``--json``."""
-    choices = FORMATS if streamed else ("table", "json")
+def add_format_argument(
+    parser: argparse.ArgumentParser,
+    *,
+    json_is: str = "one array of device reports",
+    ndjson_is: str = "one device per line, as each finishes",
+) -> None:
+    """``--format`` and its alias ``--json``; ``json_is`` and ``ndjson_is`` say what the command
+    writes in those formats."""
     parser.add_argument(
         "--format",
-        choices=choices,
+        choices=FORMATS,
         default=None,
-        help="table (default, for people), json (one array)"
-        + (
-            ", ndjson (one device per line, as each finishes), csv (one row per device: "
-            "identity, main counters, lowest supply)"
-            if streamed
-            else ""
-        ),
+        help=f"table (default, for people), json ({json_is}), ndjson ({ndjson_is}), csv (one "
+        "row per device: identity, main counters, lowest supply)",
     )
-    parser.add_argument(
-        "--json", action="store_true", help="the same as --format json (a JSON array)"
-    )
+    parser.add_argument("--json", action="store_true", help="the same as --format json")
 
 
 def chosen_format(args: argparse.Namespace) -> str:

@@ -60,3 +60,23 @@ def test_whole_percent_rounds_once_half_up():
     assert words.whole_percent(None) is None
     assert words.whole_percent(float("nan")) is None
     assert words.whole_percent(140.0) == 100 and words.whole_percent(-3.0) == 0
+
+
+def test_which_reports_fail_a_scan():
+    from printerhq.commands.output import device_failed, scan_exit_code
+    from printerhq.model import DeviceReport, Identity
+
+    def report(*errors: str, protocol: str | None = None, printer: bool = False) -> DeviceReport:
+        ident = Identity(address="10.0.0.1", is_printer=printer)
+        return DeviceReport(identity=ident, scanned_at=0.0, errors=list(errors), protocol=protocol)
+
+    wrong_passphrase = report("10.0.0.1:161: SNMPv3 wrongDigest (agent reported): ...")
+    unreachable = report("icmp unreachable: host unreachable")
+    web_printer = report("answered from 10.0.0.9", protocol="http", printer=True)
+    assert device_failed(wrong_passphrase) and device_failed(report("dns: cannot resolve x: ..."))
+    assert not device_failed(unreachable) and not device_failed(web_printer)
+    assert not device_failed(report())
+    assert scan_exit_code([report(), unreachable], reports_waiting=False) == 0
+    assert scan_exit_code([report(), wrong_passphrase], reports_waiting=False) == 1
+    assert scan_exit_code([report()], reports_waiting=True) == 3
+    assert scan_exit_code([wrong_passphrase], reports_waiting=True) == 1  # failure outranks 3

@@ -169,7 +169,11 @@ def device_failed(report: DeviceReport) -> bool:
     """Whether a report says a device (or a named target) could not be read: any error but an
     ICMP one. An ICMP error alone (``icmp unreachable: ...``) is the network's answer that no
     host is there, which a router gives for every blank address of a routed subnet: shown, but
-    no failure of the scan. (The prefix is the one ``printerhq.scan.host`` writes.)"""
+    no failure of the scan. (The prefix is the one ``printerhq.scan.host`` writes.) A printer
+    found by its web page was read: its errors say why SNMP did not answer, and the scan's
+    statistics count it as a printer, not an error (``printerhq.scan.outcome``)."""
+    if report.protocol == "http" and report.identity.is_printer:
+        return False
     return any(not error.startswith("icmp ") for error in report.errors)
 
 

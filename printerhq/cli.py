@@ -11,6 +11,8 @@ import argparse
 import importlib
 import sys
 
+from printerhq.commands.output import safe_library_warnings
+
 # Subcommand modules under printerhq.commands, in the order `printerhq --help` lists them.
 COMMANDS = (
     "scan",
@@ -42,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    safe_library_warnings()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -86,8 +86,10 @@ def test_scan_lists_exactly_the_simulated_printers(simulator):
     result = printerhq(
         "scan", "127.78.0.0/24", "--port", str(port), "--json", "--timeout", "0.3", "--retries", "0"
     )
-    assert result.returncode == 0, result.stderr
     reports = json.loads(result.stdout)
+    # 1 (a device failed): exactly the agent at .40, which answers malformed replies.
+    assert result.returncode == 1, result.stderr
+    assert {r["identity"]["address"] for r in reports if r.get("errors")} == {"127.78.0.40"}
     # Recordings are assigned round-robin to 127.78.0.1..40; .40 sends malformed replies.
     expected = {
         f"127.78.0.{i + 1}" for i in range(39) if is_printer_recording(FIXTURES[i % len(FIXTURES)])
@@ -136,7 +138,8 @@ def test_malformed_replies_do_not_stop_the_scan(simulator):
         "--retries",
         "0",
     )
-    assert result.returncode == 0, result.stderr
+    # 1: the malformed agent is a device that could not be read (the others are listed).
+    assert result.returncode == 1, result.stderr
     addresses = {r["identity"]["address"] for r in json.loads(result.stdout)}
     assert "127.78.0.40" not in addresses or any(
         r["errors"] for r in json.loads(result.stdout) if r["identity"]["address"] == "127.78.0.40"
@@ -238,10 +241,18 @@ def test_scan_over_snmpv3_wrong_passphrase_is_reported(v3_snmpd):
         "--timeout",
         "1",
     )
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # failure: the device refused the passphrase
     [report] = json.loads(result.stdout)
     assert "wrongDigest" in " ".join(report["errors"])
     assert "definitely-wrong" not in result.stdout + result.stderr
+    # The table says the same (issue 11 item 5: it showed a bare address and exited 0).
+    table = printerhq(*[a for a in result.args[3:] if a != "--json"])
+    assert table.returncode == 1, table.stderr
+    [error] = report["errors"]
+    stable = error.split(" = ")[0]  # the agent's wrongDigest counter goes up with each try
+    assert f"Errors (1 device)\n  127.0.0.1  {stable} = " in table.stdout
+    assert "(authentication passphrase or protocol wrong)" in table.stdout
+    assert "definitely-wrong" not in table.stdout + table.stderr
 
 
 def test_malformed_v3_option_is_a_clear_error():

@@ -41,6 +41,8 @@ LAYERS: dict[str, str] = {
     # Protocol cores.
     "printerhq.model": CORE,
     "printerhq.limits": CORE,  # bounds every boundary enforces
+    "printerhq.terminal": CORE,  # the one sanitiser of text shown on a terminal or logged
+    "printerhq.words": CORE,  # plain words for states and units (every view)
     "printerhq.traffic": CORE,
     "printerhq.wire": CORE,  # the wire format beside the model
     "printerhq.control": CORE,  # the agent stream's control messages beside the wire format

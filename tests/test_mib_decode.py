@@ -110,6 +110,26 @@ def test_hp_multiline_hex_description():
     assert dec.multiline_text(Tag.OCTET_STRING, raw) == "Black Cartridge 827A HP CF300A"
 
 
+def test_hp_hex_line_cannot_carry_escape_sequences():
+    """The hex second line is decoded after the first filter: its octets pass the same filter
+    (issue 11 item 4: an OSC title and a CSI clear written as hex reached the terminal)."""
+    payload = "\x1b]0;owned\x07\x1b[2J\x9b31m\u202e".encode("latin-1", errors="ignore")
+    hex_line = " ".join(f"{b:02X}" for b in payload + b"HP")
+    raw = b"Black Cartridge\n" + hex_line.encode()
+    decoded = dec.multiline_text(Tag.OCTET_STRING, raw)
+    assert decoded is not None and decoded.startswith("Black Cartridge")
+    assert decoded.isprintable(), repr(decoded)
+    assert "]0;owned" in decoded and "HP" in decoded  # the printable rest is kept
+
+
+@settings(deadline=None, max_examples=300)
+@given(st.binary(max_size=40), st.binary(max_size=40))
+def test_multiline_text_is_always_printable(first, second):
+    hex_line = " ".join(f"{b:02x}" for b in second)
+    decoded = dec.multiline_text(Tag.OCTET_STRING, first + b"\n" + hex_line.encode())
+    assert decoded is None or decoded.isprintable()
+
+
 def test_error_flags_msb_first():
     assert dec.error_flags(Tag.OCTET_STRING, b"\x20") == ["lowToner"]
     assert dec.error_flags(Tag.OCTET_STRING, b"\x01\x00") == ["serviceRequested"]

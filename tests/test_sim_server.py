@@ -491,7 +491,7 @@ async def test_sim_command_serves_until_interrupted(tmp_path: Path) -> None:
                 assert chunk, "sim exited before it was ready"
                 line += chunk
         text = line.decode()
-        assert text.startswith("sim: serving 9 recordings on 12 addresses, udp port ")
+        assert text.startswith("sim: serving 10 recordings on 12 addresses, udp port ")
         port = int(text.rsplit(" ", 1)[1])
         # 127.79.0.4 serves the HP fixture (fourth in name order), made v1-only on the command line.
         reply = await snmp_request("127.79.0.4", port, PduType.GET, [SYS_DESCR], version=Version.V1)

@@ -3,15 +3,17 @@ files, log shippers), ``time level event key=value`` for a person at a terminal.
 
 An event is a short name plus fields: ``log.info("cycle_done", extra={"fields": {...}})``, or
 through :func:`event`. Messages from the libraries (uplink, engine) go through the same handler.
+No line carries a terminal escape a device or server sent (:mod:`printerhq.terminal`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
 from typing import Any, TextIO
+
+from printerhq.terminal import safe, safe_json
 
 
 class _Formatter(logging.Formatter):
@@ -32,12 +34,17 @@ class _Formatter(logging.Formatter):
             }
             if record.exc_info:
                 line["exception"] = self.formatException(record.exc_info)
-            return json.dumps(line, default=str, ensure_ascii=False)
+            # Control characters a device or server put in a value travel as \uXXXX escapes:
+            # the same string to a log shipper, inert on a terminal (``journalctl`` shows it).
+            return safe_json(line, default=str)
         stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
-        extra = " ".join(f"{key}={value}" for key, value in fields.items())
-        text = f"{stamp} {record.levelname.lower():7} {message}" + (f" {extra}" if extra else "")
+        # Each value is made safe on its own: a newline in a device string cannot forge a line.
+        extra = " ".join(f"{safe(key)}={safe(value)}" for key, value in fields.items())
+        text = f"{stamp} {record.levelname.lower():7} {safe(message)}" + (
+            f" {extra}" if extra else ""
+        )
         if record.exc_info:
-            text += "\n" + self.formatException(record.exc_info)
+            text += "\n" + safe(self.formatException(record.exc_info), newlines=True)
         return text
 
 

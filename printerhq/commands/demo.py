@@ -25,6 +25,7 @@ from ..model import DeviceReport
 from ..server.run import run_server
 from ..sim.server import serve_fleet
 from ..targets import parse_targets
+from ..terminal import safe
 from ..uplink import TlsOptions
 from .fleet import open_fleet_client
 from .scanning import address_order, scan
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
             fleet = trio.run(demo, recordings, hosts, network, Path(data_dir))
     from ..render import render_reports
 
-    print(render_reports(sorted(fleet, key=address_order)))
+    print(safe(render_reports(sorted(fleet, key=address_order)), newlines=True))
     print(
         f"\ndemo: the server holds {len(fleet)} printers; "
         f"{time.monotonic() - started:.1f} s in all",
@@ -91,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def say(text: str) -> None:
-    print(f"demo: {text}", file=sys.stderr)
+    print(safe(f"demo: {text}"), file=sys.stderr)
 
 
 async def demo(

@@ -11,6 +11,7 @@ a ``/healthz`` request before the token crosses the connection, as the uplink do
 from __future__ import annotations
 
 import argparse
+import io
 import ssl
 import sys
 from collections.abc import AsyncIterator
@@ -23,7 +24,10 @@ import msgspec
 import trio
 
 from ..model import DeviceReport
+from ..terminal import safe, safe_json
 from ..uplink.transport import PinMismatch, TlsOptions, check_pin, client_ssl_context
+from ..words import whole_percent
+from .output import STREAMED, ReportWriter, add_format_argument, chosen_format
 from .tokens import read_token
 
 TOKEN_ENV = "PRINTERHQ_VIEWER_TOKEN"
@@ -179,21 +183,20 @@ def render_history(
     columns: list[str] = []
     by_time: dict[float, dict[str, str]] = {}
     for c in counters:
-        name = str(c["name"])
+        name = safe(c["name"])
         if name not in columns:
             columns.append(name)
-        by_time.setdefault(c["scanned_at"], {})[name] = str(c["value"])
+        by_time.setdefault(c["scanned_at"], {})[name] = safe(c["value"])
     columns.sort(
         key=lambda name: name != "total"
     )  # the page total first, then as the server lists them
     supply_columns: list[str] = []
     for s in supplies:
-        name = f"{s['description'][:18]} %"
+        name = f"{safe(s['description'])[:18]} %"
         if name not in supply_columns:
             supply_columns.append(name)
-        by_time.setdefault(s["scanned_at"], {})[name] = (
-            "?" if s["percent"] is None else f"{s['percent']:.0f}"
-        )
+        percent = whole_percent(s["percent"])  # rounded once, half up, as in the tables
+        by_time.setdefault(s["scanned_at"], {})[name] = "?" if percent is None else str(percent)
     columns += supply_columns
     if not by_time:
         return "  (no history)"
@@ -251,8 +254,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--history", action="store_true", help="also print each device's counter and supply history"
     )
-    parser.add_argument(
-        "--json", action="store_true", help="print JSON: the devices with their latest report"
+    add_format_argument(
+        parser,
+        json_is="the devices with their latest report",
+        ndjson_is="the latest report of each device, one per line",
     )
     parser.add_argument(
         "--timeout", type=float, default=30.0, metavar="S", help="per request (default 30)"
@@ -277,14 +282,23 @@ def run(args: argparse.Namespace) -> int:
         tls = TlsOptions(
             ca_bundle=args.ca_bundle, pin_sha256=args.pin_sha256, insecure=args.insecure
         )
-        print(trio.run(_fleet, args, token, tls), end="")
+        fmt = chosen_format(args)
+    except ValueError as exc:
+        print(f"printerhq fleet: {safe(exc)}", file=sys.stderr)
+        return 2  # usage
     except FleetError as exc:
-        print(f"printerhq fleet: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        print(f"printerhq fleet: {safe(exc)}", file=sys.stderr)
+        return 1  # failure
+    try:
+        # Everything the server sent is made safe for the terminal (also in JSON: escaped).
+        sys.stdout.write(trio.run(_fleet, args, token, tls, fmt))
+    except FleetError as exc:
+        print(f"printerhq fleet: {safe(exc)}", file=sys.stderr)
+        return 1  # failure
+    return 0  # ok
 
 
-async def _fleet(args: argparse.Namespace, token: str, tls: TlsOptions) -> str:
+async def _fleet(args: argparse.Namespace, token: str, tls: TlsOptions, fmt: str) -> str:
     from ..render import render_reports
     from .scanning import address_order
 
@@ -301,19 +315,28 @@ async def _fleet(args: argparse.Namespace, token: str, tls: TlsOptions) -> str:
                 entry["counters"] = await client.counters(int(row["id"]))
                 entry["supplies"] = await client.supplies(int(row["id"]))
             entries.append(entry)
-    if args.json:
-        return msgspec.json.encode(entries).decode() + "\n"
+    if fmt == "json":
+        return safe_json(entries) + "\n"
     reports = [(as_report(entry["latest"]), entry) for entry in entries]
     reports.sort(key=lambda pair: address_order(pair[0]))
+    if fmt in STREAMED:
+        stream = io.StringIO()
+        writer = ReportWriter(fmt, stream)
+        for report, _ in reports:
+            writer.write(report)
+        return stream.getvalue()
     out = render_reports([r for r, _ in reports]) + "\n"
     if args.history:
         for report, entry in reports:
             ident = report.identity
             out += (
-                f"\nhistory of device {entry['id']} {ident.address} "
-                f"{ident.vendor or ''} {ident.model or ''}"
-            ).rstrip()
+                "\n"
+                + safe(
+                    f"history of device {entry['id']} {ident.address} "
+                    f"{ident.vendor or ''} {ident.model or ''}"
+                ).rstrip()
+            )
             out += "\n" + render_history(entry["counters"], entry["supplies"]) + "\n"
     if not entries:
         out = "the server holds no devices yet\n"
-    return out
+    return safe(out, newlines=True)

@@ -51,6 +51,7 @@ from printerhq.agent.revive import (
     wait_for_heartbeat,
 )
 from printerhq.agent.site import SiteConfigError, read_site_settings
+from printerhq.terminal import safe
 
 DEFAULT_UNIT = "printerhq-agent.service"
 DEFAULT_MAX_AGE = 30.0  # the agent beats at least every 5 s: six missed beats
@@ -157,7 +158,7 @@ class _Reporter:
 
     def say(self, text: str) -> None:
         if not self.as_json:
-            print(f"health-check: {text}", flush=True)
+            print(safe(f"health-check: {text}"), flush=True)
 
     def finish(self, code: int) -> int:
         self.record["exit"] = code
@@ -173,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             settings = read_site_settings(args.config)
         except SiteConfigError as exc:
-            print(f"health-check: {exc}", file=sys.stderr)
+            print(safe(f"health-check: {exc}"), file=sys.stderr)
             return EXIT_USAGE
         pidfile = pidfile or settings.state_dir / "agent.pid"
         if not settings.health_check:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -14,11 +13,20 @@ from pathlib import Path
 import trio
 
 from ..engine import DEFAULT_RATE, ScanOptions
-from ..model import DeviceReport, Identity, to_builtins
+from ..model import DeviceReport, Identity
 from ..snmp.message import Version
 from ..snmp.v3credential import credentials_in_order
 from ..targets import TargetError, parse_targets, resolve
+from ..terminal import safe
 from ..uplink import UplinkError
+from .output import (
+    STREAMED,
+    ReportWriter,
+    add_format_argument,
+    chosen_format,
+    json_array,
+    scan_exit_code,
+)
 from .progress import Progress
 from .scanning import scan
 from .snmp_credentials import CredentialError, add_v3_arguments, v3_user_from_args
@@ -110,11 +118,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--all", action="store_true", help="list every SNMP agent found, not only printers"
     )
-    parser.add_argument(
-        "--json",
-        action="store_true",
-        help="print a JSON array of device reports (the wire structs)",
-    )
+    add_format_argument(parser)
     parser.add_argument(
         "--progress",
         choices=("auto", "on", "off"),
@@ -178,16 +182,24 @@ def run(args: argparse.Namespace) -> int:
     try:
         options = build_options(args)  # ScanOptions checks the numbers (ValueError)
         uploading = upload_settings(args)
+        fmt = chosen_format(args)
     except (CredentialError, ValueError) as error:
         print(f"printerhq scan: {error}", file=sys.stderr)
         return 2
     wanted = _wanted(args.all)
+    # ndjson and csv are written as each device finishes, not held to the end of the scan.
+    writer = ReportWriter(fmt, sys.stdout) if fmt in STREAMED else None
+
+    def write_streamed(report: DeviceReport) -> None:
+        if writer is not None and wanted(report):
+            writer.write(report)
+
     upload_outcome: list[tuple[bool, str]] = []  # (all acknowledged, what to tell the user)
 
     async def main() -> list[DeviceReport]:
         resolved, failures = await resolve(spec)
         for name, reason in failures:
-            print(f"printerhq scan: cannot resolve {name}: {reason}", file=sys.stderr)
+            print(safe(f"printerhq scan: cannot resolve {name}: {reason}"), file=sys.stderr)
         if any(name.startswith("!") for name, _ in failures):
             raise SystemExit("printerhq scan: an exclusion did not resolve; refusing to scan")
         show = args.progress == "on" or (args.progress == "auto" and sys.stderr.isatty())
@@ -201,8 +213,14 @@ def run(args: argparse.Namespace) -> int:
             )
             for name, reason in failures
         ]
+        for report in unresolved:
+            write_streamed(report)
         if uploading is None:
-            return unresolved + await scan(resolved, options, progress)
+
+            async def shown(report: DeviceReport) -> None:
+                write_streamed(report)
+
+            return unresolved + await scan(resolved, options, progress, shown)
         async with open_uplink(uploading) as uplink:
 
             async def upload(report: DeviceReport) -> None:
@@ -210,6 +228,7 @@ def run(args: argparse.Namespace) -> int:
                     # Durable in the spool before the scan counts the report done; on a full
                     # disk this waits (collection pauses) rather than dropping anything.
                     await uplink.submit(report, wait=True)
+                write_streamed(report)
 
             reports = unresolved + await scan(resolved, options, progress, upload)
             upload_outcome.append(await uploading.finish(uplink))
@@ -223,25 +242,26 @@ def run(args: argparse.Namespace) -> int:
         print("\nprinterhq scan: interrupted", file=sys.stderr)
         return 130
     except UplinkError as error:
-        print(f"printerhq scan: upload: {error}", file=sys.stderr)
+        print(safe(f"printerhq scan: upload: {error}"), file=sys.stderr)
         return 2
     shown = [r for r in reports if wanted(r)]
-    if args.json:
-        json.dump([to_builtins(r) for r in shown], sys.stdout, indent=2)
-        print()
-    else:
-        print(render_scan(shown))
+    if fmt == "json":
+        sys.stdout.write(json_array(shown))
+    elif fmt == "table":
+        print(safe(render_scan(shown), newlines=True))
         printers = sum(r.identity.is_printer for r in reports)
+        failed = sum(bool(r.errors) for r in reports)
         print(
             f"\n{len(reports)} agents answered, {printers} printers, "
-            f"{time.monotonic() - started:.1f} s",
+            + (f"{failed} with errors, " if failed else "")
+            + f"{time.monotonic() - started:.1f} s",
             file=sys.stderr,
         )
     for _, line in upload_outcome:
-        print(f"printerhq scan: {line}", file=sys.stderr)
-    if uploading is not None and not all(acknowledged for acknowledged, _ in upload_outcome):
-        return 3  # reports are safe in the spool but not yet on the server
-    return 0
+        print(safe(f"printerhq scan: {line}"), file=sys.stderr)
+    # 0 ok, 1 a device failed, 3 reports waiting in the spool (see output.scan_exit_code).
+    waiting = uploading is not None and not all(ok for ok, _ in upload_outcome)
+    return scan_exit_code(reports, reports_waiting=waiting)
 
 
 def _wanted(everything: bool) -> Callable[[DeviceReport], bool]:

@@ -17,6 +17,7 @@ from printerhq.sim.faults import FAULT_MODES
 from printerhq.sim.recording import Recording, RecordingError
 from printerhq.sim.server import check_loopback, serve_fleet
 from printerhq.snmp.ber import format_oid
+from printerhq.terminal import safe
 
 # One socket per address: keep the fleet well inside what one process may open.
 MAX_ADDRESSES = 16_384
@@ -164,13 +165,13 @@ def run(args: argparse.Namespace) -> int:
         for path in files:
             recording = Recording.load(path, strict=False)
             for problem in recording.problems:
-                print(f"sim: warning: {problem}", file=sys.stderr)
+                print(safe(f"sim: warning: {problem}"), file=sys.stderr)
             if path.resolve() in v1_only:
                 recording.versions = frozenset((0,))
             recordings.append(recording)
         _raise_fd_limit(len(addresses))
     except (ValueError, OSError, RecordingError) as exc:
-        print(f"sim: error: {exc}", file=sys.stderr)
+        print(safe(f"sim: error: {exc}"), file=sys.stderr)
         return 2
     communities = [c.encode() for c in (args.community or ["public"])]
     log_file = open(args.log, "a", encoding="utf-8", buffering=1) if args.log else None  # noqa: SIM115
@@ -233,7 +234,7 @@ def _exit_status(exc: BaseException) -> int:
     if all(isinstance(leaf, (KeyboardInterrupt, ValueError, OSError)) for leaf in leaves):
         for leaf in leaves:
             if not isinstance(leaf, KeyboardInterrupt):
-                print(f"sim: error: {leaf}", file=sys.stderr)
+                print(safe(f"sim: error: {leaf}"), file=sys.stderr)
         return 2
     raise exc
 

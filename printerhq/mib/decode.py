@@ -68,9 +68,13 @@ def text(tag: int, value: object) -> str | None:
     if raw.startswith(HP_PML_PREFIX):
         raw = raw[2:]
     raw = raw[:_MAX_TEXT].replace(b"\x00", b"")
-    result = _decode_text_bytes(raw)
-    result = "".join(ch if ch.isprintable() or ch == "\n" else " " for ch in result)
-    return result.strip() or None
+    return _printable(_decode_text_bytes(raw)).strip() or None
+
+
+def _printable(text: str) -> str:
+    """Control and other unprintable characters (ESC, C1, bidi overrides) become blanks; the
+    line breaks stay for :func:`multiline_text`. Applied after every decoding step."""
+    return "".join(ch if ch.isprintable() or ch == "\n" else " " for ch in text)
 
 
 def multiline_text(tag: int, value: object) -> str | None:
@@ -82,7 +86,9 @@ def multiline_text(tag: int, value: object) -> str | None:
     for line in result.split("\n"):
         if _HEX_LINE.match(line.strip()) and line.strip():
             with contextlib.suppress(ValueError):  # not hex after all: keep the text
-                line = bytes.fromhex(line.replace(" ", "")).decode("latin-1")
+                # The decoded octets are new text: filter them as the rest (an ESC written as
+                # "1B" would otherwise reach the terminal).
+                line = _printable(bytes.fromhex(line.replace(" ", "")).decode("latin-1"))
         parts.append(line)
     joined = "".join(parts).replace("\x00", "")
     return " ".join(joined.split()) or None

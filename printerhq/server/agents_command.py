@@ -11,6 +11,7 @@ import msgspec
 
 from printerhq.server.agent_control import AgentControl
 from printerhq.server.store import Store, StoreError
+from printerhq.terminal import safe, safe_json
 
 
 def _ago(t: float | None, now: float) -> str:
@@ -48,10 +49,12 @@ def render_agents(rows: list[dict], now: float) -> str:
                 f"{cycle.get('errors', 0)}err {cycle['duration']:.1f}s "
                 f"{cycle.get('scan_bytes', 0) + cycle.get('upload_bytes', 0)}B"
             )
-        lines.append(
-            f"{row['name']:20} {row['health']:10} {row['state'] or '-':9} "
-            f"{row['version'] or '-':10} {_ago(row['heartbeat_at'], now):10} {last:36} "
-            f"{_config_cell(row['config'])}"
+        lines.append(  # the agent reports its state and version: shown safely, on one line
+            safe(
+                f"{row['name']:20} {row['health']:10} {row['state'] or '-':9} "
+                f"{row['version'] or '-':10} {_ago(row['heartbeat_at'], now):10} {last:36} "
+                f"{_config_cell(row['config'])}"
+            )
         )
     return "\n".join(lines)
 
@@ -61,7 +64,7 @@ async def run_agents_action(store: Store, args: argparse.Namespace) -> int:
     if args.action == "agents":
         rows = await agents.overview()
         if args.json:
-            print(msgspec.json.encode(rows).decode())
+            print(safe_json(msgspec.to_builtins(rows)))
         else:
             print(render_agents(rows, time.time()))
         return 0
@@ -73,7 +76,7 @@ async def run_agents_action(store: Store, args: argparse.Namespace) -> int:
     try:
         _, version = await agents.set_config(args.name, document, by="cli")
     except StoreError as exc:
-        print(f"printerhq server: {exc}", file=sys.stderr)
+        print(safe(f"printerhq server: {exc}"), file=sys.stderr)
         return 1
     print(
         f"configuration {version} set for agent {args.name!r}; it is pushed on the agent's "

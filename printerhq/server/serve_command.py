@@ -10,6 +10,8 @@ import sys
 
 import trio
 
+from printerhq.terminal import SafeFormatter
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
@@ -58,10 +60,10 @@ def run(args: argparse.Namespace) -> int:
     if args.cert and not args.key:
         print("printerhq serve: --cert needs --key", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    # SafeFormatter: agents' and devices' strings in a log line carry no terminal escapes.
+    handler = logging.StreamHandler()
+    handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[handler])
     try:
         trio.run(_serve, args)
     except KeyboardInterrupt:

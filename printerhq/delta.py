@@ -54,8 +54,15 @@ class DeltaError(ValueError):
 
 
 def digest(report: bytes) -> bytes:
-    """The name of a reading: BLAKE2b-64 of its msgpack bytes (``model.encode``)."""
+    """The name of a reading: BLAKE2b-64 of its canonical msgpack bytes (:func:`canonical`)."""
     return hashlib.blake2b(report, digest_size=DIGEST_BYTES).digest()
+
+
+def canonical(report: bytes) -> bytes:
+    """A report's bytes as the server stores them: decoded and re-encoded by the model, so both
+    sides hash the same bytes whatever wrote them first (a default written out, an older
+    agent's spool)."""
+    return model.encode(_report_decoder.decode(report))
 
 
 # -- diff and apply over msgpack trees -------------------------------------------------------------
@@ -152,8 +159,8 @@ def apply(base: Any, patch: Any, depth: int = 0) -> Any:
                 raise DeltaError(f"list index {index!r} out of range")
             if isinstance(op, list) and len(op) == 1:
                 items[index] = op[0]
-            elif isinstance(op, dict) and index < len(base) and isinstance(
-                items[index], dict | list
+            elif (
+                isinstance(op, dict) and index < len(base) and isinstance(items[index], dict | list)
             ):
                 items[index] = apply(items[index], op, depth + 1)
             else:
@@ -259,19 +266,26 @@ class Bases:
         # address -> (digest, tree, deltas sent since the last full reading)
         self._bases: dict[str, tuple[bytes, Any, int]] = {}
         self._sent: dict[str, list[tuple[str, bytes, Any, int]]] = {}  # batch id -> readings
+        self._with_deltas: dict[str, int] = {}  # batch id -> deltas in it, until answered
         self.deltas = 0
         self.full = 0
 
-    def encode(self, batch_id: str, agent: str, reports: list[bytes], minor: int) -> bytes:
-        """A ``delta_batch`` message of ``reports`` (spooled ``model.encode`` bytes)."""
-        full: list[msgspec.Raw] = []
+    def split(
+        self, batch_id: str, reports: list[bytes], deltas_allowed: bool = True
+    ) -> tuple[list[bytes], list[Delta]]:
+        """``reports`` (spooled ``model.encode`` bytes) as the full readings (canonical bytes)
+        and the deltas to send; remembered under ``batch_id`` until it is answered. With
+        ``deltas_allowed=False`` (a server that reads no deltas) all are full, and still
+        remembered: they are bases once acknowledged."""
+        full: list[bytes] = []
         deltas: list[Delta] = []
         sent: list[tuple[str, bytes, Any, int]] = []
-        for data in reports:
+        for spooled in reports:
+            data = canonical(spooled)
             tree = msgspec.msgpack.decode(data)
             address = _address(tree)
             name = digest(data)
-            base = self._bases.get(address) if address is not None else None
+            base = self._bases.get(address) if address is not None and deltas_allowed else None
             patch = None
             if base is not None and base[2] < self.full_every:
                 patch = diff(base[1], tree) or {}
@@ -281,26 +295,40 @@ class Bases:
                 deltas.append(Delta(base=base[0], result=name, patch=patch))
                 count = base[2] + 1
             else:
-                full.append(msgspec.Raw(data))
+                full.append(data)
                 count = 0
             if address is not None:
                 sent.append((address, name, tree, count))
         self._sent[batch_id] = sent
+        if deltas:
+            self._with_deltas[batch_id] = len(deltas)
+        else:
+            self._with_deltas.pop(batch_id, None)
         self.deltas += len(deltas)
         self.full += len(full)
+        return full, deltas
+
+    def encode(self, batch_id: str, agent: str, reports: list[bytes], minor: int) -> bytes:
+        """A ``delta_batch`` message of ``reports`` (spooled ``model.encode`` bytes)."""
+        full, deltas = self.split(batch_id, reports)
         return wire.encode(
             RawDeltaBatch(
                 batch_id=batch_id,
                 agent=agent,
                 wire=wire.WIRE_VERSION,
                 minor=minor,
-                reports=full,
+                reports=[msgspec.Raw(r) for r in full],
                 deltas=deltas,
             )
         )
 
+    def had_deltas(self, batch_id: str) -> bool:
+        """Did ``batch_id``, as last encoded, carry deltas?"""
+        return batch_id in self._with_deltas
+
     def acknowledged(self, batch_id: str) -> None:
         """The server stored ``batch_id``: its readings are the new bases."""
+        self._with_deltas.pop(batch_id, None)
         for address, name, tree, count in self._sent.pop(batch_id, []):
             previous = self._bases.pop(address, None)
             if previous is not None and _scanned_at(previous[1]) > _scanned_at(tree):
@@ -311,8 +339,9 @@ class Bases:
                 self._bases.pop(next(iter(self._bases)))
 
     def dropped(self, batch_id: str) -> None:
-        """``batch_id`` was not stored (refused, or the connection went): nothing changes."""
+        """``batch_id`` was not stored (refused): nothing changes."""
         self._sent.pop(batch_id, None)
+        self._with_deltas.pop(batch_id, None)
 
     def forget(self) -> None:
         """The server lacks a base: every device gets a full reading next."""

@@ -53,7 +53,13 @@ def test_versions_travel_in_the_raw_bytes(monkeypatch):
     )
     assert raw["wire"] == wire.WIRE_VERSION
     assert raw["reports"][0]["schema"] == model.SCHEMA_VERSION
-    assert "minor" not in raw  # minor 0 is left out: the first released servers read this batch
+    assert raw["minor"] == wire.WIRE_MINOR
+    # What the uplink sends a server that named no version (the first releases): minor 0 is
+    # left out, so they read the batch.
+    raw = msgspec.msgpack.decode(
+        wire.encode(wire.raw_batch("b-1", "site-a", [model.encode(report)], minor=0))
+    )
+    assert "minor" not in raw
     monkeypatch.setattr(wire, "WIRE_MINOR", 3)
     raw = msgspec.msgpack.decode(
         wire.encode(wire.raw_batch("b-1", "site-a", [model.encode(report)]))
@@ -182,6 +188,7 @@ def test_agent_tells_an_older_strict_server_from_a_bad_batch(monkeypatch):
 
     unknown = "422 schema: Object contains unknown field `room` - at `$.reports[0].identity`"
     wrong_type = "422 schema: Expected `float`, got `str`"
+    monkeypatch.setattr(wire, "WIRE_MINOR", 0)
     assert is_incompatible("409 incompatible_version: ...", "1.0")
     assert is_incompatible("409 incompatible_version: ...", None)
     assert not is_incompatible(unknown, None)  # we speak 1.0: the batch is bad

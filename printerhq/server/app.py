@@ -28,6 +28,7 @@ from printerhq.server import dashboard, releases
 from printerhq.server.agent_control import AgentControl
 from printerhq.server.control_session import ConfigSignal, ControlSession
 from printerhq.server.metrics import Metrics
+from printerhq.server.readings import decode_readings
 from printerhq.server.store import Agent, AgentRevoked, IngestResult, Store, StoreError
 
 log = logging.getLogger("printerhq.server")
@@ -170,7 +171,7 @@ def create_app(
         agent: Agent, data: bytes, client: str
     ) -> tuple[wire.Batch, IngestResult]:
         """Decode, check and store one batch, from either transport (``WireError`` if bad)."""
-        batch = wire.decode_batch(data)
+        batch = await decode_readings(store, agent, data)  # a batch, or deltas rebuilt
         check_agent(agent, batch)
         result = await store.ingest(
             agent, batch.batch_id, batch.reports, client, version=(batch.wire, batch.minor)
@@ -218,6 +219,8 @@ def create_app(
     def _reason(exc: wire.WireError) -> str:
         if isinstance(exc, wire.IncompatibleVersion):
             return wire.INCOMPATIBLE
+        if exc.status == 412:  # a delta whose base this server lacks: the agent sends it whole
+            return "base_unknown"
         return f"invalid_{exc.status}"
 
     def _reject(transport: str, agent: Agent, conn, exc: wire.WireError) -> Response:

@@ -18,7 +18,8 @@ import logging
 import random
 import ssl
 import urllib.parse
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Protocol, TypedDict
 
@@ -27,7 +28,7 @@ import trio
 import trio_websocket
 
 from printerhq import control as control_messages
-from printerhq import model, wire
+from printerhq import delta, model, wire
 from printerhq.uplink.spool import DEFAULT_MAX_BYTES, AsyncSpool, SpoolFullError
 from printerhq.uplink.transport import Connector, TlsOptions, check_pin
 
@@ -57,6 +58,8 @@ class UplinkStats(TypedDict):
     last_error: str
     bytes_sent: int
     control_sessions: int
+    deltas: int  # readings sent as deltas (printerhq.delta)
+    full_requested: int  # 412 base_unknown answers: the batch went again with full readings
 
 
 class UplinkError(RuntimeError):
@@ -157,6 +160,7 @@ class Uplink:
         ws_retry_after: float = 300.0,
         control: ControlEndpoint | None = None,
         incompatible_retry: float = 600.0,
+        full_every: int = 96,
     ):
         parsed = urllib.parse.urlsplit(url.rstrip("/"))
         self.tls = tls or TlsOptions()
@@ -206,7 +210,14 @@ class Uplink:
             last_error="",
             bytes_sent=0,
             control_sessions=0,
+            deltas=0,
+            full_requested=0,
         )
+        # What the server acknowledged, per device: later readings go as deltas against it
+        # (printerhq.delta), to a server that named a wire version that reads them.
+        self.bases = delta.Bases(full_every)
+        self._holding = 0  # open holding() blocks: reports wait for the end of the cycle
+        self._hold_full = False  # ... unless a whole batch is waiting
         self._incompatible_logged = False
         self.server_version: str | None = None  # as the server announced it (None: 1.0 or unknown)
         self._spool: AsyncSpool | None = None
@@ -261,7 +272,27 @@ class Uplink:
                     await changed.wait()
         if paused:
             log.warning("spool has room again; collection resumed")
+        if self._holding and self._open_spool.count < self.batch_reports:
+            return  # sent with the rest of the cycle when holding() ends
+        self._hold_full = bool(self._holding)
         self._notify()
+
+    @asynccontextmanager
+    async def holding(self) -> AsyncIterator[None]:
+        """Reports submitted inside wait (durable in the spool) and leave together when the block
+        ends: one batch, one acknowledgement per cycle instead of one per report. A full batch
+        (``batch_reports``) goes at once all the same, so a long discovery streams on."""
+        self._holding += 1
+        try:
+            yield
+        finally:
+            self._holding -= 1
+            if not self._holding:
+                self._hold_full = False
+                self._notify()
+
+    def _held(self) -> bool:
+        return bool(self._holding) and not self._hold_full
 
     async def flush(self, timeout: float) -> bool:
         """Wait until the server acknowledged every spooled report; ``False`` on timeout."""
@@ -291,7 +322,7 @@ class Uplink:
         return self._spool
 
     async def _wait_for_work(self) -> None:
-        while not self._open_spool.count:
+        while not self._open_spool.count or self._held():
             await self._changed.wait()
 
     def _use_stream(self) -> bool:
@@ -353,6 +384,12 @@ class Uplink:
             backoff = min(backoff * 2, self.backoff_max)
 
     async def _acknowledged(self, ack: wire.Ack, reports: int) -> None:
+        if not ack.ok and self._base_unknown(ack):
+            return  # the batch stays sealed in the spool and goes again, whole
+        if ack.ok:
+            self.bases.acknowledged(ack.batch_id)
+        else:
+            self.bases.dropped(ack.batch_id)
         if not ack.ok and is_incompatible(ack.error, self.server_version):
             raise IncompatibleServer(ack.error or "incompatible")  # the batch stays spooled
         if ack.ok and self._incompatible_logged:
@@ -372,8 +409,43 @@ class Uplink:
             self.stats["rejected"] += 1
         self._notify()
 
+    def _base_unknown(self, ack: wire.Ack) -> bool:
+        """A ``412 base_unknown``: the server lacks a reading a delta of this batch was made
+        against (another database, a refused reading). Forget every base, so the batch (same
+        id, nothing of it was stored) goes again with full readings. A batch without deltas
+        answered so is a bad batch, handled as any other refusal."""
+        status, _, reason = (ack.error or "").partition(" ")
+        if status != "412" or delta.BASE_UNKNOWN not in reason:
+            return False
+        if not self.bases.had_deltas(ack.batch_id):
+            return False
+        log.info("server asked for full readings (%s)", (ack.error or "")[:200])
+        self.bases.dropped(ack.batch_id)
+        self.bases.forget()
+        self.stats["full_requested"] += 1
+        self._notify()
+        return True
+
+    def _server_minor(self) -> int:
+        """The minor of the server's wire version when it named the same major, else 0 (a
+        server that names no version reads 1.0)."""
+        major, _, minor = (self.server_version or "").partition(".")
+        if major != str(wire.WIRE_VERSION) or not minor.isdigit():
+            return 0
+        return int(minor[:6])
+
     def _encode(self, batch_id: str, reports: list[bytes]) -> bytes:
-        return wire.encode(wire.raw_batch(batch_id, self.agent, reports))
+        """A batch in the newest form the server reads: with deltas for a server of wire 1.1 or
+        newer, plain full reports (declaring no minor the server did not name) for any other,
+        so an older server never receives what it cannot read."""
+        minor = min(wire.WIRE_MINOR, self._server_minor())
+        if minor >= delta.DELTA_MINOR:
+            before = self.bases.deltas
+            data = self.bases.encode(batch_id, self.agent, reports, minor)
+            self.stats["deltas"] += self.bases.deltas - before
+            return data
+        full, _ = self.bases.split(batch_id, reports, deltas_allowed=False)
+        return wire.encode(wire.raw_batch(batch_id, self.agent, full, minor))
 
     def _headers(self) -> list[tuple[bytes, bytes]]:
         return [(b"authorization", b"Bearer " + self._token.encode())]
@@ -473,7 +545,11 @@ class Uplink:
                 with trio.fail_after(self.ack_timeout):
                     await slots.acquire()
                 changed = self._changed
-                batch = await self._open_spool.next_batch(set(in_flight), self.batch_reports)
+                batch = (
+                    None
+                    if self._held()
+                    else await self._open_spool.next_batch(set(in_flight), self.batch_reports)
+                )
                 if batch is None:
                     slots.release()
                     with trio.move_on_after(self.idle_ping):
@@ -516,6 +592,8 @@ class Uplink:
                 # Check the pin on the pooled connection before it carries the token.
                 self._check_http_pin(await client.get(self.base_url + "/healthz"))
             while True:
+                if self._held():
+                    return
                 batch = await self._open_spool.next_batch(set(), self.batch_reports)
                 if batch is None:
                     return
@@ -540,7 +618,8 @@ class Uplink:
                     progressed[0] = True
                 elif response.status_code in (401, 403):
                     raise AuthError(f"HTTPS upload answered {response.status_code}")
-                elif response.status_code in (400, 409, 413, 415, 422):  # 409: see is_incompatible
+                elif response.status_code in (400, 409, 412, 413, 415, 422):  # 409, 412: see
+                    # is_incompatible and _base_unknown
                     await self._acknowledged(
                         wire.Ack(
                             batch_id=batch_id,

@@ -281,7 +281,13 @@ class Bases:
         deltas: list[Delta] = []
         sent: list[tuple[str, bytes, Any, int]] = []
         for spooled in reports:
-            data = canonical(spooled)
+            try:
+                data = canonical(spooled)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                # Not a report of this model: sent as it is, for the server to refuse (and
+                # the uplink to quarantine); never a base.
+                full.append(spooled)
+                continue
             tree = msgspec.msgpack.decode(data)
             address = _address(tree)
             name = digest(data)

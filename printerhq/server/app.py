@@ -322,6 +322,8 @@ def create_app(
                     log.warning("stream from agent %s closed: %s", agent.name, exc.reason)
                     await ws.close(code=1009 if exc.status == 413 else 1007)
                     return
+                if await binary_control(agent, raw):
+                    continue
                 try:
                     batch, result = await ingest_batch(agent, raw, _client(ws))
                 except wire.WireError as exc:
@@ -362,6 +364,24 @@ def create_app(
                     )
         except WebSocketDisconnect:
             return  # the agent went away: normal
+
+    async def binary_control(agent: Agent, raw: bytes) -> bool:
+        """A binary ``status`` (wire 1.1, printerhq.control): recorded, never acknowledged.
+        False for any other kind (a batch)."""
+        try:
+            kind = wire.decode_header(raw).kind
+        except wire.WireError:
+            return False  # not even a header: the batch path answers it
+        if kind != control.STATUS_KIND:
+            return False
+        try:
+            status = control.decode_binary_status(raw)
+        except control.ControlError as exc:
+            metrics.rejected["control_invalid"] += 1
+            log.warning("status from agent %s refused: %s", agent.name, str(exc)[:300])
+            return True
+        await agent_control.record(agent.id, status)
+        return True
 
     # -- REST API ------------------------------------------------------------------------------
     async def devices(request: Request) -> Response:

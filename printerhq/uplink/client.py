@@ -501,7 +501,16 @@ class Uplink:
         in_flight: dict[str, int] = {}
         slots = trio.Semaphore(self.window)
         compressor = wire.StreamCompressor()
+        # Frames through the shared zlib stream must reach the socket in the order they were
+        # compressed: compress and send under one lock.
+        compressing = trio.Lock()
         control = self.control if ws.subprotocol == control_messages.SUBPROTOCOL else None
+
+        async def send_compressed(message: bytes) -> int:
+            async with compressing:
+                frame = compressor.compress(message)
+                await ws.send_message(frame)
+                return len(frame)
 
         async def send_control() -> None:
             assert control is not None
@@ -509,7 +518,17 @@ class Uplink:
             for text in control.connected():
                 await ws.send_message(text)
             while True:
-                await ws.send_message(await control.next_message())
+                text = await control.next_message()
+                # A server of wire 1.1 reads a status as a compressed binary message.
+                binary = (
+                    control_messages.binary_status(text)
+                    if self._server_minor() >= delta.DELTA_MINOR
+                    else None
+                )
+                if binary is None:
+                    await ws.send_message(text)
+                else:
+                    self.stats["bytes_sent"] += await send_compressed(binary)
 
         async def receive_acks() -> None:
             while True:
@@ -561,10 +580,9 @@ class Uplink:
                     continue
                 batch_id, reports = batch
                 in_flight[batch_id] = len(reports)
-                frame = compressor.compress(self._encode(batch_id, reports))
-                await ws.send_message(frame)
+                sent = await send_compressed(self._encode(batch_id, reports))
                 self.stats["batches_sent"] += 1
-                self.stats["bytes_sent"] += len(frame)
+                self.stats["bytes_sent"] += sent
 
     # -- HTTPS fallback --------------------------------------------------------------------------
     def _http_client(self) -> httpx.AsyncClient:

@@ -20,8 +20,9 @@ different major is refused with ``409`` and the code ``incompatible_version``, w
 recognises: it keeps the batch spooled and retries much later.
 
 Message kinds. Messages carry an optional ``kind``; absent means ``"batch"`` from the agent and
-``"ack"`` from the server, the only kinds so far. A new kind (control messages) is a new struct
-with ``kind`` set, in its own module; readers look at :class:`Header` first.
+``"ack"`` from the server. A new kind is a new struct with ``kind`` set, in its own module;
+readers look at :class:`Header` first. Wire 1.1 added ``delta_batch`` (printerhq.delta) and
+``status`` (printerhq.control), sent only to a server that named 1.1 or newer.
 """
 
 from __future__ import annotations

@@ -43,8 +43,8 @@ LAYERS: dict[str, str] = {
     "printerhq.limits": CORE,  # bounds every boundary enforces
     "printerhq.traffic": CORE,
     "printerhq.wire": CORE,  # the wire format beside the model
-    "printerhq.control": CORE,
-    "printerhq.delta": CORE,  # delta readings: diff/apply, the delta_batch kind  # the agent stream's control messages beside the wire format
+    "printerhq.control": CORE,  # the agent stream's control messages beside the wire format
+    "printerhq.delta": CORE,  # delta readings: diff/apply, the delta_batch kind
     "printerhq.targets": CORE,
     "printerhq.release": CORE,  # signed release manifests (server and agent)
     "printerhq.mib": CORE,

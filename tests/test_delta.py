@@ -245,3 +245,15 @@ def test_decoding_is_strict_and_bounded():
         tree = tree["a"]
     with pytest.raises(delta.DeltaError, match="deep"):
         delta.apply(nested, deep)
+
+
+def test_a_spooled_report_the_model_cannot_read_goes_as_it_is_and_never_becomes_a_base():
+    """Poison in the spool (printerhq.uplink quarantines what the server refuses): split never
+    raises on it, sends it unchanged, and it names no base."""
+    poison = msgspec.msgpack.encode({"identity": {"address": "x"}, "scanned_at": 1.0, "u": 1})
+    good = model.encode(_printer(1, 1, 1.0))
+    bases = delta.Bases()
+    full, deltas = bases.split("b", [poison, good])
+    assert full == [poison, delta.canonical(good)] and deltas == []
+    bases.acknowledged("b")
+    assert len(bases) == 1

@@ -211,7 +211,8 @@ def run(args: argparse.Namespace) -> int:
                     # disk this waits (collection pauses) rather than dropping anything.
                     await uplink.submit(report, wait=True)
 
-            reports = unresolved + await scan(resolved, options, progress, upload)
+            async with uplink.holding():  # the run's reports leave as one batch at the end
+                reports = unresolved + await scan(resolved, options, progress, upload)
             upload_outcome.append(await uploading.finish(uplink))
             return reports
 

@@ -147,3 +147,28 @@ async def test_the_store_finds_bases_by_digest_for_their_agent_only(tmp_path):
         assert await store.reading_bases(d, {name}) == {}
     finally:
         await store.aclose()
+
+
+async def test_a_long_cycle_goes_in_full_batches_then_the_rest(tmp_path):
+    """Holding never holds more than a batch: 7 reports with batch_reports=3 leave as 3 + 3 + 1
+    (not 3 and then one batch per report)."""
+    async with run_server(tmp_path / "server", insecure_http=True) as server:
+        token = new_token()
+        await server.store.add_agent("a", token)
+        async with Uplink(
+            f"http://127.0.0.1:{server.port}",
+            token,
+            tmp_path / "spool",
+            agent="a",
+            insecure=True,
+            batch_reports=3,
+        ) as up:
+            reports = [make_report(i) for i in range(7)]
+            async with up.holding():
+                for report in reports:
+                    await up.submit(report)
+                    await trio.sleep(0.05)  # the sender has time to take each full batch
+            assert await up.flush(10), up.stats
+            stats = dict(up.stats)
+    assert stats["batches_sent"] == 3, stats
+    assert_exactly_once(reports, await stored_reports(tmp_path / "server"))

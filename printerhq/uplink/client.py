@@ -218,6 +218,7 @@ class Uplink:
         self.bases = delta.Bases(full_every)
         self._holding = 0  # open holding() blocks: reports wait for the end of the cycle
         self._hold_full = False  # ... unless a whole batch is waiting
+        self._waiting = 0  # reports submitted while holding, not yet sealed into a batch
         self._incompatible_logged = False
         self.server_version: str | None = None  # as the server announced it (None: 1.0 or unknown)
         self._spool: AsyncSpool | None = None
@@ -272,9 +273,11 @@ class Uplink:
                     await changed.wait()
         if paused:
             log.warning("spool has room again; collection resumed")
-        if self._holding and self._open_spool.count < self.batch_reports:
-            return  # sent with the rest of the cycle when holding() ends
-        self._hold_full = bool(self._holding)
+        if self._holding:
+            self._waiting += 1
+            if self._waiting < self.batch_reports:
+                return  # sent with the rest of the cycle when holding() ends
+            self._hold_full = True  # a whole batch is waiting: it goes now
         self._notify()
 
     @asynccontextmanager
@@ -289,10 +292,17 @@ class Uplink:
             self._holding -= 1
             if not self._holding:
                 self._hold_full = False
+                self._waiting = 0
                 self._notify()
 
     def _held(self) -> bool:
         return bool(self._holding) and not self._hold_full
+
+    def _sealed(self) -> None:
+        """A batch was taken from the spool: while holding, wait for the next full one."""
+        if self._hold_full:
+            self._hold_full = False
+            self._waiting = 0
 
     async def flush(self, timeout: float) -> bool:
         """Wait until the server acknowledged every spooled report; ``False`` on timeout."""
@@ -579,6 +589,7 @@ class Uplink:
                             await ws.ping()
                     continue
                 batch_id, reports = batch
+                self._sealed()
                 in_flight[batch_id] = len(reports)
                 sent = await send_compressed(self._encode(batch_id, reports))
                 self.stats["batches_sent"] += 1
@@ -616,6 +627,7 @@ class Uplink:
                 if batch is None:
                     return
                 batch_id, reports = batch
+                self._sealed()
                 body = wire.compress_body(self._encode(batch_id, reports))
                 self.stats["bytes_sent"] += len(body)
                 response = await client.post(

@@ -71,8 +71,11 @@ async def test_one_batch_per_cycle_deltas_after_the_first_and_exact_rows(tmp_pat
     assert_exactly_once(sent, await stored_reports(tmp_path / "server"))
 
 
-async def test_a_server_without_the_base_gets_the_batch_again_whole(tmp_path):
-    async with run_server(tmp_path / "server", self_signed=True) as server:
+@pytest.mark.parametrize("transport", ["websocket", "http"])
+async def test_a_server_without_the_base_gets_the_batch_again_whole(tmp_path, transport):
+    async with run_server(
+        tmp_path / "server", self_signed=True, websocket=transport == "websocket"
+    ) as server:
         token = new_token()
         await server.store.add_agent("a", token)
         async with Uplink(
@@ -81,6 +84,7 @@ async def test_a_server_without_the_base_gets_the_batch_again_whole(tmp_path):
             tmp_path / "spool",
             agent="a",
             tls=TlsOptions(ca_bundle=str(server.certfile)),
+            transport=transport,
         ) as up:
             sent = await _upload_cycles(up, range(2))
             assert up.stats["deltas"] == 5

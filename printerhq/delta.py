@@ -263,9 +263,10 @@ class Bases:
     def __init__(self, full_every: int = 96, max_devices: int = 100_000):
         self.full_every = full_every
         self.max_devices = max_devices
-        # address -> (digest, tree, deltas sent since the last full reading)
-        self._bases: dict[str, tuple[bytes, Any, int]] = {}
-        self._sent: dict[str, list[tuple[str, bytes, Any, int]]] = {}  # batch id -> readings
+        # address -> the acknowledged reading: (digest, canonical bytes, scanned_at, deltas sent
+        # since the last full reading). Bytes, not trees: a few hundred bytes per printer.
+        self._bases: dict[str, tuple[bytes, bytes, float, int]] = {}
+        self._sent: dict[str, list[tuple[str, tuple[bytes, bytes, float, int]]]] = {}
         self._with_deltas: dict[str, int] = {}  # batch id -> deltas in it, until answered
         self.deltas = 0
         self.full = 0
@@ -279,7 +280,7 @@ class Bases:
         remembered: they are bases once acknowledged."""
         full: list[bytes] = []
         deltas: list[Delta] = []
-        sent: list[tuple[str, bytes, Any, int]] = []
+        sent: list[tuple[str, tuple[bytes, bytes, float, int]]] = []
         for spooled in reports:
             try:
                 data = canonical(spooled)
@@ -293,18 +294,18 @@ class Bases:
             name = digest(data)
             base = self._bases.get(address) if address is not None and deltas_allowed else None
             patch = None
-            if base is not None and base[2] < self.full_every:
-                patch = diff(base[1], tree) or {}
+            if base is not None and base[3] < self.full_every:
+                patch = diff(msgspec.msgpack.decode(base[1]), tree) or {}
                 if _size(patch) + 2 * DIGEST_BYTES >= len(data):
                     patch = None  # nothing saved: the whole reading is as small
             if patch is not None and base is not None:
                 deltas.append(Delta(base=base[0], result=name, patch=patch))
-                count = base[2] + 1
+                count = base[3] + 1
             else:
                 full.append(data)
                 count = 0
             if address is not None:
-                sent.append((address, name, tree, count))
+                sent.append((address, (name, data, _scanned_at(tree), count)))
         self._sent[batch_id] = sent
         if deltas:
             self._with_deltas[batch_id] = len(deltas)
@@ -335,12 +336,12 @@ class Bases:
     def acknowledged(self, batch_id: str) -> None:
         """The server stored ``batch_id``: its readings are the new bases."""
         self._with_deltas.pop(batch_id, None)
-        for address, name, tree, count in self._sent.pop(batch_id, []):
+        for address, reading in self._sent.pop(batch_id, []):
             previous = self._bases.pop(address, None)
-            if previous is not None and _scanned_at(previous[1]) > _scanned_at(tree):
+            if previous is not None and previous[2] > reading[2]:
                 self._bases[address] = previous  # an older reading acknowledged late
                 continue
-            self._bases[address] = (name, tree, count)
+            self._bases[address] = reading
             while len(self._bases) > self.max_devices:
                 self._bases.pop(next(iter(self._bases)))
 

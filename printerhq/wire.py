@@ -40,6 +40,9 @@ WIRE_VERSION = 1  # major: bumped on a change an older reader cannot skip over
 # minor: bumped when fields are added (older readers of this major drop them) or a message kind
 # (1.1: ``delta_batch``, printerhq.delta)
 WIRE_MINOR = 1
+# The newest minor that added *fields* (to Batch or the model) rather than message kinds: what a
+# strict first-release server may refuse as "unknown field" in a batch it can otherwise read.
+FIELDS_MINOR = 0
 LEGACY_WIRE = 1  # what a batch without ``wire`` means: agents before the version travelled
 INCOMPATIBLE = "incompatible_version"  # error code (HTTP 409) for a major this side cannot read
 # The server names its version in this header on ingest responses and the WebSocket handshake.

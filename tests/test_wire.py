@@ -188,13 +188,13 @@ def test_agent_tells_an_older_strict_server_from_a_bad_batch(monkeypatch):
 
     unknown = "422 schema: Object contains unknown field `room` - at `$.reports[0].identity`"
     wrong_type = "422 schema: Expected `float`, got `str`"
-    monkeypatch.setattr(wire, "WIRE_MINOR", 0)
+    assert wire.FIELDS_MINOR == 0  # 1.1 added message kinds only, no field
     assert is_incompatible("409 incompatible_version: ...", "1.0")
     assert is_incompatible("409 incompatible_version: ...", None)
-    assert not is_incompatible(unknown, None)  # we speak 1.0: the batch is bad
+    assert not is_incompatible(unknown, None)  # our fields are 1.0's: the batch is bad
     assert not is_incompatible(wrong_type, None)
-    monkeypatch.setattr(wire, "WIRE_MINOR", 1)
-    assert is_incompatible(unknown, None)  # 1.1 agent, first-release server
+    monkeypatch.setattr(wire, "FIELDS_MINOR", 2)
+    assert is_incompatible(unknown, None)  # an agent with added fields, first-release server
     assert not is_incompatible(unknown, "1.1")  # a server that names its version is tolerant
     assert not is_incompatible(wrong_type, None)
 

@@ -97,7 +97,8 @@ def is_incompatible(error: str | None, server_version: str | None) -> bool:
     """Does a refusal (``"<status> <reason>"``, as acks and ``_acknowledged`` word it) say the
     server speaks another version, rather than that this batch is bad? ``409`` always does. A
     ``422`` for an unknown field does when the server did not name its version (a first-release,
-    strict 1.0 server) and this agent speaks a newer minor, whose added fields it cannot know;
+    strict 1.0 server) and this agent's minor added fields (``wire.FIELDS_MINOR``; 1.1 added
+    message kinds only, which such a server never receives), which that server cannot know;
     from a server that names its version it means the batch itself is bad (quarantined)."""
     if not error:
         return False
@@ -108,7 +109,7 @@ def is_incompatible(error: str | None, server_version: str | None) -> bool:
         status == "422"
         and "unknown field" in reason
         and server_version is None
-        and wire.WIRE_MINOR > 0
+        and wire.FIELDS_MINOR > 0
     )
 
 

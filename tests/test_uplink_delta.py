@@ -176,3 +176,30 @@ async def test_a_long_cycle_goes_in_full_batches_then_the_rest(tmp_path):
             stats = dict(up.stats)
     assert stats["batches_sent"] == 3, stats
     assert_exactly_once(reports, await stored_reports(tmp_path / "server"))
+
+
+async def test_a_server_that_refuses_the_kind_gets_plain_batches(tmp_path, monkeypatch):
+    """An instance that names 1.1 but reads no ``delta_batch`` (a rolling upgrade behind one
+    address): its ``422 unsupported message kind`` sends the batch again, plain; nothing is
+    quarantined, nothing lost."""
+    import printerhq.server.app as app
+
+    async def old_decode(store, agent, data):
+        return wire.decode_batch(data)  # what a 1.0 server does with any kind but "batch"
+
+    monkeypatch.setattr(app, "decode_readings", old_decode)
+    async with run_server(tmp_path / "server", insecure_http=True, websocket=False) as server:
+        token = new_token()
+        await server.store.add_agent("a", token)
+        async with Uplink(
+            f"http://127.0.0.1:{server.port}",
+            token,
+            tmp_path / "spool",
+            agent="a",
+            insecure=True,
+            transport="http",
+        ) as up:
+            sent = await _upload_cycles(up, range(3))
+            stats = dict(up.stats)
+    assert stats["deltas"] > 0 and stats["rejected"] == 0, stats  # tried, refused, resent
+    assert_exactly_once(sent, await stored_reports(tmp_path / "server"))

@@ -220,6 +220,7 @@ class Uplink:
         self._holding = 0  # open holding() blocks: reports wait for the end of the cycle
         self._hold_full = False  # ... unless a whole batch is waiting
         self._waiting = 0  # reports submitted while holding, not yet sealed into a batch
+        self._sent_as_delta: set[str] = set()  # batch ids last encoded as ``delta_batch``
         self._incompatible_logged = False
         self.server_version: str | None = None  # as the server announced it (None: 1.0 or unknown)
         self._spool: AsyncSpool | None = None
@@ -395,8 +396,9 @@ class Uplink:
             backoff = min(backoff * 2, self.backoff_max)
 
     async def _acknowledged(self, ack: wire.Ack, reports: int) -> None:
-        if not ack.ok and self._base_unknown(ack):
+        if not ack.ok and (self._base_unknown(ack) or self._kind_refused(ack)):
             return  # the batch stays sealed in the spool and goes again, whole
+        self._sent_as_delta.discard(ack.batch_id)
         if ack.ok:
             self.bases.acknowledged(ack.batch_id)
         else:
@@ -437,6 +439,22 @@ class Uplink:
         self._notify()
         return True
 
+    def _kind_refused(self, ack: wire.Ack) -> bool:
+        """A ``422 unsupported message kind`` for a ``delta_batch``: a server older than the
+        one that named 1.1 (an instance behind the same address during a rolling upgrade).
+        Read it as a 1.0 server until it names its version again; the batch goes again, plain."""
+        if ack.batch_id not in self._sent_as_delta:
+            return False
+        status, _, reason = (ack.error or "").partition(" ")
+        if status != "422" or "unsupported message kind" not in reason:
+            return False
+        log.warning("the server does not read delta uploads; sending full reports")
+        self._sent_as_delta.discard(ack.batch_id)
+        self.bases.dropped(ack.batch_id)
+        self.server_version = None
+        self._notify()
+        return True
+
     def _server_minor(self) -> int:
         """The minor of the server's wire version when it named the same major, else 0 (a
         server that names no version reads 1.0)."""
@@ -452,9 +470,11 @@ class Uplink:
         minor = min(wire.WIRE_MINOR, self._server_minor())
         if minor >= delta.DELTA_MINOR:
             before = self.bases.deltas
+            self._sent_as_delta.add(batch_id)
             data = self.bases.encode(batch_id, self.agent, reports, minor)
             self.stats["deltas"] += self.bases.deltas - before
             return data
+        self._sent_as_delta.discard(batch_id)
         full, _ = self.bases.split(batch_id, reports, deltas_allowed=False)
         return wire.encode(wire.raw_batch(batch_id, self.agent, full, minor))
 

@@ -210,7 +210,7 @@ def _start_server(
 @contextmanager
 def open_bench_lab(recordings: list[Path], data_dir: Path) -> Iterator[BenchLab]:
     """Namespaces, veth, nft counters, simulator and server; always torn down."""
-    tag = os.urandom(3).hex()
+    tag = os.environ.get("PHQ_BENCH_TAG", "") + os.urandom(2).hex()  # a helper-owned prefix
     net = _pick_network()
     base = str(net.network_address)[:-1]  # "10.213.N."
     lab = BenchLab(

@@ -9,6 +9,12 @@ offers it (the server then pushes nothing). Unknown kinds and fields are refused
 
 Agent -> server: :class:`Hello` once per connection, :class:`Status` (heartbeat and the last
 cycle), :class:`ConfigResult`. Server -> agent: :class:`ConfigPush`.
+
+A server of wire 1.1 or newer (it names its version on the handshake, printerhq.wire) also reads
+a :class:`Status` as a *binary* message of kind ``status``: msgpack through the connection's
+zlib stream, like the batches. The agent's status after every cycle then costs a few dozen
+bytes instead of a JSON text frame of ~250 (its field names and most values repeat each
+cycle, which the shared compression context removes). It is not acknowledged.
 """
 
 from __future__ import annotations
@@ -84,7 +90,11 @@ class ControlError(ValueError):
     """A control frame that is too large, not JSON, or outside the schema."""
 
 
+STATUS_KIND = "status"  # the binary message kind (wire 1.1)
+
 _encoder = msgspec.json.Encoder()
+_binary_encoder = msgspec.msgpack.Encoder()
+_binary_status = msgspec.msgpack.Decoder(Status)
 _from_agent = msgspec.json.Decoder(FromAgent)
 _from_server = msgspec.json.Decoder(ConfigPush)
 
@@ -103,6 +113,24 @@ def _check_size(text: str) -> bytes:
 def decode_from_agent(text: str) -> FromAgent:
     try:
         return _from_agent.decode(_check_size(text))
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise ControlError(str(exc)) from None
+
+
+def binary_status(text: str) -> bytes | None:
+    """The binary (msgpack) form of a ``status`` text message, ``None`` for any other kind."""
+    if not text.startswith('{"kind":"status"'):
+        return None
+    message = decode_from_agent(text)
+    return _binary_encoder.encode(message) if isinstance(message, Status) else None
+
+
+def decode_binary_status(data: bytes) -> Status:
+    """A binary ``status`` message (inflated), strictly; ``ControlError`` when it is not one."""
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise ControlError(f"control message larger than {MAX_MESSAGE_BYTES} bytes")
+    try:
+        return _binary_status.decode(data)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise ControlError(str(exc)) from None
 

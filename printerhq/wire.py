@@ -20,8 +20,9 @@ different major is refused with ``409`` and the code ``incompatible_version``, w
 recognises: it keeps the batch spooled and retries much later.
 
 Message kinds. Messages carry an optional ``kind``; absent means ``"batch"`` from the agent and
-``"ack"`` from the server, the only kinds so far. A new kind (control messages) is a new struct
-with ``kind`` set, in its own module; readers look at :class:`Header` first.
+``"ack"`` from the server. A new kind is a new struct with ``kind`` set, in its own module;
+readers look at :class:`Header` first. Wire 1.1 added ``delta_batch`` (printerhq.delta) and
+``status`` (printerhq.control), sent only to a server that named 1.1 or newer.
 """
 
 from __future__ import annotations
@@ -36,7 +37,12 @@ import msgspec
 from printerhq.model import SCHEMA_VERSION, DeviceReport
 
 WIRE_VERSION = 1  # major: bumped on a change an older reader cannot skip over
-WIRE_MINOR = 0  # minor: bumped when fields are added (older readers of this major drop them)
+# minor: bumped when fields are added (older readers of this major drop them) or a message kind
+# (1.1: ``delta_batch``, printerhq.delta)
+WIRE_MINOR = 1
+# The newest minor that added *fields* (to Batch or the model) rather than message kinds: what a
+# strict first-release server may refuse as "unknown field" in a batch it can otherwise read.
+FIELDS_MINOR = 0
 LEGACY_WIRE = 1  # what a batch without ``wire`` means: agents before the version travelled
 INCOMPATIBLE = "incompatible_version"  # error code (HTTP 409) for a major this side cannot read
 # The server names its version in this header on ingest responses and the WebSocket handshake.
@@ -88,14 +94,18 @@ class RawBatch(msgspec.Struct, **_options):
     minor: int = 0  # 0 is omitted: a 1.0 batch stays readable by the first released servers
 
 
-def raw_batch(batch_id: str, agent: str, reports: list[bytes]) -> RawBatch:
-    """The batch this agent sends: its own version, spooled report bytes as they are."""
+def raw_batch(
+    batch_id: str, agent: str, reports: list[bytes], minor: int | None = None
+) -> RawBatch:
+    """The batch this agent sends: its major, ``minor`` (at most its own: the uplink declares
+    no more than the server named, a plain batch is the same in every minor), spooled report
+    bytes as they are."""
     return RawBatch(
         batch_id=batch_id,
         agent=agent,
         reports=[msgspec.Raw(r) for r in reports],
         wire=WIRE_VERSION,
-        minor=WIRE_MINOR,
+        minor=WIRE_MINOR if minor is None else min(minor, WIRE_MINOR),
     )
 
 

@@ -46,6 +46,7 @@ LAYERS: dict[str, str] = {
     "printerhq.traffic": CORE,
     "printerhq.wire": CORE,  # the wire format beside the model
     "printerhq.control": CORE,  # the agent stream's control messages beside the wire format
+    "printerhq.delta": CORE,  # delta readings: diff/apply, the delta_batch kind
     "printerhq.targets": CORE,
     "printerhq.release": CORE,  # signed release manifests (server and agent)
     "printerhq.mib": CORE,

@@ -53,7 +53,13 @@ def test_versions_travel_in_the_raw_bytes(monkeypatch):
     )
     assert raw["wire"] == wire.WIRE_VERSION
     assert raw["reports"][0]["schema"] == model.SCHEMA_VERSION
-    assert "minor" not in raw  # minor 0 is left out: the first released servers read this batch
+    assert raw["minor"] == wire.WIRE_MINOR
+    # What the uplink sends a server that named no version (the first releases): minor 0 is
+    # left out, so they read the batch.
+    raw = msgspec.msgpack.decode(
+        wire.encode(wire.raw_batch("b-1", "site-a", [model.encode(report)], minor=0))
+    )
+    assert "minor" not in raw
     monkeypatch.setattr(wire, "WIRE_MINOR", 3)
     raw = msgspec.msgpack.decode(
         wire.encode(wire.raw_batch("b-1", "site-a", [model.encode(report)]))
@@ -182,12 +188,13 @@ def test_agent_tells_an_older_strict_server_from_a_bad_batch(monkeypatch):
 
     unknown = "422 schema: Object contains unknown field `room` - at `$.reports[0].identity`"
     wrong_type = "422 schema: Expected `float`, got `str`"
+    assert wire.FIELDS_MINOR == 0  # 1.1 added message kinds only, no field
     assert is_incompatible("409 incompatible_version: ...", "1.0")
     assert is_incompatible("409 incompatible_version: ...", None)
-    assert not is_incompatible(unknown, None)  # we speak 1.0: the batch is bad
+    assert not is_incompatible(unknown, None)  # our fields are 1.0's: the batch is bad
     assert not is_incompatible(wrong_type, None)
-    monkeypatch.setattr(wire, "WIRE_MINOR", 1)
-    assert is_incompatible(unknown, None)  # 1.1 agent, first-release server
+    monkeypatch.setattr(wire, "FIELDS_MINOR", 2)
+    assert is_incompatible(unknown, None)  # an agent with added fields, first-release server
     assert not is_incompatible(unknown, "1.1")  # a server that names its version is tolerant
     assert not is_incompatible(wrong_type, None)
 

@@ -98,7 +98,9 @@ async def run_cycle(
     scanner = Scanner(scan_options(section), memory=memory)
     results: trio.abc.ReceiveChannel[DeviceReport]
     report: DeviceReport
-    async with scanner, scanner.scan(addresses) as results:
+    # One batch per cycle: the reports wait in the spool until the scan ends (a full batch
+    # goes at once), then leave together under one acknowledgement.
+    async with uplink.holding(), scanner, scanner.scan(addresses) as results:
         async for report in results:
             printers += report.identity.is_printer
             if report.errors:

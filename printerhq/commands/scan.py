@@ -230,7 +230,8 @@ def run(args: argparse.Namespace) -> int:
                     await uplink.submit(report, wait=True)
                 write_streamed(report)
 
-            reports = unresolved + await scan(resolved, options, progress, upload)
+            async with uplink.holding():  # the run's reports leave as one batch at the end
+                reports = unresolved + await scan(resolved, options, progress, upload)
             upload_outcome.append(await uploading.finish(uplink))
             return reports
 

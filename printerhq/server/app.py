@@ -28,6 +28,7 @@ from printerhq.server import dashboard, releases
 from printerhq.server.agent_control import AgentControl
 from printerhq.server.control_session import ConfigSignal, ControlSession
 from printerhq.server.metrics import Metrics
+from printerhq.server.readings import decode_readings
 from printerhq.server.store import Agent, AgentRevoked, IngestResult, Store, StoreError
 
 log = logging.getLogger("printerhq.server")
@@ -170,7 +171,7 @@ def create_app(
         agent: Agent, data: bytes, client: str
     ) -> tuple[wire.Batch, IngestResult]:
         """Decode, check and store one batch, from either transport (``WireError`` if bad)."""
-        batch = wire.decode_batch(data)
+        batch = await decode_readings(store, agent, data)  # a batch, or deltas rebuilt
         check_agent(agent, batch)
         result = await store.ingest(
             agent, batch.batch_id, batch.reports, client, version=(batch.wire, batch.minor)
@@ -218,6 +219,8 @@ def create_app(
     def _reason(exc: wire.WireError) -> str:
         if isinstance(exc, wire.IncompatibleVersion):
             return wire.INCOMPATIBLE
+        if exc.status == 412:  # a delta whose base this server lacks: the agent sends it whole
+            return "base_unknown"
         return f"invalid_{exc.status}"
 
     def _reject(transport: str, agent: Agent, conn, exc: wire.WireError) -> Response:
@@ -319,6 +322,8 @@ def create_app(
                     log.warning("stream from agent %s closed: %s", agent.name, exc.reason)
                     await ws.close(code=1009 if exc.status == 413 else 1007)
                     return
+                if await binary_control(agent, raw):
+                    continue
                 try:
                     batch, result = await ingest_batch(agent, raw, _client(ws))
                 except wire.WireError as exc:
@@ -359,6 +364,24 @@ def create_app(
                     )
         except WebSocketDisconnect:
             return  # the agent went away: normal
+
+    async def binary_control(agent: Agent, raw: bytes) -> bool:
+        """A binary ``status`` (wire 1.1, printerhq.control): recorded, never acknowledged.
+        False for any other kind (a batch)."""
+        try:
+            kind = wire.decode_header(raw).kind
+        except wire.WireError:
+            return False  # not even a header: the batch path answers it
+        if kind != control.STATUS_KIND:
+            return False
+        try:
+            status = control.decode_binary_status(raw)
+        except control.ControlError as exc:
+            metrics.rejected["control_invalid"] += 1
+            log.warning("status from agent %s refused: %s", agent.name, str(exc)[:300])
+            return True
+        await agent_control.record(agent.id, status)
+        return True
 
     # -- REST API ------------------------------------------------------------------------------
     async def devices(request: Request) -> Response:

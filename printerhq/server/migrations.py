@@ -143,6 +143,14 @@ MIGRATIONS: list[list[str]] = [
             config_reason TEXT
         )""",
     ],
+    # 7 (6 is the ingest validation's; when merging, keep this one after it): delta uploads
+    # (printerhq.delta). ``digest`` names each reading (BLAKE2b-64 of the stored report): an
+    # agent's later reading of the device may travel as a patch against it. Rows from before
+    # have none; a delta against them is answered "412 base_unknown" and comes again whole.
+    [
+        "ALTER TABLE readings ADD COLUMN digest {blob}",
+        "CREATE INDEX readings_digest ON readings(agent_id, digest)",
+    ],
 ]
 
 DIALECT_TYPES = {

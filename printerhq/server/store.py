@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import trio
 
 from printerhq import model
+from printerhq.delta import digest as reading_digest
 from printerhq.model import DeviceReport
 from printerhq.server import migrations
 
@@ -530,21 +531,23 @@ class Store:
                 )
             for report in reports:
                 device_id = ids[device_key(report.identity)]
+                stored = model.encode(report)
                 reading_id = int(
                     x(
                         conn,
                         "INSERT INTO readings(device_id, agent_id, batch_id, scanned_at, "
-                        "received_at, report, schema_version, wire_minor) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                        "received_at, report, schema_version, wire_minor, digest) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                         (
                             device_id,
                             agent.id,
                             batch_id,
                             report.scanned_at,
                             now,
-                            model.encode(report),
+                            stored,
                             report.schema,
                             minor,
+                            reading_digest(stored),
                         ),
                     ).fetchone()[0]
                 )
@@ -576,6 +579,26 @@ class Store:
                         ),
                     )
         return IngestResult(duplicate=False, reports=len(reports))
+
+    async def reading_bases(self, agent: Agent, digests: set[bytes]) -> dict[bytes, bytes]:
+        """The stored reports of ``agent`` named by ``digests`` (the bases of its deltas,
+        printerhq.delta), digest -> report bytes; the ones not held are missing."""
+        wanted = sorted(digests)[:1000]
+
+        def work(conn):
+            found: dict[bytes, bytes] = {}
+            for start in range(0, len(wanted), 100):
+                chunk = wanted[start : start + 100]
+                rows = self._x(
+                    conn,
+                    "SELECT digest, report FROM readings WHERE agent_id = ? AND digest IN "
+                    f"({', '.join('?' * len(chunk))})",
+                    (agent.id, *chunk),
+                ).fetchall()
+                found.update((bytes(d), bytes(r)) for d, r in rows)
+            return found
+
+        return await self.run(work) if wanted else {}
 
     # -- queries -------------------------------------------------------------------------------
     async def list_devices(self) -> list[dict]:

@@ -18,7 +18,8 @@ import logging
 import random
 import ssl
 import urllib.parse
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Protocol, TypedDict
 
@@ -27,7 +28,7 @@ import trio
 import trio_websocket
 
 from printerhq import control as control_messages
-from printerhq import model, wire
+from printerhq import delta, model, wire
 from printerhq.uplink.spool import DEFAULT_MAX_BYTES, AsyncSpool, SpoolFullError
 from printerhq.uplink.transport import Connector, TlsOptions, check_pin
 
@@ -57,6 +58,8 @@ class UplinkStats(TypedDict):
     last_error: str
     bytes_sent: int
     control_sessions: int
+    deltas: int  # readings sent as deltas (printerhq.delta)
+    full_requested: int  # 412 base_unknown answers: the batch went again with full readings
 
 
 class UplinkError(RuntimeError):
@@ -94,7 +97,8 @@ def is_incompatible(error: str | None, server_version: str | None) -> bool:
     """Does a refusal (``"<status> <reason>"``, as acks and ``_acknowledged`` word it) say the
     server speaks another version, rather than that this batch is bad? ``409`` always does. A
     ``422`` for an unknown field does when the server did not name its version (a first-release,
-    strict 1.0 server) and this agent speaks a newer minor, whose added fields it cannot know;
+    strict 1.0 server) and this agent's minor added fields (``wire.FIELDS_MINOR``; 1.1 added
+    message kinds only, which such a server never receives), which that server cannot know;
     from a server that names its version it means the batch itself is bad (quarantined)."""
     if not error:
         return False
@@ -105,7 +109,7 @@ def is_incompatible(error: str | None, server_version: str | None) -> bool:
         status == "422"
         and "unknown field" in reason
         and server_version is None
-        and wire.WIRE_MINOR > 0
+        and wire.FIELDS_MINOR > 0
     )
 
 
@@ -157,6 +161,7 @@ class Uplink:
         ws_retry_after: float = 300.0,
         control: ControlEndpoint | None = None,
         incompatible_retry: float = 600.0,
+        full_every: int = 96,
     ):
         parsed = urllib.parse.urlsplit(url.rstrip("/"))
         self.tls = tls or TlsOptions()
@@ -206,7 +211,16 @@ class Uplink:
             last_error="",
             bytes_sent=0,
             control_sessions=0,
+            deltas=0,
+            full_requested=0,
         )
+        # What the server acknowledged, per device: later readings go as deltas against it
+        # (printerhq.delta), to a server that named a wire version that reads them.
+        self.bases = delta.Bases(full_every)
+        self._holding = 0  # open holding() blocks: reports wait for the end of the cycle
+        self._hold_full = False  # ... unless a whole batch is waiting
+        self._waiting = 0  # reports submitted while holding, not yet sealed into a batch
+        self._sent_as_delta: set[str] = set()  # batch ids last encoded as ``delta_batch``
         self._incompatible_logged = False
         self.server_version: str | None = None  # as the server announced it (None: 1.0 or unknown)
         self._spool: AsyncSpool | None = None
@@ -261,7 +275,36 @@ class Uplink:
                     await changed.wait()
         if paused:
             log.warning("spool has room again; collection resumed")
+        if self._holding:
+            self._waiting += 1
+            if self._waiting < self.batch_reports:
+                return  # sent with the rest of the cycle when holding() ends
+            self._hold_full = True  # a whole batch is waiting: it goes now
         self._notify()
+
+    @asynccontextmanager
+    async def holding(self) -> AsyncIterator[None]:
+        """Reports submitted inside wait (durable in the spool) and leave together when the block
+        ends: one batch, one acknowledgement per cycle instead of one per report. A full batch
+        (``batch_reports``) goes at once all the same, so a long discovery streams on."""
+        self._holding += 1
+        try:
+            yield
+        finally:
+            self._holding -= 1
+            if not self._holding:
+                self._hold_full = False
+                self._waiting = 0
+                self._notify()
+
+    def _held(self) -> bool:
+        return bool(self._holding) and not self._hold_full
+
+    def _sealed(self) -> None:
+        """A batch was taken from the spool: while holding, wait for the next full one."""
+        if self._hold_full:
+            self._hold_full = False
+            self._waiting = 0
 
     async def flush(self, timeout: float) -> bool:
         """Wait until the server acknowledged every spooled report; ``False`` on timeout."""
@@ -291,7 +334,7 @@ class Uplink:
         return self._spool
 
     async def _wait_for_work(self) -> None:
-        while not self._open_spool.count:
+        while not self._open_spool.count or self._held():
             await self._changed.wait()
 
     def _use_stream(self) -> bool:
@@ -353,6 +396,13 @@ class Uplink:
             backoff = min(backoff * 2, self.backoff_max)
 
     async def _acknowledged(self, ack: wire.Ack, reports: int) -> None:
+        if not ack.ok and (self._base_unknown(ack) or self._kind_refused(ack)):
+            return  # the batch stays sealed in the spool and goes again, whole
+        self._sent_as_delta.discard(ack.batch_id)
+        if ack.ok:
+            self.bases.acknowledged(ack.batch_id)
+        else:
+            self.bases.dropped(ack.batch_id)
         if not ack.ok and is_incompatible(ack.error, self.server_version):
             raise IncompatibleServer(ack.error or "incompatible")  # the batch stays spooled
         if ack.ok and self._incompatible_logged:
@@ -372,8 +422,61 @@ class Uplink:
             self.stats["rejected"] += 1
         self._notify()
 
+    def _base_unknown(self, ack: wire.Ack) -> bool:
+        """A ``412 base_unknown``: the server lacks a reading a delta of this batch was made
+        against (another database, a refused reading). Forget every base, so the batch (same
+        id, nothing of it was stored) goes again with full readings. A batch without deltas
+        answered so is a bad batch, handled as any other refusal."""
+        status, _, reason = (ack.error or "").partition(" ")
+        if status != "412" or delta.BASE_UNKNOWN not in reason:
+            return False
+        if not self.bases.had_deltas(ack.batch_id):
+            return False
+        log.info("server asked for full readings (%s)", (ack.error or "")[:200])
+        self.bases.dropped(ack.batch_id)
+        self.bases.forget()
+        self.stats["full_requested"] += 1
+        self._notify()
+        return True
+
+    def _kind_refused(self, ack: wire.Ack) -> bool:
+        """A ``422 unsupported message kind`` for a ``delta_batch``: a server older than the
+        one that named 1.1 (an instance behind the same address during a rolling upgrade).
+        Read it as a 1.0 server until it names its version again; the batch goes again, plain."""
+        if ack.batch_id not in self._sent_as_delta:
+            return False
+        status, _, reason = (ack.error or "").partition(" ")
+        if status != "422" or "unsupported message kind" not in reason:
+            return False
+        log.warning("the server does not read delta uploads; sending full reports")
+        self._sent_as_delta.discard(ack.batch_id)
+        self.bases.dropped(ack.batch_id)
+        self.server_version = None
+        self._notify()
+        return True
+
+    def _server_minor(self) -> int:
+        """The minor of the server's wire version when it named the same major, else 0 (a
+        server that names no version reads 1.0)."""
+        major, _, minor = (self.server_version or "").partition(".")
+        if major != str(wire.WIRE_VERSION) or not minor.isdigit():
+            return 0
+        return int(minor[:6])
+
     def _encode(self, batch_id: str, reports: list[bytes]) -> bytes:
-        return wire.encode(wire.raw_batch(batch_id, self.agent, reports))
+        """A batch in the newest form the server reads: with deltas for a server of wire 1.1 or
+        newer, plain full reports (declaring no minor the server did not name) for any other,
+        so an older server never receives what it cannot read."""
+        minor = min(wire.WIRE_MINOR, self._server_minor())
+        if minor >= delta.DELTA_MINOR:
+            before = self.bases.deltas
+            self._sent_as_delta.add(batch_id)
+            data = self.bases.encode(batch_id, self.agent, reports, minor)
+            self.stats["deltas"] += self.bases.deltas - before
+            return data
+        self._sent_as_delta.discard(batch_id)
+        full, _ = self.bases.split(batch_id, reports, deltas_allowed=False)
+        return wire.encode(wire.raw_batch(batch_id, self.agent, full, minor))
 
     def _headers(self) -> list[tuple[bytes, bytes]]:
         return [(b"authorization", b"Bearer " + self._token.encode())]
@@ -429,7 +532,16 @@ class Uplink:
         in_flight: dict[str, int] = {}
         slots = trio.Semaphore(self.window)
         compressor = wire.StreamCompressor()
+        # Frames through the shared zlib stream must reach the socket in the order they were
+        # compressed: compress and send under one lock.
+        compressing = trio.Lock()
         control = self.control if ws.subprotocol == control_messages.SUBPROTOCOL else None
+
+        async def send_compressed(message: bytes) -> int:
+            async with compressing:
+                frame = compressor.compress(message)
+                await ws.send_message(frame)
+                return len(frame)
 
         async def send_control() -> None:
             assert control is not None
@@ -437,7 +549,17 @@ class Uplink:
             for text in control.connected():
                 await ws.send_message(text)
             while True:
-                await ws.send_message(await control.next_message())
+                text = await control.next_message()
+                # A server of wire 1.1 reads a status as a compressed binary message.
+                binary = (
+                    control_messages.binary_status(text)
+                    if self._server_minor() >= delta.DELTA_MINOR
+                    else None
+                )
+                if binary is None:
+                    await ws.send_message(text)
+                else:
+                    self.stats["bytes_sent"] += await send_compressed(binary)
 
         async def receive_acks() -> None:
             while True:
@@ -473,7 +595,11 @@ class Uplink:
                 with trio.fail_after(self.ack_timeout):
                     await slots.acquire()
                 changed = self._changed
-                batch = await self._open_spool.next_batch(set(in_flight), self.batch_reports)
+                batch = (
+                    None
+                    if self._held()
+                    else await self._open_spool.next_batch(set(in_flight), self.batch_reports)
+                )
                 if batch is None:
                     slots.release()
                     with trio.move_on_after(self.idle_ping):
@@ -484,11 +610,11 @@ class Uplink:
                             await ws.ping()
                     continue
                 batch_id, reports = batch
+                self._sealed()
                 in_flight[batch_id] = len(reports)
-                frame = compressor.compress(self._encode(batch_id, reports))
-                await ws.send_message(frame)
+                sent = await send_compressed(self._encode(batch_id, reports))
                 self.stats["batches_sent"] += 1
-                self.stats["bytes_sent"] += len(frame)
+                self.stats["bytes_sent"] += sent
 
     # -- HTTPS fallback --------------------------------------------------------------------------
     def _http_client(self) -> httpx.AsyncClient:
@@ -516,10 +642,13 @@ class Uplink:
                 # Check the pin on the pooled connection before it carries the token.
                 self._check_http_pin(await client.get(self.base_url + "/healthz"))
             while True:
+                if self._held():
+                    return
                 batch = await self._open_spool.next_batch(set(), self.batch_reports)
                 if batch is None:
                     return
                 batch_id, reports = batch
+                self._sealed()
                 body = wire.compress_body(self._encode(batch_id, reports))
                 self.stats["bytes_sent"] += len(body)
                 response = await client.post(
@@ -540,7 +669,8 @@ class Uplink:
                     progressed[0] = True
                 elif response.status_code in (401, 403):
                     raise AuthError(f"HTTPS upload answered {response.status_code}")
-                elif response.status_code in (400, 409, 413, 415, 422):  # 409: see is_incompatible
+                elif response.status_code in (400, 409, 412, 413, 415, 422):  # 409, 412: see
+                    # is_incompatible and _base_unknown
                     await self._acknowledged(
                         wire.Ack(
                             batch_id=batch_id,

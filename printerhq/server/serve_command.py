@@ -12,6 +12,7 @@ import argparse
 import errno
 import ipaddress
 import logging
+import os
 import signal
 import ssl
 import sys
@@ -150,17 +151,17 @@ async def _serve(args: argparse.Namespace) -> None:
         insecure_http=args.insecure_http,
         open_read=args.open_read,
     ) as server:
-        message = f"printerhq server listening on {server.url}"
-        if server.fingerprint:
-            message += f" (certificate sha256 {server.fingerprint})"
-        print(message, flush=True)
-        if args.ready_file:
-            with open(str(args.ready_file) + ".tmp", "w") as f:
-                f.write(server.url + "\n")
-            import os
-
-            os.replace(str(args.ready_file) + ".tmp", args.ready_file)
+        # Listen for the stop signals before saying "listening": a script that reads the line
+        # and at once sends SIGTERM gets a clean stop (exit 0), not death by the signal.
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            message = f"printerhq server listening on {server.url}"
+            if server.fingerprint:
+                message += f" (certificate sha256 {server.fingerprint})"
+            print(message, flush=True)
+            if args.ready_file:
+                with open(str(args.ready_file) + ".tmp", "w") as f:
+                    f.write(server.url + "\n")
+                os.replace(str(args.ready_file) + ".tmp", args.ready_file)
             async for _ in signals:
                 print("printerhq server stopping", flush=True)
                 break

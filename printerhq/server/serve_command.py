@@ -16,6 +16,7 @@ import os
 import signal
 import ssl
 import sys
+from typing import TypeGuard
 
 import trio
 
@@ -131,7 +132,7 @@ def _startup_failure(exc: Exception, args: argparse.Namespace) -> BaseException:
     return CommandError("; ".join(dict.fromkeys(lines)))
 
 
-def _is_bind_error(exc: BaseException) -> bool:
+def _is_bind_error(exc: BaseException) -> TypeGuard[OSError]:
     """A socket's bind failure (a file's OSError carries its file name)."""
     binding = (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES)
     return isinstance(exc, OSError) and exc.errno in binding and exc.filename is None

@@ -1,9 +1,9 @@
 """Bad arguments, paths and environments give one clear line and a documented exit code, never a
 traceback (issue 11, items 7 and 8; docs/cli.md has the table of exit codes).
 
-Parse-time checks run through ``printerhq.cli.main`` in this process (argparse exits 2); what
-happens once a command runs (a port in use, a database that does not answer, Ctrl-C) runs the
-real ``printerhq`` command as a subprocess, as tests/test_cli_scan.py does.
+Parse-time checks run through the parser ``printerhq.cli.main`` uses, in this process (argparse
+exits 2); what happens once a command runs (a port in use, a database that does not answer,
+Ctrl-C) runs the real ``printerhq`` command as a subprocess, as tests/test_cli_scan.py does.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from printerhq.cli import main
+from printerhq.cli import build_parser
 from printerhq.cmdline import exits, options
 from printerhq.server import __main__ as server_main
 
@@ -121,11 +121,13 @@ PARSE_ERRORS = [
 ]
 
 
-@pytest.mark.parametrize(("argv", "option"), PARSE_ERRORS, ids=lambda v: " ".join(v)[:60])
+@pytest.mark.parametrize(
+    ("argv", "option"), PARSE_ERRORS, ids=[" ".join(argv)[:60] for argv, _ in PARSE_ERRORS]
+)
 def test_bad_value_is_one_line_naming_the_option_and_exit_2(argv, option, paths, capsys):
     argv = [paths.get(arg, arg) for arg in argv]
     with pytest.raises(SystemExit) as stop:
-        main(argv)
+        build_parser().parse_args(argv)  # what main() does first; nothing runs after a refusal
     assert stop.value.code == exits.USAGE
     err = capsys.readouterr().err
     assert err.count("\n") == 1, err  # one line, no usage block, no traceback

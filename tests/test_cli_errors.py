@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from printerhq.cli import build_parser
 from printerhq.cmdline import exits, options
+from printerhq.engine import ScanOptions
 from printerhq.server import __main__ as server_main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,6 +88,7 @@ PARSE_ERRORS = [
     (["scan", "127.0.0.1", "--pin-sha256", "a" * 63], "--pin-sha256"),
     (["scan", "127.0.0.1", "--pin-sha256", ":" * 64], "--pin-sha256"),
     (["scan", "127.0.0.1", "--token-file", "MISSING"], "--token-file"),
+    (["scan", "127.0.0.1", "--v3-user", "u", "--v3-file", "MISSING"], "--v3-file"),
     (["scan", "127.0.0.1", "--upload-timeout", "inf"], "--upload-timeout"),
     (["sim", "fixtures", "--addresses", "127.0.0.1", "--port", "70000"], "--port"),
     (["sim", "fixtures", "--addresses", "127.0.0.1", "--latency", "nan"], "--latency"),
@@ -171,6 +173,14 @@ def test_number_type_accepts_exactly_the_finite_values_in_range(value):
         assert not inside
     else:
         assert inside and parsed == float(str(value))
+
+
+@pytest.mark.parametrize(
+    "bad", [{"timeout": math.nan}, {"timeout": math.inf}, {"port": 70000}, {"port": -1}]
+)
+def test_scan_options_refuse_the_same_values_for_library_callers(bad):
+    with pytest.raises(ValueError):
+        ScanOptions(**bad)
 
 
 # ------------------------------------------------------------------------------ run_command

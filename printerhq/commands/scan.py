@@ -27,12 +27,12 @@ from .upload import add_upload_arguments, open_uplink, upload_settings
 
 _VERSIONS = {"1": [Version.V1], "2c": [Version.V2C], "auto": [Version.V2C, Version.V1]}
 
-# Bounds of the numeric options. Each re-send doubles the wait (RFC 3416 leaves retransmission
+# Bounds of the numeric options. Each re-send doubles the wait (SNMP leaves retransmission
 # to the application; net-snmp's default is 1 s and 5 retries): 60 s and 10 retries are already
 # a 34-hour wait for one silent host, far past any use, but finite.
 MAX_TIMEOUT = 60.0
 MAX_RETRIES = 10
-MAX_CONCURRENCY = 100_000
+MAX_CONCURRENCY = 65_536  # as the agent configuration's [[scan]] concurrency
 MAX_RATE = 1_000_000.0
 
 

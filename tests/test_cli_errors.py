@@ -253,7 +253,8 @@ def test_ctrl_c_during_a_scan_exits_130_without_traceback():
         assert err.rstrip().endswith("printerhq scan: interrupted")
     finally:
         sim.send_signal(signal.SIGINT)
-        sim.wait(timeout=30)
+        stopped = sim.wait(timeout=30)
+    assert stopped == exits.OK  # Ctrl-C is how the simulator is meant to stop
 
 
 @pytest.mark.parametrize("targets", [["@EMPTY"], ["@COMMENTS"], ["127.0.0.1", "!127.0.0.0/8"]])
@@ -418,6 +419,11 @@ def test_fleet_of_a_server_that_is_not_there_is_a_failure():
     )
     assert result.returncode == exits.FAILURE
     assert "cannot reach" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_schema_prints_and_exits_0():
+    result = printerhq("schema", "--compact", timeout=60)
+    assert result.returncode == exits.OK and json.loads(result.stdout)
 
 
 def test_exit_codes_are_the_documented_ones():

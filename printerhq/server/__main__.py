@@ -1,5 +1,6 @@
 """``python -m printerhq.server serve|server ...``: the server commands without the full CLI."""
 
+import argparse
 import sys
 
 from printerhq.cmdline.exits import run_command
@@ -8,7 +9,7 @@ from printerhq.server import admin_command, serve_command
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = Parser(prog="python -m printerhq.server")
+    parser: argparse.ArgumentParser = Parser(prog="python -m printerhq.server")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     serve_command.register(subparsers)

@@ -120,6 +120,8 @@ PARSE_ERRORS = [
     (["demo", "--recordings", "MISSING"], "--recordings"),
     (["agent", "--config", "MISSING", "--pidfile", "DIR"], "--pidfile"),
     (["health-check", "--pidfile", "MISSING", "--max-age", "nan"], "--max-age"),
+    (["install-service", "--dry-run", "--output-dir", "FILE"], "--output-dir"),
+    (["install-service", "--dry-run", "--output-dir", "MISSING"], "--output-dir"),
 ]
 
 

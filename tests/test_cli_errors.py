@@ -165,6 +165,14 @@ def test_fingerprint_accepts_only_64_hex_digits(text):
     assert all(c in "0123456789abcdef" for c in value)
 
 
+@given(st.binary(min_size=32, max_size=32), st.booleans(), st.booleans())
+def test_every_sha256_in_either_spelling_is_accepted(digest, upper, colons):
+    text = digest.hex().upper() if upper else digest.hex()
+    if colons:
+        text = ":".join(text[i : i + 2] for i in range(0, 64, 2))
+    assert options.fingerprint(text) == digest.hex()
+
+
 @given(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers()))
 def test_number_type_accepts_exactly_the_finite_values_in_range(value):
     parse = options.number(0, 60, low_open=True)

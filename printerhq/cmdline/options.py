@@ -154,8 +154,10 @@ def existing_file(text: str) -> Path:
 def new_file(text: str) -> Path:
     """A file to write: not a directory, and its directory exists."""
     path = Path(text)
-    if not text or path.is_dir():
-        _fail(f"{text!r} is a directory, not a file name")
+    if not text:
+        _fail("an empty path is not a file name")
+    if path.is_dir():
+        _fail(f"{text} is a directory, not a file name")
     if not path.absolute().parent.is_dir():
         _fail(f"{text}: the directory {path.absolute().parent} does not exist")
     return path

@@ -3,6 +3,10 @@
 Each command module exposes ``register(subparsers)``, which adds its parser and sets
 ``func`` to a callable taking the parsed arguments and returning an exit code. The command
 modules are the only place that calls ``trio.run``: the library never does.
+
+Numbers and paths are checked while the arguments are parsed (``printerhq.cmdline.options``);
+how a command ends becomes its exit code in one place (``printerhq.cmdline.exits``): 0 ok,
+1 failure, 2 usage, 3 reports waiting in the spool, 130 interrupted (docs/cli.md).
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import argparse
 import importlib
 import sys
 
+from printerhq.cmdline.exits import run_command
+from printerhq.cmdline.options import Parser
 from printerhq.commands.output import safe_library_warnings
 
 # Subcommand modules under printerhq.commands, in the order `printerhq --help` lists them.
@@ -29,7 +35,7 @@ COMMANDS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="printerhq",
         description="Discover printers, read their metrics over SNMP, and report them.",
     )
@@ -47,15 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     safe_library_warnings()
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        # `printerhq scan ... | head`: the reader left; not an error worth a traceback.
-        sys.stderr.close()
-        return 141
+    return run_command(args.func, args, f"{parser.prog} {args.command}")
 
 
 if __name__ == "__main__":

@@ -83,6 +83,10 @@ class TargetError(ValueError):
     ``token`` is the text as written, ``position`` its 1-based index among the tokens of the text
     it came from, ``reason`` what is wrong, ``source`` where it came from (``"hosts.txt line 4"``)
     when that is a file.
+
+    The message never quotes a file's text: ``@file`` may name the wrong file (a token file, a
+    key) by mistake, and an error line must not print a secret on the terminal or in a log. It
+    names the file, line and token position instead.
     """
 
     def __init__(self, token: str, position: int, reason: str, source: str | None = None):
@@ -90,8 +94,10 @@ class TargetError(ValueError):
         self.position = position
         self.reason = reason
         self.source = source
-        where = f"token {position}" if source is None else f"token {position}, {source}"
-        super().__init__(f"bad target {token!r} ({where}): {reason}")
+        if source is None:
+            super().__init__(f"bad target {token!r} (token {position}): {reason}")
+        else:
+            super().__init__(f"bad target in {source} (token {position}): {reason}")
 
 
 class Hostname(NamedTuple):
@@ -353,13 +359,15 @@ def _parse_into(b: _Builder, text: str, source_name: str | None) -> None:
         try:
             iv = _interval_of(body, b.max_ipv6)
         except ValueError as exc:
-            raise fail(str(exc)) from None
+            # The reasons quote the token; from a file only the kind of problem is told.
+            reason = str(exc) if source is None else "not a valid address, range or network"
+            raise fail(reason) from None
         if iv is not None:
             (b.exclude if exclude else b.include).append(iv)
             continue
         why = _check_hostname(body)
         if why is not None:
-            raise fail(why)
+            raise fail(why if source is None else "not an address, and not a valid hostname")
         b.hostnames.append(Hostname(body.rstrip(".").lower(), exclude, position))
 
 
@@ -390,7 +398,10 @@ def _read_small(path: Path) -> str:
         data = f.read(MAX_FILE_BYTES + 1)
     if len(data) > MAX_FILE_BYTES:
         raise ValueError(f"larger than {MAX_FILE_BYTES:,} bytes")
-    return data.decode("utf-8")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:  # its message quotes the bytes: say where, not what
+        raise ValueError(f"not UTF-8 text (byte {exc.start})") from None
 
 
 def parse_targets(

@@ -86,6 +86,10 @@ def test_a_minimal_file_gets_the_defaults():
         ),
         (SERVER + 'pin_sha256 = "zz"\n' + SCAN, "server.pin_sha256: Expected `str` matching regex"),
         (
+            SERVER + f'pin_sha256 = "{":" * 64}"\n' + SCAN,
+            "server.pin_sha256: Expected `str` matching regex",
+        ),
+        (
             SERVER + SCAN + "[site]\nremote_config = 1\n",
             "site.remote_config: Expected `bool`, got `int`",
         ),
@@ -101,6 +105,12 @@ def test_a_minimal_file_gets_the_defaults():
 )
 def test_every_error_names_the_key_and_the_problem(text, expected):
     assert error_of(text).startswith(expected), error_of(text)
+
+
+@pytest.mark.parametrize("pin", ["ab" * 32, ":".join(["AB"] * 32)])
+def test_a_pin_as_serve_or_openssl_prints_it_is_accepted(pin):
+    config = parse_config((SERVER + f'pin_sha256 = "{pin}"\n' + SCAN).encode())
+    assert config.server.pin_sha256 == pin
 
 
 def test_without_scan_sections_remote_config_must_be_on():

@@ -30,6 +30,7 @@ SIM = "sim"  # the printer simulator (an application)
 SERVER = "server"  # the central server (an application)
 AGENT = "agent"  # the agent service (an application)
 COMMANDS = "commands"  # the CLI's subcommands: wire the rest together
+CMDLINE = "cmdline"  # exit codes, argument types: what the CLI and the server's commands share
 CLI = "cli"  # the `printerhq` entry point
 
 # Dotted module name (or package prefix) -> layer. The longest matching prefix decides.
@@ -84,6 +85,7 @@ LAYERS: dict[str, str] = {
     "printerhq.server": SERVER,
     "printerhq.agent": AGENT,
     "printerhq.commands": COMMANDS,
+    "printerhq.cmdline": CMDLINE,  # .exits (exit codes), .options (argument types)
 }
 
 # Which other layers each layer may import (its own is always allowed).
@@ -93,10 +95,11 @@ ALLOWED: dict[str, frozenset[str]] = {
     API: frozenset({CORE, SHELL}),
     RENDER: frozenset({CORE}),
     SIM: frozenset({CORE}),
-    SERVER: frozenset({CORE}),
+    CMDLINE: frozenset({CORE}),
+    SERVER: frozenset({CORE, CMDLINE}),
     AGENT: frozenset({CORE, SHELL, API}),
-    COMMANDS: frozenset({CORE, SHELL, API, RENDER, SIM, SERVER, AGENT}),
-    CLI: frozenset({COMMANDS, API}),
+    COMMANDS: frozenset({CORE, SHELL, API, RENDER, SIM, SERVER, AGENT, CMDLINE}),
+    CLI: frozenset({COMMANDS, API, CMDLINE}),
 }
 
 # Outside distributions a layer must not import, and why.
@@ -108,6 +111,8 @@ FORBIDDEN_LIBRARIES: dict[str, frozenset[str]] = {
     API: _APP_LIBRARIES,
     # The server does not carry the agent's upload client.
     SERVER: frozenset({"httpx", "trio_websocket"}),
+    # Argument types and exit codes: no I/O stack, no application library.
+    CMDLINE: _APP_LIBRARIES - {"argparse"} | {"httpx", "trio_websocket", "trio"},
 }
 # The probers stand alone: each imports, outside itself, only the shared low-level helpers (so
 # the SNMP client does not pull in the data model, nor the pinger the SNMP package).

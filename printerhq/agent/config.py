@@ -42,7 +42,15 @@ class ServerSection(msgspec.Struct, **_options):
     url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s/]+/?$", max_length=512)]
     token_file: _Text
     ca_bundle: _Text | None = None
-    pin_sha256: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-fA-F:]{64,95}$")] | None = None
+    # 64 hex digits, or 32 pairs with colons (``printerhq serve`` prints the first, openssl the
+    # second), as ``--pin-sha256`` accepts (printerhq.cmdline.options.fingerprint).
+    pin_sha256: (
+        Annotated[
+            str,
+            msgspec.Meta(pattern=r"^(?:[0-9a-fA-F]{64}|(?:[0-9a-fA-F]{2}:){31}[0-9a-fA-F]{2})$"),
+        ]
+        | None
+    ) = None
     insecure: bool = False  # allow http:// (token and reports unencrypted)
 
 

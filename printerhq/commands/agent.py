@@ -19,6 +19,8 @@ from pathlib import Path
 import trio
 
 from printerhq.agent.config import ConfigError, load_config
+from printerhq.cmdline import options
+from printerhq.cmdline.exits import FAILURE, OK, USAGE
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -48,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--pidfile",
-        type=Path,
+        type=options.new_file,
         metavar="FILE",
         help="write the process id here (default: <state_dir>/agent.pid)",
     )
@@ -74,16 +76,16 @@ def run(args: argparse.Namespace) -> int:
         from printerhq.agent.example import EXAMPLE_CONFIG
 
         sys.stdout.write(EXAMPLE_CONFIG)
-        return 0
+        return OK
     path = args.check_config or args.config
     if args.update_trial is not None and args.config is None:
         print("printerhq agent: --update-trial needs --config", file=sys.stderr)
-        return 2
+        return USAGE
     try:
         config = load_config(path)
     except ConfigError as error:
         print(f"printerhq agent: {path}: {error}", file=sys.stderr)
-        return 2
+        return USAGE
     if args.check_config:
         sections = len(config.scan)
         print(
@@ -93,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
             f"updates={'on' if config.site.updates else 'off'}, "
             f"traps={'on' if config.traps.enabled else 'off'})"
         )
-        return 0
+        return OK
     from printerhq.agent.logs import setup_logging
     from printerhq.agent.service import AgentService
 
@@ -112,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger("printerhq.agent").error(
             "agent_failed", extra={"fields": {"error": str(error)}}
         )
-        return 1
+        return FAILURE
     if service.exec_argv:
         # Outside trio.run: nothing of this process's event loop is left to clean up. The
         # stream is closed and the spool flushed; what remains is the same pid, another version.
@@ -123,5 +125,5 @@ def run(args: argparse.Namespace) -> int:
             os.execv(service.exec_argv[0], service.exec_argv)
         except OSError as error:
             print(f"printerhq agent: cannot exec {service.exec_argv[0]}: {error}", file=sys.stderr)
-            return 1
+            return FAILURE
     return code

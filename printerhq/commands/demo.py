@@ -20,6 +20,8 @@ from pathlib import Path
 
 import trio
 
+from ..cmdline import options
+from ..cmdline.exits import FAILURE, OK, USAGE
 from ..engine import ScanOptions
 from ..model import DeviceReport
 from ..server.run import run_server
@@ -32,6 +34,30 @@ from .scanning import address_order, scan
 from .upload import UploadSettings, open_uplink
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+# The demo scans its whole network: a /20 at most keeps it a demonstration (seconds, not hours).
+MAX_ADDRESSES = 4096
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def loopback_network(text: str) -> Network:
+    """A loopback network of at most MAX_ADDRESSES (argparse type of ``--network``)."""
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a network (e.g. 127.77.0.0/24)"
+        ) from None
+    if not network.is_loopback:
+        raise argparse.ArgumentTypeError(
+            f"{network} is not loopback: the demo only simulates on 127.0.0.0/8 or ::1"
+        )
+    if network.num_addresses > MAX_ADDRESSES:
+        raise argparse.ArgumentTypeError(
+            f"{network} has {network.num_addresses:,} addresses; the demo scans at most "
+            f"{MAX_ADDRESSES:,} (a /20)"
+        )
+    return network
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,19 +69,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--recordings",
-        type=Path,
+        type=options.existing_file,
         nargs="*",
         metavar="FILE",
         help="recordings to serve (default: the bundled fixtures/*.snmprec)",
     )
     parser.add_argument(
         "--network",
-        default="127.77.0.0/24",
+        type=loopback_network,
+        default=loopback_network("127.77.0.0/24"),
         help="loopback network to simulate and scan (default 127.77.0.0/24)",
     )
     parser.add_argument(
         "--data-dir",
-        type=Path,
+        type=options.directory,
         metavar="DIR",
         help="keep the server's database and the spool here "
         "(default: a temporary directory, removed afterwards)",
@@ -67,11 +94,8 @@ def run(args: argparse.Namespace) -> int:
     recordings = args.recordings or sorted(FIXTURES.glob("*.snmprec"))
     if not recordings:
         print(f"printerhq demo: no recordings found in {FIXTURES}", file=sys.stderr)
-        return 2
-    network = ipaddress.ip_network(args.network, strict=False)
-    if not network.is_loopback:
-        print("printerhq demo: the demo only simulates on loopback (127.0.0.0/8)", file=sys.stderr)
-        return 2
+        return USAGE
+    network = args.network
     hosts = [str(host) for _, host in zip(recordings, network.hosts(), strict=False)]
     started = time.monotonic()
     if args.data_dir:
@@ -88,7 +112,12 @@ def run(args: argparse.Namespace) -> int:
         f"{time.monotonic() - started:.1f} s in all",
         file=sys.stderr,
     )
-    return 0
+    if not fleet:
+        print(
+            "printerhq demo: no printer reached the server (see the lines above)", file=sys.stderr
+        )
+        return FAILURE
+    return OK
 
 
 def say(text: str) -> None:
@@ -98,7 +127,7 @@ def say(text: str) -> None:
 async def demo(
     recordings: list[Path],
     hosts: list[str],
-    network: ipaddress.IPv4Network | ipaddress.IPv6Network,
+    network: Network,
     data_dir: Path,
 ) -> list[DeviceReport]:
     async with run_server(data_dir / "server", port=0, self_signed=True) as server:

@@ -16,13 +16,14 @@ import ssl
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
 import msgspec
 import trio
 
+from ..cmdline import options
+from ..cmdline.exits import FAILURE, OK, USAGE
 from ..model import DeviceReport
 from ..terminal import safe, safe_json
 from ..uplink.transport import PinMismatch, TlsOptions, check_pin, client_ssl_context
@@ -32,6 +33,8 @@ from .tokens import read_token
 
 TOKEN_ENV = "PRINTERHQ_VIEWER_TOKEN"
 HISTORY_ROWS = 20  # scans per device in ``--history`` tables
+MAX_DEVICE_ID = 2**63 - 1  # device ids are database integers (signed 64-bit)
+MAX_TIMEOUT = 3600.0
 
 
 class FleetError(Exception):
@@ -233,20 +236,29 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--token", help=f"a viewer token (printerhq server add-viewer); or ${TOKEN_ENV}"
     )
     group.add_argument(
-        "--token-file", type=Path, metavar="FILE", help="read the viewer token from FILE"
+        "--token-file",
+        type=options.existing_file,
+        metavar="FILE",
+        help="read the viewer token from FILE",
     )
     parser.add_argument(
-        "--ca-bundle", metavar="FILE", help="CA certificates to verify the server with"
+        "--ca-bundle",
+        type=options.ca_bundle,
+        metavar="FILE",
+        help="CA certificates to verify the server with",
     )
     parser.add_argument(
-        "--pin-sha256", metavar="HEX", help="the server certificate's SHA-256 (printed by serve)"
+        "--pin-sha256",
+        type=options.fingerprint,
+        metavar="HEX",
+        help="the server certificate's SHA-256 (printed by serve; 64 hex digits)",
     )
     parser.add_argument(
         "--insecure", action="store_true", help="allow a plain http:// URL (token unencrypted)"
     )
     parser.add_argument(
         "--device",
-        type=int,
+        type=options.integer(1, MAX_DEVICE_ID),
         metavar="ID",
         action="append",
         help="only this device id (repeatable; ids from --json or the dashboard)",
@@ -260,7 +272,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ndjson_is="the latest report of each device, one per line",
     )
     parser.add_argument(
-        "--timeout", type=float, default=30.0, metavar="S", help="per request (default 30)"
+        "--timeout",
+        type=options.number(0, MAX_TIMEOUT, low_open=True),
+        default=30.0,
+        metavar="S",
+        help=f"seconds per request (default 30, at most {MAX_TIMEOUT:g})",
     )
     parser.set_defaults(func=run)
 
@@ -285,17 +301,17 @@ def run(args: argparse.Namespace) -> int:
         fmt = chosen_format(args)
     except ValueError as exc:
         print(f"printerhq fleet: {safe(exc)}", file=sys.stderr)
-        return 2  # usage
+        return USAGE
     except FleetError as exc:
         print(f"printerhq fleet: {safe(exc)}", file=sys.stderr)
-        return 1  # failure
+        return FAILURE
     try:
         # Everything the server sent is made safe for the terminal (also in JSON: escaped).
         sys.stdout.write(trio.run(_fleet, args, token, tls, fmt))
     except FleetError as exc:
         print(f"printerhq fleet: {safe(exc)}", file=sys.stderr)
-        return 1  # failure
-    return 0  # ok
+        return FAILURE
+    return OK
 
 
 async def _fleet(args: argparse.Namespace, token: str, tls: TlsOptions, fmt: str) -> str:

@@ -26,6 +26,7 @@ from printerhq.agent.units import (
     render_units,
     useradd_command,
 )
+from printerhq.cmdline import options
 
 DEFAULT_CONFIG = Path("/etc/printerhq/agent.toml")
 DEFAULT_OUTPUT = Path("/etc/systemd/system")
@@ -61,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--output-dir",
-        type=Path,
+        type=options.existing_directory,
         metavar="DIR",
         help=f"where to write the units (default {DEFAULT_OUTPUT}; with "
         f"--dry-run and no --output-dir they are printed)",

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import TextIO
 
+from ..cmdline.exits import FAILURE, OK, REPORTS_WAITING
 from ..model import Counter, DeviceReport, to_builtins
 from ..render import lowest_supply
 from ..terminal import SafeFormatter, safe, safe_json
@@ -186,10 +187,10 @@ def scan_exit_code(reports: Sequence[DeviceReport], *, reports_waiting: bool) ->
     waiting: both are said on stderr, and a script that sees 1 must look at the output anyway.
     """
     if any(device_failed(r) for r in reports):
-        return 1  # failure
+        return FAILURE
     if reports_waiting:
-        return 3  # reports waiting in the spool
-    return 0  # ok
+        return REPORTS_WAITING
+    return OK
 
 
 def safe_library_warnings() -> None:

@@ -8,10 +8,11 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import trio
 
+from ..cmdline import options
+from ..cmdline.exits import USAGE
 from ..engine import DEFAULT_RATE, ScanOptions
 from ..model import DeviceReport, Identity
 from ..snmp.message import Version
@@ -34,6 +35,14 @@ from .upload import add_upload_arguments, open_uplink, upload_settings
 
 _VERSIONS = {"1": [Version.V1], "2c": [Version.V2C], "auto": [Version.V2C, Version.V1]}
 
+# Bounds of the numeric options. Each re-send doubles the wait (SNMP leaves retransmission
+# to the application; net-snmp's default is 1 s and 5 retries): 60 s and 10 retries are already
+# a 34-hour wait for one silent host, far past any use, but finite.
+MAX_TIMEOUT = 60.0
+MAX_RETRIES = 10
+MAX_CONCURRENCY = 65_536  # as the agent configuration's [[scan]] concurrency
+MAX_RATE = 1_000_000.0
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -53,7 +62,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="TARGET",
         help="addresses, ranges (10.0.0.1-254), CIDR, hostnames, @file, !exclusion",
     )
-    parser.add_argument("--port", type=int, default=161, help="SNMP UDP port (default 161)")
+    parser.add_argument(
+        "--port", type=options.port(), default=161, help="SNMP UDP port (default 161)"
+    )
     parser.add_argument(
         "--community",
         "-c",
@@ -69,17 +80,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_v3_arguments(parser)
     parser.add_argument(
-        "--timeout", type=float, default=1.0, help="seconds to wait for a reply (default 1.0)"
+        "--timeout",
+        type=options.number(0, MAX_TIMEOUT, low_open=True),
+        default=1.0,
+        metavar="S",
+        help=f"seconds to wait for a reply, doubled at each re-send (default 1.0, at most "
+        f"{MAX_TIMEOUT:g})",
     )
     parser.add_argument(
-        "--retries", type=int, default=1, help="re-sends after a timeout (default 1)"
+        "--retries",
+        type=options.integer(0, MAX_RETRIES),
+        default=1,
+        help=f"re-sends after a timeout (default 1, at most {MAX_RETRIES})",
     )
     parser.add_argument(
-        "--concurrency", type=int, default=1024, help="hosts in progress at once (default 1024)"
+        "--concurrency",
+        type=options.integer(1, MAX_CONCURRENCY),
+        default=1024,
+        help=f"hosts in progress at once (default 1024, at most {MAX_CONCURRENCY:,})",
     )
     parser.add_argument(
         "--rate",
-        type=float,
+        type=options.number(0, MAX_RATE, low_open=True),
         default=DEFAULT_RATE,
         metavar="PPS",
         help=f"discovery packets per second, long-run average (default {DEFAULT_RATE:g})",
@@ -105,7 +127,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--state-dir",
-        type=Path,
+        type=options.directory,
         metavar="DIR",
         help="remember responders and blank space here between scans; blank "
         "space is then probed less and less often (default: no memory)",
@@ -178,14 +200,21 @@ def run(args: argparse.Namespace) -> int:
         spec = parse_targets(args.targets)
     except TargetError as error:
         print(f"printerhq scan: {error}", file=sys.stderr)
-        return 2
+        return USAGE
+    if spec.count() == 0 and not spec.unresolved:
+        print(
+            "printerhq scan: the targets name no address to scan (an empty file, or every "
+            "address excluded)",
+            file=sys.stderr,
+        )
+        return USAGE
     try:
         options = build_options(args)  # ScanOptions checks the numbers (ValueError)
         uploading = upload_settings(args)
         fmt = chosen_format(args)
     except (CredentialError, ValueError) as error:
         print(f"printerhq scan: {error}", file=sys.stderr)
-        return 2
+        return USAGE
     wanted = _wanted(args.all)
     # ndjson and csv are written as each device finishes, not held to the end of the scan.
     writer = ReportWriter(fmt, sys.stdout) if fmt in STREAMED else None
@@ -238,13 +267,10 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         with _scan_gc():
-            reports = trio.run(main)
-    except KeyboardInterrupt:
-        print("\nprinterhq scan: interrupted", file=sys.stderr)
-        return 130
+            reports = trio.run(main)  # Ctrl-C: printerhq.cli turns it into exit 130
     except UplinkError as error:
         print(safe(f"printerhq scan: upload: {error}"), file=sys.stderr)
-        return 2
+        return USAGE
     shown = [r for r in reports if wanted(r)]
     if fmt == "json":
         sys.stdout.write(json_array(shown))

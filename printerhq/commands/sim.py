@@ -7,11 +7,12 @@ import json
 import resource
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import trio
 
+from printerhq.cmdline import options
+from printerhq.cmdline.exits import FAILURE, OK, USAGE, describe, leaves
 from printerhq.sim.agent import LogEntry
 from printerhq.sim.faults import FAULT_MODES
 from printerhq.sim.recording import Recording, RecordingError
@@ -21,6 +22,7 @@ from printerhq.terminal import safe
 
 # One socket per address: keep the fleet well inside what one process may open.
 MAX_ADDRESSES = 16_384
+MAX_DELAY = 60.0  # seconds of --latency or --jitter: beyond any client's timeout already
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -44,7 +46,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="RANGE",
         help="loopback addresses: 127.77.0.1-127.77.0.40, 127.77.0.0/26, ...",
     )
-    parser.add_argument("--port", type=int, default=161, help="UDP port (default 161; 0 = any)")
+    parser.add_argument(
+        "--port",
+        type=options.port(allow_any=True),
+        default=161,
+        help="UDP port (default 161; 0 = any)",
+    )
     parser.add_argument(
         "--community",
         action="append",
@@ -60,18 +67,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="recordings to serve to SNMPv1 requests only (give RECORDING... before this option)",
     )
     parser.add_argument(
-        "--latency", type=float, default=0.0, metavar="S", help="seconds before each reply"
+        "--latency",
+        type=options.number(0, MAX_DELAY),
+        default=0.0,
+        metavar="S",
+        help=f"seconds before each reply (at most {MAX_DELAY:g})",
     )
     parser.add_argument(
         "--jitter",
-        type=float,
+        type=options.number(0, MAX_DELAY),
         default=0.0,
         metavar="S",
         help="extra uniform random delay 0..S per reply",
     )
     parser.add_argument(
         "--loss",
-        type=float,
+        type=options.number(0, 1),
         default=0.0,
         metavar="P",
         help="probability of dropping a request (0..1)",
@@ -83,10 +94,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="MODE[@ADDR]",
         help=f"fault mode for one address or all ({', '.join(sorted(FAULT_MODES))})",
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed for loss/faults")
+    parser.add_argument(
+        "--seed",
+        type=options.integer(0, 2**64 - 1),
+        default=0,
+        help="random seed for loss/faults",
+    )
     parser.add_argument(
         "--max-size",
-        type=int,
+        type=options.integer(1, 65507),
         default=None,
         metavar="BYTES",
         help="response size limit (default 65507)",
@@ -99,7 +115,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--log",
-        type=Path,
+        type=options.new_file,
         metavar="FILE",
         help="append every request as a JSON line (address, pdu, oids)",
     )
@@ -172,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
         _raise_fd_limit(len(addresses))
     except (ValueError, OSError, RecordingError) as exc:
         print(safe(f"sim: error: {exc}"), file=sys.stderr)
-        return 2
+        return USAGE
     communities = [c.encode() for c in (args.community or ["public"])]
     log_file = open(args.log, "a", encoding="utf-8", buffering=1) if args.log else None  # noqa: SIM115
 
@@ -223,25 +239,18 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if log_file:
             log_file.close()
-    return 0
+    return OK
 
 
 def _exit_status(exc: BaseException) -> int:
-    """Ctrl-C is the normal way to stop (0); bind/config errors exit 2; anything else raises."""
-    leaves = list(_leaves(exc))
-    if all(isinstance(leaf, KeyboardInterrupt) for leaf in leaves):
-        return 0
-    if all(isinstance(leaf, (KeyboardInterrupt, ValueError, OSError)) for leaf in leaves):
-        for leaf in leaves:
-            if not isinstance(leaf, KeyboardInterrupt):
-                print(safe(f"sim: error: {leaf}"), file=sys.stderr)
-        return 2
-    raise exc
-
-
-def _leaves(exc: BaseException) -> Iterator[BaseException]:
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            yield from _leaves(inner)
-    else:
-        yield exc
+    """Ctrl-C is the normal way to stop (0); a refused address or setting is a usage error (2),
+    a socket that cannot be bound a failure (1); anything else raises (a bug)."""
+    found = list(leaves(exc))
+    if all(isinstance(leaf, KeyboardInterrupt) for leaf in found):
+        return OK
+    if not all(isinstance(leaf, (KeyboardInterrupt, ValueError, OSError)) for leaf in found):
+        raise exc
+    for leaf in found:
+        if not isinstance(leaf, KeyboardInterrupt):
+            print(safe(f"sim: error: {describe(leaf) or leaf}"), file=sys.stderr)
+    return FAILURE if any(isinstance(leaf, OSError) for leaf in found) else USAGE

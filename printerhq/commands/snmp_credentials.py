@@ -20,6 +20,7 @@ __all__ = [
 import argparse
 from collections.abc import Callable, Mapping
 
+from ..cmdline import options
 from ..snmp.usm import UsmUser
 from ..v3users import (
     ENV_AUTH,
@@ -68,7 +69,10 @@ def add_v3_arguments(parser: argparse.ArgumentParser) -> None:
         "needs --auth (authPriv)",
     )
     group.add_argument(
-        "--v3-file", metavar="PATH", help="file of user=/auth=/priv= lines, mode 600"
+        "--v3-file",
+        type=options.existing_file,
+        metavar="PATH",
+        help="file of user=/auth=/priv= lines, mode 600",
     )
 
 

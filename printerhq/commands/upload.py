@@ -13,10 +13,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..cmdline import options
 from ..uplink import TlsOptions, Uplink
 from .tokens import read_token
 
 TOKEN_ENV = "PRINTERHQ_TOKEN"
+MAX_UPLOAD_TIMEOUT = 3600.0
 
 
 def default_spool_dir() -> Path:
@@ -34,7 +36,9 @@ def add_upload_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--upload", metavar="URL", help="server base URL, https://host:port")
     group.add_argument("--token", help="this agent's upload token (printerhq server add-agent)")
-    group.add_argument("--token-file", type=Path, metavar="FILE", help="read the token from FILE")
+    group.add_argument(
+        "--token-file", type=options.existing_file, metavar="FILE", help="read the token from FILE"
+    )
     group.add_argument(
         "--agent",
         default="",
@@ -42,20 +46,22 @@ def add_upload_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--spool-dir",
-        type=Path,
+        type=options.directory,
         metavar="DIR",
         help="durable queue of reports not yet acknowledged "
         "(default: $XDG_STATE_HOME/printerhq/spool)",
     )
     group.add_argument(
         "--ca-bundle",
+        type=options.ca_bundle,
         metavar="FILE",
         help="CA certificates to verify the server with (e.g. its self-signed cert)",
     )
     group.add_argument(
         "--pin-sha256",
+        type=options.fingerprint,
         metavar="HEX",
-        help="the server certificate's SHA-256 fingerprint (printed by serve)",
+        help="the server certificate's SHA-256 fingerprint (printed by serve; 64 hex digits)",
     )
     group.add_argument(
         "--insecure",
@@ -64,11 +70,12 @@ def add_upload_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--upload-timeout",
-        type=float,
+        type=options.number(0, MAX_UPLOAD_TIMEOUT),
         default=30.0,
         metavar="S",
         help="seconds to wait at the end for the server's acknowledgements; "
-        "what is not acknowledged stays spooled for the next run (default 30)",
+        f"what is not acknowledged stays spooled for the next run (default 30, at most "
+        f"{MAX_UPLOAD_TIMEOUT:g})",
     )
 
 

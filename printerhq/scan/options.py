@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = ["DEFAULT_BURST", "DEFAULT_RATE", "ScanOptions"]
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +50,11 @@ class ScanOptions:
     batched_discovery: bool = True
 
     def __post_init__(self) -> None:
-        if self.timeout <= 0 or self.retries < 0 or self.concurrency < 1:
-            raise ValueError("timeout > 0, retries >= 0 and concurrency >= 1 required")
+        # `not timeout > 0` also refuses NaN (every comparison with NaN is false); an infinite
+        # timeout would wait for ever on the first silent host.
+        if not 0 < self.timeout < math.inf or self.retries < 0 or self.concurrency < 1:
+            raise ValueError("finite timeout > 0, retries >= 0 and concurrency >= 1 required")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be 0 to 65535, not {self.port}")
         if not self.rate > 0 or self.burst < 1 or self.http_timeout <= 0:
             raise ValueError("rate > 0, burst >= 1 and http_timeout > 0 required")

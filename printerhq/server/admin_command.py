@@ -17,10 +17,19 @@ import secrets
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import trio
+
+from printerhq.cmdline import options
+from printerhq.cmdline.exits import FAILURE, OK, CommandError
+from printerhq.server.command_support import (
+    add_database_arguments,
+    database_failure,
+    existing_database,
+    sqlite_file,
+)
 
 if TYPE_CHECKING:  # imported when used: every `printerhq` command imports this module
     from printerhq import release
@@ -55,8 +64,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             sub.add_argument(
                 "file", metavar="FILE", help="TOML with [[scan]] sections ('-': stdin)"
             )
-        sub.add_argument("--data-dir", required=True)
-        sub.add_argument("--database", help="postgresql://... (default: SQLite in --data-dir)")
+        add_database_arguments(sub, "the server's data directory (as given to serve)")
         if name.startswith("list-") or name == "agents":
             sub.add_argument("--json", action="store_true")
         sub.set_defaults(func=run, action=name)
@@ -65,16 +73,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="make an Ed25519 key to sign releases; prints the public key for agent configs",
     )
     gen.add_argument(
-        "--out", required=True, help="private key file to create (mode 0600, never overwritten)"
+        "--out",
+        required=True,
+        type=options.new_file,
+        metavar="FILE",
+        help="private key file to create (mode 0600, never overwritten)",
     )
     gen.set_defaults(func=gen_update_key)
     pub = actions.add_parser(
         "publish-update", help="sign a wheel's release manifest and publish it to agents"
     )
-    pub.add_argument("wheel", help="the printerhq wheel (*.whl)")
-    pub.add_argument("--key", required=True, help="the private key from gen-update-key")
-    pub.add_argument("--data-dir", required=True)
-    pub.add_argument("--database", help="postgresql://... (default: SQLite in --data-dir)")
+    pub.add_argument("wheel", type=options.existing_file, help="the printerhq wheel (*.whl)")
+    pub.add_argument(
+        "--key",
+        required=True,
+        type=options.existing_file,
+        metavar="FILE",
+        help="the private key from gen-update-key",
+    )
+    add_database_arguments(pub, "the server's data directory (as given to serve)")
     pub.set_defaults(func=publish_update)
 
 
@@ -87,7 +104,7 @@ def gen_update_key(args: argparse.Namespace) -> int:
         fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError as exc:
         print(f"printerhq server: cannot create {args.out}: {exc.strerror}", file=sys.stderr)
-        return 1
+        return FAILURE
     with os.fdopen(fd, "wb") as f:
         f.write(pem)
     print(public)
@@ -96,12 +113,13 @@ def gen_update_key(args: argparse.Namespace) -> int:
         "[updates] public_key",
         file=sys.stderr,
     )
-    return 0
+    return OK
 
 
 def publish_update(args: argparse.Namespace) -> int:
     from printerhq import release
 
+    existing_database(args.data_dir, args.database)
     path = Path(args.wheel)
     try:
         if path.stat().st_size > release.MAX_WHEEL_BYTES:
@@ -111,18 +129,18 @@ def publish_update(args: argparse.Namespace) -> int:
         key = release.load_private_key(Path(args.key).read_bytes())
         manifest = release.make_manifest(path.name, data, created=time.time())
         signed = release.sign(manifest, key)
-        trio.run(_publish, args, signed, manifest, data)
+        _run_with_store(_publish, args, signed, manifest, data)
     except OSError as exc:
         print(f"printerhq server: {exc.filename}: {exc.strerror}", file=sys.stderr)
-        return 1
+        return FAILURE
     except release.ReleaseError as exc:
         print(f"printerhq server: {exc.reason}", file=sys.stderr)
-        return 1
+        return FAILURE
     print(
         f"published {manifest.name} {manifest.version} ({manifest.size} bytes, "
         f"sha256 {manifest.sha256})"
     )
-    return 0
+    return OK
 
 
 async def _publish(
@@ -141,8 +159,29 @@ async def _publish(
         await store.aclose()
 
 
+_CREATING = ("add-agent", "add-viewer", "add-admin")
+
+
 def run(args: argparse.Namespace) -> int:
-    return trio.run(_run, args)
+    if args.action not in _CREATING:
+        existing_database(args.data_dir, args.database)
+    else:
+        new = sqlite_file(args.data_dir, args.database)
+        if new is not None and not new.exists():
+            # Said aloud, so that a mistyped --data-dir is seen at once.
+            print(f"printerhq server: creating a new database at {new}", file=sys.stderr)
+    return int(_run_with_store(_run, args))
+
+
+def _run_with_store(main: Any, *args: Any) -> Any:
+    """``trio.run(main, *args)``; a database that does not open is one line and exit 1."""
+    try:
+        return trio.run(main, *args)
+    except Exception as exc:
+        line = database_failure(exc)
+        if line is None:
+            raise
+        raise CommandError(line) from None
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -161,20 +200,20 @@ async def _run(args: argparse.Namespace) -> int:
                 await store.add_agent(args.name, token, role=role)
             except StoreError as exc:
                 print(f"printerhq server: {exc}", file=sys.stderr)
-                return 1
+                return FAILURE
             print(token)
             print(
                 f"token for {role} {args.name!r} (shown once; only its hash is stored)",
                 file=sys.stderr,
             )
-            return 0
+            return OK
         if args.action in ("revoke-agent", "revoke-viewer", "revoke-admin"):
             role = args.action.removeprefix("revoke-")
             if await store.revoke_agent(args.name, role=role):
                 print(f"{role} {args.name!r} revoked")
-                return 0
+                return OK
             print(f"printerhq server: no active {role} named {args.name!r}", file=sys.stderr)
-            return 1
+            return FAILURE
         holders = await (
             store.list_tokens() if args.action == "list-tokens" else store.list_agents()
         )
@@ -187,6 +226,6 @@ async def _run(args: argparse.Namespace) -> int:
                     f"{role}{h['name']:24} {h['health']:10} batches={h['batches']} "
                     f"reports={h['reports']} last_seen={h['last_seen']}"
                 )
-        return 0
+        return OK
     finally:
         await store.aclose()

@@ -32,6 +32,7 @@ log = logging.getLogger("printerhq.server.store")
 T = TypeVar("T")
 
 STALE_AFTER = 15 * 60  # an agent silent this long is reported "stale" by /api/v1/agents
+SQLITE_NAME = "printerhq.sqlite3"  # the database file in the data directory
 
 
 def health_verdict(revoked: float | None, latest: float | None, now: float) -> str:
@@ -230,7 +231,7 @@ class Store:
         *,
         migrate_to: int | None = None,
     ) -> Store:
-        """SQLite file ``printerhq.sqlite3`` in ``data_dir`` unless ``database`` is a
+        """SQLite file ``SQLITE_NAME`` in ``data_dir`` unless ``database`` is a
         PostgreSQL URL.
         The schema is migrated to the latest version (``migrate_to``: stop at an older one, to
         build a database as an older release left it, for upgrade tests)."""
@@ -242,7 +243,7 @@ class Store:
             raise StoreError("--database must be postgresql://... or sqlite:///path")
         else:
             Path(data_dir).mkdir(parents=True, exist_ok=True)
-            store = cls(_SQLite(Path(data_dir) / "printerhq.sqlite3"), pool_size or 4)
+            store = cls(_SQLite(Path(data_dir) / SQLITE_NAME), pool_size or 4)
         await store.migrate(migrate_to)
         return store
 

@@ -24,6 +24,15 @@ from printerhq.snmp.message import Varbind
 from .base import CollectionBase, T
 
 COUNTER32_MODULUS = 1 << 32
+# Report fields filled from each walked table run (:mod:`.runs`), for FieldProblem paths.
+_TABLE_FIELDS = {
+    "supplies": "supplies",
+    "inputs": "status.trays",
+    "covers": "status.covers",
+    "console": "status.console",
+    "alerts": "alerts",
+    "alert_index": "alerts",
+}
 
 
 class ReportMixin(CollectionBase):
@@ -82,6 +91,10 @@ class ReportMixin(CollectionBase):
             uptime_ticks=uptime,
             colour=colour,
         )
+        for run in self.runs.values():
+            if run.problem is not None:
+                table = _TABLE_FIELDS.get(run.name.partition(".")[0], run.name)
+                self.problems.append(FieldProblem(field=table, reason=f"walk: {run.problem}"))
         return DeviceReport(
             identity=identity,
             scanned_at=self.scanned_at,

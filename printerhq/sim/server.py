@@ -238,7 +238,7 @@ async def serve_fleet(
     community_set = frozenset(c.encode() if isinstance(c, str) else bytes(c) for c in communities)
     agents = {
         address: Agent(
-            loaded[i % len(loaded)],
+            fault_modes.faulty_recording(fault_table.get(address, ""), loaded[i % len(loaded)]),
             community_set,
             request_log=log,
             max_size=MAX_MESSAGE_SIZE if max_size is None else max_size,
@@ -303,22 +303,20 @@ async def serve_fleet(
             if reply is None:
                 fleet.stats["dropped"] += 1
                 continue
-            out = sock
+            out = other if mode == "other-address" else sock
             if mode is not None:
                 fleet.stats["faulted"] += 1
-                reply = fault_modes.transform(mode, reply, rng)
-                if mode == "other-address":
-                    out = other
             fleet.stats["answered"] += 1
             delay = latency + (rng.uniform(0, jitter) if jitter else 0.0)
-            if delay <= 0:
-                pending += 1
-                await send(out, reply, peer, 0.0)
-            elif pending >= MAX_PENDING_REPLIES:
-                fleet.stats["lost"] += 1
-            else:
-                pending += 1
-                nursery.start_soon(send, out, reply, peer, delay)
+            for datagram in fault_modes.datagrams(mode, reply, rng):
+                if delay <= 0:
+                    pending += 1
+                    await send(out, datagram, peer, 0.0)
+                elif pending >= MAX_PENDING_REPLIES:
+                    fleet.stats["lost"] += 1
+                else:
+                    pending += 1
+                    nursery.start_soon(send, out, datagram, peer, delay)
 
     # An error in the caller's block is re-raised as itself, not wrapped in the nursery's
     # ExceptionGroup (trio's strict exception groups), so tests see plain assertion errors and

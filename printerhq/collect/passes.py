@@ -14,6 +14,7 @@ from printerhq.model import CounterName
 from printerhq.snmp.message import ErrorStatus, Varbind
 
 from .base import CollectionBase, Steps
+from .bounds import LEVEL
 from .cost import MAX_REPETITIONS, Column, cell_size, choose_repetitions, exact_cost
 from .messages import Request
 from .runs import TableRun, predecessor
@@ -359,7 +360,7 @@ class PassesMixin(CollectionBase):
                     type_code=self._vb_decode(row.get(5), dec.integer, where + ".kind"),
                     description=description,
                     unit_code=self._vb_decode(row.get(7), dec.integer, where + ".unit"),
-                    capacity=self._vb_decode(row.get(8), dec.integer, where + ".capacity"),
+                    capacity=self._vb_decode(row.get(8), LEVEL, where + ".capacity"),
                 )
             )
         cache.trays = []
@@ -371,7 +372,7 @@ class PassesMixin(CollectionBase):
                     name=self._vb_decode(row.get(13), dec.text, where + ".name"),
                     media=self._vb_decode(row.get(12), dec.text, where + ".media"),
                     unit_code=self._vb_decode(row.get(8), dec.integer, where + ".unit"),
-                    capacity=self._vb_decode(row.get(9), dec.integer, where + ".capacity"),
+                    capacity=self._vb_decode(row.get(9), LEVEL, where + ".capacity"),
                 )
             )
         covers = self.runs["covers"].rows if "covers" in self.runs else {}
@@ -735,7 +736,7 @@ class PassesMixin(CollectionBase):
                     dec.multiline_text,
                 )
                 capacity = self._decoded(
-                    std.PRT_SUPPLY_ENTRY + (8,) + supply.index, dec.integer, where + ".capacity"
+                    std.PRT_SUPPLY_ENTRY + (8,) + supply.index, LEVEL, where + ".capacity"
                 )
                 if description is not None:
                     supply.description = description

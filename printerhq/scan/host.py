@@ -21,6 +21,7 @@ import trio
 
 from ..adaptive import DiscoveryMemory
 from ..collect import DeviceCache, DeviceChanged, DeviceState, collect, collect_known
+from ..collect.bounds import fit_report
 from ..icmp import Pinger, PingResult
 from ..mib.identify import DISCOVERY_OIDS, identify
 from ..model import DeviceReport, Identity
@@ -128,7 +129,12 @@ class HostPipeline:
         self.rate = rate
 
     async def run(self, host: Host) -> DeviceReport | None:
-        """Discovery, identification and collection of one address."""
+        """Discovery, identification and collection of one address: the report, inside the
+        bounds of :mod:`printerhq.limits` whichever path built it (:func:`fit_report`)."""
+        report = await self._run(host)
+        return fit_report(report) if report is not None else None
+
+    async def _run(self, host: Host) -> DeviceReport | None:
         if host.address is None:
             failure = await self._resolve(host)
             if failure is not None:

@@ -38,6 +38,10 @@ MAX_REQUESTS = 64  # bound on one collection's exchanges
 # Without it an endless table's exact cells (4 columns x 256 rows) went out as one datagram
 # too large to send (EMSGSIZE) and the device lost its whole report.
 MAX_PDU_VARBINDS = 256
+# Exchanges kept back from MAX_REQUESTS for what follows a walk (the exact cells of the rows
+# walked, the rest of the pass): a walk still going when only these are left is cut (a table
+# walked one row per GETNEXT, as SNMPv1 does, reaches MAX_REQUESTS long before MAX_TABLE_ROWS).
+_AFTER_WALK_RESERVE = 8
 # sysUpTime counts hundredths of a second (RFC 3418 sysUpTime, TimeTicks). Between two scans it
 # may advance by the wall-clock time elapsed, give or take clock drift and NTP steps; far more
 # than that means the answer comes from another device (or the clock jumped): not trusted.
@@ -343,6 +347,7 @@ class Collection(PassesMixin, ReportMixin):
         pending: list[OID] = list(dict.fromkeys(singles))
         active = [r for r in runs if not r.done]
         while True:
+            self._cut_if_over_budget(active)
             if more is not None:
                 new_singles, new_runs = more(pending)
                 pending += [
@@ -518,6 +523,17 @@ class Collection(PassesMixin, ReportMixin):
                 for r in members:
                     r.done = True
 
+    def _cut_if_over_budget(self, runs: list[TableRun]) -> None:
+        """Cut the walks still going when the exchanges left are only the reserve: their rows so
+        far are kept and their later columns read exactly (:meth:`.runs.TableRun.cut`)."""
+        if self._exchanges < MAX_REQUESTS - _AFTER_WALK_RESERVE:
+            return
+        for run in runs:
+            if not run.done and run.remaining_cells() is None:
+                run.cut(f"still going after {self._exchanges} requests: cut")
+                if run.current is None:
+                    run.done = True  # nothing read: nothing to keep
+
     def _adopt(self, vb: Varbind) -> bool:
         """A walk that ran past its own columns into those of a run that has not started
         walking (a counter table's value column after its key column): keep the cells, so
@@ -544,10 +560,14 @@ class Collection(PassesMixin, ReportMixin):
         column has ended (its rows are known); then one GET for all the remaining cells."""
         active = [r for r in runs if not r.done]
         while active:
+            self._cut_if_over_budget(active)
+            active = [r for r in active if not r.done]
             known = [r for r in active if r.remaining_cells() is not None]
             if known:
                 cells = [cell for r in known for cell in r.remaining_cells() or []]
-                yield from self._get(cells)
+                # GETNEXT of each cell's predecessor, not GET: an SNMPv1 GET fails whole at the
+                # first missing cell (RFC 1157 section 4.1.2), one more exchange per hole.
+                yield from self._get_by_next(cells)
                 for run in known:
                     for cell in run.remaining_cells() or []:
                         if cell in self.values:

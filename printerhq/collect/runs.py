@@ -98,7 +98,7 @@ class TableRun:
 
     def take(self, vb: Varbind) -> bool:
         """Accept one returned varbind; False when it is not this run's (the run has left its
-        columns: ``done``), or when the agent's walk is not followed (see :meth:`_cut`)."""
+        columns: ``done``), or when the agent's walk is not followed (see :meth:`cut`)."""
         if self.done:
             return False
         oid = vb.oid
@@ -111,8 +111,8 @@ class TableRun:
             return False
         if oid <= self.cursor:
             # RFC 3416 section 4.2.2: GETNEXT returns the *next* OID. An earlier or equal one is
-            # an agent loop (or the rest of a reply after the run moved on, see _cut).
-            return self._cut(f"returned {dotted(oid)} after {dotted(self.cursor)}: not increasing")
+            # an agent loop (or the rest of a reply after the run moved on, see cut).
+            return self.cut(f"returned {dotted(oid)} after {dotted(self.cursor)}: not increasing")
         column = oid[len(self.entry)]
         if column < self.first or column > self.last:
             self.done = True
@@ -123,7 +123,7 @@ class TableRun:
             self.row_count = self.column_counts.get(self.first_seen, 0)
         count = self.column_counts.get(column, 0) + 1
         if count > MAX_TABLE_ROWS:
-            return self._cut(f"more than {MAX_TABLE_ROWS} rows: cut")
+            return self.cut(f"more than {MAX_TABLE_ROWS} rows: cut")
         self.column_counts[column] = count
         self.rows.setdefault(oid[len(self.entry) + 1 :], {})[column] = vb
         self.cursor = oid
@@ -132,7 +132,7 @@ class TableRun:
             self.done = True  # the last cell of the last column: nothing left to ask
         return True
 
-    def _cut(self, reason: str) -> bool:
+    def cut(self, reason: str) -> bool:
         """Stop following the agent's walk of the current column (endless, or looping): keep
         the rows read, and read the later columns of those rows exactly (GETNEXT of each cell's
         predecessor, :meth:`remaining_cells`), so one bad column does not cost the others.

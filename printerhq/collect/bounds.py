@@ -151,8 +151,10 @@ class _Fitter:
         if not self.index(tray.index, f"{where}.index"):
             return None
         here = f"{where}[{tray.index}]"
-        tray.name, tray.media, tray.unit = fit_text(tray.name), fit_text(tray.media), fit_text(
-            tray.unit
+        tray.name, tray.media, tray.unit = (
+            fit_text(tray.name),
+            fit_text(tray.media),
+            fit_text(tray.unit),
         )
         level = self.number(tray.level, limits.MIN_LEVEL, limits.MAX_LEVEL, f"{here}.level")
         capacity = self.number(
@@ -185,9 +187,7 @@ class _Fitter:
     def status(self, status: Status) -> None:
         status.device, status.printer = fit_text(status.device), fit_text(status.printer)
         status.errors = self.rows([t[: limits.MAX_TEXT] for t in status.errors], "status.errors")
-        status.console = self.rows(
-            [t[: limits.MAX_TEXT] for t in status.console], "status.console"
-        )
+        status.console = self.rows([t[: limits.MAX_TEXT] for t in status.console], "status.console")
         status.covers = self.table(status.covers, "status.covers", self.cover)
         status.trays = self.table(status.trays, "status.trays", self.tray)
 

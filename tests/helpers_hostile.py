@@ -11,6 +11,8 @@ from pathlib import Path
 from printerhq.engine import Scanner, ScanOptions
 from printerhq.model import DeviceReport
 from printerhq.sim.server import serve_fleet
+from printerhq.snmp.usm import UsmUser
+from printerhq.snmp.v3credential import UsmCredential
 
 ROOT = Path(__file__).resolve().parents[1]
 HP = ROOT / "fixtures" / "hp_laserjet-pro-m404dn.snmprec"
@@ -32,12 +34,19 @@ class HostileScan:
 
 
 async def scan_hostile(
-    mode: str | None, fixture: Path = HP, *, host: str = HOST, timeout: float = 5.0
+    mode: str | None,
+    fixture: Path = HP,
+    *,
+    host: str = HOST,
+    timeout: float = 5.0,
+    v3_user: UsmUser | None = None,
 ) -> HostileScan:
     """Scan one simulated device in fault ``mode`` (None: a healthy one), no retries (so the
-    packet counts are deterministic), no ICMP, no ARP."""
+    packet counts are deterministic), no ICMP, no ARP; over SNMPv3 as ``v3_user`` if given."""
     faults = {host: mode} if mode else None
-    async with serve_fleet([fixture], [host], faults=faults) as fleet:
+    users = [v3_user] if v3_user is not None else []
+    async with serve_fleet([fixture], [host], faults=faults, users=users) as fleet:
+        credentials = {"credentials": [UsmCredential(v3_user)]} if v3_user is not None else {}
         options = ScanOptions(
             port=fleet.port,
             timeout=timeout,
@@ -46,6 +55,7 @@ async def scan_hostile(
             collect=True,
             arp=False,
             icmp=False,
+            **credentials,  # type: ignore[arg-type]
         )
         async with Scanner(options) as scanner:
             started = time.monotonic()

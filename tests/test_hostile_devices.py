@@ -24,6 +24,7 @@ from printerhq.snmp.ber import Tag
 from printerhq.snmp.client import SnmpClient, SnmpWalkError, Target
 from printerhq.snmp.credentials import Community
 from printerhq.snmp.message import Message, Pdu, PduType, Varbind, Version, encode_message
+from printerhq.snmp.usm import AuthProtocol, PrivProtocol, UsmUser
 
 from .helpers_hostile import HP, LEXMARK_V1, HostileScan, scan_hostile
 
@@ -163,6 +164,38 @@ async def test_huge_strings_are_cut(healthy_hp: HostileScan) -> None:
     assert not report.errors
     assert (scan.packets_sent, scan.bytes_sent) == (clean.packets_sent, clean.bytes_sent)
     assert scan.bytes_received <= 100_000  # measured 85,676: the 60 KB sysDescr, once
+
+
+# -- SNMPv3: absurd snmpEngineBoots/Time -----------------------------------------------------
+
+V3_USER = UsmUser("hostile", AuthProtocol.SHA256, "auth-pass-phrase", PrivProtocol.AES, "priv-pass")
+
+
+async def test_v3_simulation_answers_like_v2c(healthy_hp: HostileScan) -> None:
+    scan = await scan_hostile(None, HP, v3_user=V3_USER)
+    assert scan.report.protocol == "snmpv3/authPriv"
+    assert readings(scan.report) == readings(healthy_hp.report)
+    assert scan.packets_sent == healthy_hp.packets_sent + 1  # the engine-id discovery
+
+
+@pytest.mark.parametrize(
+    ("mode", "packets", "reason"),
+    [
+        # Boots at 2**31-1: the engine answers every request with notInTimeWindow (RFC 3414
+        # 2.2.2); the client re-synchronises once, then gives up. Discovery + 2 requests.
+        ("engine-boots-max", 3, "notInTimeWindow (agent reported)"),
+        # Authentic answers whose boots/time run back: refused (RFC 3414 3.2 step 7.b) and
+        # waited past, as a forged reply would be. Discovery + 1 request, no retry.
+        ("engine-clock-backwards", 2, "response boots/time 998/9998000, local notion 999"),
+    ],
+)
+async def test_v3_absurd_engine_clock_is_one_error(mode: str, packets: int, reason: str) -> None:
+    scan = await scan_hostile(mode, HP, v3_user=V3_USER, timeout=1.0)
+    report = scan.report
+    assert len(report.errors) == 1 and reason in report.errors[0], report.errors
+    assert not report.invalid and not report.supplies and not report.counters
+    assert scan.packets_sent == packets
+    assert scan.bytes_sent <= 300 * packets
 
 
 # -- the client's own walk (SnmpClient.walk): refuses loops, stops at max_rows -----------------

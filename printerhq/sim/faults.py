@@ -21,8 +21,11 @@ Sans-IO transformations of an encoded reply; the server applies them per address
 ``huge-strings``      sysDescr.0 grows to 60,000 octets and every other text string to 1,500,
                       all of them carrying terminal control sequences (ESC, BEL, CR, backspace)
 
-The last four change what the device *holds* (:func:`faulty_recording`), so GET, GETNEXT and
-GETBULK stay consistent with each other the way a real broken agent's would.
+``engine-boots-max``  SNMPv3 only: snmpEngineBoots and snmpEngineTime at 2**31-1
+``engine-clock-backwards`` SNMPv3 only: boots and time lower in every message (see :mod:`.v3`)
+
+``endless-walk`` to ``huge-strings`` change what the device *holds* (:func:`faulty_recording`), so
+GET, GETNEXT and GETBULK stay consistent with each other the way a real broken agent's would.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ __all__ = [
 import random
 from bisect import bisect_right
 
-from printerhq.snmp.ber import Tag
+from printerhq.snmp.ber import SnmpDecodeError, Tag
 from printerhq.snmp.message import (
     MAX_MESSAGE_SIZE,
     REQUEST_ID_MAX,
@@ -55,11 +58,13 @@ from printerhq.snmp.message import (
 )
 
 from .recording import Recording
+from .v3 import CLOCK_FAULTS
 
 CONTENT_FAULTS = frozenset(("endless-walk", "cycling-walk", "counter64-extremes", "huge-strings"))
 FAULT_MODES = frozenset(
     ("malformed", "wrong-request-id", "oversized", "other-address", "silent", "amplified")
     + tuple(CONTENT_FAULTS)
+    + tuple(CLOCK_FAULTS)
 )
 AMPLIFY_COPIES = 8
 HUGE_DESCR_SIZE = 60_000
@@ -116,9 +121,12 @@ def datagrams(mode: str | None, reply: bytes, rng: random.Random) -> list[bytes]
     the reply and then :data:`AMPLIFY_COPIES` - 1 oversized copies with the same request-id."""
     if mode is None:
         return [reply]
-    if mode == "amplified":
-        return [reply] + [oversize(reply)] * (AMPLIFY_COPIES - 1)
-    return [transform(mode, reply, rng)]
+    try:
+        if mode == "amplified":
+            return [reply] + [oversize(reply)] * (AMPLIFY_COPIES - 1)
+        return [transform(mode, reply, rng)]
+    except (SnmpDecodeError, ValueError):
+        return [reply]  # an SNMPv3 reply: the modes that re-encode act on v1/v2c replies only
 
 
 class _EndlessWalk(Recording):

@@ -27,11 +27,15 @@ from pathlib import Path
 
 import trio
 
+from printerhq.snmp.ber import SnmpDecodeError
 from printerhq.snmp.message import MAX_MESSAGE_SIZE
+from printerhq.snmp.usm import UsmUser
+from printerhq.snmp.v3 import peek_msg_id
 
 from . import faults as fault_modes
 from .agent import DEFAULT_COMMUNITIES, Agent, LogEntry
 from .recording import Recording
+from .v3 import V3Responder
 
 DEFAULT_LOG_LIMIT = 100_000
 # Replies waiting out their latency at once; beyond this they are dropped (counted as "lost")
@@ -104,6 +108,14 @@ class _RequestLog(deque[LogEntry]):
         super().append(entry)
         if self.sink is not None:
             self.sink(entry)
+
+
+def _is_v3(data: bytes) -> bool:
+    try:
+        peek_msg_id(data)
+    except (SnmpDecodeError, ValueError):
+        return False
+    return True
 
 
 @dataclass
@@ -211,6 +223,7 @@ async def serve_fleet(
     log_limit: int = DEFAULT_LOG_LIMIT,
     log_sink: Callable[[LogEntry], None] | None = None,
     allow_netns: bool = False,
+    users: Iterable[UsmUser] = (),
 ) -> AsyncIterator[Fleet]:
     """Serve ``recordings`` round-robin on ``addresses`` (all loopback) on one UDP ``port``.
 
@@ -220,6 +233,8 @@ async def serve_fleet(
     size limit (default 65,507); log_sink: called with every :class:`LogEntry`.
     allow_netns: accept non-loopback addresses, only inside a named network namespace (the
     namespace lab); see :func:`check_loopback`.
+    users: SNMPv3 (USM) users every device also answers, each device its own engine
+    (:mod:`.v3`; the ``engine-*`` fault modes act on that engine's clock).
     Paths are loaded leniently (bad lines skipped, see :attr:`Recording.problems`).
     """
     served = [check_loopback(a, allow_netns=allow_netns) for a in addresses]
@@ -245,6 +260,15 @@ async def serve_fleet(
         )
         for i, address in enumerate(served)
     }
+    v3_users = list(users)
+    responders = (
+        {
+            address: V3Responder(agent, v3_users, fault=fault_table.get(address))
+            for address, agent in agents.items()
+        }
+        if v3_users
+        else {}
+    )
     bound_port, sockets = await _bind_all(served, port)
     by_address = dict(zip(served, sockets, strict=True))
     fleet = Fleet(
@@ -292,14 +316,21 @@ async def serve_fleet(
             if loss and rng.random() < loss:
                 fleet.stats["lost"] += 1
                 continue
-            message = agent.accept(data, address)
-            if message is None:
-                fleet.stats["dropped"] += 1
-                continue
-            if mode == "silent":
-                fleet.stats["silent"] += 1
-                continue
-            reply = agent.reply_bytes(message)
+            responder = responders.get(address)
+            if responder is not None and _is_v3(data):
+                if mode == "silent":
+                    fleet.stats["silent"] += 1
+                    continue
+                reply = responder.respond(data, address)
+            else:
+                message = agent.accept(data, address)
+                if message is None:
+                    fleet.stats["dropped"] += 1
+                    continue
+                if mode == "silent":
+                    fleet.stats["silent"] += 1
+                    continue
+                reply = agent.reply_bytes(message)
             if reply is None:
                 fleet.stats["dropped"] += 1
                 continue

@@ -13,15 +13,12 @@ on the packet and byte counts (deterministic); the time is only reported.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import trio
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from printerhq.snmp.usm import AuthProtocol, PrivProtocol, UsmUser  # noqa: E402
-from tests.helpers_hostile import HP, LEXMARK_V1, scan_hostile  # noqa: E402
+from printerhq.snmp.usm import AuthProtocol, PrivProtocol, UsmUser
+from tests.helpers_hostile import HP, LEXMARK_V1, scan_hostile
 
 V3_USER = UsmUser("hostile", AuthProtocol.SHA256, "auth-pass-phrase", PrivProtocol.AES, "priv-pass")
 CASES: list[tuple[Path, str | None, UsmUser | None]] = [

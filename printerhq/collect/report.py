@@ -218,9 +218,7 @@ class ReportMixin(CollectionBase):
         trays = []
         for tray in cache.trays:
             where = f"trays[{dotted(tray.index)}]"
-            level = self._decoded(
-                std.PRT_INPUT_ENTRY + (10,) + tray.index, LEVEL, where + ".level"
-            )
+            level = self._decoded(std.PRT_INPUT_ENTRY + (10,) + tray.index, LEVEL, where + ".level")
             number, capacity, percent, state, problem = dec.supply_level(level, tray.capacity)
             if problem:
                 self.problems.append(FieldProblem(field=where, reason=problem))

@@ -151,6 +151,7 @@ class TableRun:
         self.cursor = self.entry + (self.current + 1,)
         return False
 
+
 def predecessor(oid: OID) -> OID:
     """An OID whose GETNEXT is ``oid`` when ``oid`` exists (fixed-length indexes)."""
     if oid[-1] == 0:

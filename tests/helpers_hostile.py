@@ -40,9 +40,11 @@ async def scan_hostile(
     host: str = HOST,
     timeout: float = 5.0,
     v3_user: UsmUser | None = None,
+    scans: int = 1,
 ) -> HostileScan:
     """Scan one simulated device in fault ``mode`` (None: a healthy one), no retries (so the
-    packet counts are deterministic), no ICMP, no ARP; over SNMPv3 as ``v3_user`` if given."""
+    packet counts are deterministic), no ICMP, no ARP; over SNMPv3 as ``v3_user`` if given.
+    ``scans`` > 1: the same Scanner scans again (warm); the last scan is returned."""
     faults = {host: mode} if mode else None
     users = [v3_user] if v3_user is not None else []
     async with serve_fleet([fixture], [host], faults=faults, users=users) as fleet:
@@ -58,10 +60,11 @@ async def scan_hostile(
             **credentials,  # type: ignore[arg-type]
         )
         async with Scanner(options) as scanner:
-            started = time.monotonic()
-            async with scanner.scan([host]) as stream:
-                reports = [report async for report in stream]
-            seconds = time.monotonic() - started
+            for _ in range(scans):
+                started = time.monotonic()
+                async with scanner.scan([host]) as stream:
+                    reports = [report async for report in stream]
+                seconds = time.monotonic() - started
         snmp = scanner.stats.by_protocol["snmp"]
         assert len(reports) == 1, reports
         return HostileScan(

@@ -86,6 +86,13 @@ async def test_endless_walk_is_cut_and_the_supplies_survive(healthy_hp: HostileS
     assert scan.packets_sent <= 40
     assert scan.bytes_sent <= 85_000
     assert scan.bytes_received <= 150_000
+    # A repeat scan is warm (one packet) and still says the tables were cut.
+    warm = await scan_hostile("endless-walk", HP, scans=2)
+    assert warm.report.collection == "warm" and warm.packets_sent == 1
+    assert sorted((p.field, p.reason) for p in warm.report.invalid) == sorted(
+        (p.field, p.reason) for p in report.invalid
+    )
+    assert readings(warm.report) == readings(report)
 
 
 async def test_endless_walk_over_snmpv1_is_cut_by_the_request_budget() -> None:

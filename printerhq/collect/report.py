@@ -92,10 +92,17 @@ class ReportMixin(CollectionBase):
             uptime_ticks=uptime,
             colour=colour,
         )
+        if self.cold:
+            cache.walk_problems = {}
         for run in self.runs.values():
             if run.problem is not None:
-                table = _TABLE_FIELDS.get(run.name.partition(".")[0], run.name)
-                self.problems.append(FieldProblem(field=table, reason=f"walk: {run.problem}"))
+                name = run.name.partition(".")[0]
+                table = "counters" if name.startswith("ctable") else _TABLE_FIELDS.get(name, name)
+                cache.walk_problems.setdefault(table, f"walk: {run.problem}")
+        self.problems += [
+            FieldProblem(field=table, reason=reason)
+            for table, reason in cache.walk_problems.items()
+        ]
         report = DeviceReport(
             identity=identity,
             scanned_at=self.scanned_at,

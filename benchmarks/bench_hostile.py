@@ -23,7 +23,7 @@ from tests.helpers_hostile import HP, LEXMARK_V1, scan_hostile
 V3_USER = UsmUser("hostile", AuthProtocol.SHA256, "auth-pass-phrase", PrivProtocol.AES, "priv-pass")
 CASES: list[tuple[Path, str | None, UsmUser | None]] = [
     *((HP, mode, None) for mode in (None, "endless-walk", "cycling-walk", "amplified")),
-    *((HP, mode, None) for mode in ("counter64-extremes", "huge-strings")),
+    *((HP, mode, None) for mode in ("counter64-extremes", "huge-strings", "oversized")),
     *((LEXMARK_V1, mode, None) for mode in (None, "endless-walk", "cycling-walk")),
     *((HP, mode, V3_USER) for mode in (None, "engine-boots-max", "engine-clock-backwards")),
 ]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from printerhq import limits
@@ -197,13 +197,16 @@ def assert_within_limits(report: DeviceReport) -> None:
     max_examples=120,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-@given(hostile_recordings())
-def test_any_varbind_values_give_a_report_within_limits(recording: Recording) -> None:
-    agent = Agent(recording)
+@given(hostile_recordings(), st.sampled_from([Version.V2C, Version.V1]))
+def test_any_varbind_values_give_a_report_within_limits(
+    recording: Recording, version: Version
+) -> None:
+    agent = Agent(recording, versions=[version])
     cache = DeviceCache()
     for _ in range(2):  # cold, then warm from the cache the cold pass filled
-        report = collect_in_process(discover(recording), agent.respond, cache, version=Version.V2C)
+        report = collect_in_process(discover(recording), agent.respond, cache, version=version)
         assert_within_limits(report)
+    event(f"{version.name}: supplies {bool(report.supplies)}, problems {bool(report.invalid)}")
 
 
 # -- fit_report on its own ------------------------------------------------------------------

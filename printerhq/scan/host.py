@@ -35,7 +35,7 @@ from ..snmp.client import (
     Target,
 )
 from ..snmp.errors import without_missing
-from ..snmp.message import Varbind
+from ..snmp.message import ErrorStatus, Varbind
 from ..traffic import SnmpCost
 from .options import ScanOptions
 from .outcome import Answer, Ledger, Snmp, Verdict, is_alive
@@ -102,12 +102,20 @@ async def discover(
     client: SnmpClient, target: Target, cost: SnmpCost, oids: list[Oid] | None = None
 ) -> list[Varbind]:
     """The discovery GET (:data:`DISCOVERY_OIDS`, or ``oids``); an SNMPv1 agent that lacks one
-    of the objects is asked again without it."""
+    of the objects is asked again without it; an answer too big for one message is asked for
+    in halves."""
     oids = list(DISCOVERY_OIDS) if oids is None else oids
     for _ in range(MAX_V1_RETRIES):
         try:
             return await client.get(target, oids, cost=cost)
         except SnmpErrorStatus as error:
+            if error.error_status == ErrorStatus.TOO_BIG and len(oids) > 1:
+                # RFC 3416 section 4.2.1: the answer does not fit the agent's largest message
+                # (a sysDescr and a serial of 60 KB each do not fit one datagram). At most
+                # 2 * len(oids) - 1 requests; a single object too big stays an error.
+                half = len(oids) // 2
+                first = await discover(client, target, cost, oids[:half])
+                return first + await discover(client, target, cost, oids[half:])
             # SNMPv1 reports the first missing object and returns nothing else.
             rest = without_missing(oids, error.error_status, error.error_index)
             if not rest:  # another error, or no object left to ask for

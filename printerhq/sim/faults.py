@@ -18,8 +18,9 @@ Sans-IO transformations of an encoded reply; the server applies them per address
                       (an earlier OID), for ever
 ``counter64-extremes`` every counter (Counter32, Counter64, Gauge32, prtMarkerLifeCount and
                       prtMarkerPowerOnCount) is served as a Counter64 of 2**64-1 or 2**63
-``huge-strings``      sysDescr.0 grows to 60,000 octets and every other text string to 1,500,
-                      all of them carrying terminal control sequences (ESC, BEL, CR, backspace)
+``huge-strings``      identity strings (sysDescr, sysName, model, serial, firmware ...) grow to
+                      60,000 octets and every other text string to 1,500, all of them carrying
+                      terminal control sequences (ESC, BEL, CR, backspace)
 
 ``engine-boots-max``  SNMPv3 only: snmpEngineBoots and snmpEngineTime at 2**31-1
 ``engine-clock-backwards`` SNMPv3 only: boots and time lower in every message (see :mod:`.v3`)
@@ -34,7 +35,7 @@ __all__ = [
     "AMPLIFY_COPIES",
     "CONTENT_FAULTS",
     "FAULT_MODES",
-    "HUGE_DESCR_SIZE",
+    "HUGE_IDENTITY_SIZE",
     "HUGE_TEXT_SIZE",
     "PADDING_OID",
     "datagrams",
@@ -67,12 +68,21 @@ FAULT_MODES = frozenset(
     + tuple(CLOCK_FAULTS)
 )
 AMPLIFY_COPIES = 8
-HUGE_DESCR_SIZE = 60_000
+HUGE_IDENTITY_SIZE = 60_000
 HUGE_TEXT_SIZE = 1_500
 # A window title set, the screen cleared, a bell, a carriage return and backspaces over the line:
 # what a hostile string would do to an operator's terminal if printed raw.
 CONTROL_SEQUENCES = b"\x1b]0;owned\x07\x1b[2J\x1b[31m\r\x08\x08\x07"
-_SYS_DESCR = (1, 3, 6, 1, 2, 1, 1, 1, 0)
+# Where identity text lives: the system group (sysDescr, sysName, sysContact, sysLocation),
+# hrDeviceDescr (a model), prtGeneralSerialNumber, and the vendors' subtrees (model, serial,
+# firmware). Each such string becomes HUGE_IDENTITY_SIZE octets; two of them no longer fit one
+# reply (65,507 octets), so the agent answers tooBig to a GET of both (RFC 3416 4.2.1).
+_IDENTITY_TEXT = (
+    (1, 3, 6, 1, 2, 1, 1),
+    (1, 3, 6, 1, 2, 1, 25, 3, 2, 1, 3),
+    (1, 3, 6, 1, 2, 1, 43, 5, 1, 1, 17),
+    (1, 3, 6, 1, 4, 1),
+)
 # prtMarkerLifeCount and prtMarkerPowerOnCount (RFC 3805): Counter32 in the MIB, sent as INTEGER
 # by some agents, so matched by OID as well as by type.
 _MARKER_COUNTERS = ((1, 3, 6, 1, 2, 1, 43, 10, 2, 1, 4), (1, 3, 6, 1, 2, 1, 43, 10, 2, 1, 5))
@@ -174,7 +184,8 @@ def _huge(varbind: Varbind) -> Varbind:
         or not all(0x20 <= octet < 0x7F for octet in value)
     ):
         return varbind
-    size = HUGE_DESCR_SIZE if varbind.oid == _SYS_DESCR else HUGE_TEXT_SIZE
+    identity = any(varbind.oid[: len(root)] == root for root in _IDENTITY_TEXT)
+    size = HUGE_IDENTITY_SIZE if identity else HUGE_TEXT_SIZE
     filler = (CONTROL_SEQUENCES + b"A" * 50) * (size // 50 + 1)
     return Varbind(varbind.oid, varbind.tag, (value + filler)[:size])
 

@@ -177,10 +177,11 @@ async def test_huge_strings_are_cut(fixture, healthy_hp: HostileScan) -> None:
         (c.name, c.value) for c in expected.counters
     ]
     assert not report.errors and not report.invalid
-    # Measured: HP 64 packets / 4,444 B sent, 438,379 B received (seven 60 KB strings);
-    # Lexmark (v1) 15 packets / 1,863 B, 316,927 B.
-    assert scan.packets_sent <= 1 + 1 + MAX_REQUESTS
-    assert scan.bytes_sent <= 6_000
+    # Measured: HP 29 packets / 2,907 B sent, 437,366 B received (seven 60 KB strings);
+    # Lexmark (v1) 15 packets / 1,863 B, 316,927 B. (64 packets when one tooBig taught the
+    # collector to ask for one varbind at a time: MIN_LEARNED_VARBINDS.)
+    assert scan.packets_sent <= 36
+    assert scan.bytes_sent <= 3_600
     assert scan.bytes_received <= 500_000
 
 
@@ -236,6 +237,32 @@ async def test_client_walk_stops(mode: str, message: str) -> None:
                 seen.append(varbind)
         assert 2 <= len(seen) <= 50
         assert len(fleet.request_log) <= 10
+
+
+# -- the request budget (sans-IO, in-process) ----------------------------------------------------
+
+
+def test_a_cold_pass_the_budget_ends_keeps_what_it_read(monkeypatch) -> None:
+    from printerhq.collect import DeviceCache, collect_in_process, planner
+
+    from .helpers_metrics import discover
+
+    recording = hp()
+    clean = collect_in_process(discover(recording), Agent(recording).respond, DeviceCache())
+    monkeypatch.setattr(planner, "MAX_REQUESTS", 10)
+    endless = Agent(faults.faulty_recording("endless-walk", recording))
+    report = collect_in_process(discover(recording), endless.respond, DeviceCache())
+    assert report.errors == ["stopped after 10 requests"]
+    # What the ten exchanges read is kept (before: no supply, no counter); the supplies' levels
+    # were still to be read when the budget ended.
+    rows = len(clean.supplies)
+    assert [(s.index, s.description) for s in report.supplies][:rows] == [
+        (s.index, s.description) for s in clean.supplies
+    ]
+    assert [(c.name, c.value) for c in report.counters] == [
+        (c.name, c.value) for c in clean.counters
+    ]
+    assert report.cost is not None and report.cost.requests == 10
 
 
 # -- the fault modes themselves (sans-IO) -------------------------------------------------------

@@ -306,6 +306,7 @@ class PassesMixin(CollectionBase):
 
     def _build_cache(self) -> None:
         """Turn what the cold pass read into the static cache."""
+        self.cache_built = True
         cache, v, ident = self.cache, self.vendor, self.identity
         cache.vendor = ident.vendor
         cache.scans_since_refresh = 0
@@ -349,7 +350,8 @@ class PassesMixin(CollectionBase):
         # Supplies
         quirks = v.supplies
         cache.supplies = []
-        for index, row in sorted(self.runs["supplies"].rows.items()):
+        supplies = self.runs["supplies"].rows if "supplies" in self.runs else {}
+        for index, row in sorted(supplies.items()):
             where = f"supplies[{dotted(index)}]"
             description = self._vb_decode(row.get(6), dec.multiline_text, where + ".description")
             if description is None and quirks.fallback_name is not None:
@@ -364,7 +366,8 @@ class PassesMixin(CollectionBase):
                 )
             )
         cache.trays = []
-        for index, row in sorted(self.runs["inputs"].rows.items()):
+        inputs = self.runs["inputs"].rows if "inputs" in self.runs else {}
+        for index, row in sorted(inputs.items()):
             where = f"trays[{dotted(index)}]"
             cache.trays.append(
                 CachedTray(

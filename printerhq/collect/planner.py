@@ -38,6 +38,12 @@ MAX_REQUESTS = 64  # bound on one collection's exchanges
 # Without it an endless table's exact cells (4 columns x 256 rows) went out as one datagram
 # too large to send (EMSGSIZE) and the device lost its whole report.
 MAX_PDU_VARBINDS = 256
+# The least a GET's tooBig teaches about the device's limit. tooBig is about octets, not
+# varbinds: one huge value (a 60 KB sysDescr) must not make every later request carry a single
+# varbind (the collection then ran out of MAX_REQUESTS). Eight ordinary varbinds fit the
+# 484-octet message every agent accepts (RFC 3417 section 3.2); a GET still halves its own
+# chunk down to one varbind when needed.
+MIN_LEARNED_VARBINDS = 8
 # Exchanges kept back from MAX_REQUESTS for what follows a walk (the exact cells of the rows
 # walked, the rest of the pass): a walk still going when only these are left is cut (a table
 # walked one row per GETNEXT, as SNMPv1 does, reaches MAX_REQUESTS long before MAX_TABLE_ROWS).
@@ -96,6 +102,7 @@ class Collection(PassesMixin, ReportMixin):
         self._pending: Request | None = None
         self._response: Response | None = None
         self._exchanges = 0
+        self.cache_built = False  # the cold pass turned what it read into the cache
         self.cold = self._needs_cold()
 
     @classmethod
@@ -192,7 +199,12 @@ class Collection(PassesMixin, ReportMixin):
         if self._pending is not None:
             raise RuntimeError("feed() the response to the previous request first")
         if self._exchanges >= MAX_REQUESTS:
-            self.errors.append(f"stopped after {MAX_REQUESTS} requests")
+            if not self.errors or self.errors[-1] != f"stopped after {MAX_REQUESTS} requests":
+                self.errors.append(f"stopped after {MAX_REQUESTS} requests")
+            if self.cold and not self.cache_built and self.stale is None:
+                # A cold pass the budget ended: keep what it read (the report is built from
+                # the cache), as a cut walk keeps its rows.
+                self._build_cache()
             return None
         try:
             request = (
@@ -272,7 +284,7 @@ class Collection(PassesMixin, ReportMixin):
             response = yield Request("get", chunk)
             if response.error_status == ErrorStatus.TOO_BIG and len(chunk) > 1:  # halve, remember
                 half = len(chunk) // 2
-                self.cache.max_varbinds = half
+                self.cache.max_varbinds = max(half, MIN_LEARNED_VARBINDS)
                 pending[:0] = [chunk[:half], chunk[half:]]
                 continue
             rest = without_missing(chunk, response.error_status, response.error_index)
@@ -307,7 +319,7 @@ class Collection(PassesMixin, ReportMixin):
                 continue
             if response.error_status == ErrorStatus.TOO_BIG and len(chunk) > 1:
                 half = len(chunk) // 2
-                self.cache.max_varbinds = half
+                self.cache.max_varbinds = max(half, MIN_LEARNED_VARBINDS)
                 pending[:0] = [chunk[:half], chunk[half:]]
                 continue
             if response.error_status:

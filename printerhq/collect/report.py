@@ -33,6 +33,7 @@ _TABLE_FIELDS = {
     "console": "status.console",
     "alerts": "alerts",
     "alert_index": "alerts",
+    "markers": "counters",  # prtMarkerLifeCount of every marker row
 }
 
 

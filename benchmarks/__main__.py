@@ -22,6 +22,7 @@ BENCHMARKS = (
     "bench_upload_bytes",
     "bench_agent_bytes",
     "bench_ingest",
+    "bench_hostile",
 )
 
 

@@ -54,6 +54,7 @@ LAYERS: dict[str, str] = {
     "printerhq.snmp": CORE,  # BER, messages, v3, USM, credentials' encode/decode
     "printerhq.collect": SHELL,  # the package re-exports the drivers ...
     "printerhq.collect.base": CORE,
+    "printerhq.collect.bounds": CORE,
     "printerhq.collect.cost": CORE,  # ... the planning itself is sans-IO
     "printerhq.collect.messages": CORE,
     "printerhq.collect.passes": CORE,

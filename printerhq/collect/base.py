@@ -57,6 +57,7 @@ class CollectionBase:
     alert_keys: list[str] | None  # alerts present now (dotted row indexes)
     cost: SnmpCost
     cold: bool
+    cache_built: bool
 
     if TYPE_CHECKING:
         # -- defined in .planner: requests with splitting ---------------------------------

@@ -10,6 +10,7 @@ from printerhq.model import DeviceReport, Identity
 from printerhq.snmp.message import Message, PduType, Version, decode_message, encode_message
 from printerhq.traffic import SnmpCost
 
+from .bounds import fit_report
 from .messages import Response, account, request_message
 from .planner import Collection, DeviceChanged
 from .state import DeviceCache, DeviceState
@@ -127,7 +128,7 @@ async def collect(
                 errors=[str(exc)],
                 cost=cost,
             )
-            return report
+            return fit_report(report)
         identity = identify(target.address, varbinds)
     credential = target.credential
     is_v1 = credential is not None and credential.version == Version.V1

@@ -13,6 +13,7 @@ from printerhq.mib.vendors import CounterTable, Scalar, counter_bucket, tidy_mod
 from printerhq.snmp.message import ErrorStatus, Varbind
 
 from .base import CollectionBase, Steps
+from .bounds import LEVEL
 from .cost import MAX_REPETITIONS, Column, cell_size, choose_repetitions, exact_cost
 from .messages import Request
 from .runs import TableRun, predecessor
@@ -342,6 +343,7 @@ class PassesMixin(CollectionBase):
 
     def _build_cache(self) -> None:
         """Turn what the cold pass read into the static cache."""
+        self.cache_built = True
         cache, v, ident = self.cache, self.vendor, self.identity
         cache.vendor = ident.vendor
         cache.scans_since_refresh = 0
@@ -385,7 +387,8 @@ class PassesMixin(CollectionBase):
         # Supplies
         quirks = v.supplies
         cache.supplies = []
-        for index, row in sorted(self.runs["supplies"].rows.items()):
+        supplies = self.runs["supplies"].rows if "supplies" in self.runs else {}
+        for index, row in sorted(supplies.items()):
             where = f"supplies[{dotted(index)}]"
             description = self._vb_decode(row.get(6), dec.multiline_text, where + ".description")
             if description is None and quirks.fallback_name is not None:
@@ -396,11 +399,12 @@ class PassesMixin(CollectionBase):
                     type_code=self._vb_decode(row.get(5), dec.integer, where + ".kind"),
                     description=description,
                     unit_code=self._vb_decode(row.get(7), dec.integer, where + ".unit"),
-                    capacity=self._vb_decode(row.get(8), dec.integer, where + ".capacity"),
+                    capacity=self._vb_decode(row.get(8), LEVEL, where + ".capacity"),
                 )
             )
         cache.trays = []
-        for index, row in sorted(self.runs["inputs"].rows.items()):
+        inputs = self.runs["inputs"].rows if "inputs" in self.runs else {}
+        for index, row in sorted(inputs.items()):
             where = f"trays[{dotted(index)}]"
             cache.trays.append(
                 CachedTray(
@@ -408,7 +412,7 @@ class PassesMixin(CollectionBase):
                     name=self._vb_decode(row.get(13), dec.text, where + ".name"),
                     media=self._vb_decode(row.get(12), dec.text, where + ".media"),
                     unit_code=self._vb_decode(row.get(8), dec.integer, where + ".unit"),
-                    capacity=self._vb_decode(row.get(9), dec.integer, where + ".capacity"),
+                    capacity=self._vb_decode(row.get(9), LEVEL, where + ".capacity"),
                 )
             )
         covers = self.runs["covers"].rows if "covers" in self.runs else {}
@@ -802,7 +806,7 @@ class PassesMixin(CollectionBase):
                     dec.multiline_text,
                 )
                 capacity = self._decoded(
-                    std.PRT_SUPPLY_ENTRY + (8,) + supply.index, dec.integer, where + ".capacity"
+                    std.PRT_SUPPLY_ENTRY + (8,) + supply.index, LEVEL, where + ".capacity"
                 )
                 if description is not None:
                     supply.description = description

@@ -32,6 +32,22 @@ from .runs import TableRun, predecessor
 from .state import DeviceCache, DeviceState
 
 MAX_REQUESTS = 64  # bound on one collection's exchanges
+# Varbinds one exchange may ask for (request varbinds, or non-repeaters plus repeaters times
+# max-repetitions) until the device shows a smaller limit. Real plans stay far below: at most 23
+# request varbinds and 65 answered over every fixture and recording we have, cold and warm.
+# Without it an endless table's exact cells (4 columns x 256 rows) went out as one datagram
+# too large to send (EMSGSIZE) and the device lost its whole report.
+MAX_PDU_VARBINDS = 256
+# The least a GET's tooBig teaches about the device's limit. tooBig is about octets, not
+# varbinds: one huge value (a 60 KB sysDescr) must not make every later request carry a single
+# varbind (the collection then ran out of MAX_REQUESTS). Eight ordinary varbinds fit the
+# 484-octet message every agent accepts (RFC 3417 section 3.2); a GET still halves its own
+# chunk down to one varbind when needed.
+MIN_LEARNED_VARBINDS = 8
+# Exchanges kept back from MAX_REQUESTS for what follows a walk (the exact cells of the rows
+# walked, the rest of the pass): a walk still going when only these are left is cut (a table
+# walked one row per GETNEXT, as SNMPv1 does, reaches MAX_REQUESTS long before MAX_TABLE_ROWS).
+_AFTER_WALK_RESERVE = 8
 # sysUpTime counts hundredths of a second (RFC 3418 sysUpTime, TimeTicks). Between two scans it
 # may advance by the wall-clock time elapsed, give or take clock drift and NTP steps; far more
 # than that means the answer comes from another device (or the clock jumped): not trusted.
@@ -86,6 +102,7 @@ class Collection(PassesMixin, ReportMixin):
         self._pending: Request | None = None
         self._response: Response | None = None
         self._exchanges = 0
+        self.cache_built = False  # the cold pass turned what it read into the cache
         self.cold = self._needs_cold()
 
     @classmethod
@@ -182,7 +199,12 @@ class Collection(PassesMixin, ReportMixin):
         if self._pending is not None:
             raise RuntimeError("feed() the response to the previous request first")
         if self._exchanges >= MAX_REQUESTS:
-            self.errors.append(f"stopped after {MAX_REQUESTS} requests")
+            if not self.errors or self.errors[-1] != f"stopped after {MAX_REQUESTS} requests":
+                self.errors.append(f"stopped after {MAX_REQUESTS} requests")
+            if self.cold and not self.cache_built and self.stale is None:
+                # A cold pass the budget ended: keep what it read (the report is built from
+                # the cache), as a cut walk keeps its rows.
+                self._build_cache()
             return None
         try:
             request = (
@@ -250,7 +272,7 @@ class Collection(PassesMixin, ReportMixin):
     # -- requests with splitting --------------------------------------------------------
 
     def _limit(self) -> int:
-        return self.cache.max_varbinds or 10_000
+        return self.cache.max_varbinds or MAX_PDU_VARBINDS
 
     def _get(self, oids: list[OID]) -> Steps[None]:
         """GET in as few PDUs as the device allows; results land in ``self.values``."""
@@ -262,7 +284,7 @@ class Collection(PassesMixin, ReportMixin):
             response = yield Request("get", chunk)
             if response.error_status == ErrorStatus.TOO_BIG and len(chunk) > 1:  # halve, remember
                 half = len(chunk) // 2
-                self.cache.max_varbinds = half
+                self.cache.max_varbinds = max(half, MIN_LEARNED_VARBINDS)
                 pending[:0] = [chunk[:half], chunk[half:]]
                 continue
             rest = without_missing(chunk, response.error_status, response.error_index)
@@ -297,7 +319,7 @@ class Collection(PassesMixin, ReportMixin):
                 continue
             if response.error_status == ErrorStatus.TOO_BIG and len(chunk) > 1:
                 half = len(chunk) // 2
-                self.cache.max_varbinds = half
+                self.cache.max_varbinds = max(half, MIN_LEARNED_VARBINDS)
                 pending[:0] = [chunk[:half], chunk[half:]]
                 continue
             if response.error_status:
@@ -337,6 +359,7 @@ class Collection(PassesMixin, ReportMixin):
         pending: list[OID] = list(dict.fromkeys(singles))
         active = [r for r in runs if not r.done]
         while True:
+            self._cut_if_over_budget(active)
             if more is not None:
                 new_singles, new_runs = more(pending)
                 pending += [
@@ -473,6 +496,7 @@ class Collection(PassesMixin, ReportMixin):
             vbs = response.varbinds
             if len(vbs) < nonrep:
                 self.cache.max_varbinds = max(1, len(vbs))  # cut short at the size limit
+            cursors = [r.cursor for r in members]  # a cut walk moves its cursor: progress too
             progressed = False
             for oid, vb in zip(asked, vbs, strict=False):
                 if vb.oid == oid and not vb.is_exception and vb.tag != Tag.NULL:
@@ -507,9 +531,20 @@ class Collection(PassesMixin, ReportMixin):
                     self.values[vb.oid] = vb
                 elif group and self._adopt(vb):
                     self.values[vb.oid] = vb
-            if not progressed:
+            if not progressed and cursors == [r.cursor for r in members]:
                 for r in members:
                     r.done = True
+
+    def _cut_if_over_budget(self, runs: list[TableRun]) -> None:
+        """Cut the walks still going when the exchanges left are only the reserve: their rows so
+        far are kept and their later columns read exactly (:meth:`.runs.TableRun.cut`)."""
+        if self._exchanges < MAX_REQUESTS - _AFTER_WALK_RESERVE:
+            return
+        for run in runs:
+            if not run.done and run.remaining_cells() is None:
+                run.cut(f"still going after {self._exchanges} requests: cut")
+                if run.current is None:
+                    run.done = True  # nothing read: nothing to keep
 
     def _adopt(self, vb: Varbind) -> bool:
         """A walk that ran past its own columns into those of a run that has not started
@@ -537,10 +572,14 @@ class Collection(PassesMixin, ReportMixin):
         column has ended (its rows are known); then one GET for all the remaining cells."""
         active = [r for r in runs if not r.done]
         while active:
+            self._cut_if_over_budget(active)
+            active = [r for r in active if not r.done]
             known = [r for r in active if r.remaining_cells() is not None]
             if known:
                 cells = [cell for r in known for cell in r.remaining_cells() or []]
-                yield from self._get(cells)
+                # GETNEXT of each cell's predecessor, not GET: an SNMPv1 GET fails whole at the
+                # first missing cell (RFC 1157 section 4.1.2), one more exchange per hole.
+                yield from self._get_by_next(cells)
                 for run in known:
                     for cell in run.remaining_cells() or []:
                         if cell in self.values:
@@ -560,6 +599,6 @@ class Collection(PassesMixin, ReportMixin):
                 for run, vb in zip(active, response.varbinds, strict=True):  # lengths checked above
                     if run.take(vb):
                         self.values[vb.oid] = vb
-                    else:
-                        run.done = True
+                    elif run.problem is None:
+                        run.done = True  # left its columns (take() does so too)
             active = [r for r in active if not r.done]

@@ -22,8 +22,19 @@ from printerhq.snmp.ber import Tag
 from printerhq.snmp.message import Varbind
 
 from .base import CollectionBase, T
+from .bounds import COUNT, INTEGER32, LEVEL, fit_report
 
 COUNTER32_MODULUS = 1 << 32
+# Report fields filled from each walked table run (:mod:`.runs`), for FieldProblem paths.
+_TABLE_FIELDS = {
+    "supplies": "supplies",
+    "inputs": "status.trays",
+    "covers": "status.covers",
+    "console": "status.console",
+    "alerts": "alerts",
+    "alert_index": "alerts",
+    "markers": "counters",  # prtMarkerLifeCount of every marker row
+}
 
 
 class ReportMixin(CollectionBase):
@@ -82,7 +93,18 @@ class ReportMixin(CollectionBase):
             uptime_ticks=uptime,
             colour=colour,
         )
-        return DeviceReport(
+        if self.cold:
+            cache.walk_problems = {}
+        for run in self.runs.values():
+            if run.problem is not None:
+                name = run.name.partition(".")[0]
+                table = "counters" if name.startswith("ctable") else _TABLE_FIELDS.get(name, name)
+                cache.walk_problems.setdefault(table, f"walk: {run.problem}")
+        self.problems += [
+            FieldProblem(field=table, reason=reason)
+            for table, reason in cache.walk_problems.items()
+        ]
+        report = DeviceReport(
             identity=identity,
             scanned_at=self.scanned_at,
             counters=self._counters(),
@@ -94,6 +116,7 @@ class ReportMixin(CollectionBase):
             cost=self.cost,
             collection="cold" if self.cold else "warm",
         )
+        return fit_report(report)
 
     def _supplies(self) -> list[Supply]:
         quirks = self.vendor.supplies
@@ -102,11 +125,11 @@ class ReportMixin(CollectionBase):
             where = f"supplies[{dotted(cached.index)}]"
             receptacle = std.is_receptacle(cached.type_code, cached.description)
             level = self._decoded(
-                std.PRT_SUPPLY_ENTRY + (9,) + cached.index, dec.integer, where + ".level"
+                std.PRT_SUPPLY_ENTRY + (9,) + cached.index, LEVEL, where + ".level"
             )
             if (level is None or level == 0) and quirks.fallback_level is not None:
                 fallback = self._decoded(
-                    quirks.fallback_level + cached.index[-1:], dec.integer, where + ".level"
+                    quirks.fallback_level + cached.index[-1:], LEVEL, where + ".level"
                 )
                 if fallback is not None:
                     level = fallback
@@ -152,7 +175,7 @@ class ReportMixin(CollectionBase):
             if vb is None:
                 continue
             key = dotted(cached.oid)
-            value = self._vb_decode(vb, dec.number_text, f"counters[{key}]")
+            value = self._vb_decode(vb, COUNT, f"counters[{key}]")
             if value is None:
                 continue
             if cached.skip_zero and value == 0:
@@ -205,9 +228,7 @@ class ReportMixin(CollectionBase):
         trays = []
         for tray in cache.trays:
             where = f"trays[{dotted(tray.index)}]"
-            level = self._decoded(
-                std.PRT_INPUT_ENTRY + (10,) + tray.index, dec.integer, where + ".level"
-            )
+            level = self._decoded(std.PRT_INPUT_ENTRY + (10,) + tray.index, LEVEL, where + ".level")
             number, capacity, percent, state, problem = dec.supply_level(level, tray.capacity)
             if problem:
                 self.problems.append(FieldProblem(field=where, reason=problem))
@@ -249,15 +270,15 @@ class ReportMixin(CollectionBase):
 
     def _alert(self, index: OID, row: dict[int, Varbind]) -> Alert:
         where = f"alerts[{dotted(index)}]"
-        code = self._vb_decode(row.get(7), dec.integer, where + ".code")
-        group = self._vb_decode(row.get(4), dec.integer, where + ".group")
+        code = self._vb_decode(row.get(7), INTEGER32, where + ".code")
+        group = self._vb_decode(row.get(4), INTEGER32, where + ".group")
         return Alert(
             index=index[-1],
             severity=self._vb_decode(
                 row.get(2), dec.enum(std.ALERT_SEVERITY_NAMES), where + ".severity"
             ),
             group=std.ALERT_GROUP_NAMES.get(group, f"code {group}") if group is not None else None,
-            group_index=self._vb_decode(row.get(5), dec.integer, where + ".group_index"),
+            group_index=self._vb_decode(row.get(5), INTEGER32, where + ".group_index"),
             code=code,
             code_name=std.ALERT_CODE_NAMES.get(code) if code is not None else None,
             description=self._vb_decode(row.get(8), dec.text, where + ".description"),

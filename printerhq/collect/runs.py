@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from printerhq.mib.oids import OID, is_under
+from printerhq.limits import MAX_TABLE_ROWS
+from printerhq.mib.oids import OID, dotted, is_under
 from printerhq.snmp.ber import Tag
 from printerhq.snmp.message import Varbind
 
-MAX_TABLE_ROWS = 256  # bound on any walked table (hostile agents)
+__all__ = ["MAX_TABLE_ROWS", "TableRun", "predecessor"]
 
 
 @dataclass(slots=True)
@@ -30,6 +31,9 @@ class TableRun:
     first_seen: int | None = None  # the first column the agent has (holes are common)
     current: int | None = None  # column of the last varbind taken
     row_count: int | None = None  # known once the walk leaves ``first_seen``
+    # Why the agent's walk was not followed to its end (an OID that did not increase, more than
+    # MAX_TABLE_ROWS rows): reported once as a FieldProblem; the rows read before it are kept.
+    problem: str | None = None
 
     def __post_init__(self) -> None:
         self.cursor = self.entry + (self.first,)
@@ -93,7 +97,8 @@ class TableRun:
         self.cursor = max(self.cursor, vb.oid)
 
     def take(self, vb: Varbind) -> bool:
-        """Accept one returned varbind; False once the run has left its columns."""
+        """Accept one returned varbind; False when it is not this run's (the run has left its
+        columns: ``done``), or when the agent's walk is not followed (see :meth:`cut`)."""
         if self.done:
             return False
         oid = vb.oid
@@ -101,10 +106,13 @@ class TableRun:
             vb.tag == Tag.END_OF_MIB_VIEW
             or not is_under(oid, self.entry)
             or len(oid) <= len(self.entry) + 1
-            or oid <= self.cursor
         ):
             self.done = True
             return False
+        if oid <= self.cursor:
+            # RFC 3416 section 4.2.2: GETNEXT returns the *next* OID. An earlier or equal one is
+            # an agent loop (or the rest of a reply after the run moved on, see cut).
+            return self.cut(f"returned {dotted(oid)} after {dotted(self.cursor)}: not increasing")
         column = oid[len(self.entry)]
         if column < self.first or column > self.last:
             self.done = True
@@ -115,8 +123,7 @@ class TableRun:
             self.row_count = self.column_counts.get(self.first_seen, 0)
         count = self.column_counts.get(column, 0) + 1
         if count > MAX_TABLE_ROWS:
-            self.done = True
-            return False
+            return self.cut(f"more than {MAX_TABLE_ROWS} rows: cut")
         self.column_counts[column] = count
         self.rows.setdefault(oid[len(self.entry) + 1 :], {})[column] = vb
         self.cursor = oid
@@ -124,6 +131,25 @@ class TableRun:
         if column == self.last and self.row_count is not None and count >= self.row_count:
             self.done = True  # the last cell of the last column: nothing left to ask
         return True
+
+    def cut(self, reason: str) -> bool:
+        """Stop following the agent's walk of the current column (endless, or looping): keep
+        the rows read, and read the later columns of those rows exactly (GETNEXT of each cell's
+        predecessor, :meth:`remaining_cells`), so one bad column does not cost the others.
+        Returns False: the varbind is not taken."""
+        if self.problem is None:
+            self.problem = reason
+        elif self.current is not None and self.cursor[: len(self.entry) + 1] == self.entry + (
+            self.current + 1,
+        ):
+            return False  # already moved on: the rest of the same reply
+        if self.current is None or self.current >= self.last:
+            self.done = True  # no later column to read (the rows so far are kept)
+            return False
+        if self.row_count is None:
+            self.row_count = self.column_counts.get(self.first_seen or self.current, 0)
+        self.cursor = self.entry + (self.current + 1,)
+        return False
 
 
 def predecessor(oid: OID) -> OID:

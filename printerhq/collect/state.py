@@ -77,6 +77,9 @@ class DeviceState(msgspec.Struct, kw_only=True):
     # ("snmpv2c", ...): which credential the shortcut tries. Never the secret itself.
     credential: int | None = None
     protocol: str | None = None
+    # report field -> why the cold pass cut its walk (runs.TableRun.problem): the cached rows
+    # are what was kept, so every warm report repeats the reason
+    walk_problems: dict[str, str] = {}
 
     def can_skip_discovery(self) -> bool:
         """Warm, a printer, with something to tell a restart or another device by (sysUpTime,

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from typing import TypeAlias, TypeVar
 
+from printerhq.limits import MAX_TIME_TICKS
 from printerhq.model import FieldProblem, SupplyState
 from printerhq.snmp.ber import Tag
 
@@ -134,9 +135,23 @@ def timeticks(tag: int, value: object) -> int | None:
         value, int
     ):
         raise Invalid(f"expected TimeTicks, got tag 0x{tag:02x}")
-    if value < 0:
-        raise Invalid("negative TimeTicks")
+    if not 0 <= value <= MAX_TIME_TICKS:
+        raise Invalid(f"TimeTicks {value} outside 0..{MAX_TIME_TICKS}")
     return value
+
+
+def bounded(decoder: Decoder[int], low: int, high: int) -> Decoder[int]:
+    """``decoder`` that refuses a number outside ``low..high`` (the MIB's range, or the bound
+    of :mod:`printerhq.limits` every receiver enforces)."""
+
+    def decode(tag: int, value: object) -> int | None:
+        number = decoder(tag, value)
+        if number is not None and not low <= number <= high:
+            raise Invalid(f"{number} outside {low}..{high}")
+        return number
+
+    decode.__name__ = f"bounded_{getattr(decoder, '__name__', 'decoder')}"
+    return decode
 
 
 def object_id(tag: int, value: object) -> str | None:

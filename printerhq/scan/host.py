@@ -21,6 +21,7 @@ import trio
 
 from ..adaptive import DiscoveryMemory
 from ..collect import DeviceCache, DeviceChanged, DeviceState, collect, collect_known
+from ..collect.bounds import fit_report
 from ..icmp import Pinger, PingResult
 from ..mib.identify import DISCOVERY_OIDS, identify
 from ..model import DeviceReport, Identity
@@ -34,7 +35,7 @@ from ..snmp.client import (
     Target,
 )
 from ..snmp.errors import without_missing
-from ..snmp.message import Varbind
+from ..snmp.message import ErrorStatus, Varbind
 from ..traffic import SnmpCost
 from .options import ScanOptions
 from .outcome import Answer, Ledger, Snmp, Verdict, is_alive
@@ -101,12 +102,20 @@ async def discover(
     client: SnmpClient, target: Target, cost: SnmpCost, oids: list[Oid] | None = None
 ) -> list[Varbind]:
     """The discovery GET (:data:`DISCOVERY_OIDS`, or ``oids``); an SNMPv1 agent that lacks one
-    of the objects is asked again without it."""
+    of the objects is asked again without it; an answer too big for one message is asked for
+    in halves."""
     oids = list(DISCOVERY_OIDS) if oids is None else oids
     for _ in range(MAX_V1_RETRIES):
         try:
             return await client.get(target, oids, cost=cost)
         except SnmpErrorStatus as error:
+            if error.error_status == ErrorStatus.TOO_BIG and len(oids) > 1:
+                # RFC 3416 section 4.2.1: the answer does not fit the agent's largest message
+                # (a sysDescr and a serial of 60 KB each do not fit one datagram). At most
+                # 2 * len(oids) - 1 requests; a single object too big stays an error.
+                half = len(oids) // 2
+                first = await discover(client, target, cost, oids[:half])
+                return first + await discover(client, target, cost, oids[half:])
             # SNMPv1 reports the first missing object and returns nothing else.
             rest = without_missing(oids, error.error_status, error.error_index)
             if not rest:  # another error, or no object left to ask for
@@ -128,7 +137,12 @@ class HostPipeline:
         self.rate = rate
 
     async def run(self, host: Host) -> DeviceReport | None:
-        """Discovery, identification and collection of one address."""
+        """Discovery, identification and collection of one address: the report, inside the
+        bounds of :mod:`printerhq.limits` whichever path built it (:func:`fit_report`)."""
+        report = await self._run(host)
+        return fit_report(report) if report is not None else None
+
+    async def _run(self, host: Host) -> DeviceReport | None:
         if host.address is None:
             failure = await self._resolve(host)
             if failure is not None:

@@ -27,11 +27,15 @@ from pathlib import Path
 
 import trio
 
+from printerhq.snmp.ber import SnmpDecodeError
 from printerhq.snmp.message import MAX_MESSAGE_SIZE
+from printerhq.snmp.usm import UsmUser
+from printerhq.snmp.v3 import peek_msg_id
 
 from . import faults as fault_modes
 from .agent import DEFAULT_COMMUNITIES, Agent, LogEntry
 from .recording import Recording
+from .v3 import V3Responder
 
 DEFAULT_LOG_LIMIT = 100_000
 # Replies waiting out their latency at once; beyond this they are dropped (counted as "lost")
@@ -104,6 +108,14 @@ class _RequestLog(deque[LogEntry]):
         super().append(entry)
         if self.sink is not None:
             self.sink(entry)
+
+
+def _is_v3(data: bytes) -> bool:
+    try:
+        peek_msg_id(data)
+    except (SnmpDecodeError, ValueError):
+        return False
+    return True
 
 
 @dataclass
@@ -211,6 +223,7 @@ async def serve_fleet(
     log_limit: int = DEFAULT_LOG_LIMIT,
     log_sink: Callable[[LogEntry], None] | None = None,
     allow_netns: bool = False,
+    users: Iterable[UsmUser] = (),
 ) -> AsyncIterator[Fleet]:
     """Serve ``recordings`` round-robin on ``addresses`` (all loopback) on one UDP ``port``.
 
@@ -220,6 +233,8 @@ async def serve_fleet(
     size limit (default 65,507); log_sink: called with every :class:`LogEntry`.
     allow_netns: accept non-loopback addresses, only inside a named network namespace (the
     namespace lab); see :func:`check_loopback`.
+    users: SNMPv3 (USM) users every device also answers, each device its own engine
+    (:mod:`.v3`; the ``engine-*`` fault modes act on that engine's clock).
     Paths are loaded leniently (bad lines skipped, see :attr:`Recording.problems`).
     """
     served = [check_loopback(a, allow_netns=allow_netns) for a in addresses]
@@ -238,13 +253,22 @@ async def serve_fleet(
     community_set = frozenset(c.encode() if isinstance(c, str) else bytes(c) for c in communities)
     agents = {
         address: Agent(
-            loaded[i % len(loaded)],
+            fault_modes.faulty_recording(fault_table.get(address, ""), loaded[i % len(loaded)]),
             community_set,
             request_log=log,
             max_size=MAX_MESSAGE_SIZE if max_size is None else max_size,
         )
         for i, address in enumerate(served)
     }
+    v3_users = list(users)
+    responders = (
+        {
+            address: V3Responder(agent, v3_users, fault=fault_table.get(address))
+            for address, agent in agents.items()
+        }
+        if v3_users
+        else {}
+    )
     bound_port, sockets = await _bind_all(served, port)
     by_address = dict(zip(served, sockets, strict=True))
     fleet = Fleet(
@@ -292,33 +316,38 @@ async def serve_fleet(
             if loss and rng.random() < loss:
                 fleet.stats["lost"] += 1
                 continue
-            message = agent.accept(data, address)
-            if message is None:
-                fleet.stats["dropped"] += 1
-                continue
-            if mode == "silent":
-                fleet.stats["silent"] += 1
-                continue
-            reply = agent.reply_bytes(message)
+            responder = responders.get(address)
+            if responder is not None and _is_v3(data):
+                if mode == "silent":
+                    fleet.stats["silent"] += 1
+                    continue
+                reply = responder.respond(data, address)
+            else:
+                message = agent.accept(data, address)
+                if message is None:
+                    fleet.stats["dropped"] += 1
+                    continue
+                if mode == "silent":
+                    fleet.stats["silent"] += 1
+                    continue
+                reply = agent.reply_bytes(message)
             if reply is None:
                 fleet.stats["dropped"] += 1
                 continue
-            out = sock
+            out = other if mode == "other-address" else sock
             if mode is not None:
                 fleet.stats["faulted"] += 1
-                reply = fault_modes.transform(mode, reply, rng)
-                if mode == "other-address":
-                    out = other
             fleet.stats["answered"] += 1
             delay = latency + (rng.uniform(0, jitter) if jitter else 0.0)
-            if delay <= 0:
-                pending += 1
-                await send(out, reply, peer, 0.0)
-            elif pending >= MAX_PENDING_REPLIES:
-                fleet.stats["lost"] += 1
-            else:
-                pending += 1
-                nursery.start_soon(send, out, reply, peer, delay)
+            for datagram in fault_modes.datagrams(mode, reply, rng):
+                if delay <= 0:
+                    pending += 1
+                    await send(out, datagram, peer, 0.0)
+                elif pending >= MAX_PENDING_REPLIES:
+                    fleet.stats["lost"] += 1
+                else:
+                    pending += 1
+                    nursery.start_soon(send, out, datagram, peer, delay)
 
     # An error in the caller's block is re-raised as itself, not wrapped in the nursery's
     # ExceptionGroup (trio's strict exception groups), so tests see plain assertion errors and

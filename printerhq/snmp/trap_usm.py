@@ -146,10 +146,48 @@ class NotificationReceiverUsm:
     # -- receiving ---------------------------------------------------------------------------
 
     def receive(self, data: bytes) -> V3Outcome:
+        opened = self.open(data)
+        if isinstance(opened, bytes):
+            return V3Outcome(reply=opened)
+        message, user, level, scoped = opened
+        ours = message.security.engine_id == self.engine_id
+        pdu = scoped.pdu
+        notification = notification_from_pdu(Version.V3, user.name, pdu)
+        if notification.inform and not ours:
+            # RFC 3412 section 6.4: a confirmed-class PDU names the receiver's engine. A sender
+            # still using the engine-id of an earlier run (ours is new at each start) gets a
+            # usmStatsUnknownEngineIDs report with the current one and re-discovers
+            # (RFC 3414 section 3.2 step 3).
+            error = UnknownEngineId("inform not addressed to our engine-id")
+            error.reply = self.unknown_engine_report(  # type: ignore[attr-defined]
+                message, pdu.request_id
+            )
+            raise error
+        if ours and not notification.inform:
+            raise UnknownEngineId(
+                "trap carrying our own engine-id: a trap's authoritative "
+                "engine is its sender (RFC 3412 section 6.4)"
+            )
+        if not notification.inform:
+            return V3Outcome(notification)
+        response = Pdu(PduType.RESPONSE, pdu.request_id, 0, 0, list(pdu.varbinds))
+        reply = self.encode_reply(
+            message.msg_id,
+            user,
+            level,
+            ScopedPdu(scoped.context_engine_id, scoped.context_name, response),
+        )
+        return V3Outcome(notification, reply)
+
+    def open(self, data: bytes) -> bytes | tuple[V3Message, UsmUser, SecurityLevel, ScopedPdu]:
+        """Decode, authenticate, check the time window and decrypt one message: the discovery
+        report to send back (bytes), or the message, its user, level and plaintext scoped PDU.
+        Raises like :meth:`receive`. Shared with a command responder (``printerhq.sim.v3``),
+        which is authoritative for every request as we are for informs."""
         message, located = decode_v3_message(data)
         sec = message.security
         if not sec.engine_id:
-            return V3Outcome(reply=self._discovery_report(message))
+            return self._discovery_report(message)
         user = self.users.get(sec.user_name)
         if user is None:
             raise UnknownUserName(f"user {sec.user_name[:32]!r} is not configured")
@@ -205,33 +243,7 @@ class NotificationReceiverUsm:
             except SnmpDecodeError as exc:
                 raise DecryptionError(f"decrypted data is not a ScopedPDU ({exc.reason})") from None
         assert scoped is not None
-        pdu = scoped.pdu
-        notification = notification_from_pdu(Version.V3, user.name, pdu)
-        if notification.inform and not ours:
-            # RFC 3412 section 6.4: a confirmed-class PDU names the receiver's engine. A sender
-            # still using the engine-id of an earlier run (ours is new at each start) gets a
-            # usmStatsUnknownEngineIDs report with the current one and re-discovers
-            # (RFC 3414 section 3.2 step 3).
-            error = UnknownEngineId("inform not addressed to our engine-id")
-            error.reply = self._unknown_engine_report(  # type: ignore[attr-defined]
-                message, pdu.request_id
-            )
-            raise error
-        if ours and not notification.inform:
-            raise UnknownEngineId(
-                "trap carrying our own engine-id: a trap's authoritative "
-                "engine is its sender (RFC 3412 section 6.4)"
-            )
-        if not notification.inform:
-            return V3Outcome(notification)
-        response = Pdu(PduType.RESPONSE, pdu.request_id, 0, 0, list(pdu.varbinds))
-        reply = self._encode(
-            message.msg_id,
-            user,
-            level,
-            ScopedPdu(scoped.context_engine_id, scoped.context_name, response),
-        )
-        return V3Outcome(notification, reply)
+        return message, user, level, scoped
 
     # -- time windows (RFC 3414 section 3.2 step 7) ----------------------------------------
 
@@ -250,7 +262,7 @@ class NotificationReceiverUsm:
                 0,
                 varbinds=[Varbind(_NOT_IN_TIME_WINDOWS, Tag.COUNTER32, self.not_in_time_windows)],
             )
-            reply = self._encode(
+            reply = self.encode_reply(
                 message.msg_id,
                 user,
                 SecurityLevel.AUTH_NO_PRIV,
@@ -294,11 +306,11 @@ class NotificationReceiverUsm:
         a discovery probe; answer with our engine-id, boots and time in a report."""
         if message.authenticated or not message.flags & FLAG_REPORTABLE:
             raise UnknownEngineId("empty engine-id on a message that is not a discovery probe")
-        return self._unknown_engine_report(
+        return self.unknown_engine_report(
             message, message.scoped_pdu.pdu.request_id if message.scoped_pdu else 0
         )
 
-    def _unknown_engine_report(self, message: V3Message, request_id: int) -> bytes:
+    def unknown_engine_report(self, message: V3Message, request_id: int) -> bytes:
         """A noAuthNoPriv usmStatsUnknownEngineIDs report carrying our engine-id, boots and
         time: what a sender needs to (re-)discover us."""
         self.unknown_engine_ids += 1
@@ -331,7 +343,9 @@ class NotificationReceiverUsm:
             )
         return self._salt.to_bytes(8, "big")
 
-    def _encode(self, msg_id: int, user: UsmUser, level: SecurityLevel, scoped: ScopedPdu) -> bytes:
+    def encode_reply(
+        self, msg_id: int, user: UsmUser, level: SecurityLevel, scoped: ScopedPdu
+    ) -> bytes:
         """A message from our (authoritative) engine: a Response or a Report, never reportable
         (RFC 3412 section 6.4)."""
         boots, engine_time = self.engine_boots, self.engine_time

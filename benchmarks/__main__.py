@@ -20,6 +20,8 @@ BENCHMARKS = (
     "bench_sweep",
     "bench_upload_bytes",
     "bench_agent_bytes",
+    "bench_bytes",
+    "bench_memory_day",
     "bench_ingest",
 )
 

@@ -501,6 +501,7 @@ def measure_one_shot(lab: BytesLab, scenario: str, base: Path, settle: float) ->
     for _ in range(ONE_SHOT_RUNS):
         forget_neighbours(lab)
         before = lab.counters()
+        started = time.monotonic()
         done = subprocess.run(
             [
                 *lab.exec_agent(),
@@ -524,10 +525,12 @@ def measure_one_shot(lab: BytesLab, scenario: str, base: Path, settle: float) ->
             timeout=180,
             cwd=ROOT,
         )
+        elapsed = time.monotonic() - started
         if done.returncode != 0:
             raise RuntimeError(f"scan --upload failed ({done.returncode}): {done.stderr[-3000:]}")
         time.sleep(settle)
         run: dict[str, Any] = delta(before, lab.counters())
+        run["seconds"] = round(elapsed, 2)
         reports = json.loads(done.stdout)
         run["printers"] = sum(1 for r in reports if r.get("identity", {}).get("is_printer"))
         runs.append(run)
@@ -612,47 +615,60 @@ def measure(
         data_dir = base / "server"
         data_dir.mkdir()
         with open_lab(data_dir) as lab:
-            out["lab"] = {
-                "one_printer": lab.printer_one,
-                "blank_ip": lab.blank_ip,
-                "subnet_one_printer": str(lab.net_one),
-                "thirteen_printers": str(lab.net_many),
-                "server": lab.server_ip,
-            }
-            for scenario, budget in chosen.items():
-                agent = measure_agent(lab, scenario, base, cycles, settle)
-                one_shot = measure_one_shot(lab, scenario, base, settle)
-                warm_cycles = agent["cycles"][1:]
-                out["bytes"][scenario] = {
-                    "cold": agent["cycles"][0]["total"],
-                    "warm": round(statistics.mean(c["total"] for c in warm_cycles)),
-                    "budget": budget,
-                }
-                runs = one_shot["runs"]
-                out["one_shot"][scenario] = {
-                    "cold": runs[0]["total"],
-                    "warm": runs[-1]["total"],
-                    "budget": budget,
-                }
-                detail: dict[str, Any] = {
-                    "expected_printers": lab.expected_printers(scenario),
-                    "agent_cold": _split(agent["cycles"][0]),
-                    "agent_warm_mean": _mean_split(warm_cycles),
-                    "agent_cycles": agent["cycles"],
-                    "agent_stop": agent["stop"],
-                    "agent_exit": agent["exit"],
-                    "one_shot_runs": runs,
-                }
-                if fusion and fusion_available():
-                    run = measure_fusion(lab, scenario, base, settle)
-                    out["fusioninventory"][scenario] = {
-                        "cold": run["total"],
-                        "budget": budget,
-                        "printers": run["printers"],
-                    }
-                    detail["fusioninventory"] = run
-                out["detail"][scenario] = detail
+            measure_lab(lab, base, out, chosen, cycles, fusion, settle)
     return out
+
+
+def measure_lab(
+    lab: BytesLab,
+    base: Path,
+    out: dict[str, Any],
+    chosen: dict[str, int],
+    cycles: int,
+    fusion: bool,
+    settle: float,
+) -> None:
+    """The scenarios in an open lab, into ``out``."""
+    out["lab"] = {
+        "one_printer": lab.printer_one,
+        "blank_ip": lab.blank_ip,
+        "subnet_one_printer": str(lab.net_one),
+        "thirteen_printers": str(lab.net_many),
+        "server": lab.server_ip,
+    }
+    for scenario, budget in chosen.items():
+        agent = measure_agent(lab, scenario, base, cycles, settle)
+        one_shot = measure_one_shot(lab, scenario, base, settle)
+        warm_cycles = agent["cycles"][1:]
+        out["bytes"][scenario] = {
+            "cold": agent["cycles"][0]["total"],
+            "warm": round(statistics.mean(c["total"] for c in warm_cycles)),
+            "budget": budget,
+        }
+        runs = one_shot["runs"]
+        out["one_shot"][scenario] = {
+            "cold": runs[0]["total"],
+            "warm": runs[-1]["total"],
+            "budget": budget,
+        }
+        detail: dict[str, Any] = {
+            "expected_printers": lab.expected_printers(scenario),
+            "agent_cold": _split(agent["cycles"][0]),
+            "agent_warm_mean": _mean_split(warm_cycles),
+            "agent_cycles": agent["cycles"],
+            "agent_stop": agent["stop"],
+            "agent_exit": agent["exit"],
+            "one_shot_runs": runs,
+        }
+        if fusion and fusion_available():
+            run = measure_fusion(lab, scenario, base, settle)
+            out["fusioninventory"][scenario] = {
+                "cold": run["total"],
+                "budget": budget,
+                "printers": run["printers"],
+            }
+            detail["fusioninventory"] = run
+        out["detail"][scenario] = detail
 
 
 def _split(period: dict[str, Any]) -> dict[str, Any]:

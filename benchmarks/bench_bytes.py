@@ -313,6 +313,8 @@ def open_lab(data_dir: Path, sim_args: tuple[str, ...] = ()) -> Iterator[BytesLa
         data_dir=data_dir,
     )
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    # Ctrl-C too, even where a shell started us with SIGINT ignored (a background job).
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         lan_addresses = [lab.printer_one, *lab.printers_many, lab.server_ip]
         build_link(
@@ -344,6 +346,7 @@ def open_lab(data_dir: Path, sim_args: tuple[str, ...] = ()) -> Iterator[BytesLa
             stop_process(proc, grace=15)
         delete_namespaces(lab.agent_ns, lab.lan_ns)
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def _start_sim_many(

@@ -21,6 +21,8 @@ BENCHMARKS = (
     "bench_sweep",
     "bench_upload_bytes",
     "bench_agent_bytes",
+    "bench_bytes",
+    "bench_memory_day",
     "bench_ingest",
     "bench_hostile",
 )

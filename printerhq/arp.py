@@ -39,6 +39,9 @@ __all__ = [
     "arp_sweep",
     "arp_discover",
     "ArpDiscovery",
+    "neighbour_commands",
+    "teach_kernel",
+    "own_addresses",
 ]
 
 import ipaddress
@@ -482,3 +485,87 @@ async def arp_discover(
             return ArpDiscovery(live, swept, unswept + remaining, stats, str(exc))
         swept.extend(targets)
     return ArpDiscovery(live, swept, unswept, stats)
+
+
+# -- the kernel's neighbour table -----------------------------------------------------------------
+
+# Entries the administrator pinned (``ip neigh add ... permanent``) or that need no ARP are never
+# overwritten by what a sweep heard.
+_KEEP_STATES = {"PERMANENT", "NOARP"}
+
+
+def neighbour_commands(
+    live: dict[str, str],
+    networks: Iterable[AttachedNetwork],
+    existing: Iterable[dict[str, object]] = (),
+) -> list[str]:
+    """``ip -batch`` lines that give the kernel what a sweep just heard (sans-IO).
+
+    Why: the sweep has each printer's MAC address from its own ARP reply, but the kernel does
+    not; the first SNMP datagram to the printer would make the kernel ARP for it again (a
+    request and a reply, 84 B on the wire per printer). ``nud reachable`` is what the kernel
+    itself records on an ARP reply (RFC 1122 section 2.3.2.1: a reply is a confirmation), so the
+    entry ages out as any other. ``existing`` is ``ip -j neigh show`` output: permanent and
+    NOARP entries are left alone.
+    """
+    keep = {
+        str(entry.get("dst"))
+        for entry in existing
+        if _KEEP_STATES & {str(state) for state in entry.get("state", ()) or ()}  # type: ignore[attr-defined]
+    }
+    nets = list(networks)
+    lines = []
+    for ip, mac in live.items():
+        net = interface_for(ip, nets)
+        if net is None or ip in keep:
+            continue
+        mac_text = format_mac(parse_mac(mac))
+        lines.append(f"neigh replace {ip} lladdr {mac_text} dev {net.interface} nud reachable")
+    return lines
+
+
+def teach_kernel(live: dict[str, str], networks: Iterable[AttachedNetwork]) -> str | None:
+    """Put ``live`` (ip -> MAC, from a sweep) into the kernel's neighbour table, in one ``ip
+    -batch`` process. Blocking (run it in a thread). Returns why it could not (no iproute2, no
+    CAP_NET_ADMIN), or None. Never raises for those: the scan then pays the kernel's ARP."""
+    ip = shutil.which("ip") or next(
+        (p for p in ("/usr/sbin/ip", "/sbin/ip") if Path(p).exists()), None
+    )
+    if ip is None:
+        return "iproute2 'ip' is not installed"
+    if not live:
+        return None
+    try:
+        shown = subprocess.run(
+            [ip, "-j", "-4", "neigh", "show"], capture_output=True, text=True, timeout=5
+        ).stdout
+        existing = [e for e in json.loads(shown or "[]") if isinstance(e, dict)]
+    except (OSError, subprocess.SubprocessError, ValueError):
+        existing = []
+    lines = neighbour_commands(live, networks, existing)
+    if not lines:
+        return None
+    try:
+        done = subprocess.run(
+            [ip, "-force", "-batch", "-"],
+            input="\n".join(lines) + "\n",
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"ip neigh replace failed: {exc}"
+    if done.returncode != 0:
+        return f"ip neigh replace refused: {done.stderr.strip()[:200]}"
+    return None
+
+
+def own_addresses(networks: Iterable[AttachedNetwork]) -> set[str]:
+    """This machine's IPv4 addresses on non-loopback interfaces: never a scan target (a sweep
+    of its own /24 would otherwise probe itself over loopback, v2c then v1, with retries).
+    Loopback addresses stay scannable (the simulator and tests live there)."""
+    return {
+        str(net.address)
+        for net in networks
+        if not net.address.is_loopback and net.interface != "lo"
+    }

@@ -23,6 +23,7 @@ from printerhq.agent.schedule import Kind
 from printerhq.control import MAX_ERROR_SAMPLES, CycleStatus
 from printerhq.engine import Scanner, ScanOptions
 from printerhq.model import DeviceReport, ScanStats
+from printerhq.scan.outcome import is_device
 from printerhq.snmp.message import Version
 from printerhq.snmp.v3credential import credentials_in_order
 from printerhq.targets import TargetSpec
@@ -54,8 +55,9 @@ def scan_options(section: ScanSection) -> ScanOptions:
 
 
 def wanted(report: DeviceReport) -> bool:
-    """What is uploaded: printers, and devices with problems (as ``scan --upload``)."""
-    return report.identity.is_printer or bool(report.errors)
+    """What is uploaded: printers, and devices with problems (as ``scan --upload``); never an
+    address that only failed (errors are not devices: they go in the cycle status)."""
+    return is_device(report) and (report.identity.is_printer or bool(report.errors))
 
 
 def _scan_bytes(stats: ScanStats) -> int:

@@ -15,6 +15,7 @@ from ..cmdline import options
 from ..cmdline.exits import USAGE
 from ..engine import DEFAULT_RATE, ScanOptions
 from ..model import DeviceReport, Identity
+from ..scan.outcome import is_device
 from ..snmp.message import Version
 from ..snmp.v3credential import credentials_in_order
 from ..targets import TargetError, parse_targets, resolve
@@ -253,7 +254,8 @@ def run(args: argparse.Namespace) -> int:
         async with open_uplink(uploading) as uplink:
 
             async def upload(report: DeviceReport) -> None:
-                if wanted(report):
+                # Shown or not, an address that only failed is never uploaded as a device.
+                if wanted(report) and is_device(report):
                     # Durable in the spool before the scan counts the report done; on a full
                     # disk this waits (collection pauses) rather than dropping anything.
                     await uplink.submit(report, wait=True)

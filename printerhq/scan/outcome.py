@@ -39,10 +39,22 @@ slot is free again.
 
 from __future__ import annotations
 
-__all__ = ["Answer", "Ledger", "Outcome", "Snmp", "Verdict", "decide", "is_alive"]
+__all__ = [
+    "Answer",
+    "Ledger",
+    "Outcome",
+    "Snmp",
+    "Verdict",
+    "decide",
+    "is_alive",
+    "is_device",
+]
 
 import enum
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from ..model import DeviceReport
 
 from ..adaptive import DiscoveryMemory, Kind
 from ..model import ScanStats
@@ -188,3 +200,30 @@ class Ledger:
         if outcome.remember and self.memory is not None and address is not None:
             self.memory.record(address, outcome.kind)
         return outcome
+
+
+def is_device(report: DeviceReport) -> bool:
+    """Whether ``report`` describes a device that exists, so it may go to the server.
+
+    A printer, or anything that answered with something of its own (an SNMP agent's
+    identity, a MAC address, a name, the protocol it spoke). A report that holds only the
+    address and our errors — a send the kernel refused because ARP failed (``--arp off`` on a
+    blank address), an ICMP error, a name that did not resolve, an unreadable reply — is a
+    problem of the scan, not a device: the server keys devices by serial, MAC or address, and
+    such reports became one junk device per blank address. They stay in the scan's output and
+    in the agent's cycle status (``errors``, ``error_samples``)."""
+    identity = report.identity
+    if identity.is_printer or report.protocol is not None:
+        return True
+    return any(
+        value is not None
+        for value in (
+            identity.vendor,
+            identity.model,
+            identity.serial,
+            identity.mac,
+            identity.sys_name,
+            identity.sys_descr,
+            identity.sys_object_id,
+        )
+    )

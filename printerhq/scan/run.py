@@ -56,6 +56,8 @@ class ScanRun:
         self._started = 0.0
         self._before: dict[str, Counters] = {}
         self._arp = TrafficCount()  # every ARP batch of the scan, added up
+        self._own: set[str] = set()  # this machine's addresses: never probed
+        self._kernel_refused = False  # the neighbour table refused once: do not ask again
 
     # -- bookkeeping ----------------------------------------------------------------------
 
@@ -126,6 +128,12 @@ class ScanRun:
             for item in addresses:
                 ledger.admitted()
                 host = host_of(item)
+                if host.address in self._own:
+                    # Our own address (the agent's machine, inside its own range): probing it
+                    # would go over loopback, v2c then v1 with retries, for no printer.
+                    ledger.settle(host.address, Answer(skipped=True))
+                    ledger.done()
+                    continue
                 if (
                     memory is not None
                     and host.address is not None
@@ -154,21 +162,44 @@ class ScanRun:
     async def _arp_batch(
         self, hosts: trio.Nursery, batch: list[str], networks: list[AttachedNetwork]
     ) -> None:
-        """ARP the batch (per interface); probe over IP only those that answered."""
+        """ARP the batch (per interface); probe over IP only those that answered.
+
+        One ARP request per address: a blank address costs 42 B, not 84 (RFC 826 has no
+        retransmission; the kernel's three solicitations are for a host it must reach). The
+        network shows it is lossy when a responder the memory knows stays silent: then every
+        silent address gets ``retries`` more requests, and a known responder still silent is
+        probed over IP (kernel ARP and SNMP retries) rather than declared absent, so a lossy
+        segment never loses a printer that was found.
+        """
         from ..arp import arp_discover
 
         options = self.options
+        sweep = {"networks": networks, "rate": options.rate, "burst": options.burst}
         # arp_discover paces its frames at the scan's rate itself; no IP probe starts while it
         # runs (the producer is here), so the two share the budget in turn.
-        found = await arp_discover(
-            batch,
-            networks=networks,
-            rate=options.rate,
-            burst=options.burst,
-            timeout=options.timeout,
-            retries=options.retries,
-        )
+        found = await arp_discover(batch, timeout=options.timeout, retries=0, **sweep)  # type: ignore[arg-type]
         self._count_arp(found.stats)
+        live = dict(found.live)
+        swept = set(found.swept)
+        memory = self.memory
+        known = {a for a in batch if memory is not None and memory.kind_of(a) is not None}
+        unheard_known = [a for a in known if a in swept and a not in live]
+        if unheard_known and options.retries > 0 and found.reason is None:
+            silent = [a for a in found.swept if a not in live]
+            log.info(
+                "ARP: %d known responders silent; the network looks lossy, asking %d silent "
+                "addresses again",
+                len(unheard_known),
+                len(silent),
+            )
+            again = await arp_discover(
+                silent,
+                timeout=options.timeout,
+                retries=options.retries - 1,
+                **sweep,  # type: ignore[arg-type]
+            )
+            self._count_arp(again.stats)
+            live.update(again.live)
         if found.reason is not None:
             # Asked for explicitly (arp=True): say so loudly; automatic: quietly.
             log.log(
@@ -177,25 +208,40 @@ class ScanRun:
                 found.reason,
             )
             networks.clear()  # fall back to ICMP + SNMP for the rest of the scan
-        swept = set(found.swept)
+        await self._teach_kernel(live, networks)
         for address in batch:
-            if address in found.live:
+            if address in live:
                 await self._start_host(hosts, Host(address, address, via_arp=True))
-            elif address in swept:  # silent on its own segment: absent, nothing more to send
+            elif address in swept and address not in known:
+                # silent on its own segment: absent, nothing more to send
                 self.ledger.settle(address, Answer(arp=False))
                 self.ledger.done()
             else:
                 await self._admit(hosts, Host(address, address))
 
+    async def _teach_kernel(self, live: dict[str, str], networks: list[AttachedNetwork]) -> None:
+        """Give the kernel the MAC addresses the sweep heard, so the SNMP that follows does not
+        make it ARP for each printer again (needs CAP_NET_ADMIN; without it, say so once)."""
+        if not live or not networks or self._kernel_refused:
+            return
+        from ..arp import teach_kernel
+
+        why = await trio.to_thread.run_sync(teach_kernel, live, list(networks))
+        if why is not None:
+            self._kernel_refused = True
+            log.info("ARP results not given to the kernel (it ARPs again per printer): %s", why)
+
     def _count_arp(self, stats: ArpStats) -> None:
         self._arp = self._arp + stats.traffic()
 
     async def _arp_networks(self) -> list[AttachedNetwork]:
-        if self.options.arp is False:
-            return []
+        """The subnets to ARP on (none with ``arp=False``); also learns our own addresses."""
         from .. import arp
 
         networks = await trio.to_thread.run_sync(arp.attached_networks)
+        self._own = arp.own_addresses(networks)
+        if self.options.arp is False:
+            return []
         return [n for n in networks if n.up and n.arp and n.mac]
 
     # -- admission ------------------------------------------------------------------------

@@ -74,7 +74,7 @@ async def run_server(
     if sum([bool(certfile and keyfile), self_signed, insecure_http]) != 1:
         raise ValueError("choose one of certfile+keyfile, self_signed or insecure_http")
     if self_signed:
-        certfile, keyfile = tls.ensure_self_signed(data_dir)
+        certfile, keyfile = tls.ensure_self_signed(data_dir, tls.certificate_names(host))
     if insecure_http:
         log.warning("serving plain HTTP: tokens and reports cross the network unencrypted")
     store = await Store.open(data_dir, database)

@@ -17,12 +17,51 @@ from pathlib import Path
 
 CERT_NAME = "server-cert.pem"
 KEY_NAME = "server-key.pem"
+DEFAULT_NAMES = ("localhost", "127.0.0.1", "::1")
+# Bind addresses that mean "every interface": no client connects to them by that name.
+_WILDCARDS = {"", "0.0.0.0", "::", "*"}
+
+
+def certificate_names(host: str | None) -> list[str]:
+    """The names a self-signed certificate for a server bound to ``host`` must carry: the
+    loopback names, and ``host`` itself (an IP address or a DNS name) unless it is a wildcard.
+
+    Without ``host`` in the subjectAltName an agent that verifies with ``--ca-bundle`` fails
+    with "IP address mismatch" (RFC 6125 section 6; RFC 5280 section 4.2.1.6)."""
+    names = list(DEFAULT_NAMES)
+    if host is not None and host.strip() not in _WILDCARDS:
+        name = host.strip().strip("[]")
+        try:
+            name = str(ipaddress.ip_address(name))
+        except ValueError:
+            name = name.lower().rstrip(".")
+        if name not in names:
+            names.insert(0, name)
+    return names
+
+
+def _certificate_covers(cert_path: Path, names: list[str]) -> bool:
+    """Whether the PEM certificate at ``cert_path`` names every one of ``names``."""
+    from cryptography import x509
+
+    try:
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (OSError, ValueError, x509.ExtensionNotFound):
+        return False
+    present = {str(ip) for ip in san.get_values_for_type(x509.IPAddress)}
+    present |= {dns.lower() for dns in san.get_values_for_type(x509.DNSName)}
+    return all(name in present for name in names)
 
 
 def ensure_self_signed(
     data_dir: str | os.PathLike[str], hostnames: list[str] | None = None
 ) -> tuple[Path, Path]:
-    """Return ``(cert, key)`` paths in ``data_dir``, generating an ECDSA P-256 pair if absent."""
+    """Return ``(cert, key)`` paths in ``data_dir``, generating an ECDSA P-256 pair if absent.
+
+    A certificate already there that lacks one of ``hostnames`` is issued again, with the same
+    key, for the old names and the new (a server moved to ``--host ADDR`` must name ADDR); the
+    caller logs the new fingerprint, since pins of the old certificate no longer match."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -31,10 +70,17 @@ def ensure_self_signed(
     directory = Path(data_dir)
     directory.mkdir(parents=True, exist_ok=True)
     cert_path, key_path = directory / CERT_NAME, directory / KEY_NAME
+    names = list(hostnames or DEFAULT_NAMES)
+    key: ec.EllipticCurvePrivateKey | None = None
     if cert_path.exists() and key_path.exists():
-        return cert_path, key_path
-    names = hostnames or ["localhost", "127.0.0.1", "::1"]
-    key = ec.generate_private_key(ec.SECP256R1())
+        if _certificate_covers(cert_path, names):
+            return cert_path, key_path
+        loaded = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        if isinstance(loaded, ec.EllipticCurvePrivateKey):
+            key = loaded
+        names += [n for n in _names_of(cert_path) if n not in names]
+    if key is None:
+        key = ec.generate_private_key(ec.SECP256R1())
     sans: list[x509.GeneralName] = []
     for name in names:
         try:
@@ -66,6 +112,19 @@ def ensure_self_signed(
         )
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path
+
+
+def _names_of(cert_path: Path) -> list[str]:
+    from cryptography import x509
+
+    try:
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (OSError, ValueError, x509.ExtensionNotFound):
+        return []
+    return [str(ip) for ip in san.get_values_for_type(x509.IPAddress)] + list(
+        san.get_values_for_type(x509.DNSName)
+    )
 
 
 def certificate_fingerprint(cert_pem_path: str | os.PathLike[str]) -> str:

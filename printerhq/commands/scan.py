@@ -182,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"printerhq scan: {error}", file=sys.stderr)
         return 2
     wanted = _wanted(args.all)
-    upload_outcome: list[tuple[bool, str]] = []  # (all acknowledged, what to tell the user)
+    upload_outcome: list[tuple[int, str]] = []  # (exit code, what to tell the user)
 
     async def main() -> list[DeviceReport]:
         resolved, failures = await resolve(spec)
@@ -239,9 +239,10 @@ def run(args: argparse.Namespace) -> int:
         )
     for _, line in upload_outcome:
         print(f"printerhq scan: {line}", file=sys.stderr)
-    if uploading is not None and not all(acknowledged for acknowledged, _ in upload_outcome):
-        return 3  # reports are safe in the spool but not yet on the server
-    return 0
+    # 1: the server refused the upload or reports; 3: reports are safe in the spool but not yet
+    # on the server (UploadSettings.finish)
+    codes = {code for code, _ in upload_outcome}
+    return 1 if 1 in codes else 3 if 3 in codes else 0
 
 
 def _wanted(everything: bool) -> Callable[[DeviceReport], bool]:

@@ -14,6 +14,7 @@ Tokens are never logged: log lines name the agent or the client address, never a
 from __future__ import annotations
 
 import logging
+import time
 
 import msgspec
 import trio
@@ -24,7 +25,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from printerhq import control, wire
-from printerhq.server import dashboard, releases
+from printerhq.server import admission, dashboard, releases
 from printerhq.server.agent_control import AgentControl
 from printerhq.server.control_session import ConfigSignal, ControlSession
 from printerhq.server.metrics import Metrics
@@ -168,14 +169,30 @@ def create_app(
 
     async def ingest_batch(
         agent: Agent, data: bytes, client: str
-    ) -> tuple[wire.Batch, IngestResult]:
-        """Decode, check and store one batch, from either transport (``WireError`` if bad)."""
-        batch = wire.decode_batch(data)
+    ) -> tuple[wire.Batch, IngestResult, list[wire.Refused]]:
+        """Decode, check and store one batch, from either transport (``WireError`` if the
+        envelope is bad); reports refused one by one come back by index, the rest is stored."""
+        batch, refused = wire.decode_batch_reports(data)
         check_agent(agent, batch)
+        reports, refused = admission.admit(batch, refused, time.time())
         result = await store.ingest(
-            agent, batch.batch_id, batch.reports, client, version=(batch.wire, batch.minor)
+            agent, batch.batch_id, reports, client, version=(batch.wire, batch.minor)
         )
-        return batch, result
+        if refused and not result.duplicate:
+            count_refused(agent, batch.batch_id, refused)
+        return batch, result, refused
+
+    def count_refused(agent: Agent, batch_id: str, refused: list[wire.Refused]) -> None:
+        for item in refused:
+            metrics.refused_reports[admission.reason_label(item.reason)] += 1
+        log.warning(
+            "agent %s: %d report(s) of batch %s refused, the rest stored; first: report %d: %s",
+            agent.name,
+            len(refused),
+            batch_id[:64],
+            refused[0].index,
+            refused[0].reason,
+        )
 
     # -- ingest over HTTPS ---------------------------------------------------------------------
     async def ingest_http(request: Request) -> Response:
@@ -201,14 +218,14 @@ def create_app(
                 data = bytes(body)
             else:
                 raise wire.WireError(f"unsupported content-encoding {encoding!r}", 415)
-            batch, result = await ingest_batch(agent, data, _client(request))
+            batch, result, refused = await ingest_batch(agent, data, _client(request))
         except wire.WireError as exc:
             return _reject("http", agent, request, exc)
         except AgentRevoked:
             metrics.rejected["revoked"] += 1
             return _error(401, "token revoked")
         _count("http", result)
-        ack = wire.Ack(batch_id=batch.batch_id, duplicate=result.duplicate)
+        ack = wire.Ack(batch_id=batch.batch_id, duplicate=result.duplicate, refused=refused)
         return Response(
             wire.encode(ack),
             media_type="application/msgpack",
@@ -320,7 +337,7 @@ def create_app(
                     await ws.close(code=1009 if exc.status == 413 else 1007)
                     return
                 try:
-                    batch, result = await ingest_batch(agent, raw, _client(ws))
+                    batch, result, refused = await ingest_batch(agent, raw, _client(ws))
                 except wire.WireError as exc:
                     # The error starts with the status: "409 incompatible_version: ..." is the
                     # refusal of a version that the agent recognises (it keeps the batch).
@@ -355,7 +372,13 @@ def create_app(
                 _count("websocket", result)
                 async with send_lock:
                     await ws.send_bytes(
-                        wire.encode(wire.Ack(batch_id=batch.batch_id, duplicate=result.duplicate))
+                        wire.encode(
+                            wire.Ack(
+                                batch_id=batch.batch_id,
+                                duplicate=result.duplicate,
+                                refused=refused,
+                            )
+                        )
                     )
         except WebSocketDisconnect:
             return  # the agent went away: normal

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -22,7 +23,7 @@ from typing import Any, TypeVar
 
 import trio
 
-from printerhq import model
+from printerhq import limits, model
 from printerhq.model import DeviceReport
 from printerhq.server import migrations
 
@@ -105,10 +106,29 @@ _DEVICE_COLUMNS = (
     "last_seen",
     "agent",
 )
+# Text columns are cut on the way out: rows stored before the bounds of printerhq.limits may
+# hold a megabyte-long model name (substr is the same in SQLite and PostgreSQL).
 _DEVICE_FIELDS = (
-    "d.id, d.device_key, d.address, d.vendor, d.model, d.serial, d.mac, d.sys_name,"
-    " d.first_seen, d.last_seen, a.name"
+    f"d.id, d.device_key, substr(d.address, 1, {limits.MAX_TEXT}),"
+    f" substr(d.vendor, 1, {limits.MAX_TEXT}), substr(d.model, 1, {limits.MAX_TEXT}),"
+    f" substr(d.serial, 1, {limits.MAX_TEXT}), substr(d.mac, 1, {limits.MAX_TEXT}),"
+    f" substr(d.sys_name, 1, {limits.MAX_TEXT}), d.first_seen, d.last_seen, a.name"
 )
+# A stored report larger than this is left out of the fleet page (shown without its report):
+# only rows stored before the bounds can be (a bounded report is far smaller).
+MAX_SHOWN_REPORT_BYTES = 1 << 20
+# Device ids are BIGINT: an id outside is no device (not an OverflowError in the driver).
+MAX_DEVICE_ID = 2**63 - 1
+
+
+def _is_device_id(device_id: int) -> bool:
+    return 0 < device_id <= MAX_DEVICE_ID
+
+
+def _newest_allowed(now: float | None = None) -> float:
+    """The latest ``scanned_at`` a "latest reading" query considers: a row from further in the
+    future (stored before the server checked timestamps) would pin the device for ever."""
+    return (time.time() if now is None else now) + limits.MAX_CLOCK_SKEW
 _DEVICE_FROM = "FROM devices d LEFT JOIN agents a ON a.id = d.last_agent_id"
 
 
@@ -158,6 +178,7 @@ class _SQLite(_Dialect):
         self.retryable = (sqlite3.OperationalError,)
 
     def connect(self):
+        _private_file(self.path)
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process crashes
@@ -176,6 +197,19 @@ class _SQLite(_Dialect):
 
     def migration_lock(self, conn) -> None:
         pass  # BEGIN IMMEDIATE already serialises writers
+
+
+def _private_file(path: Path) -> None:
+    """Create the database file readable by its owner only (0600) before SQLite opens it; its
+    -wal and -shm files take the same mode (https://sqlite.org/tempfiles.html). A file that
+    exists keeps its owner's bits and loses group's and others'."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            path.chmod(mode & 0o700)
+    except OSError:
+        pass  # SQLite's own error (a directory, no permission) is the clearer one
 
 
 class _Postgres(_Dialect):
@@ -240,7 +274,7 @@ class Store:
         elif database:
             raise StoreError("--database must be postgresql://... or sqlite:///path")
         else:
-            Path(data_dir).mkdir(parents=True, exist_ok=True)
+            Path(data_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
             store = cls(_SQLite(Path(data_dir) / "printerhq.sqlite3"), pool_size or 4)
         await store.migrate(migrate_to)
         return store
@@ -501,8 +535,10 @@ class Store:
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (device_key) DO UPDATE SET
                         address = CASE WHEN excluded.last_seen >= devices.last_seen
+                                  OR devices.last_seen > ?
                                   THEN excluded.address ELSE devices.address END,
                         last_agent_id = CASE WHEN excluded.last_seen >= devices.last_seen
+                                        OR devices.last_seen > ?
                                         THEN excluded.last_agent_id ELSE devices.last_agent_id END,
                         vendor = COALESCE(excluded.vendor, devices.vendor),
                         model = COALESCE(excluded.model, devices.model),
@@ -512,6 +548,7 @@ class Store:
                         first_seen = CASE WHEN excluded.first_seen < devices.first_seen
                                      THEN excluded.first_seen ELSE devices.first_seen END,
                         last_seen = CASE WHEN excluded.last_seen > devices.last_seen
+                                    OR devices.last_seen > ?
                                     THEN excluded.last_seen ELSE devices.last_seen END
                     RETURNING id""",
                         (
@@ -525,6 +562,9 @@ class Store:
                             seen,
                             seen,
                             agent.id,
+                            # a last_seen stored from the future (before the clock check) no
+                            # longer pins the device's address, agent and last_seen
+                            *[_newest_allowed(now)] * 3,
                         ),
                     ).fetchone()[0]
                 )
@@ -587,18 +627,23 @@ class Store:
     async def latest(self, device_id: int) -> dict | None:
         """The device's most recent report, as JSON-ready builtins."""
 
+        if not _is_device_id(device_id):
+            return None
+
         def work(conn):
             return self._x(
                 conn,
-                "SELECT report, scanned_at, received_at FROM readings WHERE device_id = ? ORDER BY"
-                " scanned_at DESC, id DESC LIMIT 1",
-                (device_id,),
+                "SELECT report, scanned_at, received_at FROM readings WHERE device_id = ? AND "
+                "scanned_at <= ? ORDER BY scanned_at DESC, id DESC LIMIT 1",
+                (device_id, _newest_allowed()),
             ).fetchone()
 
         row = await self.run(work)
         if row is None:
             return None
-        report = model.decode_device_report(bytes(row[0]))
+        report = model.repair_report(bytes(row[0]))
+        if report is None:
+            return None
         return dict(
             device_id=device_id,
             scanned_at=row[1],
@@ -610,12 +655,15 @@ class Store:
         """The ``scanned_at`` of the device's ``scans``-th newest reading (0.0 when it has fewer):
         a ``since`` that keeps only the last ``scans`` scans of a long history."""
 
+        if not _is_device_id(device_id):
+            return 0.0
+
         def work(conn):
             return self._x(
                 conn,
-                "SELECT scanned_at FROM readings WHERE device_id = ? ORDER BY scanned_at DESC "
-                "LIMIT 1 OFFSET ?",
-                (device_id, max(0, scans - 1)),
+                "SELECT scanned_at FROM readings WHERE device_id = ? AND scanned_at <= ? ORDER BY "
+                "scanned_at DESC LIMIT 1 OFFSET ?",
+                (device_id, _newest_allowed(), max(0, scans - 1)),
             ).fetchone()
 
         row = await self.run(work)
@@ -627,9 +675,9 @@ class Store:
         def work(conn):
             sql = (
                 "SELECT scanned_at, name, value FROM counter_readings WHERE device_id = ? AND "
-                "scanned_at >= ?"
+                "scanned_at >= ? AND scanned_at <= ?"
             )
-            params: tuple = (device_id, since)
+            params: tuple = (device_id, since, _newest_allowed())
             if name:
                 sql += " AND name = ?"
                 params += (name,)
@@ -646,9 +694,9 @@ class Store:
             return self._x(
                 conn,
                 "SELECT scanned_at, idx, description, kind, colour, level, capacity, percent, "
-                "state FROM supply_readings WHERE device_id = ? AND scanned_at >= ? ORDER BY "
-                "scanned_at, idx LIMIT ?",
-                (device_id, since, limit),
+                "state FROM supply_readings WHERE device_id = ? AND scanned_at >= ? AND "
+                "scanned_at <= ? ORDER BY scanned_at, idx LIMIT ?",
+                (device_id, since, _newest_allowed(), limit),
             ).fetchall()
 
         cols = (
@@ -667,6 +715,9 @@ class Store:
     async def device(self, device_id: int) -> dict | None:
         """One device's row (the fields of ``list_devices``), or ``None``."""
 
+        if not _is_device_id(device_id):
+            return None
+
         def work(conn):
             return self._x(
                 conn, f"SELECT {_DEVICE_FIELDS} {_DEVICE_FROM} WHERE d.id = ?", (device_id,)
@@ -682,24 +733,27 @@ class Store:
         def work(conn):
             return self._x(
                 conn,
-                f"""SELECT {_DEVICE_FIELDS}, r.report {_DEVICE_FROM}
-                                     LEFT JOIN readings r ON r.id = (
-                                         SELECT r2.id FROM readings r2 WHERE r2.device_id = d.id
-                                         ORDER BY r2.scanned_at DESC, r2.id DESC LIMIT 1)
-                                     ORDER BY d.id LIMIT ?""",
-                (limit,),
+                f"""SELECT {_DEVICE_FIELDS},
+                           CASE WHEN length(r.report) > ? THEN NULL ELSE r.report END
+                    {_DEVICE_FROM}
+                    LEFT JOIN readings r ON r.id = (
+                        SELECT r2.id FROM readings r2 WHERE r2.device_id = d.id
+                        AND r2.scanned_at <= ?
+                        ORDER BY r2.scanned_at DESC, r2.id DESC LIMIT 1)
+                    ORDER BY d.id LIMIT ?""",
+                (MAX_SHOWN_REPORT_BYTES, _newest_allowed(), limit),
             ).fetchall()
 
         out = []
         for row in await self.run(work):
             item = _device_row(row[:-1])
-            item["report"] = (
-                model.decode_device_report(bytes(row[-1])) if row[-1] is not None else None
-            )
+            item["report"] = model.repair_report(bytes(row[-1])) if row[-1] is not None else None
             out.append(item)
         return out
 
     async def device_exists(self, device_id: int) -> bool:
+        if not _is_device_id(device_id):
+            return False
         return await self.run(
             lambda c: (
                 self._x(c, "SELECT 1 FROM devices WHERE id = ?", (device_id,)).fetchone()

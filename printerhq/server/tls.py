@@ -29,7 +29,7 @@ def ensure_self_signed(
     from cryptography.x509.oid import NameOID
 
     directory = Path(data_dir)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     cert_path, key_path = directory / CERT_NAME, directory / KEY_NAME
     if cert_path.exists() and key_path.exists():
         return cert_path, key_path

@@ -176,9 +176,9 @@ class _SQLite(_Dialect):
     def __init__(self, path: Path):
         self.path = path
         self.retryable = (sqlite3.OperationalError,)
+        _private_file(path)  # before any connection of this process: see _private_file
 
     def connect(self):
-        _private_file(self.path)
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process crashes
@@ -202,14 +202,21 @@ class _SQLite(_Dialect):
 def _private_file(path: Path) -> None:
     """Create the database file readable by its owner only (0600) before SQLite opens it; its
     -wal and -shm files take the same mode (https://sqlite.org/tempfiles.html). A file that
-    exists keeps its owner's bits and loses group's and others'."""
+    exists keeps its owner's bits and loses group's and others'.
+
+    An existing file is never opened here: closing any descriptor of a database file drops the
+    POSIX locks every SQLite connection of this process holds on it
+    (https://sqlite.org/howtocorrupt.html section 2.2); ``chmod`` works on the path."""
     try:
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # SQLite's own error (a directory, no permission) is the clearer one
+    with contextlib.suppress(OSError):
         mode = path.stat().st_mode & 0o777
         if mode & 0o077:
             path.chmod(mode & 0o700)
-    except OSError:
-        pass  # SQLite's own error (a directory, no permission) is the clearer one
 
 
 class _Postgres(_Dialect):

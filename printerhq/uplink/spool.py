@@ -91,9 +91,14 @@ class Spool:
             # Reports name devices and addresses: readable by the agent's user only.
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             spool_file = self.directory / SPOOL_FILE
-            os.close(os.open(spool_file, os.O_CREAT | os.O_WRONLY, 0o600))
-            if spool_file.stat().st_mode & 0o077:
-                spool_file.chmod(0o600)
+            # Created 0600 before SQLite opens it (its -wal/-shm take the same mode); an existing
+            # file is chmod'ed by path, never opened and closed (that would drop SQLite's POSIX
+            # locks, https://sqlite.org/howtocorrupt.html section 2.2).
+            try:
+                os.close(os.open(spool_file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            except FileExistsError:
+                if spool_file.stat().st_mode & 0o077:
+                    spool_file.chmod(0o600)
             self._db = sqlite3.connect(
                 self.directory / SPOOL_FILE, isolation_level=None, check_same_thread=False
             )

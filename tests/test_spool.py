@@ -113,6 +113,29 @@ def test_rejected_batches_leave_the_queue_but_stay_on_disk(tmp_path):
     assert spool.rejected() == [(batch_id, "422 schema")]
 
 
+def test_refused_reports_of_an_acknowledged_batch_are_kept_once(tmp_path, monkeypatch):
+    spool = Spool(tmp_path)
+    for data in (b"good-0", b"bad-1", b"good-2", b"bad-3"):
+        spool.add(data)
+    batch_id, _ = spool.seal()
+    refused = [(1, "$.counters[0].value: too large"), (3, "$.scanned_at: ahead"), (9, "no such")]
+    # A crash after the refused reports were copied and before the acknowledgement: the batch is
+    # resent, the server answers duplicate with the same refusals, and nothing is copied twice.
+    monkeypatch.setattr(spool, "ack", lambda batch_id: (_ for _ in ()).throw(OSError("crash")))
+    with pytest.raises(OSError):
+        spool.ack_with_refusals(batch_id, refused)
+    monkeypatch.undo()
+    assert spool.next_batch()[0] == batch_id  # still queued
+    assert spool.ack_with_refusals(batch_id, refused) == 4
+    assert spool.count == 0 and spool.next_batch() is None
+    kept = spool._db.execute("SELECT data, reason FROM rejected ORDER BY rowid").fetchall()
+    assert kept == [
+        (b"bad-1", "report 1: $.counters[0].value: too large"),
+        (b"bad-3", "report 3: $.scanned_at: ahead"),
+    ]
+    assert spool.rejected_count() == 2
+
+
 async def test_async_spool_next_batch_resends_sealed_first(tmp_path):
     spool = await AsyncSpool.open(tmp_path)
     for i in range(5):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import msgspec
 import trio
@@ -59,6 +60,12 @@ def _error(status: int, reason: str, code: str | None = None) -> Response:
     )
 
 
+# Inflation runs in worker threads, at most this many at once: a few KB can inflate to 8 MiB
+# (tens of ms of zlib, which releases the GIL), so other requests (``/healthz``) are served
+# meanwhile, and memory for inflated batches stays bounded (4 x 8 MiB).
+MAX_INFLATING = 4
+
+
 def _bearer(headers) -> str | None:
     value = headers.get("authorization", "")
     scheme, _, token = value.partition(" ")
@@ -80,6 +87,10 @@ def create_app(
     read API, ``/metrics`` and the dashboard without a viewer token. ``control_poll``: how often
     an agent's control session looks for a configuration set elsewhere (seconds)."""
     metrics = Metrics()
+    inflating = trio.CapacityLimiter(MAX_INFLATING)
+
+    async def inflate_in_thread(inflate: Callable[[bytes], bytes], data: bytes) -> bytes:
+        return await trio.to_thread.run_sync(inflate, data, limiter=inflating)
     agent_control = AgentControl(store)
     config_signal = ConfigSignal()
     if open_read:
@@ -213,7 +224,7 @@ def create_app(
         encoding = request.headers.get("content-encoding", "identity").lower()
         try:
             if encoding == "deflate":
-                data = wire.decompress_body(bytes(body))
+                data = await inflate_in_thread(wire.decompress_body, bytes(body))
             elif encoding == "identity":
                 data = bytes(body)
             else:
@@ -329,7 +340,7 @@ def create_app(
                     await ws.close(code=1003)  # RFC 6455 §7.4.1: unsupported data
                     return
                 try:
-                    raw = inflate.decompress(data)
+                    raw = await inflate_in_thread(inflate.decompress, data)
                 except wire.WireError as exc:
                     # The shared zlib stream is unusable now: end the connection (1007/1009).
                     metrics.rejected[f"invalid_{exc.status}"] += 1

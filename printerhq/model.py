@@ -297,9 +297,7 @@ def _fit(value: object, t: msgspec.inspect.Type) -> object:
     return value  # bool, dict of traffic counts, ...: msgspec.convert judges
 
 
-def _fit_number(
-    value: object, t: msgspec.inspect.IntType | msgspec.inspect.FloatType
-) -> object:
+def _fit_number(value: object, t: msgspec.inspect.IntType | msgspec.inspect.FloatType) -> object:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return _UNFIT
     if isinstance(t, msgspec.inspect.IntType) and not isinstance(value, int):

@@ -314,3 +314,43 @@ async def test_refused_amplification_keeps_healthz_responsive(server):
         nursery.start_soon(health)
     assert answers == [200] * 5
     assert (await server.store.totals())["readings"] == 0
+
+
+def test_fleet_command_survives_rows_stored_before_the_bounds(tmp_path, capsys):
+    """Issue 11 item 2: ``printerhq fleet`` exited 1 once a far-future or infinite scan time (or
+    a huge string) was stored. Rows written straight into the store as main's server stored them."""
+    import argparse
+
+    from printerhq.commands import fleet
+    from printerhq.server.store import Store
+
+    from .helpers_server import ServerProcess
+
+    server = ServerProcess(tmp_path / "server")
+    server.start()
+    try:
+        agent_token = server.admin("add-agent", "site-a").split()[-1]
+        viewer = server.admin("add-viewer", "reader").split()[-1]
+
+        async def legacy() -> None:
+            store = await Store.open(server.data_dir)
+            try:
+                store.legacy_token = agent_token
+                await store_legacy_rows(store)
+            finally:
+                await store.aclose()
+
+        trio.run(legacy)
+        parser = argparse.ArgumentParser()
+        fleet.register(parser.add_subparsers())
+        for extra in ([], ["--history"], ["--json"]):
+            args = parser.parse_args(
+                ["fleet", "--server", server.url, "--ca-bundle", str(server.certfile)]
+                + [f"--token={viewer}", *extra]
+            )
+            code = args.func(args)
+            out = capsys.readouterr()
+            assert code == 0, (extra, out.err)
+            assert HUGE[:2000] not in out.out  # cut to the bound, not printed whole
+    finally:
+        server.stop()

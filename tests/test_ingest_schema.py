@@ -21,7 +21,7 @@ from .helpers_server import RECENT, make_report
 NOW = RECENT + 86400
 
 # Values a hostile or broken agent can put in a well-formed report.
-wild_ints = st.integers(-(2**64), 2**64 - 1)
+wild_ints = st.integers(-(2**63), 2**64 - 1)  # what msgpack can carry
 wild_floats = st.floats(allow_nan=True, allow_infinity=True)
 wild_text = st.text(max_size=40) | st.just("x" * 5000)
 

@@ -35,6 +35,10 @@ class FleetError(Exception):
     """A failure worth one clear line to the user (dead server, bad token, unverified TLS)."""
 
 
+class NotFound(FleetError):
+    """A 404: no such device, or no reading of it the server can show."""
+
+
 class FleetClient:
     """Reads the fleet from a server's REST API with a viewer token. Open with
     :func:`open_fleet_client`; one pooled connection, verified (and pinned) before use."""
@@ -62,7 +66,7 @@ class FleetClient:
                 "(agent tokens can upload but not read the fleet)"
             )
         if response.status_code == 404:
-            raise FleetError(f"{path}: not found on {self.url}")
+            raise NotFound(f"{path}: not found on {self.url}")
         if response.status_code != 200:
             raise FleetError(f"{self.url}{path} answered {response.status_code}")
         try:
@@ -110,6 +114,20 @@ def as_report(latest: dict[str, Any]) -> DeviceReport:
     if report is None:
         raise FleetError("the server sent a report this version cannot read")
     return report
+
+
+def _unread(row: dict[str, Any]) -> DeviceReport:
+    """A device the server lists without a reading it can show: its row, with the reason."""
+    fitted = model.repair_report(
+        {
+            "identity": {k: row.get(k) for k in ("address", "vendor", "model", "serial", "mac")},
+            "scanned_at": 0.0,
+            "errors": ["the server holds no reading of this device it can show"],
+        }
+    )
+    if fitted is None:
+        raise FleetError(f"device {row.get('id')}: the server sent a row this version cannot read")
+    return fitted
 
 
 def _transport_error(url: str, exc: BaseException) -> FleetError:
@@ -304,7 +322,12 @@ async def _fleet(args: argparse.Namespace, token: str, tls: TlsOptions) -> str:
             rows = await client.devices()
         entries = []
         for row in rows:
-            latest = await client.latest(int(row["id"]))
+            try:
+                latest: dict[str, Any] | None = await client.latest(int(row["id"]))
+            except NotFound:
+                if args.device:
+                    raise
+                latest = None  # listed, but every reading is outside the server's clock window
             entry = {**row, "latest": latest}
             if args.history:
                 entry["counters"] = await client.counters(int(row["id"]))
@@ -312,7 +335,10 @@ async def _fleet(args: argparse.Namespace, token: str, tls: TlsOptions) -> str:
             entries.append(entry)
     if args.json:
         return msgspec.json.encode(entries).decode() + "\n"
-    reports = [(as_report(entry["latest"]), entry) for entry in entries]
+    reports = [
+        (as_report(entry["latest"]) if entry["latest"] else _unread(entry), entry)
+        for entry in entries
+    ]
     reports.sort(key=lambda pair: address_order(pair[0]))
     out = render_reports([r for r, _ in reports]) + "\n"
     if args.history:

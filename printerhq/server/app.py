@@ -91,6 +91,7 @@ def create_app(
 
     async def inflate_in_thread(inflate: Callable[[bytes], bytes], data: bytes) -> bytes:
         return await trio.to_thread.run_sync(inflate, data, limiter=inflating)
+
     agent_control = AgentControl(store)
     config_signal = ConfigSignal()
     if open_read:

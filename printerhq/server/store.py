@@ -114,8 +114,9 @@ _DEVICE_FIELDS = (
     f" substr(d.serial, 1, {limits.MAX_TEXT}), substr(d.mac, 1, {limits.MAX_TEXT}),"
     f" substr(d.sys_name, 1, {limits.MAX_TEXT}), d.first_seen, d.last_seen, a.name"
 )
+_DEVICE_FROM = "FROM devices d LEFT JOIN agents a ON a.id = d.last_agent_id"
 # A stored report larger than this is left out of the fleet page (shown without its report):
-# only rows stored before the bounds can be (a bounded report is far smaller).
+# real reports are a few KB; rows stored before the bounds held megabytes.
 MAX_SHOWN_REPORT_BYTES = 1 << 20
 # Device ids are BIGINT: an id outside is no device (not an OverflowError in the driver).
 MAX_DEVICE_ID = 2**63 - 1
@@ -129,7 +130,6 @@ def _newest_allowed(now: float | None = None) -> float:
     """The latest ``scanned_at`` a "latest reading" query considers: a row from further in the
     future (stored before the server checked timestamps) would pin the device for ever."""
     return (time.time() if now is None else now) + limits.MAX_CLOCK_SKEW
-_DEVICE_FROM = "FROM devices d LEFT JOIN agents a ON a.id = d.last_agent_id"
 
 
 def _device_row(row: Sequence[object]) -> dict[str, object]:

@@ -175,3 +175,32 @@ def test_fake_uplink_has_the_fields_finish_reads():
     assert {"acked", "refused_reports", "last_refusal", "last_error"} <= set(
         UplinkStats.__annotations__
     )
+
+
+def test_fleet_reads_what_an_older_server_serves():
+    """A server before the bounds serves stored rows as they are: a 7 MiB string, ``null`` for an
+    infinite ``scanned_at`` (JSON has no inf), a counter past 2**53, history at impossible times.
+    ``printerhq fleet`` shows them rather than exiting 1."""
+    from printerhq.commands import fleet
+
+    served = msgspec.json.decode(
+        msgspec.json.encode(
+            {
+                "report": {
+                    "identity": {"address": "10.0.0.9", "sys_descr": "A" * (7 << 20)},
+                    "scanned_at": None,
+                    "counters": [{"name": "total", "value": 2**64 - 1}],
+                    "supplies": [{"index": 1, "description": "Black", "percent": 1e300}],
+                }
+            }
+        )
+    )
+    report = fleet.as_report(served)
+    assert report.identity.address == "10.0.0.9"
+    assert len(report.identity.sys_descr or "") == limits.MAX_TEXT
+    assert report.counters == [] and report.supplies[0].percent is None
+    history = fleet.render_history(
+        [{"scanned_at": t, "name": "total", "value": 5} for t in (1e13, -1e18, None, NOW)],
+        [{"scanned_at": 1e13, "description": "Black", "percent": None}],
+    )
+    assert "invalid time" in history

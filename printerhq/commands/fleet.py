@@ -203,6 +203,9 @@ def render_history(
     counters: list[dict[str, Any]], supplies: list[dict[str, Any]], rows: int = HISTORY_ROWS
 ) -> str:
     """One compact table: a line per scan (newest last), counters then supply percentages."""
+    # An older server serves rows with impossible times as they were stored (JSON null for inf).
+    counters = [c for c in counters if isinstance(c.get("scanned_at"), (int, float))]
+    supplies = [s for s in supplies if isinstance(s.get("scanned_at"), (int, float))]
     columns: list[str] = []
     by_time: dict[float, dict[str, str]] = {}
     for c in counters:

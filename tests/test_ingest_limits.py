@@ -121,6 +121,17 @@ async def test_refusal_reasons_name_the_field_and_the_bound(server):
     assert all(len(reason) <= wire.MAX_REASON for reason in reasons.values())
     labels = {admission.reason_label(reason) for reason in reasons.values()}
     assert labels <= set(admission.REASON_LABELS) and "invalid" not in labels
+    # Shown per agent by the agents API; a retry (duplicate) is not counted twice.
+    await post_batch(server, "all-bad", [cases[name] for name in order])
+    async with httpx.AsyncClient(verify=server.ctx) as c:
+        agents = (
+            await c.get(
+                server.url + "/api/v1/agents", headers={"authorization": f"Bearer {server.viewer}"}
+            )
+        ).json()
+    refused = next(a for a in agents if a["name"] == "site-a")["refused"]
+    assert refused["reports"] == len(order)
+    assert refused["last"].startswith("batch all-bad, report 0: ")
 
 
 async def test_the_stream_acks_with_refusals_and_stays_open(server):
@@ -218,9 +229,8 @@ async def test_a_batch_the_server_keeps_failing_on_is_set_aside(
 
 
 # -- data stored before the bounds ---------------------------------------------------------------
-async def store_legacy_rows(store) -> None:
+async def store_legacy_rows(store, agent) -> None:
     """Rows as a server before this change stored them: straight into the store, unchecked."""
-    agent = await store.agent_for_token(store.legacy_token)
     healthy = make_report(0)
     legacy = [
         healthy,
@@ -240,8 +250,7 @@ async def store_legacy_rows(store) -> None:
 
 
 async def test_dashboard_and_api_survive_rows_stored_before_the_bounds(server):
-    server.store.legacy_token = server.token
-    await store_legacy_rows(server.store)
+    await store_legacy_rows(server.store, await server.store.agent_for_token(server.token))
     cookie = {"cookie": f"{COOKIE}={server.viewer}"}
     api = {"authorization": f"Bearer {server.viewer}"}
     async with httpx.AsyncClient(verify=server.ctx, base_url=server.url) as c:
@@ -335,8 +344,7 @@ def test_fleet_command_survives_rows_stored_before_the_bounds(tmp_path, capsys):
         async def legacy() -> None:
             store = await Store.open(server.data_dir)
             try:
-                store.legacy_token = agent_token
-                await store_legacy_rows(store)
+                await store_legacy_rows(store, await store.agent_for_token(agent_token))
             finally:
                 await store.aclose()
 

@@ -191,12 +191,14 @@ def create_app(
             agent, batch.batch_id, reports, client, version=(batch.wire, batch.minor)
         )
         if refused and not result.duplicate:
-            count_refused(agent, batch.batch_id, refused)
+            await count_refused(agent, batch.batch_id, refused)
         return batch, result, refused
 
-    def count_refused(agent: Agent, batch_id: str, refused: list[wire.Refused]) -> None:
+    async def count_refused(agent: Agent, batch_id: str, refused: list[wire.Refused]) -> None:
         for item in refused:
             metrics.refused_reports[admission.reason_label(item.reason)] += 1
+        first = f"report {refused[0].index}: {refused[0].reason}"
+        await store.count_refused(agent, len(refused), f"batch {batch_id[:64]}, {first}")
         log.warning(
             "agent %s: %d report(s) of batch %s refused, the rest stored; first: report %d: %s",
             agent.name,

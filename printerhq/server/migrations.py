@@ -143,6 +143,14 @@ MIGRATIONS: list[list[str]] = [
             config_reason TEXT
         )""",
     ],
+    # 6: reports the server refused per agent (issue 11: values outside the bounds of
+    # printerhq/limits.py or the clock window): how many, and the latest reason, for the agents
+    # listing. Rows before this migration had none refused (such reports made a 500 then).
+    [
+        "ALTER TABLE agents ADD COLUMN reports_refused BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE agents ADD COLUMN last_refusal TEXT",
+        "ALTER TABLE agents ADD COLUMN last_refusal_at DOUBLE PRECISION",
+    ],
 ]
 
 DIALECT_TYPES = {

@@ -624,6 +624,21 @@ class Store:
                     )
         return IngestResult(duplicate=False, reports=len(reports))
 
+    async def count_refused(self, agent: Agent, refused: int, reason: str) -> None:
+        """Add ``refused`` reports to the agent's count of refused reports, with the latest
+        reason (shown by ``/api/v1/agents``)."""
+
+        def work(conn):
+            with self.dialect.transaction(conn):
+                self._x(
+                    conn,
+                    "UPDATE agents SET reports_refused = reports_refused + ?, last_refusal = ?, "
+                    "last_refusal_at = ? WHERE id = ?",
+                    (refused, reason, time.time(), agent.id),
+                )
+
+        await self.run(work)
+
     # -- queries -------------------------------------------------------------------------------
     async def list_devices(self) -> list[dict]:
         def work(conn):

@@ -382,6 +382,7 @@ class Uplink:
                     continue
                 if isinstance(error, _ServerFault):
                     await self._server_fault(error)
+                    progressed[0] = False  # back off further even if earlier batches went through
                 elif isinstance(error, AuthError):
                     log.error("server refused the upload token: %s", error)
                     self.refusal = str(error)

@@ -221,6 +221,9 @@ def decode_header(data: bytes) -> Header:
 def decode_batch(data: bytes) -> Batch:
     """Decode and validate an inflated batch; raise ``WireError`` with an HTTP status.
 
+    All or nothing: one report outside the schema refuses the batch. The server reads batches
+    with :func:`decode_batch_reports` instead, which refuses such a report alone.
+
     Same major, minor up to ours: strict (an unknown field is an error). Same major, newer minor:
     fields we do not know are dropped here, at the boundary, and never reach the store; the
     caller sees ``batch.minor > WIRE_MINOR`` and counts it. Another major: ``IncompatibleVersion``.

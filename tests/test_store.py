@@ -305,3 +305,38 @@ async def test_rows_stored_before_the_bounds_read_back_on_both_databases(store):
         ).fetchone()
     )
     assert tuple(listing) == (3, "batch c, report 4: too old")
+
+
+async def test_health_check_does_not_queue_behind_a_full_pool(store, monkeypatch):
+    """/healthz reads on a connection of its own: with every pooled connection busy (a burst
+    of ingest) it still answers; a failure drops that connection and the next check reconnects."""
+    release = trio.Event()
+    holding = 0
+
+    async def hold() -> None:
+        nonlocal holding
+        async with store._slots:
+            holding += 1
+            await release.wait()
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(store._slots.value):
+            nursery.start_soon(hold)
+        while holding < 1 or store._slots.value:
+            await trio.sleep(0.01)
+        answered = None
+        with trio.move_on_after(60):  # a hang guard, not a timing: the old check waited for ever
+            answered = await store.health()
+        release.set()
+    assert answered == migrations.LATEST
+
+    def refuse():
+        raise OSError("database unreachable")
+
+    store._health_conn.close()
+    store._health_conn = None
+    monkeypatch.setattr(store.dialect, "connect", refuse)
+    with pytest.raises(OSError):
+        await store.health()
+    monkeypatch.undo()
+    assert await store.health() == migrations.LATEST

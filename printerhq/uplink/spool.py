@@ -33,6 +33,7 @@ SPOOL_FILE = "spool.sqlite3"
 RESERVE_FILE = "reserve"
 RESERVE_BYTES = 128 << 10
 ACK_CHUNK = 16  # reports deleted per transaction on acknowledgement
+NOT_KEPT = " (report not kept: the disk under the spool was full)"
 
 
 class SpoolError(RuntimeError):
@@ -237,7 +238,7 @@ class Spool:
 
         return self._transaction(work, drain=True)
 
-    def _remove(self, batch_id: str, reason: str | None) -> tuple[int, int]:
+    def _remove(self, batch_id: str, reason: str | None, keep: bool = True) -> tuple[int, int]:
         row = self._db.execute(
             "SELECT first_seq, last_seq FROM batches WHERE batch_id = ?", (batch_id,)
         ).fetchone()
@@ -252,8 +253,9 @@ class Spool:
         if reason is not None:
             self._db.execute(
                 "INSERT INTO rejected(batch_id, data, reason, rejected_at) "
-                "SELECT ?, data, ?, ? FROM reports WHERE seq BETWEEN ? AND ?",
-                (batch_id, reason, time.time(), first, last),
+                "SELECT ?, CASE WHEN ? THEN data ELSE X'' END, ?, ? FROM reports "
+                "WHERE seq BETWEEN ? AND ?",
+                (batch_id, keep, reason if keep else reason + NOT_KEPT, time.time(), first, last),
             )
         self._db.execute("DELETE FROM reports WHERE seq BETWEEN ? AND ?", (first, last))
         self._db.execute("DELETE FROM batches WHERE batch_id = ?", (batch_id,))
@@ -304,7 +306,13 @@ class Spool:
     def reject(self, batch_id: str, reason: str) -> int:
         """Move a batch the server refused as invalid out of the queue, keeping it for
         inspection."""
-        size, count = self._transaction(lambda: self._remove(batch_id, reason), drain=True)
+        try:
+            size, count = self._transaction(lambda: self._remove(batch_id, reason), drain=True)
+        except SpoolFullError:
+            # No room for a copy: keep the reason, not the reports, rather than block the queue.
+            size, count = self._transaction(
+                lambda: self._remove(batch_id, reason, keep=False), drain=True
+            )
         self._bytes -= size
         self._count -= count
         self._ensure_reserve()
@@ -316,7 +324,7 @@ class Spool:
         is acknowledged. A crash in between resends the batch; the server answers "duplicate"
         with the same refusals, and a copy already made is not made twice."""
 
-        def work() -> None:
+        def work(keep: bool) -> None:
             row = self._db.execute(
                 "SELECT first_seq, last_seq FROM batches WHERE batch_id = ?", (batch_id,)
             ).fetchone()
@@ -334,13 +342,27 @@ class Spool:
                 text = f"report {index}: {reason}"
                 self._db.execute(
                     "INSERT INTO rejected(batch_id, data, reason, rejected_at) "
-                    "SELECT ?, data, ?, ? FROM reports WHERE seq = ? AND NOT EXISTS "
-                    "(SELECT 1 FROM rejected WHERE batch_id = ? AND reason = ?)",
-                    (batch_id, text, time.time(), seqs[index], batch_id, text),
+                    "SELECT ?, CASE WHEN ? THEN data ELSE X'' END, ?, ? FROM reports "
+                    "WHERE seq = ? AND NOT EXISTS "
+                    "(SELECT 1 FROM rejected WHERE batch_id = ? AND reason LIKE ? || '%')",
+                    (
+                        batch_id,
+                        keep,
+                        text if keep else text + NOT_KEPT,
+                        time.time(),
+                        seqs[index],
+                        batch_id,
+                        text.replace("%", "_"),
+                    ),
                 )
 
         if refused:
-            self._transaction(work, drain=True)
+            try:
+                self._transaction(lambda: work(True), drain=True)
+            except SpoolFullError:
+                # No room for copies: the reasons are kept, the reports not, and the queue
+                # flows (a full disk must not turn refused reports into a poison batch).
+                self._transaction(lambda: work(False), drain=True)
         return self.ack(batch_id)
 
     # -- reading ---------------------------------------------------------------------------

@@ -322,9 +322,26 @@ def decode_batch_reports(data: bytes) -> tuple[Batch, list[Refused]]:
     validate_batch_shape(shape)
     if len(envelope.reports) > MAX_REPORTS_PER_BATCH:
         raise WireError(f"more than {MAX_REPORTS_PER_BATCH} reports in one batch", 413)
+    reports, refused = decode_reports(envelope.reports, tolerant)
+    batch = Batch(
+        batch_id=envelope.batch_id,
+        agent=envelope.agent,
+        reports=reports,
+        wire=envelope.wire,
+        minor=envelope.minor,
+    )
+    return batch, refused
+
+
+def decode_reports(
+    raws: list[msgspec.Raw], tolerant: bool = False
+) -> tuple[list[DeviceReport], list[Refused]]:
+    """Each raw report decoded on its own: ``(the valid ones in order, refusals by index in
+    raws)``. A report of another ``schema`` raises ``IncompatibleVersion`` (the whole message is
+    of a version this server cannot read). ``tolerant``: a newer minor's unknown fields dropped."""
     reports: list[DeviceReport] = []
     refused: list[Refused] = []
-    for index, raw in enumerate(envelope.reports):
+    for index, raw in enumerate(raws):
         try:
             schema = _schema_only_decoder.decode(raw).schema
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
@@ -339,14 +356,7 @@ def decode_batch_reports(data: bytes) -> tuple[Batch, list[Refused]]:
             reports.append(_decode_report(raw, tolerant))
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             refused.append(Refused(index=index, reason=str(exc)[:MAX_REASON]))
-    batch = Batch(
-        batch_id=envelope.batch_id,
-        agent=envelope.agent,
-        reports=reports,
-        wire=envelope.wire,
-        minor=envelope.minor,
-    )
-    return batch, refused
+    return reports, refused
 
 
 class StreamCompressor:

@@ -182,18 +182,11 @@ class Delta(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
 
 class DeltaBatch(msgspec.Struct, tag_field="kind", tag=KIND, **_options):
     """Kind ``delta_batch``: a batch (one id, acknowledged as a whole) of full reports and
-    deltas. The server rebuilds every delta into a full report before it stores anything."""
+    deltas. The server rebuilds every delta into a full report before it stores anything.
 
-    batch_id: str
-    agent: str
-    wire: int
-    minor: int
-    reports: list[model.DeviceReport] = []
-    deltas: list[Delta] = []
-
-
-class RawDeltaBatch(msgspec.Struct, tag_field="kind", tag=KIND, **_options):
-    """What the agent encodes: the same msgpack as ``DeltaBatch``, full reports as spooled."""
+    The full reports stay raw here: each is decoded on its own (``wire.decode_reports``), so one
+    report outside the model's bounds is refused alone, by its position in the message (the full
+    reports first, then the deltas), never the whole batch."""
 
     batch_id: str
     agent: str
@@ -266,8 +259,11 @@ class Bases:
         # address -> the acknowledged reading: (digest, canonical bytes, scanned_at, deltas sent
         # since the last full reading). Bytes, not trees: a few hundred bytes per printer.
         self._bases: dict[str, tuple[bytes, bytes, float, int]] = {}
-        self._sent: dict[str, list[tuple[str, tuple[bytes, bytes, float, int]]]] = {}
+        self._sent: dict[str, list[tuple[int, str, tuple[bytes, bytes, float, int]]]] = {}
         self._with_deltas: dict[str, int] = {}  # batch id -> deltas in it, until answered
+        # batch id -> the spool position of each report in message order (full reports first,
+        # then deltas): the server names a refused report by its position in the message.
+        self._order: dict[str, list[int]] = {}
         self.deltas = 0
         self.full = 0
 
@@ -280,14 +276,17 @@ class Bases:
         remembered: they are bases once acknowledged."""
         full: list[bytes] = []
         deltas: list[Delta] = []
-        sent: list[tuple[str, tuple[bytes, bytes, float, int]]] = []
-        for spooled in reports:
+        full_at: list[int] = []  # spool position of each full report
+        delta_at: list[int] = []  # ... and of each delta
+        sent: list[tuple[int, str, tuple[bytes, bytes, float, int]]] = []
+        for position, spooled in enumerate(reports):
             try:
                 data = canonical(spooled)
             except (msgspec.DecodeError, msgspec.ValidationError):
                 # Not a report of this model: sent as it is, for the server to refuse (and
                 # the uplink to quarantine); never a base.
                 full.append(spooled)
+                full_at.append(position)
                 continue
             tree = msgspec.msgpack.decode(data)
             address = _address(tree)
@@ -300,13 +299,16 @@ class Bases:
                     patch = None  # nothing saved: the whole reading is as small
             if patch is not None and base is not None:
                 deltas.append(Delta(base=base[0], result=name, patch=patch))
+                delta_at.append(position)
                 count = base[3] + 1
             else:
                 full.append(data)
+                full_at.append(position)
                 count = 0
             if address is not None:
-                sent.append((address, (name, data, _scanned_at(tree), count)))
+                sent.append((position, address, (name, data, _scanned_at(tree), count)))
         self._sent[batch_id] = sent
+        self._order[batch_id] = full_at + delta_at
         if deltas:
             self._with_deltas[batch_id] = len(deltas)
         else:
@@ -319,7 +321,7 @@ class Bases:
         """A ``delta_batch`` message of ``reports`` (spooled ``model.encode`` bytes)."""
         full, deltas = self.split(batch_id, reports)
         return wire.encode(
-            RawDeltaBatch(
+            DeltaBatch(
                 batch_id=batch_id,
                 agent=agent,
                 wire=wire.WIRE_VERSION,
@@ -333,10 +335,23 @@ class Bases:
         """Did ``batch_id``, as last encoded, carry deltas?"""
         return batch_id in self._with_deltas
 
-    def acknowledged(self, batch_id: str) -> None:
-        """The server stored ``batch_id``: its readings are the new bases."""
+    def spool_positions(self, batch_id: str, positions: list[int]) -> list[int]:
+        """The spool positions of the reports at ``positions`` of ``batch_id`` as last encoded
+        (a refusal names a report by its place in the message; a position the message never
+        had is left as it is, for the spool to ignore)."""
+        order = self._order.get(batch_id)
+        if order is None:
+            return list(positions)
+        return [order[p] if 0 <= p < len(order) else p for p in positions]
+
+    def acknowledged(self, batch_id: str, refused: frozenset[int] = frozenset()) -> None:
+        """The server stored ``batch_id``: its readings are the new bases, except those at the
+        spool positions in ``refused`` (the server did not store them: no base)."""
         self._with_deltas.pop(batch_id, None)
-        for address, reading in self._sent.pop(batch_id, []):
+        self._order.pop(batch_id, None)
+        for position, address, reading in self._sent.pop(batch_id, []):
+            if position in refused:
+                continue
             previous = self._bases.pop(address, None)
             if previous is not None and previous[2] > reading[2]:
                 self._bases[address] = previous  # an older reading acknowledged late
@@ -348,6 +363,7 @@ class Bases:
     def dropped(self, batch_id: str) -> None:
         """``batch_id`` was not stored (refused): nothing changes."""
         self._sent.pop(batch_id, None)
+        self._order.pop(batch_id, None)
         self._with_deltas.pop(batch_id, None)
 
     def forget(self) -> None:

@@ -37,3 +37,11 @@ MAX_TABLE_ROWS = 256
 # wait in a spool for a long time, but none comes from the future beyond plain clock skew.
 MAX_REPORT_AGE = 400 * 86400
 MAX_CLOCK_SKEW = 86400
+
+# Lists of problems a report carries (``DeviceReport.invalid`` and ``errors``): one entry per
+# field that failed, so a device with many bad table rows may have more than one table's worth.
+MAX_PROBLEMS = 4 * MAX_TABLE_ROWS
+
+# Bounds any timestamp must meet before it is compared with the server's clock: finite, not
+# before 1970 and not after 2**33 s (year 2242). A float outside is never a real clock reading.
+MAX_TIMESTAMP = float(2**33)

@@ -58,6 +58,7 @@ def version_text() -> str:
 MAX_COMPRESSED_BYTES = 1 << 20  # one message/body on the wire
 MAX_DECOMPRESSED_BYTES = 8 << 20  # a batch after inflation: bounds zip bombs
 MAX_REPORTS_PER_BATCH = 500
+MAX_REASON = 200  # characters of a refusal's reason sent back to the agent
 
 _options = dict(forbid_unknown_fields=True, omit_defaults=True, kw_only=True)
 
@@ -109,14 +110,25 @@ def raw_batch(
     )
 
 
+class Refused(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """One report of a batch the server did not store: its position in ``Batch.reports`` and
+    why (``"<field path>: <bound>"``, at most ``MAX_REASON`` characters)."""
+
+    index: int
+    reason: str
+
+
 class Ack(msgspec.Struct, omit_defaults=True, kw_only=True):
     """The server's answer to one batch. ``duplicate`` means it was stored by an earlier attempt.
+    ``refused`` (added in 1.0 without a minor bump, see docs/wire.md): reports of an
+    acknowledged batch that the server did not store, by index; every other report was stored.
     Agents read it tolerantly: a newer server may add fields."""
 
     batch_id: str
     ok: bool = True
     duplicate: bool = False
     error: str | None = None
+    refused: list[Refused] = []
 
 
 class WireError(ValueError):
@@ -219,6 +231,9 @@ def decode_header(data: bytes) -> Header:
 def decode_batch(data: bytes) -> Batch:
     """Decode and validate an inflated batch; raise ``WireError`` with an HTTP status.
 
+    All or nothing: one report outside the schema refuses the batch. The server reads batches
+    with :func:`decode_batch_reports` instead, which refuses such a report alone.
+
     Same major, minor up to ours: strict (an unknown field is an error). Same major, newer minor:
     fields we do not know are dropped here, at the boundary, and never reach the store; the
     caller sees ``batch.minor > WIRE_MINOR`` and counts it. Another major: ``IncompatibleVersion``.
@@ -246,6 +261,112 @@ def decode_batch(data: bytes) -> Batch:
         raise WireError(f"malformed msgpack: {exc}", 400) from None
     validate_batch_shape(batch)
     return batch
+
+
+# -- per-report admission (server side) ---------------------------------------------------------
+# One bad report must not cost the others their place: the batch's envelope is decoded first with
+# each report left as raw msgpack, then every report on its own. A report outside the schema
+# (a bound of printerhq.limits broken, a field unknown) is refused by index; the rest is stored.
+
+
+class _ReportsRaw(msgspec.Struct, **_options):
+    """A batch with its reports still raw (strict envelope: this server's minor or older)."""
+
+    batch_id: str
+    agent: str
+    reports: list[msgspec.Raw]
+    wire: int = LEGACY_WIRE
+    minor: int = 0
+
+
+class _SchemaOnly(msgspec.Struct):
+    """The ``schema`` of one report, read before the report itself (unknown fields allowed)."""
+
+    schema: int = 1
+
+
+_raw_batch_decoder = msgspec.msgpack.Decoder(_ReportsRaw)
+_tolerant_raw_batch_decoder = msgspec.msgpack.Decoder(_tolerant(_ReportsRaw, {}))
+_schema_only_decoder = msgspec.msgpack.Decoder(_SchemaOnly)
+_report_decoder = msgspec.msgpack.Decoder(DeviceReport)
+_tolerant_report_decoder = msgspec.msgpack.Decoder(_tolerant(DeviceReport, {}))
+
+
+def _decode_report(raw: msgspec.Raw, tolerant: bool) -> DeviceReport:
+    if not tolerant:
+        return _report_decoder.decode(raw)
+    return msgspec.convert(_tolerant_report_decoder.decode(raw), DeviceReport, from_attributes=True)
+
+
+def decode_batch_reports(data: bytes) -> tuple[Batch, list[Refused]]:
+    """Decode an inflated batch report by report: ``(batch of the valid reports, refusals)``.
+
+    The envelope (id, agent, versions, size) is all or nothing as in :func:`decode_batch`
+    (``WireError``); a report of another ``schema`` refuses the whole batch (409, the agent keeps
+    it). A report that is well-formed msgpack but outside the schema is refused alone, named by
+    its index in the batch as sent; ``Batch.reports`` keeps the others in order.
+    """
+    if len(data) > MAX_DECOMPRESSED_BYTES:
+        raise WireError("batch too large", 413)
+    header = decode_header(data)
+    if header.kind != "batch":
+        raise WireError(f"unsupported message kind {header.kind[:32]!r}", 422)
+    if header.wire != WIRE_VERSION:
+        raise IncompatibleVersion(
+            f"the agent speaks wire {header.wire}.{header.minor}; this server "
+            f"wire {WIRE_VERSION}.{WIRE_MINOR}: {_advice(header.wire, WIRE_VERSION)}"
+        )
+    tolerant = header.minor > WIRE_MINOR
+    try:
+        if tolerant:
+            envelope = msgspec.convert(
+                _tolerant_raw_batch_decoder.decode(data), _ReportsRaw, from_attributes=True
+            )
+        else:
+            envelope = _raw_batch_decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        raise WireError(f"schema: {exc}", 422) from None
+    except msgspec.DecodeError as exc:
+        raise WireError(f"malformed msgpack: {exc}", 400) from None
+    shape = Batch(batch_id=envelope.batch_id, agent=envelope.agent, reports=[])
+    validate_batch_shape(shape)
+    if len(envelope.reports) > MAX_REPORTS_PER_BATCH:
+        raise WireError(f"more than {MAX_REPORTS_PER_BATCH} reports in one batch", 413)
+    reports, refused = decode_reports(envelope.reports, tolerant)
+    batch = Batch(
+        batch_id=envelope.batch_id,
+        agent=envelope.agent,
+        reports=reports,
+        wire=envelope.wire,
+        minor=envelope.minor,
+    )
+    return batch, refused
+
+
+def decode_reports(
+    raws: list[msgspec.Raw], tolerant: bool = False
+) -> tuple[list[DeviceReport], list[Refused]]:
+    """Each raw report decoded on its own: ``(the valid ones in order, refusals by index in
+    raws)``. A report of another ``schema`` raises ``IncompatibleVersion`` (the whole message is
+    of a version this server cannot read). ``tolerant``: a newer minor's unknown fields dropped."""
+    reports: list[DeviceReport] = []
+    refused: list[Refused] = []
+    for index, raw in enumerate(raws):
+        try:
+            schema = _schema_only_decoder.decode(raw).schema
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            refused.append(Refused(index=index, reason=f"not a report: {exc}"[:MAX_REASON]))
+            continue
+        if schema != SCHEMA_VERSION:
+            raise IncompatibleVersion(
+                f"a report of schema {schema}; this server reads schema "
+                f"{SCHEMA_VERSION}: {_advice(schema, SCHEMA_VERSION)}"
+            )
+        try:
+            reports.append(_decode_report(raw, tolerant))
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            refused.append(Refused(index=index, reason=str(exc)[:MAX_REASON]))
+    return reports, refused
 
 
 class StreamCompressor:

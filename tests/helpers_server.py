@@ -23,8 +23,13 @@ from printerhq import model
 REPO = Path(__file__).resolve().parent.parent
 
 
+# 30 days before this test process started: inside the server's window of accepted scan times
+# (printerhq.limits: MAX_REPORT_AGE back, MAX_CLOCK_SKEW ahead), fixed so reports repeat.
+RECENT = float(int(time.time()) - 30 * 86400)
+
+
 def make_report(
-    i: int, *, address_base: str = "127.0.1", serials: int = 13, t0: float = 1.7e9
+    i: int, *, address_base: str = "127.0.1", serials: int = 13, t0: float = RECENT
 ) -> model.DeviceReport:
     """A plausible printer report; ``i`` makes it unique (scanned_at and the counter value)."""
     return model.DeviceReport(

@@ -122,9 +122,29 @@ def test_wrong_token_is_refused_and_nothing_is_lost(simulator, server, tmp_path)
     result = scan_and_upload(
         simulator, server, "not-a-real-token", tmp_path / "spool", "--upload-timeout", "2"
     )
-    assert result.returncode == 3
+    # A refusal is a failure (1), not "reports waiting" (3): retrying will not help; the line
+    # says so and where the reports wait.
+    assert result.returncode == 1, result.stderr
+    assert "refused the upload" in result.stderr and "wait in" in result.stderr
     assert "not-a-real-token" not in result.stdout + result.stderr
     assert devices_on(server) == {}
+
+
+def test_upload_refused_with_403_is_a_failure(simulator, server, tmp_path):
+    """Issue 11 item 6: the token of site-a uploading as another agent is answered 403; main
+    printed "uploaded ... (0 batches acknowledged)" and exited 0."""
+    token = server.admin("add-agent", "site-a").split()[-1]
+    spool = tmp_path / "spool"
+    result = scan_and_upload(simulator, server, token, spool, "--agent", "site-b")
+    assert result.returncode == 1, result.stderr
+    assert "403" in result.stderr and "refused the upload" in result.stderr
+    assert "uploaded to" not in result.stderr
+    assert f"wait in {spool}" in result.stderr
+    assert devices_on(server) == {}
+    # Nothing was thrown away: the next run with the right name delivers every report.
+    again = scan_and_upload(simulator, server, token, spool, "--agent", "site-a")
+    assert again.returncode == 0, again.stderr
+    assert len(devices_on(server)) == sum(is_printer_recording(f) for f in FIXTURES)
 
 
 def test_upload_needs_a_token():

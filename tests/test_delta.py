@@ -93,7 +93,8 @@ def _ack_cycle(bases: delta.Bases, batch_id: str, reports: list[model.DeviceRepo
 
 def _rebuild_all(batch: delta.DeltaBatch, stored: dict[bytes, bytes]) -> list[model.DeviceReport]:
     """What the server does: resolve each delta against the readings it holds by digest."""
-    out = list(batch.reports)
+    out, refused = wire.decode_reports(batch.reports)
+    assert not refused
     for d in batch.deltas:
         if d.base not in stored:
             raise delta.base_unknown("no such base")
@@ -185,7 +186,7 @@ def test_a_delta_against_a_base_the_server_lacks_is_refused_and_the_agent_sends_
     bases.dropped("b2")
     bases.forget()
     again = _ack_cycle(bases, "b2", [second])
-    assert again.reports == [second] and not again.deltas
+    assert wire.decode_reports(again.reports) == ([second], []) and not again.deltas
 
 
 def test_a_wrong_base_or_a_forged_result_never_becomes_a_report():

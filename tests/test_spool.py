@@ -113,6 +113,58 @@ def test_rejected_batches_leave_the_queue_but_stay_on_disk(tmp_path):
     assert spool.rejected() == [(batch_id, "422 schema")]
 
 
+def test_refused_reports_of_an_acknowledged_batch_are_kept_once(tmp_path, monkeypatch):
+    spool = Spool(tmp_path)
+    for data in (b"good-0", b"bad-1", b"good-2", b"bad-3"):
+        spool.add(data)
+    batch_id, _ = spool.seal()
+    refused = [(1, "$.counters[0].value: too large"), (3, "$.scanned_at: ahead"), (9, "no such")]
+    # A crash after the refused reports were copied and before the acknowledgement: the batch is
+    # resent, the server answers duplicate with the same refusals, and nothing is copied twice.
+    monkeypatch.setattr(spool, "ack", lambda batch_id: (_ for _ in ()).throw(OSError("crash")))
+    with pytest.raises(OSError):
+        spool.ack_with_refusals(batch_id, refused)
+    monkeypatch.undo()
+    assert spool.next_batch()[0] == batch_id  # still queued
+    assert spool.ack_with_refusals(batch_id, refused) == 4
+    assert spool.count == 0 and spool.next_batch() is None
+    kept = spool._db.execute("SELECT data, reason FROM rejected ORDER BY rowid").fetchall()
+    assert kept == [
+        (b"bad-1", "report 1: $.counters[0].value: too large"),
+        (b"bad-3", "report 3: $.scanned_at: ahead"),
+    ]
+    assert spool.rejected_count() == 2
+
+
+def test_without_room_for_copies_the_reasons_are_kept_and_the_queue_flows(tmp_path, monkeypatch):
+    spool = Spool(tmp_path)
+    for data in (b"a", b"b", b"c", b"d"):
+        spool.add(data)
+    first, _ = spool.seal(2)
+    second, _ = spool.seal(2)
+    real = spool._transaction_once
+    calls = []
+
+    def full_once(work):  # the copying attempt of each settlement finds the disk full
+        calls.append(1)
+        if len(calls) in (1, 3):  # reject's copy, then ack_with_refusals' copies
+            raise spool_module.SpoolFullError("disk full")
+        return real(work)
+
+    monkeypatch.setattr(spool, "_transaction_once", full_once)
+    monkeypatch.setattr(spool, "_transaction", lambda work, drain=False: full_once(work))
+    spool.reject(first, "422 bad batch")
+    spool.ack_with_refusals(second, [(1, "too long")])
+    monkeypatch.undo()
+    assert spool.count == 0 and spool.next_batch() is None
+    kept = spool._db.execute("SELECT data, reason FROM rejected ORDER BY rowid").fetchall()
+    assert kept == [
+        (b"", "422 bad batch" + spool_module.NOT_KEPT),
+        (b"", "422 bad batch" + spool_module.NOT_KEPT),
+        (b"", "report 1: too long" + spool_module.NOT_KEPT),
+    ]
+
+
 async def test_async_spool_next_batch_resends_sealed_first(tmp_path):
     spool = await AsyncSpool.open(tmp_path)
     for i in range(5):

@@ -51,6 +51,28 @@ def fill(spool: Spool) -> list[bytes]:
     return written
 
 
+def test_refusals_on_a_full_disk_keep_the_reason_and_let_the_queue_flow(small_disk):
+    """Copying refused reports to ``rejected`` needs room; on a full disk the batches still leave
+    the queue (the reserve, or without room for copies the reasons alone: test_spool.py)."""
+    spool = Spool(small_disk / "spool")
+    fill(spool)
+    before = spool.count
+    settled = 0
+    while (batch := spool.next_batch()) is not None and settled < 6:
+        batch_id, reports = batch
+        if settled % 2:
+            spool.ack_with_refusals(batch_id, [(i, "too long") for i in range(len(reports))])
+        else:
+            spool.reject(batch_id, "422 bad batch")
+        settled += 1
+    reasons = [reason for _, reason in spool.rejected()]
+    assert settled == 6 and spool.count < before
+    assert any(r.startswith("422") for r in reasons) and any(
+        r.startswith("report ") for r in reasons
+    )
+    spool.close()
+
+
 def test_full_disk_raises_and_keeps_what_was_spooled(small_disk):
     spool = Spool(small_disk / "spool")
     written = fill(spool)
@@ -96,7 +118,8 @@ async def test_uplink_submit_pauses_on_full_disk_and_resumes_after_upload(small_
             with pytest.raises(SpoolFullError):
                 for i in range(100_000):
                     report = make_report(i)
-                    report.errors = [os.urandom(1500).hex()]  # big, incompressible reports
+                    # big, incompressible reports (each string within the server's 1,024 bound)
+                    report.errors = [os.urandom(500).hex() for _ in range(3)]
                     await up.submit(report)
                     reports.append(report)
             assert up.pending == len(reports)

@@ -266,3 +266,77 @@ async def test_versions_are_stored_and_old_rows_read_as_wire_1(database):
         ]
     finally:
         await new.aclose()
+
+
+async def test_rows_stored_before_the_bounds_read_back_on_both_databases(store):
+    """Issue 11: what main stored (far-future and infinite times, a 7 MiB string) reads back
+    inside the bounds; far-future rows do not pin a device; absurd ids are no device."""
+    import time
+
+    from printerhq import limits
+
+    from .test_ingest_limits import store_legacy_rows
+
+    await store.add_agent("a", "legacy-token-" + "z" * 20)
+    agent = await store.agent_for_token("legacy-token-" + "z" * 20)
+    await store_legacy_rows(store, agent)
+    horizon = time.time() + limits.MAX_CLOCK_SKEW
+    fleet = await store.fleet()
+    assert fleet and all(len(d["model"] or "") <= limits.MAX_TEXT for d in fleet)
+    for device in fleet:
+        if device["report"] is not None:
+            assert device["report"].scanned_at <= horizon
+            assert len(device["report"].identity.sys_descr or "") <= limits.MAX_TEXT
+        latest = await store.latest(device["id"])
+        assert latest is None or latest["scanned_at"] <= horizon
+        for row in await store.counter_history(device["id"]):
+            assert 0 <= row["scanned_at"] <= horizon
+    pinned = next(d for d in fleet if d["serial"] == make_report(1).identity.serial)
+    assert pinned["last_seen"] <= horizon  # a later normal reading replaced the far-future one
+    for absurd in (0, -1, 2**63, 10**30):
+        assert await store.device(absurd) is None and await store.latest(absurd) is None
+        assert not await store.device_exists(absurd)
+        assert await store.since_last_scans(absurd, 3) == 0.0
+    await store.count_refused(agent, 2, "batch b, report 0: too long")
+    await store.count_refused(agent, 1, "batch c, report 4: too old")
+    listing = await store.run(
+        lambda conn: store._x(
+            conn, "SELECT reports_refused, last_refusal FROM agents WHERE name = 'a'"
+        ).fetchone()
+    )
+    assert tuple(listing) == (3, "batch c, report 4: too old")
+
+
+async def test_health_check_does_not_queue_behind_a_full_pool(store, monkeypatch):
+    """/healthz reads on a connection of its own: with every pooled connection busy (a burst
+    of ingest) it still answers; a failure drops that connection and the next check reconnects."""
+    release = trio.Event()
+    holding = 0
+
+    async def hold() -> None:
+        nonlocal holding
+        async with store._slots:
+            holding += 1
+            await release.wait()
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(store._slots.value):
+            nursery.start_soon(hold)
+        while holding < 1 or store._slots.value:
+            await trio.sleep(0.01)
+        answered = None
+        with trio.move_on_after(60):  # a hang guard, not a timing: the old check waited for ever
+            answered = await store.health()
+        release.set()
+    assert answered == migrations.LATEST
+
+    def refuse():
+        raise OSError("database unreachable")
+
+    store._health_conn.close()
+    store._health_conn = None
+    monkeypatch.setattr(store.dialect, "connect", refuse)
+    with pytest.raises(OSError):
+        await store.health()
+    monkeypatch.undo()
+    assert await store.health() == migrations.LATEST

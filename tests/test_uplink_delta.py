@@ -13,14 +13,14 @@ from printerhq.server.run import run_server
 from printerhq.server.store import Store
 from printerhq.uplink import TlsOptions, Uplink
 
-from .helpers_server import make_report, new_token
+from .helpers_server import RECENT, make_report, new_token
 from .test_uplink_e2e import assert_exactly_once, stored_reports
 
 
 def _cycle(cycle: int, printers: int = 5) -> list[model.DeviceReport]:
     """One cycle's readings of the same ``printers`` devices: counters and levels move."""
     return [
-        msgspec.structs.replace(make_report(p), scanned_at=1.7e9 + 60 * cycle + p)
+        msgspec.structs.replace(make_report(p), scanned_at=RECENT + 60 * cycle + p)
         for p in range(printers)
     ]
 
@@ -185,7 +185,7 @@ async def test_a_server_that_refuses_the_kind_gets_plain_batches(tmp_path, monke
     import printerhq.server.app as app
 
     async def old_decode(store, agent, data):
-        return wire.decode_batch(data)  # what a 1.0 server does with any kind but "batch"
+        return wire.decode_batch_reports(data)  # what a 1.0 server does with any kind but "batch"
 
     monkeypatch.setattr(app, "decode_readings", old_decode)
     async with run_server(tmp_path / "server", insecure_http=True, websocket=False) as server:
@@ -203,3 +203,44 @@ async def test_a_server_that_refuses_the_kind_gets_plain_batches(tmp_path, monke
             stats = dict(up.stats)
     assert stats["deltas"] > 0 and stats["rejected"] == 0, stats  # tried, refused, resent
     assert_exactly_once(sent, await stored_reports(tmp_path / "server"))
+
+
+@pytest.mark.parametrize("transport", ["websocket", "http"])
+async def test_a_refused_report_in_a_delta_batch_is_the_one_set_aside(tmp_path, transport):
+    """A delta batch puts its full reports first, so the server's refusal names a position in
+    the message, not in the spool: the uplink maps it back. The refused report (a new device
+    whose reading is older than the server keeps) goes to the rejected table, the deltas of
+    the known devices around it are stored, and the refused reading never becomes a base."""
+    async with run_server(
+        tmp_path / "server", insecure_http=True, websocket=transport == "websocket"
+    ) as server:
+        token = new_token()
+        await server.store.add_agent("a", token)
+        async with Uplink(
+            f"http://127.0.0.1:{server.port}",
+            token,
+            tmp_path / "spool",
+            agent="a",
+            insecure=True,
+            transport=transport,
+        ) as up:
+            sent = await _upload_cycles(up, range(1))
+            stale = msgspec.structs.replace(make_report(9), scanned_at=RECENT - 500 * 86400)
+            second = _cycle(1)
+            async with up.holding():  # spool order: delta, refused full report, deltas
+                for report in [second[0], stale, *second[1:]]:
+                    await up.submit(report)
+            assert await up.flush(10), up.stats
+            stats = dict(up.stats)
+            spool = up._open_spool.sync
+            rejected = spool.rejected()
+            kept = [
+                model.decode_device_report(bytes(row[0]))
+                for row in spool._db.execute("SELECT data FROM rejected")
+            ]
+            bases = len(up.bases)
+    assert stats["deltas"] == 5 and stats["refused_reports"] == 1, stats
+    assert len(rejected) == 1 and "report 1:" in rejected[0][1], rejected
+    assert kept == [stale]  # the refused report itself, not the delta in its message position
+    assert bases == 5  # the refused device has no base: its next reading goes whole
+    assert_exactly_once(sent + second, await stored_reports(tmp_path / "server"))

@@ -138,7 +138,7 @@ _reports = st.builds(
         is_printer=st.booleans(),
         vendor=st.none() | _names,
         serial=st.none() | _names,
-        uptime_ticks=st.none() | st.integers(0, 2**32),
+        uptime_ticks=st.none() | st.integers(0, 2**32 - 1),
     ),
     scanned_at=st.floats(0, 4e9),
     protocol=st.sampled_from([None, "snmpv1", "snmpv2c", "snmpv3"]),

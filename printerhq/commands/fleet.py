@@ -19,9 +19,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-import msgspec
 import trio
 
+from .. import model
 from ..cmdline import options
 from ..cmdline.exits import FAILURE, OK, USAGE
 from ..model import DeviceReport
@@ -39,6 +39,10 @@ MAX_TIMEOUT = 3600.0
 
 class FleetError(Exception):
     """A failure worth one clear line to the user (dead server, bad token, unverified TLS)."""
+
+
+class NotFound(FleetError):
+    """A 404: no such device, or no reading of it the server can show."""
 
 
 class FleetClient:
@@ -68,7 +72,7 @@ class FleetClient:
                 "(agent tokens can upload but not read the fleet)"
             )
         if response.status_code == 404:
-            raise FleetError(f"{path}: not found on {self.url}")
+            raise NotFound(f"{path}: not found on {self.url}")
         if response.status_code != 200:
             raise FleetError(f"{self.url}{path} answered {response.status_code}")
         try:
@@ -109,10 +113,27 @@ class FleetClient:
 
 def as_report(latest: dict[str, Any]) -> DeviceReport:
     """The ``report`` of a ``GET /api/v1/devices/{id}`` answer as a typed ``DeviceReport``."""
-    try:
-        return msgspec.convert(latest["report"], DeviceReport)
-    except (KeyError, TypeError, msgspec.ValidationError) as exc:
-        raise FleetError(f"the server sent a report this version cannot read: {exc}") from None
+    # Brought inside the model's bounds rather than refused: a server may hold reports stored
+    # before it checked them (a megabyte-long string, a time in year 300,000).
+    raw = latest.get("report") if isinstance(latest, dict) else None
+    report = model.repair_report(raw) if isinstance(raw, dict) else None
+    if report is None:
+        raise FleetError("the server sent a report this version cannot read")
+    return report
+
+
+def _unread(row: dict[str, Any]) -> DeviceReport:
+    """A device the server lists without a reading it can show: its row, with the reason."""
+    fitted = model.repair_report(
+        {
+            "identity": {k: row.get(k) for k in ("address", "vendor", "model", "serial", "mac")},
+            "scanned_at": 0.0,
+            "errors": ["the server holds no reading of this device it can show"],
+        }
+    )
+    if fitted is None:
+        raise FleetError(f"device {row.get('id')}: the server sent a row this version cannot read")
+    return fitted
 
 
 def _transport_error(url: str, exc: BaseException) -> FleetError:
@@ -173,16 +194,24 @@ async def open_fleet_client(
 # --------------------------------------------------------------------------------------------
 # Rendering of history
 # --------------------------------------------------------------------------------------------
-def _clock(t: float) -> str:
+def _clock(t: object) -> str:
     import datetime
 
-    return datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
+    try:
+        return datetime.datetime.fromtimestamp(t, datetime.UTC).strftime(  # type: ignore[arg-type]
+            "%Y-%m-%d %H:%M:%S"
+        )
+    except (OverflowError, ValueError, OSError, TypeError):
+        return "invalid time"
 
 
 def render_history(
     counters: list[dict[str, Any]], supplies: list[dict[str, Any]], rows: int = HISTORY_ROWS
 ) -> str:
     """One compact table: a line per scan (newest last), counters then supply percentages."""
+    # An older server serves rows with impossible times as they were stored (JSON null for inf).
+    counters = [c for c in counters if isinstance(c.get("scanned_at"), (int, float))]
+    supplies = [s for s in supplies if isinstance(s.get("scanned_at"), (int, float))]
     columns: list[str] = []
     by_time: dict[float, dict[str, str]] = {}
     for c in counters:
@@ -325,7 +354,12 @@ async def _fleet(args: argparse.Namespace, token: str, tls: TlsOptions, fmt: str
             rows = await client.devices()
         entries = []
         for row in rows:
-            latest = await client.latest(int(row["id"]))
+            try:
+                latest: dict[str, Any] | None = await client.latest(int(row["id"]))
+            except NotFound:
+                if args.device:
+                    raise
+                latest = None  # listed, but every reading is outside the server's clock window
             entry = {**row, "latest": latest}
             if args.history:
                 entry["counters"] = await client.counters(int(row["id"]))
@@ -333,7 +367,10 @@ async def _fleet(args: argparse.Namespace, token: str, tls: TlsOptions, fmt: str
             entries.append(entry)
     if fmt == "json":
         return safe_json(entries) + "\n"
-    reports = [(as_report(entry["latest"]), entry) for entry in entries]
+    reports = [
+        (as_report(entry["latest"]) if entry["latest"] else _unread(entry), entry)
+        for entry in entries
+    ]
     reports.sort(key=lambda pair: address_order(pair[0]))
     if fmt in STREAMED:
         stream = io.StringIO()

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import trio
 
 from ..cmdline import options
-from ..cmdline.exits import USAGE
+from ..cmdline.exits import FAILURE, REPORTS_WAITING, USAGE
 from ..engine import DEFAULT_RATE, ScanOptions
 from ..model import DeviceReport, Identity
 from ..scan.outcome import is_device
@@ -224,7 +224,7 @@ def run(args: argparse.Namespace) -> int:
         if writer is not None and wanted(report):
             writer.write(report)
 
-    upload_outcome: list[tuple[bool, str]] = []  # (all acknowledged, what to tell the user)
+    upload_outcome: list[tuple[int, str]] = []  # (exit code, what to tell the user)
 
     async def main() -> list[DeviceReport]:
         resolved, failures = await resolve(spec)
@@ -288,9 +288,12 @@ def run(args: argparse.Namespace) -> int:
         )
     for _, line in upload_outcome:
         print(safe(f"printerhq scan: {line}"), file=sys.stderr)
-    # 0 ok, 1 a device failed, 3 reports waiting in the spool (see output.scan_exit_code).
-    waiting = uploading is not None and not all(ok for ok, _ in upload_outcome)
-    return scan_exit_code(reports, reports_waiting=waiting)
+    # 1: a device failed, or the server refused the upload or reports; 3: reports are safe in
+    # the spool but not yet on the server (UploadSettings.finish; output.scan_exit_code).
+    codes = {code for code, _ in upload_outcome}
+    if FAILURE in codes:
+        return FAILURE
+    return scan_exit_code(reports, reports_waiting=REPORTS_WAITING in codes)
 
 
 def _wanted(everything: bool) -> Callable[[DeviceReport], bool]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..cmdline import options
+from ..cmdline.exits import FAILURE, OK, REPORTS_WAITING
 from ..uplink import TlsOptions, Uplink
 from .tokens import read_token
 
@@ -89,15 +90,38 @@ class UploadSettings:
     insecure: bool = False
     timeout: float = 30.0
 
-    async def finish(self, uplink: Uplink) -> tuple[bool, str]:
-        """Wait for the acknowledgements: (all acknowledged, a line saying where reports are)."""
-        if await uplink.flush(self.timeout):
-            acked = uplink.stats["acked"]
-            return True, (
-                f"uploaded to {self.url} ({acked} batch{'es' if acked != 1 else ''} acknowledged)"
+    async def finish(self, uplink: Uplink) -> tuple[int, str]:
+        """Wait for the acknowledgements: ``(exit code, a line saying where the reports are)``.
+
+        0: everything acknowledged and stored. 1: the server refused the upload (401/403: every
+        report stays spooled) or refused reports (they are in the spool's rejected table, the
+        rest is stored). 3: reports wait in the spool (no acknowledgement in time).
+        """
+        flushed = await uplink.flush(self.timeout)
+        acked = uplink.stats["acked"]
+        batches = f"{acked} batch{'es' if acked != 1 else ''} acknowledged"
+        if uplink.refusal is not None:
+            return FAILURE, (
+                f"the server {self.url} refused the upload: {uplink.refusal}; "
+                f"{uplink.pending} reports wait in {self.spool_dir} and are sent once the "
+                "token and agent name are right"
             )
+        refused = uplink.stats["refused_reports"]
+        if refused:
+            waiting = (
+                ""
+                if flushed
+                else f"; {uplink.pending} reports wait in {self.spool_dir} for the next run"
+            )
+            return FAILURE, (
+                f"the server {self.url} refused {refused} report{'s' if refused != 1 else ''} "
+                f"({uplink.stats['last_refusal']}); kept in the rejected table of the spool "
+                f"{self.spool_dir}; {batches}{waiting}"
+            )
+        if flushed:
+            return OK, f"uploaded to {self.url} ({batches})"
         why = uplink.stats.get("last_error") or "no acknowledgement in time"
-        return False, (
+        return REPORTS_WAITING, (
             f"{uplink.pending} reports not yet acknowledged by {self.url} ({why}); "
             f"they are safe in {self.spool_dir} and are sent on the next run"
         )
@@ -125,7 +149,7 @@ def upload_settings(args: argparse.Namespace) -> UploadSettings | None:
 
 @asynccontextmanager
 async def open_uplink(settings: UploadSettings) -> AsyncIterator[Uplink]:
-    settings.spool_dir.mkdir(parents=True, exist_ok=True)
+    settings.spool_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     async with Uplink(
         settings.url,
         settings.token,

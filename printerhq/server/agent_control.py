@@ -160,7 +160,8 @@ class AgentControl:
                        a.batches_total, a.reports_total, s.software_version, s.state,
                        s.remote_config, s.heartbeat_at, s.cycle, s.last_cycle,
                        s.config_applied, s.config_result_version, s.config_outcome, s.config_reason,
-                       (SELECT MAX(c.version) FROM agent_configs c WHERE c.agent_id = a.id)
+                       (SELECT MAX(c.version) FROM agent_configs c WHERE c.agent_id = a.id),
+                       a.reports_refused, a.last_refusal, a.last_refusal_at
                 FROM agents a LEFT JOIN agent_status s ON s.agent_id = a.id
                 WHERE a.role = 'agent' ORDER BY a.name""",
             ).fetchall()
@@ -185,6 +186,9 @@ class AgentControl:
             outcome,
             reason,
             wanted,
+            refused,
+            last_refusal,
+            last_refusal_at,
         ) in await self.store.run(work):
             latest = max((t for t in (seen, beat) if t is not None), default=None)
             out.append(
@@ -205,6 +209,8 @@ class AgentControl:
                         reason=reason or None,
                     ),
                     last_cycle=msgspec.json.decode(last_cycle) if last_cycle else None,
+                    # reports the server refused (docs/server.md "Limits"), with the latest why
+                    refused=dict(reports=int(refused), last=last_refusal, last_at=last_refusal_at),
                 )
             )
         return out

@@ -14,6 +14,8 @@ Tokens are never logged: log lines name the agent or the client address, never a
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 
 import msgspec
 import trio
@@ -24,7 +26,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from printerhq import control, wire
-from printerhq.server import dashboard, releases
+from printerhq.server import admission, dashboard, releases
 from printerhq.server.agent_control import AgentControl
 from printerhq.server.control_session import ConfigSignal, ControlSession
 from printerhq.server.metrics import Metrics
@@ -59,6 +61,12 @@ def _error(status: int, reason: str, code: str | None = None) -> Response:
     )
 
 
+# Inflation runs in worker threads, at most this many at once: a few KB can inflate to 8 MiB
+# (tens of ms of zlib, which releases the GIL), so other requests (``/healthz``) are served
+# meanwhile, and memory for inflated batches stays bounded (4 x 8 MiB).
+MAX_INFLATING = 4
+
+
 def _bearer(headers) -> str | None:
     value = headers.get("authorization", "")
     scheme, _, token = value.partition(" ")
@@ -80,6 +88,11 @@ def create_app(
     read API, ``/metrics`` and the dashboard without a viewer token. ``control_poll``: how often
     an agent's control session looks for a configuration set elsewhere (seconds)."""
     metrics = Metrics()
+    inflating = trio.CapacityLimiter(MAX_INFLATING)
+
+    async def inflate_in_thread(inflate: Callable[[bytes], bytes], data: bytes) -> bytes:
+        return await trio.to_thread.run_sync(inflate, data, limiter=inflating)
+
     agent_control = AgentControl(store)
     config_signal = ConfigSignal()
     if open_read:
@@ -169,14 +182,32 @@ def create_app(
 
     async def ingest_batch(
         agent: Agent, data: bytes, client: str
-    ) -> tuple[wire.Batch, IngestResult]:
-        """Decode, check and store one batch, from either transport (``WireError`` if bad)."""
-        batch = await decode_readings(store, agent, data)  # a batch, or deltas rebuilt
+    ) -> tuple[wire.Batch, IngestResult, list[wire.Refused]]:
+        """Decode, check and store one batch, from either transport (``WireError`` if the
+        envelope is bad); reports refused one by one come back by index, the rest is stored."""
+        batch, refused = await decode_readings(store, agent, data)  # a batch, or deltas rebuilt
         check_agent(agent, batch)
+        reports, refused = admission.admit(batch, refused, time.time())
         result = await store.ingest(
-            agent, batch.batch_id, batch.reports, client, version=(batch.wire, batch.minor)
+            agent, batch.batch_id, reports, client, version=(batch.wire, batch.minor)
         )
-        return batch, result
+        if refused and not result.duplicate:
+            await count_refused(agent, batch.batch_id, refused)
+        return batch, result, refused
+
+    async def count_refused(agent: Agent, batch_id: str, refused: list[wire.Refused]) -> None:
+        for item in refused:
+            metrics.refused_reports[admission.reason_label(item.reason)] += 1
+        first = f"report {refused[0].index}: {refused[0].reason}"
+        await store.count_refused(agent, len(refused), f"batch {batch_id[:64]}, {first}")
+        log.warning(
+            "agent %s: %d report(s) of batch %s refused, the rest stored; first: report %d: %s",
+            agent.name,
+            len(refused),
+            batch_id[:64],
+            refused[0].index,
+            refused[0].reason,
+        )
 
     # -- ingest over HTTPS ---------------------------------------------------------------------
     async def ingest_http(request: Request) -> Response:
@@ -197,19 +228,19 @@ def create_app(
         encoding = request.headers.get("content-encoding", "identity").lower()
         try:
             if encoding == "deflate":
-                data = wire.decompress_body(bytes(body))
+                data = await inflate_in_thread(wire.decompress_body, bytes(body))
             elif encoding == "identity":
                 data = bytes(body)
             else:
                 raise wire.WireError(f"unsupported content-encoding {encoding!r}", 415)
-            batch, result = await ingest_batch(agent, data, _client(request))
+            batch, result, refused = await ingest_batch(agent, data, _client(request))
         except wire.WireError as exc:
             return _reject("http", agent, request, exc)
         except AgentRevoked:
             metrics.rejected["revoked"] += 1
             return _error(401, "token revoked")
         _count("http", result)
-        ack = wire.Ack(batch_id=batch.batch_id, duplicate=result.duplicate)
+        ack = wire.Ack(batch_id=batch.batch_id, duplicate=result.duplicate, refused=refused)
         return Response(
             wire.encode(ack),
             media_type="application/msgpack",
@@ -315,7 +346,7 @@ def create_app(
                     await ws.close(code=1003)  # RFC 6455 §7.4.1: unsupported data
                     return
                 try:
-                    raw = inflate.decompress(data)
+                    raw = await inflate_in_thread(inflate.decompress, data)
                 except wire.WireError as exc:
                     # The shared zlib stream is unusable now: end the connection (1007/1009).
                     metrics.rejected[f"invalid_{exc.status}"] += 1
@@ -325,7 +356,7 @@ def create_app(
                 if await binary_control(agent, raw):
                     continue
                 try:
-                    batch, result = await ingest_batch(agent, raw, _client(ws))
+                    batch, result, refused = await ingest_batch(agent, raw, _client(ws))
                 except wire.WireError as exc:
                     # The error starts with the status: "409 incompatible_version: ..." is the
                     # refusal of a version that the agent recognises (it keeps the batch).
@@ -360,7 +391,13 @@ def create_app(
                 _count("websocket", result)
                 async with send_lock:
                     await ws.send_bytes(
-                        wire.encode(wire.Ack(batch_id=batch.batch_id, duplicate=result.duplicate))
+                        wire.encode(
+                            wire.Ack(
+                                batch_id=batch.batch_id,
+                                duplicate=result.duplicate,
+                                refused=refused,
+                            )
+                        )
                     )
         except WebSocketDisconnect:
             return  # the agent went away: normal
@@ -480,8 +517,7 @@ def create_app(
 
     async def healthz(request: Request) -> Response:
         try:
-            await store.ping()
-            version = await store.schema_version()
+            version = await store.health()
         except Exception as exc:  # any database failure makes the instance unhealthy
             log.error("health check failed: %s", type(exc).__name__)
             return _json({"status": "error", "error": type(exc).__name__}, 503)

@@ -30,11 +30,11 @@ from collections.abc import Callable, Iterable
 from string import Template
 from typing import Any
 
-import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from printerhq import model
 from printerhq.model import DeviceReport
 from printerhq.server.store import Store
 
@@ -113,7 +113,11 @@ def _page(
 def _when(t: float | None, now: float) -> str:
     if t is None:
         return ""
-    stamp = datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    try:
+        stamp = datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    except (OverflowError, ValueError, OSError):
+        # A time stored before the server checked them (1e13, inf, -1e18): shown, not fatal.
+        return '<span class="muted">invalid time</span>'
     age = max(0.0, now - t)
     if age < 120:
         ago = f"{age:.0f} s ago"
@@ -403,7 +407,7 @@ def routes(store: Store, *, open_read: bool = False) -> list[Route]:
                 nav=_nav(session),
             )
         latest = await store.latest(device_id)
-        report = msgspec.convert(latest["report"], DeviceReport) if latest else None
+        report = model.repair_report(latest["report"]) if latest else None
         since = await store.since_last_scans(device_id, HISTORY_ROWS)  # the newest scans only
         counters = await store.counter_history(device_id, since=since, limit=10_000)
         supplies = await store.supply_history(device_id, since=since, limit=10_000)

@@ -15,6 +15,7 @@ class Metrics:
         self.rejected: Counter[str] = Counter()  # by reason
         self.ws_connections = 0
         self.ws_open = 0
+        self.refused_reports: Counter[str] = Counter()  # reports not stored, by reason label
         self.newer_minor = 0  # batches from agents of a newer minor (unknown fields dropped)
 
     def render(self, totals: dict[str, int]) -> str:
@@ -35,6 +36,13 @@ class Metrics:
         ]
         for reason, n in sorted(self.rejected.items()):
             lines.append(f'printerhq_rejected_total{{reason="{reason}"}} {n}')
+        lines += [
+            "# HELP printerhq_reports_refused_total Reports of accepted batches that were not "
+            "stored (outside the schema's bounds or the server's clock window), by reason.",
+            "# TYPE printerhq_reports_refused_total counter",
+        ]
+        for reason, n in sorted(self.refused_reports.items()):
+            lines.append(f'printerhq_reports_refused_total{{reason="{reason}"}} {n}')
         lines += [
             "# HELP printerhq_batches_newer_minor_total Batches from agents of a newer minor "
             "wire version (fields unknown here ignored).",

@@ -143,7 +143,15 @@ MIGRATIONS: list[list[str]] = [
             config_reason TEXT
         )""",
     ],
-    # 7 (6 is the ingest validation's; when merging, keep this one after it): delta uploads
+    # 6: reports the server refused per agent (issue 11: values outside the bounds of
+    # printerhq/limits.py or the clock window): how many, and the latest reason, for the agents
+    # listing. Rows before this migration had none refused (such reports made a 500 then).
+    [
+        "ALTER TABLE agents ADD COLUMN reports_refused BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE agents ADD COLUMN last_refusal TEXT",
+        "ALTER TABLE agents ADD COLUMN last_refusal_at DOUBLE PRECISION",
+    ],
+    # 7: delta uploads
     # (printerhq.delta). ``digest`` names each reading (BLAKE2b-64 of the stored report): an
     # agent's later reading of the device may travel as a patch against it. Rows from before
     # have none; a delta against them is answered "412 base_unknown" and comes again whole.

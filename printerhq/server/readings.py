@@ -13,20 +13,32 @@ from printerhq import delta, wire
 from printerhq.server.store import Agent, Store
 
 
-async def decode_readings(store: Store, agent: Agent, data: bytes) -> wire.Batch:
-    """Decode and validate an inflated upload message (``WireError`` with an HTTP status)."""
+async def decode_readings(
+    store: Store, agent: Agent, data: bytes
+) -> tuple[wire.Batch, list[wire.Refused]]:
+    """Decode and validate an inflated upload message: ``(the batch of valid reports, the
+    refusals)``, a refusal naming a report by its position in the message (a delta batch: its
+    full reports first, then its deltas). ``WireError`` with an HTTP status when the message as
+    a whole cannot be read."""
     if wire.decode_header(data).kind != delta.KIND:
-        return wire.decode_batch(data)
+        return wire.decode_batch_reports(data)
     sent = delta.decode_batch(data)
+    reports, refused = wire.decode_reports(sent.reports, tolerant=sent.minor > wire.WIRE_MINOR)
     bases = await store.reading_bases(agent, {d.base for d in sent.deltas})
-    reports = list(sent.reports)
     for number, item in enumerate(sent.deltas):
         base = bases.get(item.base)
         if base is None:
             raise delta.base_unknown(
                 f"deltas[{number}]: no reading {item.base.hex()} of this agent is stored here"
             )
-        reports.append(delta.rebuild(base, item))
+        try:
+            reports.append(delta.rebuild(base, item))
+        except wire.WireError as exc:
+            if exc.status != 422:
+                raise  # 412: a wrong base; the agent sends the batch again in full
+            # A patch that rebuilds a report outside the bounds: that report alone.
+            reason = str(exc)[: wire.MAX_REASON]
+            refused.append(wire.Refused(index=len(sent.reports) + number, reason=reason))
     batch = wire.Batch(
         batch_id=sent.batch_id,
         agent=sent.agent,
@@ -35,4 +47,4 @@ async def decode_readings(store: Store, agent: Agent, data: bytes) -> wire.Batch
         minor=sent.minor,
     )
     wire.validate_batch_shape(batch)
-    return batch
+    return batch, refused

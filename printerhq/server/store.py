@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -22,7 +23,7 @@ from typing import Any, TypeVar
 
 import trio
 
-from printerhq import model
+from printerhq import limits, model
 from printerhq.delta import digest as reading_digest
 from printerhq.model import DeviceReport
 from printerhq.server import migrations
@@ -107,11 +108,30 @@ _DEVICE_COLUMNS = (
     "last_seen",
     "agent",
 )
+# Text columns are cut on the way out: rows stored before the bounds of printerhq.limits may
+# hold a megabyte-long model name (substr is the same in SQLite and PostgreSQL).
 _DEVICE_FIELDS = (
-    "d.id, d.device_key, d.address, d.vendor, d.model, d.serial, d.mac, d.sys_name,"
-    " d.first_seen, d.last_seen, a.name"
+    f"d.id, d.device_key, substr(d.address, 1, {limits.MAX_TEXT}),"
+    f" substr(d.vendor, 1, {limits.MAX_TEXT}), substr(d.model, 1, {limits.MAX_TEXT}),"
+    f" substr(d.serial, 1, {limits.MAX_TEXT}), substr(d.mac, 1, {limits.MAX_TEXT}),"
+    f" substr(d.sys_name, 1, {limits.MAX_TEXT}), d.first_seen, d.last_seen, a.name"
 )
 _DEVICE_FROM = "FROM devices d LEFT JOIN agents a ON a.id = d.last_agent_id"
+# A stored report larger than this is left out of the fleet page (shown without its report):
+# real reports are a few KB; rows stored before the bounds held megabytes.
+MAX_SHOWN_REPORT_BYTES = 1 << 20
+# Device ids are BIGINT: an id outside is no device (not an OverflowError in the driver).
+MAX_DEVICE_ID = 2**63 - 1
+
+
+def _is_device_id(device_id: int) -> bool:
+    return 0 < device_id <= MAX_DEVICE_ID
+
+
+def _newest_allowed(now: float | None = None) -> float:
+    """The latest ``scanned_at`` a "latest reading" query considers: a row from further in the
+    future (stored before the server checked timestamps) would pin the device for ever."""
+    return (time.time() if now is None else now) + limits.MAX_CLOCK_SKEW
 
 
 def _device_row(row: Sequence[object]) -> dict[str, object]:
@@ -158,6 +178,7 @@ class _SQLite(_Dialect):
     def __init__(self, path: Path):
         self.path = path
         self.retryable = (sqlite3.OperationalError,)
+        _private_file(path)  # before any connection of this process: see _private_file
 
     def connect(self):
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -178,6 +199,26 @@ class _SQLite(_Dialect):
 
     def migration_lock(self, conn) -> None:
         pass  # BEGIN IMMEDIATE already serialises writers
+
+
+def _private_file(path: Path) -> None:
+    """Create the database file readable by its owner only (0600) before SQLite opens it; its
+    -wal and -shm files take the same mode (https://sqlite.org/tempfiles.html). A file that
+    exists keeps its owner's bits and loses group's and others'.
+
+    An existing file is never opened here: closing any descriptor of a database file drops the
+    POSIX locks every SQLite connection of this process holds on it
+    (https://sqlite.org/howtocorrupt.html section 2.2); ``chmod`` works on the path."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # SQLite's own error (a directory, no permission) is the clearer one
+    with contextlib.suppress(OSError):
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            path.chmod(mode & 0o700)
 
 
 class _Postgres(_Dialect):
@@ -221,6 +262,10 @@ class Store:
         self._idle: list[Any] = []
         self._slots = trio.Semaphore(pool_size)
         self._limiter = trio.CapacityLimiter(pool_size)
+        # /healthz has a connection of its own: behind a burst of ingest it would otherwise wait
+        # its turn in the pool for seconds, and a load balancer would pull a healthy instance.
+        self._health_conn: Any = None
+        self._health_limiter = trio.CapacityLimiter(1)
 
     @classmethod
     async def open(
@@ -242,12 +287,16 @@ class Store:
         elif database:
             raise StoreError("--database must be postgresql://... or sqlite:///path")
         else:
-            Path(data_dir).mkdir(parents=True, exist_ok=True)
+            Path(data_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
             store = cls(_SQLite(Path(data_dir) / SQLITE_NAME), pool_size or 4)
         await store.migrate(migrate_to)
         return store
 
     async def aclose(self) -> None:
+        if self._health_conn is not None:
+            with contextlib.suppress(Exception):
+                self._health_conn.close()
+            self._health_conn = None
         idle, self._idle = self._idle, []
         for conn in idle:
             with contextlib.suppress(Exception):
@@ -323,6 +372,27 @@ class Store:
         return await self.run(
             lambda c: int(self._x(c, "SELECT MAX(version) FROM schema_version").fetchone()[0])
         )
+
+    async def health(self) -> int:
+        """The schema version, read on the health check's own connection (not the pool's): a
+        database that answers at all answers at once, even while ingest fills the pool. A
+        failure drops the connection (the next check opens a new one) and raises."""
+
+        def work() -> int:
+            if self._health_conn is None:
+                self._health_conn = self.dialect.connect()
+            try:
+                row = self._x(
+                    self._health_conn, "SELECT MAX(version) FROM schema_version"
+                ).fetchone()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    self._health_conn.close()
+                self._health_conn = None
+                raise
+            return int(row[0])
+
+        return await trio.to_thread.run_sync(work, limiter=self._health_limiter)
 
     async def ping(self) -> bool:
         await self.run(lambda c: self._x(c, "SELECT 1").fetchone())
@@ -503,8 +573,10 @@ class Store:
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (device_key) DO UPDATE SET
                         address = CASE WHEN excluded.last_seen >= devices.last_seen
+                                  OR devices.last_seen > ?
                                   THEN excluded.address ELSE devices.address END,
                         last_agent_id = CASE WHEN excluded.last_seen >= devices.last_seen
+                                        OR devices.last_seen > ?
                                         THEN excluded.last_agent_id ELSE devices.last_agent_id END,
                         vendor = COALESCE(excluded.vendor, devices.vendor),
                         model = COALESCE(excluded.model, devices.model),
@@ -514,6 +586,7 @@ class Store:
                         first_seen = CASE WHEN excluded.first_seen < devices.first_seen
                                      THEN excluded.first_seen ELSE devices.first_seen END,
                         last_seen = CASE WHEN excluded.last_seen > devices.last_seen
+                                    OR devices.last_seen > ?
                                     THEN excluded.last_seen ELSE devices.last_seen END
                     RETURNING id""",
                         (
@@ -527,6 +600,9 @@ class Store:
                             seen,
                             seen,
                             agent.id,
+                            # a last_seen stored from the future (before the clock check) no
+                            # longer pins the device's address, agent and last_seen
+                            *[_newest_allowed(now)] * 3,
                         ),
                     ).fetchone()[0]
                 )
@@ -601,6 +677,21 @@ class Store:
 
         return await self.run(work) if wanted else {}
 
+    async def count_refused(self, agent: Agent, refused: int, reason: str) -> None:
+        """Add ``refused`` reports to the agent's count of refused reports, with the latest
+        reason (shown by ``/api/v1/agents``)."""
+
+        def work(conn):
+            with self.dialect.transaction(conn):
+                self._x(
+                    conn,
+                    "UPDATE agents SET reports_refused = reports_refused + ?, last_refusal = ?, "
+                    "last_refusal_at = ? WHERE id = ?",
+                    (refused, reason, time.time(), agent.id),
+                )
+
+        await self.run(work)
+
     # -- queries -------------------------------------------------------------------------------
     async def list_devices(self) -> list[dict]:
         def work(conn):
@@ -611,18 +702,23 @@ class Store:
     async def latest(self, device_id: int) -> dict | None:
         """The device's most recent report, as JSON-ready builtins."""
 
+        if not _is_device_id(device_id):
+            return None
+
         def work(conn):
             return self._x(
                 conn,
-                "SELECT report, scanned_at, received_at FROM readings WHERE device_id = ? ORDER BY"
-                " scanned_at DESC, id DESC LIMIT 1",
-                (device_id,),
+                "SELECT report, scanned_at, received_at FROM readings WHERE device_id = ? AND "
+                "scanned_at <= ? ORDER BY scanned_at DESC, id DESC LIMIT 1",
+                (device_id, _newest_allowed()),
             ).fetchone()
 
         row = await self.run(work)
         if row is None:
             return None
-        report = model.decode_device_report(bytes(row[0]))
+        report = model.repair_report(bytes(row[0]))
+        if report is None:
+            return None
         return dict(
             device_id=device_id,
             scanned_at=row[1],
@@ -634,12 +730,15 @@ class Store:
         """The ``scanned_at`` of the device's ``scans``-th newest reading (0.0 when it has fewer):
         a ``since`` that keeps only the last ``scans`` scans of a long history."""
 
+        if not _is_device_id(device_id):
+            return 0.0
+
         def work(conn):
             return self._x(
                 conn,
-                "SELECT scanned_at FROM readings WHERE device_id = ? ORDER BY scanned_at DESC "
-                "LIMIT 1 OFFSET ?",
-                (device_id, max(0, scans - 1)),
+                "SELECT scanned_at FROM readings WHERE device_id = ? AND scanned_at <= ? ORDER BY "
+                "scanned_at DESC LIMIT 1 OFFSET ?",
+                (device_id, _newest_allowed(), max(0, scans - 1)),
             ).fetchone()
 
         row = await self.run(work)
@@ -651,9 +750,9 @@ class Store:
         def work(conn):
             sql = (
                 "SELECT scanned_at, name, value FROM counter_readings WHERE device_id = ? AND "
-                "scanned_at >= ?"
+                "scanned_at >= ? AND scanned_at <= ?"
             )
-            params: tuple = (device_id, since)
+            params: tuple = (device_id, since, _newest_allowed())
             if name:
                 sql += " AND name = ?"
                 params += (name,)
@@ -670,9 +769,9 @@ class Store:
             return self._x(
                 conn,
                 "SELECT scanned_at, idx, description, kind, colour, level, capacity, percent, "
-                "state FROM supply_readings WHERE device_id = ? AND scanned_at >= ? ORDER BY "
-                "scanned_at, idx LIMIT ?",
-                (device_id, since, limit),
+                "state FROM supply_readings WHERE device_id = ? AND scanned_at >= ? AND "
+                "scanned_at <= ? ORDER BY scanned_at, idx LIMIT ?",
+                (device_id, since, _newest_allowed(), limit),
             ).fetchall()
 
         cols = (
@@ -691,6 +790,9 @@ class Store:
     async def device(self, device_id: int) -> dict | None:
         """One device's row (the fields of ``list_devices``), or ``None``."""
 
+        if not _is_device_id(device_id):
+            return None
+
         def work(conn):
             return self._x(
                 conn, f"SELECT {_DEVICE_FIELDS} {_DEVICE_FROM} WHERE d.id = ?", (device_id,)
@@ -706,24 +808,27 @@ class Store:
         def work(conn):
             return self._x(
                 conn,
-                f"""SELECT {_DEVICE_FIELDS}, r.report {_DEVICE_FROM}
-                                     LEFT JOIN readings r ON r.id = (
-                                         SELECT r2.id FROM readings r2 WHERE r2.device_id = d.id
-                                         ORDER BY r2.scanned_at DESC, r2.id DESC LIMIT 1)
-                                     ORDER BY d.id LIMIT ?""",
-                (limit,),
+                f"""SELECT {_DEVICE_FIELDS},
+                           CASE WHEN length(r.report) > ? THEN NULL ELSE r.report END
+                    {_DEVICE_FROM}
+                    LEFT JOIN readings r ON r.id = (
+                        SELECT r2.id FROM readings r2 WHERE r2.device_id = d.id
+                        AND r2.scanned_at <= ?
+                        ORDER BY r2.scanned_at DESC, r2.id DESC LIMIT 1)
+                    ORDER BY d.id LIMIT ?""",
+                (MAX_SHOWN_REPORT_BYTES, _newest_allowed(), limit),
             ).fetchall()
 
         out = []
         for row in await self.run(work):
             item = _device_row(row[:-1])
-            item["report"] = (
-                model.decode_device_report(bytes(row[-1])) if row[-1] is not None else None
-            )
+            item["report"] = model.repair_report(bytes(row[-1])) if row[-1] is not None else None
             out.append(item)
         return out
 
     async def device_exists(self, device_id: int) -> bool:
+        if not _is_device_id(device_id):
+            return False
         return await self.run(
             lambda c: (
                 self._x(c, "SELECT 1 FROM devices WHERE id = ?", (device_id,)).fetchone()

@@ -68,7 +68,7 @@ def ensure_self_signed(
     from cryptography.x509.oid import NameOID
 
     directory = Path(data_dir)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     cert_path, key_path = directory / CERT_NAME, directory / KEY_NAME
     names = list(hostnames or DEFAULT_NAMES)
     key: ec.EllipticCurvePrivateKey | None = None

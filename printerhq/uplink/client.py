@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Protocol, TypedDict
 
 import httpx
+import msgspec
 import trio
 import trio_websocket
 
@@ -60,6 +61,11 @@ class UplinkStats(TypedDict):
     control_sessions: int
     deltas: int  # readings sent as deltas (printerhq.delta)
     full_requested: int  # 412 base_unknown answers: the batch went again with full readings
+    # Added with per-report refusal (docs/wire.md "Refused reports"):
+    refused_reports: int  # reports now in the spool's rejected table (refused or set aside)
+    last_refusal: str  # the server's reason for the latest of them
+    server_errors: int  # 5xx answers and streams closed with 1011 while a batch was in flight
+    set_aside: int  # batches moved to the rejected table after repeated server errors
 
 
 class UplinkError(RuntimeError):
@@ -113,6 +119,27 @@ def is_incompatible(error: str | None, server_version: str | None) -> bool:
     )
 
 
+class _ServerFault(UplinkError):
+    """The server failed on a batch (HTTP 5xx, or the stream closed with 1011 while the batch
+    was the oldest in flight). Retried with backoff; after ``max_server_errors`` the batch is
+    set aside in the spool's rejected table so one poison batch cannot stop the queue."""
+
+    def __init__(self, batch_id: str, reason: str):
+        super().__init__(reason)
+        self.batch_id = batch_id
+        self.reason = reason
+
+
+def _closed_by_server_error(error: BaseException) -> bool:
+    """The stream closed with 1011: the server met an error it could not answer otherwise
+    (RFC 6455 §7.4.1), in our server an exception while storing a batch."""
+    return (
+        isinstance(error, trio_websocket.ConnectionClosed)
+        and error.reason is not None
+        and error.reason.code == 1011
+    )
+
+
 class _StreamUnavailable(UplinkError):
     """The server or a proxy answered the WebSocket handshake with a plain HTTP status."""
 
@@ -162,6 +189,7 @@ class Uplink:
         control: ControlEndpoint | None = None,
         incompatible_retry: float = 600.0,
         full_every: int = 96,
+        max_server_errors: int = 5,
     ):
         parsed = urllib.parse.urlsplit(url.rstrip("/"))
         self.tls = tls or TlsOptions()
@@ -198,6 +226,12 @@ class Uplink:
         self.idle_ping, self.ws_retry_after = idle_ping, ws_retry_after
         self.control = control
         self.incompatible_retry = incompatible_retry
+        self.max_server_errors = max_server_errors
+        self._server_errors: dict[str, int] = {}  # batch id -> server errors so far
+        self._in_flight: dict[str, int] = {}  # the stream's batches awaiting their ack
+        # The server's refusal of this agent (401/403): set until a batch is accepted again.
+        # ``flush`` stops waiting while it is set: nothing will be acknowledged.
+        self.refusal: str | None = None
         self.connector = Connector(self.host, self.port, self.secure, self.tls)
         self.stats = UplinkStats(
             batches_sent=0,
@@ -213,6 +247,10 @@ class Uplink:
             control_sessions=0,
             deltas=0,
             full_requested=0,
+            refused_reports=0,
+            last_refusal="",
+            server_errors=0,
+            set_aside=0,
         )
         # What the server acknowledged, per device: later readings go as deltas against it
         # (printerhq.delta), to a server that named a wire version that reads them.
@@ -307,13 +345,16 @@ class Uplink:
             self._waiting = 0
 
     async def flush(self, timeout: float) -> bool:
-        """Wait until the server acknowledged every spooled report; ``False`` on timeout."""
+        """Wait until the server acknowledged every spooled report; ``False`` on timeout, or at
+        once when the server refuses this agent (``refusal``: a bad or revoked token, 401/403)."""
         assert self._spool is not None
         with trio.move_on_after(timeout):
             while self._spool.count:
                 changed = self._changed
                 if not self._spool.count:
                     break
+                if self.refusal is not None:
+                    return False
                 await changed.wait()
             return True
         return False
@@ -383,8 +424,13 @@ class Uplink:
                         self._incompatible_logged = True
                     await trio.sleep(self.incompatible_retry)
                     continue
-                if isinstance(error, AuthError):
+                if isinstance(error, _ServerFault):
+                    await self._server_fault(error)
+                    progressed[0] = False  # back off further even if earlier batches went through
+                elif isinstance(error, AuthError):
                     log.error("server refused the upload token: %s", error)
+                    self.refusal = str(error)
+                    self._notify()
                     backoff = self.backoff_max
                 else:
                     log.warning(
@@ -400,16 +446,29 @@ class Uplink:
             return  # the batch stays sealed in the spool and goes again, whole
         self._sent_as_delta.discard(ack.batch_id)
         if ack.ok:
-            self.bases.acknowledged(ack.batch_id)
+            if ack.refused:
+                # The server names a refused report by its place in the message as sent (a
+                # delta batch puts its full reports first); the spool counts its own order.
+                ack = self._in_spool_order(ack)
+            self.bases.acknowledged(ack.batch_id, frozenset(r.index for r in ack.refused))
         else:
             self.bases.dropped(ack.batch_id)
         if not ack.ok and is_incompatible(ack.error, self.server_version):
             raise IncompatibleServer(ack.error or "incompatible")  # the batch stays spooled
+        if not ack.ok and (ack.error or "").startswith("403 "):
+            # The token may not upload as this agent (another agent's name): a setting to fix,
+            # not a bad batch. Every batch would be refused alike, so all stay spooled.
+            raise AuthError(f"the server refused the upload: {ack.error}")
         if ack.ok and self._incompatible_logged:
             log.warning("the server accepts this agent's batches again")
             self._incompatible_logged = False
+        self._server_errors.pop(ack.batch_id, None)
         if ack.ok:
-            await self._open_spool.ack(ack.batch_id)
+            self.refusal = None
+            if ack.refused:
+                await self._refused_reports(ack)
+            else:
+                await self._open_spool.ack(ack.batch_id)
             self.stats["acked"] += 1
             self.stats["duplicates"] += ack.duplicate
         else:
@@ -418,8 +477,63 @@ class Uplink:
                 ack.batch_id,
                 ack.error,
             )
-            await self._open_spool.reject(ack.batch_id, ack.error or "rejected")
+            moved = await self._open_spool.reject(ack.batch_id, ack.error or "rejected")
             self.stats["rejected"] += 1
+            self.stats["refused_reports"] += moved
+            self.stats["last_refusal"] = ack.error or "rejected"
+        self._notify()
+
+    def _in_spool_order(self, ack: wire.Ack) -> wire.Ack:
+        positions = self.bases.spool_positions(ack.batch_id, [r.index for r in ack.refused])
+        refused = [
+            wire.Refused(index=position, reason=r.reason)
+            for position, r in zip(positions, ack.refused, strict=True)
+        ]
+        return msgspec.structs.replace(ack, refused=sorted(refused, key=lambda r: r.index))
+
+    async def _refused_reports(self, ack: wire.Ack) -> None:
+        """The server stored the batch but refused some of its reports: those go to the
+        rejected table with the server's reason, the rest is acknowledged."""
+        refused = [(r.index, r.reason) for r in ack.refused]
+        await self._open_spool.ack_with_refusals(ack.batch_id, refused)
+        self.stats["refused_reports"] += len(refused)
+        self.stats["last_refusal"] = f"report {refused[0][0]}: {refused[0][1]}"
+        log.error(
+            "server refused %d report(s) of batch %s (first: report %d: %s); kept in the "
+            "spool's rejected table, the rest was stored",
+            len(refused),
+            ack.batch_id,
+            refused[0][0],
+            refused[0][1],
+        )
+
+    async def _server_fault(self, fault: _ServerFault) -> None:
+        """Count a server error against the batch it happened on; set the batch aside after
+        ``max_server_errors`` (the sender's backoff doubles between the attempts)."""
+        self.stats["server_errors"] += 1
+        failures = self._server_errors.get(fault.batch_id, 0) + 1
+        self._server_errors[fault.batch_id] = failures
+        if failures < self.max_server_errors:
+            log.warning(
+                "server error on batch %s (%s), attempt %d of %d; retrying",
+                fault.batch_id,
+                fault.reason,
+                failures,
+                self.max_server_errors,
+            )
+            return
+        del self._server_errors[fault.batch_id]
+        reason = f"set aside after {failures} server errors; last: {fault.reason}"
+        moved = await self._open_spool.reject(fault.batch_id, reason)
+        self.stats["set_aside"] += 1
+        self.stats["refused_reports"] += moved
+        self.stats["last_refusal"] = reason
+        log.error(
+            "batch %s (%d reports) %s; kept in the spool's rejected table, the queue goes on",
+            fault.batch_id,
+            moved,
+            reason,
+        )
         self._notify()
 
     def _base_unknown(self, ack: wire.Ack) -> bool:
@@ -529,6 +643,9 @@ class Uplink:
                     nursery.cancel_scope.cancel()
         except BaseException as exc:
             error = _first_error(exc)
+            if _closed_by_server_error(error) and self._in_flight:
+                # The server answers in order: the oldest batch in flight is the one it failed on.
+                raise _ServerFault(next(iter(self._in_flight)), "stream closed with 1011") from None
             if isinstance(error, trio_websocket.ConnectionRejected):
                 if error.status_code == 401:  # our server's answer to a bad token
                     raise AuthError(f"WebSocket handshake answered {error.status_code}") from None
@@ -540,6 +657,7 @@ class Uplink:
     async def _pump(self, ws: trio_websocket.WebSocketConnection, progressed: list[bool]) -> None:
         """Send batches (at most ``window`` unacknowledged) and apply acknowledgements."""
         in_flight: dict[str, int] = {}
+        self._in_flight = in_flight  # read when the stream breaks (see _stream_session)
         slots = trio.Semaphore(self.window)
         compressor = wire.StreamCompressor()
         # Frames through the shared zlib stream must reach the socket in the order they were
@@ -689,6 +807,8 @@ class Uplink:
                         ),
                         len(reports),
                     )
+                elif response.status_code >= 500:
+                    raise _ServerFault(batch_id, f"HTTPS upload answered {response.status_code}")
                 else:
                     raise UplinkError(f"HTTPS upload answered {response.status_code}")
                 if self._use_stream() and self.transport != "http":

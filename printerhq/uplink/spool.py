@@ -11,7 +11,9 @@ nothing already committed is touched (https://sqlite.org/rescode.html#full), and
 States of a report: *pending* -> *sealed* into a batch (a range of sequence numbers) (the batch id
 is fixed on disk before the first send, so every retry carries the same id and the server's
 ``(agent, batch_id)`` key makes ingest idempotent) -> deleted on ack. A batch the server rejects
-as malformed is moved to ``rejected`` so it neither blocks the queue nor silently disappears.
+as malformed is moved to ``rejected`` so it neither blocks the queue nor silently disappears;
+so are the single reports of an acknowledged batch that the server refused (by index, with its
+reason), and a batch the uplink set aside after repeated server errors.
 
 This class is synchronous (blocking file I/O); ``AsyncSpool`` runs it in a worker thread.
 """
@@ -31,6 +33,7 @@ SPOOL_FILE = "spool.sqlite3"
 RESERVE_FILE = "reserve"
 RESERVE_BYTES = 128 << 10
 ACK_CHUNK = 16  # reports deleted per transaction on acknowledgement
+NOT_KEPT = " (report not kept: the disk under the spool was full)"
 
 
 class SpoolError(RuntimeError):
@@ -86,7 +89,17 @@ class Spool:
         self.directory = Path(directory)
         self.max_bytes = max_bytes
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            # Reports name devices and addresses: readable by the agent's user only.
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            spool_file = self.directory / SPOOL_FILE
+            # Created 0600 before SQLite opens it (its -wal/-shm take the same mode); an existing
+            # file is chmod'ed by path, never opened and closed (that would drop SQLite's POSIX
+            # locks, https://sqlite.org/howtocorrupt.html section 2.2).
+            try:
+                os.close(os.open(spool_file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            except FileExistsError:
+                if spool_file.stat().st_mode & 0o077:
+                    spool_file.chmod(0o600)
             self._db = sqlite3.connect(
                 self.directory / SPOOL_FILE, isolation_level=None, check_same_thread=False
             )
@@ -225,7 +238,7 @@ class Spool:
 
         return self._transaction(work, drain=True)
 
-    def _remove(self, batch_id: str, reason: str | None) -> tuple[int, int]:
+    def _remove(self, batch_id: str, reason: str | None, keep: bool = True) -> tuple[int, int]:
         row = self._db.execute(
             "SELECT first_seq, last_seq FROM batches WHERE batch_id = ?", (batch_id,)
         ).fetchone()
@@ -240,8 +253,9 @@ class Spool:
         if reason is not None:
             self._db.execute(
                 "INSERT INTO rejected(batch_id, data, reason, rejected_at) "
-                "SELECT ?, data, ?, ? FROM reports WHERE seq BETWEEN ? AND ?",
-                (batch_id, reason, time.time(), first, last),
+                "SELECT ?, CASE WHEN ? THEN data ELSE X'' END, ?, ? FROM reports "
+                "WHERE seq BETWEEN ? AND ?",
+                (batch_id, keep, reason if keep else reason + NOT_KEPT, time.time(), first, last),
             )
         self._db.execute("DELETE FROM reports WHERE seq BETWEEN ? AND ?", (first, last))
         self._db.execute("DELETE FROM batches WHERE batch_id = ?", (batch_id,))
@@ -292,11 +306,64 @@ class Spool:
     def reject(self, batch_id: str, reason: str) -> int:
         """Move a batch the server refused as invalid out of the queue, keeping it for
         inspection."""
-        size, count = self._transaction(lambda: self._remove(batch_id, reason), drain=True)
+        try:
+            size, count = self._transaction(lambda: self._remove(batch_id, reason), drain=True)
+        except SpoolFullError:
+            # No room for a copy: keep the reason, not the reports, rather than block the queue.
+            size, count = self._transaction(
+                lambda: self._remove(batch_id, reason, keep=False), drain=True
+            )
         self._bytes -= size
         self._count -= count
         self._ensure_reserve()
         return count
+
+    def ack_with_refusals(self, batch_id: str, refused: list[tuple[int, str]]) -> int:
+        """Settle a batch the server acknowledged but of which it refused some reports (by
+        index in the batch, with its reason): those are copied to ``rejected``, then the batch
+        is acknowledged. A crash in between resends the batch; the server answers "duplicate"
+        with the same refusals, and a copy already made is not made twice."""
+
+        def work(keep: bool) -> None:
+            row = self._db.execute(
+                "SELECT first_seq, last_seq FROM batches WHERE batch_id = ?", (batch_id,)
+            ).fetchone()
+            if row is None:
+                return
+            seqs = [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT seq FROM reports WHERE seq BETWEEN ? AND ? ORDER BY seq", row
+                )
+            ]
+            for index, reason in refused:
+                if not 0 <= index < len(seqs):
+                    continue  # an index this batch never had: nothing to keep
+                text = f"report {index}: {reason}"
+                self._db.execute(
+                    "INSERT INTO rejected(batch_id, data, reason, rejected_at) "
+                    "SELECT ?, CASE WHEN ? THEN data ELSE X'' END, ?, ? FROM reports "
+                    "WHERE seq = ? AND NOT EXISTS "
+                    "(SELECT 1 FROM rejected WHERE batch_id = ? AND reason LIKE ? || '%')",
+                    (
+                        batch_id,
+                        keep,
+                        text if keep else text + NOT_KEPT,
+                        time.time(),
+                        seqs[index],
+                        batch_id,
+                        text.replace("%", "_"),
+                    ),
+                )
+
+        if refused:
+            try:
+                self._transaction(lambda: work(True), drain=True)
+            except SpoolFullError:
+                # No room for copies: the reasons are kept, the reports not, and the queue
+                # flows (a full disk must not turn refused reports into a poison batch).
+                self._transaction(lambda: work(False), drain=True)
+        return self.ack(batch_id)
 
     # -- reading ---------------------------------------------------------------------------
     def sealed(self) -> list[tuple[str, list[bytes]]]:
@@ -339,6 +406,10 @@ class Spool:
         return [
             (r[0], r[1]) for r in self._db.execute("SELECT DISTINCT batch_id, reason FROM rejected")
         ]
+
+    def rejected_count(self) -> int:
+        """Reports kept in ``rejected`` (refused by the server or set aside)."""
+        return int(self._db.execute("SELECT COUNT(*) FROM rejected").fetchone()[0])
 
     @property
     def count(self) -> int:
@@ -384,6 +455,9 @@ class AsyncSpool:
 
     async def reject(self, batch_id: str, reason: str) -> int:
         return await self._run(self.sync.reject, batch_id, reason)
+
+    async def ack_with_refusals(self, batch_id: str, refused: list[tuple[int, str]]) -> int:
+        return await self._run(self.sync.ack_with_refusals, batch_id, refused)
 
     @property
     def count(self) -> int:

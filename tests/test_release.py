@@ -212,8 +212,15 @@ def test_publish_update_refuses_what_it_cannot_read(tmp_path, capsys) -> None:
     junk = tmp_path / "printerhq-1.0-py3-none-any.whl"
     junk.write_bytes(b"not a zip")
     args = ["server", "publish-update", str(junk), "--key", str(key), "--data-dir", str(tmp_path)]
+    assert cli.main(args) == 2  # no database in the data dir yet: nothing created
+    assert "no database at" in capsys.readouterr().err
+    assert cli.main(["server", "add-agent", "site-a", "--data-dir", str(tmp_path)]) == 0
+    capsys.readouterr()
     assert cli.main(args) == 1
     assert "not a readable wheel" in capsys.readouterr().err
     args[2] = str(tmp_path / "missing.whl")
-    assert cli.main(args) == 1
-    assert "No such file" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:  # found while the arguments are parsed
+        cli.main(args)
+    assert usage.value.code == 2
+    err = capsys.readouterr().err
+    assert "missing.whl" in err and len(err.strip().splitlines()) == 1

@@ -159,7 +159,7 @@ def main(argv: list[str]) -> int:
     if args.inputs < 1 or args.seconds < 1 or args.hang_seconds < 1 or args.rss_mb < 64:
         parser.error("--inputs, --seconds and --hang-seconds must be >= 1, --rss-mb >= 64")
     try:
-        import atheris  # noqa: F401
+        import atheris  # type: ignore[import-untyped]  # noqa: F401
     except ImportError:
         print("atheris is not installed: pip install -e '.[fuzz]'", file=sys.stderr)
         return 2

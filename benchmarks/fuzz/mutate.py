@@ -43,7 +43,9 @@ def _mutate_once(rng: random.Random, data: bytearray, pool: Sequence[bytes]) -> 
         del data[rng.randrange(len(data)) :]
 
 
-def mutants(seeds: Sequence[bytes], count: int, *, seed: int = 0, max_len: int = 4096) -> Iterator[bytes]:
+def mutants(
+    seeds: Sequence[bytes], count: int, *, seed: int = 0, max_len: int = 4096
+) -> Iterator[bytes]:
     """``count`` inputs, each a seed with 1 to 4 mutations (same ``seed``, same inputs)."""
     rng = random.Random(seed)
     pool = list(seeds) or [b""]

@@ -30,8 +30,13 @@ from printerhq.sim.agent import Agent
 from printerhq.sim.recording import Recording
 from printerhq.snmp.ber import Tag
 from printerhq.snmp.message import Message, Pdu, PduType, Varbind, Version, encode_message
-from printerhq.snmp.trap import SNMP_TRAP_OID_0, SYS_UPTIME_0, TrapV1Message, TrapV1Pdu
-from printerhq.snmp.trap import encode_trap_v1
+from printerhq.snmp.trap import (
+    SNMP_TRAP_OID_0,
+    SYS_UPTIME_0,
+    TrapV1Message,
+    TrapV1Pdu,
+    encode_trap_v1,
+)
 from printerhq.snmp.usm import AuthProtocol, PrivProtocol, UsmSession, UsmUser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,7 +129,9 @@ def _notification_pdu(pdu_type: PduType, request_id: int = 77) -> Pdu:
     )
 
 
-def v3_session(user: UsmUser, engine_id: bytes, boots: int = 3, engine_time: int = 100) -> UsmSession:
+def v3_session(
+    user: UsmUser, engine_id: bytes, boots: int = 3, engine_time: int = 100
+) -> UsmSession:
     session = UsmSession(user, clock=FixedClock())
     session.set_engine(engine_id, boots, engine_time)
     return session
@@ -153,8 +160,7 @@ def trap_messages() -> list[bytes]:
     out = [
         encode_trap_v1(
             TrapV1Message(
-                b"public",
-                TrapV1Pdu((1, 3, 6, 1, 4, 1, 11), b"\x7f\x00\x00\x01", 6, 1, 12345, [])
+                b"public", TrapV1Pdu((1, 3, 6, 1, 4, 1, 11), b"\x7f\x00\x00\x01", 6, 1, 12345)
             )
         )
     ]
@@ -192,16 +198,15 @@ def icmp_packets() -> list[bytes]:
         if v6:
             ip6 = bytes([0x60, 0, 0, 0, 0, len(request), 58, 64]) + bytes(15) + b"\x01"
             ip6 += bytes.fromhex("20010db8000000000000000000000007")
-            error = bytes([1, 3, 0, 0, 0, 0, 0, 0]) + ip6 + request
+            error = bytearray([1, 3, 0, 0, 0, 0, 0, 0]) + ip6 + request
         else:
             ip4 = bytes([0x45, 0, 0, 28 + len(request), 0, 0, 0, 0, 64, 1, 0, 0])
             ip4 += bytes([127, 0, 0, 1, 192, 0, 2, 7])
             error = bytearray([3, 1, 0, 0, 0, 0, 0, 0]) + ip4 + request
             error[2:4] = internet_checksum(bytes(error)).to_bytes(2, "big")
-            error = bytes(error)
             header = bytes([0x45, 0, 0, 20 + len(reply), 0, 0, 0, 0, 64, 1, 0, 0])
             header += bytes([127, 0, 0, 1, 127, 0, 0, 1])
-            out += [header + reply, header + error]
+            out += [header + reply, header + bytes(error)]
         out.append(bytes(error))
     return out
 

@@ -33,7 +33,13 @@ from printerhq.snmp.credentials import Community
 from printerhq.snmp.message import Version, decode_message, encode_message, peek_version
 from printerhq.snmp.transport import peek_request_id
 from printerhq.snmp.trap_usm import NotificationReceiverUsm, usm_error_reply
-from printerhq.snmp.usm import PrivProtocol, UsmError, UsmSession, encrypt_scoped_pdu
+from printerhq.snmp.usm import (
+    AuthProtocol,
+    PrivProtocol,
+    UsmError,
+    UsmSession,
+    encrypt_scoped_pdu,
+)
 from printerhq.snmp.v3 import (
     V3Message,
     decode_v3_message,
@@ -107,7 +113,9 @@ def _resign(data: bytes, mode: int) -> bytes:
         return data
     security = message.security
     user = next((u for u in seeds.USERS if u.name == security.user_name), None)
-    if user is None or not message.authenticated or not 5 <= len(security.engine_id) <= 32:
+    if user is None or user.auth_protocol is AuthProtocol.NONE or not message.authenticated:
+        return data
+    if not 5 <= len(security.engine_id) <= 32:
         return data
     if len(security.auth_params) != user.auth_protocol.mac_length:
         return data
@@ -136,9 +144,15 @@ def _resign(data: bytes, mode: int) -> bytes:
         except ValueError:
             return data
     whole = located.data
-    zeroed = whole[: located.auth_start] + bytes(len(security.auth_params)) + whole[located.auth_stop :]
+    zeroed = (
+        whole[: located.auth_start] + bytes(len(security.auth_params)) + whole[located.auth_stop :]
+    )
     mac = hmac.digest(user.auth_key(security.engine_id), zeroed, user.auth_protocol.hash_name)
-    return zeroed[: located.auth_start] + mac[: len(security.auth_params)] + zeroed[located.auth_stop :]
+    return (
+        zeroed[: located.auth_start]
+        + mac[: len(security.auth_params)]
+        + zeroed[located.auth_stop :]
+    )
 
 
 def usm_target(data: bytes) -> None:
@@ -181,9 +195,7 @@ def trap_target(data: bytes) -> None:
     if not data:
         return
     payload = _resign(data[1:], data[0] % 3)
-    usm = NotificationReceiverUsm(
-        seeds.USERS, engine_id=seeds.OUR_ENGINE, clock=seeds.FixedClock()
-    )
+    usm = NotificationReceiverUsm(seeds.USERS, engine_id=seeds.OUR_ENGINE, clock=seeds.FixedClock())
     processor = TrapProcessor(_TRAP_OPTIONS, lambda _host: True, usm)
     handled = processor.handle(payload, ("127.0.0.1", 40000), 0.0, 1.7e9)
     if handled.event is not None:
@@ -469,4 +481,3 @@ TARGETS: dict[str, Target] = {
         ),
     )
 }
-

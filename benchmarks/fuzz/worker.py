@@ -25,7 +25,7 @@ from pathlib import Path
 
 
 def _fuzz(name: str, workdir: Path, flags: list[str]) -> None:
-    import atheris
+    import atheris  # type: ignore[import-untyped]
 
     with atheris.instrument_imports(include=["printerhq"]):
         from benchmarks.fuzz.targets import TARGETS
@@ -115,9 +115,11 @@ def _replay(name: str, dirs: list[Path]) -> None:
         sys.settrace(None)
     report = {}
     for module in modules:
-        path = str(Path(module.__file__ or ""))
         executable = _executable_lines(module)
-        report[module.__name__] = [len(hit[path] & executable), len(executable)]
+        report[module.__name__] = [
+            len(hit[str(Path(module.__file__ or ""))] & executable),
+            len(executable),
+        ]
     print(json.dumps({"inputs": len(inputs), "lines": report}))
 
 

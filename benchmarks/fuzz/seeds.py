@@ -18,8 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from printerhq import control, wire
+from printerhq import control, release, wire
 from printerhq.agent.example import EXAMPLE_CONFIG
 from printerhq.collect import DeviceCache, collect_in_process
 from printerhq.icmp import encode_echo_request, internet_checksum
@@ -258,7 +259,19 @@ def control_inputs() -> list[bytes]:
         control.ConfigPush(version=3, document='[[scan]]\ntargets = ["192.0.2.0/24"]\n'),
     ]
     out = [control.encode(m).encode() for m in messages]
-    out.append(wire.encode(wire.Ack(batch_id="b-1", ok=False, error="422 schema")))
+    out.append(b'{"version":"0.2.0","outcome":"refused","kind":"signature","reason":"bad"}')
+    manifest = release.Manifest(
+        name="printerhq",
+        version="0.2.0",
+        wheel="printerhq-0.2.0-py3-none-any.whl",
+        sha256="ab" * 32,
+        size=123456,
+        created=1.7e9,
+        requires_python=">=3.11",
+    )
+    key = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+    out.append(release.encode_manifest(manifest))
+    out.append(release.encode_signed(release.sign(manifest, key)))
     return out
 
 

@@ -22,11 +22,14 @@ from dataclasses import dataclass, field
 
 import httpx
 import msgspec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from printerhq import control, wire
+from printerhq import control, release, wire
 from printerhq.agent.config import ConfigError, parse_config, parse_remote
+from printerhq.agent.update import _claimed_version
 from printerhq.http import _same_host_redirect, decode_body, identify_ews
 from printerhq.icmp import internet_checksum, parse_echo_reply
+from printerhq.server.releases import UpdateReport
 from printerhq.snmp.ber import SnmpDecodeError
 from printerhq.snmp.client import SnmpError
 from printerhq.snmp.credentials import Community
@@ -294,20 +297,47 @@ class _BatchIdOnly(msgspec.Struct):
 
 
 def control_target(data: bytes) -> None:
-    # Caller: receive_stream catches ControlError from ControlSession.received; the agent's
-    # link catches ControlError from decode_from_server. WebSocket text frames are UTF-8.
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
+    """JSON both ways. Mode byte 1: the payload is a release manifest, signed here with the test
+    key, so the fuzzer reaches what the agent parses after the signature check."""
+    if not data:
         return
+    mode, payload = data[0] & 1, data[1:]
+    # WebSocket text frames are UTF-8 (RFC 6455 section 5.6): the control decoders get str.
     try:
-        control.decode_from_agent(text)
-    except control.ControlError:
+        text: str | None = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None:
+        try:  # caller: receive_stream catches ControlError from ControlSession.received
+            control.decode_from_agent(text)
+        except control.ControlError:
+            pass
+        try:  # caller: the agent's link catches ControlError
+            control.decode_from_server(text)
+        except control.ControlError:
+            pass
+    try:  # caller: the server's post_report answers 400 for these two
+        msgspec.json.decode(payload, type=UpdateReport)
+    except (msgspec.DecodeError, msgspec.ValidationError):
         pass
+    # Caller: the agent's update check catches ReleaseError from decode_signed, verify, judge.
+    signed: release.SignedManifest | None = None
     try:
-        control.decode_from_server(text)
-    except control.ControlError:
+        if mode:
+            signing = _RELEASE_KEY.sign(release.SIGNING_CONTEXT + payload)
+            signed = release.SignedManifest(manifest=payload, signature=signing)
+        else:
+            signed = release.decode_signed(payload)
+        manifest = release.verify(signed, _RELEASE_KEY.public_key())
+        release.judge(manifest, "0.1.0", python="3.11.7")
+    except release.ReleaseError:
         pass
+    else:
+        return
+    _claimed_version(signed)  # the refusal names the version claimed
+
+
+_RELEASE_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))  # a test key
 
 
 # -- The agent configuration (printerhq/agent/config.py, TOML) ----------------------------------
@@ -447,11 +477,12 @@ TARGETS: dict[str, Target] = {
         ),
         Target(
             "control",
-            "Control messages (JSON text frames) both ways",
+            "JSON both ways: control frames, update reports, the signed release envelope and "
+            "its manifest",
             control_target,
-            ("ControlError",),
-            lambda realdata: seeds.control_inputs(),
-            ("printerhq.control",),
+            ("ControlError", "ReleaseError", "msgspec.DecodeError/ValidationError (update report)"),
+            lambda realdata: [bytes([k]) + m for m in seeds.control_inputs() for k in (0, 1)],
+            ("printerhq.control", "printerhq.release"),
             max_len=4096,
         ),
         Target(

@@ -47,6 +47,10 @@ def _traceback(log: str) -> str:
 
 def fuzz_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix=f"phq-fuzz-{name}-", dir=args.workdir))
+    if args.corpus_dir:  # a corpus that outlives the run: the next run starts where this ends
+        kept = Path(args.corpus_dir).resolve() / name
+        kept.mkdir(parents=True, exist_ok=True)
+        (workdir / "corpus").symlink_to(kept, target_is_directory=True)
     flags = [
         f"-runs={args.inputs}",
         f"-max_total_time={args.seconds}",
@@ -153,6 +157,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=0, help="libFuzzer seed (0: random)")
     parser.add_argument("--no-lines", dest="lines", action="store_false", help="skip line counts")
     parser.add_argument("--keep", action="store_true", help="keep every work directory")
+    parser.add_argument("--corpus-dir", help="keep each target's corpus in DIR/NAME, and reuse it")
     parser.add_argument("--workdir", help="where work directories go (default: the temp dir)")
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
     args = parser.parse_args(argv)

@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
+from benchmarks.fuzz import seeds
 from benchmarks.fuzz.mutate import mutants
 from benchmarks.fuzz.targets import TARGETS
 from printerhq.http import decode_body, probe_http
@@ -42,6 +43,16 @@ def test_target_runs_its_seeds_and_mutants(name: str) -> None:
     assert seeds, f"{name}: no seed inputs"
     _run_all(name, seeds)
     _run_all(name, list(mutants(seeds, MUTANTS_PER_TARGET, seed=11, max_len=target.max_len)))
+
+
+def test_snmp_and_ingest_seeds_come_from_every_recording() -> None:
+    paths = seeds.recording_paths()
+    assert len(paths) >= len(list(seeds.FIXTURES.glob("*.snmprec"))) >= 9
+    if (seeds.REALDATA / "librenms").is_dir():
+        assert any(seeds.REALDATA in p.parents for p in paths)
+    # A v2c and a v1 collection of each: requests and replies, and the reports they made.
+    assert len(seeds.snmp_messages()) > 10 * len(paths)
+    assert len(seeds.device_reports()) >= len(paths)
 
 
 # (target, minimal input, what it did before the fix). The input goes through the target exactly

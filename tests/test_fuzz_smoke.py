@@ -115,7 +115,7 @@ def test_coverage_guided_job_runs_a_short_pass() -> None:
             "--inputs",
             "2000",
             "--seconds",
-            "120",
+            "300",  # a bound for a very loaded machine: 2,000 inputs take seconds
             "--no-lines",
             "--json",
         ],

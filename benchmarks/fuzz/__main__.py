@@ -76,6 +76,8 @@ def fuzz_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
     slowest = workdir / "slowest.json"
     result: dict[str, Any] = {
         "target": name,
+        "summary": TARGETS[name].summary,
+        "documented_errors": list(TARGETS[name].expected),
         "inputs": inputs,
         "seconds": round(elapsed, 1),
         "exec_per_s": round(inputs / elapsed) if elapsed else 0,

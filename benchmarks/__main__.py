@@ -20,12 +20,18 @@ BENCHMARKS = (
     "bench_repeat",
     "bench_sweep",
     "bench_upload_bytes",
+    "bench_real_reports",
     "bench_agent_bytes",
     "bench_bytes",
     "bench_memory_day",
     "bench_ingest",
+    "bench_streams",
     "bench_hostile",
+    "fuzz",
 )
+# Options for a benchmark's run here. The fuzz job's own default is a million inputs per target
+# (up to 10 minutes each, on demand: python -m benchmarks.fuzz); in this suite a short pass.
+OPTIONS = {"fuzz": ["--inputs", "50000", "--seconds", "60"]}
 
 
 def main(argv: list[str]) -> int:
@@ -42,7 +48,8 @@ def main(argv: list[str]) -> int:
     for name in chosen:
         print(f"\n=== {name} ===", flush=True)
         started = time.monotonic()
-        code = subprocess.call([sys.executable, "-m", f"benchmarks.{name}"], cwd=root)
+        command = [sys.executable, "-m", f"benchmarks.{name}", *OPTIONS.get(name, [])]
+        code = subprocess.call(command, cwd=root)
         print(f"=== {name}: exit {code}, {time.monotonic() - started:.0f} s ===", flush=True)
         if code:
             failed.append(name)

@@ -417,6 +417,16 @@ def _charset(content_type: str) -> str:
     return "utf-8"
 
 
+def decode_body(body: bytes, content_type: str) -> str:
+    """The page as text, in the Content-Type's charset when that names a text encoding; a
+    device may name any codec Python knows, also bytes-to-bytes ones (``uu``, ``base64``) that
+    cannot decode to text: UTF-8 then, as for a missing charset."""
+    try:
+        return body.decode(_charset(content_type), "replace")
+    except (LookupError, UnicodeError, ValueError):
+        return body.decode("utf-8", "replace")
+
+
 async def _read_capped(response: httpx.Response, max_bytes: int, stats: HttpProbeStats) -> bytes:
     """At most ``max_bytes`` of body, decompressed within the same cap if the server ignored
     our ``Accept-Encoding: identity`` (a decompression bomb stops at the cap)."""
@@ -472,7 +482,7 @@ async def _fetch(
                     url = following
                     continue
             body = await _read_capped(response, max_bytes, stats)
-            text = body.decode(_charset(response.headers.get("content-type", "")), "replace")
+            text = decode_body(body, response.headers.get("content-type", ""))
             found = identify_ews(response.status_code, response.headers, text)
         if found is None:
             return None

@@ -232,6 +232,21 @@ def test_a_remote_document_carries_scan_sections_only():
         parse_remote("#" * (300 << 10))
 
 
+def test_a_remote_document_cannot_include_agent_files(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    document = SCAN.replace('["192.0.2.0/24"', f'["@{secret}"')
+    assert f"@{secret}" in document
+    with pytest.raises(ConfigError, match="@file includes are not allowed") as caught:
+        parse_remote(document)
+    assert "root:" not in str(caught.value)
+    # The local file may include target files: the site's own administrator wrote it.
+    targets = tmp_path / "targets.txt"
+    targets.write_text("192.0.2.7\n")
+    local = parse_config((SERVER + SCAN.replace('["192.0.2.0/24"', f'["@{targets}"')).encode())
+    assert local.scan[0].targets == [f"@{targets}"]
+
+
 # -- [updates] and [traps] ---------------------------------------------------------------------
 KEY = "lS3S0dD0j1hJtw0dMZtIGt8l6R2QHfZ2eHb4mFPTB8M="  # any 32 bytes in base64
 

@@ -165,11 +165,11 @@ def _decode(data: bytes, kind: type) -> Any:
         raise ConfigError(f"not valid TOML: {exc}") from None
 
 
-def _check_scans(scans: list[ScanSection]) -> None:
+def _check_scans(scans: list[ScanSection], *, allow_files: bool = True) -> None:
     for i, section in enumerate(scans):
         key = f"scan[{i}]"
         try:
-            spec = parse_targets(section.targets)
+            spec = parse_targets(section.targets, allow_files=allow_files)
         except TargetError as exc:
             raise ConfigError(f"{key}.targets: {exc}") from None
         if spec.unresolved:
@@ -284,7 +284,9 @@ def parse_remote(document: str | bytes) -> RemoteConfig:
                     f"set remotely (a remote configuration carries [[scan]] only)"
                 )
     remote: RemoteConfig = _decode(data, RemoteConfig)
-    _check_scans(remote.scan)
+    # No @file targets: the server must not make the agent read its local files (a file's
+    # first line would come back in the rejection reason).
+    _check_scans(remote.scan, allow_files=False)
     return remote
 
 

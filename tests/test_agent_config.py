@@ -11,7 +11,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from printerhq.agent.config import ConfigError, load_config, parse_config, parse_remote
+from printerhq.agent.config import (
+    ConfigError,
+    load_config,
+    local_v3_files,
+    parse_config,
+    parse_remote,
+)
 from printerhq.agent.durations import MAX_SECONDS, format_duration, parse_duration
 from printerhq.agent.example import EXAMPLE_CONFIG
 
@@ -245,6 +251,25 @@ def test_a_remote_document_cannot_include_agent_files(tmp_path):
     targets.write_text("192.0.2.7\n")
     local = parse_config((SERVER + SCAN.replace('["192.0.2.0/24"', f'["@{targets}"')).encode())
     assert local.scan[0].targets == [f"@{targets}"]
+
+
+def test_a_remote_document_may_use_only_the_v3_files_the_site_names(tmp_path):
+    """The server must not make the agent read a file of its choosing as SNMPv3 credentials."""
+    site_secret = tmp_path / "v3"
+    site_secret.write_text("user=u\nauth=SHA:authpass1\n")
+    other = tmp_path / "other"
+    other.write_text("anything\n")
+    local = parse_config(
+        (SERVER + SCAN + f'[scan.v3]\nuser = "u"\nfile = "{site_secret}"\n').encode()
+    )
+    allowed = local_v3_files(local)
+    assert allowed == {str(site_secret)}
+    remote = SCAN + '[scan.v3]\nuser = "u"\nfile = "{}"\n'
+    with pytest.raises(ConfigError, match=r"scan\[0\]\.v3\.file: a remote configuration may only"):
+        parse_remote(remote.format(other), allowed)
+    with pytest.raises(ConfigError, match="may only use a v3 secret file"):
+        parse_remote(remote.format(site_secret))  # a site that names none
+    assert parse_remote(remote.format(site_secret), allowed).scan[0].v3 is not None
 
 
 # -- [updates] and [traps] ---------------------------------------------------------------------

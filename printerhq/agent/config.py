@@ -269,8 +269,16 @@ def load_config(path: str | Path) -> AgentConfig:
     return config
 
 
-def parse_remote(document: str | bytes) -> RemoteConfig:
-    """A remote document; a ``[server]``/``[site]``/... table in it is refused by name."""
+def local_v3_files(config: AgentConfig) -> frozenset[str]:
+    """The SNMPv3 secret files the site's own configuration names (its ``[[scan]]`` sections):
+    the only ones a remote configuration may use."""
+    return frozenset(s.v3.file for s in config.scan if s.v3 is not None and s.v3.file is not None)
+
+
+def parse_remote(document: str | bytes, v3_files: frozenset[str] = frozenset()) -> RemoteConfig:
+    """A remote document; a ``[server]``/``[site]``/... table in it is refused by name, and a
+    ``v3.file`` that the local configuration does not name (``v3_files``) is refused: the
+    server must not make the agent read a file of its choosing as credentials."""
     data = document.encode() if isinstance(document, str) else document
     try:
         top = msgspec.toml.decode(data) if len(data) <= MAX_CONFIG_BYTES else None
@@ -287,6 +295,13 @@ def parse_remote(document: str | bytes) -> RemoteConfig:
     # No @file targets: the server must not make the agent read its local files (a file's
     # first line would come back in the rejection reason).
     _check_scans(remote.scan, allow_files=False)
+    for i, section in enumerate(remote.scan):
+        v3_file = section.v3.file if section.v3 is not None else None
+        if v3_file is not None and v3_file not in v3_files:
+            raise ConfigError(
+                f"scan[{i}].v3.file: a remote configuration may only use a v3 secret file "
+                "that the local configuration names"
+            )
     return remote
 
 

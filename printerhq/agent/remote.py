@@ -34,9 +34,10 @@ class _Saved(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class RemoteConfigKeeper:
-    def __init__(self, state_dir: Path, allowed: bool):
+    def __init__(self, state_dir: Path, allowed: bool, v3_files: frozenset[str] = frozenset()):
         self.path = state_dir / LAST_GOOD
         self.allowed = allowed
+        self.v3_files = v3_files  # the v3 secret files the local configuration names
         self.version = 0  # the remote configuration in use (0: the local file's [[scan]])
         self.current: RemoteConfig | None = None
         self._fresh: RemoteConfig | None = None  # accepted, not yet picked up by a cycle
@@ -48,7 +49,7 @@ class RemoteConfigKeeper:
             return None
         try:
             saved = msgspec.json.decode(self.path.read_bytes(), type=_Saved)
-            remote = parse_remote(saved.document)
+            remote = parse_remote(saved.document, self.v3_files)
         except (OSError, msgspec.DecodeError, msgspec.ValidationError, ConfigError) as exc:
             event(
                 log,
@@ -82,7 +83,7 @@ class RemoteConfigKeeper:
         if push.version == self.version:
             return ConfigResult(version=push.version, outcome="applied")
         try:
-            remote = parse_remote(push.document)
+            remote = parse_remote(push.document, self.v3_files)
         except ConfigError as exc:
             reason = str(exc)[:MAX_REASON]
             event(

@@ -44,7 +44,7 @@ import trio
 
 from printerhq import __version__, control
 from printerhq.agent import files
-from printerhq.agent.config import AgentConfig, ScanSection
+from printerhq.agent.config import AgentConfig, ScanSection, local_v3_files
 from printerhq.agent.cycle import known_printers, run_cycle
 from printerhq.agent.link import ControlLink
 from printerhq.agent.logs import event
@@ -130,7 +130,9 @@ class AgentService:
         self.last: control.CycleStatus | None = None
         self.scans: list[ScanSection] = list(config.scan)
         # A trial reads the running agent's last-good remote configuration, never writes it.
-        self.keeper = RemoteConfigKeeper(main_state, config.site.remote_config)
+        self.keeper = RemoteConfigKeeper(
+            main_state, config.site.remote_config, local_v3_files(config)
+        )
         self.link = ControlLink(self.keeper, version, self.status)
         self.uplink: Uplink | None = None
         self.exec_argv: list[str] | None = None  # what to become after trio.run returns

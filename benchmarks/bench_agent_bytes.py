@@ -65,6 +65,7 @@ from tests.netns_lab import (  # noqa: E402
     skip_reason,
     start_sim,
     stop_process,
+    wait_agent_status,
 )
 
 FIXTURES = ROOT / "fixtures"
@@ -272,29 +273,6 @@ jitter = "0s"
     return path
 
 
-def _read_status(state_dir: Path) -> dict[str, Any] | None:
-    try:
-        status: dict[str, Any] = json.loads((state_dir / "status.json").read_text())
-        return status
-    except (OSError, ValueError):
-        return None
-
-
-def _wait_status(
-    proc: subprocess.Popen[bytes], state_dir: Path, after: float | None, timeout: float, log: Path
-) -> dict[str, Any]:
-    """The next status.json whose ``time`` differs from ``after`` (bounded wait)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"agent exited ({proc.returncode}): {log.read_text()[-3000:]}")
-        status = _read_status(state_dir)
-        if status is not None and status.get("time") != after:
-            return status
-        time.sleep(0.02)
-    raise RuntimeError(f"no agent cycle within {timeout} s: {log.read_text()[-3000:]}")
-
-
 def _server_counts(server_dir: Path) -> tuple[int, int]:
     """Batches and reports the server has taken from the agent (its SQLite file, read-only)."""
     uri = f"file:{server_dir / 'printerhq.sqlite3'}?mode=ro"
@@ -338,7 +316,7 @@ def measure_agent(
             cwd=ROOT,
         )
     try:
-        first = _wait_status(proc, state_dir, None, 60, log)
+        first = wait_agent_status(proc, state_dir, None, 60, log)
         time.sleep(settle)
         previous = lab.counters()
         first_cycle = _delta(start, previous)
@@ -347,7 +325,7 @@ def measure_agent(
         statuses: list[dict[str, Any]] = []
         for _ in range(cycles):
             seen = statuses[-1] if statuses else first
-            status = _wait_status(proc, state_dir, seen["time"], interval * 3 + 30, log)
+            status = wait_agent_status(proc, state_dir, seen["time"], interval * 3 + 30, log)
             time.sleep(settle)
             now = lab.counters()
             periods.append(_delta(previous, now))

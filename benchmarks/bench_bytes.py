@@ -79,6 +79,7 @@ from tests.netns_lab import (  # noqa: E402
     skip_reason,
     start_sim,
     stop_process,
+    wait_agent_status,
 )
 
 __all__ = ["CREATED_NAMESPACES", "SCENARIOS", "measure", "render", "main", "skip_reason"]
@@ -411,29 +412,6 @@ def _add_agent(lab: BytesLab, name: str, base: Path) -> Path:
     return path
 
 
-def _read_status(state_dir: Path) -> dict[str, Any] | None:
-    try:
-        status: dict[str, Any] = json.loads((state_dir / "status.json").read_text())
-        return status
-    except (OSError, ValueError):
-        return None
-
-
-def _wait_status(
-    proc: subprocess.Popen[bytes], state_dir: Path, after: float | None, timeout: float, log: Path
-) -> dict[str, Any]:
-    """The next status.json whose ``time`` differs from ``after`` (bounded wait)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"agent exited ({proc.returncode}): {log.read_text()[-3000:]}")
-        status = _read_status(state_dir)
-        if status is not None and status.get("time") != after:
-            return status
-        time.sleep(0.02)
-    raise RuntimeError(f"no agent cycle within {timeout} s: {log.read_text()[-3000:]}")
-
-
 def measure_agent(
     lab: BytesLab, scenario: str, base: Path, cycles: int, settle: float
 ) -> dict[str, Any]:
@@ -470,12 +448,12 @@ jitter = "0s"
             cwd=ROOT,
         )
     try:
-        statuses = [_wait_status(proc, state_dir, None, 120, log)]
+        statuses = [wait_agent_status(proc, state_dir, None, 120, log)]
         time.sleep(settle)
         previous = lab.counters()
         periods: list[dict[str, Any]] = [delta(start, previous)]
         while len(periods) < cycles:
-            status = _wait_status(proc, state_dir, statuses[-1]["time"], 120, log)
+            status = wait_agent_status(proc, state_dir, statuses[-1]["time"], 120, log)
             time.sleep(settle)
             now = lab.counters()
             periods.append(delta(previous, now))

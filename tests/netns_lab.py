@@ -34,6 +34,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -249,6 +250,29 @@ def stop_process(proc: subprocess.Popen, grace: float = 5.0) -> None:  # type: i
     for stream in (proc.stdout, proc.stderr):
         if stream:
             stream.close()
+
+
+def read_agent_status(state_dir: Path) -> dict[str, Any] | None:
+    try:
+        status: dict[str, Any] = json.loads((state_dir / "status.json").read_text())
+        return status
+    except (OSError, ValueError):
+        return None
+
+
+def wait_agent_status(
+    proc: subprocess.Popen[bytes], state_dir: Path, after: float | None, timeout: float, log: Path
+) -> dict[str, Any]:
+    """The agent's next status.json whose ``time`` differs from ``after`` (bounded wait)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"agent exited ({proc.returncode}): {log.read_text()[-3000:]}")
+        status = read_agent_status(state_dir)
+        if status is not None and status.get("time") != after:
+            return status
+        time.sleep(0.02)
+    raise RuntimeError(f"no agent cycle within {timeout} s: {log.read_text()[-3000:]}")
 
 
 def delete_namespaces(*names: str) -> None:

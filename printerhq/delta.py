@@ -202,14 +202,7 @@ _report_decoder = msgspec.msgpack.Decoder(model.DeviceReport)
 
 def decode_batch(data: bytes) -> DeltaBatch:
     """Decode an inflated ``delta_batch`` message strictly (``WireError`` with a status)."""
-    if len(data) > wire.MAX_DECOMPRESSED_BYTES:
-        raise wire.WireError("batch too large", 413)
-    header = wire.decode_header(data)
-    if header.wire != wire.WIRE_VERSION:
-        raise wire.IncompatibleVersion(
-            f"the agent speaks wire {header.wire}.{header.minor}; this server "
-            f"wire {wire.WIRE_VERSION}.{wire.WIRE_MINOR}"
-        )
+    wire.checked_header(data, KIND)
     try:
         batch = _decoder.decode(data)
     except msgspec.ValidationError as exc:

@@ -228,6 +228,23 @@ def decode_header(data: bytes) -> Header:
     return header
 
 
+def checked_header(data: bytes, kind: str = "batch") -> Header:
+    """The header of an inflated upload message of ``kind``, after the checks every upload
+    passes before its body is decoded: its size, its kind, and its wire major
+    (``WireError`` with an HTTP status; ``IncompatibleVersion`` for another major)."""
+    if len(data) > MAX_DECOMPRESSED_BYTES:
+        raise WireError("batch too large", 413)
+    header = decode_header(data)
+    if header.kind != kind:
+        raise WireError(f"unsupported message kind {header.kind[:32]!r}", 422)
+    if header.wire != WIRE_VERSION:
+        raise IncompatibleVersion(
+            f"the agent speaks wire {header.wire}.{header.minor}; this server "
+            f"wire {WIRE_VERSION}.{WIRE_MINOR}: {_advice(header.wire, WIRE_VERSION)}"
+        )
+    return header
+
+
 def decode_batch(data: bytes) -> Batch:
     """Decode and validate an inflated batch; raise ``WireError`` with an HTTP status.
 
@@ -238,16 +255,7 @@ def decode_batch(data: bytes) -> Batch:
     fields we do not know are dropped here, at the boundary, and never reach the store; the
     caller sees ``batch.minor > WIRE_MINOR`` and counts it. Another major: ``IncompatibleVersion``.
     """
-    if len(data) > MAX_DECOMPRESSED_BYTES:
-        raise WireError("batch too large", 413)
-    header = decode_header(data)
-    if header.kind != "batch":
-        raise WireError(f"unsupported message kind {header.kind[:32]!r}", 422)
-    if header.wire != WIRE_VERSION:
-        raise IncompatibleVersion(
-            f"the agent speaks wire {header.wire}.{header.minor}; this server "
-            f"wire {WIRE_VERSION}.{WIRE_MINOR}: {_advice(header.wire, WIRE_VERSION)}"
-        )
+    header = checked_header(data)
     try:
         if header.minor <= WIRE_MINOR:
             batch = _batch_decoder.decode(data)
@@ -306,16 +314,7 @@ def decode_batch_reports(data: bytes) -> tuple[Batch, list[Refused]]:
     it). A report that is well-formed msgpack but outside the schema is refused alone, named by
     its index in the batch as sent; ``Batch.reports`` keeps the others in order.
     """
-    if len(data) > MAX_DECOMPRESSED_BYTES:
-        raise WireError("batch too large", 413)
-    header = decode_header(data)
-    if header.kind != "batch":
-        raise WireError(f"unsupported message kind {header.kind[:32]!r}", 422)
-    if header.wire != WIRE_VERSION:
-        raise IncompatibleVersion(
-            f"the agent speaks wire {header.wire}.{header.minor}; this server "
-            f"wire {WIRE_VERSION}.{WIRE_MINOR}: {_advice(header.wire, WIRE_VERSION)}"
-        )
+    header = checked_header(data)
     tolerant = header.minor > WIRE_MINOR
     try:
         if tolerant:

@@ -75,7 +75,22 @@ CounterName = Literal[
     "power_on",
     "other",
 ]
-CounterUnit = Literal["impressions", "sheets", "pages", "inches", "meters", "feet", "other"]
+# Our names plus every PrtMarkerCounterUnitTC name of RFC 3805 (section 5, prtMarkerCounterUnit).
+CounterUnit = Literal[
+    "impressions",
+    "sheets",
+    "pages",
+    "inches",
+    "meters",
+    "feet",
+    "tenThousandthsOfInches",
+    "micrometers",
+    "characters",
+    "lines",
+    "dotRow",
+    "hours",
+    "other",
+]
 SupplyKind = Literal[
     "toner",
     "ink",

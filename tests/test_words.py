@@ -80,3 +80,18 @@ def test_which_reports_fail_a_scan():
     assert scan_exit_code([report(), wrong_passphrase], reports_waiting=False) == 1
     assert scan_exit_code([report()], reports_waiting=True) == 3
     assert scan_exit_code([wrong_passphrase], reports_waiting=True) == 1  # failure outranks 3
+
+
+def test_every_rfc_3805_counter_unit_has_a_model_name_and_words():
+    """prtMarkerCounterUnit (PrtMarkerCounterUnitTC, RFC 3805): a unit the device gives is
+    never reported as "other" nor printed as "(unit unknown)"."""
+    from typing import get_args
+
+    from printerhq.mib.standard import COUNTER_UNITS
+    from printerhq.model import CounterUnit
+
+    rfc_3805 = {3, 4, 5, 6, 7, 8, 9, 11, 16, 17}
+    assert set(COUNTER_UNITS) == rfc_3805
+    for code, name in COUNTER_UNITS.items():
+        assert name in get_args(CounterUnit), code
+        assert words.counter_unit("total", name) not in ("", "(unit unknown)"), name

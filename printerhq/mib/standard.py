@@ -106,7 +106,19 @@ UNIT_NAMES = {
     19: "percent",
 }
 # Our model's counter units (printerhq.model.CounterUnit) for prtMarkerCounterUnit values.
-COUNTER_UNITS: dict[int, CounterUnit] = {7: "impressions", 8: "sheets", 16: "feet", 17: "meters"}
+# PrtMarkerCounterUnitTC (RFC 3805): every unit a marker may count in has its name in the model.
+COUNTER_UNITS: dict[int, CounterUnit] = {
+    3: "tenThousandthsOfInches",
+    4: "micrometers",
+    5: "characters",
+    6: "lines",
+    7: "impressions",
+    8: "sheets",
+    9: "dotRow",
+    11: "hours",
+    16: "feet",
+    17: "meters",
+}
 
 SUPPLY_CLASS_RECEPTACLE = 4  # receptacleThatIsFilled: the level counts up (waste toner)
 

@@ -31,6 +31,8 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from printerhq.terminal import safe
+
 OK = 0
 FAILURE = 1
 USAGE = 2
@@ -97,6 +99,6 @@ def run_command(func: Callable[[Any], int | None], args: Any, prog: str) -> int:
         if not all(lines):
             raise
         for line in dict.fromkeys(lines):  # one line per distinct message, in order
-            print(f"{prog}: {line}", file=sys.stderr)
+            print(safe(f"{prog}: {line}"), file=sys.stderr)  # may quote a server or device
         codes = {leaf.code if isinstance(leaf, CommandError) else FAILURE for leaf in found}
         return codes.pop() if len(codes) == 1 else FAILURE

@@ -58,9 +58,9 @@ from tests.netns_lab import (  # noqa: E402
     PREFIX,
     PYTHON,
     _pick_network,
-    _sh,
     build_link,
     delete_namespaces,
+    interface_counters,
     load_nft,
     skip_reason,
     start_sim,
@@ -80,7 +80,6 @@ PRINTER_FIXTURES = (
     "lexmark_e260dn",
 )
 SERVER_PORT = 8443
-ETHERNET_HEADER = 14  # the netdev ingress hook sees frames after the MAC header is pulled
 # Documented budgets (DESIGN.md, "What the system is"): bytes on the wire including the upload.
 BUDGET_ONE_PRINTER = 7_260
 BUDGET_13_PRINTERS = 111_530
@@ -110,42 +109,7 @@ class BenchLab:
 
     def counters(self) -> dict[str, int]:
         """Interface totals and the per-protocol split, Ethernet frame bytes both directions."""
-        link = json.loads(
-            _sh("ip", "-n", self.agent_ns, "-s", "-j", "link", "show", "dev", self.agent_if)
-        )[0]["stats64"]
-        out = {
-            "total": link["rx"]["bytes"] + link["tx"]["bytes"],
-            "packets": link["rx"]["packets"] + link["tx"]["packets"],
-        }
-        listed = json.loads(
-            _sh(
-                "ip",
-                "netns",
-                "exec",
-                self.agent_ns,
-                "nft",
-                "-j",
-                "list",
-                "counters",
-                "table",
-                "netdev",
-                "phqbench",
-            )
-        )
-        raw = {
-            item["counter"]["name"]: item["counter"]
-            for item in listed["nftables"]
-            if "counter" in item
-        }
-        for name in CATEGORIES:
-            incoming, outgoing = raw[f"{name}_in"], raw[f"{name}_out"]
-            # egress sees the whole frame, ingress the frame after its MAC header
-            out[name] = (
-                incoming["bytes"] + ETHERNET_HEADER * incoming["packets"] + outgoing["bytes"]
-            )
-            out[f"{name}_packets"] = incoming["packets"] + outgoing["packets"]
-        out["connections"] = raw["syn_out"]["packets"]
-        return out
+        return interface_counters(self.agent_ns, self.agent_if, "phqbench", CATEGORIES)
 
 
 def _delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:

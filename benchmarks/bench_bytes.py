@@ -75,6 +75,7 @@ from tests.netns_lab import (  # noqa: E402
     _sh,
     build_link,
     delete_namespaces,
+    interface_counters,
     load_nft,
     skip_reason,
     start_sim,
@@ -106,7 +107,6 @@ REAL_PRINTERS = (
     "sharp_mxm266nv",
 )
 SERVER_PORT = 8443
-ETHERNET_HEADER = 14  # the netdev ingress hook sees frames after the MAC header is pulled
 CATEGORIES = {"arp": "meta protocol arp", "icmp": "ip protocol icmp"}
 CATEGORIES |= {"snmp": "ip protocol udp", "upload": "ip protocol tcp"}
 SCENARIOS = {  # name -> documented budget, bytes on the wire including the upload
@@ -183,34 +183,7 @@ class BytesLab:
 
     def counters(self) -> dict[str, int]:
         """Interface totals and the per-protocol split, Ethernet frame bytes both directions."""
-        link = json.loads(
-            _sh("ip", "-n", self.agent_ns, "-s", "-j", "link", "show", "dev", self.agent_if)
-        )[0]["stats64"]
-        out = {
-            "total": link["rx"]["bytes"] + link["tx"]["bytes"],
-            "packets": link["rx"]["packets"] + link["tx"]["packets"],
-        }
-        listed = json.loads(
-            _sh(
-                *self.exec_agent(),
-                "nft",
-                "-j",
-                "list",
-                "counters",
-                "table",
-                "netdev",
-                "phqbytes",
-            )
-        )
-        raw = {i["counter"]["name"]: i["counter"] for i in listed["nftables"] if "counter" in i}
-        for name in CATEGORIES:
-            incoming, outgoing = raw[f"{name}_in"], raw[f"{name}_out"]
-            out[name] = (
-                incoming["bytes"] + ETHERNET_HEADER * incoming["packets"] + outgoing["bytes"]
-            )
-            out[f"{name}_packets"] = incoming["packets"] + outgoing["packets"]
-        out["connections"] = raw["syn_out"]["packets"]
-        return out
+        return interface_counters(self.agent_ns, self.agent_if, "phqbytes", CATEGORIES)
 
 
 def delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:

@@ -54,6 +54,9 @@ SNMP_RECORDINGS = (
 )
 
 
+ETHERNET_HEADER = 14  # the netdev ingress hook sees frames after the MAC header is pulled
+
+
 def skip_reason() -> str | None:
     """Why the lab cannot run here, or None."""
     if os.geteuid() != 0:
@@ -273,6 +276,30 @@ def wait_agent_status(
             return status
         time.sleep(0.02)
     raise RuntimeError(f"no agent cycle within {timeout} s: {log.read_text()[-3000:]}")
+
+
+def interface_counters(
+    ns: str, ifname: str, table: str, categories: Iterable[str]
+) -> dict[str, int]:
+    """Bytes and packets of ``ifname`` in ``ns``, both directions (Ethernet frames without FCS),
+    and per category from the ``{category}_in``/``_out`` counters of nftables netdev ``table``
+    (plus ``syn_out``: TCP connections opened)."""
+    link = json.loads(_sh("ip", "-n", ns, "-s", "-j", "link", "show", "dev", ifname))[0]["stats64"]
+    out = {
+        "total": link["rx"]["bytes"] + link["tx"]["bytes"],
+        "packets": link["rx"]["packets"] + link["tx"]["packets"],
+    }
+    listed = json.loads(
+        _sh("ip", "netns", "exec", ns, "nft", "-j", "list", "counters", "table", "netdev", table)
+    )
+    raw = {i["counter"]["name"]: i["counter"] for i in listed["nftables"] if "counter" in i}
+    for name in categories:
+        incoming, outgoing = raw[f"{name}_in"], raw[f"{name}_out"]
+        # egress sees the whole frame, ingress the frame after its MAC header
+        out[name] = incoming["bytes"] + ETHERNET_HEADER * incoming["packets"] + outgoing["bytes"]
+        out[f"{name}_packets"] = incoming["packets"] + outgoing["packets"]
+    out["connections"] = raw["syn_out"]["packets"]
+    return out
 
 
 def delete_namespaces(*names: str) -> None:

@@ -25,6 +25,13 @@ def _cycle(cycle: int, printers: int = 5) -> list[model.DeviceReport]:
     ]
 
 
+def _plain_uplink(port: int, token: str, tmp_path, **options) -> Uplink:
+    """The agent's uplink to the test server over plain HTTP on loopback."""
+    return Uplink(
+        f"http://127.0.0.1:{port}", token, tmp_path / "spool", agent="a", insecure=True, **options
+    )
+
+
 async def _forget_bases(data_dir) -> None:
     """The server loses its bases (as another database would): no reading has a digest."""
     store = await Store.open(data_dir)
@@ -55,14 +62,7 @@ async def test_one_batch_per_cycle_deltas_after_the_first_and_exact_rows(tmp_pat
     ):
         token = new_token()
         await server.store.add_agent("a", token)
-        async with Uplink(
-            f"http://127.0.0.1:{server.port}",
-            token,
-            tmp_path / "spool",
-            agent="a",
-            insecure=True,
-            transport=transport,
-        ) as up:
+        async with _plain_uplink(server.port, token, tmp_path, transport=transport) as up:
             sent = await _upload_cycles(up, range(3))
             stats = dict(up.stats)
     assert stats["batches_sent"] == 3, stats  # one per cycle, not one per report
@@ -105,13 +105,7 @@ async def test_a_server_that_names_1_0_never_receives_a_delta(tmp_path, monkeypa
     async with run_server(tmp_path / "server", insecure_http=True) as server:
         token = new_token()
         await server.store.add_agent("a", token)
-        async with Uplink(
-            f"http://127.0.0.1:{server.port}",
-            token,
-            tmp_path / "spool",
-            agent="a",
-            insecure=True,
-        ) as up:
+        async with _plain_uplink(server.port, token, tmp_path) as up:
             sent = await _upload_cycles(up, range(3))
             assert up.server_version == "1.0"
             stats = dict(up.stats)
@@ -159,14 +153,7 @@ async def test_a_long_cycle_goes_in_full_batches_then_the_rest(tmp_path):
     async with run_server(tmp_path / "server", insecure_http=True) as server:
         token = new_token()
         await server.store.add_agent("a", token)
-        async with Uplink(
-            f"http://127.0.0.1:{server.port}",
-            token,
-            tmp_path / "spool",
-            agent="a",
-            insecure=True,
-            batch_reports=3,
-        ) as up:
+        async with _plain_uplink(server.port, token, tmp_path, batch_reports=3) as up:
             reports = [make_report(i) for i in range(7)]
             async with up.holding():
                 for report in reports:
@@ -191,14 +178,7 @@ async def test_a_server_that_refuses_the_kind_gets_plain_batches(tmp_path, monke
     async with run_server(tmp_path / "server", insecure_http=True, websocket=False) as server:
         token = new_token()
         await server.store.add_agent("a", token)
-        async with Uplink(
-            f"http://127.0.0.1:{server.port}",
-            token,
-            tmp_path / "spool",
-            agent="a",
-            insecure=True,
-            transport="http",
-        ) as up:
+        async with _plain_uplink(server.port, token, tmp_path, transport="http") as up:
             sent = await _upload_cycles(up, range(3))
             stats = dict(up.stats)
     assert stats["deltas"] > 0 and stats["rejected"] == 0, stats  # tried, refused, resent
@@ -216,14 +196,7 @@ async def test_a_refused_report_in_a_delta_batch_is_the_one_set_aside(tmp_path, 
     ) as server:
         token = new_token()
         await server.store.add_agent("a", token)
-        async with Uplink(
-            f"http://127.0.0.1:{server.port}",
-            token,
-            tmp_path / "spool",
-            agent="a",
-            insecure=True,
-            transport=transport,
-        ) as up:
+        async with _plain_uplink(server.port, token, tmp_path, transport=transport) as up:
             sent = await _upload_cycles(up, range(1))
             stale = msgspec.structs.replace(make_report(9), scanned_at=RECENT - 500 * 86400)
             second = _cycle(1)

@@ -81,6 +81,7 @@ from tests.netns_lab import (  # noqa: E402
     start_sim,
     stop_process,
     wait_agent_status,
+    wait_until_ready,
 )
 
 __all__ = ["CREATED_NAMESPACES", "SCENARIOS", "measure", "render", "main", "skip_reason"]
@@ -259,13 +260,7 @@ def _start_server(lab: BytesLab, timeout: float = 60) -> subprocess.Popen[bytes]
             stderr=subprocess.STDOUT,
             cwd=ROOT,
         )
-    deadline = time.monotonic() + timeout
-    while not ready.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stop_process(proc, grace=15)
-            tail = (lab.data_dir / "server.log").read_text()[-2000:]
-            raise RuntimeError(f"server did not start: {tail}")
-        time.sleep(0.05)
+    wait_until_ready(proc, ready, lab.data_dir / "server.log", timeout)
     return proc
 
 

@@ -302,6 +302,22 @@ def interface_counters(
     return out
 
 
+def wait_until_ready(
+    proc: subprocess.Popen,  # type: ignore[type-arg]
+    ready: Path,
+    log: Path,
+    timeout: float,
+) -> None:
+    """Wait (bounded) until a server writes its ready file; stop it and raise with its log's
+    tail when it exits or the time is up."""
+    deadline = time.monotonic() + timeout
+    while not ready.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_process(proc, grace=15)
+            raise RuntimeError(f"server did not start: {log.read_text()[-2000:]}")
+        time.sleep(0.05)
+
+
 def delete_namespaces(*names: str) -> None:
     for ns in names:
         subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=20)

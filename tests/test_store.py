@@ -340,3 +340,30 @@ async def test_health_check_does_not_queue_behind_a_full_pool(store, monkeypatch
         await store.health()
     monkeypatch.undo()
     assert await store.health() == migrations.LATEST
+
+
+async def test_sites_group_agents_and_their_devices(store):
+    """Migration 8: an agent belongs to a site (its own name until one is set) and a device to
+    the site of the agent that last reported it."""
+    await store.add_agent("north-1", "site-token-" + "n" * 20, site="Acme Ltd")
+    await store.add_agent("solo", "site-token-" + "s" * 20)
+    north = await store.agent_for_token("site-token-" + "n" * 20)
+    solo = await store.agent_for_token("site-token-" + "s" * 20)
+    await store.ingest(north, "b-1", [make_report(0)])
+    await store.ingest(solo, "b-1", [make_report(1)])
+    sites = {d["serial"]: d["site"] for d in await store.list_devices()}
+    assert sites == {"PHQ00000": "Acme Ltd", "PHQ00001": "solo"}
+    await store.set_site("solo", "Beta GmbH")
+    assert {d["name"]: d["site"] for d in await store.list_agents()} == {
+        "north-1": "Acme Ltd",
+        "solo": "Beta GmbH",
+    }
+    assert {d["serial"]: d["site"] for d in await store.fleet()}["PHQ00001"] == "Beta GmbH"
+    for bad in ("", " padded", "x" * 65, "bell\x07"):
+        with pytest.raises(StoreError, match="site name"):
+            await store.set_site("solo", bad)
+    with pytest.raises(StoreError, match="no agent"):
+        await store.set_site("nobody", "Acme Ltd")
+    with pytest.raises(StoreError, match="site name"):  # checked before the token is issued
+        await store.add_agent("late", "site-token-" + "l" * 20, site="\x1b[31m")
+    assert await store.agent_for_token("site-token-" + "l" * 20) is None

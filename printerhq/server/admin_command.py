@@ -1,6 +1,6 @@
 """``printerhq server add-agent|revoke-agent|add-viewer|revoke-viewer|add-admin|revoke-admin|
-list-agents|list-tokens|agents|set-config``, ``gen-update-key`` and ``publish-update`` (also
-``python -m printerhq.server server ...``).
+list-agents|list-tokens|agents|set-config|set-site``, ``gen-update-key`` and ``publish-update``
+(also ``python -m printerhq.server server ...``).
 
 Agent tokens upload reports; viewer tokens read the fleet (REST API, /metrics, dashboard); admin
 tokens read the fleet and set agents' remote configuration (``agents_command.py``). Each token
@@ -30,6 +30,7 @@ from printerhq.server.command_support import (
     existing_database,
     sqlite_file,
 )
+from printerhq.terminal import safe
 
 if TYPE_CHECKING:  # imported when used: every `printerhq` command imports this module
     from printerhq import release
@@ -45,6 +46,7 @@ ACTIONS = (
     ("list-tokens", "list every token holder, agents and viewers, with its role"),
     ("agents", "agents as services: heartbeat, version, state, configuration, last cycle"),
     ("set-config", "set an agent's remote configuration ([[scan]] sections, TOML) from FILE"),
+    ("set-site", "put an agent (and the devices it reports) in a site, e.g. a customer"),
 )
 _NAMED = ("add-agent", "revoke-agent", "add-viewer", "revoke-viewer", "add-admin", "revoke-admin")
 
@@ -59,6 +61,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         sub = actions.add_parser(name, help=help_text)
         if name in _NAMED:
             sub.add_argument("name", help=f"{name.split('-', 1)[1]} name")
+        if name == "add-agent":
+            sub.add_argument(
+                "--site", metavar="SITE", help="the site (customer) it is in (default: its name)"
+            )
+        if name == "set-site":
+            sub.add_argument("name", metavar="AGENT", help="agent name")
+            sub.add_argument("site", metavar="SITE", help="site name (up to 64 characters)")
         if name == "set-config":
             sub.add_argument("name", metavar="AGENT", help="agent name")
             sub.add_argument(
@@ -197,7 +206,7 @@ async def _run(args: argparse.Namespace) -> int:
             role = args.action.removeprefix("add-")
             token = secrets.token_urlsafe(32)
             try:
-                await store.add_agent(args.name, token, role=role)
+                await store.add_agent(args.name, token, role=role, site=getattr(args, "site", None))
             except StoreError as exc:
                 print(f"printerhq server: {exc}", file=sys.stderr)
                 return FAILURE
@@ -206,6 +215,14 @@ async def _run(args: argparse.Namespace) -> int:
                 f"token for {role} {args.name!r} (shown once; only its hash is stored)",
                 file=sys.stderr,
             )
+            return OK
+        if args.action == "set-site":
+            try:
+                await store.set_site(args.name, args.site)
+            except StoreError as exc:
+                print(safe(f"printerhq server: {exc}"), file=sys.stderr)
+                return FAILURE
+            print(safe(f"agent {args.name!r} is in site {args.site!r}; its devices follow"))
             return OK
         if args.action in ("revoke-agent", "revoke-viewer", "revoke-admin"):
             role = args.action.removeprefix("revoke-")

@@ -159,6 +159,14 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE readings ADD COLUMN digest {blob}",
         "CREATE INDEX readings_digest ON readings(agent_id, digest)",
     ],
+    # 8: sites (issue 14). A provider serves many customers, each with one or more agents: an
+    # agent belongs to a site (``printerhq server add-agent NAME --site SITE``, ``set-site``),
+    # and a device to the site of the agent that last reported it. NULL means the agent's own
+    # name is its site (every agent before this migration).
+    [
+        "ALTER TABLE agents ADD COLUMN site TEXT",
+        "CREATE INDEX agents_site ON agents(site)",
+    ],
 ]
 
 DIALECT_TYPES = {

@@ -75,6 +75,18 @@ class AgentRevoked(StoreError):
 # agent: uploads reports; viewer: reads the fleet (API, dashboard); admin: reads the fleet and
 # sets agents' remote configuration.
 ROLES = ("agent", "viewer", "admin")
+MAX_SITE_NAME = 64
+
+
+def check_site_name(site: str) -> str:
+    """A site name as given by an administrator: 1..64 printable characters, no control
+    characters (it labels Prometheus series, CSV rows and pages)."""
+    if not 0 < len(site) <= MAX_SITE_NAME or not site.isprintable() or site != site.strip():
+        raise StoreError(
+            f"site name must be 1 to {MAX_SITE_NAME} printable characters without surrounding "
+            f"spaces, not {site[:MAX_SITE_NAME]!r}"
+        )
+    return site
 
 
 @dataclass(frozen=True)
@@ -107,14 +119,19 @@ _DEVICE_COLUMNS = (
     "first_seen",
     "last_seen",
     "agent",
+    "site",
 )
+# The site an agent (alias ``a``) belongs to: its own name unless one was set (migration 8). A
+# device's site is the site of the agent that last reported it.
+SITE_OF_AGENT = "COALESCE(a.site, a.name)"
 # Text columns are cut on the way out: rows stored before the bounds of printerhq.limits may
 # hold a megabyte-long model name (substr is the same in SQLite and PostgreSQL).
 _DEVICE_FIELDS = (
     f"d.id, d.device_key, substr(d.address, 1, {limits.MAX_TEXT}),"
     f" substr(d.vendor, 1, {limits.MAX_TEXT}), substr(d.model, 1, {limits.MAX_TEXT}),"
     f" substr(d.serial, 1, {limits.MAX_TEXT}), substr(d.mac, 1, {limits.MAX_TEXT}),"
-    f" substr(d.sys_name, 1, {limits.MAX_TEXT}), d.first_seen, d.last_seen, a.name"
+    f" substr(d.sys_name, 1, {limits.MAX_TEXT}), d.first_seen, d.last_seen, a.name,"
+    f" {SITE_OF_AGENT}"
 )
 _DEVICE_FROM = "FROM devices d LEFT JOIN agents a ON a.id = d.last_agent_id"
 # A stored report larger than this is left out of the fleet page (shown without its report):
@@ -399,12 +416,32 @@ class Store:
         return True
 
     # -- agents --------------------------------------------------------------------------------
-    async def add_agent(self, name: str, token: str, role: str = "agent") -> None:
+    async def add_agent(
+        self, name: str, token: str, role: str = "agent", *, site: str | None = None
+    ) -> None:
         """Register ``name`` with ``token`` (stored hashed) in ``role``; a revoked name of the
-        same role is re-issued. Agents and viewers share one namespace of names."""
+        same role is re-issued. Agents and viewers share one namespace of names. ``site``: the
+        site an agent belongs to (default: its own name)."""
         if role not in ROLES:
             raise StoreError(f"unknown role {role!r}")
+        if site is not None:
+            check_site_name(site)
         await self.run(self._add_agent, name, hash_token(token), role)
+        if site is not None:
+            await self.set_site(name, site)
+
+    async def set_site(self, name: str, site: str) -> None:
+        """Put agent ``name`` in ``site``; its devices follow (a device belongs to the site of
+        the agent that last reported it)."""
+        check_site_name(site)
+
+        def work(conn):
+            with self.dialect.transaction(conn):
+                sql = "UPDATE agents SET site = ? WHERE name = ? AND role = 'agent'"
+                return self._x(conn, sql, (site, name)).rowcount
+
+        if not await self.run(work):
+            raise StoreError(f"no agent named {name!r}")
 
     async def add_viewer(self, name: str, token: str) -> None:
         """Register a viewer: its token reads the fleet (API, /metrics, dashboard), never
@@ -487,16 +524,15 @@ class Store:
         def work(conn):
             sql = (
                 "SELECT name, created_at, revoked_at, last_seen, last_address, batches_total, "
-                "reports_total, role FROM agents"
+                f"reports_total, role, {SITE_OF_AGENT} FROM agents a"
             )
             if role is None:
                 return self._x(conn, sql + " ORDER BY role, name").fetchall()
             return self._x(conn, sql + " WHERE role = ? ORDER BY name", (role,)).fetchall()
 
         out = []
-        for name, created, revoked, seen, address, batches, reports, holder_role in await self.run(
-            work
-        ):
+        rows = await self.run(work)
+        for name, created, revoked, seen, address, batches, reports, holder_role, site in rows:
             out.append(
                 {
                     "name": name,
@@ -504,6 +540,8 @@ class Store:
                     "health": health_verdict(revoked, seen, now),
                 }
             )
+            if holder_role == "agent":
+                out[-1]["site"] = site
             if role is None:
                 out[-1]["role"] = holder_role
         return out

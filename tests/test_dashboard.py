@@ -250,7 +250,7 @@ async def test_headless_chromium_signs_in_and_sees_the_fleet(server, tmp_path):
             device_shot = await b.call("Page.captureScreenshot", {"format": "png"}, session)
     (tmp_path / "device.png").write_bytes(base64.b64decode(device_shot["data"]))
     assert device_path.startswith("/devices/") and supply_rows == 1
-    assert headings[:2] == ["Supplies", "Counters"] and "Counter history" in headings
+    assert {"Supplies", "Counters"} <= set(headings)
     png = base64.b64decode(shot["data"])
     (tmp_path / "fleet.png").write_bytes(png)
     assert png_size(png) == (1280, 900)
@@ -278,7 +278,7 @@ async def test_device_history_shows_the_newest_scans(server):
     device = next(d for d in await server.store.list_devices() if d["serial"] == serial)
     async with browser(server, server.viewer_token) as c:
         page = (await c.get(f"/devices/{device['id']}")).text
-    history = page.split("<h2>Counter history</h2>", 1)[1].split("</table>", 1)[0]
+    history = page.split("<summary>Counter history", 1)[1].split("</table>", 1)[0]
     assert history.count("<tr>") == HISTORY_ROWS + 1  # header + the newest scans
     newest, oldest = 10_000 + 1000 + 13 * (scans - 1), 10_000 + 1000
     assert f"{newest:,}" in history and f">{oldest:,}<" not in history

@@ -215,7 +215,7 @@ def pages_chart(
     hatch = f"{chart_id}-hatch"
     parts = [
         f'<defs><pattern id="{hatch}" width="6" height="6" patternUnits="userSpaceOnUse" '
-        f'patternTransform="rotate(45)"><rect width="6" height="6" class="bar"/>'
+        f'patternTransform="rotate(45)"><rect width="6" height="6" class="hatch-bg"/>'
         f'<line x1="0" y1="0" x2="0" y2="6" class="hatch" stroke-width="3"/></pattern></defs>',
         _y_axis(top, ""),
     ]

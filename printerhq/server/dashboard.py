@@ -82,7 +82,7 @@ margin-bottom:20px}
 svg.chart{display:block;width:100%;height:auto;background:#fff;border:1px solid #dde2ea}
 svg.chart.wide{max-width:760px;margin-bottom:20px}
 .grid{stroke:#dde2ea}.axis{fill:#5b6375}.label{fill:#1d2330}.mark{fill:#1d2330;font-weight:600}
-.bar{fill:#4a6fa5}.hatch{stroke:#fff}.swap{stroke:#5b6375}
+.bar,.hatch-bg{fill:#4a6fa5}.hatch{stroke:#fff}.swap{stroke:#5b6375}
 .line{stroke:#1d2330}.s-cyan{stroke:#0077a3}.s-magenta{stroke:#a8126f}.s-yellow{stroke:#9a7b00}
 svg.spark{vertical-align:middle;color:#4a6fa5;margin-left:6px}
 details{margin-bottom:20px}summary{cursor:pointer;font-weight:600;margin-bottom:8px}

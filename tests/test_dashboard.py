@@ -17,6 +17,7 @@ import pytest
 import trio
 
 from printerhq import model
+from printerhq.server.charts import BOTTOM, SUPPLY_H, TOP
 from printerhq.server.dashboard import COOKIE
 from printerhq.server.run import run_server
 
@@ -472,8 +473,13 @@ async def test_browser_draws_the_fleet_and_device_charts_from_the_api(demo_serve
                 return {
                     "responses": documents,
                     "csp": await b.evaluate(session, "window.__csp"),
+                    # The widest thing on the page: the document, and every block in <main>
+                    # (a table wider than a phone scrolls inside its own box).
                     "overflow": await b.evaluate(
-                        session, "document.documentElement.scrollWidth - innerWidth"
+                        session,
+                        "Math.max(document.documentElement.scrollWidth, ...[...document."
+                        "querySelectorAll('main > *')].map(e => e.getBoundingClientRect()"
+                        ".right)) - " + str(width),
                     ),
                     "rules": await b.evaluate(
                         session, "[...document.styleSheets].map(s => s.cssRules.length)"
@@ -566,7 +572,8 @@ async def test_browser_draws_the_fleet_and_device_charts_from_the_api(demo_serve
             if before[1] != here[1]:
                 assert before in drawn and here in drawn, (name, before, here)
         ys = [float(xy.split(",")[1]) for xy in points.split()]
-        wanted_ys = [180 - p / 100 * 166 for _, p in drawn]  # the plot's 166 px: 0 % at y=180
+        bottom, plot_h = SUPPLY_H - BOTTOM, SUPPLY_H - TOP - BOTTOM  # 0 % at the bottom
+        wanted_ys = [bottom - p / 100 * plot_h for _, p in drawn]
         assert all(abs(y - w) <= 0.051 for y, w in zip(ys, wanted_ys, strict=True))
         receptacle = name == "Waste Toner Box"
         api_swaps += [

@@ -162,24 +162,28 @@ def supply_series(rows: Iterable[Mapping[str, object]]) -> list[SupplySeries]:
 # --------------------------------------------------------------------------------------------
 # Drawing
 # --------------------------------------------------------------------------------------------
-W, H = 520, 210  # viewBox: the CSS scales the chart to the column (phone or desktop)
-LEFT, RIGHT, TOP, BOTTOM = 46, 12, 14, 30  # plot margins (axis labels)
+# viewBox sizes: the CSS scales a chart to its column, so these are also the text's scale: a
+# 400-unit chart on a 375 px phone keeps 12-unit text at 11 px.
+PAGES_W, PAGES_H = 400, 170
+SUPPLY_W, SUPPLY_H = 460, 230
+LEFT, RIGHT, TOP, BOTTOM = 40, 10, 24, 24  # plot margins (axis labels, the caption above)
 
 
-def _frame(chart_id: str, title: str, desc: str, body: str, css: str = "chart") -> str:
+def _frame(chart_id: str, size: tuple[int, int], title: str, desc: str, body: str, css: str) -> str:
+    w, h = size
     return (
-        f'<svg class="{css}" id="{chart_id}" viewBox="0 0 {W} {H}" role="img" '
+        f'<svg class="{css}" id="{chart_id}" viewBox="0 0 {w} {h}" role="img" '
         f'aria-labelledby="{chart_id}-t {chart_id}-d" font-size="12">'
         f'<title id="{chart_id}-t">{_e(title)}</title><desc id="{chart_id}-d">{_e(desc)}</desc>'
         f"{body}</svg>"
     )
 
 
-def _y_axis(top_value: float, unit: str, right: int = W - RIGHT) -> str:
+def _y_axis(top_value: float, unit: str, right: float, h: int) -> str:
     """Gridlines and labels at 0, half and the top of the scale."""
     parts = []
     for fraction in (0.0, 0.5, 1.0):
-        y = H - BOTTOM - fraction * (H - TOP - BOTTOM)
+        y = h - BOTTOM - fraction * (h - TOP - BOTTOM)
         value = top_value * fraction
         label = f"{value:,.0f}{unit}"
         parts.append(
@@ -190,12 +194,12 @@ def _y_axis(top_value: float, unit: str, right: int = W - RIGHT) -> str:
     return "".join(parts)
 
 
-def _x_labels(labels: Sequence[tuple[float, str]]) -> str:
+def _x_labels(labels: Sequence[tuple[float, str]], h: int) -> str:
     out = []
     for i, (x, text) in enumerate(labels):
         anchor = "start" if i == 0 else "end" if i == len(labels) - 1 else "middle"
         out.append(
-            f'<text class="axis" x="{_num(x)}" y="{H - BOTTOM + 16}" text-anchor="{anchor}">'
+            f'<text class="axis" x="{_num(x)}" y="{h - BOTTOM + 16}" text-anchor="{anchor}">'
             f"{_e(text)}</text>"
         )
     return "".join(out)
@@ -208,21 +212,23 @@ def pages_chart(
     first_day = last_day - datetime.timedelta(days=days - 1)
     shown = [b for b in bars if first_day <= b.day <= last_day]
     label = words.plain(name)
-    plot_w = W - LEFT - RIGHT
+    w, h = PAGES_W, PAGES_H
+    plot_w = w - LEFT - RIGHT
     slot = plot_w / days
     top = nice_ceiling(max((b.pages for b in shown), default=0))
-    scale = (H - TOP - BOTTOM) / top
+    scale = (h - TOP - BOTTOM) / top
     hatch = f"{chart_id}-hatch"
     parts = [
         f'<defs><pattern id="{hatch}" width="6" height="6" patternUnits="userSpaceOnUse" '
         f'patternTransform="rotate(45)"><rect width="6" height="6" class="hatch-bg"/>'
         f'<line x1="0" y1="0" x2="0" y2="6" class="hatch" stroke-width="3"/></pattern></defs>',
-        _y_axis(top, ""),
+        _y_axis(top, "", w - RIGHT, h),
+        f'<text class="caption" x="{LEFT}" y="14">{_e(label)}, pages per day</text>',
     ]
     for bar in shown:
         x = LEFT + (bar.day - first_day).days * slot + slot * 0.15
         height = bar.pages * scale
-        y = H - BOTTOM - height
+        y = h - BOTTOM - height
         when = _short_day(bar.day)
         if bar.span > 1:
             tip = f"{bar.pages:,} pages over {bar.span} days up to {when} (no reading between)"
@@ -247,8 +253,9 @@ def pages_chart(
             [
                 (LEFT, _short_day(first_day)),
                 (LEFT + (days // 2 + 0.5) * slot, _short_day(middle)),
-                (W - RIGHT, _short_day(last_day)),
-            ]
+                (w - RIGHT, _short_day(last_day)),
+            ],
+            h,
         )
     )
     total = sum(b.pages for b in shown)
@@ -259,7 +266,7 @@ def pages_chart(
         + (f", the most {busiest.pages:,} on {_short_day(busiest.day)}" if busiest else "")
         + ". Days without a reading have no bar; a hatched bar holds several days."
     )
-    return _frame(chart_id, f"Pages per day: {label}", desc, "".join(parts))
+    return _frame(chart_id, (w, h), f"Pages per day: {label}", desc, "".join(parts), "chart")
 
 
 def _stroke_class(colour: str | None) -> str:
@@ -269,13 +276,14 @@ def _stroke_class(colour: str | None) -> str:
 
 def _short_label(series: SupplySeries) -> str:
     text = " ".join(series.label.split())
-    return text if len(text) <= 13 else text[:12] + "…"
+    return text if len(text) <= 13 else text[:12].rstrip() + "…"
 
 
 def supply_chart(chart_id: str, series: Sequence[SupplySeries], start: float, end: float) -> str:
     """Each supply's level (%) from ``start`` to ``end`` (unix times), swaps marked."""
-    label_w = 140  # room for the direct labels right of the plot
-    right = W - label_w
+    w, h = SUPPLY_W, SUPPLY_H
+    label_w = 130  # room for the direct labels right of the plot
+    right = w - label_w
     plot_w = right - LEFT
     span = max(end - start, 1.0)
 
@@ -283,9 +291,10 @@ def supply_chart(chart_id: str, series: Sequence[SupplySeries], start: float, en
         return LEFT + (min(max(t, start), end) - start) / span * plot_w
 
     def y_of(p: float) -> float:
-        return H - BOTTOM - min(max(p, 0.0), 100.0) / 100 * (H - TOP - BOTTOM)
+        return h - BOTTOM - min(max(p, 0.0), 100.0) / 100 * (h - TOP - BOTTOM)
 
-    parts = [_y_axis(100, "%", right)]
+    parts = [_y_axis(100, "%", right, h)]
+    marked: list[float] = []  # x of the "new" marks drawn: one word for swaps close together
     labels: list[tuple[float, str, str, str]] = []  # (y, text, dash, stroke class)
     described = []
     drawn = [s for s in series if s.points]
@@ -305,10 +314,14 @@ def supply_chart(chart_id: str, series: Sequence[SupplySeries], start: float, en
             if start <= t <= end:
                 x = _num(x_of(t))
                 parts.append(
-                    f'<line class="swap" x1="{x}" x2="{x}" y1="{TOP}" y2="{H - BOTTOM}" '
+                    f'<line class="swap" x1="{x}" x2="{x}" y1="{TOP}" y2="{h - BOTTOM}" '
                     f'stroke-dasharray="3 3" data-t="{t:.0f}"/>'
-                    f'<text class="mark" x="{x}" y="{TOP - 3}" text-anchor="middle">new</text>'
                 )
+                if all(abs(x_of(t) - other) > 28 for other in marked):
+                    marked.append(x_of(t))
+                    parts.append(
+                        f'<text class="mark" x="{x}" y="{TOP - 4}" text-anchor="middle">new</text>'
+                    )
         if visible:
             last = visible[-1][1]
             labels.append(
@@ -341,7 +354,8 @@ def supply_chart(chart_id: str, series: Sequence[SupplySeries], start: float, en
                 (LEFT, _short_day(_utc_day(start))),
                 (LEFT + plot_w / 2, _short_day(_utc_day(middle))),
                 (right, _short_day(_utc_day(end))),
-            ]
+            ],
+            h,
         )
     )
     without = [s.label for s in series if not s.points]
@@ -351,7 +365,7 @@ def supply_chart(chart_id: str, series: Sequence[SupplySeries], start: float, en
         + ("; ".join(described) + "." if described else "No supply reported a level.")
         + (f" No level reported for: {', '.join(without)}." if without else "")
     )
-    return _frame(chart_id, "Supply levels over time", desc, "".join(parts))
+    return _frame(chart_id, (w, h), "Supply levels over time", desc, "".join(parts), "chart wide")
 
 
 SPARK_W, SPARK_H = 64, 18

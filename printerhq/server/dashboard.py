@@ -77,11 +77,13 @@ button{font:inherit;padding:3px 10px}
 .login{max-width:420px;margin:60px auto;background:#fff;padding:24px;border:1px solid #dde2ea}
 .login input{width:100%;box-sizing:border-box;font:inherit;padding:6px;margin:8px 0}
 .error{color:#a3231a}
-.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:12px;
-margin-bottom:20px}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:12px;
+margin-bottom:20px;max-width:1300px}
 svg.chart{display:block;width:100%;height:auto;background:#fff;border:1px solid #dde2ea}
-svg.chart.wide{max-width:760px;margin-bottom:20px}
+svg.chart.wide{max-width:620px;margin-bottom:20px}
 .grid{stroke:#dde2ea}.axis{fill:#5b6375}.label{fill:#1d2330}.mark{fill:#1d2330;font-weight:600}
+.caption{fill:#1d2330;font-weight:600}
+table.facts{max-width:760px}table.facts th{width:8em}
 .bar,.hatch-bg{fill:#4a6fa5}.hatch{stroke:#fff}.swap{stroke:#5b6375}
 .line{stroke:#1d2330}.s-cyan{stroke:#0077a3}.s-magenta{stroke:#a8126f}.s-yellow{stroke:#9a7b00}
 svg.spark{vertical-align:middle;color:#4a6fa5;margin-left:6px}
@@ -90,6 +92,7 @@ details{margin-bottom:20px}summary{cursor:pointer;font-weight:600;margin-bottom:
 @media (max-width:700px){
 header{padding:8px 12px;gap:8px}header h1{font-size:16px}main{padding:10px 8px}
 table#fleet{display:block;overflow-x:auto;white-space:nowrap}
+th,td{padding:4px 5px}meter{width:56px}td.level{white-space:normal}
 #fleet td:first-child,#fleet th:first-child{position:sticky;left:0;background:#fff;z-index:1}
 #fleet th:first-child{background:#e8ecf2}
 table.facts td{word-break:break-word}
@@ -359,13 +362,14 @@ def _supply_level(s: model.Supply) -> str:
 def _tray_level(tray: model.InputTray) -> str:
     unit = words.unit(tray.unit, default="sheets")
     if tray.level is not None and tray.level >= 0 and tray.capacity:
-        return f"{_meter(tray.percent)} {tray.level:,} of {tray.capacity:,} {e(unit)}"
+        return f"{_meter(tray.percent)}, {tray.level:,} of {tray.capacity:,} {e(unit)}"
     text = words.tray_state(tray.state) or "level not given"
     if tray.capacity and tray.capacity > 0:
         text += f", holds {tray.capacity:,} {unit}"
     return f'<span class="muted">{e(text)}</span>'
 
 
+SCROLL = '<div class="scroll">'  # a table that may be wider than a phone scrolls by itself
 CHART_DAYS = 30  # the device page's charts show this many days up to the newest reading
 # Counters that count something else than pages get no pages-per-day chart.
 NOT_PAGES = frozenset({"jam", "power_on"})
@@ -394,9 +398,7 @@ def _charts(counters: list[Row], supplies: list[Row]) -> tuple[str, str]:
     if times:
         end = max(times)
         start = max(min(times), end - CHART_DAYS * charts.DAY)
-        supply_html = charts.supply_chart("supply-levels", series, start, end).replace(
-            'class="chart"', 'class="chart wide"', 1
-        )
+        supply_html = charts.supply_chart("supply-levels", series, start, end)
     return pages_html, supply_html
 
 
@@ -433,7 +435,8 @@ def device_page(
         parts.append(f"<h2>Alerts</h2>{alerts}")
     pages_charts, supply_chart = _charts(counters, supplies)
     parts.append(
-        "<h2>Supplies</h2><table><thead><tr><th>Supply</th><th>Kind</th><th>Colour</th>"
+        f"<h2>Supplies</h2>{SCROLL}<table><thead><tr>"
+        "<th>Supply</th><th>Kind</th><th>Colour</th>"
         "<th>Level</th></tr></thead><tbody>"
     )
     for s in report.supplies if report else []:
@@ -441,22 +444,24 @@ def device_page(
             f'<tr class="supply"><td>{e(s.description)}</td><td>{e(words.plain(s.kind))}</td>'
             f'<td>{e(s.colour)}</td><td class="level">{_supply_level(s)}</td></tr>'
         )
-    parts.append("</tbody></table>")
+    parts.append("</tbody></table></div>")
     parts.append(supply_chart)
     trays = report.status.trays if report and report.status else []
     if trays:
         parts.append(
-            "<h2>Paper trays</h2><table><thead><tr><th>Tray</th><th>Paper</th><th>Level</th>"
+            f"<h2>Paper trays</h2>{SCROLL}<table><thead><tr>"
+            "<th>Tray</th><th>Paper</th><th>Level</th>"
             "</tr></thead><tbody>"
             + "".join(
                 f"<tr><td>{e(t.name or f'#{t.index}')}</td><td>{e(t.media)}</td>"
                 f'<td class="level">{_tray_level(t)}</td></tr>'
                 for t in trays
             )
-            + "</tbody></table>"
+            + "</tbody></table></div>"
         )
     parts.append(
-        "<h2>Counters</h2><table><thead><tr><th>Counter</th><th>Value</th><th>Unit</th>"
+        f"<h2>Counters</h2>{SCROLL}<table><thead><tr>"
+        "<th>Counter</th><th>Value</th><th>Unit</th>"
         "</tr></thead><tbody>"
     )
     for c in report.counters if report else []:
@@ -464,7 +469,7 @@ def device_page(
             f'<tr><td>{e(c.label or words.plain(c.name))}</td><td class="num">{c.value:,}</td>'
             f"<td>{e(words.counter_unit(c.name, c.unit))}</td></tr>"
         )
-    parts.append("</tbody></table>")
+    parts.append("</tbody></table></div>")
     if pages_charts:
         parts.append(f"<h2>Pages per day</h2>{pages_charts}")
     parts.append(

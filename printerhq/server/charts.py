@@ -165,7 +165,7 @@ def supply_series(rows: Iterable[Mapping[str, object]]) -> list[SupplySeries]:
 # viewBox sizes: the CSS scales a chart to its column, so these are also the text's scale: a
 # 400-unit chart on a 375 px phone keeps 12-unit text at 11 px.
 PAGES_W, PAGES_H = 400, 170
-SUPPLY_W, SUPPLY_H = 460, 230
+SUPPLY_W, SUPPLY_H = 420, 230
 LEFT, RIGHT, TOP, BOTTOM = 40, 10, 24, 24  # plot margins (axis labels, the caption above)
 
 
@@ -282,7 +282,7 @@ def _short_label(series: SupplySeries) -> str:
 def supply_chart(chart_id: str, series: Sequence[SupplySeries], start: float, end: float) -> str:
     """Each supply's level (%) from ``start`` to ``end`` (unix times), swaps marked."""
     w, h = SUPPLY_W, SUPPLY_H
-    label_w = 130  # room for the direct labels right of the plot
+    label_w = 150  # room for the direct labels right of the plot
     right = w - label_w
     plot_w = right - LEFT
     span = max(end - start, 1.0)

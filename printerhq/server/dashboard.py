@@ -27,6 +27,7 @@ import datetime
 import hashlib
 import html
 import time
+import typing
 import urllib.parse
 from collections.abc import Callable, Iterable
 from string import Template
@@ -77,10 +78,10 @@ button{font:inherit;padding:3px 10px}
 .login{max-width:420px;margin:60px auto;background:#fff;padding:24px;border:1px solid #dde2ea}
 .login input{width:100%;box-sizing:border-box;font:inherit;padding:6px;margin:8px 0}
 .error{color:#a3231a}
-.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:12px;
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(380px,1fr));gap:12px;
 margin-bottom:20px;max-width:1300px}
 svg.chart{display:block;width:100%;height:auto;background:#fff;border:1px solid #dde2ea}
-svg.chart.wide{max-width:620px;margin-bottom:20px}
+svg.chart.wide{max-width:560px;margin-bottom:20px}
 .grid{stroke:#dde2ea}.axis{fill:#5b6375}.label{fill:#1d2330}.mark{fill:#1d2330;font-weight:600}
 .caption{fill:#1d2330;font-weight:600}
 table.facts{max-width:760px}table.facts th{width:8em}
@@ -88,7 +89,7 @@ table.facts{max-width:760px}table.facts th{width:8em}
 .line{stroke:#1d2330}.s-cyan{stroke:#0077a3}.s-magenta{stroke:#a8126f}.s-yellow{stroke:#9a7b00}
 svg.spark{vertical-align:middle;color:#4a6fa5;margin-left:6px}
 details{margin-bottom:20px}summary{cursor:pointer;font-weight:600;margin-bottom:8px}
-.scroll{overflow-x:auto}
+.scroll{overflow-x:auto;margin-bottom:20px}.scroll table{margin-bottom:0}
 @media (max-width:700px){
 header{padding:8px 12px;gap:8px}header h1{font-size:16px}main{padding:10px 8px}
 table#fleet{display:block;overflow-x:auto;white-space:nowrap}
@@ -382,7 +383,8 @@ def _charts(counters: list[Row], supplies: list[Row]) -> tuple[str, str]:
         if row["name"] not in NOT_PAGES:
             by_name.setdefault(str(row["name"]), []).append((row["scanned_at"], row["value"]))
     pages = []
-    names = sorted(by_name, key=lambda n: (n != "total", n))
+    order = {name: i for i, name in enumerate(typing.get_args(model.CounterName))}
+    names = sorted(by_name, key=lambda n: (order.get(n, len(order)), n))
     for name in names:
         bars = charts.daily_pages(by_name[name])
         if not bars:
@@ -445,7 +447,8 @@ def device_page(
             f'<td>{e(s.colour)}</td><td class="level">{_supply_level(s)}</td></tr>'
         )
     parts.append("</tbody></table></div>")
-    parts.append(supply_chart)
+    if supply_chart:
+        parts.append(f"<h2>Supply levels, last {CHART_DAYS} days</h2>{supply_chart}")
     trays = report.status.trays if report and report.status else []
     if trays:
         parts.append(

@@ -587,3 +587,33 @@ async def test_browser_draws_the_fleet_and_device_charts_from_the_api(demo_serve
     assert "img:Supply levels over time:true" in chart_names
     assert info_colour and all(RED not in colour for colour in info_colour)
     assert times
+
+
+async def test_device_page_reads_a_bounded_history_and_keeps_its_newest_end(server, monkeypatch):
+    """The charts read at most MAX_CHART_ROWS rows of each history: a device with many scans
+    (or many counters) gets fewer scans, and never loses the newest ones."""
+    from printerhq.server import dashboard
+
+    monkeypatch.setattr(dashboard, "MAX_CHART_ROWS", 20)  # 2 counters a scan: 10 scans
+    agent = await server.store.agent_for_token(server.agent_token)
+    await server.store.ingest(agent, "many", [make_report(2000 + 13 * i) for i in range(40)])
+    serial = make_report(2000).identity.serial
+    device = next(d for d in await server.store.list_devices() if d["serial"] == serial)
+    async with browser(server, server.viewer_token) as c:
+        page = (await c.get(f"/devices/{device['id']}")).text
+    history = page.split("<summary>Counter history", 1)[1].split("</table>", 1)[0]
+    assert history.count("<tr>") == 10 + 1  # header + the 10 newest scans
+    newest = 10_000 + 2000 + 13 * 39
+    assert f">{newest:,}<" in history and f">{newest - 13 * 10:,}<" not in history
+
+
+async def test_one_reading_draws_no_chart_and_two_draw_them(server):
+    devices = await server.store.list_devices()
+    once = next(d for d in devices if d["sys_name"] == "printer-9")  # the hostile one, once
+    twice = next(d for d in devices if d["serial"] == "PHQ00000")  # make_report(0) and (13)
+    async with browser(server, server.viewer_token) as c:
+        single = (await c.get(f"/devices/{once['id']}")).text
+        double = (await c.get(f"/devices/{twice['id']}")).text
+    assert "<svg" not in single and "Pages per day" not in single
+    assert 'id="supply-levels"' in double and 'data-v="80 67"' in double
+    assert "&lt;b&gt;Toner&lt;/b&gt;" in single  # the tables are there all the same

@@ -180,12 +180,12 @@ def _when(t: float | None, now: float) -> str:
 
 
 def _meter(percent: float | None) -> str:
-    if percent is None:
+    shown = words.whole_percent(percent)  # rounded once, half up, as printerhq scan does
+    if shown is None:
         return '<span class="muted">unknown level</span>'
-    clamped = min(100.0, max(0.0, float(percent)))
     return (
         f'<meter min="0" max="100" low="{LOW_PERCENT}" high="25" optimum="100" '
-        f'value="{clamped:.0f}"></meter> {clamped:.0f}%'
+        f'value="{shown}"></meter> {shown}%'
     )
 
 
@@ -397,7 +397,7 @@ def _charts(counters: list[Row], supplies: list[Row]) -> tuple[str, str]:
     series = charts.supply_series(supplies)
     times = [t for s in series for t, _ in s.points]
     supply_html = ""
-    if times:
+    if len(set(times)) > 1:  # one reading draws no line
         end = max(times)
         start = max(min(times), end - CHART_DAYS * charts.DAY)
         supply_html = charts.supply_chart("supply-levels", series, start, end)

@@ -23,6 +23,8 @@ __all__ = [
     "detected_error",
     "cover_status",
     "alert_severity",
+    "alert_level",
+    "ALERT_LEVELS",
     "counter_unit",
     "unit",
     "whole_percent",
@@ -142,6 +144,17 @@ def cover_status(status: str | None) -> str:
 
 def alert_severity(severity: str | None) -> str:
     return _lookup(_ALERT_SEVERITY, severity or "other")
+
+
+# The three levels a person sorts alerts by, most severe first. Only critical and warning
+# (prtAlertSeverityLevel 3 and 4) ask for action; an event that is already over
+# (warningBinaryChangeEvent: power up, a cover closed) and anything else is information.
+ALERT_LEVELS = ("critical", "warning", "info")
+
+
+def alert_level(severity: str | None) -> str:
+    """``critical``, ``warning`` or ``info`` for an alert's severity (dashboard badges)."""
+    return severity if severity in ("critical", "warning") else "info"
 
 
 def unit(name: str | None, default: str = "") -> str:

@@ -84,6 +84,7 @@ LAYERS: dict[str, str] = {
     "printerhq.render": RENDER,
     "printerhq.sim": SIM,
     "printerhq.server": SERVER,
+    "printerhq.server.charts": SERVER,  # sans-IO SVG charts for the dashboard (rows in, markup out)
     "printerhq.agent": AGENT,
     "printerhq.commands": COMMANDS,
     "printerhq.cmdline": CMDLINE,  # .exits (exit codes), .options (argument types)

@@ -173,13 +173,17 @@ def alerts_text(report: DeviceReport | None) -> Iterable[str]:
 
 
 def _nav(logged_in: bool) -> str:
-    links = '<a href="/">Fleet</a>'
+    links = '<a href="/">Fleet</a> <a href="/alerts">Alerts</a>'
     if logged_in:
         links += (
             ' <form class="inline" method="post" action="/logout">'
             '<button type="submit">Log out</button></form>'
         )
     return links
+
+
+# The layout for the pages other modules serve (alerts_page.py).
+page, nav, when = _page, _nav, _when
 
 
 # --------------------------------------------------------------------------------------------

@@ -38,10 +38,10 @@ def _row(alert: dict[str, Any], now: float, closed: bool) -> str:
     severity = str(alert["severity"])
     cells = [
         f'<td class="{_SEVERITY_CLASS.get(severity, "")}">{e(severity)}</td>',
-        f"<td>{dashboard.when(alert['opened_at'], now)}</td>",
+        f"<td>{dashboard._when(alert['opened_at'], now)}</td>",
     ]
     if closed:
-        cells.append(f"<td>{dashboard.when(alert['closed_at'], now)}</td>")
+        cells.append(f"<td>{dashboard._when(alert['closed_at'], now)}</td>")
     cells += [
         f"<td>{_subject(alert)}</td>",
         f"<td>{e(alert['site'])}</td>",
@@ -72,7 +72,7 @@ def alerts_page(
         parts.append(f'<table id="closed-alerts">{closed_head}{tail}{rows}</table>')
     else:
         parts.append('<p class="muted">None.</p>')
-    return dashboard.page("printerhq alerts", "".join(parts), nav=dashboard.nav(logged_in))
+    return dashboard._page("printerhq alerts", "".join(parts), nav=dashboard._nav(logged_in))
 
 
 def _error(status: int, reason: str) -> Response:

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import httpx
 import trio
 
 from printerhq.server import alert_rules as rules
 from printerhq.server.alerts_store import AlertStore, Forecaster, SyncResult
+from printerhq.server.forecast import forecast_supply
 from printerhq.server.store import Store
 from printerhq.server.webhooks import Deliverer
 
@@ -20,6 +21,11 @@ log = logging.getLogger("printerhq.server.alerts")
 
 INTERVAL = 60.0  # evaluate at least this often: silence (no ingest) is what some rules watch
 SETTLE = 5.0  # after an ingest, wait this long so that a burst of batches is evaluated once
+
+
+def days_left(points: Sequence[tuple[float, float]], now: float) -> float | None:
+    """The forecast's days to empty (``forecast.py``): what "runs out within N days" tests."""
+    return forecast_supply(points, now).days_left
 
 
 class AlertWorker:

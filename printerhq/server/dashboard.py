@@ -182,10 +182,6 @@ def _nav(logged_in: bool) -> str:
     return links
 
 
-# The layout for the pages other modules serve (alerts_page.py).
-page, nav, when = _page, _nav, _when
-
-
 # --------------------------------------------------------------------------------------------
 # Pages
 # --------------------------------------------------------------------------------------------

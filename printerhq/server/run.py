@@ -19,7 +19,7 @@ import trio
 
 from printerhq import wire
 from printerhq.server import tls
-from printerhq.server.alerts_worker import AlertWorker
+from printerhq.server.alerts_worker import AlertWorker, days_left
 from printerhq.server.app import create_app
 from printerhq.server.store import Store
 
@@ -100,7 +100,7 @@ async def run_server(
             # Alert evaluation and webhook delivery stop with the server, not at the deadline.
             alerts_scope = trio.CancelScope()
             if alerts:
-                worker = AlertWorker(store)
+                worker = AlertWorker(store, forecaster=days_left)
                 app.state.ingest_listeners.append(worker.poke)
 
                 async def run_alerts() -> None:

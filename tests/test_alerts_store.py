@@ -23,7 +23,7 @@ from printerhq import model
 from printerhq.server import alert_rules as rules
 from printerhq.server import webhooks
 from printerhq.server.alerts_store import AlertStore
-from printerhq.server.alerts_worker import AlertWorker
+from printerhq.server.alerts_worker import FORECAST_EVERY, AlertWorker, days_left
 from printerhq.server.store import Store
 
 from .helpers_pg import postgres_cluster, postgres_url  # noqa: F401 - fixtures
@@ -46,8 +46,10 @@ async def store(database):
     await s.aclose()
 
 
-def supply_report(i: int, percent: float, *, errors: tuple[str, ...] = ()) -> model.DeviceReport:
-    base = make_report(i, t0=time.time() - 100, serials=1)
+def supply_report(
+    i: int, percent: float, *, errors: tuple[str, ...] = (), at: float | None = None
+) -> model.DeviceReport:
+    base = make_report(i, t0=time.time() - 100 if at is None else at - i, serials=1)
     supply = model.Supply(
         index=1, description="Black Cartridge", kind="toner", percent=percent, level=int(percent)
     )
@@ -182,11 +184,36 @@ async def test_runs_out_within_n_days_uses_the_forecaster(store) -> None:
         seen.append(list(points))
         return 3.0
 
-    worker = AlertWorker(store, forecaster=forecaster)
+    now = time.time()
+    clock = [now]
+    worker = AlertWorker(store, forecaster=forecaster, now=lambda: clock[0])
     await worker.evaluate_once()
     assert [p for _, p in seen[0]] == [60.0, 50.0, 40.0]  # oldest first
     [alert] = await worker.alerts.alerts("open")
     assert alert["rule"] == "supply_runs_out" and "about 3 days" in alert["message"]
+    # Within the hour the forecast is counted down, not recomputed from the history.
+    clock[0] = now + 1800
+    await worker.evaluate_once()
+    assert len(seen) == 1
+    clock[0] = now + FORECAST_EVERY
+    await worker.evaluate_once()
+    assert len(seen) == 2
+
+
+async def test_runs_out_within_n_days_from_the_real_forecast(store) -> None:
+    """14 daily readings falling 2 points a day to 12 %: about 6 days left, within 7."""
+    feed = await setup_fleet(store)
+    now = time.time()
+    agent = await store.agent_for_token("t-acme")
+    for day in range(14):
+        at = now - (13 - day) * 86400 - 3600
+        await store.ingest(agent, f"d{day}", [supply_report(1, 38.0 - 2 * day, at=at)])
+    del feed
+    worker = AlertWorker(store, forecaster=days_left, now=lambda: now)
+    await worker.evaluate_once()
+    [alert] = await worker.alerts.alerts("open")
+    assert alert["rule"] == "supply_runs_out", alert
+    assert "runs out in about 6 days (alert within 7 days)" in alert["message"]
 
 
 # -- webhooks ------------------------------------------------------------------------------

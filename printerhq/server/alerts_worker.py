@@ -4,7 +4,9 @@ decides (see ``alerts_store.py``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 
@@ -21,6 +23,9 @@ log = logging.getLogger("printerhq.server.alerts")
 
 INTERVAL = 60.0  # evaluate at least this often: silence (no ingest) is what some rules watch
 SETTLE = 5.0  # after an ingest, wait this long so that a burst of batches is evaluated once
+# Forecasts read weeks of supply history: recomputed this often, counted down in between (a
+# forecast moves by days, not minutes).
+FORECAST_EVERY = 3600.0
 
 
 def days_left(points: Sequence[tuple[float, float]], now: float) -> float | None:
@@ -41,6 +46,8 @@ class AlertWorker:
         self.now = now
         self._wake = trio.Event()
         self.deliverer: Deliverer | None = None
+        self._days: dict[int, dict[int, float | None]] = {}  # device -> supply -> days left
+        self._days_at = -math.inf
 
     def poke(self) -> None:
         """New reports arrived: evaluate soon."""
@@ -50,7 +57,14 @@ class AlertWorker:
         now = self.now()
         config = await self.alerts.config()
         open_keys = await self.alerts.open_keys()
-        devices = await self.alerts.device_states(now, self.forecaster)
+        refresh = self.forecaster is not None and now - self._days_at >= FORECAST_EVERY
+        devices = await self.alerts.device_states(now, self.forecaster if refresh else None)
+        if refresh:
+            self._days, self._days_at = {d.id: dict(d.days_left) for d in devices}, now
+        elif self.forecaster is not None:
+            devices = [
+                dataclasses.replace(d, days_left=self._counted_down(d.id, now)) for d in devices
+            ]
         agents = await self.alerts.agent_states()
         conditions = rules.evaluate(devices, agents, config, now, open_keys)
         result = await self.alerts.sync(conditions, config, now)
@@ -59,6 +73,11 @@ class AlertWorker:
         if result.queued and self.deliverer is not None:
             self.deliverer.poke()
         return result
+
+    def _counted_down(self, device_id: int, now: float) -> dict[int, float | None]:
+        elapsed = (now - self._days_at) / 86400
+        known = self._days.get(device_id, {})
+        return {i: None if d is None else d - elapsed for i, d in known.items()}
 
     async def evaluate_forever(self, interval: float = INTERVAL, settle: float = SETTLE) -> None:
         while True:

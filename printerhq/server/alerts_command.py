@@ -31,14 +31,14 @@ def check_file(text: str) -> rules.AlertsConfig:
 
 
 def render(alerts: list[dict[str, Any]], now: float) -> str:
-    lines = [f"{'SEVERITY':9} {'FOR':>8} {'SITE':16} {'SUBJECT':32} ALERT"]
+    lines = [f"{'SEVERITY':9} {'FOR':>8} {'SITE':16} {'SUBJECT':40} ALERT"]
     for a in alerts:
         age = max(0.0, now - a["opened_at"])
         took = f"{age / 3600:.1f}h" if age >= 3600 else f"{age / 60:.0f}m"
         lines.append(
             safe(
                 f"{a['severity']:9} {took:>8} {(a['site'] or '-')[:16]:16} "
-                f"{a['label'][:32]:32} {a['title']}: {a['message']}"
+                f"{a['label'][:40]:40} {a['title']}: {a['message']}"
             )
         )
     return "\n".join(lines)

@@ -88,7 +88,9 @@ def test_runs_out_within_n_days_with_its_own_margin() -> None:
 
 def test_error_states_and_their_severities() -> None:
     power_up = model.Alert(index=3, severity="warning_binary_change", code=4, code_name="powerUp")
-    jam_row = model.Alert(index=4, severity="critical", code=8, code_name="jam")
+    jam_row = model.Alert(
+        index=4, severity="critical", code=8, code_name="jam", description="Jam in tray 2"
+    )
     r = report(
         errors=("jammed", "doorOpen", "offline", "lowPaper", "overduePreventMaint", "jammed"),
         device="down",
@@ -113,6 +115,7 @@ def test_error_states_and_their_severities() -> None:
     assert found[("printer_error", "jammed")].message == "paper jam"
     assert found[("printer_error", "doorOpen")].message == "door open"
     assert found[("printer_alert", "4")].message == "power up"
+    assert found[("printer_alert", "8")].message == "jam: Jam in tray 2"  # code, printer's words
     assert found[("cover_open", "2")].message == "Front cover open"
 
 

@@ -23,6 +23,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from printerhq import words
+from printerhq.mib import alerts as mib_alerts
 from printerhq.model import DeviceReport
 
 Severity = Literal["critical", "warning", "info"]
@@ -291,7 +292,11 @@ def _device_conditions(
             item = str(alert.code) if alert.code is not None else (alert.code_name or "")
             if not item:
                 item = f"row {alert.index}"
-            text = alert.description or words.plain(alert.code_name or "printer alert")
+            # The code in a few words ("jam", "toner low"), and the printer's own text beside.
+            text = mib_alerts.trap_meaning(mib_alerts.PRINTER_V2_ALERT, alert) or "printer alert"
+            said = (alert.description or "").strip()
+            if said and said.lower() != text.lower():
+                text = f"{text}: {said}"
             yield Condition(
                 subject,
                 "printer_alert",

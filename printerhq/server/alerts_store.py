@@ -29,6 +29,7 @@ CONFIG_NAME = "alerts"
 HISTORY_DAYS = 60  # supply history a forecast looks at
 CHUNK = 500  # devices read (and their supply history) per query while evaluating
 MAX_LISTED = 10_000
+BATCH = 200  # rows per INSERT or UPDATE while syncing (8 parameters each: well under the limits)
 # days to empty from (unix time, percent) points, oldest first: the forecast's days_left
 Forecaster = Callable[[Sequence[tuple[float, float]], float], float | None]
 
@@ -267,48 +268,81 @@ class AlertStore:
                 ).fetchall()
             }
             # Keys in one order on every instance: concurrent transactions lock index entries in
-            # the same order (no deadlock).
-            for key in sorted(conditions.keys() - open_rows.keys()):
-                c = conditions[key]
-                row = self._x(
+            # the same order (no deadlock). Rows go BATCH at a time: one round trip each, not one
+            # per alert (the first evaluation of a large fleet opens thousands).
+            new = [conditions[k] for k in sorted(conditions.keys() - open_rows.keys())]
+            for start in range(0, len(new), BATCH):
+                part = new[start : start + BATCH]
+                values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(part))
+                params = [
+                    v
+                    for c in part
+                    for v in (
+                        c.subject,
+                        c.rule,
+                        c.item,
+                        c.severity,
+                        c.site,
+                        c.label,
+                        c.message,
+                        now,
+                    )
+                ]
+                # A row not returned: another instance opened that alert a moment ago.
+                rows = self._x(
                     conn,
                     f"INSERT INTO alerts(subject, rule, item, severity, site, label, message,"
-                    f" opened_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                    f" opened_at) VALUES {values}"
                     f" ON CONFLICT (subject, rule, item) WHERE closed_at IS NULL DO NOTHING"
                     f" RETURNING {_ALERT_FIELDS}",
-                    (c.subject, c.rule, c.item, c.severity, c.site, c.label, c.message, now),
-                ).fetchone()
-                if row is not None:  # None: another instance opened it a moment ago
-                    opened += 1
-                    queued += self._queue(conn, _alert_dict(row), "opened", config, now)
-            for key in sorted(open_rows.keys() - conditions.keys()):
-                row = self._x(
+                    tuple(params),
+                ).fetchall()
+                opened += len(rows)
+                queued += self._queue(conn, [_alert_dict(r) for r in rows], "opened", config, now)
+            gone = sorted(int(open_rows[k][0]) for k in open_rows.keys() - conditions.keys())
+            for start in range(0, len(gone), BATCH):
+                ids = gone[start : start + BATCH]
+                # A row not returned: another instance closed it.
+                rows = self._x(
                     conn,
-                    f"UPDATE alerts SET closed_at = ? WHERE id = ? AND closed_at IS NULL"
-                    f" RETURNING {_ALERT_FIELDS}",
-                    (now, open_rows[key][0]),
-                ).fetchone()
-                if row is not None:  # None: another instance closed it
-                    closed += 1
-                    queued += self._queue(conn, _alert_dict(row), "closed", config, now)
+                    f"UPDATE alerts SET closed_at = ? WHERE id IN ({', '.join('?' * len(ids))})"
+                    f" AND closed_at IS NULL RETURNING {_ALERT_FIELDS}",
+                    (now, *ids),
+                ).fetchall()
+                closed += len(rows)
+                queued += self._queue(conn, [_alert_dict(r) for r in rows], "closed", config, now)
         return SyncResult(opened, closed, queued)
 
     def _queue(
-        self, conn: Any, alert: dict[str, Any], event: str, config: rules.AlertsConfig, now: float
+        self,
+        conn: Any,
+        alerts: list[dict[str, Any]],
+        event: str,
+        config: rules.AlertsConfig,
+        now: float,
     ) -> int:
-        n = 0
-        for hook in config.webhook:
-            if not _matches(hook, alert["severity"], alert["site"]):
-                continue
-            delivery = f"{alert['id']}-{event}"
+        outbox = [
+            (
+                alert["id"],
+                event,
+                hook.url,
+                payload(alert, event, f"{alert['id']}-{event}"),
+                now,
+                now,
+            )
+            for alert in sorted(alerts, key=lambda a: int(a["id"]))
+            for hook in config.webhook
+            if _matches(hook, alert["severity"], alert["site"])
+        ]
+        for start in range(0, len(outbox), BATCH):
+            part = outbox[start : start + BATCH]
             self._x(
                 conn,
                 "INSERT INTO webhook_outbox(alert_id, event, url, body, created_at, next_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (alert["id"], event, hook.url, payload(alert, event, delivery), now, now),
+                f" VALUES {', '.join(['(?, ?, ?, ?, ?, ?)'] * len(part))}",
+                tuple(v for row in part for v in row),
             )
-            n += 1
-        return n
+        return len(outbox)
 
     # -- listing -------------------------------------------------------------------------------
     async def alerts(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -119,6 +122,25 @@ def test_error_states_and_their_severities() -> None:
     assert found[("cover_open", "2")].message == "Front cover open"
 
 
+def test_an_error_state_closes_only_when_gone_for_error_close_minutes() -> None:
+    config = AlertsConfig()  # 30 minutes
+    jam = report(errors=("jammed", "lowPaper"))
+    earlier = msgspec.structs.replace(jam, scanned_at=NOW - 20 * 60)
+    opened = rules.evaluate([device(jam)], [], config, NOW)
+    assert {k[2] for k in opened} == {"jammed", "lowPaper"}
+    cleared = report(errors=("jammed",))  # paper was put in; the jam is still there
+    state = dataclasses.replace(device(cleared), recent=[earlier])
+    held = rules.evaluate([state], [], config, NOW, set(opened))
+    assert set(held) == set(opened)  # low paper shown 20 minutes ago: held
+    assert held[("device:7", "printer_error", "lowPaper")].message == "low paper"
+    # Not open: an earlier report never opens anything.
+    assert {k[2] for k in rules.evaluate([state], [], config, NOW)} == {"jammed"}
+    later = rules.evaluate([state], [], config, NOW + 11 * 60, set(opened))
+    assert {k[2] for k in later} == {"jammed"}  # gone for more than 30 minutes: closed
+    off = AlertsConfig(defaults=rules.Thresholds(error_close_minutes=0))
+    assert {k[2] for k in rules.evaluate([state], [], off, NOW, set(opened))} == {"jammed"}
+
+
 def test_device_unseen_and_agent_heartbeat() -> None:
     config = AlertsConfig()  # 24 h, 30 min
     old = device(last_seen=NOW - 25 * 3600)
@@ -203,6 +225,7 @@ def scenarios(draw: st.DrawFn) -> tuple[list[DeviceState], list[AgentState], Ale
         supply_days_margin=draw(st.one_of(_round, st.floats(0, 30))),
         device_unseen_hours=draw(st.floats(0, 48)),
         agent_heartbeat_minutes=draw(st.floats(0, 90)),
+        error_close_minutes=draw(st.floats(0, 60)),
     )
     # Levels and forecasts right at a threshold or at the end of its band as often as not.
     edge_percent = [t.supply_below_percent, t.supply_below_percent + t.supply_close_margin]
@@ -222,6 +245,14 @@ def scenarios(draw: st.DrawFn) -> tuple[list[DeviceState], list[AgentState], Ale
                 days_left={
                     1: draw(st.one_of(st.none(), st.sampled_from(edge_days), st.floats(-5, 60)))
                 },
+                # Earlier reports showing other errors: they may hold, never open.
+                recent=[
+                    msgspec.structs.replace(
+                        report(None, errors=tuple(draw(st.lists(_flags, max_size=2)))),
+                        scanned_at=NOW - draw(st.floats(0, 3600)),
+                    )
+                    for _ in range(draw(st.integers(0, 2)))
+                ],
             )
         )
     agents = [

@@ -389,3 +389,18 @@ async def test_secrets_come_from_files_and_failures_say_why(store, tmp_path) -> 
     short.write_bytes(b"abc")
     with pytest.raises(webhooks.SecretError, match="16 to 4096"):
         webhooks.read_secret(str(short))
+
+
+async def test_an_error_closes_when_no_report_of_the_last_minutes_shows_it(store) -> None:
+    feed = await setup_fleet(store)
+    now = time.time()
+    clock = [now]
+    worker = AlertWorker(store, now=lambda: clock[0])
+    await feed(80.0, errors=("lowPaper",))
+    assert (await worker.evaluate_once()).opened == 1
+    await feed(80.0)  # the next scan: the tray was filled
+    assert (await worker.evaluate_once()).closed == 0  # the earlier scan still holds it
+    clock[0] = now + 31 * 60  # no report of the last 30 minutes shows it any more
+    assert (await worker.evaluate_once()).closed == 1
+    await feed(80.0, errors=("lowPaper",))
+    assert (await worker.evaluate_once()).opened == 1  # a new alert, not the old one reopened

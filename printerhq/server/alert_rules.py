@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
@@ -45,6 +45,8 @@ RULES = {
     "agent_silent": "agent heartbeat missing",
 }
 
+# Rules about what a report shows (held by ``error_close_minutes``).
+ERROR_RULES = frozenset({"printer_error", "device_down", "cover_open", "printer_alert"})
 # hrPrinterDetectedErrorState flags (RFC 2790, RFC 3805 section 2.2.13.2) by severity: the
 # printer cannot print (critical) or will soon need someone (warning). A flag not listed here
 # (a later RFC's, a vendor's) is a warning: it is an error the device raised, never nothing.
@@ -88,6 +90,7 @@ class Thresholds(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froze
     agent_heartbeat_minutes: NonNegative = 30.0
     printer_errors: bool = True  # hrPrinterDetectedErrorState flags, device down, covers open
     printer_alerts: bool = True  # the printer's own alert table (prtAlertTable)
+    error_close_minutes: NonNegative = 30  # an error state closes when gone for this long
 
 
 class SiteThresholds(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -101,6 +104,7 @@ class SiteThresholds(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, f
     agent_heartbeat_minutes: NonNegative | None = None
     printer_errors: bool | None = None
     printer_alerts: bool | None = None
+    error_close_minutes: NonNegative | None = None
 
 
 class Webhook(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -172,6 +176,9 @@ class DeviceState:
     last_seen: float
     report: DeviceReport | None
     days_left: Mapping[int, float | None] = field(default_factory=dict)  # supply index -> days
+    # Earlier reports of the last minutes, for the hysteresis of error states: the store reads
+    # them only for devices with an open error alert (ERROR_RULES).
+    recent: Sequence[DeviceReport] = ()
 
 
 @dataclass(frozen=True)
@@ -255,12 +262,11 @@ def _supply_conditions(
                 )
 
 
-def _device_conditions(
-    d: DeviceState, t: Thresholds, now: float, is_open: frozenset[Key]
+def _report_conditions(
+    d: DeviceState, report: DeviceReport | None, t: Thresholds
 ) -> Iterable[Condition]:
+    """The error states one report shows (printer errors, device down, covers, alert rows)."""
     subject = f"device:{d.id}"
-    yield from _supply_conditions(d, t, is_open)
-    report = d.report
     status = report.status if report else None
     if t.printer_errors and status is not None:
         for flag in dict.fromkeys(status.errors):  # once each, in the device's order
@@ -306,6 +312,28 @@ def _device_conditions(
                 d.label,
                 text,
             )
+
+
+def _device_conditions(
+    d: DeviceState, t: Thresholds, now: float, is_open: frozenset[Key]
+) -> Iterable[Condition]:
+    subject = f"device:{d.id}"
+    yield from _supply_conditions(d, t, is_open)
+    shown = set()
+    for c in _report_conditions(d, d.report, t):
+        shown.add(c.key)
+        yield c
+    # Hysteresis for error states: an open one is held while any report of the last
+    # error_close_minutes still shows it, so a flag that comes and goes between scans (low
+    # paper on a tray being filled) does not open and close an alert each time.
+    window = now - t.error_close_minutes * 60
+    for report in d.recent:
+        if report.scanned_at < window:
+            continue
+        for c in _report_conditions(d, report, t):
+            if c.key in is_open and c.key not in shown:
+                shown.add(c.key)
+                yield c
     if t.device_unseen_hours > 0:
         silent = now - d.last_seen
         if silent > t.device_unseen_hours * 3600:

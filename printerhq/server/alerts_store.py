@@ -27,6 +27,7 @@ from printerhq.server.store import SITE_OF_AGENT, Store
 
 CONFIG_NAME = "alerts"
 HISTORY_DAYS = 60  # supply history a forecast looks at
+MAX_RECENT = 20  # reports per device that can hold an error alert open
 CHUNK = 500  # devices read (and their supply history) per query while evaluating
 MAX_LISTED = 10_000
 BATCH = 200  # rows per INSERT or UPDATE while syncing (8 parameters each: well under the limits)
@@ -231,6 +232,32 @@ class AlertStore:
                 series = history.setdefault(int(device_id), {}).setdefault(int(idx), [])
                 series.append((float(at), float(percent)))
         return rows, history
+
+    async def recent_reports(
+        self, device_ids: set[int], since: float, now: float
+    ) -> dict[int, list[model.DeviceReport]]:
+        """Each device's reports scanned since ``since``, newest first (at most
+        ``MAX_RECENT`` each): what holds an open error alert through a scan without it."""
+        wanted = sorted(device_ids)
+
+        def work(conn: Any) -> dict[int, list[model.DeviceReport]]:
+            out: dict[int, list[model.DeviceReport]] = {}
+            for start in range(0, len(wanted), CHUNK):
+                part = wanted[start : start + CHUNK]
+                for device_id, stored in self._x(
+                    conn,
+                    "SELECT device_id, report FROM readings WHERE device_id IN"
+                    f" ({', '.join('?' * len(part))}) AND scanned_at >= ? AND scanned_at <= ?"
+                    " AND length(report) <= ? ORDER BY device_id, scanned_at DESC",
+                    (*part, since, now + limits.MAX_CLOCK_SKEW, 1 << 20),
+                ):
+                    kept = out.setdefault(int(device_id), [])
+                    report = _decode(stored) if len(kept) < MAX_RECENT else None
+                    if report is not None:
+                        kept.append(report)
+            return out
+
+        return await self.store.run(work) if wanted else {}
 
     # -- open and close ------------------------------------------------------------------------
     async def open_keys(self) -> set[rules.Key]:

@@ -65,6 +65,7 @@ class AlertWorker:
             devices = [
                 dataclasses.replace(d, days_left=self._counted_down(d.id, now)) for d in devices
             ]
+        devices = await self._with_recent(devices, config, open_keys, now)
         agents = await self.alerts.agent_states()
         conditions = await trio.to_thread.run_sync(  # CPU for a large fleet: off the event loop
             rules.evaluate, devices, agents, config, now, open_keys
@@ -75,6 +76,31 @@ class AlertWorker:
         if result.queued and self.deliverer is not None:
             self.deliverer.poke()
         return result
+
+    async def _with_recent(
+        self,
+        devices: list[rules.DeviceState],
+        config: rules.AlertsConfig,
+        open_keys: set[rules.Key],
+        now: float,
+    ) -> list[rules.DeviceState]:
+        """Devices with an open error alert get their reports of the last
+        ``error_close_minutes`` (the hysteresis of error states); the others need none."""
+        held = {
+            int(subject.removeprefix("device:"))
+            for subject, rule, _ in open_keys
+            if rule in rules.ERROR_RULES and subject.removeprefix("device:").isdigit()
+        }
+        if not held:
+            return devices
+        window = max(
+            [config.defaults.error_close_minutes]
+            + [config.for_site(site).error_close_minutes for site in config.site]
+        )
+        recent = await self.alerts.recent_reports(held, now - window * 60, now)
+        return [
+            dataclasses.replace(d, recent=recent[d.id]) if d.id in recent else d for d in devices
+        ]
 
     def _counted_down(self, device_id: int, now: float) -> dict[int, float | None]:
         elapsed = (now - self._days_at) / 86400

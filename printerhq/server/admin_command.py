@@ -1,6 +1,6 @@
 """``printerhq server add-agent|revoke-agent|add-viewer|revoke-viewer|add-admin|revoke-admin|
-list-agents|list-tokens|agents|set-config|set-site``, ``gen-update-key`` and ``publish-update``
-(also ``python -m printerhq.server server ...``).
+list-agents|list-tokens|agents|set-config|set-site|set-alerts|alerts``, ``gen-update-key`` and
+``publish-update`` (also ``python -m printerhq.server server ...``).
 
 Agent tokens upload reports; viewer tokens read the fleet (REST API, /metrics, dashboard); admin
 tokens read the fleet and set agents' remote configuration (``agents_command.py``). Each token
@@ -47,6 +47,8 @@ ACTIONS = (
     ("agents", "agents as services: heartbeat, version, state, configuration, last cycle"),
     ("set-config", "set an agent's remote configuration ([[scan]] sections, TOML) from FILE"),
     ("set-site", "put an agent (and the devices it reports) in a site, e.g. a customer"),
+    ("set-alerts", "set the alert thresholds and webhooks of every instance from FILE (TOML)"),
+    ("alerts", "list open alerts (--closed: the ones closed since --since)"),
 )
 _NAMED = ("add-agent", "revoke-agent", "add-viewer", "revoke-viewer", "add-admin", "revoke-admin")
 
@@ -73,8 +75,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             sub.add_argument(
                 "file", metavar="FILE", help="TOML with [[scan]] sections ('-': stdin)"
             )
+        if name == "set-alerts":
+            sub.add_argument(
+                "file", metavar="FILE", help="alerts TOML (docs/alerts.md; '-': stdin)"
+            )
+        if name == "alerts":
+            sub.add_argument("--closed", action="store_true", help="closed alerts instead")
+            sub.add_argument(
+                "--since", type=float, default=0.0, metavar="UNIXTIME", help="with --closed"
+            )
         add_database_arguments(sub, "the server's data directory (as given to serve)")
-        if name.startswith("list-") or name == "agents":
+        if name.startswith("list-") or name in ("agents", "alerts"):
             sub.add_argument("--json", action="store_true")
         sub.set_defaults(func=run, action=name)
     gen = actions.add_parser(
@@ -198,6 +209,10 @@ async def _run(args: argparse.Namespace) -> int:
 
     store = await Store.open(args.data_dir, args.database)
     try:
+        if args.action in ("alerts", "set-alerts"):
+            from printerhq.server.alerts_command import run_alerts_action
+
+            return await run_alerts_action(store, args)
         if args.action in ("agents", "set-config"):
             from printerhq.server.agents_command import run_agents_action
 

@@ -28,7 +28,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from printerhq import control, wire
-from printerhq.server import admission, dashboard, releases
+from printerhq.server import admission, alerts_page, dashboard, releases
 from printerhq.server.agent_control import AgentControl
 from printerhq.server.control_session import ConfigSignal, ControlSession
 from printerhq.server.metrics import Metrics
@@ -112,6 +112,7 @@ def create_app(
 
     agent_control = AgentControl(store)
     config_signal = ConfigSignal()
+    ingest_listeners: list[Callable[[], None]] = []  # called after each stored batch
     if open_read:
         log.warning(
             "--open-read: the fleet API, /metrics and the dashboard need no token; anyone "
@@ -208,6 +209,9 @@ def create_app(
         result = await store.ingest(
             agent, batch.batch_id, reports, client, version=(batch.wire, batch.minor)
         )
+        if not result.duplicate:
+            for listener in ingest_listeners:  # the alert evaluator (alerts_worker.py)
+                listener()
         if refused and not result.duplicate:
             await count_refused(agent, batch.batch_id, refused)
         return batch, result, refused
@@ -555,6 +559,7 @@ def create_app(
         Route("/healthz", healthz),
         Route("/metrics", reader(prometheus)),
         *dashboard.routes(store, open_read=open_read),
+        *alerts_page.routes(store, reader, open_read=open_read),
         *releases.routes(store, authenticate, reader),
     ]
     if websocket:
@@ -568,4 +573,5 @@ def create_app(
     app = Starlette(routes=routes, middleware=[gzip])
     app.state.metrics = metrics
     app.state.store = store
+    app.state.ingest_listeners = ingest_listeners
     return app

@@ -253,7 +253,7 @@ def alerts_html(report: DeviceReport | None, limit: int | None = None) -> str:
 
 
 def _nav(logged_in: bool) -> str:
-    links = '<a href="/">Fleet</a>'
+    links = '<a href="/">Fleet</a> <a href="/alerts">Alerts</a>'
     if logged_in:
         links += (
             ' <form class="inline" method="post" action="/logout">'

@@ -167,6 +167,52 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE agents ADD COLUMN site TEXT",
         "CREATE INDEX agents_site ON agents(site)",
     ],
+    # alerts (issue 14, docs/alerts.md). alert_config: the thresholds and webhooks file an
+    # administrator set (``printerhq server set-alerts``), so every instance sharing the
+    # database evaluates the same rules. alerts: one row per alert, open until closed_at is set;
+    # the partial unique index lets at most one alert per (subject, rule, item) be open, which
+    # is what decides when two instances evaluate at once. webhook_outbox: each open and close
+    # to deliver to each webhook, claimed by one instance at a time (claimed_by, claimed_until),
+    # retried until delivered_at or failed_at; a restart loses nothing.
+    [
+        """CREATE TABLE alert_config (
+            name TEXT PRIMARY KEY,
+            document TEXT NOT NULL,
+            updated_at DOUBLE PRECISION NOT NULL
+        )""",
+        """CREATE TABLE alerts (
+            id {pk},
+            subject TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            item TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            site TEXT,
+            label TEXT NOT NULL,
+            message TEXT NOT NULL,
+            opened_at DOUBLE PRECISION NOT NULL,
+            closed_at DOUBLE PRECISION
+        )""",
+        "CREATE UNIQUE INDEX alerts_one_open ON alerts(subject, rule, item)"
+        " WHERE closed_at IS NULL",
+        "CREATE INDEX alerts_closed ON alerts(closed_at)",
+        """CREATE TABLE webhook_outbox (
+            id {pk},
+            alert_id BIGINT NOT NULL REFERENCES alerts(id),
+            event TEXT NOT NULL,
+            url TEXT NOT NULL,
+            body {blob} NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            next_at DOUBLE PRECISION NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            claimed_by TEXT,
+            claimed_until DOUBLE PRECISION,
+            delivered_at DOUBLE PRECISION,
+            failed_at DOUBLE PRECISION,
+            last_error TEXT
+        )""",
+        "CREATE INDEX webhook_outbox_due ON webhook_outbox(next_at)"
+        " WHERE delivered_at IS NULL AND failed_at IS NULL",
+    ],
 ]
 
 DIALECT_TYPES = {

@@ -19,6 +19,7 @@ import trio
 
 from printerhq import wire
 from printerhq.server import tls
+from printerhq.server.alerts_worker import AlertWorker, days_left
 from printerhq.server.app import create_app
 from printerhq.server.store import Store
 
@@ -65,11 +66,13 @@ async def run_server(
     websocket: bool = True,
     open_read: bool = False,
     graceful_timeout: float = 2.0,
+    alerts: bool = True,
 ) -> AsyncIterator[RunningServer]:
     """Open the store, serve, and yield a ``RunningServer``; stop serving on exit.
 
     Exactly one of ``certfile``/``keyfile``, ``self_signed`` or ``insecure_http`` is required.
     ``open_read=True`` serves the fleet (API, /metrics, dashboard) without a viewer token.
+    ``alerts=False``: no alert evaluation or webhook delivery on this instance (tests).
     """
     if sum([bool(certfile and keyfile), self_signed, insecure_http]) != 1:
         raise ValueError("choose one of certfile+keyfile, self_signed or insecure_http")
@@ -94,6 +97,17 @@ async def run_server(
             config.certfile, config.keyfile = str(certfile), str(keyfile)
         shutdown = trio.Event()
         async with trio.open_nursery() as nursery:
+            # Alert evaluation and webhook delivery stop with the server, not at the deadline.
+            alerts_scope = trio.CancelScope()
+            if alerts:
+                worker = AlertWorker(store, forecaster=days_left)
+                app.state.ingest_listeners.append(worker.poke)
+
+                async def run_alerts() -> None:
+                    with alerts_scope:
+                        await worker.run()
+
+                nursery.start_soon(run_alerts)
             binds = await nursery.start(
                 # hypercorn's stub types the app as its own ASGI framework union, which Starlette's
                 # (correct) ASGI3 signature does not name; the call is right.
@@ -121,6 +135,7 @@ async def run_server(
                 yield server
             finally:
                 shutdown.set()
+                alerts_scope.cancel()
                 nursery.cancel_scope.deadline = trio.current_time() + graceful_timeout + 1
     finally:
         with trio.CancelScope(shield=True):

@@ -50,6 +50,7 @@ LAYERS: dict[str, str] = {
     "printerhq.delta": CORE,  # delta readings: diff/apply, the delta_batch kind
     "printerhq.targets": CORE,
     "printerhq.allowlist": CORE,  # the hand-written privacy allow-list: data, imports nothing
+    "printerhq.autotargets": CORE,  # targets = ["auto"]: the attached subnets, chosen sans-IO
     "printerhq.release": CORE,  # signed release manifests (server and agent)
     "printerhq.mib": CORE,
     "printerhq.snmp": CORE,  # BER, messages, v3, USM, credentials' encode/decode
@@ -73,6 +74,7 @@ LAYERS: dict[str, str] = {
     "printerhq.tokenbucket": CORE,
     "printerhq.icmp": SHELL,
     "printerhq.arp": SHELL,
+    "printerhq.interfaces": SHELL,  # reads this machine's interfaces (ip -j addr): no traffic
     "printerhq.http": SHELL,
     "printerhq.sweep": SHELL,
     "printerhq.adaptive": SHELL,

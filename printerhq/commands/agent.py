@@ -73,9 +73,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     if args.print_example_config:
-        from printerhq.agent.example import EXAMPLE_CONFIG
+        from printerhq.agent.example import example_config
+        from printerhq.autotargets import AutoTargetsError
+        from printerhq.interfaces import auto_decisions
 
-        sys.stdout.write(EXAMPLE_CONFIG)
+        try:  # reads the interfaces (ip -j addr), sends nothing
+            decisions = auto_decisions()
+        except AutoTargetsError as error:
+            print(
+                f"printerhq agent: {error}; the example keeps its example ranges", file=sys.stderr
+            )
+            decisions = []
+        sys.stdout.write(example_config(decisions))
         return OK
     path = args.check_config or args.config
     if args.update_trial is not None and args.config is None:

@@ -357,3 +357,23 @@ def test_allow_wide_in_a_namespace_adds_the_slash_8(namespace):
         "172.31.64.0/20",
         "10.0.0.0/8",
     ]
+
+
+def test_check_config_shows_what_auto_chooses_here(tmp_path, capsys):
+    """--check-config prints auto's choice on this machine (read from the interfaces; nothing
+    is sent)."""
+    from printerhq.cli import main
+    from printerhq.interfaces import auto_decisions
+
+    token = tmp_path / "token"
+    token.write_text("t")
+    path = tmp_path / "agent.toml"
+    path.write_text(
+        SERVER.replace("/nonexistent/token", str(token))
+        + '[[scan]]\ntargets = ["auto"]\ninterval = "15m"\n'
+    )
+    assert main(["agent", "--check-config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "scan[0].targets auto, on this machine now:" in out
+    for line in describe(auto_decisions()):
+        assert line in out

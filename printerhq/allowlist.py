@@ -288,22 +288,25 @@ FORBIDDEN: tuple[Entry, ...] = (
 # fmt: on
 
 ALLOWED_SUBTREES: tuple[Oid, ...] = tuple(sorted(entry.oid for entry in ALLOW_LIST))
-_FORBIDDEN_OIDS: tuple[Oid, ...] = tuple(entry.oid for entry in FORBIDDEN)
-_BY_OID: dict[Oid, Entry] = {entry.oid: entry for entry in ALLOW_LIST}
-_LENGTHS = sorted({len(oid) for oid in _BY_OID}, reverse=True)
+# Every subtree, allowed (its entry) or forbidden (None); the longest one containing an OID
+# decides. A few dict look-ups per OID, not a scan of every entry: every reply varbind is checked.
+_PREFIXES: dict[Oid, Entry | None] = {
+    **{entry.oid: entry for entry in ALLOW_LIST},
+    **{entry.oid: None for entry in FORBIDDEN},
+}
+_LENGTHS = tuple(sorted({len(oid) for oid in _PREFIXES}, reverse=True))
 
 
 def entry_for(value: Sequence[int]) -> Entry | None:
     """The allow-list entry ``value`` lies in (or starts), None when it lies in none or under a
     forbidden subtree."""
     key = tuple(value)
-    if any(key[: len(bad)] == bad for bad in _FORBIDDEN_OIDS):
-        return None
-    for length in _LENGTHS:  # a few dict look-ups, not a scan of every entry
-        if len(key) >= length:
-            found = _BY_OID.get(key[:length])
-            if found is not None:
-                return found
+    size = len(key)
+    for length in _LENGTHS:
+        if size >= length:
+            prefix = key[:length]
+            if prefix in _PREFIXES:
+                return _PREFIXES[prefix]
     return None
 
 

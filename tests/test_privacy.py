@@ -360,7 +360,9 @@ async def test_the_client_refuses_before_the_socket():
                     pass
             with pytest.raises(SnmpRefused, match="sysContact"):
                 await client.get(target, [std.SYS_CONTACT])
-            assert client.stats.refused == 6
+            with pytest.raises(SnmpRefused, match="SET requests are never sent"):
+                await client.request(target, PduType.SET, [std.SYS_LOCATION])  # allowed OID
+            assert client.stats.refused == 7
             assert client.stats.requests == 0
             assert client.stats.packets_sent == 0
             # The same client still sends what is allowed: the socket sees that one.

@@ -32,7 +32,8 @@ Behaviour, and why:
 * **Allow-list.** A request naming an OID outside the hand-written privacy allow-list
   (:mod:`printerhq.allowlist`) is refused with :class:`SnmpRefused` before anything is encoded
   or sent, and counted in ``stats.refused``: GET, GETNEXT and GETBULK alike, the OID asked must
-  lie inside an allowed subtree or be its exact start. :meth:`SnmpClient.exchange` checks the
+  lie inside an allowed subtree or be its exact start; any other PDU type (a SET) is refused.
+  :meth:`SnmpClient.exchange` checks the
   OIDs its caller declares (``asking``) the same way, so nothing reaches the socket unchecked.
 * **Bounds.** A CapacityLimiter caps requests in flight (default 10,000); walks stop at
   ``max_rows`` with :class:`SnmpWalkError`; every reply buffer is 65,535 bytes.
@@ -335,6 +336,10 @@ class SnmpClient:
         (SNMPv1 ones are skipped for GETBULK), and remembers the first that answers.
         """
         bound = [vb if isinstance(vb, Varbind) else Varbind(tuple(vb)) for vb in varbinds]
+        if pdu_type not in _READ_PDU_TYPES:
+            # The agent only reads: a SET (or anything else) would change a customer's device.
+            self.stats.refused += 1
+            raise SnmpRefused(str(target), (), f"{pdu_type.name} requests are never sent")
         # Before any credential is tried: an SNMPv3 one would send its discovery first.
         self._check_allowed(target, [vb.oid for vb in bound])
         fields = (non_repeaters, max_repetitions) if pdu_type == PduType.GET_BULK else (0, 0)
@@ -592,6 +597,7 @@ class Walk:
             self._buffer.append(varbind)
 
 
+_READ_PDU_TYPES = frozenset((PduType.GET, PduType.GET_NEXT, PduType.GET_BULK))
 _WALK_END_TAGS = frozenset((Tag.END_OF_MIB_VIEW, Tag.NO_SUCH_OBJECT, Tag.NO_SUCH_INSTANCE))
 
 

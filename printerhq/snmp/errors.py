@@ -30,9 +30,11 @@ class SnmpRefused(SnmpError):
     bug in whoever asked, never the device's doing, so the message says which OID and where."""
 
     def __init__(self, where: str, oid: tuple[int, ...], why: str) -> None:
-        self.oid = oid
-        dotted = ".".join(map(str, oid))
-        super().__init__(f"{where}: refused to ask for {dotted}: {why}")
+        self.oid = oid  # empty when the request itself is refused (a SET)
+        if oid:
+            super().__init__(f"{where}: refused to ask for {'.'.join(map(str, oid))}: {why}")
+        else:
+            super().__init__(f"{where}: refused: {why}")
 
 
 def missing_index(error_status: int, error_index: int, asked: int) -> int | None:

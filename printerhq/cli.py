@@ -29,6 +29,7 @@ COMMANDS = (
     "server",
     "fleet",
     "schema",
+    "allow_list",
     "health_check",
     "install_service",
 )

@@ -201,7 +201,7 @@ class Identity(msgspec.Struct, **_options):
     sys_descr: Text | None = None
     sys_object_id: Text | None = None
     location: Text | None = None
-    contact: Text | None = None
+    contact: Text | None = None  # sysContact: never collected since it names a person
     asset_number: Text | None = None
     uptime_ticks: TimeTicks | None = None
     colour: bool | None = None  # True colour-capable, False mono, None unknown
@@ -248,6 +248,7 @@ class ScanStats(msgspec.Struct, **_options):
     skipped: int = 0  # addresses not probed this scan: blank space in adaptive backoff
     alive: int = 0  # answered ICMP or ARP but not SNMP
     by_protocol: dict[str, TrafficCount] = {}  # "snmp", "icmp", "arp", "http"
+    refused: int = 0  # SNMP requests the allow-list refused (never sent): a bug, always 0
 
 
 class ScanReport(msgspec.Struct, **_options):

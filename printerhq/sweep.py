@@ -61,11 +61,13 @@ from typing import Any, NamedTuple, cast
 
 import trio
 
+from .allowlist import first_refused
 from .icmp import Pinger, PingResult
 from .ratelimit import MIN_SLEEP, TokenBucket
 from .snmp.ber import SnmpDecodeError
 from .snmp.client import ClientStats
 from .snmp.credentials import Community
+from .snmp.errors import SnmpRefused
 from .snmp.message import (
     REQUEST_ID_MAX,
     REQUEST_ID_MIN,
@@ -367,7 +369,14 @@ class DiscoverySweep:
 def discovery_templates(
     credentials: Sequence[Community], oids: Sequence[Sequence[int]]
 ) -> tuple[list[RequestTemplate], list[Callable[[bytes], Pdu]]]:
-    """One GET template and one reply decoder per community credential."""
+    """One GET template and one reply decoder per community credential.
+
+    The templates are encoded once and sent as bytes, past :meth:`SnmpClient.request`, so the
+    allow-list is checked here: an OID outside it raises :class:`SnmpRefused` before any
+    template exists."""
+    refused = first_refused(oids)
+    if refused is not None:
+        raise SnmpRefused("the discovery sweep", refused, "outside the allow-list")
     varbinds = [Varbind(tuple(oid)) for oid in oids]
     templates = [
         RequestTemplate(

@@ -19,7 +19,8 @@ from printerhq.agent.config import (
     parse_remote,
 )
 from printerhq.agent.durations import MAX_SECONDS, format_duration, parse_duration
-from printerhq.agent.example import EXAMPLE_CONFIG
+from printerhq.agent.example import EXAMPLE_CONFIG, example_config
+from printerhq.interfaces import auto_decisions
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -165,7 +166,10 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 def test_check_config_and_print_example_config(tmp_path):
     printed = run_cli("--print-example-config")
-    assert printed.returncode == 0 and printed.stdout == EXAMPLE_CONFIG
+    # The example with this machine's attached subnets (read, never probed) filled in.
+    assert printed.returncode == 0
+    assert printed.stdout == example_config(auto_decisions())
+    parse_config(printed.stdout.encode())
     (tmp_path / "token").write_text("secret\n")
     good = tmp_path / "good.toml"
     good.write_text(

@@ -37,7 +37,7 @@ from printerhq.snmp.message import (
 )
 from printerhq.snmp.transport import peek_request_id
 
-from .helpers_agents import LOOPBACK, TableAgent, sample_table, udp_responder
+from .helpers_agents import ANY_OID, LOOPBACK, TableAgent, sample_table, udp_responder
 
 SYS_DESCR = (1, 3, 6, 1, 2, 1, 1, 1, 0)
 SYS_NAME = (1, 3, 6, 1, 2, 1, 1, 5, 0)
@@ -93,20 +93,20 @@ def table():
 
 async def test_get_returns_values_in_order(table):
     expected = {vb.oid: vb for vb in table}
-    async with udp_responder(TableAgent(table)) as responder, SnmpClient() as client:
+    async with udp_responder(TableAgent(table)) as responder, SnmpClient(allowed=ANY_OID) as client:
         got = await client.get(target_for(responder), [SYS_NAME, SYS_DESCR])
     assert got == [expected[SYS_NAME], expected[SYS_DESCR]]
 
 
 async def test_get_v2c_returns_exception_varbinds_as_they_are(table):
-    async with udp_responder(TableAgent(table)) as responder, SnmpClient() as client:
+    async with udp_responder(TableAgent(table)) as responder, SnmpClient(allowed=ANY_OID) as client:
         got = await client.get(target_for(responder), [SYS_DESCR, MISSING])
     assert got[1] == Varbind(MISSING, Tag.NO_SUCH_OBJECT, None)
     assert got[1].is_exception and not got[0].is_exception
 
 
 async def test_get_v1_missing_object_raises_no_such_name(table):
-    async with udp_responder(TableAgent(table)) as responder, SnmpClient() as client:
+    async with udp_responder(TableAgent(table)) as responder, SnmpClient(allowed=ANY_OID) as client:
         with pytest.raises(SnmpErrorStatus) as caught:
             await client.get(target_for(responder, V1), [SYS_DESCR, MISSING])
     error = caught.value
@@ -122,7 +122,7 @@ async def test_get_v1_missing_object_raises_no_such_name(table):
 async def test_get_next_and_get_bulk(table):
     oids = sorted(vb.oid for vb in table)
     by_oid = {vb.oid: vb for vb in table}
-    async with udp_responder(TableAgent(table)) as responder, SnmpClient() as client:
+    async with udp_responder(TableAgent(table)) as responder, SnmpClient(allowed=ANY_OID) as client:
         target = target_for(responder)
         assert await client.get_next(target, [SYS_DESCR]) == [by_oid[oids[1]]]
         bulk = await client.get_bulk(
@@ -135,7 +135,7 @@ async def test_get_next_and_get_bulk(table):
 @pytest.mark.parametrize("credential", [V2C, V1], ids=["v2c", "v1"])
 async def test_walk_returns_exactly_the_subtree(table, credential):
     recorder = Recorder(TableAgent(table))
-    async with udp_responder(recorder) as responder, SnmpClient() as client:
+    async with udp_responder(recorder) as responder, SnmpClient(allowed=ANY_OID) as client:
         target = target_for(responder, credential)
         rows = [vb async for vb in client.walk(target, SUPPLY_DESCR, max_repetitions=7)]
     expected = sorted(vb for vb in table if vb.oid[: len(SUPPLY_DESCR)] == SUPPLY_DESCR)
@@ -147,14 +147,14 @@ async def test_walk_returns_exactly_the_subtree(table, credential):
 @pytest.mark.parametrize("credential", [V2C, V1], ids=["v2c", "v1"])
 async def test_walk_to_the_end_of_the_mib(table, credential):
     """The last subtree in the agent: v2c ends on endOfMibView, v1 on noSuchName."""
-    async with udp_responder(TableAgent(table)) as responder, SnmpClient() as client:
+    async with udp_responder(TableAgent(table)) as responder, SnmpClient(allowed=ANY_OID) as client:
         rows = [vb async for vb in client.walk(target_for(responder, credential), PRT)]
     assert rows == sorted(vb for vb in table if vb.oid[: len(PRT)] == PRT)
 
 
 async def test_walk_with_unknown_mixed_credentials_settles_then_bulks(table):
     recorder = Recorder(TableAgent(table, {b"public": {Version.V2C}}))
-    async with udp_responder(recorder) as responder, SnmpClient() as client:
+    async with udp_responder(recorder) as responder, SnmpClient(allowed=ANY_OID) as client:
         target = target_for(responder, Community(b"public"), Community(b"public", Version.V1))
         rows = [vb async for vb in client.walk(target, SUPPLY_DESCR)]
     assert len(rows) == 50 and target.credential is target.credentials[0]
@@ -172,7 +172,7 @@ async def test_walk_halves_max_repetitions_on_too_big(table):
             return [reply_to(data, list(request.pdu.varbinds), error_status=1)]
         return [agent.respond(data)]
 
-    async with udp_responder(handler) as responder, SnmpClient() as client:
+    async with udp_responder(handler) as responder, SnmpClient(allowed=ANY_OID) as client:
         rows = [
             vb async for vb in client.walk(target_for(responder), SUPPLY_DESCR, max_repetitions=20)
         ]
@@ -186,7 +186,10 @@ async def test_walk_halves_max_repetitions_on_too_big(table):
 
 async def test_community_list_tried_in_order_and_winner_remembered(table, autojump_clock):
     recorder = Recorder(TableAgent(table, {b"right": {Version.V2C}}))
-    async with udp_responder(recorder) as responder, SnmpClient(timeout=1, retries=1) as client:
+    async with (
+        udp_responder(recorder) as responder,
+        SnmpClient(allowed=ANY_OID, timeout=1, retries=1) as client,
+    ):
         target = target_for(
             responder, Community(b"wrong1"), Community(b"right", Version.V1), Community(b"right")
         )
@@ -201,7 +204,7 @@ async def test_community_list_tried_in_order_and_winner_remembered(table, autoju
 
 
 async def test_wrong_communities_give_a_clear_message(table, autojump_clock):
-    async with udp_responder(TableAgent(table)) as responder, SnmpClient() as client:
+    async with udp_responder(TableAgent(table)) as responder, SnmpClient(allowed=ANY_OID) as client:
         target = target_for(responder, Community(b"secret1"), Community(b"secret2", Version.V1))
         with pytest.raises(SnmpTimeout) as caught:
             await client.get(target, [SYS_DESCR])
@@ -212,7 +215,7 @@ async def test_wrong_communities_give_a_clear_message(table, autojump_clock):
 
 
 async def test_get_bulk_refuses_v1_only_target(table):
-    async with udp_responder(TableAgent(table)) as responder, SnmpClient() as client:
+    async with udp_responder(TableAgent(table)) as responder, SnmpClient(allowed=ANY_OID) as client:
         with pytest.raises(SnmpError, match="GETBULK needs"):
             await client.get_bulk(target_for(responder, V1), [SYS_DESCR])
 
@@ -240,7 +243,7 @@ async def drain(sock) -> list[bytes]:
 
 async def test_silent_host_retries_with_backoff_and_same_request_id(silent_socket, autojump_clock):
     target = Target(LOOPBACK, silent_socket.getsockname()[1], credentials=[V2C])
-    async with SnmpClient(timeout=0.5, retries=3, backoff=2.0) as client:
+    async with SnmpClient(allowed=ANY_OID, timeout=0.5, retries=3, backoff=2.0) as client:
         started = trio.current_time()
         with pytest.raises(SnmpTimeout, match=r"no reply from 127\.0\.0\.1:\d+ after 4 "):
             await client.get(target, [SYS_DESCR])
@@ -268,7 +271,7 @@ async def test_late_reply_to_first_send_completes_the_request(autojump_clock):
 
         nursery.start_soon(slow_agent)
         target = Target(LOOPBACK, sock.getsockname()[1], credentials=[V2C])
-        async with SnmpClient(timeout=1, retries=1, backoff=2) as client:
+        async with SnmpClient(allowed=ANY_OID, timeout=1, retries=1, backoff=2) as client:
             got = await client.get(target, [SYS_DESCR])
         sock.close()
     assert got == [Varbind(SYS_DESCR, Tag.OCTET_STRING, b"x")]
@@ -278,7 +281,7 @@ async def test_late_reply_to_first_send_completes_the_request(autojump_clock):
 
 async def test_cancelling_a_request_removes_its_pending_entry(silent_socket):
     target = Target(LOOPBACK, silent_socket.getsockname()[1], credentials=[V2C])
-    async with SnmpClient(timeout=60) as client:
+    async with SnmpClient(allowed=ANY_OID, timeout=60) as client:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(client.get, target, [SYS_DESCR])
             for _ in range(100):
@@ -294,7 +297,7 @@ async def test_cancelling_a_request_removes_its_pending_entry(silent_socket):
 async def test_max_in_flight_bounds_concurrent_requests(silent_socket, autojump_clock):
     target = Target(LOOPBACK, silent_socket.getsockname()[1], credentials=[V2C])
     peak = 0
-    async with SnmpClient(timeout=1, retries=0, max_in_flight=3) as client:
+    async with SnmpClient(allowed=ANY_OID, timeout=1, retries=0, max_in_flight=3) as client:
 
         async def one():
             with pytest.raises(SnmpTimeout):
@@ -332,7 +335,7 @@ async def test_reply_from_another_address_or_port_is_counted_and_dropped():
             await agent.sendto(reply_to(data), peer)
 
         nursery.start_soon(spoofing_agent)
-        async with SnmpClient(timeout=5, retries=0) as client:
+        async with SnmpClient(allowed=ANY_OID, timeout=5, retries=0) as client:
             target = Target(LOOPBACK, agent.getsockname()[1], credentials=[V2C])
             got = await client.get(target, [SYS_DESCR])
         for sock in (agent, other_port, other_address):
@@ -359,7 +362,10 @@ async def test_malformed_replies_are_dropped_then_reported(garbage, reason, auto
             return [reply_to(data, version=Version.V1)]
         return [garbage]
 
-    async with udp_responder(handler) as responder, SnmpClient(retries=1) as client:
+    async with (
+        udp_responder(handler) as responder,
+        SnmpClient(allowed=ANY_OID, retries=1) as client,
+    ):
         with pytest.raises(SnmpBadReply, match=reason) as caught:
             await client.get(target_for(responder), [SYS_DESCR])
     assert f"{LOOPBACK}:{responder.port} answered" in str(caught.value)
@@ -370,7 +376,7 @@ async def test_good_reply_after_garbage_is_accepted():
     def handler(data, peer):
         return [b"\x30\x03\x02\x01\x01", reply_to(data)[:-1], reply_to(data)]
 
-    async with udp_responder(handler) as responder, SnmpClient() as client:
+    async with udp_responder(handler) as responder, SnmpClient(allowed=ANY_OID) as client:
         got = await client.get(target_for(responder), [SYS_DESCR])
     assert got[0].value == b"x"
     assert client.stats.undecodable_replies == 2
@@ -380,7 +386,7 @@ async def test_wrong_varbind_count_is_a_bad_reply():
     def handler(data, peer):
         return [reply_to(data, [])]
 
-    async with udp_responder(handler) as responder, SnmpClient() as client:
+    async with udp_responder(handler) as responder, SnmpClient(allowed=ANY_OID) as client:
         with pytest.raises(SnmpBadReply, match="returned 0 varbinds for 1"):
             await client.get(target_for(responder), [SYS_DESCR])
 
@@ -391,7 +397,7 @@ def looping_handler(data, peer):
 
 
 async def test_walk_refuses_non_increasing_oids():
-    async with udp_responder(looping_handler) as responder, SnmpClient() as client:
+    async with udp_responder(looping_handler) as responder, SnmpClient(allowed=ANY_OID) as client:
         with pytest.raises(SnmpWalkError, match="OIDs must increase"):
             async for _ in client.walk(target_for(responder), SUPPLY_DESCR):
                 pass
@@ -400,7 +406,7 @@ async def test_walk_refuses_non_increasing_oids():
 async def test_walk_length_is_bounded(table):
     async with (
         udp_responder(TableAgent(table)) as responder,
-        SnmpClient(max_walk_rows=30) as client,
+        SnmpClient(allowed=ANY_OID, max_walk_rows=30) as client,
     ):
         rows = []
         with pytest.raises(SnmpWalkError, match="passed 30 rows"):
@@ -426,7 +432,7 @@ async def test_cost_counts_every_datagram_including_retries(table, autojump_cloc
         calls += 1
         return [] if calls == 1 else [agent.respond(data)]
 
-    async with udp_responder(drops_first) as responder, SnmpClient() as client:
+    async with udp_responder(drops_first) as responder, SnmpClient(allowed=ANY_OID) as client:
         cost = SnmpCost()
         await client.get(target_for(responder), [SYS_DESCR, SYS_NAME], cost=cost)
     stats = client.stats
@@ -449,7 +455,7 @@ async def test_ipv6_and_ipv4_targets_share_one_client(table):
     async with (
         udp_responder(TableAgent(table), host="::1") as six,
         udp_responder(TableAgent(table)) as four,
-        SnmpClient() as client,
+        SnmpClient(allowed=ANY_OID) as client,
     ):
         cost = SnmpCost()
         a = await client.get(Target("::1", six.port, [V2C]), [SYS_DESCR], cost=cost)
@@ -486,7 +492,10 @@ async def test_ten_thousand_requests_in_flight_on_one_socket():
         return []
 
     in_flight_when_all_arrived = 0
-    async with udp_responder(holding) as responder, SnmpClient(timeout=90, retries=0) as client:
+    async with (
+        udp_responder(holding) as responder,
+        SnmpClient(allowed=ANY_OID, timeout=90, retries=0) as client,
+    ):
         target = Target(LOOPBACK, responder.port, [V2C])
         results: dict[int, list[Varbind]] = {}
 
@@ -511,14 +520,14 @@ async def test_ten_thousand_requests_in_flight_on_one_socket():
     ],
 )
 async def test_bad_target_gives_a_clear_message(address, port, reason):
-    async with SnmpClient() as client:
+    async with SnmpClient(allowed=ANY_OID) as client:
         with pytest.raises(SnmpError, match=reason):
             await client.get(Target(address, port, [V2C]), [SYS_DESCR])
     assert client.stats.packets_sent == 0
 
 
 async def test_client_outside_async_with_is_refused():
-    client = SnmpClient()
+    client = SnmpClient(allowed=ANY_OID)
     with pytest.raises(RuntimeError, match="async with"):
         await client.get(Target(LOOPBACK, 161, [V2C]), [SYS_DESCR])
 
@@ -546,7 +555,10 @@ async def test_walk_of_simulated_printer_equals_its_recording():
     serve_fleet, Recording, path = simulator_or_skip()
     recording = Recording.load(path)
     expected = [vb for vb in recording.walk() if vb.oid[:2] == (1, 3)]
-    async with serve_fleet([path], [LOOPBACK], port=0) as fleet, SnmpClient() as client:
+    async with (
+        serve_fleet([path], [LOOPBACK], port=0) as fleet,
+        SnmpClient(allowed=ANY_OID) as client,
+    ):
         target = Target(LOOPBACK, fleet.port, [V2C, V1])
         rows = [vb async for vb in client.walk(target, (1, 3))]
         first = await client.get(target, [expected[0].oid])
@@ -568,7 +580,7 @@ async def test_simulated_faults_give_clear_errors(fault, error, counter, autojum
     addresses = [LOOPBACK, "127.0.0.2"]
     async with (
         serve_fleet([path], addresses, port=0, faults={LOOPBACK: fault}) as fleet,
-        SnmpClient(timeout=1, retries=1) as client,
+        SnmpClient(allowed=ANY_OID, timeout=1, retries=1) as client,
     ):
         with pytest.raises(error, match=rf"127\.0\.0\.1:{fleet.port}"):
             await client.get(Target(LOOPBACK, fleet.port, [V2C]), [SYS_DESCR])
@@ -582,7 +594,7 @@ async def test_oversized_reply_arrives_whole():
     serve_fleet, _, path = simulator_or_skip()
     async with (
         serve_fleet([path], [LOOPBACK], port=0, faults={LOOPBACK: "oversized"}) as fleet,
-        SnmpClient() as client,
+        SnmpClient(allowed=ANY_OID) as client,
     ):
         cost = SnmpCost()
         pdu = await client.request(

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from printerhq.http import HttpProbeStats, identify_ews, page_title, probe_http
+from printerhq.http import PROBE_PATHS, HttpProbeStats, identify_ews, page_title, probe_http
 from tests.helpers_ews import BY_NAME, NOT_PRINTERS, SAMPLES, EwsSample
 
 # -- identify_ews ----------------------------------------------------------------------------------
@@ -372,3 +372,24 @@ async def test_not_a_printer() -> None:
     with serve(handle) as (port, seen):
         assert await probe_http("127.0.0.1", port=port, timeout=5) is None
     assert seen == ["/"]  # https on the same port failed without a request
+
+
+def test_the_probe_asks_only_the_documented_paths() -> None:
+    """PROBE_PATHS is what docs/security.md promises: one `GET /` and nothing else."""
+    assert PROBE_PATHS == ("/",)
+    security = (Path(__file__).resolve().parents[1] / "docs" / "security.md").read_text()
+    for path in PROBE_PATHS:
+        assert f"`GET {path}`" in security
+
+
+async def test_a_page_that_is_not_a_printer_costs_only_the_documented_paths() -> None:
+    """Nothing found on the first path: the probe does not go looking elsewhere."""
+
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        h.send_response_only(404)
+        h.send_header("Content-Length", "0")
+        h.end_headers()
+
+    with serve(handle) as (port, seen):
+        assert await probe_http("127.0.0.1", port=port, timeout=5) is None
+    assert seen and set(seen) <= set(PROBE_PATHS)

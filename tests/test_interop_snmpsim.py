@@ -18,6 +18,7 @@ from printerhq.snmp.client import Community, SnmpClient, SnmpTimeout, Target
 from printerhq.snmp.message import Varbind, Version
 
 from .helpers_agents import (
+    ANY_OID,
     LOOPBACK,
     fixture_recordings,
     net_snmp,
@@ -73,7 +74,7 @@ def target(port: int, community: str, version: Version = Version.V2C) -> Target:
 
 
 async def walk(port: int, community: str, version: Version, root=EVERYTHING) -> list[Varbind]:
-    async with SnmpClient(timeout=3, retries=1) as client:
+    async with SnmpClient(allowed=ANY_OID, timeout=3, retries=1) as client:
         return [
             vb
             async for vb in client.walk(target(port, community, version), root, max_repetitions=25)
@@ -83,7 +84,7 @@ async def walk(port: int, community: str, version: Version, root=EVERYTHING) -> 
 async def walk_until_silence(port: int, community: str) -> tuple[list[Varbind], bool]:
     """Our v2c walk, and whether the agent fell silent before it ended."""
     rows: list[Varbind] = []
-    async with SnmpClient(timeout=0.5, retries=0) as client:
+    async with SnmpClient(allowed=ANY_OID, timeout=0.5, retries=0) as client:
         try:
             async for varbind in client.walk(
                 target(port, community), EVERYTHING, max_repetitions=25
@@ -117,7 +118,7 @@ async def test_get_equals_snmpget(fixture_agent, community):
     port, _ = fixture_agent
     oids = [vb.oid for vb in await walk(port, community, Version.V2C)][:20]
     oids.append(oids[0] + (99,))  # a missing instance
-    async with SnmpClient(timeout=3) as client:
+    async with SnmpClient(allowed=ANY_OID, timeout=3) as client:
         ours = await client.get(target(port, community), oids)
     theirs = net_snmp("snmpget", "2c", community, port, *map(format_oid, oids))
     assert ours == theirs
@@ -126,7 +127,7 @@ async def test_get_equals_snmpget(fixture_agent, community):
 
 async def test_unknown_community_is_a_clear_timeout(fixture_agent):
     port, _ = fixture_agent
-    async with SnmpClient(timeout=0.5, retries=0) as client:
+    async with SnmpClient(allowed=ANY_OID, timeout=0.5, retries=0) as client:
         with pytest.raises(SnmpTimeout, match="wrong community or silent host"):
             await client.get(
                 Target(

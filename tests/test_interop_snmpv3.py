@@ -30,6 +30,7 @@ from printerhq.snmp.usm import (
 from printerhq.snmp.v3 import peek_msg_id
 from printerhq.snmp.v3credential import SnmpV3Error, UsmCredential
 
+from .helpers_agents import ANY_OID
 from .helpers_snmpv3 import (
     ALL_PAIRS,
     AUTH_PASS,
@@ -379,7 +380,7 @@ async def test_client_get_bulk_walk_match_netsnmp(snmpd: Snmpd, pair) -> None:
     credential = UsmCredential(make_user(*pair))
     target = client_target(snmpd, credential)
     args = snmpd.netsnmp_args(*pair)
-    async with SnmpClient(timeout=2.0, retries=0) as client:
+    async with SnmpClient(allowed=ANY_OID, timeout=2.0, retries=0) as client:
         got = await client.get(target, GET_OIDS)
         bulk = await client.get_bulk(target, [SYSTEM], max_repetitions=5)
         walked = [vb async for vb in client.walk(target, SYSTEM, max_repetitions=7)]
@@ -403,7 +404,7 @@ async def test_client_get_bulk_walk_match_netsnmp(snmpd: Snmpd, pair) -> None:
 async def test_client_shares_socket_between_v2c_and_v3(snmpd: Snmpd) -> None:
     v3 = client_target(snmpd, UsmCredential(make_user(AuthProtocol.SHA256, PrivProtocol.AES)))
     v2c = client_target(snmpd, Community(COMMUNITY))
-    async with SnmpClient(timeout=2.0, retries=0) as client:
+    async with SnmpClient(allowed=ANY_OID, timeout=2.0, retries=0) as client:
         results: dict[str, list] = {}
 
         async def fetch(name: str, target: Target) -> None:
@@ -443,7 +444,7 @@ async def test_client_shares_socket_between_v2c_and_v3(snmpd: Snmpd) -> None:
 )
 async def test_client_errors_are_specific(snmpd: Snmpd, user: UsmUser, expected) -> None:
     credential = UsmCredential(user)
-    async with SnmpClient(timeout=1.0, retries=0) as client:
+    async with SnmpClient(allowed=ANY_OID, timeout=1.0, retries=0) as client:
         with pytest.raises(SnmpV3Error) as caught:
             await client.get(client_target(snmpd, credential), GET_OIDS[:1])
     assert type(caught.value.usm_error) is expected
@@ -455,7 +456,7 @@ async def test_client_errors_are_specific(snmpd: Snmpd, user: UsmUser, expected)
 async def test_client_falls_back_to_next_credential(snmpd: Snmpd) -> None:
     wrong = UsmCredential(make_user(AuthProtocol.SHA, PrivProtocol.AES, name="nobody"))
     target = client_target(snmpd, wrong, Community(COMMUNITY))
-    async with SnmpClient(timeout=1.0, retries=0) as client:
+    async with SnmpClient(allowed=ANY_OID, timeout=1.0, retries=0) as client:
         await client.get(target, GET_OIDS[:1])
     assert isinstance(target.credential, Community)
 
@@ -464,7 +465,7 @@ async def test_client_falls_back_to_next_credential(snmpd: Snmpd) -> None:
 async def test_client_resyncs_on_not_in_time_window(snmpd: Snmpd, skew: str) -> None:
     credential = UsmCredential(make_user(AuthProtocol.SHA, PrivProtocol.AES))
     target = client_target(snmpd, credential)
-    async with SnmpClient(timeout=2.0, retries=0) as client:
+    async with SnmpClient(allowed=ANY_OID, timeout=2.0, retries=0) as client:
         await client.get(target, GET_OIDS[:1])
         session = credential.session_for(target)
         boots = session.engine_boots

@@ -49,6 +49,8 @@ LAYERS: dict[str, str] = {
     "printerhq.control": CORE,  # the agent stream's control messages beside the wire format
     "printerhq.delta": CORE,  # delta readings: diff/apply, the delta_batch kind
     "printerhq.targets": CORE,
+    "printerhq.allowlist": CORE,  # the hand-written privacy allow-list: data, imports nothing
+    "printerhq.autotargets": CORE,  # targets = ["auto"]: the attached subnets, chosen sans-IO
     "printerhq.release": CORE,  # signed release manifests (server and agent)
     "printerhq.mib": CORE,
     "printerhq.snmp": CORE,  # BER, messages, v3, USM, credentials' encode/decode
@@ -72,6 +74,7 @@ LAYERS: dict[str, str] = {
     "printerhq.tokenbucket": CORE,
     "printerhq.icmp": SHELL,
     "printerhq.arp": SHELL,
+    "printerhq.interfaces": SHELL,  # reads this machine's interfaces (ip -j addr): no traffic
     "printerhq.http": SHELL,
     "printerhq.sweep": SHELL,
     "printerhq.adaptive": SHELL,
@@ -126,7 +129,9 @@ FORBIDDEN_LIBRARIES: dict[str, frozenset[str]] = {
 # the SNMP client does not pull in the data model, nor the pinger the SNMP package).
 _PROBER_HELPERS = ("printerhq.traffic", "printerhq.sockets")
 SELF_CONTAINED: dict[str, tuple[str, ...]] = {
-    "printerhq.snmp": _PROBER_HELPERS,
+    # The SNMP client enforces the allow-list itself (it refuses requests outside it).
+    "printerhq.snmp": (*_PROBER_HELPERS, "printerhq.allowlist"),
+    "printerhq.allowlist": (),
     "printerhq.icmp": _PROBER_HELPERS,
     "printerhq.arp": _PROBER_HELPERS,
     "printerhq.http": _PROBER_HELPERS,

@@ -12,6 +12,7 @@ local file.
 
 from __future__ import annotations
 
+import logging
 import re
 import socket
 from pathlib import Path
@@ -21,9 +22,13 @@ import msgspec
 
 from printerhq import release
 from printerhq.agent.durations import Duration, parse_duration
+from printerhq.autotargets import AutoTargetsError, chosen_subnets, describe, expand_auto, has_auto
 from printerhq.engine import DEFAULT_RATE
+from printerhq.interfaces import auto_decisions
 from printerhq.targets import TargetError, TargetSpec, parse_targets
 from printerhq.traps import TrapConfigError, TrapOptions
+
+log = logging.getLogger("printerhq.agent")
 
 MAX_CONFIG_BYTES = 256 << 10
 MIN_INTERVAL = 1.0  # seconds: short enough for demos and tests, long enough not to spin
@@ -74,6 +79,8 @@ class ScanSection(msgspec.Struct, **_options):
     rate: Annotated[float, msgspec.Meta(gt=0, le=1_000_000)] = DEFAULT_RATE
     concurrency: Annotated[int, msgspec.Meta(ge=1, le=65536)] = 1024
     icmp: bool = True
+    # targets = ["auto"]: also take attached subnets wider than a /16 (printerhq.autotargets).
+    allow_wide: bool = False
 
 
 class SiteSection(msgspec.Struct, **_options):
@@ -168,8 +175,11 @@ def _decode(data: bytes, kind: type) -> Any:
 def _check_scans(scans: list[ScanSection], *, allow_files: bool = True) -> None:
     for i, section in enumerate(scans):
         key = f"scan[{i}]"
+        # "auto" is chosen from the interfaces at each cycle (target_spec), not here: parsing
+        # a configuration reads no interface and sends nothing.
+        given = [t for t in section.targets if not has_auto([t])]
         try:
-            spec = parse_targets(section.targets, allow_files=allow_files)
+            spec = parse_targets(given, allow_files=allow_files)
         except TargetError as exc:
             raise ConfigError(f"{key}.targets: {exc}") from None
         if spec.unresolved:
@@ -305,5 +315,27 @@ def parse_remote(document: str | bytes, v3_files: frozenset[str] = frozenset()) 
     return remote
 
 
+_last_auto: dict[tuple[str, ...], list[str]] = {}
+
+
 def target_spec(section: ScanSection) -> TargetSpec:
-    return parse_targets(section.targets)  # checked when the configuration was loaded
+    """The section's targets (checked when the configuration was loaded), ``auto`` replaced by
+    the subnets attached now; a changed choice is logged with every interface's reason."""
+    tokens = list(section.targets)
+    if has_auto(tokens):
+        try:
+            decisions = auto_decisions(allow_wide=section.allow_wide)
+        except AutoTargetsError as exc:
+            log.warning("targets auto: %s; scanning the other targets only", exc)
+            decisions = []
+        subnets = chosen_subnets(decisions)
+        key = tuple(tokens)
+        if _last_auto.get(key) != subnets:
+            _last_auto[key] = subnets
+            log.info(
+                "targets auto chose %s:\n  %s",
+                ", ".join(subnets) or "nothing",
+                "\n  ".join(describe(decisions)),
+            )
+        tokens = expand_auto(tokens, subnets)
+    return parse_targets(tokens)

@@ -1,8 +1,15 @@
 """The commented example printed by ``printerhq agent --print-example-config``.
 
-The addresses are documentation ranges (RFC 5737) and ``hq.example`` is reserved (RFC 2606):
-copying the example unchanged scans nobody's network.
+:data:`EXAMPLE_CONFIG` uses documentation ranges (RFC 5737) and ``hq.example`` is reserved
+(RFC 2606): copied unchanged it scans nobody's network. :func:`example_config` puts in the
+subnets ``targets = ["auto"]`` would choose on this machine, saying so in a comment.
 """
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from printerhq.autotargets import Decision, chosen_subnets
 
 EXAMPLE_CONFIG = """\
 # printerhq agent configuration (TOML). Check it with: printerhq agent --check-config FILE
@@ -45,3 +52,27 @@ jitter = "30s"                            # the first cycle waits 0..jitter (spr
 # listen = "0.0.0.0:162"                  # below 1024 needs CAP_NET_BIND_SERVICE
 # communities = ["public"]                # empty: any
 """
+
+_EXAMPLE_TARGETS = 'targets = ["192.0.2.0/24", "198.51.100.0/24", "!198.51.100.128/25"]\n'
+
+
+def example_config(decisions: Sequence[Decision]) -> str:
+    """The example with the subnets chosen from this machine's interfaces (``decisions``, see
+    :func:`printerhq.interfaces.auto_decisions`), or the documentation ranges if none."""
+    subnets = chosen_subnets(decisions)
+    if not subnets:
+        return EXAMPLE_CONFIG.replace(
+            _EXAMPLE_TARGETS,
+            "# No attached subnet was detected on this machine: the ranges below are examples.\n"
+            + _EXAMPLE_TARGETS,
+        )
+    skipped = sorted({f"{d.interface} ({d.reason})" for d in decisions if not d.taken})
+    lines = [
+        "# Detected on this machine's interfaces (printerhq scan auto --list-targets shows why);",
+        '# targets = ["auto"] follows them when they change.',
+    ]
+    if skipped:
+        lines.append("# Skipped: " + ", ".join(skipped)[:400])
+    quoted = ", ".join(f'"{subnet}"' for subnet in subnets)
+    lines.append(f"targets = [{quoted}]")
+    return EXAMPLE_CONFIG.replace(_EXAMPLE_TARGETS, "\n".join(lines) + "\n")

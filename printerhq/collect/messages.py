@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from printerhq.allowlist import is_allowed
 from printerhq.mib.oids import OID
+from printerhq.snmp.ber import Tag
 from printerhq.snmp.message import Message, Pdu, PduType, Varbind, Version, encode_message
 from printerhq.traffic import IPV4_UDP_OVERHEAD as IP_UDP_OVERHEAD  # in-process estimates: IPv4
 from printerhq.traffic import SnmpCost
@@ -26,6 +28,30 @@ class Response:
     varbinds: list[Varbind]
     error_status: int = 0
     error_index: int = 0
+
+
+def screened(response: Response) -> tuple[Response, int]:
+    """The response with every varbind outside the allow-list (:mod:`printerhq.allowlist`)
+    emptied, and how many were.
+
+    A GETBULK answers beyond what was asked (max-repetitions rows past the end of a column run
+    into whatever the agent holds next: the Job-Monitoring MIB after the Printer-MIB, hrSWRun
+    after hrPrinter), and a hostile agent may answer anything. Such a varbind keeps its place
+    and its OID (position pairs a reply with its request, and the OID still ends a walk) but
+    becomes endOfMibView without a value, which the planner never stores: nothing of it can
+    reach a report."""
+    dropped = 0
+    varbinds = response.varbinds
+    for position, varbind in enumerate(varbinds):
+        if is_allowed(varbind.oid):
+            continue
+        if not dropped:
+            varbinds = list(varbinds)
+        varbinds[position] = Varbind(varbind.oid, Tag.END_OF_MIB_VIEW)
+        dropped += 1
+    if not dropped:
+        return response, 0
+    return Response(varbinds, response.error_status, response.error_index), dropped
 
 
 def request_message(

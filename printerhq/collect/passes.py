@@ -63,8 +63,8 @@ class PassesMixin(CollectionBase):
         """The cold GET: identity, status, marker row 1, probes, vendor counters, and the first
         candidate of each vendor identity field (later candidates only if that one is absent)."""
         v = self.vendor
+        # Not sysContact: it names a person, and the allow-list refuses it (allowlist.py).
         oids: list[OID] = [
-            std.SYS_CONTACT,
             std.SYS_LOCATION,
             std.IF_PHYS_ADDRESS + (1,),
             std.HR_DEVICE_STATUS + (1,),
@@ -372,7 +372,6 @@ class PassesMixin(CollectionBase):
             "firmware": firmware,
             "mac": mac,
             "location": self._text(std.SYS_LOCATION, "identity.location"),
-            "contact": self._text(std.SYS_CONTACT, "identity.contact"),
         }
         if ident.sys_descr is None:
             cache.identity["sys_descr"] = descr

@@ -25,7 +25,7 @@ from printerhq.traffic import SnmpCost
 
 from .base import MoreWork, Steps
 from .cost import EXCHANGE_COST, MAX_REPETITIONS, Column, cell_size, choose_repetitions, exact_cost
-from .messages import Request, Response
+from .messages import Request, Response, screened
 from .passes import PassesMixin
 from .report import ReportMixin
 from .runs import TableRun, predecessor
@@ -98,6 +98,7 @@ class Collection(PassesMixin, ReportMixin):
         self.label_reuse: dict[int, list[OID]] = {}  # counter tables read without their names
         self.alert_keys: list[str] | None = None  # alerts present now (dotted row indexes)
         self.cost = SnmpCost()
+        self.screened = 0  # reply varbinds outside the allow-list, emptied (messages.screened)
         self._steps = self._plan()
         self._pending: Request | None = None
         self._response: Response | None = None
@@ -223,7 +224,9 @@ class Collection(PassesMixin, ReportMixin):
         if self._pending is None:
             raise RuntimeError("no request outstanding")
         self._pending = None
-        self._response = response
+        # Every driver feeds through here: no varbind outside the allow-list gets further.
+        self._response, dropped = screened(response)
+        self.screened += dropped
 
     def fail(self, reason: str) -> None:
         """The outstanding request got no answer (timeout): finish with what we have."""

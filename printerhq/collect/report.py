@@ -86,7 +86,6 @@ class ReportMixin(CollectionBase):
             firmware=static.get("firmware") or ident.firmware,
             mac=static.get("mac") or ident.mac,
             location=static.get("location") or ident.location,
-            contact=static.get("contact") or ident.contact,
             sys_descr=ident.sys_descr or static.get("sys_descr"),
             sys_name=ident.sys_name or static.get("sys_name"),
             sys_object_id=ident.sys_object_id or static.get("sys_object_id"),

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import trio
 
-from printerhq.agent.config import ConfigError, load_config
+from printerhq.agent.config import AgentConfig, ConfigError, load_config
 from printerhq.cmdline import options
 from printerhq.cmdline.exits import FAILURE, OK, USAGE
 
@@ -73,9 +73,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     if args.print_example_config:
-        from printerhq.agent.example import EXAMPLE_CONFIG
+        from printerhq.agent.example import example_config
+        from printerhq.autotargets import AutoTargetsError
+        from printerhq.interfaces import auto_decisions
 
-        sys.stdout.write(EXAMPLE_CONFIG)
+        try:  # reads the interfaces (ip -j addr), sends nothing
+            decisions = auto_decisions()
+        except AutoTargetsError as error:
+            print(
+                f"printerhq agent: {error}; the example keeps its example ranges", file=sys.stderr
+            )
+            decisions = []
+        sys.stdout.write(example_config(decisions))
         return OK
     path = args.check_config or args.config
     if args.update_trial is not None and args.config is None:
@@ -95,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
             f"updates={'on' if config.site.updates else 'off'}, "
             f"traps={'on' if config.traps.enabled else 'off'})"
         )
+        _show_auto(config)
         return OK
     from printerhq.agent.logs import setup_logging
     from printerhq.agent.service import AgentService
@@ -127,3 +137,23 @@ def run(args: argparse.Namespace) -> int:
             print(f"printerhq agent: cannot exec {service.exec_argv[0]}: {error}", file=sys.stderr)
             return FAILURE
     return code
+
+
+def _show_auto(config: AgentConfig) -> None:
+    """For ``targets = ["auto"]``: what it chooses on this machine now, and why (reads the
+    interfaces, sends nothing)."""
+    from printerhq.autotargets import AutoTargetsError, describe, has_auto
+    from printerhq.interfaces import auto_decisions
+    from printerhq.terminal import safe
+
+    for i, section in enumerate(config.scan):
+        if not has_auto(section.targets):
+            continue
+        try:
+            decisions = auto_decisions(allow_wide=section.allow_wide)
+        except AutoTargetsError as error:
+            print(f"scan[{i}].targets auto: {error}")
+            continue
+        print(f"scan[{i}].targets auto, on this machine now:")
+        for line in describe(decisions):
+            print(f"  {safe(line)}")

@@ -11,14 +11,23 @@ from contextlib import contextmanager
 
 import trio
 
+from ..autotargets import (
+    WIDEST_PREFIX,
+    AutoTargetsError,
+    chosen_subnets,
+    describe,
+    expand_auto,
+    has_auto,
+)
 from ..cmdline import options
 from ..cmdline.exits import FAILURE, REPORTS_WAITING, USAGE
 from ..engine import DEFAULT_RATE, ScanOptions
+from ..interfaces import auto_decisions
 from ..model import DeviceReport, Identity
 from ..scan.outcome import is_device
 from ..snmp.message import Version
 from ..snmp.v3credential import credentials_in_order
-from ..targets import TargetError, parse_targets, resolve
+from ..targets import TargetError, TargetSpec, parse_targets, resolve
 from ..terminal import safe
 from ..uplink import UplinkError
 from .output import (
@@ -54,14 +63,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="examples:\n"
         "  printerhq scan 192.0.2.0/24\n"
         "  printerhq scan 127.77.0.1-127.77.0.40 --port 16100 --json\n"
-        "  printerhq scan 10.0.0.0/22 '!10.0.2.0/24' --community public --community site",
+        "  printerhq scan 10.0.0.0/22 '!10.0.2.0/24' --community public --community site\n"
+        "  printerhq scan auto --list-targets   # the attached subnets it would scan, and why",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "targets",
         nargs="+",
         metavar="TARGET",
-        help="addresses, ranges (10.0.0.1-254), CIDR, hostnames, @file, !exclusion",
+        help="addresses, ranges (10.0.0.1-254), CIDR, hostnames, @file, !exclusion, or auto "
+        "(this machine's attached IPv4 subnets)",
+    )
+    parser.add_argument(
+        "--list-targets",
+        "--dry-run",
+        dest="list_targets",
+        action="store_true",
+        help="print the targets (for auto: every interface, taken or skipped, and why) and "
+        "exit without sending anything",
+    )
+    parser.add_argument(
+        "--allow-wide",
+        action="store_true",
+        help=f"auto: also take subnets wider than a /{WIDEST_PREFIX}",
     )
     parser.add_argument(
         "--port", type=options.port(), default=161, help="SNMP UDP port (default 161)"
@@ -194,14 +218,42 @@ def _scan_gc() -> Iterator[None]:
         gc.unfreeze()
 
 
+def _targets(args: argparse.Namespace) -> list[str]:
+    """The target tokens, ``auto`` replaced by the attached subnets; the choice, with every
+    interface's reason, goes to stderr (stdout with --list-targets). Reads, never sends."""
+    tokens: list[str] = list(args.targets)
+    if not has_auto(tokens):
+        return tokens
+    decisions = auto_decisions(allow_wide=args.allow_wide)
+    out = sys.stdout if args.list_targets else sys.stderr
+    print("auto: this machine's interfaces (nothing sent):", file=out)
+    for line in describe(decisions):
+        print(f"  {safe(line)}", file=out)
+    subnets = chosen_subnets(decisions)
+    if not subnets:
+        print("auto: no attached subnet chosen", file=out)
+    return expand_auto(tokens, subnets)
+
+
+def _list_targets(spec: TargetSpec) -> None:
+    print(f"targets: {spec.count():,} addresses")
+    for first, last in spec.ranges():
+        print(f"  {first}" if first == last else f"  {first} - {last}")
+    for host in spec.hostnames:
+        print(f"  {safe(host.name)} (a name, resolved when the scan starts)")
+
+
 def run(args: argparse.Namespace) -> int:
     from ..render import render_scan
 
     try:
-        spec = parse_targets(args.targets)
-    except TargetError as error:
+        spec = parse_targets(_targets(args))
+    except (TargetError, AutoTargetsError) as error:
         print(f"printerhq scan: {error}", file=sys.stderr)
         return USAGE
+    if args.list_targets:
+        _list_targets(spec)
+        return 0
     if spec.count() == 0 and not spec.unresolved:
         print(
             "printerhq scan: the targets name no address to scan (an empty file, or every "

@@ -4,7 +4,8 @@ IANA-PRINTER-MIB enumerations. Numeric OIDs cross-checked with ``snmptranslate -
 ``shared/realdata/OIDS.md``).
 
 Only the objects named here (and the vendor objects in :mod:`printerhq.mib.vendors`) are ever
-requested; :mod:`printerhq.mib.allowlist` derives the privacy allow-list from them.
+requested, and each must lie inside the hand-written allow-list (:mod:`printerhq.allowlist`),
+which the SNMP client enforces.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 SYS_DESCR = oid("1.3.6.1.2.1.1.1.0")
 SYS_OBJECT_ID = oid("1.3.6.1.2.1.1.2.0")
 SYS_UPTIME = oid("1.3.6.1.2.1.1.3.0")
-SYS_CONTACT = oid("1.3.6.1.2.1.1.4.0")
+SYS_CONTACT = oid("1.3.6.1.2.1.1.4.0")  # never requested: it names a person (allowlist.py)
 SYS_NAME = oid("1.3.6.1.2.1.1.5.0")
 SYS_LOCATION = oid("1.3.6.1.2.1.1.6.0")
 

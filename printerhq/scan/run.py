@@ -55,6 +55,7 @@ class ScanRun:
         self.dispatch = SweepDispatch(self.pipeline, self.rate, self.send)
         self._started = 0.0
         self._before: dict[str, Counters] = {}
+        self._refused_before = 0
         self._arp = TrafficCount()  # every ARP batch of the scan, added up
         self._own: set[str] = set()  # this machine's addresses: never probed
         self._kernel_refused = False  # the neighbour table refused once: do not ask again
@@ -76,6 +77,7 @@ class ScanRun:
     def start(self) -> None:
         self._started = time.monotonic()
         self._before = self._counters()
+        self._refused_before = self.tools.client.stats.refused
         if self.memory is not None:
             self.memory.begin_scan(time.time())
 
@@ -99,6 +101,7 @@ class ScanRun:
         if self._arp.packets_sent:
             by_protocol["arp"] = self._arp
         stats.by_protocol = by_protocol
+        stats.refused = self.tools.client.stats.refused - self._refused_before
         # The historical totals are the SNMP figures (what they always counted).
         snmp = by_protocol.get("snmp", TrafficCount())
         stats.packets_sent = snmp.packets_sent

@@ -6,7 +6,7 @@ Usage::
         target = Target("192.0.2.10",
                         credentials=[Community(b"public"), Community(b"public", Version.V1)])
         [descr] = await client.get(target, [(1, 3, 6, 1, 2, 1, 1, 1, 0)])
-        async for varbind in client.walk(target, (1, 3, 6, 1, 2, 1, 43)):
+        async for varbind in client.walk(target, (1, 3, 6, 1, 2, 1, 43, 11, 1, 1, 9)):
             ...
 
 Behaviour, and why:
@@ -29,6 +29,12 @@ Behaviour, and why:
 * **Malformed replies** are counted and dropped, and the request keeps waiting: a garbled or
   forged datagram must not end it. If nothing good arrives, the error raised is
   :class:`SnmpBadReply` with the decoder's reason instead of a plain timeout.
+* **Allow-list.** A request naming an OID outside the hand-written privacy allow-list
+  (:mod:`printerhq.allowlist`) is refused with :class:`SnmpRefused` before anything is encoded
+  or sent, and counted in ``stats.refused``: GET, GETNEXT and GETBULK alike, the OID asked must
+  lie inside an allowed subtree or be its exact start; any other PDU type (a SET) is refused.
+  :meth:`SnmpClient.exchange` checks the
+  OIDs its caller declares (``asking``) the same way, so nothing reaches the socket unchecked.
 * **Bounds.** A CapacityLimiter caps requests in flight (default 10,000); walks stop at
   ``max_rows`` with :class:`SnmpWalkError`; every reply buffer is 65,535 bytes.
 """
@@ -42,6 +48,7 @@ __all__ = [
     "Community",
     "Credential",
     "SnmpError",
+    "SnmpRefused",
     "SnmpTimeout",
     "SnmpBadReply",
     "SnmpResynchronised",
@@ -61,20 +68,18 @@ from typing import Any, TypeVar
 
 import trio
 
+from ..allowlist import forbidden_for, is_allowed
 from ..traffic import IPV4_UDP_OVERHEAD as IPV4_OVERHEAD
 from ..traffic import IPV6_UDP_OVERHEAD as IPV6_OVERHEAD
 from ..traffic import SnmpCost, Traffic
 from .ber import SnmpDecodeError, Tag, format_oid
 from .credentials import Community, Credential
+from .errors import SnmpError, SnmpRefused
 from .message import ERROR_STATUS_NAMES, ErrorStatus, Pdu, PduType, Varbind, Version
 from .transport import UdpTransport, source_key
 
 T = TypeVar("T")
 Oid = tuple[int, ...]
-
-
-class SnmpError(Exception):
-    """Any SNMP failure for one target; the message names the target, never the credential."""
 
 
 class SnmpTimeout(SnmpError):
@@ -123,6 +128,7 @@ class ClientStats(Traffic):
     undecodable_replies: int = 0  # malformed, or not a reply to what we asked: dropped
     unmatched_replies: int = 0  # unknown request-id: late, duplicate or stray
     receive_errors: int = 0
+    refused: int = 0  # requests naming an OID outside the allow-list: never sent
 
 
 @dataclass(eq=False)
@@ -150,6 +156,8 @@ class SnmpClient:
     requests awaiting replies at once; ``max_walk_rows`` bounds :meth:`walk`. ``bind`` maps an
     address family (``socket.AF_INET``/``AF_INET6``) to the local ``(address, port)`` its socket
     binds, e.g. to send from one loopback address; by default any address, an ephemeral port.
+    ``allowed`` decides which OIDs a request may name: the privacy allow-list
+    (:func:`printerhq.allowlist.is_allowed`); only tests of the protocol itself pass another.
     """
 
     def __init__(
@@ -161,6 +169,7 @@ class SnmpClient:
         max_in_flight: int = 10_000,
         max_walk_rows: int = 10_000,
         bind: dict[int, tuple[Any, ...]] | None = None,
+        allowed: Callable[[Sequence[int]], bool] = is_allowed,
     ) -> None:
         if timeout <= 0 or retries < 0 or backoff < 1 or max_in_flight < 1 or max_walk_rows < 1:
             raise ValueError("timeout > 0, retries >= 0, backoff >= 1 and limits >= 1 required")
@@ -171,6 +180,9 @@ class SnmpClient:
         self.stats = ClientStats()
         self._limiter = trio.CapacityLimiter(max_in_flight)
         self._bind = bind
+        # Only the codec's own tests pass another predicate (ANY_OID): tests/test_privacy.py
+        # checks that no module of printerhq does.
+        self._allowed = allowed
         self._stack: AsyncExitStack | None = None
         self._transport: UdpTransport | None = None
 
@@ -205,6 +217,21 @@ class SnmpClient:
         """Requests currently waiting for a reply."""
         return len(self._transport.pending) if self._transport else 0
 
+    def _check_allowed(self, target: Target, oids: Iterable[Sequence[int]]) -> None:
+        """Raise :class:`SnmpRefused` (and count it) when an OID lies outside the allow-list."""
+        allowed = self._allowed
+        refused = next((tuple(o) for o in oids if not allowed(o)), None)
+        if refused is None:
+            return
+        self.stats.refused += 1
+        bad = forbidden_for(refused)
+        why = (
+            f"it lies under {bad.name} ({bad.mib}: {bad.why}), which is never asked for"
+            if bad is not None
+            else "it is outside the allow-list (printerhq allow-list)"
+        )
+        raise SnmpRefused(str(target), refused, why)
+
     # -- the lowest level: one datagram out, one matched datagram back -------------------
 
     async def exchange(
@@ -213,9 +240,13 @@ class SnmpClient:
         encode: Callable[[int], bytes],
         decode: Callable[[bytes], T],
         *,
+        asking: Sequence[Sequence[int]],
         cost: SnmpCost | None = None,
     ) -> T:
         """Send ``encode(request_id)`` to the target and return ``decode(reply)``.
+
+        ``asking`` names every OID the encoded request asks about (empty for SNMPv3 engine
+        discovery): the allow-list is checked against it before anything is encoded.
 
         The reply is the first datagram from the target's address and port whose id
         (:func:`~printerhq.snmp.transport.peek_request_id`) is ``request_id`` and which
@@ -226,6 +257,7 @@ class SnmpClient:
         transport = self._transport
         if transport is None:
             raise RuntimeError("SnmpClient must be used as 'async with SnmpClient() as client'")
+        self._check_allowed(target, asking)
         family, sockaddr, overhead = _resolve(target)
         source = source_key(family, sockaddr)
         sock = await transport.socket_for(family)
@@ -304,6 +336,12 @@ class SnmpClient:
         (SNMPv1 ones are skipped for GETBULK), and remembers the first that answers.
         """
         bound = [vb if isinstance(vb, Varbind) else Varbind(tuple(vb)) for vb in varbinds]
+        if pdu_type not in _READ_PDU_TYPES:
+            # The agent only reads: a SET (or anything else) would change a customer's device.
+            self.stats.refused += 1
+            raise SnmpRefused(str(target), (), f"{pdu_type.name} requests are never sent")
+        # Before any credential is tried: an SNMPv3 one would send its discovery first.
+        self._check_allowed(target, [vb.oid for vb in bound])
         fields = (non_repeaters, max_repetitions) if pdu_type == PduType.GET_BULK else (0, 0)
         if target.credential is not None:
             candidates = [target.credential]
@@ -373,6 +411,7 @@ class SnmpClient:
                     target,
                     _pdu_encoder(bound, pdu_type, fields, varbinds),
                     _pdu_decoder(bound),
+                    asking=[vb.oid for vb in varbinds],
                     cost=cost,
                 )
             except SnmpResynchronised:
@@ -558,6 +597,7 @@ class Walk:
             self._buffer.append(varbind)
 
 
+_READ_PDU_TYPES = frozenset((PduType.GET, PduType.GET_NEXT, PduType.GET_BULK))
 _WALK_END_TAGS = frozenset((Tag.END_OF_MIB_VIEW, Tag.NO_SUCH_OBJECT, Tag.NO_SUCH_INSTANCE))
 
 

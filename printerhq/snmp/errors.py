@@ -1,4 +1,5 @@
-"""What to ask next after an SNMP error-status: pure helpers over the request's items, no I/O.
+"""SNMP errors that need no I/O: the client's base exception, the allow-list refusal, and what
+to ask next after an error-status (pure helpers over the request's items).
 
 RFC 1157 section 4.1.2: an SNMPv1 agent answers a GET (or GETNEXT) that names an object it does
 not have with ``noSuchName`` and the 1-based position of that object in ``error-index``, and
@@ -9,7 +10,7 @@ section 4.2.1, so this only ever happens with SNMPv1 or with agents that mix the
 
 from __future__ import annotations
 
-__all__ = ["missing_index", "without_missing"]
+__all__ = ["SnmpError", "SnmpRefused", "missing_index", "without_missing"]
 
 from collections.abc import Sequence
 from typing import TypeVar
@@ -17,6 +18,23 @@ from typing import TypeVar
 from .message import ErrorStatus
 
 T = TypeVar("T")
+
+
+class SnmpError(Exception):
+    """Any SNMP failure for one target; the message names the target, never the credential."""
+
+
+class SnmpRefused(SnmpError):
+    """A request the client would not send: it names an OID outside the privacy allow-list
+    (:mod:`printerhq.allowlist`). Raised before anything is encoded or reaches a socket; a
+    bug in whoever asked, never the device's doing, so the message says which OID and where."""
+
+    def __init__(self, where: str, oid: tuple[int, ...], why: str) -> None:
+        self.oid = oid  # empty when the request itself is refused (a SET)
+        if oid:
+            super().__init__(f"{where}: refused to ask for {'.'.join(map(str, oid))}: {why}")
+        else:
+            super().__init__(f"{where}: refused: {why}")
 
 
 def missing_index(error_status: int, error_index: int, asked: int) -> int | None:

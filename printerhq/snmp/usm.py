@@ -71,6 +71,8 @@ from .v3 import (
 
 TIME_WINDOW = 150  # seconds, RFC 3414 section 3.2 step 7.b
 _MAX_BOOTS = 0x7FFF_FFFF  # RFC 3414 section 2.2.2: boots at 2^31-1 means "locked"
+# snmpEngineTime.0 (RFC 3411): what the privacy probe asks for
+SNMP_ENGINE_TIME = (1, 3, 6, 1, 6, 3, 10, 2, 1, 3, 0)
 
 
 class SecurityLevel(IntEnum):
@@ -602,7 +604,7 @@ class UsmSession:
         """
         if self.user.security_level is not SecurityLevel.AUTH_PRIV:
             raise ValueError("the privacy probe is for authPriv users")
-        pdu = Pdu(PduType.GET, msg_id, varbinds=[Varbind((1, 3, 6, 1, 6, 3, 10, 2, 1, 3, 0))])
+        pdu = Pdu(PduType.GET, msg_id, varbinds=[Varbind(SNMP_ENGINE_TIME)])
         return self._encode(pdu, msg_id, SecurityLevel.AUTH_NO_PRIV)
 
     def handle_privacy_probe(self, data: bytes) -> DecryptionError:

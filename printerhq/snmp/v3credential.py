@@ -42,6 +42,7 @@ from .client import SnmpBadReply, SnmpResynchronised, SnmpTimeout
 from .credentials import Community, Credential
 from .message import Pdu, Version
 from .usm import (
+    SNMP_ENGINE_TIME,
     DecryptionError,
     NotInTimeWindow,
     SecurityLevel,
@@ -150,7 +151,10 @@ class UsmCredential:
             async with agent.lock:
                 if not agent.session.discovered:
                     await client.exchange(
-                        target, agent.session.discovery_request, agent.bound.decode_discovery
+                        target,
+                        agent.session.discovery_request,
+                        agent.bound.decode_discovery,
+                        asking=(),  # a GET without varbinds (RFC 3414 section 4)
                     )
         return agent.bound
 
@@ -226,7 +230,10 @@ class BoundUsm:
             return timeout
         try:
             error: DecryptionError = await client.exchange(
-                target, session.privacy_probe_request, self._decode_probe
+                target,
+                session.privacy_probe_request,
+                self._decode_probe,
+                asking=(SNMP_ENGINE_TIME,),
             )
         except (SnmpTimeout, SnmpBadReply):
             return timeout

@@ -46,7 +46,7 @@ from typing import Any, Literal
 import httpx
 import trio
 
-from .traffic import Traffic
+from .traffic import AuditSink, Traffic
 
 Confidence = Literal["high", "medium", "low"]
 Field = Literal["server", "title", "body", "header"]
@@ -468,10 +468,15 @@ async def _fetch(
     max_bytes: int,
     max_redirects: int,
     stats: HttpProbeStats,
+    audit: AuditSink | None = None,
 ) -> EwsIdentity | None:
     """GET ``url``, following same-host redirects; identify the last page fetched."""
     for hop in range(max_redirects + 1):
         stats.packets_sent += 1
+        if audit is not None:  # logged before the request: httpx writes the bytes itself
+            audit.request(
+                url.scheme, url.host, url.port or 0, "GET", (url.raw_path.decode(),), None
+            )
         async with client.stream("GET", url) as response:
             stats.packets_received += 1
             location = response.headers.get("location")
@@ -513,6 +518,7 @@ async def probe_http(
     max_redirects: int = 2,
     client: httpx.AsyncClient | None = None,
     stats: HttpProbeStats | None = None,
+    audit: AuditSink | None = None,
 ) -> EwsIdentity | None:
     """Fetch ``/`` from a device's web server and identify it (None: no printer page found).
 
@@ -534,7 +540,7 @@ async def probe_http(
                 chosen = port if port is not None else (443 if scheme == "https" else 80)
                 url = httpx.URL(f"{scheme}://{host}:{chosen}/")
                 try:
-                    found = await _fetch(http_client, url, max_bytes, max_redirects, stats)
+                    found = await _fetch(http_client, url, max_bytes, max_redirects, stats, audit)
                 except (httpx.HTTPError, OSError, ssl.SSLError, UnicodeError, ValueError):
                     stats.errors += 1
                     continue

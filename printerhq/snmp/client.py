@@ -63,11 +63,11 @@ import trio
 
 from ..traffic import IPV4_UDP_OVERHEAD as IPV4_OVERHEAD
 from ..traffic import IPV6_UDP_OVERHEAD as IPV6_OVERHEAD
-from ..traffic import SnmpCost, Traffic
+from ..traffic import AuditSink, SnmpCost, Traffic
 from .ber import SnmpDecodeError, Tag, format_oid
 from .credentials import Community, Credential
 from .message import ERROR_STATUS_NAMES, ErrorStatus, Pdu, PduType, Varbind, Version
-from .transport import UdpTransport, source_key
+from .transport import About, UdpTransport, source_key
 
 T = TypeVar("T")
 Oid = tuple[int, ...]
@@ -150,6 +150,7 @@ class SnmpClient:
     requests awaiting replies at once; ``max_walk_rows`` bounds :meth:`walk`. ``bind`` maps an
     address family (``socket.AF_INET``/``AF_INET6``) to the local ``(address, port)`` its socket
     binds, e.g. to send from one loopback address; by default any address, an ephemeral port.
+    ``audit``: told of every datagram sent (docs/audit.md); None, the default, logs nothing.
     """
 
     def __init__(
@@ -161,6 +162,7 @@ class SnmpClient:
         max_in_flight: int = 10_000,
         max_walk_rows: int = 10_000,
         bind: dict[int, tuple[Any, ...]] | None = None,
+        audit: AuditSink | None = None,
     ) -> None:
         if timeout <= 0 or retries < 0 or backoff < 1 or max_in_flight < 1 or max_walk_rows < 1:
             raise ValueError("timeout > 0, retries >= 0, backoff >= 1 and limits >= 1 required")
@@ -171,12 +173,14 @@ class SnmpClient:
         self.stats = ClientStats()
         self._limiter = trio.CapacityLimiter(max_in_flight)
         self._bind = bind
+        self.audit = audit
         self._stack: AsyncExitStack | None = None
         self._transport: UdpTransport | None = None
 
     async def __aenter__(self) -> SnmpClient:
         stack = AsyncExitStack()
         transport = UdpTransport(self.stats, self._bind)
+        transport.audit = self.audit
         # Exit runs these in reverse: stop the receive tasks, wait for them to end, and only
         # then close the sockets they were waiting on.
         stack.callback(transport.close)
@@ -214,6 +218,7 @@ class SnmpClient:
         decode: Callable[[bytes], T],
         *,
         cost: SnmpCost | None = None,
+        about: About | None = None,
     ) -> T:
         """Send ``encode(request_id)`` to the target and return ``decode(reply)``.
 
@@ -221,7 +226,8 @@ class SnmpClient:
         (:func:`~printerhq.snmp.transport.peek_request_id`) is ``request_id`` and which
         ``decode`` accepts; ``decode`` raising :class:`SnmpDecodeError` drops the datagram.
         Retries re-send the same bytes. This is the hook credentials' ``prepare`` use for
-        SNMPv3 discovery.
+        SNMPv3 discovery. ``about`` describes the request for the audit trail (else it is read
+        back from the bytes).
         """
         transport = self._transport
         if transport is None:
@@ -243,7 +249,7 @@ class SnmpClient:
                         stats.retries += 1
                         timeout *= self.backoff
                     try:
-                        await transport.send(sock, data, sockaddr)
+                        await transport.send(sock, data, sockaddr, about)
                     except OSError as exc:  # e.g. no route: a definite failure, not silence
                         raise SnmpError(f"cannot send to {target}: {exc.strerror or exc}") from exc
                     if cost is not None:
@@ -369,11 +375,15 @@ class SnmpClient:
             if prepare is not None:
                 bound = await prepare(self, target) or credential
             try:
+                about: About | None = None
+                if self.audit is not None:
+                    about = (bound.protocol, pdu_type.name, [vb.oid for vb in varbinds])
                 return await self.exchange(
                     target,
                     _pdu_encoder(bound, pdu_type, fields, varbinds),
                     _pdu_decoder(bound),
                     cost=cost,
+                    about=about,
                 )
             except SnmpResynchronised:
                 if attempt:

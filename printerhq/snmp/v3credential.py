@@ -71,6 +71,11 @@ class SnmpV3Resynchronised(SnmpResynchronised, SnmpV3Error):
     """An authenticated notInTimeWindow report: boots/time adopted, request to be retried."""
 
 
+# How the two requests the credential sends on its own read in the audit trail (usm.py): the
+# engine-id discovery is a GET with no varbinds, the privacy probe a GET of snmpEngineTime.0.
+_DISCOVERY = ("snmpv3", "GET", ())
+_PRIVACY_PROBE = ("snmpv3", "GET", ((1, 3, 6, 1, 6, 3, 10, 2, 1, 3, 0),))
+
 _HINTS = {
     "UnknownUserName": " (no such USM user on the agent)",
     "WrongDigest": " (authentication passphrase or protocol wrong)",
@@ -150,7 +155,10 @@ class UsmCredential:
             async with agent.lock:
                 if not agent.session.discovered:
                     await client.exchange(
-                        target, agent.session.discovery_request, agent.bound.decode_discovery
+                        target,
+                        agent.session.discovery_request,
+                        agent.bound.decode_discovery,
+                        about=_DISCOVERY,
                     )
         return agent.bound
 
@@ -226,7 +234,7 @@ class BoundUsm:
             return timeout
         try:
             error: DecryptionError = await client.exchange(
-                target, session.privacy_probe_request, self._decode_probe
+                target, session.privacy_probe_request, self._decode_probe, about=_PRIVACY_PROBE
             )
         except (SnmpTimeout, SnmpBadReply):
             return timeout

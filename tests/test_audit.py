@@ -40,6 +40,7 @@ from printerhq.uplink import Uplink
 
 from .helpers_server import REPO, make_report, new_token
 from .helpers_sim import fixture_paths, running_fleet
+from .test_agent_e2e import simulator, site  # noqa: F401 - fixtures
 
 
 def _v2c_fixtures() -> list[Path]:
@@ -79,11 +80,11 @@ async def test_the_trail_lists_exactly_what_the_simulator_received(tmp_path):
     assert logged, "nothing was logged"
     assert all(e.protocol == "snmpv2c" and e.port == fleet.port for e in logged)
     trail = Counter((e.address, e.kind, tuple(e.items)) for e in logged)
-    simulator = Counter(
+    in_simulator = Counter(
         (entry.address, entry.pdu_type.name, tuple(".".join(map(str, o)) for o in entry.oids))
         for entry in received
     )
-    assert trail == simulator
+    assert trail == in_simulator
     assert {e.address for e in logged} == set(fleet.addresses)
     # The bytes are the datagrams' own: the simulator's count of bytes in is the trail's sum.
     assert sum(e.size or 0 for e in logged) == fleet.stats["bytes_in"]
@@ -374,3 +375,33 @@ async def test_http_probes_are_logged_with_their_path(tmp_path):
 def test_reading_arbitrary_bytes_never_raises(data):
     assert isinstance(describe(data)[0], list)
     decode_line(data)  # an event or None, never an exception
+
+
+def test_the_agent_with_audit_logs_its_cycle_and_its_uploads(tmp_path, capsys, site):  # noqa: F811
+    """``printerhq agent --audit`` (a real process, the simulator and the server too): the trail
+    names every device the server got, and the kept uploads are those the trail describes."""
+    from .helpers_agent_e2e import stop_agent
+    from .test_agent_e2e import FIRST_RANGE
+
+    config = site.config(FIRST_RANGE, remote_config=False)
+    with open(site.log_path, "a") as log:
+        site.agent = subprocess.Popen(
+            [sys.executable, "-m", "printerhq", "agent", "--config", str(config), "--audit"],
+            stdout=log,
+            stderr=log,
+            cwd=REPO,
+        )
+    on_server = site.wait_for("reports on the server", site.addresses_on_server)
+    assert stop_agent(site.agent) == 0
+    state = str(site.state_dir)
+    assert cli.main(["audit", "--state-dir", state, "--format", "json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    touched = {d["address"] for d in summary["devices"]}
+    assert on_server <= touched
+    assert on_server <= set(summary["uploads"]["devices"])
+    assert summary["uploads"]["batches"] >= 1 and summary["lost"] == 0
+    batches = [u for u in summary["upload_list"] if u["kind"] == "batch"]
+    for upload in batches:
+        assert cli.main(["audit", "--state-dir", state, "--show-upload", upload["id"]]) == 0
+        shown = json.loads(capsys.readouterr().out)
+        assert shown["matches_trail"] and shown["sha256"] == upload["sha256"]

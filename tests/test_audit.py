@@ -405,3 +405,13 @@ def test_the_agent_with_audit_logs_its_cycle_and_its_uploads(tmp_path, capsys, s
         assert cli.main(["audit", "--state-dir", state, "--show-upload", upload["id"]]) == 0
         shown = json.loads(capsys.readouterr().out)
         assert shown["matches_trail"] and shown["sha256"] == upload["sha256"]
+
+
+def test_the_trail_is_private_to_the_agent(tmp_path):
+    """The kept uploads hold what the reports hold: 0700 directories, 0600 files, as the spool."""
+    with AuditLog(tmp_path / "audit") as audit:
+        audit.upload("batch", "b-1", b"\x80", 1, "websocket")
+    assert (tmp_path / "audit").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "audit" / "uploads").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "audit" / "audit.log").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "audit" / "uploads" / "b-1.msgpack").stat().st_mode & 0o777 == 0o600

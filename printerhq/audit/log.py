@@ -52,6 +52,15 @@ UPLOADS = "uploads"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
+def _private(path: str, flags: int) -> int:
+    # 0600, like the spool: a kept upload holds what the reports hold (serials, locations).
+    return os.open(path, flags, 0o600)
+
+
+def _append(path: Path) -> BinaryIO:
+    return open(path, "ab", buffering=0, opener=_private)
+
+
 def _upload_path(directory: Path, upload_id: str) -> Path:
     return directory / UPLOADS / f"{_UNSAFE.sub('_', upload_id)[:128] or '_'}.msgpack"
 
@@ -83,7 +92,7 @@ class AuditLog:
         self.max_file_bytes = max_file_bytes
         self.files = files
         self.keep_uploads = keep_uploads
-        self._opener = opener or (lambda path: open(path, "ab", buffering=0))  # noqa: SIM115
+        self._opener = opener or _append
         self._clock = clock
         self.version = version  # of the agent, in the start line
         self._file: BinaryIO | None = None
@@ -99,7 +108,7 @@ class AuditLog:
     # -- life ---------------------------------------------------------------------------------
     def open(self) -> AuditLog:
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             self._reopen()
         except OSError as exc:
             self._failed(format_time(self._clock()), exc)
@@ -247,9 +256,10 @@ class AuditLog:
         not be written (counted with the lost events: it is part of the trail)."""
         path = _upload_path(self.directory, upload_id)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             tmp = path.with_name(path.name + ".tmp")
-            tmp.write_bytes(message)
+            with open(tmp, "wb", opener=_private) as handle:
+                handle.write(message)
             tmp.replace(path)
             kept = sorted(
                 (p for p in path.parent.glob("*.msgpack")), key=lambda p: p.stat().st_mtime_ns

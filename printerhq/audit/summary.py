@@ -7,6 +7,7 @@ from __future__ import annotations
 __all__ = ["Summary", "render_table", "summarise"]
 
 import ipaddress
+import textwrap
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 
@@ -233,7 +234,8 @@ def render_table(summary: Summary, *, max_oids_per_mib: int = 40) -> str:
     for group in summary.mibs:
         out.append(f"  {group.mib}")
         for item in group.oids[:max_oids_per_mib]:
-            out.append(f"    {item.name:<44} {item.oid:<40} {item.requests:>6}")
+            name = "(not in the catalogue)" if item.name == item.oid else item.name
+            out.append(f"    {name:<44} {item.oid:<40} {item.requests:>6}")
         hidden = len(group.oids) - max_oids_per_mib
         if hidden > 0:
             out.append(f"    ... and {hidden} more (--format json lists all)")
@@ -248,9 +250,10 @@ def render_table(summary: Summary, *, max_oids_per_mib: int = 40) -> str:
         f"Uploads: {u.count} ({u.batches} batch(es), {u.control} control), "
         f"{u.bytes} bytes of messages, {u.sent} bytes sent"
     )
-    out.append(f"  devices reported: {len(u.devices)}")
+    wrap = textwrap.TextWrapper(width=100, initial_indent="  ", subsequent_indent="    ")
+    out.extend(wrap.wrap(f"devices reported ({len(u.devices)}): {', '.join(u.devices)}"))
     if u.fields:
-        out.append(f"  fields carried: {', '.join(u.fields)}")
+        out.extend(wrap.wrap(f"fields carried: {', '.join(u.fields)}"))
     for line in summary.upload_list:
         if line.kind != "batch":
             continue

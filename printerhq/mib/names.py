@@ -151,7 +151,8 @@ def _table() -> dict[OID, str]:
             names[entry + (column,)] = name
     for value, name in _vendor_names().items():
         if value[:6] == (1, 3, 6, 1, 4, 1):  # a vendor's use of a standard object keeps its name
-            names.setdefault(value, name)
+            # A scalar's .0 is its instance: name the object, so a GETNEXT of it is named too.
+            names.setdefault(value[:-1] if value[-1] == 0 else value, name)
     return names
 
 

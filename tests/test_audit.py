@@ -38,6 +38,7 @@ from printerhq.snmp.credentials import Community
 from printerhq.snmp.message import Version
 from printerhq.uplink import Uplink
 
+from . import strategies_snmp
 from .helpers_server import REPO, make_report, new_token
 from .helpers_sim import fixture_paths, running_fleet
 from .test_agent_e2e import simulator, site  # noqa: F401 - fixtures
@@ -415,3 +416,26 @@ def test_the_trail_is_private_to_the_agent(tmp_path):
     assert (tmp_path / "audit" / "uploads").stat().st_mode & 0o777 == 0o700
     assert (tmp_path / "audit" / "audit.log").stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "audit" / "uploads" / "b-1.msgpack").stat().st_mode & 0o777 == 0o600
+
+
+@given(strategies_snmp.messages(), st.integers(0x0100_0000, 0x7FFF_FFFF))
+def test_a_datagram_is_described_by_its_own_bytes_whatever_its_request_id(message, other_id):
+    """What the sweep's datagrams are logged as (read back from the bytes, cached by the bytes
+    around the request-id): the message's own version, PDU type and OIDs, for any id."""
+    from dataclasses import replace
+
+    from printerhq.snmp.message import encode_message
+    from printerhq.snmp.transport import describe_request
+
+    for pdu in (message.pdu, replace(message.pdu, request_id=other_id)):
+        protocol, kind, oids = describe_request(encode_message(replace(message, pdu=pdu)))
+        assert protocol == ("snmpv1" if message.version == Version.V1 else "snmpv2c")
+        assert kind == message.pdu.type.name
+        assert list(oids) == [vb.oid for vb in message.pdu.varbinds]
+
+
+@given(st.binary(max_size=300))
+def test_describing_arbitrary_bytes_never_raises(data):
+    from printerhq.snmp.transport import describe_request
+
+    assert describe_request(data)[0] in ("snmp", "snmpv1", "snmpv2c", "snmpv3")

@@ -81,16 +81,47 @@ def peek_request_id(data: bytes) -> int:
     return read_integer(data, id_start, id_stop)
 
 
+# The sweep sends a few templates to many addresses, differing only in the request-id: their
+# descriptions are cached by the bytes around the id (bounded; cleared when full).
+_DESCRIBED: dict[bytes, About] = {}
+_DESCRIBED_MAX = 256
+
+
 def describe_request(data: bytes) -> About:
     """(protocol, PDU type, OIDs) of an outgoing SNMPv1/v2c message, read back from its bytes
     (never its community). SNMPv3 requests come described by the client: their PDU may be
     encrypted; one that does not is logged as an SNMPv3 message of unknown content."""
+    key = _without_request_id(data)
+    if key is not None:
+        known = _DESCRIBED.get(key)
+        if known is not None:
+            return known
     try:
         message = decode_message(data)
     except SnmpDecodeError:
         return ("snmpv3" if _is_v3(data) else "snmp", "unknown", ())
     protocol = "snmpv1" if message.version == 0 else "snmpv2c"
-    return (protocol, message.pdu.type.name, [vb.oid for vb in message.pdu.varbinds])
+    about = (protocol, message.pdu.type.name, [vb.oid for vb in message.pdu.varbinds])
+    if key is not None:
+        if len(_DESCRIBED) >= _DESCRIBED_MAX:
+            _DESCRIBED.clear()
+        _DESCRIBED[key] = about
+    return about
+
+
+def _without_request_id(data: bytes) -> bytes | None:
+    """A v1/v2c message with its request-id cut out (None: not one, or malformed)."""
+    try:
+        start, stop = expect(data, 0, len(data), Tag.SEQUENCE, "Message SEQUENCE")
+        version_start, version_stop = expect(data, start, stop, Tag.INTEGER, "version")
+        if read_integer(data, version_start, version_stop) not in (0, 1):
+            return None
+        _, cursor = expect(data, version_stop, stop, Tag.OCTET_STRING, "community")
+        _, pdu_start, pdu_stop = read_header(data, cursor, stop)
+        id_start, id_stop = expect(data, pdu_start, pdu_stop, Tag.INTEGER, "request-id")
+    except SnmpDecodeError:
+        return None
+    return data[:id_start] + data[id_stop:]
 
 
 def _is_v3(data: bytes) -> bool:

@@ -439,3 +439,23 @@ def test_describing_arbitrary_bytes_never_raises(data):
     from printerhq.snmp.transport import describe_request
 
     assert describe_request(data)[0] in ("snmp", "snmpv1", "snmpv2c", "snmpv3")
+
+
+def test_a_disk_still_full_at_the_end_is_said_in_the_agent_log(tmp_path, caplog):
+    disk = _FullDisk()
+    audit = AuditLog(tmp_path, opener=lambda path: disk)  # type: ignore[arg-type, return-value]
+    with audit:
+        disk.full = True
+        for _ in range(7):
+            audit.request("icmp", "192.0.2.2", 0, "echo-request", (), 8)
+    assert audit.lost == 7
+    said = [r.getMessage() for r in caplog.records if "not recorded" in r.getMessage()]
+    assert len(said) == 1 and "7 event(s) lost" in said[0]
+    # Freed before the end: the gap goes into the trail at close instead.
+    disk2 = _FullDisk()
+    with AuditLog(tmp_path / "b", opener=lambda path: disk2) as audit:  # type: ignore[arg-type, return-value]
+        disk2.full = True
+        audit.request("icmp", "192.0.2.2", 0, "echo-request", (), 8)
+        disk2.full = False
+    gaps = [e for e in map(decode_line, bytes(disk2.data).splitlines()) if isinstance(e, Gap)]
+    assert [g.lost for g in gaps] == [1]

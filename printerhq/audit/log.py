@@ -124,6 +124,20 @@ class AuditLog:
         return self
 
     def close(self) -> None:
+        if self._down_since is not None:
+            # Still failing: one last try to put the gap in the trail, else say it in the log.
+            self._write_gap(format_time(self._clock()))
+        if self._down_since is not None:
+            log.warning(
+                "audit log %s: %d event(s) lost since %s (%s) and not recorded in it",
+                self.path,
+                self._down_lost,
+                self._down_since,
+                self._down_error,
+            )
+        self._close_file()
+
+    def _close_file(self) -> None:
         if self._file is not None:
             try:
                 self._file.close()
@@ -180,7 +194,7 @@ class AuditLog:
 
     # -- writing ------------------------------------------------------------------------------
     def _reopen(self) -> None:
-        self.close()
+        self._close_file()
         self._file = self._opener(self.path)
         try:
             self._size = os.fstat(self._file.fileno()).st_size
@@ -188,7 +202,7 @@ class AuditLog:
             self._size = 0
 
     def _rotate(self) -> None:
-        self.close()
+        self._close_file()
         paths = [self.path] + [self.path.with_name(f"{LOG_NAME}.{n}") for n in range(1, self.files)]
         paths[-1].unlink(missing_ok=True)
         for older, newer in zip(reversed(paths[1:]), reversed(paths[:-1]), strict=True):
@@ -199,30 +213,31 @@ class AuditLog:
 
     def _write(self, event: Event) -> None:
         line = encode_line(event)
+        if self._down_since is not None and not self._write_gap(event.time):
+            self._failed(event.time, None)
+            return
         try:
-            if self._down_since is not None:
-                self._write_bytes(
-                    (b"\n" if self._torn else b"")
-                    + encode_line(
-                        Gap(
-                            time=event.time,
-                            since=self._down_since,
-                            lost=self._down_lost,
-                            error=self._down_error,
-                        )
-                    )
-                )
-                log.warning(
-                    "audit log writable again: %d event(s) lost since %s (%s)",
-                    self._down_lost,
-                    self._down_since,
-                    self._down_error,
-                )
-                self._down_since, self._down_lost, self._torn = None, 0, False
             self._write_bytes(line)
             self.written += 1
         except OSError as exc:
             self._failed(event.time, exc)
+
+    def _write_gap(self, now: str) -> bool:
+        """Write the gap line of the current outage; True once it is in the trail."""
+        assert self._down_since is not None
+        gap = Gap(time=now, since=self._down_since, lost=self._down_lost, error=self._down_error)
+        try:
+            self._write_bytes((b"\n" if self._torn else b"") + encode_line(gap))
+        except OSError:
+            return False
+        log.warning(
+            "audit log writable again: %d event(s) lost since %s (%s)",
+            self._down_lost,
+            self._down_since,
+            self._down_error,
+        )
+        self._down_since, self._down_lost, self._torn = None, 0, False
+        return True
 
     def _write_bytes(self, data: bytes) -> None:
         if self._file is None:
@@ -239,11 +254,11 @@ class AuditLog:
             done += count
             self._size += count
 
-    def _failed(self, when: str, exc: OSError) -> None:
+    def _failed(self, when: str, exc: OSError | None) -> None:
         self.lost += 1
         if self._down_since is None:
             self._down_since = when
-            self._down_error = exc.strerror or str(exc)
+            self._down_error = (exc.strerror or str(exc)) if exc is not None else "write failed"
             log.warning(
                 "audit log %s cannot be written (%s): counting what is lost until it can",
                 self.path,

@@ -91,6 +91,50 @@ async def test_the_trail_lists_exactly_what_the_simulator_received(tmp_path):
     assert sum(e.size or 0 for e in logged) == fleet.stats["bytes_in"]
 
 
+async def test_snmpv3_requests_are_logged_though_their_pdus_are_encrypted(tmp_path):
+    """authPriv: the datagrams cannot be read back, so the client describes them. The trail
+    holds the simulator's log plus the one engine-id discovery per device (a GET with no
+    varbinds, which the simulator answers before it logs anything)."""
+    from printerhq.snmp.usm import AuthProtocol, PrivProtocol
+    from printerhq.snmp.v3credential import UsmCredential
+
+    from .helpers_snmpv3 import make_user
+
+    user = make_user(AuthProtocol.SHA256, PrivProtocol.AES)
+    received = []
+    with AuditLog(tmp_path / "audit") as audit:
+        async with (
+            running_fleet(_v2c_fixtures()[:3], log_sink=received.append, users=[user]) as fleet,
+            Scanner(
+                ScanOptions(
+                    port=fleet.port,
+                    icmp=False,
+                    credentials=[UsmCredential(user)],
+                    audit=audit,
+                )
+            ) as scanner,
+            scanner.scan(fleet.addresses) as results,
+        ):
+            reports = [r async for r in results]
+    assert sum(r.identity.is_printer for r in reports) >= 2
+    assert {r.protocol for r in reports} == {"snmpv3/authPriv"}
+    logged = _snmp_requests(tmp_path / "audit")
+    assert {e.protocol for e in logged} == {"snmpv3/authPriv", "snmpv3/noAuthNoPriv"}
+    discoveries = [e for e in logged if e.protocol == "snmpv3/noAuthNoPriv"]
+    assert Counter(e.address for e in discoveries) == Counter(fleet.addresses)
+    assert all(e.kind == "GET" and not e.items for e in discoveries)
+    trail = Counter(
+        (e.address, e.kind, tuple(e.items)) for e in logged if e.protocol == "snmpv3/authPriv"
+    )
+    in_simulator = Counter(
+        (entry.address, entry.pdu_type.name, tuple(".".join(map(str, o)) for o in entry.oids))
+        for entry in received
+    )
+    assert trail == in_simulator
+    # Every datagram's bytes are counted: the simulator's count of bytes in is the trail's sum.
+    assert sum(e.size or 0 for e in logged) == fleet.stats["bytes_in"]
+
+
 @pytest.mark.parametrize("transport", ["websocket", "http"])
 async def test_an_upload_is_logged_with_the_bytes_the_server_decoded(
     tmp_path, monkeypatch, capsys, transport

@@ -72,9 +72,10 @@ class SnmpV3Resynchronised(SnmpResynchronised, SnmpV3Error):
 
 
 # How the two requests the credential sends on its own read in the audit trail (usm.py): the
-# engine-id discovery is a GET with no varbinds, the privacy probe a GET of snmpEngineTime.0.
-_DISCOVERY = ("snmpv3", "GET", ())
-_PRIVACY_PROBE = ("snmpv3", "GET", ((1, 3, 6, 1, 6, 3, 10, 2, 1, 3, 0),))
+# engine-id discovery is a noAuthNoPriv GET with no varbinds, the privacy probe an authNoPriv
+# GET of snmpEngineTime.0. (The others read "snmpv3/<level>", as the credential's protocol.)
+_DISCOVERY = ("snmpv3/noAuthNoPriv", "GET", ())
+_PRIVACY_PROBE = ("snmpv3/authNoPriv", "GET", ((1, 3, 6, 1, 6, 3, 10, 2, 1, 3, 0),))
 
 _HINTS = {
     "UnknownUserName": " (no such USM user on the agent)",

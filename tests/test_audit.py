@@ -503,3 +503,25 @@ def test_a_disk_still_full_at_the_end_is_said_in_the_agent_log(tmp_path, caplog)
         disk2.full = False
     gaps = [e for e in map(decode_line, bytes(disk2.data).splitlines()) if isinstance(e, Gap)]
     assert [g.lost for g in gaps] == [1]
+
+
+def test_the_site_switches_the_trail_on_and_sizes_it_never_the_server():
+    from printerhq.agent.config import ConfigError, parse_config, parse_remote
+
+    from .test_agent_config import SCAN, SERVER, error_of
+
+    default = parse_config((SERVER + SCAN).encode())
+    assert default.site.audit is False
+    assert (default.audit.max_file_mb, default.audit.files, default.audit.keep_uploads) == (
+        8,
+        4,
+        20,
+    )
+    on = parse_config(
+        (SERVER + SCAN + "[site]\naudit = true\n[audit]\nfiles = 2\nkeep_uploads = 0\n").encode()
+    )
+    assert on.site.audit and on.audit.files == 2 and on.audit.keep_uploads == 0
+    assert "audit.files" in error_of(SERVER + SCAN + "[audit]\nfiles = 0\n")
+    for table in ("[audit]\nfiles = 2\n", "[site]\naudit = false\n"):
+        with pytest.raises(ConfigError, match="cannot be set remotely"):
+            parse_remote(SCAN + table)

@@ -474,9 +474,8 @@ async def _fetch(
     for hop in range(max_redirects + 1):
         stats.packets_sent += 1
         if audit is not None:  # logged before the request: httpx writes the bytes itself
-            audit.request(
-                url.scheme, url.host, url.port or 0, "GET", (url.raw_path.decode(),), None
-            )
+            path = url.raw_path.decode("ascii", "replace")  # percent-encoded: ASCII
+            audit.request(url.scheme, url.host, url.port or 0, "GET", (path,), None)
         async with client.stream("GET", url) as response:
             stats.packets_received += 1
             location = response.headers.get("location")

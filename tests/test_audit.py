@@ -445,6 +445,7 @@ def test_the_agent_with_audit_logs_its_cycle_and_its_uploads(tmp_path, capsys, s
     assert on_server <= touched
     assert on_server <= set(summary["uploads"]["devices"])
     assert summary["uploads"]["batches"] >= 1 and summary["lost"] == 0
+    assert summary["uploads"]["control"] >= 1  # the statuses on the agent stream too
     batches = [u for u in summary["upload_list"] if u["kind"] == "batch"]
     for upload in batches:
         assert cli.main(["audit", "--state-dir", state, "--show-upload", upload["id"]]) == 0

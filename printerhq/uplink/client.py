@@ -681,7 +681,7 @@ class Uplink:
             self.stats["control_sessions"] += 1
             for text in control.connected():
                 await ws.send_message(text)
-                self._audit_control(text.encode(), len(text.encode()))
+                self._audit_control(text)
             while True:
                 text = await control.next_message()
                 # A server of wire 1.1 reads a status as a compressed binary message.
@@ -692,7 +692,7 @@ class Uplink:
                 )
                 if binary is None:
                     await ws.send_message(text)
-                    self._audit_control(text.encode(), len(text.encode()))
+                    self._audit_control(text)
                 else:
                     sent = await send_compressed(binary)
                     self.stats["bytes_sent"] += sent
@@ -756,11 +756,14 @@ class Uplink:
                 self.stats["batches_sent"] += 1
                 self.stats["bytes_sent"] += sent
 
-    def _audit_control(self, message: bytes, sent: int) -> None:
+    def _audit_control(self, message: str | bytes, sent: int | None = None) -> None:
+        """A status on the agent stream: a text frame, or compressed (``sent`` bytes)."""
         if self.audit is not None:
             self._control_sent += 1
+            data = message.encode() if isinstance(message, str) else message
+            upload_id = f"control-{self._control_sent}"
             self.audit.upload(
-                "control", f"control-{self._control_sent}", message, sent, "websocket"
+                "control", upload_id, data, len(data) if sent is None else sent, "websocket"
             )
 
     # -- HTTPS fallback --------------------------------------------------------------------------

@@ -43,10 +43,10 @@ class AuditSink(Protocol):
     then is one ``if`` per send. Implementations must never raise nor block: a full disk is the
     sink's problem, never the scan's.
 
-    ``protocol``: snmpv1, snmpv2c, snmpv3/<security level>, icmp, arp, http, https. ``kind``: the PDU type
-    (GET, GET_NEXT, GET_BULK), echo-request, who-has, or the HTTP method. ``items``: the dotted
-    OIDs asked, or the URL path. ``size``: bytes handed to the socket (UDP payload, ICMP
-    message, Ethernet frame); None when a library writes them (HTTP).
+    ``protocol``: snmpv1, snmpv2c, snmpv3/<security level>, icmp, arp, http, https.
+    ``kind``: the PDU type (GET, GET_NEXT, GET_BULK), echo-request, who-has, or the HTTP
+    method. ``items``: the dotted OIDs asked, or the URL path. ``size``: bytes handed to the
+    socket (UDP payload, ICMP message, Ethernet frame); None when a library writes them (HTTP).
     """
 
     def request(

@@ -41,6 +41,7 @@ from printerhq.uplink import Uplink
 from . import strategies_snmp
 from .helpers_server import REPO, make_report, new_token
 from .helpers_sim import fixture_paths, running_fleet
+from .netns_lab import netns_lab  # noqa: F401 - fixture
 from .test_agent_e2e import simulator, site  # noqa: F401 - fixtures
 
 
@@ -526,3 +527,30 @@ def test_the_site_switches_the_trail_on_and_sizes_it_never_the_server():
     for table in ("[audit]\nfiles = 2\n", "[site]\naudit = false\n"):
         with pytest.raises(ConfigError, match="cannot be set remotely"):
             parse_remote(SCAN + table)
+
+
+def test_arp_frames_are_logged_in_the_namespace_lab(netns_lab, tmp_path):  # noqa: F811
+    """ARP needs an Ethernet link: the lab's veth (skipped when not root). Every frame the
+    kernel's interface counters saw leave is in the trail, one per asked address."""
+    lab = netns_lab
+    result = lab.run_agent(
+        "sweep",
+        "--interface",
+        lab.agent_if,
+        "--network",
+        str(lab.network),
+        "--exclude",
+        lab.agent_ip,
+        "--retries",
+        "0",
+        "--timeout",
+        "0.5",
+        "--audit",
+        str(tmp_path),
+    )
+    frames = [e for e in read_events(tmp_path).events if isinstance(e, Request)]
+    assert {(e.protocol, e.kind) for e in frames} == {("arp", "who-has")}
+    assert len(frames) == result["wire"]["tx_packets"] == result["targets"]
+    assert sum(e.size or 0 for e in frames) == result["wire"]["tx_bytes"]
+    asked = {e.address for e in frames}
+    assert asked == {str(a) for a in lab.network.hosts()} - {lab.agent_ip}

@@ -554,3 +554,15 @@ def test_arp_frames_are_logged_in_the_namespace_lab(netns_lab, tmp_path):  # noq
     assert sum(e.size or 0 for e in frames) == result["wire"]["tx_bytes"]
     asked = {e.address for e in frames}
     assert asked == {str(a) for a in lab.network.hosts()} - {lab.agent_ip}
+
+
+@given(st.floats(0, 4_102_444_800, allow_nan=False))
+def test_times_are_utc_milliseconds_and_read_back(epoch):
+    import datetime as dt
+
+    from printerhq.audit.record import parse_time
+
+    moment = dt.datetime.fromtimestamp(epoch, dt.UTC)
+    expected = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    assert format_time(epoch) == expected
+    assert abs((parse_time(format_time(epoch)) or 0) - epoch) < 0.001

@@ -30,6 +30,8 @@ __all__ = [
 ]
 
 import datetime as dt
+import math
+import time
 from typing import Annotated
 
 import msgspec
@@ -110,9 +112,22 @@ def decode_line(line: bytes) -> Event | None:
         return None
 
 
+# The formatted second, reused by every event within it: formatting a date costs more than
+# writing the line (the trail may get thousands of events a second during a sweep).
+_second: list[tuple[int, str]] = [(-1, "")]
+
+
 def format_time(epoch: float) -> str:
-    moment = dt.datetime.fromtimestamp(epoch, dt.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    """``2026-12-02T17:48:43.544Z`` (UTC, milliseconds)."""
+    second = math.floor(epoch)
+    micro = round((epoch - second) * 1_000_000)  # as datetime rounds: to the microsecond
+    if micro >= 1_000_000:
+        second, micro = second + 1, 0
+    cached, text = _second[0]
+    if second != cached:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _second[0] = (second, text)
+    return f"{text}.{micro // 1000:03d}Z"
 
 
 def parse_time(text: str) -> float | None:

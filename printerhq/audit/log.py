@@ -45,7 +45,7 @@ from .record import Event, Gap, Request, Start, Upload, decode_line, encode_line
 log = logging.getLogger("printerhq.audit")
 
 DEFAULT_MAX_FILE_BYTES = 8 << 20  # 8 MiB per file ...
-DEFAULT_FILES = 4  # ... 4 files: at most 32 MiB of trail, about 150,000 requests
+DEFAULT_FILES = 4  # ... 4 files: at most 32 MiB of trail, some 100,000 requests
 DEFAULT_KEEP_UPLOADS = 20  # the last 20 uploads' messages, for --show-upload
 LOG_NAME = "audit.log"
 UPLOADS = "uploads"

@@ -28,6 +28,7 @@ BENCHMARKS = (
     "bench_streams",
     "bench_hostile",
     "bench_dashboard_bytes",
+    "bench_audit",
     "fuzz",
 )
 # Options for a benchmark's run here. The fuzz job's own default is a million inputs per target

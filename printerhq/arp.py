@@ -58,7 +58,7 @@ from typing import TypedDict, Unpack
 
 import trio
 
-from .traffic import Traffic
+from .traffic import AuditSink, Traffic
 
 ETH_P_ARP = 0x0806  # IEEE 802 EtherType for ARP
 ETH_P_IP = 0x0800
@@ -347,6 +347,7 @@ async def arp_sweep(
     retries: int = 1,
     stats: ArpStats | None = None,
     networks: Iterable[AttachedNetwork] | None = None,
+    audit: AuditSink | None = None,
 ) -> dict[str, str]:
     """ARP each address on ``interface`` once; return ``{ip: mac}`` for those that answered.
 
@@ -354,7 +355,8 @@ async def arp_sweep(
     crosses a router). Sends are paced by a token bucket (``rate`` frames/s, ``burst``); after
     each round the sweep waits ``timeout`` seconds (less if everyone answered) and re-sends only
     to the silent addresses, ``retries`` times. ``stats`` receives the counts. Raises
-    :class:`ArpUnavailable` when the raw socket cannot be opened (no CAP_NET_RAW).
+    :class:`ArpUnavailable` when the raw socket cannot be opened (no CAP_NET_RAW). ``audit``
+    is told of every frame sent (docs/audit.md).
     """
     if timeout <= 0 or retries < 0:
         raise ValueError("timeout > 0 and retries >= 0 required")
@@ -422,6 +424,8 @@ async def arp_sweep(
                     await bucket.take()
                     await sock.send(frame)
                     stats.count_sent(len(frame))
+                    if audit is not None:
+                        audit.request("arp", ip, 0, "who-has", (), len(frame))
                 with trio.move_on_after(timeout):
                     await everyone.wait()
             nursery.cancel_scope.cancel()
@@ -452,6 +456,7 @@ class SweepOptions(TypedDict, total=False):
     burst: int
     timeout: float
     retries: int
+    audit: AuditSink | None
 
 
 async def arp_discover(

@@ -25,6 +25,7 @@ COMMANDS = (
     "sim",
     "demo",
     "agent",
+    "audit",
     "serve",
     "server",
     "fleet",

@@ -47,7 +47,7 @@ from typing import Any, Literal
 import httpx
 import trio
 
-from .traffic import Traffic
+from .traffic import AuditSink, Traffic
 
 Confidence = Literal["high", "medium", "low"]
 Field = Literal["server", "title", "body", "header"]
@@ -469,10 +469,14 @@ async def _fetch(
     max_bytes: int,
     max_redirects: int,
     stats: HttpProbeStats,
+    audit: AuditSink | None = None,
 ) -> EwsIdentity | None:
     """GET ``url``, following same-host redirects; identify the last page fetched."""
     for hop in range(max_redirects + 1):
         stats.packets_sent += 1
+        if audit is not None:  # logged before the request: httpx writes the bytes itself
+            path = url.raw_path.decode("ascii", "replace")  # percent-encoded: ASCII
+            audit.request(url.scheme, url.host, url.port or 0, "GET", (path,), None)
         async with client.stream("GET", url) as response:
             stats.packets_received += 1
             location = response.headers.get("location")
@@ -520,6 +524,7 @@ async def probe_http(
     max_redirects: int = 2,
     client: httpx.AsyncClient | None = None,
     stats: HttpProbeStats | None = None,
+    audit: AuditSink | None = None,
 ) -> EwsIdentity | None:
     """Fetch ``/`` from a device's web server and identify it (None: no printer page found).
 
@@ -542,7 +547,9 @@ async def probe_http(
                 for path in PROBE_PATHS:
                     url = httpx.URL(f"{scheme}://{host}:{chosen}{path}")
                     try:
-                        found = await _fetch(http_client, url, max_bytes, max_redirects, stats)
+                        found = await _fetch(
+                            http_client, url, max_bytes, max_redirects, stats, audit
+                        )
                     except (httpx.HTTPError, OSError, ssl.SSLError, UnicodeError, ValueError):
                         stats.errors += 1
                         continue

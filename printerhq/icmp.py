@@ -54,7 +54,7 @@ from typing import Literal
 import trio
 
 from .sockets import grow_buffers
-from .traffic import Traffic
+from .traffic import AuditSink, Traffic
 
 log = logging.getLogger(__name__)
 
@@ -333,6 +333,7 @@ class Pinger:
         mode: str | Sequence[str] = "auto",
         max_in_flight: int = 256,
         payload: bytes = b"",
+        audit: AuditSink | None = None,
     ) -> None:
         candidates: tuple[str, ...]
         if isinstance(mode, str):
@@ -355,6 +356,7 @@ class Pinger:
         self._sinks: list[Callable[[IPAddress, EchoReply], None]] = []
         self._templates: dict[int, EchoTemplate] = {}
         self.counters = PingCounters()
+        self.audit = audit  # told of every echo request sent (docs/audit.md); None: off
 
     @property
     def mode(self) -> Mode:
@@ -490,6 +492,8 @@ class Pinger:
                         self.counters.send_errors += 1
                         return PingResult("error", None, exc.strerror or str(exc))
                     self.counters.count_sent(len(packet))
+                    if self.audit is not None:
+                        self.audit.request("icmp", str(address), 0, "echo-request", (), len(packet))
                     with trio.move_on_after(timeout):
                         await event.wait()
                     if holder:
@@ -530,6 +534,8 @@ class Pinger:
             self.counters.send_errors += 1
             raise
         self.counters.count_sent(len(packet))
+        if self.audit is not None:
+            self.audit.request("icmp", address, 0, "echo-request", (), len(packet))
         return True
 
     def add_sink(self, sink: Callable[[IPAddress, EchoReply], None]) -> None:

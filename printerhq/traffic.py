@@ -10,6 +10,8 @@ re-exports :class:`SnmpCost` and :class:`TrafficCount`, which travel in reports.
 from __future__ import annotations
 
 __all__ = [
+    "AuditSink",
+    "UploadAuditSink",
     "IPV4_UDP_OVERHEAD",
     "IPV6_UDP_OVERHEAD",
     "SnmpCost",
@@ -18,7 +20,9 @@ __all__ = [
     "udp_overhead",
 ]
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import msgspec
 
@@ -31,6 +35,41 @@ IPV6_UDP_OVERHEAD = 48
 def udp_overhead(address: str) -> int:
     """IP + UDP header bytes per datagram to or from ``address`` (a numeric IPv4/IPv6 text)."""
     return IPV6_UDP_OVERHEAD if ":" in address else IPV4_UDP_OVERHEAD
+
+
+class AuditSink(Protocol):
+    """Where a prober reports each request it put on the wire (the agent's audit trail,
+    ``printerhq/audit``, docs/audit.md). Probers hold ``None`` when auditing is off, so the cost
+    then is one ``if`` per send. Implementations must never raise nor block: a full disk is the
+    sink's problem, never the scan's.
+
+    ``protocol``: snmpv1, snmpv2c, snmpv3/<security level>, icmp, arp, http, https.
+    ``kind``: the PDU type (GET, GET_NEXT, GET_BULK), echo-request, who-has, or the HTTP
+    method. ``items``: the dotted OIDs asked, or the URL path. ``size``: bytes handed to the
+    socket (UDP payload, ICMP message, Ethernet frame); None when a library writes them (HTTP).
+    """
+
+    def request(
+        self,
+        protocol: str,
+        address: str,
+        port: int,
+        kind: str,
+        items: Sequence[str],
+        size: int | None,
+    ) -> None: ...
+
+
+class UploadAuditSink(Protocol):
+    """Where the uplink reports each message it sends the server (docs/audit.md).
+
+    ``kind``: "batch" (reports; ``upload_id`` is the batch id) or "control" (a status on the
+    agent stream). ``message``: the exact message the server decodes (before the transport's
+    deflate); ``sent``: bytes handed to the connection for it (compressed); ``via``:
+    "websocket" or "https"/"http". Must never raise nor block.
+    """
+
+    def upload(self, kind: str, upload_id: str, message: bytes, sent: int, via: str) -> None: ...
 
 
 @dataclass

@@ -434,12 +434,24 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         str(a) for a in ipaddress.IPv4Network(args.network).hosts() if str(a) != args.exclude
     ]
     stats = ArpStats()
+    audit = None
+    if args.audit:
+        from printerhq.audit.log import AuditLog
+
+        audit = AuditLog(args.audit).open()
     before = _counters(args.interface)
     found = trio.run(
         lambda: arp_sweep(
-            args.interface, targets, timeout=args.timeout, retries=args.retries, stats=stats
+            args.interface,
+            targets,
+            timeout=args.timeout,
+            retries=args.retries,
+            stats=stats,
+            audit=audit,
         )
     )
+    if audit is not None:
+        audit.close()
     time.sleep(0.2)
     wire = _delta(before, _counters(args.interface))
     counts = {**vars(stats), "frames_sent": stats.frames_sent}
@@ -567,6 +579,7 @@ def main(argv: list[str] | None = None) -> int:
     sweep.add_argument("--exclude", default="")
     sweep.add_argument("--timeout", type=float, default=1.0)
     sweep.add_argument("--retries", type=int, default=1)
+    sweep.add_argument("--audit", default="", help="keep the audit trail in this directory")
     sweep.set_defaults(func=_cmd_sweep)
     kernel = sub.add_parser("kernel-resolve")
     kernel.add_argument("--interface", required=True)

@@ -53,6 +53,10 @@ LAYERS: dict[str, str] = {
     "printerhq.autotargets": CORE,  # targets = ["auto"]: the attached subnets, chosen sans-IO
     "printerhq.release": CORE,  # signed release manifests (server and agent)
     "printerhq.mib": CORE,
+    "printerhq.audit": SHELL,  # the audit trail's writer and reader (files) ...
+    "printerhq.audit.record": CORE,  # ... its events, an upload's contents and the summary
+    "printerhq.audit.contents": CORE,
+    "printerhq.audit.summary": CORE,
     "printerhq.snmp": CORE,  # BER, messages, v3, USM, credentials' encode/decode
     "printerhq.collect": SHELL,  # the package re-exports the drivers ...
     "printerhq.collect.base": CORE,

@@ -89,6 +89,15 @@ class SiteSection(msgspec.Struct, **_options):
     remote_config: bool = False
     health_check: bool = False
     updates: bool = False
+    audit: bool = False  # keep the audit trail in <state_dir>/audit (docs/audit.md)
+
+
+class AuditSection(msgspec.Struct, **_options):
+    """How much audit trail to keep ([site] audit = true switches it on; docs/audit.md)."""
+
+    max_file_mb: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 8
+    files: Annotated[int, msgspec.Meta(ge=1, le=100)] = 4
+    keep_uploads: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 20
 
 
 class AgentSection(msgspec.Struct, **_options):
@@ -124,13 +133,14 @@ class AgentConfig(msgspec.Struct, **_options):
     agent: AgentSection = msgspec.field(default_factory=AgentSection)
     updates: UpdatesSection = msgspec.field(default_factory=UpdatesSection)
     traps: TrapsSection = msgspec.field(default_factory=TrapsSection)
+    audit: AuditSection = msgspec.field(default_factory=AuditSection)
 
 
 class RemoteConfig(msgspec.Struct, **_options):
     scan: Annotated[list[ScanSection], msgspec.Meta(min_length=1, max_length=64)]
 
 
-LOCAL_ONLY = ("server", "site", "agent", "updates", "traps")
+LOCAL_ONLY = ("server", "site", "agent", "updates", "traps", "audit")
 
 
 # -- decoding ----------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from printerhq.scan.outcome import is_device
 from printerhq.snmp.message import Version
 from printerhq.snmp.v3credential import credentials_in_order
 from printerhq.targets import TargetSpec
+from printerhq.traffic import AuditSink
 from printerhq.uplink import Uplink
 from printerhq.v3users import resolve_v3_user
 
@@ -85,8 +86,10 @@ async def run_cycle(
     flush_timeout: float = 10.0,
     *,
     only: str | None = None,
+    audit: AuditSink | None = None,
 ) -> CycleStatus:
-    """``only``: a warm collection of that one known printer (a trap asked for it)."""
+    """``only``: a warm collection of that one known printer (a trap asked for it). ``audit``:
+    the audit trail every request of the scan is logged to (docs/audit.md)."""
     clock = trio.current_time()
     sent_before = uplink.stats["bytes_sent"]
     spec = target_spec(section)
@@ -97,7 +100,9 @@ async def run_cycle(
         addresses = spec.addresses()  # type: ignore[assignment]  # lazy: a /16 is not a list
     reports = printers = errors = 0
     samples: list[str] = []
-    scanner = Scanner(scan_options(section), memory=memory)
+    options = scan_options(section)
+    options.audit = audit
+    scanner = Scanner(options, memory=memory)
     results: trio.abc.ReceiveChannel[DeviceReport]
     report: DeviceReport
     # One batch per cycle: the reports wait in the spool until the scan ends (a full batch

@@ -31,10 +31,11 @@ communities = ["public"]                  # or a v3 user section:
 # file = "/etc/printerhq/v3"              # user=/auth=/priv= lines, mode 600
 # timeout = "1s"   retries = 1   rate = 500   concurrency = 1024   icmp = true
 
-[site]                                    # what the site allows; all three default to off
+[site]                                    # what the site allows; all default to off
 remote_config = false                     # accept [[scan]] sections pushed by the server
 health_check = false                      # printerhq health-check may restart this agent
 updates = false                           # install signed updates ([updates] public_key)
+audit = false                             # log every request and upload (printerhq audit)
 
 [agent]
 # name = "site-a"                         # default: the host name
@@ -46,6 +47,10 @@ jitter = "30s"                            # the first cycle waits 0..jitter (spr
 # check_interval = "6h"
 # install_root = "/var/lib/printerhq/updates"   # default: <state_dir>/updates
 # trial_deadline = "2m"                   # the new version must show a good cycle by then
+
+# [audit]                                 # used with [site] audit = true (docs/audit.md)
+# max_file_mb = 8   files = 4             # <state_dir>/audit/audit.log: at most 4 x 8 MiB
+# keep_uploads = 20                       # the last 20 uploads, for printerhq audit --show-upload
 
 # [traps]                                 # SNMP traps (docs/traps.md)
 # enabled = false

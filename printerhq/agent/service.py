@@ -53,6 +53,7 @@ from printerhq.agent.remote import RemoteConfigKeeper
 from printerhq.agent.schedule import Job, Kind, Schedule
 from printerhq.agent.server_http import server_client
 from printerhq.agent.update import Outcome, TrialCommand, UpdateManager, UpdatePaths
+from printerhq.audit.log import AuditLog
 from printerhq.snmp.ber import format_oid
 from printerhq.traps import TrapEvent, TrapOptions, TrapReceiver, open_trap_receiver
 from printerhq.uplink import TlsOptions, Uplink
@@ -144,6 +145,8 @@ class AgentService:
         self.traps: TrapReceiver | None = None
         self._traps_written: dict[str, int] | None = None  # counters last in status.json
         self._scanning = trio.Lock()  # a trap's collection waits for the cycle in flight
+        # [site] audit: every request and upload, logged in <state_dir>/audit (docs/audit.md).
+        self.audit: AuditLog | None = None
 
     @property
     def trial(self) -> bool:
@@ -184,6 +187,7 @@ class AgentService:
             tls=self._tls(),
             insecure=server.insecure,
             control=None if self.trial else self.link,
+            audit=self.audit,
         )
 
     @asynccontextmanager
@@ -218,6 +222,16 @@ class AgentService:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         if not self.trial:
             files.write_pidfile(self.pidfile)
+        if self.config.site.audit:
+            # A trial keeps its own trail, under its own state directory.
+            sizes = self.config.audit
+            self.audit = AuditLog(
+                self.state_dir / "audit",
+                max_file_bytes=sizes.max_file_mb << 20,
+                files=sizes.files,
+                keep_uploads=sizes.keep_uploads,
+                version=self.version,
+            ).open()
         try:
             remote = self.keeper.load_last_good()
             if remote is not None:
@@ -234,6 +248,7 @@ class AgentService:
                 config_version=self.keeper.version,
                 updates=self.config.site.updates,
                 traps=self.config.traps.enabled,
+                audit=self.config.site.audit,
                 trial=self.trial,
             )
             async with self._updates() as updates:
@@ -251,6 +266,8 @@ class AgentService:
             event(log, "agent_stopped", pending=self.uplink.pending if self.uplink else 0)
             return self.exit_code
         finally:
+            if self.audit is not None:
+                self.audit.close()
             if not self.trial:
                 files.remove_pidfile(self.pidfile)
 
@@ -459,6 +476,7 @@ class AgentService:
                     uplink,
                     flush_timeout=min(10.0, section.interval),
                     only=only,
+                    audit=self.audit,
                 )
         except Exception as exc:
             self.failures += 1

@@ -60,6 +60,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default="auto",
         help="log lines on stderr (auto: JSON unless stderr is a terminal)",
     )
+    parser.add_argument(
+        "--audit",
+        action="store_true",
+        help="keep the audit trail of every request and upload in <state_dir>/audit, as "
+        "[site] audit = true does (read it with `printerhq audit`)",
+    )
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logs")
     parser.add_argument(
         "--update-trial",
@@ -95,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as error:
         print(f"printerhq agent: {path}: {error}", file=sys.stderr)
         return USAGE
+    if args.audit:
+        config.site.audit = True
     if args.check_config:
         sections = len(config.scan)
         print(
@@ -102,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
             f"remote_config={'on' if config.site.remote_config else 'off'}, "
             f"health_check={'on' if config.site.health_check else 'off'}, "
             f"updates={'on' if config.site.updates else 'off'}, "
-            f"traps={'on' if config.traps.enabled else 'off'})"
+            f"traps={'on' if config.traps.enabled else 'off'}, "
+            f"audit={'on' if config.site.audit else 'off'})"
         )
         _show_auto(config)
         return OK

@@ -383,6 +383,7 @@ class HostPipeline:
             timeout=self.options.http_timeout,
             client=self.tools.http,
             stats=self.tools.http_stats,
+            audit=self.options.audit,
         )
 
     async def _resolve(self, host: Host) -> str | None:

@@ -13,6 +13,7 @@ from ..adaptive import DiscoveryPolicy
 from ..ratelimit import DEFAULT_BURST, DEFAULT_RATE
 from ..snmp.credentials import Community, Credential
 from ..snmp.message import Version
+from ..traffic import AuditSink
 
 
 @dataclass
@@ -48,6 +49,9 @@ class ScanOptions:
     # leading community credentials runs as one batched sweep (printerhq/sweep.py): no task
     # per silent address. False: the per-host path for every address.
     batched_discovery: bool = True
+    # The audit trail (docs/audit.md): every request the scan sends is told to it. None: off.
+    # Used by the clients the Scanner opens; a client passed in keeps its own.
+    audit: AuditSink | None = None
 
     def __post_init__(self) -> None:
         # `not timeout > 0` also refuses NaN (every comparison with NaN is false); an infinite

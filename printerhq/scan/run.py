@@ -177,7 +177,12 @@ class ScanRun:
         from ..arp import arp_discover
 
         options = self.options
-        sweep = {"networks": networks, "rate": options.rate, "burst": options.burst}
+        sweep = {
+            "networks": networks,
+            "rate": options.rate,
+            "burst": options.burst,
+            "audit": options.audit,
+        }
         # arp_discover paces its frames at the scan's rate itself; no IP probe starts while it
         # runs (the producer is here), so the two share the budget in turn.
         found = await arp_discover(batch, timeout=options.timeout, retries=0, **sweep)  # type: ignore[arg-type]

@@ -67,10 +67,14 @@ class Scanner:
         try:
             if self._client is None:
                 self._client = await stack.enter_async_context(
-                    SnmpClient(timeout=self.options.timeout, retries=self.options.retries)
+                    SnmpClient(
+                        timeout=self.options.timeout,
+                        retries=self.options.retries,
+                        audit=self.options.audit,
+                    )
                 )
             if self._pinger is None and self.options.icmp:
-                self._pinger = await stack.enter_async_context(Pinger())
+                self._pinger = await stack.enter_async_context(Pinger(audit=self.options.audit))
             if self.options.http:
                 from ..http import HttpProbeStats, probe_client
 

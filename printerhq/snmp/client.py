@@ -71,12 +71,12 @@ import trio
 from ..allowlist import forbidden_for, is_allowed
 from ..traffic import IPV4_UDP_OVERHEAD as IPV4_OVERHEAD
 from ..traffic import IPV6_UDP_OVERHEAD as IPV6_OVERHEAD
-from ..traffic import SnmpCost, Traffic
+from ..traffic import AuditSink, SnmpCost, Traffic
 from .ber import SnmpDecodeError, Tag, format_oid
 from .credentials import Community, Credential
 from .errors import SnmpError, SnmpRefused
 from .message import ERROR_STATUS_NAMES, ErrorStatus, Pdu, PduType, Varbind, Version
-from .transport import UdpTransport, source_key
+from .transport import About, UdpTransport, source_key
 
 T = TypeVar("T")
 Oid = tuple[int, ...]
@@ -158,6 +158,7 @@ class SnmpClient:
     binds, e.g. to send from one loopback address; by default any address, an ephemeral port.
     ``allowed`` decides which OIDs a request may name: the privacy allow-list
     (:func:`printerhq.allowlist.is_allowed`); only tests of the protocol itself pass another.
+    ``audit``: told of every datagram sent (docs/audit.md); None, the default, logs nothing.
     """
 
     def __init__(
@@ -170,6 +171,7 @@ class SnmpClient:
         max_walk_rows: int = 10_000,
         bind: dict[int, tuple[Any, ...]] | None = None,
         allowed: Callable[[Sequence[int]], bool] = is_allowed,
+        audit: AuditSink | None = None,
     ) -> None:
         if timeout <= 0 or retries < 0 or backoff < 1 or max_in_flight < 1 or max_walk_rows < 1:
             raise ValueError("timeout > 0, retries >= 0, backoff >= 1 and limits >= 1 required")
@@ -183,12 +185,14 @@ class SnmpClient:
         # Only the codec's own tests pass another predicate (ANY_OID): tests/test_privacy.py
         # checks that no module of printerhq does.
         self._allowed = allowed
+        self.audit = audit
         self._stack: AsyncExitStack | None = None
         self._transport: UdpTransport | None = None
 
     async def __aenter__(self) -> SnmpClient:
         stack = AsyncExitStack()
         transport = UdpTransport(self.stats, self._bind)
+        transport.audit = self.audit
         # Exit runs these in reverse: stop the receive tasks, wait for them to end, and only
         # then close the sockets they were waiting on.
         stack.callback(transport.close)
@@ -242,6 +246,7 @@ class SnmpClient:
         *,
         asking: Sequence[Sequence[int]],
         cost: SnmpCost | None = None,
+        about: About | None = None,
     ) -> T:
         """Send ``encode(request_id)`` to the target and return ``decode(reply)``.
 
@@ -252,7 +257,8 @@ class SnmpClient:
         (:func:`~printerhq.snmp.transport.peek_request_id`) is ``request_id`` and which
         ``decode`` accepts; ``decode`` raising :class:`SnmpDecodeError` drops the datagram.
         Retries re-send the same bytes. This is the hook credentials' ``prepare`` use for
-        SNMPv3 discovery.
+        SNMPv3 discovery. ``about`` describes the request for the audit trail (else it is read
+        back from the bytes).
         """
         transport = self._transport
         if transport is None:
@@ -275,7 +281,7 @@ class SnmpClient:
                         stats.retries += 1
                         timeout *= self.backoff
                     try:
-                        await transport.send(sock, data, sockaddr)
+                        await transport.send(sock, data, sockaddr, about)
                     except OSError as exc:  # e.g. no route: a definite failure, not silence
                         raise SnmpError(f"cannot send to {target}: {exc.strerror or exc}") from exc
                     if cost is not None:
@@ -407,12 +413,16 @@ class SnmpClient:
             if prepare is not None:
                 bound = await prepare(self, target) or credential
             try:
+                about: About | None = None
+                if self.audit is not None:
+                    about = (bound.protocol, pdu_type.name, [vb.oid for vb in varbinds])
                 return await self.exchange(
                     target,
                     _pdu_encoder(bound, pdu_type, fields, varbinds),
                     _pdu_decoder(bound),
                     asking=[vb.oid for vb in varbinds],
                     cost=cost,
+                    about=about,
                 )
             except SnmpResynchronised:
                 if attempt:

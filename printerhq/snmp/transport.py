@@ -31,13 +31,20 @@ __all__ = [
 import secrets
 import socket as stdlib_socket
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import trio
 
 from ..sockets import grow_buffers
-from .ber import SnmpDecodeError, Tag, expect, read_header, read_integer
-from .message import REQUEST_ID_MAX, REQUEST_ID_MIN
+from ..traffic import AuditSink
+from .ber import SnmpDecodeError, Tag, expect, format_oid, read_header, read_integer
+from .message import REQUEST_ID_MAX, REQUEST_ID_MIN, decode_message
+
+# What a request asks, for the audit trail: (protocol, PDU type, OIDs). The client knows it
+# (it encoded the PDU); for bytes sent without it (the discovery sweep) it is read back from
+# the datagram (:func:`describe_request`).
+About = tuple[str, str, Sequence[tuple[int, ...]]]
 
 # Receive into a buffer this large so no datagram is ever truncated (a UDP payload is at most
 # 65,507 bytes on IPv4; 65,535 is the largest length field).
@@ -72,6 +79,58 @@ def peek_request_id(data: bytes) -> int:
     else:
         raise SnmpDecodeError(f"unknown SNMP version {version}", version_start)
     return read_integer(data, id_start, id_stop)
+
+
+# The sweep sends a few templates to many addresses, differing only in the request-id: their
+# descriptions are cached by the bytes around the id (bounded; cleared when full).
+_DESCRIBED: dict[bytes, About] = {}
+_DESCRIBED_MAX = 256
+
+
+def describe_request(data: bytes) -> About:
+    """(protocol, PDU type, OIDs) of an outgoing SNMPv1/v2c message, read back from its bytes
+    (never its community). SNMPv3 requests come described by the client: their PDU may be
+    encrypted; one that does not is logged as an SNMPv3 message of unknown content."""
+    key = _without_request_id(data)
+    if key is not None:
+        known = _DESCRIBED.get(key)
+        if known is not None:
+            return known
+    try:
+        message = decode_message(data)
+    except SnmpDecodeError:
+        return ("snmpv3" if _is_v3(data) else "snmp", "unknown", ())
+    protocol = "snmpv1" if message.version == 0 else "snmpv2c"
+    about = (protocol, message.pdu.type.name, [vb.oid for vb in message.pdu.varbinds])
+    if key is not None:
+        if len(_DESCRIBED) >= _DESCRIBED_MAX:
+            _DESCRIBED.clear()
+        _DESCRIBED[key] = about
+    return about
+
+
+def _without_request_id(data: bytes) -> bytes | None:
+    """A v1/v2c message with its request-id cut out (None: not one, or malformed)."""
+    try:
+        start, stop = expect(data, 0, len(data), Tag.SEQUENCE, "Message SEQUENCE")
+        version_start, version_stop = expect(data, start, stop, Tag.INTEGER, "version")
+        if read_integer(data, version_start, version_stop) not in (0, 1):
+            return None
+        _, cursor = expect(data, version_stop, stop, Tag.OCTET_STRING, "community")
+        _, pdu_start, pdu_stop = read_header(data, cursor, stop)
+        id_start, id_stop = expect(data, pdu_start, pdu_stop, Tag.INTEGER, "request-id")
+    except SnmpDecodeError:
+        return None
+    return data[:id_start] + data[id_stop:]
+
+
+def _is_v3(data: bytes) -> bool:
+    try:
+        start, stop = expect(data, 0, len(data), Tag.SEQUENCE, "Message SEQUENCE")
+        version_start, version_stop = expect(data, start, stop, Tag.INTEGER, "version")
+        return read_integer(data, version_start, version_stop) == 3
+    except SnmpDecodeError:
+        return False
 
 
 class _Stats(Protocol):
@@ -125,6 +184,8 @@ class UdpTransport:
 
     def __init__(self, stats: _Stats, bind: dict[int, tuple[Any, ...]] | None = None) -> None:
         self.nursery: trio.Nursery | None = None  # set by the client once its nursery is open
+        # The audit trail (docs/audit.md); None: off. Told of every datagram the sockets took.
+        self.audit: AuditSink | None = None
         self._stats = stats
         self._bind = bind or {}
         self._sockets: dict[int, stdlib_socket.socket] = {}
@@ -212,8 +273,14 @@ class UdpTransport:
         if self.pending.get(request_id) is pending:
             del self.pending[request_id]
 
+    # The one place every SNMP datagram goes to a socket: the audit hook sits right after the
+    # sendto that took the bytes (a refused or failed send is not on the wire, so not logged).
     async def send(
-        self, sock: stdlib_socket.socket, data: bytes, sockaddr: tuple[Any, ...]
+        self,
+        sock: stdlib_socket.socket,
+        data: bytes,
+        sockaddr: tuple[Any, ...],
+        about: About | None = None,
     ) -> None:
         await trio.lowlevel.checkpoint_if_cancelled()
         while True:
@@ -224,9 +291,15 @@ class UdpTransport:
                 await trio.lowlevel.wait_writable(sock)  # send buffer full: wait, then retry
         self._stats.packets_sent += 1
         self._stats.bytes_sent += len(data)
+        if self.audit is not None:
+            self._audited(data, sockaddr, about)
 
     def send_nowait(
-        self, sock: stdlib_socket.socket, data: bytes, sockaddr: tuple[Any, ...]
+        self,
+        sock: stdlib_socket.socket,
+        data: bytes,
+        sockaddr: tuple[Any, ...],
+        about: About | None = None,
     ) -> bool:
         """Send at once if the socket buffer has room (False: it had not; nothing sent).
         For senders that pace and batch themselves; OSError (no route) propagates."""
@@ -236,7 +309,16 @@ class UdpTransport:
             return False
         self._stats.packets_sent += 1
         self._stats.bytes_sent += len(data)
+        if self.audit is not None:
+            self._audited(data, sockaddr, about)
         return True
+
+    def _audited(self, data: bytes, sockaddr: tuple[Any, ...], about: About | None) -> None:
+        assert self.audit is not None
+        protocol, kind, oids = describe_request(data) if about is None else about
+        self.audit.request(
+            protocol, sockaddr[0], sockaddr[1], kind, [format_oid(o) for o in oids], len(data)
+        )
 
     # -- the demultiplexer ----------------------------------------------------------------
 

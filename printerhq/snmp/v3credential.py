@@ -72,6 +72,12 @@ class SnmpV3Resynchronised(SnmpResynchronised, SnmpV3Error):
     """An authenticated notInTimeWindow report: boots/time adopted, request to be retried."""
 
 
+# How the two requests the credential sends on its own read in the audit trail (usm.py): the
+# engine-id discovery is a noAuthNoPriv GET with no varbinds, the privacy probe an authNoPriv
+# GET of snmpEngineTime.0. (The others read "snmpv3/<level>", as the credential's protocol.)
+_DISCOVERY = ("snmpv3/noAuthNoPriv", "GET", ())
+_PRIVACY_PROBE = ("snmpv3/authNoPriv", "GET", ((1, 3, 6, 1, 6, 3, 10, 2, 1, 3, 0),))
+
 _HINTS = {
     "UnknownUserName": " (no such USM user on the agent)",
     "WrongDigest": " (authentication passphrase or protocol wrong)",
@@ -155,6 +161,7 @@ class UsmCredential:
                         agent.session.discovery_request,
                         agent.bound.decode_discovery,
                         asking=(),  # a GET without varbinds (RFC 3414 section 4)
+                        about=_DISCOVERY,
                     )
         return agent.bound
 
@@ -234,6 +241,7 @@ class BoundUsm:
                 session.privacy_probe_request,
                 self._decode_probe,
                 asking=(SNMP_ENGINE_TIME,),
+                about=_PRIVACY_PROBE,
             )
         except (SnmpTimeout, SnmpBadReply):
             return timeout

@@ -30,6 +30,7 @@ import trio_websocket
 
 from printerhq import control as control_messages
 from printerhq import delta, model, wire
+from printerhq.traffic import UploadAuditSink
 from printerhq.uplink.spool import DEFAULT_MAX_BYTES, AsyncSpool, SpoolFullError
 from printerhq.uplink.transport import Connector, TlsOptions, check_pin
 
@@ -190,6 +191,7 @@ class Uplink:
         incompatible_retry: float = 600.0,
         full_every: int = 96,
         max_server_errors: int = 5,
+        audit: UploadAuditSink | None = None,
     ):
         parsed = urllib.parse.urlsplit(url.rstrip("/"))
         self.tls = tls or TlsOptions()
@@ -227,6 +229,9 @@ class Uplink:
         self.control = control
         self.incompatible_retry = incompatible_retry
         self.max_server_errors = max_server_errors
+        # The audit trail (docs/audit.md): told of every message sent to the server. None: off.
+        self.audit = audit
+        self._control_sent = 0
         self._server_errors: dict[str, int] = {}  # batch id -> server errors so far
         self._in_flight: dict[str, int] = {}  # the stream's batches awaiting their ack
         # The server's refusal of this agent (401/403): set until a batch is accepted again.
@@ -676,6 +681,7 @@ class Uplink:
             self.stats["control_sessions"] += 1
             for text in control.connected():
                 await ws.send_message(text)
+                self._audit_control(text)
             while True:
                 text = await control.next_message()
                 # A server of wire 1.1 reads a status as a compressed binary message.
@@ -686,8 +692,11 @@ class Uplink:
                 )
                 if binary is None:
                     await ws.send_message(text)
+                    self._audit_control(text)
                 else:
-                    self.stats["bytes_sent"] += await send_compressed(binary)
+                    sent = await send_compressed(binary)
+                    self.stats["bytes_sent"] += sent
+                    self._audit_control(binary, sent)
 
         async def receive_acks() -> None:
             while True:
@@ -740,9 +749,22 @@ class Uplink:
                 batch_id, reports = batch
                 self._sealed()
                 in_flight[batch_id] = len(reports)
-                sent = await send_compressed(self._encode(batch_id, reports))
+                message = self._encode(batch_id, reports)
+                sent = await send_compressed(message)
+                if self.audit is not None:
+                    self.audit.upload("batch", batch_id, message, sent, "websocket")
                 self.stats["batches_sent"] += 1
                 self.stats["bytes_sent"] += sent
+
+    def _audit_control(self, message: str | bytes, sent: int | None = None) -> None:
+        """A status on the agent stream: a text frame, or compressed (``sent`` bytes)."""
+        if self.audit is not None:
+            self._control_sent += 1
+            data = message.encode() if isinstance(message, str) else message
+            upload_id = f"control-{self._control_sent}"
+            self.audit.upload(
+                "control", upload_id, data, len(data) if sent is None else sent, "websocket"
+            )
 
     # -- HTTPS fallback --------------------------------------------------------------------------
     def _http_client(self) -> httpx.AsyncClient:
@@ -777,8 +799,15 @@ class Uplink:
                     return
                 batch_id, reports = batch
                 self._sealed()
-                body = wire.compress_body(self._encode(batch_id, reports))
+                message = self._encode(batch_id, reports)
+                body = wire.compress_body(message)
                 self.stats["bytes_sent"] += len(body)
+                if self.audit is not None:
+                    # Before the POST: once it starts, the body may reach the server even when
+                    # the answer never comes back.
+                    self.audit.upload(
+                        "batch", batch_id, message, len(body), "https" if self.secure else "http"
+                    )
                 response = await client.post(
                     self.base_url + INGEST_PATH,
                     content=body,

@@ -84,6 +84,7 @@ LAYERS: dict[str, str] = {
     "printerhq.render": RENDER,
     "printerhq.sim": SIM,
     "printerhq.server": SERVER,
+    "printerhq.server.forecast": CORE,  # sans-IO: level history in, forecast out
     "printerhq.agent": AGENT,
     "printerhq.commands": COMMANDS,
     "printerhq.cmdline": CMDLINE,  # .exits (exit codes), .options (argument types)

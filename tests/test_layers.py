@@ -85,6 +85,7 @@ LAYERS: dict[str, str] = {
     "printerhq.sim": SIM,
     "printerhq.server": SERVER,
     "printerhq.server.forecast": CORE,  # sans-IO: level history in, forecast out
+    "printerhq.server.fleet_page": SERVER,  # the dashboard's fleet page
     "printerhq.agent": AGENT,
     "printerhq.commands": COMMANDS,
     "printerhq.cmdline": CMDLINE,  # .exits (exit codes), .options (argument types)

@@ -27,7 +27,7 @@ def test_steady_use():
     assert fc.rate_per_day == pytest.approx(2.0)
     assert fc.days_left == pytest.approx(20.0)
     assert fc.empties_at == pytest.approx(now + 20 * DAY)
-    assert fc.basis == "steady use over 19 days"
+    assert fc.basis == "steady use over 20 days"
 
 
 def test_swap_counts_only_the_new_cartridge():

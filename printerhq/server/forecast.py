@@ -124,7 +124,7 @@ def forecast_supply(points: Sequence[tuple[float, float]], now: float) -> Foreca
         # Since the last step-down at most one more step went (the next one has not shown).
         ceiling = (used + step_size) / ((now - t_first) / DAY)
         rate = min(measured, ceiling)
-        basis = f"steady use over {_days(now - t_first)}"
+        basis = f"steady use over {_days(span)}"
     if rate < MIN_RATE:
         return Forecast(None, None, 0.0, "not being used")
     t_known, l_known = steps[-1]

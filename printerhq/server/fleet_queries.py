@@ -1,0 +1,367 @@
+"""The fleet's SQL: device summaries (refresh, staleness) and the paged, searched, sorted list.
+
+Kept beside :mod:`printerhq.server.store` (whose connection pool it uses) so the ingest path
+stays untouched: summaries are computed after ingest, off its transaction, by
+:mod:`printerhq.server.summary_refresh`.
+
+Cost, in SQL terms: a refresh reads one device's latest reading (index readings_device_time)
+and its supplies' level changes plus one level a day over :data:`HISTORY_DAYS` (index
+supply_readings_device; window functions thin the rows in the database, so a supply read every
+five minutes for months sends ~hundreds of points, not tens of thousands). A page is one
+``COUNT`` and one ``ORDER BY ... LIMIT`` over devices, agents and device_summary, and the
+latest reports of the page's rows only.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from printerhq import model
+from printerhq.server import summary as summ
+from printerhq.server.device_query import DeviceQuery
+from printerhq.server.forecast import Forecast
+from printerhq.server.store import (
+    _DEVICE_COLUMNS,
+    _DEVICE_FIELDS,
+    _DEVICE_FROM,
+    MAX_SHOWN_REPORT_BYTES,
+    SITE_OF_AGENT,
+    Store,
+    _device_row,
+    _is_device_id,
+    _newest_allowed,
+)
+
+HISTORY_DAYS = 120  # level history a forecast looks at
+MAX_POINTS = 5000  # per device, newest kept: a device whose level wobbles at every reading
+REFRESH_CHUNK = 200  # devices per refresh transaction
+_FAR = 1e300  # sorts after every real time (NULLs last in both dialects)
+
+# The urgency class at the time asked (two parameters: soon, stale): see printerhq.server.summary.
+_CLASS = (
+    "CASE WHEN s.urgency = 0 THEN 0 WHEN s.runs_out_at < ? THEN 1 "
+    "WHEN d.last_seen < ? THEN 2 ELSE 3 END"
+)
+_SUMMARY_FIELDS = (
+    "s.problem, s.status, s.lowest_percent, s.lowest_supply, s.runs_out_at, s.runs_out_supply, "
+    "s.total_pages, s.updated_at"
+)
+_SUMMARY_COLUMNS = (
+    "problem",
+    "status",
+    "lowest_percent",
+    "lowest_supply",
+    "runs_out_at",
+    "runs_out_supply",
+    "total_pages",
+    "summary_updated_at",
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Refresh
+# --------------------------------------------------------------------------------------------
+def _latest_report(
+    store: Store, conn: Any, device_id: int, now: float
+) -> model.DeviceReport | None:
+    row = store._x(
+        conn,
+        "SELECT CASE WHEN length(report) > ? THEN NULL ELSE report END FROM readings "
+        "WHERE device_id = ? AND scanned_at <= ? ORDER BY scanned_at DESC, id DESC LIMIT 1",
+        (MAX_SHOWN_REPORT_BYTES, device_id, _newest_allowed(now)),
+    ).fetchone()
+    if row is None or row[0] is None:
+        return None
+    return model.repair_report(bytes(row[0]))
+
+
+Points = dict[int, list[tuple[float, float]]]
+
+
+def _points(store: Store, conn: Any, device_id: int, now: float) -> Points:
+    """Known levels per supply index, oldest first: every change, the first reading of each
+    day and the last reading (what a forecast needs; plateaus are thinned in SQL)."""
+    rows = store._x(
+        conn,
+        """SELECT idx, scanned_at, percent FROM (
+               SELECT idx, scanned_at, percent,
+                      LAG(percent) OVER (PARTITION BY idx ORDER BY scanned_at) AS before,
+                      LEAD(percent) OVER (PARTITION BY idx ORDER BY scanned_at) AS after,
+                      ROW_NUMBER() OVER (PARTITION BY idx, CAST(scanned_at / 86400 AS BIGINT)
+                                         ORDER BY scanned_at) AS of_day
+               FROM supply_readings
+               WHERE device_id = ? AND scanned_at >= ? AND scanned_at <= ?
+                     AND percent IS NOT NULL AND percent >= 0 AND percent <= 100) t
+           WHERE before IS NULL OR after IS NULL OR before <> percent OR of_day = 1
+           ORDER BY scanned_at DESC LIMIT ?""",
+        (device_id, now - HISTORY_DAYS * 86400, _newest_allowed(now), MAX_POINTS),
+    ).fetchall()
+    out: Points = {}
+    for idx, when, percent in reversed(rows):
+        out.setdefault(int(idx), []).append((float(when), float(percent)))
+    return out
+
+
+def _forecasts_json(summary: summ.Summary) -> str:
+    return json.dumps([forecast_dict(f) for f in summary.supplies])
+
+
+def summarize_device(store: Store, conn: Any, device_id: int, now: float) -> summ.Summary:
+    """One device's summary from the database (blocking; inside ``store.run``)."""
+    report = _latest_report(store, conn, device_id, now)
+    points = _points(store, conn, device_id, now) if report is not None else {}
+    return summ.summarize(report, points, now)
+
+
+def _refresh_chunk(store: Store, conn: Any, device_ids: Sequence[int], now: float) -> int:
+    computed = []
+    for device_id in device_ids:  # reads outside the write transaction (ingest keeps going)
+        seen = store._x(conn, "SELECT last_seen FROM devices WHERE id = ?", (device_id,)).fetchone()
+        if seen is None:
+            continue
+        computed.append((device_id, float(seen[0]), summarize_device(store, conn, device_id, now)))
+    with store.dialect.transaction(conn):
+        for device_id, seen_at, s in computed:
+            store._x(
+                conn,
+                """INSERT INTO device_summary(device_id, urgency, problem, status, lowest_percent,
+                       lowest_supply, runs_out_at, runs_out_supply, total_pages, forecasts, seen,
+                       updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (device_id) DO UPDATE SET urgency = excluded.urgency,
+                       problem = excluded.problem, status = excluded.status,
+                       lowest_percent = excluded.lowest_percent,
+                       lowest_supply = excluded.lowest_supply,
+                       runs_out_at = excluded.runs_out_at,
+                       runs_out_supply = excluded.runs_out_supply,
+                       total_pages = excluded.total_pages, forecasts = excluded.forecasts,
+                       seen = excluded.seen, updated_at = excluded.updated_at""",
+                (
+                    device_id,
+                    s.urgency,
+                    s.problem,
+                    s.status,
+                    s.lowest_percent,
+                    s.lowest_supply,
+                    s.runs_out_at,
+                    s.runs_out_supply,
+                    s.total_pages,
+                    _forecasts_json(s),
+                    seen_at,
+                    now,
+                ),
+            )
+    return len(computed)
+
+
+async def refresh(store: Store, device_ids: Iterable[int], now: float | None = None) -> int:
+    """Recompute the summaries of ``device_ids``; returns how many devices were found."""
+    when = time.time() if now is None else now
+    ids = sorted({i for i in device_ids if _is_device_id(i)})
+    done = 0
+    for start in range(0, len(ids), REFRESH_CHUNK):
+        chunk = ids[start : start + REFRESH_CHUNK]
+        done += await store.run(lambda conn: _refresh_chunk(store, conn, chunk, when))
+    return done
+
+
+async def ids_for_keys(store: Store, keys: Iterable[str]) -> list[int]:
+    """Device ids of device keys (``store.device_key``); unknown keys are skipped."""
+    wanted = sorted(set(keys))
+
+    def work(conn: Any) -> list[int]:
+        found: list[int] = []
+        for start in range(0, len(wanted), 200):
+            chunk = wanted[start : start + 200]
+            rows = store._x(
+                conn,
+                f"SELECT id FROM devices WHERE device_key IN ({', '.join('?' * len(chunk))})",
+                tuple(chunk),
+            ).fetchall()
+            found += [int(r[0]) for r in rows]
+        return found
+
+    return await store.run(work) if wanted else []
+
+
+async def stale(store: Store, limit: int = 1000) -> list[int]:
+    """Devices whose summary is missing or older than their last reading (another instance
+    ingested them, the server restarted, or a refresh was dropped under load)."""
+
+    def work(conn: Any) -> list[int]:
+        rows = store._x(
+            conn,
+            "SELECT d.id FROM devices d LEFT JOIN device_summary s ON s.device_id = d.id "
+            "WHERE s.device_id IS NULL OR s.seen < d.last_seen ORDER BY d.id LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    return await store.run(work)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------
+def _like(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _where(query: DeviceQuery, soon: float, stale_before: float) -> tuple[str, tuple[object, ...]]:
+    clauses: list[str] = []
+    params: list[object] = []
+    if query.q:
+        pattern = _like(query.q)
+        columns = ("d.serial", "d.model", "d.address", "d.sys_name")
+        clauses.append("(" + " OR ".join(f"lower({c}) LIKE ? ESCAPE '\\'" for c in columns) + ")")
+        params += [pattern] * len(columns)
+    if query.site:
+        clauses.append(f"{SITE_OF_AGENT} = ?")
+        params.append(query.site)
+    if query.vendor:
+        clauses.append("lower(d.vendor) = lower(?)")
+        params.append(query.vendor)
+    if query.status:
+        clauses.append(f"{_CLASS} = ?")
+        params += [soon, stale_before, summ.STATUSES_BY_NAME[query.status]]
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
+
+
+def _order(query: DeviceQuery, soon: float, stale_before: float) -> tuple[str, tuple[object, ...]]:
+    desc = " DESC" if query.descending else ""
+    if query.sort == "id":
+        return "d.id", ()
+    if query.sort == "urgency":
+        rank = f"CASE WHEN {_CLASS} = 2 THEN d.last_seen ELSE COALESCE(s.runs_out_at, ?) END"
+        return (
+            f"{_CLASS}{desc}, {rank}{desc}, d.id",
+            (soon, stale_before, soon, stale_before, _FAR),
+        )
+    column = {
+        "name": "COALESCE(d.sys_name, d.address)",
+        "address": "d.address",
+        "model": "d.model",
+        "serial": "d.serial",
+        "last_seen": "d.last_seen",
+        "lowest": "s.lowest_percent",
+        "runs_out": "s.runs_out_at",
+    }[query.sort]
+    return f"({column} IS NULL), {column}{desc}, d.id", ()
+
+
+async def page(
+    store: Store, query: DeviceQuery, now: float | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of devices as ``query`` asks, and how many devices match in all. Each row has
+    the fields of ``store.list_devices`` and the summary's, ``urgency`` (the class name at
+    ``now``), and ``latest`` (as ``GET /api/v1/devices/{id}``) when ``include_latest``."""
+    when = time.time() if now is None else now
+    soon = when + summ.SOON_DAYS * 86400
+    stale_before = when - summ.UNSEEN_HOURS * 3600
+    where, where_params = _where(query, soon, stale_before)
+    order, order_params = _order(query, soon, stale_before)
+    base = f"{_DEVICE_FROM} LEFT JOIN device_summary s ON s.device_id = d.id"
+    select = f"SELECT {_DEVICE_FIELDS}, {_SUMMARY_FIELDS}, {_CLASS} {base}{where} ORDER BY {order}"
+    params = (soon, stale_before, *where_params, *order_params)
+    if query.limit is not None:
+        select += " LIMIT ? OFFSET ?"
+        params += (query.limit, query.offset)
+
+    def work(conn: Any) -> tuple[list[Any], int, dict[int, Any]]:
+        rows = store._x(conn, select, params).fetchall()
+        if query.limit is None:
+            total = len(rows)
+        else:
+            total = int(
+                store._x(conn, f"SELECT COUNT(*) {base}{where}", where_params).fetchone()[0]
+            )
+        latest: dict[int, Any] = {}
+        if query.include_latest and rows:
+            ids = [int(r[0]) for r in rows]
+            for start in range(0, len(ids), 200):
+                chunk = ids[start : start + 200]
+                found = store._x(
+                    conn,
+                    f"""SELECT d.id, r.scanned_at, r.received_at,
+                               CASE WHEN length(r.report) > ? THEN NULL ELSE r.report END
+                        FROM devices d JOIN readings r ON r.id = (
+                            SELECT r2.id FROM readings r2 WHERE r2.device_id = d.id
+                            AND r2.scanned_at <= ? ORDER BY r2.scanned_at DESC, r2.id DESC LIMIT 1)
+                        WHERE d.id IN ({", ".join("?" * len(chunk))})""",
+                    (MAX_SHOWN_REPORT_BYTES, _newest_allowed(when), *chunk),
+                ).fetchall()
+                latest.update({int(r[0]): r[1:] for r in found})
+        return rows, total, latest
+
+    rows, total, latest = await store.run(work)
+    width = len(_DEVICE_COLUMNS)
+    out = []
+    for row in rows:
+        item: dict[str, Any] = _device_row(row[:width])
+        item.update(zip(_SUMMARY_COLUMNS, row[width:-1], strict=True))
+        item["urgency"] = summ.URGENCY_NAMES[int(row[-1])]
+        if query.include_latest:
+            found = latest.get(int(item["id"]))
+            report = model.repair_report(bytes(found[2])) if found and found[2] else None
+            item["latest"] = (
+                dict(
+                    device_id=item["id"],
+                    scanned_at=found[0],
+                    received_at=found[1],
+                    report=model.to_builtins(report),
+                )
+                if found and report is not None
+                else None
+            )
+        out.append(item)
+    return out, total
+
+
+async def device_forecasts(
+    store: Store, device_id: int, now: float | None = None
+) -> list[summ.SupplyForecast] | None:
+    """The forecast of each consumed supply of the device, computed now; None: no device."""
+    when = time.time() if now is None else now
+    if not await store.device_exists(device_id):
+        return None
+    result: summ.Summary = await store.run(
+        lambda conn: summarize_device(store, conn, device_id, when)
+    )
+    return list(result.supplies)
+
+
+async def stored_forecasts(store: Store, device_id: int) -> list[dict[str, Any]]:
+    """The per-supply forecasts of the device's summary as stored at its last refresh."""
+    if not _is_device_id(device_id):
+        return []
+
+    def work(conn: Any) -> Any:
+        return store._x(
+            conn, "SELECT forecasts FROM device_summary WHERE device_id = ?", (device_id,)
+        ).fetchone()
+
+    row = await store.run(work)
+    try:
+        value = json.loads(row[0]) if row else []
+    except ValueError:
+        return []
+    return value if isinstance(value, list) else []
+
+
+def forecast_dict(f: summ.SupplyForecast) -> dict[str, Any]:
+    fc: Forecast = f.forecast
+    return {
+        "index": f.index,
+        "description": f.description,
+        "kind": f.kind,
+        "colour": f.colour,
+        "percent": f.percent,
+        "days_left": fc.days_left,
+        "empties_at": fc.empties_at,
+        "rate_per_day": fc.rate_per_day,
+        "basis": fc.basis,
+    }

@@ -24,15 +24,15 @@ from printerhq.server import summary as summ
 from printerhq.server.device_query import DeviceQuery
 from printerhq.server.forecast import Forecast
 from printerhq.server.store import (
-    _DEVICE_COLUMNS,
-    _DEVICE_FIELDS,
-    _DEVICE_FROM,
+    DEVICE_COLUMNS,
+    DEVICE_FIELDS,
+    DEVICE_FROM,
     MAX_SHOWN_REPORT_BYTES,
     SITE_OF_AGENT,
     Store,
-    _device_row,
-    _is_device_id,
-    _newest_allowed,
+    device_row,
+    is_device_id,
+    newest_allowed,
 )
 
 HISTORY_DAYS = 120  # level history a forecast looks at
@@ -67,11 +67,11 @@ _SUMMARY_COLUMNS = (
 def _latest_report(
     store: Store, conn: Any, device_id: int, now: float
 ) -> model.DeviceReport | None:
-    row = store._x(
+    row = store.execute(
         conn,
         "SELECT CASE WHEN length(report) > ? THEN NULL ELSE report END FROM readings "
         "WHERE device_id = ? AND scanned_at <= ? ORDER BY scanned_at DESC, id DESC LIMIT 1",
-        (MAX_SHOWN_REPORT_BYTES, device_id, _newest_allowed(now)),
+        (MAX_SHOWN_REPORT_BYTES, device_id, newest_allowed(now)),
     ).fetchone()
     if row is None or row[0] is None:
         return None
@@ -84,7 +84,7 @@ Points = dict[int, list[tuple[float, float]]]
 def _points(store: Store, conn: Any, device_id: int, now: float) -> Points:
     """Known levels per supply index, oldest first: every change, the first reading of each
     day and the last reading (what a forecast needs; plateaus are thinned in SQL)."""
-    rows = store._x(
+    rows = store.execute(
         conn,
         """SELECT idx, scanned_at, percent FROM (
                SELECT idx, scanned_at, percent,
@@ -97,7 +97,7 @@ def _points(store: Store, conn: Any, device_id: int, now: float) -> Points:
                      AND percent IS NOT NULL AND percent >= 0 AND percent <= 100) t
            WHERE before IS NULL OR after IS NULL OR before <> percent OR of_day = 1
            ORDER BY scanned_at DESC LIMIT ?""",
-        (device_id, now - HISTORY_DAYS * 86400, _newest_allowed(now), MAX_POINTS),
+        (device_id, now - HISTORY_DAYS * 86400, newest_allowed(now), MAX_POINTS),
     ).fetchall()
     out: Points = {}
     for idx, when, percent in reversed(rows):
@@ -119,13 +119,15 @@ def summarize_device(store: Store, conn: Any, device_id: int, now: float) -> sum
 def _refresh_chunk(store: Store, conn: Any, device_ids: Sequence[int], now: float) -> int:
     computed = []
     for device_id in device_ids:  # reads outside the write transaction (ingest keeps going)
-        seen = store._x(conn, "SELECT last_seen FROM devices WHERE id = ?", (device_id,)).fetchone()
+        seen = store.execute(
+            conn, "SELECT last_seen FROM devices WHERE id = ?", (device_id,)
+        ).fetchone()
         if seen is None:
             continue
         computed.append((device_id, float(seen[0]), summarize_device(store, conn, device_id, now)))
     with store.dialect.transaction(conn):
         for device_id, seen_at, s in computed:
-            store._x(
+            store.execute(
                 conn,
                 """INSERT INTO device_summary(device_id, urgency, problem, status, lowest_percent,
                        lowest_supply, runs_out_at, runs_out_supply, total_pages, forecasts, seen,
@@ -160,11 +162,11 @@ def _refresh_chunk(store: Store, conn: Any, device_ids: Sequence[int], now: floa
 async def refresh(store: Store, device_ids: Iterable[int], now: float | None = None) -> int:
     """Recompute the summaries of ``device_ids``; returns how many devices were found."""
     when = time.time() if now is None else now
-    ids = sorted({i for i in device_ids if _is_device_id(i)})
+    ids = sorted({i for i in device_ids if is_device_id(i)})
     done = 0
     for start in range(0, len(ids), REFRESH_CHUNK):
         chunk = ids[start : start + REFRESH_CHUNK]
-        done += await store.run(lambda conn: _refresh_chunk(store, conn, chunk, when))
+        done += await store.run(lambda conn, chunk=chunk: _refresh_chunk(store, conn, chunk, when))
     return done
 
 
@@ -176,7 +178,7 @@ async def ids_for_keys(store: Store, keys: Iterable[str]) -> list[int]:
         found: list[int] = []
         for start in range(0, len(wanted), 200):
             chunk = wanted[start : start + 200]
-            rows = store._x(
+            rows = store.execute(
                 conn,
                 f"SELECT id FROM devices WHERE device_key IN ({', '.join('?' * len(chunk))})",
                 tuple(chunk),
@@ -192,7 +194,7 @@ async def stale(store: Store, limit: int = 1000) -> list[int]:
     ingested them, the server restarted, or a refresh was dropped under load)."""
 
     def work(conn: Any) -> list[int]:
-        rows = store._x(
+        rows = store.execute(
             conn,
             "SELECT d.id FROM devices d LEFT JOIN device_summary s ON s.device_id = d.id "
             "WHERE s.device_id IS NULL OR s.seen < d.last_seen ORDER BY d.id LIMIT ?",
@@ -264,27 +266,27 @@ async def page(
     stale_before = when - summ.UNSEEN_HOURS * 3600
     where, where_params = _where(query, soon, stale_before)
     order, order_params = _order(query, soon, stale_before)
-    base = f"{_DEVICE_FROM} LEFT JOIN device_summary s ON s.device_id = d.id"
-    select = f"SELECT {_DEVICE_FIELDS}, {_SUMMARY_FIELDS}, {_CLASS} {base}{where} ORDER BY {order}"
+    base = f"{DEVICE_FROM} LEFT JOIN device_summary s ON s.device_id = d.id"
+    select = f"SELECT {DEVICE_FIELDS}, {_SUMMARY_FIELDS}, {_CLASS} {base}{where} ORDER BY {order}"
     params = (soon, stale_before, *where_params, *order_params)
     if query.limit is not None:
         select += " LIMIT ? OFFSET ?"
         params += (query.limit, query.offset)
 
     def work(conn: Any) -> tuple[list[Any], int, dict[int, Any]]:
-        rows = store._x(conn, select, params).fetchall()
+        rows = store.execute(conn, select, params).fetchall()
         if query.limit is None:
             total = len(rows)
         else:
             total = int(
-                store._x(conn, f"SELECT COUNT(*) {base}{where}", where_params).fetchone()[0]
+                store.execute(conn, f"SELECT COUNT(*) {base}{where}", where_params).fetchone()[0]
             )
         latest: dict[int, Any] = {}
         if query.include_latest and rows:
             ids = [int(r[0]) for r in rows]
             for start in range(0, len(ids), 200):
                 chunk = ids[start : start + 200]
-                found = store._x(
+                found = store.execute(
                     conn,
                     f"""SELECT d.id, r.scanned_at, r.received_at,
                                CASE WHEN length(r.report) > ? THEN NULL ELSE r.report END
@@ -292,16 +294,16 @@ async def page(
                             SELECT r2.id FROM readings r2 WHERE r2.device_id = d.id
                             AND r2.scanned_at <= ? ORDER BY r2.scanned_at DESC, r2.id DESC LIMIT 1)
                         WHERE d.id IN ({", ".join("?" * len(chunk))})""",
-                    (MAX_SHOWN_REPORT_BYTES, _newest_allowed(when), *chunk),
+                    (MAX_SHOWN_REPORT_BYTES, newest_allowed(when), *chunk),
                 ).fetchall()
                 latest.update({int(r[0]): r[1:] for r in found})
         return rows, total, latest
 
     rows, total, latest = await store.run(work)
-    width = len(_DEVICE_COLUMNS)
+    width = len(DEVICE_COLUMNS)
     out = []
     for row in rows:
-        item: dict[str, Any] = _device_row(row[:width])
+        item: dict[str, Any] = device_row(row[:width])
         item.update(zip(_SUMMARY_COLUMNS, row[width:-1], strict=True))
         item["urgency"] = summ.URGENCY_NAMES[int(row[-1])]
         if query.include_latest:
@@ -336,11 +338,11 @@ async def device_forecasts(
 
 async def stored_forecasts(store: Store, device_id: int) -> list[dict[str, Any]]:
     """The per-supply forecasts of the device's summary as stored at its last refresh."""
-    if not _is_device_id(device_id):
+    if not is_device_id(device_id):
         return []
 
     def work(conn: Any) -> Any:
-        return store._x(
+        return store.execute(
             conn, "SELECT forecasts FROM device_summary WHERE device_id = ?", (device_id,)
         ).fetchone()
 

@@ -225,7 +225,7 @@ async def test_headless_chromium_signs_in_and_sees_the_fleet(server, tmp_path):
             )
             serials = await b.evaluate(
                 session,
-                "[...document.querySelectorAll('tr.device')].map(r => r.cells[3].textContent)",
+                "[...document.querySelectorAll('tr.device')].map(r => r.cells[4].textContent)",
             )
             scripts = await b.evaluate(session, "document.scripts.length")
             hostile_text = await b.evaluate(
@@ -250,7 +250,7 @@ async def test_headless_chromium_signs_in_and_sees_the_fleet(server, tmp_path):
             device_shot = await b.call("Page.captureScreenshot", {"format": "png"}, session)
     (tmp_path / "device.png").write_bytes(base64.b64decode(device_shot["data"]))
     assert device_path.startswith("/devices/") and supply_rows == 1
-    assert headings[:2] == ["Supplies", "Counters"] and "Counter history" in headings
+    assert headings[:3] == ["Supplies", "Runs out", "Counters"] and "Counter history" in headings
     png = base64.b64decode(shot["data"])
     (tmp_path / "fleet.png").write_bytes(png)
     assert png_size(png) == (1280, 900)

@@ -243,6 +243,7 @@ def device_page(
             f'<td>{e(s.colour)}</td><td class="level">{level}</td></tr>'
         )
     parts.append("</tbody></table>")
+    parts.append(fleet_page.forecast_block(device.get("forecasts") or [], now))
     parts.append(
         "<h2>Counters</h2><table><thead><tr><th>Counter</th><th>Value</th><th>Unit</th></tr></thead><tbody>"
     )
@@ -326,11 +327,8 @@ def routes(store: Store, *, open_read: bool = False) -> list[Route]:
         session = await logged_in(request)
         if not (session or open_read):
             return _redirect("/login")
-        return fleet_page.fleet_page(
-            await store.fleet(fleet_page.MAX_FLEET_ROWS),
-            now=time.time(),
-            logged_in=session,
-            limit=fleet_page.MAX_FLEET_ROWS,
+        return await fleet_page.render(
+            store, request.query_params, now=time.time(), logged_in=session
         )
 
     async def device(request: Request) -> Response:
@@ -351,6 +349,7 @@ def routes(store: Store, *, open_read: bool = False) -> list[Route]:
         since = await store.since_last_scans(device_id, HISTORY_ROWS)  # the newest scans only
         counters = await store.counter_history(device_id, since=since, limit=10_000)
         supplies = await store.supply_history(device_id, since=since, limit=10_000)
+        found["forecasts"] = await fleet_page.forecasts_for(store, device_id)
         return device_page(found, report, counters, supplies, now=time.time(), logged_in=session)
 
     async def login_form(request: Request) -> Response:

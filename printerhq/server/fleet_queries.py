@@ -319,8 +319,25 @@ async def page(
                 if found and report is not None
                 else None
             )
+            if item["summary_updated_at"] is None and report is not None:
+                _fill_unrefreshed(item, report, when)
         out.append(item)
     return out, total
+
+
+def _fill_unrefreshed(item: dict[str, Any], report: model.DeviceReport, now: float) -> None:
+    """A device whose summary is not computed yet (just ingested) still shows its status,
+    lowest supply and pages from its latest report; its forecast comes with the refresh."""
+    s = summ.summarize(report, {}, now)
+    item.update(
+        problem=s.problem,
+        status=s.status,
+        lowest_percent=s.lowest_percent,
+        lowest_supply=s.lowest_supply,
+        total_pages=s.total_pages,
+    )
+    if s.urgency == summ.ERROR:
+        item["urgency"] = summ.URGENCY_NAMES[summ.ERROR]
 
 
 async def device_forecasts(

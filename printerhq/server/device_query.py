@@ -29,7 +29,7 @@ DEFAULT_LIMIT = 100
 MAX_OFFSET = 10_000_000
 MAX_SEARCH = 64
 MAX_NAME = 128  # site and vendor names
-SORTS = ("urgency", "name", "address", "model", "serial", "last_seen", "lowest", "runs_out")
+SORTS = ("urgency", "id", "name", "address", "model", "serial", "last_seen", "lowest", "runs_out")
 STATUSES = ("error", "runs_out", "unseen", "ok")
 PARAMETERS = ("limit", "offset", "q", "sort", "site", "vendor", "status", "include")
 

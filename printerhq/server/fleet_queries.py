@@ -236,7 +236,7 @@ def _where(query: DeviceQuery, soon: float, stale_before: float) -> tuple[str, t
 def _order(query: DeviceQuery, soon: float, stale_before: float) -> tuple[str, tuple[object, ...]]:
     desc = " DESC" if query.descending else ""
     if query.sort == "id":
-        return "d.id", ()
+        return f"d.id{desc}", ()
     if query.sort == "urgency":
         rank = f"CASE WHEN {_CLASS} = 2 THEN d.last_seen ELSE COALESCE(s.runs_out_at, ?) END"
         return (

@@ -101,7 +101,7 @@ def parse(params: Mapping[str, str], *, everything_by_default: bool = False) -> 
         return DeviceQuery(limit=None, sort="id")
     sort_text = _text(params, "sort", 16) or "urgency"
     descending = sort_text.startswith("-")
-    sort = sort_text.lstrip("-")
+    sort = sort_text[1:] if descending else sort_text
     if sort not in SORTS:
         raise QueryError(f"sort must be one of {', '.join(SORTS)} (- in front: descending)")
     status = _text(params, "status", 16)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import msgspec
 import pytest
 
 from printerhq.server import device_query, fleet_queries, migrations
@@ -109,6 +110,7 @@ async def test_forecasts_live_and_stored(fleet):
     assert await fleet_queries.stored_forecasts(store, device_id) == []  # not refreshed yet
     await fleet_queries.refresh(store, [device_id], now)
     [stored] = await fleet_queries.stored_forecasts(store, device_id)
+    assert stored.pop("history")["points"] == 11  # the folded state, for the next refresh
     assert stored == fleet_queries.forecast_dict(live)
     assert await fleet_queries.device_forecasts(store, 10**9, now) is None
 
@@ -121,3 +123,31 @@ async def test_stale_after_a_new_reading(fleet):
     await store.ingest(agent, "b-2", newer)
     stale = await fleet_queries.stale(store)
     assert len(stale) == 1
+
+
+async def test_incremental_refresh_equals_a_full_recompute(fleet):
+    """A refresh folds only the readings since the last one into the stored state; the result is
+    what a computation over the whole history gives."""
+    store, now = fleet
+    rows, _ = await fleet_queries.page(store, device_query.parse({"q": "SLOW001"}), now)
+    device_id = rows[0]["id"]
+    await fleet_queries.refresh(store, [device_id], now)
+    agent = await store.agent_for_token("fleet-token-" + "a" * 20)
+    # Four more days at 1 %/day, then a swap to a new cartridge and three days at 3 %/day.
+    later = [r for r in trouble_reports(now + 7 * DAY) if r.identity.serial == "SLOW001"]
+    for i, report in enumerate(later[-7:]):
+        level = 76.0 - i if i < 4 else 100.0 - 3 * (i - 4)
+        supply = msgspec.structs.replace(report.supplies[0], percent=level, level=int(level))
+        await store.ingest(agent, f"more-{i}", [msgspec.structs.replace(report, supplies=[supply])])
+    when = now + 7 * DAY
+    await fleet_queries.refresh(store, [device_id], when)
+    [stored] = await fleet_queries.stored_forecasts(store, device_id)
+    stored.pop("history")
+
+    def full(conn):
+        summary, _ = fleet_queries.summarize_device(store, conn, device_id, when, stored=False)
+        return summary
+
+    [fresh] = (await store.run(full)).supplies
+    assert stored == fleet_queries.forecast_dict(fresh)
+    assert stored["percent"] == 94.0 and stored["basis"].endswith("since the swap 2 days ago")

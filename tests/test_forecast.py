@@ -186,3 +186,31 @@ def test_property_faster_use_runs_out_sooner(start, rate, faster, count, every):
         assert fast.days_left <= slow.days_left + 1e-6
     if slow.basis.startswith("steady use") and slow.rate_per_day is not None:
         assert slow.rate_per_day == pytest.approx(rate, rel=1e-6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.floats(0, 200 * DAY), _levels), max_size=60),
+    st.integers(min_value=0, max_value=60),
+)
+def test_property_folded_state_resumes_exactly(points, cut):
+    """A store keeps the folded state (to_dict) and adds only later readings: the forecast is
+    the same as over the whole history at once."""
+    from printerhq.server.forecast import SupplyHistory
+
+    points = sorted(((T0 + t, level) for t, level in points), key=lambda p: p[0])
+    now = T0 + 201 * DAY
+    first = SupplyHistory()
+    for when, level in points[:cut]:
+        first.add(when, level)
+    resumed = SupplyHistory.from_dict(first.to_dict())
+    for when, level in points[cut:]:
+        resumed.add(when, level)
+    assert resumed.forecast(now) == forecast_supply(points, now)
+
+
+def test_damaged_state_starts_afresh():
+    from printerhq.server.forecast import SupplyHistory
+
+    for damaged in (None, [], "x", {"points": "many"}, {"last_time": [1]}):
+        assert SupplyHistory.from_dict(damaged) == SupplyHistory()

@@ -22,7 +22,7 @@ from typing import Any
 from printerhq import model
 from printerhq.server import summary as summ
 from printerhq.server.device_query import DeviceQuery
-from printerhq.server.forecast import Forecast
+from printerhq.server.forecast import DAY, Forecast, SupplyHistory
 from printerhq.server.store import (
     DEVICE_COLUMNS,
     DEVICE_FIELDS,
@@ -36,7 +36,7 @@ from printerhq.server.store import (
 )
 
 HISTORY_DAYS = 120  # level history a forecast looks at
-MAX_POINTS = 5000  # per device, newest kept: a device whose level wobbles at every reading
+MAX_POINTS = 100_000  # readings per supply and refresh (a longer backlog: the next refresh)
 REFRESH_CHUNK = 200  # devices per refresh transaction
 _FAR = 1e300  # sorts after every real time (NULLs last in both dialects)
 
@@ -78,42 +78,75 @@ def _latest_report(
     return model.repair_report(bytes(row[0]))
 
 
-Points = dict[int, list[tuple[float, float]]]
+def _stored_histories(store: Store, conn: Any, device_id: int) -> dict[int, Any]:
+    """Each supply's folded history as the last refresh left it (index -> state dict)."""
+    row = store.execute(
+        conn, "SELECT forecasts FROM device_summary WHERE device_id = ?", (device_id,)
+    ).fetchone()
+    try:
+        stored = json.loads(row[0]) if row else []
+    except ValueError:
+        return {}
+    if not isinstance(stored, list):
+        return {}
+    return {
+        int(item["index"]): item.get("history")
+        for item in stored
+        if isinstance(item, dict) and isinstance(item.get("index"), int)
+    }
 
 
-def _points(store: Store, conn: Any, device_id: int, now: float) -> Points:
-    """Known levels per supply index, oldest first: every change, the first reading of each
-    day and the last reading (what a forecast needs; plateaus are thinned in SQL)."""
-    rows = store.execute(
-        conn,
-        """SELECT idx, scanned_at, percent FROM (
-               SELECT idx, scanned_at, percent,
-                      LAG(percent) OVER (PARTITION BY idx ORDER BY scanned_at) AS before,
-                      LEAD(percent) OVER (PARTITION BY idx ORDER BY scanned_at) AS after,
-                      ROW_NUMBER() OVER (PARTITION BY idx, CAST(scanned_at / 86400 AS BIGINT)
-                                         ORDER BY scanned_at) AS of_day
-               FROM supply_readings
-               WHERE device_id = ? AND scanned_at >= ? AND scanned_at <= ?
-                     AND percent IS NOT NULL AND percent >= 0 AND percent <= 100) t
-           WHERE before IS NULL OR after IS NULL OR before <> percent OR of_day = 1
-           ORDER BY scanned_at DESC LIMIT ?""",
-        (device_id, now - HISTORY_DAYS * 86400, newest_allowed(now), MAX_POINTS),
-    ).fetchall()
-    out: Points = {}
-    for idx, when, percent in reversed(rows):
-        out.setdefault(int(idx), []).append((float(when), float(percent)))
+def _histories(
+    store: Store,
+    conn: Any,
+    device_id: int,
+    report: model.DeviceReport,
+    stored: dict[int, Any],
+    now: float,
+) -> dict[int, SupplyHistory]:
+    """Each consumed supply's history: the stored state, with the readings since it added (one
+    index range per supply: a few rows, not months). Without a state: the last HISTORY_DAYS."""
+    out: dict[int, SupplyHistory] = {}
+    for supply in report.supplies:
+        if not supply.consumed or supply.index in out:
+            continue
+        history = SupplyHistory.from_dict(stored.get(supply.index))
+        since = history.last_time if history.last_time is not None else now - HISTORY_DAYS * DAY
+        rows = store.execute(
+            conn,
+            "SELECT scanned_at, percent FROM supply_readings WHERE device_id = ? AND idx = ? "
+            "AND scanned_at > ? AND scanned_at <= ? AND percent IS NOT NULL "
+            "ORDER BY scanned_at LIMIT ?",
+            (device_id, supply.index, since, newest_allowed(now), MAX_POINTS),
+        ).fetchall()
+        for when, percent in rows:
+            history.add(float(when), float(percent))
+        out[supply.index] = history
     return out
 
 
-def _forecasts_json(summary: summ.Summary) -> str:
-    return json.dumps([forecast_dict(f) for f in summary.supplies])
+def _forecasts_json(summary: summ.Summary, histories: dict[int, SupplyHistory]) -> str:
+    return json.dumps(
+        [
+            {**forecast_dict(f), "history": histories[f.index].to_dict()}
+            for f in summary.supplies
+            if f.index in histories
+        ]
+    )
 
 
-def summarize_device(store: Store, conn: Any, device_id: int, now: float) -> summ.Summary:
-    """One device's summary from the database (blocking; inside ``store.run``)."""
+def summarize_device(
+    store: Store, conn: Any, device_id: int, now: float, *, stored: bool = True
+) -> tuple[summ.Summary, dict[int, SupplyHistory]]:
+    """One device's summary from the database (blocking; inside ``store.run``), and the supply
+    histories it folded. ``stored=False``: from the raw readings, not the stored states."""
     report = _latest_report(store, conn, device_id, now)
-    points = _points(store, conn, device_id, now) if report is not None else {}
-    return summ.summarize(report, points, now)
+    if report is None:
+        return summ.summarize(None, {}, now), {}
+    states = _stored_histories(store, conn, device_id) if stored else {}
+    histories = _histories(store, conn, device_id, report, states, now)
+    forecasts = {index: h.forecast(now) for index, h in histories.items()}
+    return summ.summarize(report, forecasts, now), histories
 
 
 def _refresh_chunk(store: Store, conn: Any, device_ids: Sequence[int], now: float) -> int:
@@ -124,9 +157,10 @@ def _refresh_chunk(store: Store, conn: Any, device_ids: Sequence[int], now: floa
         ).fetchone()
         if seen is None:
             continue
-        computed.append((device_id, float(seen[0]), summarize_device(store, conn, device_id, now)))
+        summary, histories = summarize_device(store, conn, device_id, now)
+        computed.append((device_id, float(seen[0]), summary, histories))
     with store.dialect.transaction(conn):
-        for device_id, seen_at, s in computed:
+        for device_id, seen_at, s, histories in computed:
             store.execute(
                 conn,
                 """INSERT INTO device_summary(device_id, urgency, problem, status, lowest_percent,
@@ -151,7 +185,7 @@ def _refresh_chunk(store: Store, conn: Any, device_ids: Sequence[int], now: floa
                     s.runs_out_at,
                     s.runs_out_supply,
                     s.total_pages,
-                    _forecasts_json(s),
+                    _forecasts_json(s, histories),
                     seen_at,
                     now,
                 ),
@@ -347,9 +381,7 @@ async def device_forecasts(
     when = time.time() if now is None else now
     if not await store.device_exists(device_id):
         return None
-    result: summ.Summary = await store.run(
-        lambda conn: summarize_device(store, conn, device_id, when)
-    )
+    result, _ = await store.run(lambda conn: summarize_device(store, conn, device_id, when))
     return list(result.supplies)
 
 

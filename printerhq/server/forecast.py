@@ -41,7 +41,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["Forecast", "forecast_supply", "SWAP_RISE", "MIN_POINTS", "MIN_DAYS"]
+__all__ = [
+    "Forecast",
+    "SupplyHistory",
+    "forecast_supply",
+    "SWAP_RISE",
+    "MIN_POINTS",
+    "MIN_DAYS",
+]
 
 DAY = 86400.0
 SWAP_RISE = 10.0  # percentage points: a bigger rise is a new cartridge, a smaller one noise
@@ -80,56 +87,116 @@ def _clean(points: Sequence[tuple[float, float]], now: float) -> list[tuple[floa
     return kept
 
 
+@dataclass(slots=True)
+class SupplyHistory:
+    """What a forecast needs of one supply's history, folded point by point (O(1) state):
+    :func:`forecast_supply` is ``add`` over the cleaned points and then ``forecast``. A store
+    keeps this state (:meth:`to_dict`) and adds only the readings since ``last_time``, so a
+    refresh does not read months of history again. A point older than ``last_time`` (a late
+    reading) is ignored."""
+
+    last_time: float | None = None
+    last_level: float | None = None
+    start_time: float = 0.0  # the current cartridge's first reading
+    start_level: float = 0.0
+    points: int = 0  # readings of the current cartridge
+    swapped: bool = False  # the current cartridge began with a rise (a swap was seen)
+    lowest: float = 0.0  # the running minimum of the current cartridge
+    steps: int = 0  # step-downs: readings below every earlier one of the cartridge
+    first_step_time: float = 0.0
+    first_step_level: float = 0.0
+    last_step_time: float = 0.0
+    last_step_level: float = 0.0
+    first_empty: float | None = None  # the cartridge's first reading at 0
+
+    def add(self, when: float, level: float) -> None:
+        """One known level, in time order (see :func:`forecast_supply` for what is dropped)."""
+        if not (math.isfinite(when) and math.isfinite(level) and 0.0 <= level <= 100.0):
+            return
+        if self.last_time is not None and when < self.last_time:
+            return
+        previous = self.last_level
+        self.last_time, self.last_level = when, level
+        if previous is None or level - previous > SWAP_RISE:
+            # The first reading, or a new cartridge: only what follows counts.
+            self.swapped = previous is not None
+            self.start_time = when
+            self.start_level = self.lowest = level
+            self.points, self.steps = 1, 0
+            self.first_empty = when if level <= 0.0 else None
+            return
+        self.points += 1
+        if level < self.lowest:
+            self.lowest = level
+            self.steps += 1
+            if self.steps == 1:
+                self.first_step_time, self.first_step_level = when, level
+            self.last_step_time, self.last_step_level = when, level
+        if level <= 0.0 and self.first_empty is None:
+            self.first_empty = when
+
+    def forecast(self, now: float) -> Forecast:
+        if not math.isfinite(now):
+            return Forecast(None, None, None, "not enough history")
+        if self.last_level is not None and self.last_level <= 0.0:
+            return Forecast(0.0, self.first_empty, None, "already empty")
+        span = now - self.start_time if self.last_level is not None else 0.0
+        if self.points < MIN_POINTS or span < MIN_DAYS * DAY:
+            if self.swapped:
+                return Forecast(None, None, None, f"replaced {_days(span)} ago: too little since")
+            return Forecast(None, None, None, "not enough history")
+        if not self.steps:
+            return Forecast(None, None, 0.0, "not being used")
+        if self.steps == 1:
+            # One drop: the average since the cartridge's first reading (all we know).
+            rate = (self.start_level - self.first_step_level) / (span / DAY)
+            basis = f"one drop in {_days(span)}"
+        else:
+            used = self.first_step_level - self.last_step_level
+            step_size = used / (self.steps - 1)
+            elapsed = max((self.last_step_time - self.first_step_time) / DAY, 1e-9)
+            measured = used / elapsed
+            # Since the last step-down at most one more step went (the next one has not shown).
+            ceiling = (used + step_size) / ((now - self.first_step_time) / DAY)
+            rate = min(measured, ceiling)
+            basis = f"steady use over {_days(span)}"
+        if rate < MIN_RATE:
+            return Forecast(None, None, 0.0, "not being used")
+        empties_at = self.last_step_time + self.last_step_level / rate * DAY
+        days_left = max(0.0, (empties_at - now) / DAY)
+        if self.swapped:
+            basis += f" since the swap {_days(span)} ago"
+        return Forecast(days_left, max(empties_at, now), rate, basis)
+
+    def to_dict(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    @classmethod
+    def from_dict(cls, data: object) -> SupplyHistory:
+        """The state :meth:`to_dict` wrote; anything else (damaged, older) starts afresh."""
+        history = cls()
+        if not isinstance(data, dict):
+            return history
+        try:
+            for name in cls.__slots__:
+                if name in data:
+                    value = data[name]
+                    if name == "swapped":
+                        history.swapped = bool(value)
+                    elif name == "points" or name == "steps":
+                        setattr(history, name, int(value))
+                    else:
+                        setattr(history, name, None if value is None else float(value))
+        except (TypeError, ValueError):
+            return cls()
+        return history
+
+
 def forecast_supply(points: Sequence[tuple[float, float]], now: float) -> Forecast:
     """Forecast one supply from its known levels ``(unix time, percent 0..100)``, oldest first."""
     if not math.isfinite(now):
         return Forecast(None, None, None, "not enough history")
-    history = _clean(points, now)
-    # The current cartridge starts after the last rise of more than SWAP_RISE points.
-    start = 0
-    for i in range(1, len(history)):
-        if history[i][1] - history[i - 1][1] > SWAP_RISE:
-            start = i
-    swapped = start > 0
-    cartridge = history[start:]
-    if cartridge and cartridge[-1][1] <= 0.0:
-        first_empty = next(when for when, level in cartridge if level <= 0.0)
-        return Forecast(0.0, first_empty, None, "already empty")
-    span = now - cartridge[0][0] if cartridge else 0.0
-    if len(cartridge) < MIN_POINTS or span < MIN_DAYS * DAY:
-        if swapped:
-            reason = f"replaced {_days(now - cartridge[0][0])} ago: too little since"
-        else:
-            reason = "not enough history"
-        return Forecast(None, None, None, reason)
-    # Step-downs: points below every earlier level of this cartridge.
-    steps: list[tuple[float, float]] = []
-    lowest = cartridge[0][1]
-    for when, level in cartridge[1:]:
-        if level < lowest:
-            steps.append((when, level))
-            lowest = level
-    if not steps:
-        return Forecast(None, None, 0.0, "not being used")
-    if len(steps) == 1:
-        # One drop: the average since the cartridge's first reading (all we know).
-        used = cartridge[0][1] - steps[0][1]
-        rate = used / (span / DAY)
-        basis = f"one drop in {_days(span)}"
-    else:
-        (t_first, l_first), (t_last, l_last) = steps[0], steps[-1]
-        used = l_first - l_last
-        step_size = used / (len(steps) - 1)
-        measured = used / max((t_last - t_first) / DAY, 1e-9)
-        # Since the last step-down at most one more step went (the next one has not shown).
-        ceiling = (used + step_size) / ((now - t_first) / DAY)
-        rate = min(measured, ceiling)
-        basis = f"steady use over {_days(span)}"
-    if rate < MIN_RATE:
-        return Forecast(None, None, 0.0, "not being used")
-    t_known, l_known = steps[-1]
-    empties_at = t_known + l_known / rate * DAY
-    days_left = max(0.0, (empties_at - now) / DAY)
-    if swapped:
-        basis += f" since the swap {_days(now - cartridge[0][0])} ago"
-    return Forecast(days_left, max(empties_at, now), rate, basis)
+    history = SupplyHistory()
+    for when, level in _clean(points, now):
+        history.add(when, level)
+    return history.forecast(now)

@@ -22,12 +22,12 @@ when the row was refreshed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from printerhq import words
 from printerhq.model import DeviceReport
-from printerhq.server.forecast import Forecast, forecast_supply
+from printerhq.server.forecast import Forecast
 
 __all__ = [
     "ERROR",
@@ -63,6 +63,9 @@ STOPPING_ERRORS = (
     "serviceRequested",
 )
 _OPEN_COVERS = ("open", "interlock_open")
+
+
+_NO_HISTORY = Forecast(None, None, None, "not enough history")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,13 +120,9 @@ def _status_words(report: DeviceReport | None) -> str:
     return ", ".join(dict.fromkeys(parts))
 
 
-def summarize(
-    report: DeviceReport | None,
-    points: Mapping[int, Sequence[tuple[float, float]]],
-    now: float,
-) -> Summary:
-    """The summary of a device from its latest report and the known levels of its supplies
-    (``points``: supply index -> ``(time, percent)`` oldest first)."""
+def summarize(report: DeviceReport | None, by_index: Mapping[int, Forecast], now: float) -> Summary:
+    """The summary of a device from its latest report and its supplies' forecasts (supply
+    index -> :class:`Forecast`; a supply without one has "not enough history")."""
     if report is None:
         return Summary(OK, "", "", None, "", None, "", None, ())
     problems = _problems(report)
@@ -138,7 +137,7 @@ def summarize(
                 supply.kind,
                 supply.colour,
                 supply.percent,
-                forecast_supply(points.get(supply.index, ()), now),
+                by_index.get(supply.index) or _NO_HISTORY,
             )
         )
     known = [f for f in forecasts if f.percent is not None]

@@ -151,3 +151,37 @@ async def test_incremental_refresh_equals_a_full_recompute(fleet):
     [fresh] = (await store.run(full)).supplies
     assert stored == fleet_queries.forecast_dict(fresh)
     assert stored["percent"] == 94.0 and stored["basis"].endswith("since the swap 2 days ago")
+
+
+async def test_background_refresher_batches_and_sweeps(fleet, monkeypatch):
+    """The refresher: keys touched by ingest are refreshed once each; at start (and every
+    sweep) devices without a summary are found without being touched."""
+    import trio
+
+    from printerhq.server import summary_refresh
+    from printerhq.server.store import device_key
+
+    store, now = fleet
+    refreshed: list[list[int]] = []
+    original = fleet_queries.refresh
+
+    async def counted(store_, ids, now_=None):
+        refreshed.append(sorted(ids))
+        return await original(store_, ids, now_)
+
+    monkeypatch.setattr(fleet_queries, "refresh", counted)
+    refresher = summary_refresh.SummaryRefresher(store, sweep_seconds=3600)
+    keys = [device_key(r.identity) for r in trouble_reports(now)]
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(refresher.run)
+        with trio.fail_after(60):
+            while refresher.refreshed < 5:  # the start-up sweep finds the five
+                await trio.sleep(0.01)
+        assert await fleet_queries.stale(store) == []
+        refreshed.clear()
+        refresher.touched(keys)  # 55 readings, five devices
+        refresher.touched(keys[:3])
+        with trio.fail_after(60):
+            await refresher.settle()
+        nursery.cancel_scope.cancel()
+    assert len(refreshed) == 1 and len(refreshed[0]) == 5  # each device once, in one round

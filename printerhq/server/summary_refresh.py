@@ -4,9 +4,11 @@ Ingest tells :meth:`SummaryRefresher.touched` which device keys a stored batch c
 add, nothing else: ingest stays as fast as it was). The task wakes, takes up to
 :data:`BATCH` keys at a time, and recomputes those devices' summaries
 (:func:`printerhq.server.fleet_queries.refresh`); a device touched many times while waiting is
-refreshed once. Every :data:`SWEEP_SECONDS` (and at start) it also refreshes devices whose
-summary is missing or older than their last reading: devices another instance ingested, a
-database from before migration 9, keys dropped because more than :data:`MAX_PENDING` waited.
+refreshed once. It rests between rounds (:data:`REST_FACTOR`), so in a burst of uploads it
+takes a bounded share of the database and ingest keeps its pace. Every :data:`SWEEP_SECONDS`
+(and at start) it also refreshes devices whose summary is missing or older than their last
+reading: devices another instance ingested, a database from before migration 9, keys dropped
+because more than :data:`MAX_PENDING` waited.
 """
 
 from __future__ import annotations
@@ -25,12 +27,25 @@ log = logging.getLogger("printerhq.server.summary")
 BATCH = 500  # device keys per refresh round
 MAX_PENDING = 100_000  # keys waiting; beyond, the sweep finds them
 SWEEP_SECONDS = 60.0
+GATHER_SECONDS = 0.5  # after the first key, wait this long for more (fewer, larger rounds)
+# After a round that took t seconds, rest REST_FACTOR * t: the refresh takes at most a quarter of
+# the database's time in a burst of uploads, and ingest keeps the rest.
+REST_FACTOR = 3.0
 
 
 class SummaryRefresher:
-    def __init__(self, store: Store, *, sweep_seconds: float = SWEEP_SECONDS):
+    def __init__(
+        self,
+        store: Store,
+        *,
+        sweep_seconds: float = SWEEP_SECONDS,
+        gather_seconds: float = GATHER_SECONDS,
+        rest_factor: float = REST_FACTOR,
+    ):
         self.store = store
         self.sweep_seconds = sweep_seconds
+        self.gather_seconds = gather_seconds
+        self.rest_factor = rest_factor
         self._pending: set[str] = set()
         self._wake = trio.Event()
         self._idle = trio.Event()
@@ -60,6 +75,9 @@ class SummaryRefresher:
             with trio.move_on_at(next_sweep if not self._pending else -math.inf):
                 await self._wake.wait()
             self._wake = trio.Event()
+            if self._pending and len(self._pending) < BATCH:
+                await trio.sleep(self.gather_seconds)
+            started = trio.current_time()
             try:
                 if self._pending:
                     keys = sorted(self._pending)[:BATCH]
@@ -78,3 +96,4 @@ class SummaryRefresher:
                 await trio.sleep(1)
             if not self._pending:
                 self._idle.set()
+            await trio.sleep(self.rest_factor * (trio.current_time() - started))

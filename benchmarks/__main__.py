@@ -27,6 +27,7 @@ BENCHMARKS = (
     "bench_ingest",
     "bench_streams",
     "bench_hostile",
+    "bench_fleet_page",
     "fuzz",
 )
 # Options for a benchmark's run here. The fuzz job's own default is a million inputs per target

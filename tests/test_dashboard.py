@@ -349,6 +349,13 @@ async def test_chromium_fleet_trouble_first_and_device_forecast(trouble_server, 
                 "p === '/'",
             )
             rows = await b.evaluate(session, cells)
+            await b.call(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": 1400, "height": 700, "deviceScaleFactor": 1, "mobile": False},
+                session,
+            )
+            shot = await b.call("Page.captureScreenshot", {"format": "png"}, session)
+            (tmp_path / "fleet-trouble.png").write_bytes(base64.b64decode(shot["data"]))
             # The status filter through the form, as a user picks it: the URL says it.
             await b.navigate_and_wait(
                 session,

@@ -74,11 +74,14 @@ def test_coarse_steps_use_the_step_times():
 def test_coarse_steps_long_plateau_lowers_the_rate():
     points = [(T0, 100.0), (T0 + DAY, 75.0), (T0 + 2 * DAY, 50.0)]
     busy = forecast_supply(points, T0 + 2 * DAY)
-    idle = forecast_supply(points, T0 + 30 * DAY)
+    idle = forecast_supply([*points, (T0 + 30 * DAY, 50.0)], T0 + 30 * DAY)
     assert busy.rate_per_day == pytest.approx(25.0)
-    # Since day 1 at most 25 + 25 points went over 29 days.
+    # Read at 50 % on day 30: since day 1 at most 25 + 25 points went over 29 days.
     assert idle.rate_per_day == pytest.approx(50 / 29)
     assert idle.days_left is not None and idle.days_left > 0
+    # Silence is not idleness: without the day-30 reading nothing is known of days 2 to 30.
+    silent = forecast_supply(points, T0 + 30 * DAY)
+    assert silent.rate_per_day == pytest.approx(25.0) and silent.days_left == 0.0
 
 
 def test_idle_week_lowers_the_rate_without_breaking_the_forecast():
@@ -162,7 +165,7 @@ def test_property_sane_and_idle_never_speeds_up(points, now, idle):
     assert (fc.days_left is None) == (fc.empties_at is None)
     if fc.days_left is not None and fc.basis != "already empty":
         assert fc.empties_at == pytest.approx(now + fc.days_left * DAY, abs=1.0)
-    # Monotone: waiting longer with no new reading never raises the rate.
+    # Monotone: waiting longer with no new reading never raises the rate (it changes nothing).
     later = forecast_supply(points, now + idle)
     if fc.rate_per_day is not None and later.rate_per_day is not None:
         assert later.rate_per_day <= fc.rate_per_day * (1 + 1e-9) + 1e-12

@@ -39,9 +39,7 @@ def trouble_reports(now: float) -> list[model.DeviceReport]:
                 ),
                 scanned_at=last - (len(levels) - 1 - i) * DAY,
                 supplies=[
-                    msgspec.structs.replace(
-                        base.supplies[0], level=int(level), percent=level
-                    )
+                    msgspec.structs.replace(base.supplies[0], level=int(level), percent=level)
                 ],
                 status=model.Status(device="running", printer="idle", errors=list(errors)),
             )

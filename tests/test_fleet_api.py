@@ -79,6 +79,11 @@ async def test_search_filter_sort_include(server):
         )
         assert r.headers["x-total-count"] == "5" and r.json()[0]["serial"] == "SLOW001"
         assert "link" not in r.headers
+        page = await c.get(
+            "/", params={"site": "Acme"}, headers={"cookie": f"{COOKIE}={server.viewer}"}
+        )
+        assert '<option value="Acme">' in page.text  # the site filter offers the sites
+        assert page.text.count('<tr class="device"') == 5
 
 
 async def test_without_parameters_every_device_as_before(server):

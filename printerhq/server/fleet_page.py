@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from starlette.responses import Response
@@ -84,7 +84,7 @@ def _options(choices: Iterable[tuple[str, str]], chosen: str) -> str:
     )
 
 
-def _form(query: DeviceQuery) -> str:
+def _form(query: DeviceQuery, sites: Sequence[str] = ()) -> str:
     sort = ("-" if query.descending else "") + query.sort
     sorts = (
         SORT_CHOICES if any(v == sort for v, _ in SORT_CHOICES) else (*SORT_CHOICES, (sort, sort))
@@ -95,8 +95,10 @@ def _form(query: DeviceQuery) -> str:
         f'<label>Search <input name="q" type="search" value="{ui.e(query.q)}" '
         f'maxlength="{device_query.MAX_SEARCH}" placeholder="serial, model, address, name">'
         "</label> "
-        f'<label>Site <input name="site" value="{ui.e(query.site)}" '
-        f'maxlength="{device_query.MAX_NAME}"></label> '
+        f'<label>Site <input name="site" list="sites" value="{ui.e(query.site)}" '
+        f'maxlength="{device_query.MAX_NAME}"></label><datalist id="sites">'
+        + "".join(f'<option value="{ui.e(site)}">' for site in sites)
+        + "</datalist> "
         f'<label>Vendor <input name="vendor" value="{ui.e(query.vendor)}" '
         f'maxlength="{device_query.MAX_NAME}"></label> '
         f'<label>Status <select name="status">{_options(STATUS_CHOICES, query.status)}</select>'
@@ -189,7 +191,14 @@ def _row(d: Row, now: float) -> str:
     )
 
 
-def fleet_html(query: DeviceQuery, rows: list[Row], total: int, *, now: float) -> str:
+def fleet_html(
+    query: DeviceQuery,
+    rows: list[Row],
+    total: int,
+    *,
+    now: float,
+    sites: Sequence[str] = (),
+) -> str:
     """The page's body: the form, the pager, the table."""
     body = [_row(d, now) for d in rows]
     if not body:
@@ -201,7 +210,7 @@ def fleet_html(query: DeviceQuery, rows: list[Row], total: int, *, now: float) -
         body.append(f'<tr><td colspan="{len(COLUMNS)}" class="muted">{message}</td></tr>')
     pager = _pager(query, len(rows), total)
     return (
-        f'{_form(query)}{pager}<table id="fleet"><thead><tr>{_header(query)}</tr></thead>'
+        f'{_form(query, sites)}{pager}<table id="fleet"><thead><tr>{_header(query)}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table>{pager if len(rows) > 20 else ''}"
     )
 
@@ -223,9 +232,9 @@ async def render(
     rows, total = await fleet_queries.page(
         store, dataclasses.replace(query, include_latest=True), now
     )
-    return ui._page(
-        "printerhq fleet", fleet_html(query, rows, total, now=now), nav=ui._nav(logged_in)
-    )
+    sites = await fleet_queries.sites(store)
+    body = fleet_html(query, rows, total, now=now, sites=sites)
+    return ui._page("printerhq fleet", body, nav=ui._nav(logged_in))
 
 
 # --------------------------------------------------------------------------------------------

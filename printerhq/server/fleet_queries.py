@@ -413,6 +413,21 @@ def _fill_unrefreshed(item: dict[str, Any], report: model.DeviceReport, now: flo
         item["urgency"] = summ.URGENCY_NAMES[summ.ERROR]
 
 
+async def sites(store: Store, limit: int = 1000) -> list[str]:
+    """The sites agents belong to, sorted (the fleet page offers them in its site filter)."""
+
+    def work(conn: Any) -> list[str]:
+        rows = store.execute(
+            conn,
+            f"SELECT DISTINCT {SITE_OF_AGENT} FROM agents a WHERE a.role = 'agent' "
+            "ORDER BY 1 LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    return await store.run(work)
+
+
 async def device_forecasts(
     store: Store, device_id: int, now: float | None = None
 ) -> list[summ.SupplyForecast] | None:

@@ -185,3 +185,22 @@ async def test_background_refresher_batches_and_sweeps(fleet, monkeypatch):
             await refresher.settle()
         nursery.cancel_scope.cancel()
     assert len(refreshed) == 1 and len(refreshed[0]) == 5  # each device once, in one round
+
+
+async def test_fleet_page_links_keep_the_view(fleet):
+    """The page's links (next, previous, column sorts) carry the view's search and filters, so
+    every view is a URL; the latest reports are fetched for the page but not put in the links."""
+    import html
+
+    from printerhq.server import fleet_page
+
+    store, now = fleet
+    await fleet_queries.refresh(store, await fleet_queries.stale(store), now)
+    params = {"q": "00", "limit": "2", "offset": "2", "sort": "-runs_out"}
+    response = await fleet_page.render(store, params, now=now, logged_in=True)
+    text = html.unescape(response.body.decode())
+    assert response.status_code == 200 and "3 to 4 of 5 devices" in text
+    assert '<a rel="next" href="/?q=00&sort=-runs_out&limit=2&offset=4">' in text
+    assert '<a rel="prev" href="/?q=00&sort=-runs_out&limit=2">' in text
+    assert 'href="/?q=00&sort=serial&limit=2">Serial</a>' in text  # a sort starts at page 1
+    assert "include" not in text and text.count('<tr class="device"') == 2

@@ -204,3 +204,22 @@ async def test_fleet_page_links_keep_the_view(fleet):
     assert '<a rel="prev" href="/?q=00&sort=-runs_out&limit=2">' in text
     assert 'href="/?q=00&sort=serial&limit=2">Serial</a>' in text  # a sort starts at page 1
     assert "include" not in text and text.count('<tr class="device"') == 2
+
+
+async def test_rows_stored_before_the_bounds_summarize(database):
+    """Issue 11's legacy rows (far-future and infinite times, a 7 MiB string) refresh and list
+    without an error on both databases."""
+    from .test_ingest_limits import store_legacy_rows
+
+    store = await Store.open(*database)
+    try:
+        await store.add_agent("a", "legacy-token-" + "z" * 20)
+        agent = await store.agent_for_token("legacy-token-" + "z" * 20)
+        await store_legacy_rows(store, agent)
+        stale = await fleet_queries.stale(store)
+        assert stale and await fleet_queries.refresh(store, stale) == len(stale)
+        rows, total = await fleet_queries.page(store, device_query.parse({"include": "latest"}))
+        assert total == len(stale) == len(rows)
+        assert all(len(r["model"] or "") <= 1024 for r in rows)
+    finally:
+        await store.aclose()

@@ -100,6 +100,10 @@ async def test_forecast_per_supply(server):
         [low] = (await c.get("/api/v1/devices", params={"q": "LOW0001"})).json()
         r = await c.get(f"/api/v1/devices/{low['id']}/forecast")
         missing = await c.get("/api/v1/devices/999999/forecast")
+        anonymous = await c.get(
+            f"/api/v1/devices/{low['id']}/forecast", headers={"authorization": ""}
+        )
+    assert anonymous.status_code == 401  # viewers only, as every read
     assert r.status_code == 200
     [supply] = r.json()["supplies"]
     assert supply["description"] == "Black Cartridge HP 89A" and supply["percent"] == 10.0

@@ -29,6 +29,7 @@ BENCHMARKS = (
     "bench_hostile",
     "bench_dashboard_bytes",
     "bench_audit",
+    "bench_fleet_page",
     "fuzz",
 )
 # Options for a benchmark's run here. The fuzz job's own default is a million inputs per target

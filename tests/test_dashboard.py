@@ -231,7 +231,7 @@ async def test_headless_chromium_signs_in_and_sees_the_fleet(server, tmp_path):
             )
             serials = await b.evaluate(
                 session,
-                "[...document.querySelectorAll('tr.device')].map(r => r.cells[3].textContent)",
+                "[...document.querySelectorAll('tr.device')].map(r => r.cells[4].textContent)",
             )
             scripts = await b.evaluate(session, "document.scripts.length")
             hostile_text = await b.evaluate(
@@ -256,7 +256,7 @@ async def test_headless_chromium_signs_in_and_sees_the_fleet(server, tmp_path):
             device_shot = await b.call("Page.captureScreenshot", {"format": "png"}, session)
     (tmp_path / "device.png").write_bytes(base64.b64decode(device_shot["data"]))
     assert device_path.startswith("/devices/") and supply_rows == 1
-    assert {"Supplies", "Counters"} <= set(headings)
+    assert {"Supplies", "Runs out", "Counters"} <= set(headings)
     png = base64.b64decode(shot["data"])
     (tmp_path / "fleet.png").write_bytes(png)
     assert png_size(png) == (1280, 900)
@@ -617,3 +617,110 @@ async def test_one_reading_draws_no_chart_and_two_draw_them(server):
     assert "<svg" not in single and "Pages per day" not in single
     assert 'id="supply-levels"' in double and 'data-v="80 67"' in double
     assert "&lt;b&gt;Toner&lt;/b&gt;" in single  # the tables are there all the same
+
+
+@pytest.fixture
+async def trouble_server(tmp_path):
+    """A fleet with a paper jam, a toner out in about five days, a device silent for five days
+    and two fine ones, uploaded through ingest; the summaries refreshed before the test."""
+    import time
+
+    from printerhq import wire
+
+    from .helpers_fleet import trouble_reports
+
+    async with run_server(tmp_path / "server", self_signed=True) as srv:
+        agent_token, srv.viewer_token = new_token(), new_token()
+        await srv.store.add_agent("branch", agent_token, site="Acme")
+        await srv.store.add_viewer("reader", srv.viewer_token)
+        srv.ctx = ssl.create_default_context(cafile=str(srv.certfile))
+        batch = wire.Batch(batch_id="b-1", agent="branch", reports=trouble_reports(time.time()))
+        async with httpx.AsyncClient(verify=srv.ctx, base_url=srv.url) as c:
+            r = await c.post(
+                "/api/v1/ingest",
+                content=wire.compress_body(wire.encode(batch)),
+                headers={"authorization": f"Bearer {agent_token}", "content-encoding": "deflate"},
+            )
+            assert r.status_code == 200
+        await srv.app.state.summaries.settle()
+        yield srv
+
+
+async def test_chromium_fleet_trouble_first_and_device_forecast(trouble_server, tmp_path):
+    """Issue 16 item 2 in a real browser: the fleet page lists the jam first, then the toner
+    running out, then the device not seen for days, then the rest; a filter is a bookmarkable
+    URL; the device page of the toner running out shows its forecast."""
+    from .helpers_chromium import chromium_binary, open_browser
+    from .helpers_fleet import URGENCY_ORDER
+
+    if chromium_binary() is None:
+        pytest.skip("chromium not installed (apt-get install -y chromium)")
+    server = trouble_server
+    cells = "[...document.querySelectorAll('tr.device')].map(r => [r.cells[4].textContent, "
+    cells += "r.dataset.urgency, r.cells[0].innerText, r.querySelector('td.runs-out').innerText])"
+    with trio.fail_after(120):
+        async with open_browser(tmp_path / "chromium-profile", tmp_path / "chromium.log") as b:
+            target = (await b.call("Target.createTarget", {"url": "about:blank"}))["targetId"]
+            session = (
+                await b.call("Target.attachToTarget", {"targetId": target, "flatten": True})
+            )["sessionId"]
+            for domain in ("Page.enable", "Runtime.enable", "Network.enable"):
+                await b.call(domain, session=session)
+            await b.call(
+                "Network.setCookie",
+                {
+                    "name": COOKIE,
+                    "value": server.viewer_token,
+                    "url": server.url + "/",
+                    "secure": True,
+                    "httpOnly": True,
+                    "sameSite": "Strict",
+                },
+                session,
+            )
+            await b.navigate_and_wait(
+                session,
+                lambda: b.call("Page.navigate", {"url": server.url + "/"}, session),
+                "p === '/'",
+            )
+            rows = await b.evaluate(session, cells)
+            await b.call(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": 1400, "height": 700, "deviceScaleFactor": 1, "mobile": False},
+                session,
+            )
+            shot = await b.call("Page.captureScreenshot", {"format": "png"}, session)
+            (tmp_path / "fleet-trouble.png").write_bytes(base64.b64decode(shot["data"]))
+            # The status filter through the form, as a user picks it: the URL says it.
+            await b.navigate_and_wait(
+                session,
+                lambda: b.evaluate(
+                    session,
+                    "document.querySelector('select[name=status]').value = 'unseen';"
+                    "document.querySelector('#filters button').click()",
+                ),
+                "location.search.includes('status=unseen')",
+            )
+            filtered = await b.evaluate(session, cells)
+            search = await b.evaluate(session, "location.search")
+            await b.navigate_and_wait(
+                session,
+                lambda: b.call("Page.navigate", {"url": server.url + "/?q=LOW0001"}, session),
+                "location.search === '?q=LOW0001'",
+            )
+            await b.navigate_and_wait(
+                session,
+                lambda: b.evaluate(session, "document.querySelector('tr.device a').click()"),
+                "p.startsWith('/devices/')",
+            )
+            forecast = await b.evaluate(
+                session,
+                "[...document.querySelectorAll('#forecast tr.forecast')].map(r => r.innerText)",
+            )
+    assert [r[0] for r in rows] == URGENCY_ORDER
+    assert [r[1] for r in rows] == ["error", "runs_out", "unseen", "ok", "ok"]
+    assert "paper jam" in rows[0][2] and rows[1][3].startswith("within 5 days")
+    assert [r[0] for r in filtered] == ["GONE001"] and "status=unseen" in search
+    [line] = forecast
+    assert "Black Cartridge HP 89A" in line and "within 5 days" in line
+    assert "2.0 % a day" in line and "steady use over 10 days" in line

@@ -88,6 +88,37 @@ def test_json_device_and_history(server, capsys):
     assert len(history) == 4  # title, header, two scans
 
 
+def test_the_fleet_in_one_request_per_page(server, capsys, monkeypatch):
+    """Issue 14: the devices come with their latest reading, a page per request, never one
+    request per device; the output is what it was."""
+    code, before, _ = run_fleet(capsys, *base(server, server.viewer_token), "--json")
+    requests: list[dict] = []
+    original = fleet.FleetClient._get_with_headers
+
+    async def counted(self, path, params=None):
+        requests.append({"path": path, **(params or {})})
+        return await original(self, path, params)
+
+    async def no_single_device(self, device_id):
+        raise AssertionError("a request per device")
+
+    monkeypatch.setattr(fleet.FleetClient, "_get_with_headers", counted)
+    monkeypatch.setattr(fleet.FleetClient, "latest", no_single_device)
+    monkeypatch.setattr(fleet, "PAGE_SIZE", 2)
+    code, after, err = run_fleet(capsys, *base(server, server.viewer_token), "--json")
+    assert code == 0, err
+    assert [(r["path"], r["offset"], r["limit"]) for r in requests] == [
+        ("/api/v1/devices", 0, 2),
+        ("/api/v1/devices", 2, 2),
+    ]
+    summary = {"summary_updated_at", "urgency", "problem", "status", "lowest_percent"}
+
+    def stable(entries):  # summaries may be refreshed between the two runs
+        return [{k: v for k, v in e.items() if k not in summary} for e in entries]
+
+    assert stable(json.loads(after)) == stable(json.loads(before))
+
+
 def test_token_from_file_and_environment(server, capsys, tmp_path, monkeypatch):
     token_file = tmp_path / "viewer-token"
     token_file.write_text(server.viewer_token + "\n")

@@ -98,6 +98,12 @@ LAYERS: dict[str, str] = {
     "printerhq.server.alerts_page": SERVER,
     "printerhq.server.alerts_command": SERVER,
     "printerhq.server.webhooks": SERVER,
+    "printerhq.server.forecast": CORE,  # sans-IO: level history in, forecast out
+    "printerhq.server.fleet_page": SERVER,  # the dashboard's fleet page
+    "printerhq.server.fleet_queries": SERVER,  # the fleet's SQL: summaries, pages
+    "printerhq.server.summary": SERVER,  # a device's summary: urgency, status words, runs out
+    "printerhq.server.summary_refresh": SERVER,  # the background task that keeps them fresh
+    "printerhq.server.device_query": SERVER,  # the fleet list's parameters, parsed and bounded
     "printerhq.agent": AGENT,
     "printerhq.commands": COMMANDS,
     "printerhq.cmdline": CMDLINE,  # .exits (exit codes), .options (argument types)

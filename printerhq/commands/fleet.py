@@ -33,6 +33,8 @@ from .tokens import read_token
 
 TOKEN_ENV = "PRINTERHQ_VIEWER_TOKEN"
 HISTORY_ROWS = 20  # scans per device in ``--history`` tables
+PAGE_SIZE = 500  # devices per request (the server's most)
+MAX_PAGES = 2000  # a server that keeps saying "next" is not followed for ever (1,000,000 devices)
 MAX_DEVICE_ID = 2**63 - 1  # device ids are database integers (signed 64-bit)
 MAX_TIMEOUT = 3600.0
 
@@ -55,6 +57,11 @@ class FleetClient:
         self._token = token
 
     async def _get(self, path: str, params: dict[str, Any] | None = None) -> object:
+        return (await self._get_with_headers(path, params))[0]
+
+    async def _get_with_headers(
+        self, path: str, params: dict[str, Any] | None = None
+    ) -> tuple[object, httpx.Headers]:
         try:
             response = await self._http.get(
                 self.url + path, params=params, headers={"authorization": f"Bearer {self._token}"}
@@ -76,13 +83,28 @@ class FleetClient:
         if response.status_code != 200:
             raise FleetError(f"{self.url}{path} answered {response.status_code}")
         try:
-            return response.json()
+            return response.json(), response.headers
         except ValueError:
             raise FleetError(f"{self.url}{path} answered something that is not JSON") from None
 
     async def devices(self) -> list[dict[str, Any]]:
-        """``GET /api/v1/devices``: one row per device."""
-        return await self._get("/api/v1/devices")  # type: ignore[return-value]
+        """``GET /api/v1/devices``: one row per device, in id order, each with its latest
+        reading (``latest``, as :meth:`latest` answers, or None) when the server pages: one
+        request per :data:`PAGE_SIZE` devices. A server from before pages answers the whole
+        list at once, without ``latest``."""
+        rows: list[dict[str, Any]] = []
+        for _ in range(MAX_PAGES):
+            params = {"limit": PAGE_SIZE, "offset": len(rows), "sort": "id", "include": "latest"}
+            page, headers = await self._get_with_headers("/api/v1/devices", params)
+            if not isinstance(page, list) or not all(isinstance(r, dict) for r in page):
+                raise FleetError(f"{self.url}/api/v1/devices answered something not a list")
+            rows += page
+            total = headers.get("x-total-count")
+            if total is None:
+                return rows  # an older server: everything at once, no latest
+            if len(page) < PAGE_SIZE or len(rows) >= _count(total):
+                return rows
+        raise FleetError(f"{self.url} lists more than {MAX_PAGES * PAGE_SIZE:,} devices")
 
     async def latest(self, device_id: int) -> dict[str, Any]:
         """``GET /api/v1/devices/{id}``: ``{device_id, scanned_at, received_at, report}``."""
@@ -107,8 +129,18 @@ class FleetClient:
     async def reports(self, device_ids: list[int] | None = None) -> list[DeviceReport]:
         """The latest report of each device (all, or ``device_ids``), as ``DeviceReport``."""
         if device_ids is None:
-            device_ids = [int(d["id"]) for d in await self.devices()]
+            rows = await self.devices()
+            if all("latest" in row for row in rows):  # one request per page, not per device
+                return [as_report(row["latest"]) for row in rows if row["latest"]]
+            device_ids = [int(d["id"]) for d in rows]
         return [as_report(await self.latest(i)) for i in device_ids]
+
+
+def _count(text: str) -> int:
+    try:
+        return max(0, int(text))
+    except ValueError:
+        raise FleetError(f"the server sent a total that is not a number: {text[:20]!r}") from None
 
 
 def as_report(latest: dict[str, Any]) -> DeviceReport:
@@ -354,12 +386,15 @@ async def _fleet(args: argparse.Namespace, token: str, tls: TlsOptions, fmt: str
             rows = await client.devices()
         entries = []
         for row in rows:
-            try:
-                latest: dict[str, Any] | None = await client.latest(int(row["id"]))
-            except NotFound:
-                if args.device:
-                    raise
-                latest = None  # listed, but every reading is outside the server's clock window
+            if "latest" in row:  # the list carried it (a server with pages)
+                latest: dict[str, Any] | None = row["latest"]
+            else:
+                try:
+                    latest = await client.latest(int(row["id"]))
+                except NotFound:
+                    if args.device:
+                        raise
+                    latest = None  # listed, but no reading inside the server's clock window
             entry = {**row, "latest": latest}
             if args.history:
                 entry["counters"] = await client.counters(int(row["id"]))

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+import urllib.parse
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 import msgspec
 import trio
@@ -28,12 +30,27 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from printerhq import control, wire
-from printerhq.server import admission, alerts_page, dashboard, releases
+from printerhq.server import (
+    admission,
+    alerts_page,
+    dashboard,
+    device_query,
+    fleet_queries,
+    releases,
+)
 from printerhq.server.agent_control import AgentControl
 from printerhq.server.control_session import ConfigSignal, ControlSession
 from printerhq.server.metrics import Metrics
 from printerhq.server.readings import decode_readings
-from printerhq.server.store import Agent, AgentRevoked, IngestResult, Store, StoreError
+from printerhq.server.store import (
+    Agent,
+    AgentRevoked,
+    IngestResult,
+    Store,
+    StoreError,
+    device_key,
+)
+from printerhq.server.summary_refresh import SummaryRefresher
 
 log = logging.getLogger("printerhq.server")
 
@@ -113,6 +130,7 @@ def create_app(
     agent_control = AgentControl(store)
     config_signal = ConfigSignal()
     ingest_listeners: list[Callable[[], None]] = []  # called after each stored batch
+    summaries = SummaryRefresher(store)  # device_summary, refreshed after ingest (lifespan task)
     if open_read:
         log.warning(
             "--open-read: the fleet API, /metrics and the dashboard need no token; anyone "
@@ -214,6 +232,8 @@ def create_app(
                 listener()
         if refused and not result.duplicate:
             await count_refused(agent, batch.batch_id, refused)
+        if not result.duplicate:  # their summaries are refreshed in the background
+            summaries.touched(device_key(report.identity) for report in reports)
         return batch, result, refused
 
     async def count_refused(agent: Agent, batch_id: str, refused: list[wire.Refused]) -> None:
@@ -443,7 +463,37 @@ def create_app(
 
     # -- REST API ------------------------------------------------------------------------------
     async def devices(request: Request) -> Response:
-        return _json(await store.list_devices())
+        """One page of the fleet (``limit``, ``offset``, ``q``, ``sort``, ``site``, ``vendor``,
+        ``status``, ``include=latest``); without parameters every device in id order, as
+        before pages. The body stays a list of device rows; ``X-Total-Count`` says how many
+        match and ``Link: <...>; rel="next"`` where the next page is."""
+        try:
+            query = device_query.parse(request.query_params, everything_by_default=True)
+        except device_query.QueryError as exc:
+            return _error(400, str(exc))
+        rows, total = await fleet_queries.page(store, query)
+        response = _json(rows)
+        response.headers["x-total-count"] = str(total)
+        if query.limit is not None and query.offset + len(rows) < total:
+            following = query.params(offset=query.offset + query.limit)
+            response.headers["link"] = (
+                f'<{request.url.path}?{urllib.parse.urlencode(following)}>; rel="next"'
+            )
+        return response
+
+    async def device_forecast(request: Request) -> Response:
+        device_id = request.path_params["device_id"]
+        now = time.time()
+        found = await fleet_queries.device_forecasts(store, device_id, now)
+        if found is None:
+            return _error(404, "no such device")
+        return _json(
+            {
+                "device_id": device_id,
+                "computed_at": now,
+                "supplies": [fleet_queries.forecast_dict(f) for f in found],
+            }
+        )
 
     async def device_latest(request: Request) -> Response:
         latest = await store.latest(request.path_params["device_id"])
@@ -554,6 +604,7 @@ def create_app(
         Route("/api/v1/devices/{device_id:int}", reader(device_latest)),
         Route("/api/v1/devices/{device_id:int}/counters", reader(device_counters)),
         Route("/api/v1/devices/{device_id:int}/supplies", reader(device_supplies)),
+        Route("/api/v1/devices/{device_id:int}/forecast", reader(device_forecast)),
         Route("/api/v1/agents", reader(agents)),
         Route("/api/v1/agents/{name}/config", agent_config, methods=["GET", "PUT"]),
         Route("/healthz", healthz),
@@ -570,8 +621,17 @@ def create_app(
         compresslevel=GZIP_LEVEL,
         exclude_content_types=NOT_COMPRESSED,
     )
-    app = Starlette(routes=routes, middleware=[gzip])
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(summaries.run)
+            yield
+            nursery.cancel_scope.cancel()
+
+    app = Starlette(routes=routes, middleware=[gzip], lifespan=lifespan)
     app.state.metrics = metrics
+    app.state.summaries = summaries
     app.state.store = store
     app.state.ingest_listeners = ingest_listeners
     return app

@@ -39,7 +39,7 @@ from starlette.routing import Route
 
 from printerhq import model, words
 from printerhq.model import DeviceReport
-from printerhq.server import charts
+from printerhq.server import charts, fleet_page
 from printerhq.server.store import Store
 
 Row = dict[str, Any]  # one row as the store returns it (column name -> value)
@@ -47,7 +47,6 @@ Row = dict[str, Any]  # one row as the store returns it (column name -> value)
 COOKIE = "__Host-printerhq"
 SESSION_SECONDS = 12 * 3600
 MAX_LOGIN_BODY = 4096
-MAX_FLEET_ROWS = 10_000  # one page; bounded like every other response
 HISTORY_ROWS = 30  # scans shown in a device page's history tables
 MAX_CHART_SCANS = 3000  # the newest scans a device page's charts read at most (a month hourly)
 MAX_CHART_ROWS = 30_000  # and at most this many rows of each history: one page stays bounded
@@ -189,26 +188,6 @@ def _meter(percent: float | None) -> str:
     )
 
 
-def lowest_supply(report: DeviceReport | None) -> tuple[float | None, str]:
-    """The consumable with the lowest known percentage: ``(percent, description)``."""
-    known = [
-        (s.percent, s)
-        for s in (report.supplies if report else [])
-        if s.consumed and s.percent is not None
-    ]
-    if not known:
-        return None, ""
-    percent, low = min(known, key=lambda pair: pair[0])
-    return percent, low.description
-
-
-def total_pages(report: DeviceReport | None) -> int | None:
-    for counter in report.counters if report else []:
-        if counter.name == "total":
-            return counter.value
-    return None
-
-
 def status_text(report: DeviceReport | None) -> str:
     """The device's state in words: ``running / idle / low toner, door open``."""
     if report is None or report.status is None:
@@ -265,44 +244,6 @@ def _nav(logged_in: bool) -> str:
 # --------------------------------------------------------------------------------------------
 # Pages
 # --------------------------------------------------------------------------------------------
-def fleet_page(
-    devices: list[Row], *, now: float, logged_in: bool, limit: int | None = None
-) -> Response:
-    rows = []
-    for d in devices:
-        report: DeviceReport | None = d["report"]
-        percent, supply = lowest_supply(report)
-        pages = total_pages(report)
-        model_text = d["model"] or (report.identity.sys_descr if report else "")
-        rows.append(
-            f'<tr class="device" data-device-id="{int(d["id"])}">'
-            f'<td><a href="/devices/{int(d["id"])}">{e(d["address"])}</a></td>'
-            f"<td>{e(d['vendor'])}</td><td>{e(model_text)}</td><td>{e(d['serial'])}</td>"
-            f'<td class="level" title="{e(supply)}">{_meter(percent)}</td>'
-            f'<td class="num">{"" if pages is None else f"{pages:,}"}</td>'
-            f"<td>{e(status_text(report))}</td>"
-            f"<td>{alerts_html(report, limit=3)}</td>"
-            f'<td class="seen">{_when(d["last_seen"], now)}</td><td>{e(d["agent"])}</td></tr>'
-        )
-    if not rows:
-        rows.append(
-            '<tr><td colspan="10" class="muted">'
-            "No devices yet: start an agent with an agent token.</td></tr>"
-        )
-    shown = (
-        f"the first {len(devices)} devices"
-        if limit is not None and len(devices) >= limit
-        else f"{len(devices)} devices"
-    )
-    body = (
-        f'<p class="muted">{e(shown)}</p><table id="fleet"><thead><tr>'
-        "<th>Address</th><th>Vendor</th><th>Model</th><th>Serial</th><th>Lowest supply</th>"
-        "<th>Total pages</th><th>Status</th><th>Alerts</th><th>Last seen</th><th>Agent</th>"
-        f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-    )
-    return _page("printerhq fleet", body, nav=_nav(logged_in))
-
-
 def _pivot(
     rows: list[Row],
     key: Callable[[Row], str],
@@ -462,6 +403,7 @@ def device_page(
             )
             + "</tbody></table></div>"
         )
+    parts.append(fleet_page.forecast_block(device.get("forecasts") or [], now))
     parts.append(
         f"<h2>Counters</h2>{SCROLL}<table><thead><tr>"
         "<th>Counter</th><th>Value</th><th>Unit</th>"
@@ -578,11 +520,8 @@ def routes(store: Store, *, open_read: bool = False) -> list[Route]:
         session = await logged_in(request)
         if not (session or open_read):
             return _redirect("/login")
-        return fleet_page(
-            await store.fleet(MAX_FLEET_ROWS),
-            now=time.time(),
-            logged_in=session,
-            limit=MAX_FLEET_ROWS,
+        return await fleet_page.render(
+            store, request.query_params, now=time.time(), logged_in=session
         )
 
     async def device(request: Request) -> Response:
@@ -601,6 +540,7 @@ def routes(store: Store, *, open_read: bool = False) -> list[Route]:
         latest = await store.latest(device_id)
         report = model.repair_report(latest["report"]) if latest else None
         counters, supplies = await _chart_history(device_id, latest, report)
+        found["forecasts"] = await fleet_page.forecasts_for(store, device_id)
         return device_page(found, report, counters, supplies, now=time.time(), logged_in=session)
 
     async def login_form(request: Request) -> Response:

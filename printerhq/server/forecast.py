@@ -19,15 +19,16 @@ How it is computed (docs/forecast.md says the same for readers):
    fine-grained levels almost every reading is a step-down and this is the plain average rate.
 4. **Idle periods.** The time is calendar time, so a week without printing between two
    step-downs lowers the rate instead of breaking the forecast. Time since the last step-down
-   counts as well: the next step has not come yet, so at most one more step (the average step
-   size) was used since the first step-down; the rate is capped at
-   ``(used + one step) / (now - first step-down)``. A printer idle for a month after a busy week
-   therefore forecasts a slower rate, and a longer idle time never raises the rate.
+   up to the last reading counts as well: the next step had not come yet, so at most one more
+   step (the average step size) was used since the first step-down; the rate is capped at
+   ``(used + one step) / (last reading - first step-down)``. A printer read idle for a month
+   after a busy week therefore forecasts a slower rate. Silence (no readings: an agent down)
+   is not idleness and changes nothing.
 5. **Too little history.** Fewer than :data:`MIN_POINTS` points or less than :data:`MIN_DAYS`
-   days since the cartridge's first point give no forecast ("not enough history", or "replaced
-   N days ago: too little since" after a swap). With only one step-down the average since the
-   cartridge's first point is used. No step-down at all over enough time is "not being used"
-   (rate 0, no empty date).
+   days between the cartridge's first and last reading give no forecast ("not enough
+   history", or "replaced N days ago: too little since" after a swap). With only one
+   step-down the average since the cartridge's first point is used. No step-down at all over
+   enough time is "not being used" (rate 0, no empty date).
 6. **Empty.** The last level 0 is "already empty": 0 days left, empty since the first 0.
 7. **Result.** The supply empties ``last step level / rate`` days after the last step-down (the
    moment it was known to be at that level); days left are counted from ``now``, never below 0.
@@ -140,32 +141,36 @@ class SupplyHistory:
             return Forecast(None, None, None, "not enough history")
         if self.last_level is not None and self.last_level <= 0.0:
             return Forecast(0.0, self.first_empty, None, "already empty")
-        span = now - self.start_time if self.last_level is not None else 0.0
-        if self.points < MIN_POINTS or span < MIN_DAYS * DAY:
+        last_time = self.last_time if self.last_time is not None else self.start_time
+        # Days the readings cover. Silence after the last reading says nothing about use (an
+        # unplugged agent is no idle printer): only readings without a drop count as idle.
+        observed = last_time - self.start_time
+        if self.points < MIN_POINTS or observed < MIN_DAYS * DAY:
             if self.swapped:
-                return Forecast(None, None, None, f"replaced {_days(span)} ago: too little since")
+                since = _days(now - self.start_time)
+                return Forecast(None, None, None, f"replaced {since} ago: too little since")
             return Forecast(None, None, None, "not enough history")
         if not self.steps:
             return Forecast(None, None, 0.0, "not being used")
         if self.steps == 1:
             # One drop: the average since the cartridge's first reading (all we know).
-            rate = (self.start_level - self.first_step_level) / (span / DAY)
-            basis = f"one drop in {_days(span)}"
+            rate = (self.start_level - self.first_step_level) / (observed / DAY)
+            basis = f"one drop in {_days(observed)}"
         else:
             used = self.first_step_level - self.last_step_level
             step_size = used / (self.steps - 1)
             elapsed = max((self.last_step_time - self.first_step_time) / DAY, 1e-9)
             measured = used / elapsed
-            # Since the last step-down at most one more step went (the next one has not shown).
-            ceiling = (used + step_size) / ((now - self.first_step_time) / DAY)
+            # Until the last reading at most one more step went (the next one has not shown).
+            ceiling = (used + step_size) / max((last_time - self.first_step_time) / DAY, 1e-9)
             rate = min(measured, ceiling)
-            basis = f"steady use over {_days(span)}"
+            basis = f"steady use over {_days(observed)}"
         if rate < MIN_RATE:
             return Forecast(None, None, 0.0, "not being used")
         empties_at = self.last_step_time + self.last_step_level / rate * DAY
         days_left = max(0.0, (empties_at - now) / DAY)
         if self.swapped:
-            basis += f" since the swap {_days(span)} ago"
+            basis += f" since the swap {_days(now - self.start_time)} ago"
         return Forecast(days_left, max(empties_at, now), rate, basis)
 
     def to_dict(self) -> dict[str, object]:

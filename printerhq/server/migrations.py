@@ -167,7 +167,7 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE agents ADD COLUMN site TEXT",
         "CREATE INDEX agents_site ON agents(site)",
     ],
-    # alerts (issue 14, docs/alerts.md). alert_config: the thresholds and webhooks file an
+    # 9: alerts (issue 14, docs/alerts.md). alert_config: the thresholds and webhooks file an
     # administrator set (``printerhq server set-alerts``), so every instance sharing the
     # database evaluates the same rules. alerts: one row per alert, open until closed_at is set;
     # the partial unique index lets at most one alert per (subject, rule, item) be open, which
@@ -212,6 +212,33 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX webhook_outbox_due ON webhook_outbox(next_at)"
         " WHERE delivered_at IS NULL AND failed_at IS NULL",
+    ],
+    # 10: the device summary (issue 14/16: forecasts, trouble first, a fleet of 100,000): one row
+    # per device with what the fleet page sorts and filters on, refreshed after ingest off the
+    # ingest path (printerhq/server/summary.py, summary_refresh.py). ``urgency`` 0 error,
+    # 1 runs out, 3 ok as of ``updated_at``; "not seen" is decided at query time from
+    # devices.last_seen. ``forecasts``: the per-supply forecasts as JSON (the device page).
+    # ``seen`` is the devices.last_seen the row was computed for (a newer one: refresh due).
+    [
+        """CREATE TABLE device_summary (
+            device_id BIGINT PRIMARY KEY REFERENCES devices(id),
+            urgency INTEGER NOT NULL,
+            problem TEXT NOT NULL,
+            status TEXT NOT NULL,
+            lowest_percent DOUBLE PRECISION,
+            lowest_supply TEXT NOT NULL,
+            runs_out_at DOUBLE PRECISION,
+            runs_out_supply TEXT NOT NULL,
+            total_pages BIGINT,
+            forecasts TEXT NOT NULL,
+            seen DOUBLE PRECISION NOT NULL,
+            updated_at DOUBLE PRECISION NOT NULL
+        )""",
+        "CREATE INDEX device_summary_runs_out ON device_summary(runs_out_at)",
+        "CREATE INDEX device_summary_lowest ON device_summary(lowest_percent)",
+        "CREATE INDEX device_summary_urgency ON device_summary(urgency, runs_out_at)",
+        "CREATE INDEX devices_last_seen ON devices(last_seen)",
+        "CREATE INDEX devices_address ON devices(address)",
     ],
 ]
 

@@ -155,6 +155,12 @@ def _device_row(row: Sequence[object]) -> dict[str, object]:
     return dict(zip(_DEVICE_COLUMNS, row, strict=True))
 
 
+# For the fleet's queries beside the store (printerhq.server.fleet_queries): the same device
+# row, the same bounds, one definition.
+DEVICE_COLUMNS, DEVICE_FIELDS, DEVICE_FROM = _DEVICE_COLUMNS, _DEVICE_FIELDS, _DEVICE_FROM
+device_row, is_device_id, newest_allowed = _device_row, _is_device_id, _newest_allowed
+
+
 def hash_token(token: str) -> str:
     """Tokens are 256-bit random strings, so a fast hash suffices (no dictionary to attack)."""
     return hashlib.sha256(token.encode()).hexdigest()
@@ -357,6 +363,8 @@ class Store:
 
     def _x(self, conn, sql: str, params: tuple = ()):  # execute with dialect placeholders
         return conn.execute(self.dialect.sql(sql), params)
+
+    execute = _x  # public: for the queries beside the store (fleet_queries)
 
     # -- schema --------------------------------------------------------------------------------
     async def migrate(self, target: int | None = None) -> int:

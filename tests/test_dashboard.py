@@ -724,3 +724,19 @@ async def test_chromium_fleet_trouble_first_and_device_forecast(trouble_server, 
     [line] = forecast
     assert "Black Cartridge HP 89A" in line and "within 5 days" in line
     assert "2.0 % a day" in line and "steady use over 10 days" in line
+
+
+async def test_fleet_page_draws_each_lowest_supply_as_a_sparkline(demo_server):
+    """Each fleet row with a supply history shows its lowest supply's level per day; the line
+    ends at the level of the device's latest reading of that supply."""
+    async with browser(demo_server, demo_server.viewer_token) as c:
+        page = (await c.get("/?limit=50")).text
+        c.headers["authorization"] = f"Bearer {demo_server.viewer_token}"
+        devices = (await c.get("/api/v1/devices?limit=50&include=latest")).json()
+    rows = re.findall(r'<tr class="device" data-device-id="(\d+)".*?</tr>', page, re.S)
+    assert len(rows) == len(devices) == 8
+    for device in devices:
+        row = re.search(rf'data-device-id="{device["id"]}".*?</tr>', page, re.S)[0]
+        spark = re.search(r'<svg class="spark"[^>]*aria-label="level (\d+)% to (\d+)%', row)
+        assert spark, device["serial"]
+        assert int(spark[2]) == round(device["lowest_percent"]), device["serial"]

@@ -18,10 +18,12 @@ import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import msgspec
 from starlette.responses import Response
 
+from printerhq.model import DeviceReport
+from printerhq.server import charts, device_query, fleet_queries
 from printerhq.server import dashboard as ui
-from printerhq.server import device_query, fleet_queries
 from printerhq.server.device_query import DeviceQuery, QueryError
 from printerhq.server.store import Store
 from printerhq.server.summary import runs_out_words
@@ -29,6 +31,7 @@ from printerhq.server.summary import runs_out_words
 Row = dict[str, Any]  # one row as the store returns it (column name -> value)
 
 PAGE_SIZES = (50, 100, 200, 500)
+SPARK_DAYS = 14  # the lowest supply's sparkline: its level per day over this many days
 # The urgency classes in words, and how each is set off (existing classes of the stylesheet).
 URGENCY_WORDS = {
     "error": ("error", "alert"),
@@ -71,9 +74,26 @@ def _href(query: DeviceQuery, **changes: object) -> str:
 
 
 def sparkline_cell(row: Row) -> str:
-    """The lowest supply's recent levels as a tiny chart: a placeholder until the charts module
-    (printerhq/server/charts.py) is wired in here; an empty string adds no cell."""
-    return ""
+    """The lowest supply's level per day over the last ``SPARK_DAYS`` (``row["spark"]``, filled
+    by :func:`render`) as a tiny chart, in the cell under the lowest supply's meter."""
+    return charts.sparkline(row.get("spark") or [])
+
+
+def _report(row: Row) -> DeviceReport | None:
+    """The row's latest report (as ``GET /api/v1/devices/{id}``) back as a struct."""
+    found = (row.get("latest") or {}).get("report")
+    try:
+        return msgspec.convert(found, DeviceReport) if found else None
+    except msgspec.ValidationError:
+        return None
+
+
+def _lowest_index(row: Row, report: DeviceReport | None) -> int | None:
+    """The supply index of the row's lowest supply (the summary names it by description)."""
+    for supply in report.supplies if report else []:
+        if supply.description == row.get("lowest_supply") and supply.percent is not None:
+            return supply.index
+    return None
 
 
 def _options(choices: Iterable[tuple[str, str]], chosen: str) -> str:
@@ -166,14 +186,8 @@ def _status(row: Row) -> str:
 
 
 def _row(d: Row, now: float) -> str:
-    latest = d.get("latest") or {}
-    report: Mapping[str, Any] = latest.get("report") or {}
-    identity = report.get("identity") or {}
-    alerts = [
-        a.get("description") or a.get("code_name") or a.get("severity") or "alert"
-        for a in report.get("alerts") or []
-    ]
-    model_text = d["model"] or identity.get("sys_descr") or ""
+    report = d.get("report")
+    model_text = d["model"] or (report.identity.sys_descr if report else "") or ""
     pages = d.get("total_pages")
     return (
         f'<tr class="device" data-device-id="{int(d["id"])}" '
@@ -182,11 +196,10 @@ def _row(d: Row, now: float) -> str:
         f'<td><a href="/devices/{int(d["id"])}">{ui.e(d["address"])}</a></td>'
         f"<td>{ui.e(d['vendor'])}</td><td>{ui.e(model_text)}</td><td>{ui.e(d['serial'])}</td>"
         f"<td>{ui.e(d['site'])}</td>"
-        f'<td class="level">{_lowest_supply(d)}</td>{sparkline_cell(d)}'
+        f'<td class="level">{_lowest_supply(d)}{sparkline_cell(d)}</td>'
         f'<td class="runs-out">{_runs_out(d, now)}</td>'
         f'<td class="num">{"" if pages is None else f"{int(pages):,}"}</td>'
-        f'<td class="alert">{"<br>".join(ui.e(a) for a in alerts[:3])}'
-        f"{'<br>…' if len(alerts) > 3 else ''}</td>"
+        f"<td>{ui.alerts_html(report, limit=3)}</td>"
         f'<td class="seen">{ui._when(d["last_seen"], now)}</td><td>{ui.e(d["agent"])}</td></tr>'
     )
 
@@ -232,6 +245,16 @@ async def render(
     rows, total = await fleet_queries.page(
         store, dataclasses.replace(query, include_latest=True), now
     )
+    since = (now // 86400 - SPARK_DAYS + 1) * 86400  # midnight UTC, SPARK_DAYS days ago
+    wanted = {}
+    for row in rows:
+        row["report"] = _report(row)
+        index = _lowest_index(row, row["report"])
+        if index is not None:
+            wanted[int(row["id"])] = index
+    levels = await fleet_queries.daily_levels(store, wanted, since, SPARK_DAYS)
+    for row in rows:
+        row["spark"] = levels.get(int(row["id"]))
     sites = await fleet_queries.sites(store)
     body = fleet_html(query, rows, total, now=now, sites=sites)
     return ui._page("printerhq fleet", body, nav=ui._nav(logged_in))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from printerhq import model
@@ -38,6 +38,7 @@ from printerhq.server.store import (
 HISTORY_DAYS = 120  # level history a forecast looks at
 MAX_POINTS = 100_000  # readings per supply and refresh (a longer backlog: the next refresh)
 REFRESH_CHUNK = 200  # devices per refresh transaction
+MAX_SPARK_ROWS = 4000  # readings of one supply a fleet-page sparkline reads at most
 _FAR = 1e300  # sorts after every real time (NULLs last in both dialects)
 
 # The urgency class at the time asked (two parameters: soon, stale): see printerhq.server.summary.
@@ -426,6 +427,35 @@ async def sites(store: Store, limit: int = 1000) -> list[str]:
         return [str(r[0]) for r in rows]
 
     return await store.run(work)
+
+
+async def daily_levels(
+    store: Store, wanted: Mapping[int, int], since: float, days: int
+) -> dict[int, list[float | None]]:
+    """Each device's level of one supply per UTC day since ``since`` (the lowest of the day,
+    ``None`` for a day without a reading), oldest first: ``wanted`` maps device id -> supply
+    index. One indexed range read per device (``supply_readings_device``), bounded by rows, so
+    a page of the fleet costs the same at any fleet size."""
+
+    def work(conn: Any) -> dict[int, list[float | None]]:
+        out: dict[int, list[float | None]] = {}
+        for device_id, index in wanted.items():
+            rows = store.execute(
+                conn,
+                "SELECT scanned_at, percent FROM supply_readings WHERE device_id = ? AND idx = ?"
+                " AND scanned_at >= ? AND percent IS NOT NULL ORDER BY scanned_at DESC LIMIT ?",
+                (device_id, index, since, MAX_SPARK_ROWS),
+            ).fetchall()
+            levels: list[float | None] = [None] * days
+            for when, percent in rows:
+                day = int((float(when) - since) // 86400)
+                if 0 <= day < days:
+                    old = levels[day]
+                    levels[day] = float(percent) if old is None else min(old, float(percent))
+            out[device_id] = levels
+        return out
+
+    return await store.run(work) if wanted else {}
 
 
 async def device_forecasts(

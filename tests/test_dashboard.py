@@ -309,6 +309,9 @@ async def demo_server(tmp_path):
         agent = await srv.store.agent_for_token(srv.agent_token)
         for k, scan in enumerate(demo_fleet()):
             await srv.store.ingest(agent, f"demo-{k}", scan)
+        # stored past the app's ingest: the summaries (urgency, runs out) refreshed as after it
+        srv.app.state.summaries.touched(d["key"] for d in await srv.store.list_devices())
+        await srv.app.state.summaries.settle()
         srv.ctx = ssl.create_default_context(cafile=str(srv.certfile))
         yield srv
 

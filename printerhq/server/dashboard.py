@@ -73,6 +73,7 @@ border-radius:3px;font-size:12px;font-weight:600;text-align:center}
 ul.alerts{list-style:none;padding:0;margin:0 0 20px}ul.alerts li{margin:3px 0}
 td ul.alerts{margin:0}
 form.inline{display:inline;margin:0}
+#filters label{display:inline-block;margin:0 10px 6px 0;white-space:nowrap}
 button{font:inherit;padding:3px 10px}
 .login{max-width:420px;margin:60px auto;background:#fff;padding:24px;border:1px solid #dde2ea}
 .login input{width:100%;box-sizing:border-box;font:inherit;padding:6px;margin:8px 0}
@@ -97,6 +98,7 @@ th,td{padding:4px 5px}meter{width:56px}td.level{white-space:normal}
 #fleet th:first-child{background:#e8ecf2}
 table.facts td{word-break:break-word}
 .charts{grid-template-columns:1fr}
+#filters input{width:9em}
 }
 """
 CSS_BYTES = CSS.encode()
@@ -388,6 +390,7 @@ def device_page(
             f'<td>{e(s.colour)}</td><td class="level">{_supply_level(s)}</td></tr>'
         )
     parts.append("</tbody></table></div>")
+    parts.append(fleet_page.forecast_block(device.get("forecasts") or [], now))
     if supply_chart:
         parts.append(f"<h2>Supply levels, last {CHART_DAYS} days</h2>{supply_chart}")
     trays = report.status.trays if report and report.status else []
@@ -403,7 +406,6 @@ def device_page(
             )
             + "</tbody></table></div>"
         )
-    parts.append(fleet_page.forecast_block(device.get("forecasts") or [], now))
     parts.append(
         f"<h2>Counters</h2>{SCROLL}<table><thead><tr>"
         "<th>Counter</th><th>Value</th><th>Unit</th>"

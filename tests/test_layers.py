@@ -84,6 +84,11 @@ LAYERS: dict[str, str] = {
     "printerhq.render": RENDER,
     "printerhq.sim": SIM,
     "printerhq.server": SERVER,
+    "printerhq.server.meter_reads": SERVER,  # sans-IO: the billing rule over counter readings
+    "printerhq.server.meter_reads_query": SERVER,  # its SQL, chunk by chunk of devices
+    "printerhq.server.meter_reads_page": SERVER,  # /api/v1/meter-reads, /meter-reads(.csv)
+    "printerhq.server.agents_page": SERVER,  # /agents and /sites
+    "printerhq.server.pages": SERVER,  # the viewer session the extra pages share
     "printerhq.agent": AGENT,
     "printerhq.commands": COMMANDS,
     "printerhq.cmdline": CMDLINE,  # .exits (exit codes), .options (argument types)

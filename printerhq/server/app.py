@@ -26,7 +26,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from printerhq import control, wire
-from printerhq.server import admission, dashboard, releases
+from printerhq.server import admission, agents_page, dashboard, meter_reads_page, releases
 from printerhq.server.agent_control import AgentControl
 from printerhq.server.control_session import ConfigSignal, ControlSession
 from printerhq.server.metrics import Metrics
@@ -537,7 +537,10 @@ def create_app(
         Route("/api/v1/agents/{name}/config", agent_config, methods=["GET", "PUT"]),
         Route("/healthz", healthz),
         Route("/metrics", reader(prometheus)),
+        Route("/api/v1/meter-reads", reader(meter_reads_page.api_handler(store))),
         *dashboard.routes(store, open_read=open_read),
+        *meter_reads_page.routes(store, open_read=open_read),
+        *agents_page.routes(store, open_read=open_read),
         *releases.routes(store, authenticate, reader),
     ]
     if websocket:

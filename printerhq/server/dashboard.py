@@ -172,8 +172,17 @@ def alerts_text(report: DeviceReport | None) -> Iterable[str]:
         yield alert.description or alert.code_name or alert.severity or "alert"
 
 
+# The navigation of every page, in one place: (path, label).
+NAV_LINKS = (
+    ("/", "Fleet"),
+    ("/sites", "Sites"),
+    ("/agents", "Agents"),
+    ("/meter-reads", "Meter reads"),
+)
+
+
 def _nav(logged_in: bool) -> str:
-    links = '<a href="/">Fleet</a>'
+    links = " ".join(f'<a href="{e(path)}">{e(label)}</a>' for path, label in NAV_LINKS)
     if logged_in:
         links += (
             ' <form class="inline" method="post" action="/logout">'
@@ -456,3 +465,11 @@ def routes(store: Store, *, open_read: bool = False) -> list[Route]:
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
     ]
+
+
+# The layout the other dashboard pages share (agents_page.py, meter_reads_page.py): one header,
+# one navigation (NAV_LINKS), one stylesheet and one set of security headers.
+page = _page
+nav = _nav
+redirect = _redirect
+when = _when

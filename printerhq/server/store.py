@@ -151,6 +151,18 @@ def _newest_allowed(now: float | None = None) -> float:
     return (time.time() if now is None else now) + limits.MAX_CLOCK_SKEW
 
 
+# For the queries kept beside the store (meter_reads_query.py, agents_page.py): the same
+# device columns, bounds and clock window.
+DEVICE_COLUMNS = _DEVICE_COLUMNS
+DEVICE_FIELDS = _DEVICE_FIELDS
+DEVICE_FROM = _DEVICE_FROM
+
+
+def newest_allowed(now: float | None = None) -> float:
+    """The latest ``scanned_at`` a query considers (see ``_newest_allowed``)."""
+    return _newest_allowed(now)
+
+
 def _device_row(row: Sequence[object]) -> dict[str, object]:
     return dict(zip(_DEVICE_COLUMNS, row, strict=True))
 

@@ -26,6 +26,7 @@ READ_PATHS = [
     "/api/v1/devices/{id}/counters",
     "/api/v1/devices/{id}/supplies",
     "/api/v1/agents",
+    "/api/v1/meter-reads?from=2026-01-01&to=2026-02-01",
     "/metrics",
 ]
 

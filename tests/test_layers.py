@@ -89,6 +89,7 @@ LAYERS: dict[str, str] = {
     "printerhq.server.meter_reads_page": SERVER,  # /api/v1/meter-reads, /meter-reads(.csv)
     "printerhq.server.agents_page": SERVER,  # /agents and /sites
     "printerhq.server.pages": SERVER,  # the viewer session the extra pages share
+    "printerhq.server.fleet_metrics": SERVER,  # /metrics: the fleet, gathered at scrape time
     "printerhq.agent": AGENT,
     "printerhq.commands": COMMANDS,
     "printerhq.cmdline": CMDLINE,  # .exits (exit codes), .options (argument types)

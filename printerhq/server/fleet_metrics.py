@@ -42,7 +42,7 @@ from printerhq.server.store import (
 from printerhq.terminal import safe
 
 MAX_LABEL = 128  # characters per label value: a model name, a supply description
-MAX_SCRAPE_DEVICES = 50_000  # per scrape; a larger fleet is scraped site by site
+MAX_SCRAPE_DEVICES = 20_000  # per scrape (about 40 MB of text): a larger fleet is scraped by site
 DEVICE_STATUS_CODES = {name: code for code, name in HR_DEVICE_STATUS_NAMES.items()}
 PRINTER_STATUS_CODES = {name: code for code, name in HR_PRINTER_STATUS_NAMES.items()}
 PAGE_UNITS = frozenset({"impressions", "pages", "sheets"})

@@ -1,9 +1,9 @@
 """The meter reads of a period from the database, device chunk by device chunk.
 
 For each chunk of :data:`CHUNK` devices (keyset pagination on the device id) three queries: the
-devices, the start edge (the last reading of each counter before ``from``: ``ROW_NUMBER`` over
-the counter's readings in the lookback window) and the readings inside the period aggregated with
-``LAG`` (the rule of :mod:`printerhq.server.meter_reads`, written in SQL). No query per device, and
+devices, the start edge (the last reading of each counter before ``from``: one index seek per
+device and counter) and the readings inside the period aggregated with window functions (``LAG``,
+``LEAD``: the rule of :mod:`printerhq.server.meter_reads`, written in SQL). No query per device, and
 memory bounded by one chunk: the API and the CSV stream chunk after chunk. Plus one query, before
 the first chunk, for the devices that share an address (replacements).
 """
@@ -26,37 +26,44 @@ from printerhq.server.store import (
 CHUNK = 2000  # devices per round of queries
 
 _NAMES = ", ".join(f"'{name}'" for name in mr.BILLING_COUNTERS)  # fixed identifiers, no input
-_ORDER = "PARTITION BY device_id, name ORDER BY scanned_at"
 
+# The start edge: for each device and counter, one index seek (``counter_readings_device`` is
+# ``(device_id, name, scanned_at)``) for the time of the last reading before ``from``, then the
+# readings at that time (two at one time: the newest reading wins, in Python). Its cost does not
+# grow with how often a device is read, as a window over the lookback's readings would.
+_NAME_ROWS = " UNION ALL ".join(f"SELECT '{name}' AS name" for name in mr.BILLING_COUNTERS)
 _EDGE_SQL = f"""
-SELECT device_id, name, scanned_at, value FROM (
-    SELECT device_id, name, scanned_at, value,
-           ROW_NUMBER() OVER ({_ORDER} DESC, reading_id DESC) AS newest
-    FROM counter_readings
-    WHERE device_id BETWEEN ? AND ? AND scanned_at >= ? AND scanned_at < ?
-      AND name IN ({_NAMES})
-) edge WHERE newest = 1"""
+SELECT c.device_id, c.name, c.scanned_at, c.value, c.reading_id FROM (
+    SELECT d.id AS device_id, n.name AS name, (
+        SELECT l.scanned_at FROM counter_readings l
+        WHERE l.device_id = d.id AND l.name = n.name AND l.scanned_at >= ? AND l.scanned_at < ?
+        ORDER BY l.scanned_at DESC LIMIT 1) AS last_at
+    FROM devices d CROSS JOIN ({_NAME_ROWS}) n
+    WHERE d.id BETWEEN ? AND ?
+) e JOIN counter_readings c
+  ON c.device_id = e.device_id AND c.name = e.name AND c.scanned_at = e.last_at"""
 
 # plausible_step in SQL: delta * 3600 <= allowance * 3600 + per_hour * seconds
 # (as a double: a counter near 2**53 times 3600 overflows PostgreSQL's BIGINT)
 _PLAUSIBLE = "CAST(value - prev AS DOUBLE PRECISION) * 3600 <= ? + ? * (scanned_at - prev_at)"
+# Inside the period: one window (one sort) per device and counter; the first row is the one
+# without a predecessor, the last the one without a successor.
 _INSIDE_SQL = f"""
 SELECT device_id, name, COUNT(*),
-       MIN(scanned_at), MAX(CASE WHEN oldest = 1 THEN value END),
-       MAX(scanned_at), MAX(CASE WHEN newest = 1 THEN value END),
+       MIN(scanned_at), MAX(CASE WHEN prev_at IS NULL THEN value END),
+       MAX(scanned_at), MAX(CASE WHEN next_at IS NULL THEN value END),
        SUM(CASE WHEN value >= prev AND {_PLAUSIBLE} THEN value - prev ELSE 0 END),
        SUM(CASE WHEN value < prev THEN 1 ELSE 0 END),
        SUM(CASE WHEN value >= prev AND NOT {_PLAUSIBLE} THEN 1 ELSE 0 END),
        SUM(CASE WHEN value >= prev AND NOT {_PLAUSIBLE} THEN value - prev ELSE 0 END)
 FROM (
     SELECT device_id, name, scanned_at, value,
-           LAG(value) OVER ({_ORDER}, reading_id) AS prev,
-           LAG(scanned_at) OVER ({_ORDER}, reading_id) AS prev_at,
-           ROW_NUMBER() OVER ({_ORDER}, reading_id) AS oldest,
-           ROW_NUMBER() OVER ({_ORDER} DESC, reading_id DESC) AS newest
+           LAG(value) OVER w AS prev, LAG(scanned_at) OVER w AS prev_at,
+           LEAD(scanned_at) OVER w AS next_at
     FROM counter_readings
     WHERE device_id BETWEEN ? AND ? AND scanned_at >= ? AND scanned_at < ?
       AND name IN ({_NAMES})
+    WINDOW w AS (PARTITION BY device_id, name ORDER BY scanned_at, reading_id)
 ) inside GROUP BY device_id, name"""
 
 _SHARED_ADDRESS_SQL = """
@@ -96,12 +103,15 @@ class MeterReads:
         low, high = int(devices[0]["id"]), int(devices[-1]["id"])
         # A reading from beyond the server's clock window never ends a period.
         end = min(period.end, newest_allowed())
-        edges = {
-            (int(d), n): mr.Reading(float(t), int(v))
-            for d, n, t, v in self._x(
-                conn, _EDGE_SQL, (low, high, period.start - mr.EDGE_LOOKBACK, period.start)
-            ).fetchall()
-        }
+        edges: dict[tuple[int, str], mr.Reading] = {}
+        newest: dict[tuple[int, str], int] = {}
+        for d, n, t, v, reading in self._x(
+            conn, _EDGE_SQL, (period.start - mr.EDGE_LOOKBACK, period.start, low, high)
+        ).fetchall():
+            key = (int(d), n)
+            if key not in newest or int(reading) > newest[key]:
+                newest[key] = int(reading)
+                edges[key] = mr.Reading(float(t), int(v))
         bound = (mr.JUMP_ALLOWANCE * 3600, mr.MAX_PAGES_PER_HOUR)
         insides: dict[tuple[int, str], mr.Inside] = {}
         for d, n, reads, t0, v0, t1, v1, pages, resets, jumps, jumped in self._x(

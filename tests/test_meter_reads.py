@@ -257,3 +257,19 @@ async def test_sql_agrees_with_the_reference_rule(store, monkeypatch):
         if b is not None:
             want[key] = b.as_dict()
     assert got == want
+
+
+async def test_a_period_not_ended_yet_ends_now_for_the_silence_flags(store):
+    """This month so far: a device read an hour ago is not silent at the end of the month."""
+    import time
+
+    agent = await add_agent(store, "a1", "s")
+    now = time.time()
+    await ingest(store, agent, [report("A", "10.0.0.1", now - 3600, total=5)])
+    today = datetime.datetime.fromtimestamp(now, datetime.UTC).date()
+    period = mr.parse_period(
+        (today - datetime.timedelta(days=3)).isoformat(),
+        (today + datetime.timedelta(days=20)).isoformat(),
+    )
+    [row] = await MeterReads(store).all(period)
+    assert row["counters"]["total"]["flags"] == ["first_read_inside"]

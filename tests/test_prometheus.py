@@ -15,6 +15,7 @@ from printerhq import model
 from printerhq.server import fleet_metrics
 from printerhq.server.run import run_server
 
+from .helpers_pg import postgres_cluster, postgres_url  # noqa: F401 - fixtures
 from .helpers_server import make_report, new_token
 
 HOSTILE_MODEL = 'M"507\\\n# TYPE evil gauge\x1b[2J' + "x" * 5000
@@ -128,3 +129,41 @@ async def test_scrape_is_bounded(server, monkeypatch):
     found = samples((await scrape(server)).text)
     assert len(found["printerhq_device_info"]) == 2
     assert found["printerhq_fleet_truncated"][0].value == 1
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request, tmp_path):
+    from printerhq.server.store import Store
+
+    url = None if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    s = await Store.open(tmp_path, url)
+    yield s
+    await s.aclose()
+
+
+async def test_fleet_families_and_sites_on_both_backends(store):
+    """The scrape's query and the sites page's grouped counts, on SQLite and PostgreSQL."""
+    import time
+
+    from printerhq.server.agents_page import gather_sites
+    from printerhq.server.metrics import Gathered, exposition
+
+    token = new_token()
+    await store.add_agent("north-1", token, site="north")
+    await store.add_agent("idle-1", new_token())  # no site set: its own name is its site
+    agent = await store.agent_for_token(token)
+    await store.ingest(agent, "b1", [printer(1), make_report(2)])
+    families = await fleet_metrics.gather(store)
+    found = samples(exposition(Gathered(families)).decode())
+    assert {s.labels["serial"] for s in found["printerhq_device_info"]} == {"PHQ00001", "PHQ00002"}
+    assert {s.labels["site"] for s in found["printerhq_pages_total"]} == {"north"}
+    idle = await fleet_metrics.gather(store, "idle-1")  # the families, without a device
+    assert idle and not any(f.samples for f in idle if f.name.startswith("printerhq_device"))
+    sites, partial = await gather_sites(store, time.time())
+    by_name = {s.name: s for s in sites}
+    assert (by_name["north"].devices, by_name["north"].agents, by_name["idle-1"].devices) == (
+        2,
+        1,
+        0,
+    )
+    assert by_name["north"].trouble == 2 and not partial  # a jam; and silent for weeks

@@ -10,6 +10,8 @@ the first chunk, for the devices that share an address (replacements).
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -137,12 +139,15 @@ class MeterReads:
     ) -> AsyncIterator[list[mr.DeviceReads]]:
         """The period's meter reads, one list per chunk of devices, in device id order."""
         swaps = await self.swaps()
+        # A period that has not ended yet (this month) ends now for the silence flags: a device
+        # read an hour ago is not "silent at the end" of a month that ends next week.
+        so_far = dataclasses.replace(period, end=min(period.end, time.time()))
         after = 0
         while True:
             devices, edges, insides = await self.store.run(self._chunk, after, site, period)
             if not devices:
                 return
-            yield list(mr.assemble(devices, edges, insides, swaps, period))
+            yield list(mr.assemble(devices, edges, insides, swaps, so_far))
             after = int(devices[-1]["id"])
 
     async def all(self, period: mr.Period, site: str | None = None) -> list[dict[str, Any]]:

@@ -9,12 +9,10 @@ file from either is the same. Every string from the server goes through
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from ..server import meter_reads as mr
-from ..terminal import safe, safe_json, spreadsheet_safe
+from ..terminal import safe, safe_json
 
 TABLE_COLUMNS = ("DEVICE", "SITE", "ADDRESS", "MODEL", "SERIAL", "COUNTER", "START", "END", "PAGES")
 
@@ -25,18 +23,8 @@ def _devices(answer: object) -> list[dict[str, Any]]:
 
 
 def render_csv(answer: object) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(mr.CSV_COLUMNS)
-    for device in _devices(answer):
-        for row in mr.csv_rows(device):
-            writer.writerow(
-                [
-                    "" if c is None else str(c) if isinstance(c, int) else spreadsheet_safe(c)
-                    for c in row
-                ]
-            )
-    return out.getvalue()
+    rows = (row for device in _devices(answer) for row in mr.csv_rows(device))
+    return mr.csv_text([list(mr.CSV_COLUMNS), *rows])
 
 
 def render_table(answer: object) -> str:

@@ -27,14 +27,16 @@ read inside.
 
 from __future__ import annotations
 
+import csv
 import datetime
+import io
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
 from printerhq import model
-from printerhq.terminal import safe
+from printerhq.terminal import safe, spreadsheet_safe
 
 # Page buckets a bill can use: every counter name but the jam and power-on counts.
 BILLING_COUNTERS: tuple[str, ...] = tuple(
@@ -330,3 +332,14 @@ def csv_rows(device: dict[str, Any]) -> Iterator[list[object]]:
             _iso(b.get("end_at")),
             " ".join(str(f) for f in flags),
         ]
+
+
+def csv_text(rows: Iterable[list[object]]) -> str:
+    """CSV lines of ``rows``: numbers as they are, every text cell made terminal-safe and
+    formula-safe (a serial of ``=HYPERLINK(...)`` is written ``'=HYPERLINK(...)``)."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows(
+        ["" if c is None else str(c) if isinstance(c, int) else spreadsheet_safe(c) for c in row]
+        for row in rows
+    )
+    return out.getvalue()

@@ -7,9 +7,7 @@ never sit in memory at once. Parameters are checked first and refused with a cle
 
 from __future__ import annotations
 
-import csv
 import datetime
-import io
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -24,7 +22,6 @@ from printerhq.server.dashboard import HEADERS, e, nav, page, redirect
 from printerhq.server.meter_reads_query import MeterReads
 from printerhq.server.pages import viewer_session
 from printerhq.server.store import Store, StoreError, check_site_name
-from printerhq.terminal import spreadsheet_safe
 
 
 def _query(request: Request) -> tuple[mr.Period, str | None]:
@@ -60,22 +57,14 @@ async def json_stream(
     yield b"]}"
 
 
-def _csv_line(cells: list[object]) -> str:
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\r\n").writerow(
-        ["" if c is None else str(c) if isinstance(c, int) else spreadsheet_safe(c) for c in cells]
-    )
-    return out.getvalue()
-
-
 async def csv_stream(
     reads: MeterReads, period: mr.Period, site: str | None
 ) -> AsyncIterator[bytes]:
-    yield _csv_line(list(mr.CSV_COLUMNS)).encode()
+    yield mr.csv_text([list(mr.CSV_COLUMNS)]).encode()
     async for chunk in reads.stream(period, site):
-        lines = [_csv_line(row) for d in chunk for row in mr.csv_rows(d.as_dict())]
-        if lines:
-            yield "".join(lines).encode()
+        text = mr.csv_text(row for d in chunk for row in mr.csv_rows(d.as_dict()))
+        if text:
+            yield text.encode()
 
 
 def api_handler(store: Store) -> Callable[[Request], Awaitable[Response]]:

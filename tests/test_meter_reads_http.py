@@ -143,6 +143,13 @@ async def test_agents_and_sites_pages(server):
     async with client(server, token=server.viewer_token) as c:
         api = (await c.get("/api/v1/agents")).json()
     assert {a["name"]: a["site"] for a in api} == {"north-1": "north", "south-1": "south"}
+    from printerhq.server.agents_command import render_agents
+
+    table = render_agents(api, now=day(10)).splitlines()  # `printerhq server agents`
+    assert table[0].split()[:2] == ["AGENT", "SITE"] and table[1].split()[:2] == [
+        "north-1",
+        "north",
+    ]
     async with client(server, cookie=server.viewer_token) as c:
         page = (await c.get("/agents")).text
         sites = (await c.get("/sites")).text

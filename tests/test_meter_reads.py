@@ -273,3 +273,23 @@ async def test_a_period_not_ended_yet_ends_now_for_the_silence_flags(store):
     )
     [row] = await MeterReads(store).all(period)
     assert row["counters"]["total"]["flags"] == ["first_read_inside"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.none(), st.text(max_size=30)), st.one_of(st.none(), st.text(max_size=30)))
+def test_any_text_is_a_period_or_a_clear_refusal(start, end):
+    """The query string is hostile: whatever it holds is a period or a PeriodError (a 400),
+    never another exception (a 500)."""
+    try:
+        period = mr.parse_period(start, end)
+    except mr.PeriodError as exc:
+        assert str(exc) and str(exc).isprintable()
+    else:
+        assert period.start < period.end <= period.start + mr.MAX_PERIOD_DAYS * DAY
+
+
+@given(st.dates(datetime.date(2000, 1, 1), datetime.date(2099, 1, 1)), st.integers(1, 400))
+def test_every_valid_period_parses(first, days):
+    last = first + datetime.timedelta(days=days)
+    period = mr.parse_period(first.isoformat(), last.isoformat())
+    assert period.end - period.start == days * DAY

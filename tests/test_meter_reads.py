@@ -88,6 +88,13 @@ def test_replacement_at_one_address():
     assert swaps == {1: mr.Swap("replaced", 2), 2: mr.Swap("replacement", 1)}
     # Two devices answering at one address at the same time (a NAT, two agents): no swap.
     assert mr.replacements([(1, "a", day(0), day(5)), (2, "a", day(1), day(6))]) == {}
+    # A swap long before the period is not news on its bill; one inside it is.
+    old_swap = [(1, "a", day(-400), day(-300)), (2, "a", day(-299), day(9))]
+    assert mr.replacements(old_swap, PERIOD) == {}
+    assert mr.replacements([(1, "a", day(-9), day(2)), (2, "a", day(3), day(9))], PERIOD) == {
+        1: mr.Swap("replaced", 2),
+        2: mr.Swap("replacement", 1),
+    }
 
 
 @pytest.mark.parametrize(

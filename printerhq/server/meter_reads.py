@@ -223,10 +223,14 @@ class Swap:
     other: int  # the other device's id
 
 
-def replacements(rows: Iterable[tuple[int, str, float, float]]) -> dict[int, Swap]:
+def replacements(
+    rows: Iterable[tuple[int, str, float, float]], period: Period | None = None
+) -> dict[int, Swap]:
     """``(device id, address, first_seen, last_seen)`` of devices that share an address -> who
     replaced whom: at one address, a device first seen after the previous one was last seen
-    took its place. Devices seen at the same time (two agents, a NAT) are no replacement."""
+    took its place. Devices seen at the same time (two agents, a NAT) are no replacement. With
+    ``period``, only the swaps inside it (a printer replaced two years ago is not news on this
+    month's bill)."""
     by_address: dict[str, list[tuple[float, float, int]]] = {}
     for device_id, address, first, last in rows:
         by_address.setdefault(address, []).append((first, last, device_id))
@@ -234,7 +238,8 @@ def replacements(rows: Iterable[tuple[int, str, float, float]]) -> dict[int, Swa
     for devices in by_address.values():
         devices.sort()
         for (_, last, old), (first, _, new) in itertools.pairwise(devices):
-            if last <= first:
+            inside = period is None or period.start <= first < period.end
+            if last <= first and inside:
                 out.setdefault(old, Swap("replaced", new))
                 out[new] = Swap("replacement", old)
     return out

@@ -128,15 +128,15 @@ class MeterReads:
             )
         return devices, edges, insides
 
-    async def swaps(self) -> dict[int, mr.Swap]:
+    async def swaps(self, period: mr.Period | None = None) -> dict[int, mr.Swap]:
         rows = await self.store.run(lambda c: self._x(c, _SHARED_ADDRESS_SQL).fetchall())
-        return mr.replacements((int(i), a, float(f), float(s)) for i, a, f, s in rows)
+        return mr.replacements(((int(i), a, float(f), float(s)) for i, a, f, s in rows), period)
 
     async def stream(
         self, period: mr.Period, site: str | None = None
     ) -> AsyncIterator[list[mr.DeviceReads]]:
         """The period's meter reads, one list per chunk of devices, in device id order."""
-        swaps = await self.swaps()
+        swaps = await self.swaps(period)
         # A period that has not ended yet (this month) ends now for the silence flags: a device
         # read an hour ago is not "silent at the end" of a month that ends next week.
         so_far = dataclasses.replace(period, end=min(period.end, time.time()))

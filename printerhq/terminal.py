@@ -30,7 +30,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["safe", "safe_json", "SafeFormatter"]
+__all__ = ["safe", "safe_json", "spreadsheet_safe", "SafeFormatter"]
 
 
 def _escape(ch: str) -> str:
@@ -57,6 +57,18 @@ def safe(text: object, *, newlines: bool = False) -> str:
     if string.isprintable():  # the common case: nothing to do
         return string
     return "".join(ch if _keep(ch, newlines) else _escape(ch) for ch in string)
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection, OWASP):
+# ``=HYPERLINK(...)`` from a device's location field would. Tab and CR start one too in some.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: object) -> str:
+    """``text`` made :func:`safe` and, when it starts like a formula, prefixed with ``'`` (a
+    spreadsheet then shows it as text): for every CSV cell that may hold a device's string."""
+    cell = safe(text)
+    return "'" + cell if cell.startswith(FORMULA_START) else cell
 
 
 def _json_escape(ch: str) -> str:

@@ -117,7 +117,7 @@ class Site:
     def ws_connections(self) -> int:
         for line in self.get("/metrics").splitlines():
             if line.startswith("printerhq_websocket_connections_total "):
-                return int(line.split()[1])
+                return int(float(line.split()[1]))  # prometheus-client writes 3.0
         raise AssertionError("no connection counter in /metrics")
 
     def addresses_on_server(self) -> set[str]:

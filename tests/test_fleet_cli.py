@@ -164,3 +164,70 @@ def test_dead_server_and_plain_http(capsys):
     assert code == 1 and "cannot reach" in err
     code, _, err = run_fleet(capsys, "--server", f"http://127.0.0.1:{port}", "--token", "t")
     assert code == 1 and "https://" in err
+
+
+def _period() -> tuple[str, str]:
+    """Days around the fixture's readings (make_report: RECENT + i seconds)."""
+    import datetime
+
+    from .helpers_server import RECENT
+
+    day = datetime.datetime.fromtimestamp(RECENT, datetime.UTC).date()
+    return (day - datetime.timedelta(days=1)).isoformat(), (
+        day + datetime.timedelta(days=1)
+    ).isoformat()
+
+
+def test_meter_reads_in_every_format_equal_the_api(server, capsys):
+    import csv
+    import io
+
+    start, end = _period()
+    period = ["--meter-reads", "--from", start, "--to", end]
+    code, out, err = run_fleet(capsys, *base(server, server.viewer_token), *period, "--json")
+    assert code == 0, err
+    api = httpx.get(
+        server.url + "/api/v1/meter-reads",
+        params={"from": start, "to": end},
+        headers={"authorization": f"Bearer {server.viewer_token}"},
+        verify=ssl.create_default_context(cafile=str(server.certfile)),
+    ).json()
+    assert json.loads(out) == api and len(api["devices"]) == 3
+    code, out, _ = run_fleet(capsys, *base(server, server.viewer_token), *period, "--format=csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and len(rows) == 6  # three devices, total and mono
+    for row in rows:
+        [device] = [d for d in api["devices"] if str(d["device_id"]) == row["device_id"]]
+        bucket = device["counters"][row["counter"]]
+        assert (int(row["start"]), int(row["end"]), int(row["pages"])) == (
+            bucket["start"],
+            bucket["end"],
+            bucket["pages"],
+        )
+    code, out, _ = run_fleet(capsys, *base(server, server.viewer_token), *period)
+    assert code == 0 and out.splitlines()[0].split()[:3] == ["DEVICE", "SITE", "ADDRESS"]
+    assert len(out.splitlines()) == 7
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        (["--meter-reads", "--from", "2026-01-01"], "to is required"),
+        (["--meter-reads", "--from", "2026-02-01", "--to", "2026-01-01"], "after from"),
+        (["--from", "2026-01-01", "--to", "2026-02-01"], "go with --meter-reads"),
+        (["--meter-reads", "--from", "2026-01-01", "--to", "2026-02-01", "--history"], "every"),
+    ],
+)
+def test_meter_reads_arguments_are_checked(server, capsys, extra, words):
+    code, _, err = run_fleet(capsys, *base(server, server.viewer_token), *extra)
+    assert code == 2 and words in err
+
+
+def test_meter_reads_site_refused_by_the_server_is_explained(server, capsys):
+    start, end = _period()
+    code, _, err = run_fleet(
+        capsys,
+        *base(server, server.viewer_token),
+        *["--meter-reads", "--from", start, "--to", end, "--site", " x"],
+    )
+    assert code == 1 and "refused the request" in err and "site name" in err

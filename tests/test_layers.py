@@ -104,6 +104,12 @@ LAYERS: dict[str, str] = {
     "printerhq.server.summary": SERVER,  # a device's summary: urgency, status words, runs out
     "printerhq.server.summary_refresh": SERVER,  # the background task that keeps them fresh
     "printerhq.server.device_query": SERVER,  # the fleet list's parameters, parsed and bounded
+    "printerhq.server.meter_reads": SERVER,  # sans-IO: the billing rule over counter readings
+    "printerhq.server.meter_reads_query": SERVER,  # its SQL, chunk by chunk of devices
+    "printerhq.server.meter_reads_page": SERVER,  # /api/v1/meter-reads, /meter-reads(.csv)
+    "printerhq.server.agents_page": SERVER,  # /agents and /sites
+    "printerhq.server.pages": SERVER,  # the viewer session the extra pages share
+    "printerhq.server.fleet_metrics": SERVER,  # /metrics: the fleet, gathered at scrape time
     "printerhq.agent": AGENT,
     "printerhq.commands": COMMANDS,
     "printerhq.cmdline": CMDLINE,  # .exits (exit codes), .options (argument types)

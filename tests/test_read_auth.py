@@ -26,6 +26,7 @@ READ_PATHS = [
     "/api/v1/devices/{id}/counters",
     "/api/v1/devices/{id}/supplies",
     "/api/v1/agents",
+    "/api/v1/meter-reads?from=2026-01-01&to=2026-02-01",
     "/metrics",
 ]
 
@@ -62,7 +63,7 @@ async def test_read_endpoint_needs_a_viewer_token(server, path):
     ok = await get(server, path, server.viewer_token)
     assert ok.status_code == 200
     if path == "/metrics":
-        assert 'printerhq_rows{table="readings"} 3' in ok.text
+        assert 'printerhq_rows{table="readings"} 3.0' in ok.text
         assert 'printerhq_rejected_total{reason="read_wrong_role"}' in ok.text
     else:
         assert ok.json()  # a non-empty answer: the data really is behind the check

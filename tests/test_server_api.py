@@ -131,9 +131,10 @@ async def test_rest_api_devices_history_agents(server):
         [agent] = (await c.get("/api/v1/agents")).json()
         assert agent["name"] == "site-a" and agent["health"] == "ok" and agent["reports"] == 26
         metrics = (await c.get("/metrics")).text
-    assert "printerhq_reports_ingested_total 26" in metrics
-    assert 'printerhq_rows{table="readings"} 26' in metrics
-    assert 'printerhq_batches_total{transport="websocket",outcome="stored"}' in metrics
+    assert "printerhq_reports_ingested_total 26.0" in metrics
+    assert 'printerhq_rows{table="readings"} 26.0' in metrics
+    # prometheus-client writes label names in sorted order
+    assert 'printerhq_batches_total{outcome="stored",transport="websocket"}' in metrics
 
 
 async def test_plain_http_server_needs_explicit_flag(tmp_path):

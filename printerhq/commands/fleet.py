@@ -80,6 +80,12 @@ class FleetClient:
             )
         if response.status_code == 404:
             raise NotFound(f"{path}: not found on {self.url}")
+        if response.status_code == 400:  # the server says what was wrong with the request
+            try:
+                reason = str(response.json().get("error"))[:300]
+            except (ValueError, AttributeError):
+                reason = "bad request"
+            raise FleetError(f"{self.url}{path} refused the request: {reason}")
         if response.status_code != 200:
             raise FleetError(f"{self.url}{path} answered {response.status_code}")
         try:
@@ -125,6 +131,12 @@ class FleetClient:
         return await self._get(
             f"/api/v1/devices/{int(device_id)}/supplies", {"scans": scans, "limit": limit}
         )  # type: ignore[return-value]
+
+    async def meter_reads(self, start: str, end: str, site: str | None = None) -> object:
+        """``GET /api/v1/meter-reads``: every device's counters at the start and end of the
+        period ``[start, end)`` (dates, UTC), one request whatever the fleet's size."""
+        params = {"from": start, "to": end, **({"site": site} if site else {})}
+        return await self._get("/api/v1/meter-reads", params)
 
     async def reports(self, device_ids: list[int] | None = None) -> list[DeviceReport]:
         """The latest report of each device (all, or ``device_ids``), as ``DeviceReport``."""
@@ -332,6 +344,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         json_is="the devices with their latest report",
         ndjson_is="the latest report of each device, one per line",
     )
+    billing = parser.add_argument_group("meter reads (billing)")
+    billing.add_argument(
+        "--meter-reads",
+        action="store_true",
+        help="print each device's page counters at the start and end of a period instead",
+    )
+    billing.add_argument("--from", dest="period_from", metavar="YYYY-MM-DD", help="first day")
+    billing.add_argument(
+        "--to", dest="period_to", metavar="YYYY-MM-DD", help="the day after the last (excluded)"
+    )
+    billing.add_argument("--site", metavar="SITE", help="only the devices of this site")
     parser.add_argument(
         "--timeout",
         type=options.number(0, MAX_TIMEOUT, low_open=True),
@@ -360,6 +383,7 @@ def run(args: argparse.Namespace) -> int:
             ca_bundle=args.ca_bundle, pin_sha256=args.pin_sha256, insecure=args.insecure
         )
         fmt = chosen_format(args)
+        _check_meter_reads(args)
     except ValueError as exc:
         print(f"printerhq fleet: {safe(exc)}", file=sys.stderr)
         return USAGE
@@ -375,10 +399,35 @@ def run(args: argparse.Namespace) -> int:
     return OK
 
 
+def _check_meter_reads(args: argparse.Namespace) -> None:
+    """``--from``/``--to``/``--site`` only with ``--meter-reads``, and a valid period there
+    (ValueError: a usage error)."""
+    from ..server.meter_reads import parse_period
+
+    given = [n for n in ("period_from", "period_to", "site") if getattr(args, n, None)]
+    if not getattr(args, "meter_reads", False):
+        if given:
+            raise ValueError("--from, --to and --site go with --meter-reads")
+        return
+    if args.device or args.history:
+        raise ValueError("--meter-reads covers every device: no --device or --history")
+    parse_period(args.period_from, args.period_to)  # PeriodError is a ValueError
+
+
+async def _meter_reads(args: argparse.Namespace, token: str, tls: TlsOptions, fmt: str) -> str:
+    from .meter_reads_output import render
+
+    async with open_fleet_client(args.server, token, tls, timeout=args.timeout) as client:
+        answer = await client.meter_reads(args.period_from, args.period_to, args.site)
+    return render(answer, fmt)
+
+
 async def _fleet(args: argparse.Namespace, token: str, tls: TlsOptions, fmt: str) -> str:
     from ..render import render_reports
     from .scanning import address_order
 
+    if getattr(args, "meter_reads", False):
+        return await _meter_reads(args, token, tls, fmt)
     async with open_fleet_client(args.server, token, tls, timeout=args.timeout) as client:
         if args.device:
             rows = [{"id": i} for i in args.device]

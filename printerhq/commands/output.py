@@ -22,7 +22,7 @@ from typing import TextIO
 from ..cmdline.exits import FAILURE, OK, REPORTS_WAITING
 from ..model import Counter, DeviceReport, to_builtins
 from ..render import lowest_supply
-from ..terminal import SafeFormatter, safe, safe_json
+from ..terminal import SafeFormatter, safe_json, spreadsheet_safe
 from ..words import whole_percent
 
 FORMATS = ("table", "json", "ndjson", "csv")
@@ -48,10 +48,6 @@ CSV_COLUMNS = (
     "errors",
     "scanned_at",
 )
-
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection, OWASP):
-# ``=HYPERLINK(...)`` from a device's location field would. Tab and CR start one too in some.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def add_format_argument(
@@ -102,8 +98,7 @@ def csv_cell(value: object) -> str:
         return "yes" if value else "no"
     if isinstance(value, int):
         return str(value)
-    text = safe(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return spreadsheet_safe(value)  # the formula guard lives beside ``safe``
 
 
 def _counter(counters: Iterable[Counter], name: str) -> int | None:

@@ -13,7 +13,13 @@ from dataclasses import dataclass
 import msgspec
 
 from printerhq import control
-from printerhq.server.store import Store, StoreError, account_fields, health_verdict
+from printerhq.server.store import (
+    SITE_OF_AGENT,
+    Store,
+    StoreError,
+    account_fields,
+    health_verdict,
+)
 
 
 @dataclass(frozen=True)
@@ -155,13 +161,13 @@ class AgentControl:
         def work(conn):
             return self._x(
                 conn,
-                """
+                f"""
                 SELECT a.name, a.created_at, a.revoked_at, a.last_seen, a.last_address,
                        a.batches_total, a.reports_total, s.software_version, s.state,
                        s.remote_config, s.heartbeat_at, s.cycle, s.last_cycle,
                        s.config_applied, s.config_result_version, s.config_outcome, s.config_reason,
                        (SELECT MAX(c.version) FROM agent_configs c WHERE c.agent_id = a.id),
-                       a.reports_refused, a.last_refusal, a.last_refusal_at
+                       a.reports_refused, a.last_refusal, a.last_refusal_at, {SITE_OF_AGENT}
                 FROM agents a LEFT JOIN agent_status s ON s.agent_id = a.id
                 WHERE a.role = 'agent' ORDER BY a.name""",
             ).fetchall()
@@ -189,11 +195,13 @@ class AgentControl:
             refused,
             last_refusal,
             last_refusal_at,
+            site,
         ) in await self.store.run(work):
             latest = max((t for t in (seen, beat) if t is not None), default=None)
             out.append(
                 dict(
                     name=name,
+                    site=site,
                     health=health_verdict(revoked, latest, now),
                     **account_fields(created, revoked, seen, address, batches, reports),
                     heartbeat_at=beat,

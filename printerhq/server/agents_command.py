@@ -36,7 +36,7 @@ def _config_cell(config: dict) -> str:
 
 def render_agents(rows: list[dict], now: float) -> str:
     header = (
-        f"{'AGENT':20} {'HEALTH':10} {'STATE':9} {'VERSION':10} {'HEARTBEAT':10} "
+        f"{'AGENT':20} {'SITE':16} {'HEALTH':10} {'STATE':9} {'VERSION':10} {'HEARTBEAT':10} "
         f"{'LAST CYCLE':36} CONFIG"
     )
     lines = [header]
@@ -51,7 +51,8 @@ def render_agents(rows: list[dict], now: float) -> str:
             )
         lines.append(  # the agent reports its state and version: shown safely, on one line
             safe(
-                f"{row['name']:20} {row['health']:10} {row['state'] or '-':9} "
+                f"{row['name']:20} {row.get('site') or '-':16} {row['health']:10} "
+                f"{row['state'] or '-':9} "
                 f"{row['version'] or '-':10} {_ago(row['heartbeat_at'], now):10} {last:36} "
                 f"{_config_cell(row['config'])}"
             )

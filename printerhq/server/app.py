@@ -32,15 +32,19 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from printerhq import control, wire
 from printerhq.server import (
     admission,
+    agents_page,
     alerts_page,
     dashboard,
     device_query,
+    fleet_metrics,
     fleet_queries,
+    meter_reads_page,
     releases,
 )
 from printerhq.server.agent_control import AgentControl
 from printerhq.server.control_session import ConfigSignal, ControlSession
-from printerhq.server.metrics import Metrics
+from printerhq.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from printerhq.server.metrics import Gathered, Metrics, exposition
 from printerhq.server.readings import decode_readings
 from printerhq.server.store import (
     Agent,
@@ -48,6 +52,7 @@ from printerhq.server.store import (
     IngestResult,
     Store,
     StoreError,
+    check_site_name,
     device_key,
 )
 from printerhq.server.summary_refresh import SummaryRefresher
@@ -595,8 +600,20 @@ def create_app(
         return _json({"status": "ok", "schema": version})
 
     async def prometheus(request: Request) -> Response:
-        totals = await store.totals()
-        return Response(metrics.render(totals), media_type="text/plain; version=0.0.4")
+        """This instance's counters and the fleet's printer metrics (``?site=S``: one site's
+        devices; ``?fleet=0``: the counters only). docs/prometheus.md."""
+        site = request.query_params.get("site") or None
+        if site is not None:
+            try:
+                check_site_name(site)
+            except StoreError as exc:
+                return _error(400, str(exc))
+        families = list(metrics.families(await store.totals()))
+        if request.query_params.get("fleet") != "0":
+            families += await fleet_metrics.gather(store, site)
+        # Writing tens of thousands of samples takes a while: off the event loop.
+        body = await trio.to_thread.run_sync(exposition, Gathered(families))
+        return Response(body, media_type=METRICS_CONTENT_TYPE)
 
     routes: list[BaseRoute] = [
         Route("/api/v1/ingest", ingest_http, methods=["POST"]),
@@ -609,8 +626,11 @@ def create_app(
         Route("/api/v1/agents/{name}/config", agent_config, methods=["GET", "PUT"]),
         Route("/healthz", healthz),
         Route("/metrics", reader(prometheus)),
+        Route("/api/v1/meter-reads", reader(meter_reads_page.api_handler(store))),
         *dashboard.routes(store, open_read=open_read),
         *alerts_page.routes(store, reader, open_read=open_read),
+        *meter_reads_page.routes(store, open_read=open_read),
+        *agents_page.routes(store, open_read=open_read),
         *releases.routes(store, authenticate, reader),
     ]
     if websocket:

@@ -233,8 +233,18 @@ def alerts_html(report: DeviceReport | None, limit: int | None = None) -> str:
     return f'<ul class="alerts">{"".join(items)}</ul>'
 
 
+# The navigation of every page, in one place: (path, label).
+NAV_LINKS = (
+    ("/", "Fleet"),
+    ("/alerts", "Alerts"),
+    ("/sites", "Sites"),
+    ("/agents", "Agents"),
+    ("/meter-reads", "Meter reads"),
+)
+
+
 def _nav(logged_in: bool) -> str:
-    links = '<a href="/">Fleet</a> <a href="/alerts">Alerts</a>'
+    links = " ".join(f'<a href="{e(path)}">{e(label)}</a>' for path, label in NAV_LINKS)
     if logged_in:
         links += (
             ' <form class="inline" method="post" action="/logout">'
@@ -589,3 +599,11 @@ def routes(store: Store, *, open_read: bool = False) -> list[Route]:
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
     ]
+
+
+# The layout the other dashboard pages share (agents_page.py, meter_reads_page.py): one header,
+# one navigation (NAV_LINKS), one stylesheet and one set of security headers.
+page = _page
+nav = _nav
+redirect = _redirect
+when = _when

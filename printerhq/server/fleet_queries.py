@@ -429,6 +429,25 @@ async def sites(store: Store, limit: int = 1000) -> list[str]:
     return await store.run(work)
 
 
+async def trouble_by_site(store: Store, now: float) -> dict[str, int]:
+    """Per site, its devices that are not "ok" now (an error, a supply running out soon, or not
+    seen recently: the urgency classes of the fleet page), in one grouped query."""
+    soon = now + summ.SOON_DAYS * 86400
+    stale_before = now - summ.UNSEEN_HOURS * 3600
+
+    def work(conn: Any) -> dict[str, int]:
+        rows = store.execute(
+            conn,
+            f"""SELECT {SITE_OF_AGENT}, COUNT(*) {DEVICE_FROM}
+                LEFT JOIN device_summary s ON s.device_id = d.id
+                WHERE {_CLASS} < 3 GROUP BY {SITE_OF_AGENT}""",
+            (soon, stale_before),
+        ).fetchall()
+        return {str(site): int(n) for site, n in rows if site is not None}
+
+    return await store.run(work)
+
+
 async def daily_levels(
     store: Store, wanted: Mapping[int, int], since: float, days: int
 ) -> dict[int, list[float | None]]:

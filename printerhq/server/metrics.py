@@ -1,8 +1,41 @@
-"""Prometheus text exposition (format 0.0.4) without a client library: a few counters."""
+"""``/metrics``: the Prometheus exposition, written by the ``prometheus-client`` library.
+
+Two sources, gathered at scrape time: this instance's own counters (:class:`Metrics`, below) and
+the fleet's printer metrics from the store (``fleet_metrics.py``). Each scrape builds a private
+registry around families already gathered (no global registry: several apps live in one test
+process), and the library writes the text format (escaping of label values included).
+"""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Iterator
+
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+# generate_latest writes the classic text format (legacy names, escaped with underscores).
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+
+
+class Gathered(Collector):
+    """A collector over metric families gathered before the scrape is written (the store is
+    asynchronous; prometheus-client's ``collect`` is not)."""
+
+    def __init__(self, families: Iterable[Metric]):
+        self.families = list(families)
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.families
+
+
+def exposition(*collectors: Collector) -> bytes:
+    """The text format of ``collectors``, through a registry of this scrape only."""
+    registry = CollectorRegistry(auto_describe=False)
+    for collector in collectors:
+        registry.register(collector)
+    return generate_latest(registry)
 
 
 class Metrics:
@@ -18,45 +51,56 @@ class Metrics:
         self.refused_reports: Counter[str] = Counter()  # reports not stored, by reason label
         self.newer_minor = 0  # batches from agents of a newer minor (unknown fields dropped)
 
-    def render(self, totals: dict[str, int]) -> str:
-        lines = [
-            "# HELP printerhq_batches_total Batches received, by transport and outcome.",
-            "# TYPE printerhq_batches_total counter",
-        ]
+    def families(self, totals: dict[str, int]) -> Iterator[Metric]:
+        """This instance's counters and the database's row counts, as metric families."""
+        batches = CounterMetricFamily(
+            "printerhq_batches",
+            "Batches received, by transport and outcome.",
+            labels=["transport", "outcome"],
+        )
         for (transport, outcome), n in sorted(self.batches.items()):
-            lines.append(
-                f'printerhq_batches_total{{transport="{transport}",outcome="{outcome}"}} {n}'
-            )
-        lines += [
-            "# HELP printerhq_reports_ingested_total Device reports stored by this instance.",
-            "# TYPE printerhq_reports_ingested_total counter",
-            f"printerhq_reports_ingested_total {self.reports}",
-            "# HELP printerhq_rejected_total Uploads refused, by reason.",
-            "# TYPE printerhq_rejected_total counter",
-        ]
+            batches.add_metric([transport, outcome], n)
+        yield batches
+        yield CounterMetricFamily(
+            "printerhq_reports_ingested",
+            "Device reports stored by this instance.",
+            value=self.reports,
+        )
+        rejected = CounterMetricFamily(
+            "printerhq_rejected", "Uploads refused, by reason.", labels=["reason"]
+        )
         for reason, n in sorted(self.rejected.items()):
-            lines.append(f'printerhq_rejected_total{{reason="{reason}"}} {n}')
-        lines += [
-            "# HELP printerhq_reports_refused_total Reports of accepted batches that were not "
-            "stored (outside the schema's bounds or the server's clock window), by reason.",
-            "# TYPE printerhq_reports_refused_total counter",
-        ]
+            rejected.add_metric([reason], n)
+        yield rejected
+        refused = CounterMetricFamily(
+            "printerhq_reports_refused",
+            "Reports of accepted batches that were not stored (outside the schema's bounds or "
+            "the server's clock window), by reason.",
+            labels=["reason"],
+        )
         for reason, n in sorted(self.refused_reports.items()):
-            lines.append(f'printerhq_reports_refused_total{{reason="{reason}"}} {n}')
-        lines += [
-            "# HELP printerhq_batches_newer_minor_total Batches from agents of a newer minor "
-            "wire version (fields unknown here ignored).",
-            "# TYPE printerhq_batches_newer_minor_total counter",
-            f"printerhq_batches_newer_minor_total {self.newer_minor}",
-            "# HELP printerhq_websocket_connections_total WebSocket streams accepted.",
-            "# TYPE printerhq_websocket_connections_total counter",
-            f"printerhq_websocket_connections_total {self.ws_connections}",
-            "# HELP printerhq_websocket_open WebSocket streams open now.",
-            "# TYPE printerhq_websocket_open gauge",
-            f"printerhq_websocket_open {self.ws_open}",
-            "# HELP printerhq_rows Rows in the database, by table.",
-            "# TYPE printerhq_rows gauge",
-        ]
+            refused.add_metric([reason], n)
+        yield refused
+        yield CounterMetricFamily(
+            "printerhq_batches_newer_minor",
+            "Batches from agents of a newer minor wire version (fields unknown here ignored).",
+            value=self.newer_minor,
+        )
+        yield CounterMetricFamily(
+            "printerhq_websocket_connections",
+            "WebSocket streams accepted.",
+            value=self.ws_connections,
+        )
+        yield GaugeMetricFamily(
+            "printerhq_websocket_open", "WebSocket streams open now.", value=self.ws_open
+        )
+        rows = GaugeMetricFamily(
+            "printerhq_rows", "Rows in the database, by table.", labels=["table"]
+        )
         for table, n in sorted(totals.items()):
-            lines.append(f'printerhq_rows{{table="{table}"}} {n}')
-        return "\n".join(lines) + "\n"
+            rows.add_metric([table], n)
+        yield rows
+
+    def render(self, totals: dict[str, int]) -> str:
+        """The server's own metrics alone, as text (what ``/metrics?fleet=0`` serves)."""
+        return exposition(Gathered(self.families(totals))).decode()

@@ -155,8 +155,8 @@ def _device_row(row: Sequence[object]) -> dict[str, object]:
     return dict(zip(_DEVICE_COLUMNS, row, strict=True))
 
 
-# For the fleet's queries beside the store (printerhq.server.fleet_queries): the same device
-# row, the same bounds, one definition.
+# For the queries beside the store (fleet_queries.py, meter_reads_query.py, agents_page.py):
+# the same device row, the same bounds and clock window, one definition.
 DEVICE_COLUMNS, DEVICE_FIELDS, DEVICE_FROM = _DEVICE_COLUMNS, _DEVICE_FIELDS, _DEVICE_FROM
 device_row, is_device_id, newest_allowed = _device_row, _is_device_id, _newest_allowed
 

@@ -5,7 +5,7 @@ returns a :class:`Summary`: whether something stops the printer now (a jam, a do
 offline, out of toner), its status in plain words (:mod:`printerhq.words`, the words
 ``printerhq scan`` uses), the lowest supply, the earliest forecast empty time
 (:mod:`printerhq.server.forecast`) and the page total. The store keeps one row of it per device
-(``device_summary``, migration 9), refreshed after ingest off the ingest path.
+(``device_summary``, migration 10), refreshed after ingest off the ingest path.
 
 Urgency ("trouble first") is a class and a rank inside it:
 

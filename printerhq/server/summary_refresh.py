@@ -7,7 +7,7 @@ add, nothing else: ingest stays as fast as it was). The task wakes, takes up to
 refreshed once. It rests between rounds (:data:`REST_FACTOR`), so in a burst of uploads it
 takes a bounded share of the database and ingest keeps its pace. Every :data:`SWEEP_SECONDS`
 (and at start) it also refreshes devices whose summary is missing or older than their last
-reading: devices another instance ingested, a database from before migration 9, keys dropped
+reading: devices another instance ingested, a database from before migration 10, keys dropped
 because more than :data:`MAX_PENDING` waited.
 """
 

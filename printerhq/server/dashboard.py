@@ -91,7 +91,8 @@ svg.spark{vertical-align:middle;color:#4a6fa5;margin-left:6px}
 details{margin-bottom:20px}summary{cursor:pointer;font-weight:600;margin-bottom:8px}
 .scroll{overflow-x:auto;margin-bottom:20px}.scroll table{margin-bottom:0}
 @media (max-width:700px){
-header{padding:8px 12px;gap:8px}header h1{font-size:16px}main{padding:10px 8px}
+header{padding:8px 12px;gap:8px;flex-wrap:wrap}header h1{font-size:16px;flex-basis:100%}
+main{padding:10px 8px}
 table#fleet{display:block;overflow-x:auto;white-space:nowrap}
 th,td{padding:4px 5px}meter{width:56px}td.level{white-space:normal}
 #fleet td:first-child,#fleet th:first-child{position:sticky;left:0;background:#fff;z-index:1}

@@ -56,7 +56,7 @@ import os
 import socket as stdlib_socket
 from array import array
 from collections import deque
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Container, Hashable, Sequence
 from typing import Any, NamedTuple, cast
 
 import trio
@@ -76,6 +76,8 @@ from .snmp.message import (
     Varbind,
 )
 from .snmp.transport import UdpTransport
+
+AF_INET, AF_INET6 = stdlib_socket.AF_INET, stdlib_socket.AF_INET6
 
 
 class Responder(NamedTuple):
@@ -159,6 +161,8 @@ class DiscoverySweep:
         capacity: int = 1024,
         ids: Callable[[], int] | None = None,
         in_use: Callable[[int], bool] | None = None,
+        count_blank: bool = False,
+        noted: Container[Hashable] = (),
     ) -> None:
         if not templates or len(templates) != len(decoders):
             raise ValueError("one decoder per template, at least one")
@@ -173,6 +177,15 @@ class DiscoverySweep:
         self.longest = sum(self._waits) * len(templates)
         self._ids = ids or RequestIds()
         self._in_use = in_use
+        # count_blank: an address silent with every credential, with nothing else to say (no
+        # reply from elsewhere, no problem), is only counted in :attr:`blank`, not made an
+        # event: most of a sweep is blank space, and a caller with nothing to do for it
+        # should not pay for tens of thousands of Silent tuples. Addresses in ``noted`` (the
+        # transport's sources of unreadable datagrams) stay events: the caller may have more
+        # to say about them.
+        self._count_blank = count_blank
+        self._noted = noted
+        self.blank = 0
         self._probes: dict[int, list[Any]] = {}  # request-id -> probe
         self._fresh: deque[Hashable] = deque()  # added, nothing sent yet
         self._ready: deque[int | list[Any]] = deque()  # re-send (id) or next credential (probe)
@@ -353,6 +366,14 @@ class DiscoverySweep:
         address = probe[_ADDRESS]
         elsewhere = self._elsewhere.pop(address, None) if self._elsewhere else None
         problem = self._problems.pop(address, None) if self._problems else None
+        if (
+            self._count_blank
+            and elsewhere is None
+            and problem is None
+            and (not self._noted or address not in self._noted)
+        ):
+            self.blank += 1
+            return
         self._events.append(Silent(address, probe[_SENT], elsewhere, problem))
 
     def _new_id(self) -> int:
@@ -402,8 +423,13 @@ class SweepRunner:
         batch: int = 64,
         pinger: Pinger | None = None,
         echoes: int = 1,
+        on_blank: Callable[[int], None] | None = None,
     ) -> None:
         self.sweep = sweep
+        # With ``on_blank`` (and a sweep made with ``count_blank=True``), addresses silent with
+        # nothing else to say are not dispatched one by one: on_blank(n) says n more are done.
+        self._on_blank = on_blank
+        self._blank_seen = 0
         # With a pinger (printerhq.icmp.Pinger), each address also gets an ICMP echo with its
         # first GET (and with its re-sends, up to ``echoes`` in all, while no reply came), and
         # dispatch is called as dispatch(event, ping): ping is a PingResult (``"reply"``,
@@ -446,6 +472,19 @@ class SweepRunner:
         self._added += 1
         if self._added % 256 == 0:
             await trio.lowlevel.checkpoint()  # let the sender run; a cancellation point
+
+    def add_nowait(self, address: tuple[bytes, int]) -> bool:
+        """Queue one address if there is room and its socket is open, without waiting (False:
+        nothing done; :meth:`add` waits). The producer's fast lane: no coroutine per address."""
+        sweep = self.sweep
+        if self._closed or sweep.size + self._held >= sweep.capacity:
+            return False
+        if (AF_INET if len(address[0]) == 4 else AF_INET6) not in self._sockets:
+            return False  # add() opens it
+        sweep.add(address)
+        if not self._wakeup.is_set():
+            self._wakeup.set()
+        return True
 
     def release(self) -> None:
         """A slot kept by ``dispatch`` is free again."""
@@ -513,6 +552,9 @@ class SweepRunner:
 
     async def _send(self, datagrams: list[tuple[int, Hashable, bytes]]) -> int:
         """Send the GETs (and their echoes); the number of echoes sent."""
+        if self._pinger is None:
+            await self._send_plain(datagrams)
+            return 0
         transport, sockets = self._transport, self._sockets
         ntoa = stdlib_socket.inet_ntoa
         echo = self._echo if self._pinger is not None else None
@@ -540,6 +582,37 @@ class SweepRunner:
                 if state[1] is None and len(state[0]) < self._echoes:
                     echoes += self._send_echo(state, request_id, packed, sockaddr[0])
         return echoes
+
+    async def _send_plain(self, datagrams: list[tuple[int, Hashable, bytes]]) -> None:
+        """Send the GETs alone (no pinger): the loop of a wide sweep, kept lean. One
+        ``sendto`` per datagram straight on the non-blocking socket (a full buffer waits in
+        :meth:`UdpTransport.send`), the counters updated once per batch."""
+        transport, sockets = self._transport, self._sockets
+        ntoa, ntop = stdlib_socket.inet_ntoa, stdlib_socket.inet_ntop
+        v4 = sockets.get(AF_INET)
+        sent = size = 0
+        sock: stdlib_socket.socket | None
+        sockaddr: tuple[str, int] | tuple[str, int, int, int]
+        for request_id, address, data in datagrams:
+            # :meth:`add` puts only the transport's (packed address, port) keys in the sweep.
+            packed, port = cast(tuple[bytes, int], address)
+            if len(packed) == 4:
+                sock, sockaddr = v4, (ntoa(packed), port)
+            else:
+                sock, sockaddr = sockets[AF_INET6], (ntop(AF_INET6, packed), port, 0, 0)
+            assert sock is not None  # add() opened the family's socket
+            try:
+                try:
+                    sock.sendto(data, sockaddr)
+                except BlockingIOError:  # buffer full: wait for room (counted there)
+                    await transport.send(sock, data, sockaddr)
+                    continue
+            except OSError as exc:  # no route: a definite failure, reported by the caller
+                self.sweep.abandon(request_id, f"cannot send: {exc.strerror or exc}")
+                continue
+            sent += 1
+            size += len(data)
+        transport.count_sent(sent, size)
 
     def _send_echo(self, state: list[Any], request_id: int, packed: bytes, address: str) -> int:
         pinger = self._pinger
@@ -588,6 +661,11 @@ class SweepRunner:
             self._wakeup.set()
 
     def _deliver_events(self) -> None:
+        blank = self.sweep.blank
+        if blank != self._blank_seen and self._on_blank is not None:
+            self._on_blank(blank - self._blank_seen)
+            self._blank_seen = blank
+            self._room.set()
         events = self.sweep.events()
         if not events:
             return

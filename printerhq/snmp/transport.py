@@ -225,6 +225,11 @@ class UdpTransport:
         self._stats.packets_sent += 1
         self._stats.bytes_sent += len(data)
 
+    def count_sent(self, packets: int, size: int) -> None:
+        """Count datagrams a sender wrote on one of these sockets itself (a batch at once)."""
+        self._stats.packets_sent += packets
+        self._stats.bytes_sent += size
+
     def send_nowait(
         self, sock: stdlib_socket.socket, data: bytes, sockaddr: tuple[Any, ...]
     ) -> bool:

@@ -135,9 +135,20 @@ class RequestIds:
 _TIMEOUT = PingResult("timeout")
 _V4_MAPPED = bytes(10) + b"\xff\xff"  # RFC 4291 section 2.5.5.2
 
-# A probe, as a list for compactness: [address, credential index, attempt, deadline (None:
-# waiting to be sent), datagrams sent, bytes sent].
-_ADDRESS, _CREDENTIAL, _ATTEMPT, _DEADLINE, _SENT, _BYTES = range(6)
+
+class _Probe:
+    """An address past its first send: a re-send due, or a later credential. (While an address
+    waits for the reply to its first GET with the first credential, which is where almost
+    every address of a sweep spends its time, the table holds the address itself: no object
+    per address beyond its key.)"""
+
+    __slots__ = ("address", "attempt", "credential", "waiting")
+
+    def __init__(self, address: Hashable, credential: int, attempt: int, waiting: bool) -> None:
+        self.address = address
+        self.credential = credential
+        self.attempt = attempt
+        self.waiting = waiting  # queued for its (re-)send, no timer running
 
 
 class DiscoverySweep:
@@ -147,7 +158,15 @@ class DiscoverySweep:
     Use: :meth:`add` while :attr:`room` > 0; :meth:`datagrams` to get what to send now;
     :meth:`receive` each datagram whose request-id :meth:`owns`; :meth:`expire` when
     :meth:`next_deadline` has passed; :meth:`events` to collect the outcomes. Each address
-    added ends as exactly one event. At most ``capacity`` addresses are held at once.
+    added ends as exactly one event (or, with ``count_blank``, in :attr:`blank`). At most
+    ``capacity`` addresses are held at once.
+
+    Memory is what bounds a sweep's capacity (65,536 held for a 5 s reply window), so the
+    bookkeeping is lean: the id table maps a request-id to the address itself until something
+    other than the first send happens to it (then to a small :class:`_Probe`); the timers
+    are one entry per batch sent (every datagram of a batch has the same deadline), and the
+    datagrams and bytes sent to an address are computed from where it is in its schedule
+    (every credential's request has one fixed size).
     """
 
     def __init__(
@@ -169,8 +188,11 @@ class DiscoverySweep:
         if timeout <= 0 or retries < 0 or backoff < 1 or capacity < 1:
             raise ValueError("timeout > 0, retries >= 0, backoff >= 1, capacity >= 1 required")
         self._render = [template.render for template in templates]
+        # A rendered request always has its template's size (the id is always 4 octets).
+        self._sizes = [len(render(REQUEST_ID_MIN)) for render in self._render]
         self._decode = list(decoders)
         self._retries = retries
+        self._tries = retries + 1
         self._waits = [timeout * backoff**n for n in range(retries + 1)]
         self.capacity = capacity
         # The longest an address can stay: every attempt of every credential.
@@ -186,13 +208,15 @@ class DiscoverySweep:
         self._count_blank = count_blank
         self._noted = noted
         self.blank = 0
-        self._probes: dict[int, list[Any]] = {}  # request-id -> probe
+        # request-id -> the address (first send of the first credential, timer running) or
+        # its _Probe (anything later).
+        self._probes: dict[int, Any] = {}
         self._fresh: deque[Hashable] = deque()  # added, nothing sent yet
-        self._ready: deque[int | list[Any]] = deque()  # re-send (id) or next credential (probe)
-        # One deadline queue per attempt: every entry of queue n waits the same time, so
-        # appending in send order keeps each queue sorted without a heap. Entries of probes
-        # that were answered stay until their deadline and are skipped then.
-        self._queues: list[deque[tuple[float, int]]] = [deque() for _ in self._waits]
+        self._ready: deque[int | _Probe] = deque()  # re-send (id) or next credential (probe)
+        # One deadline queue per attempt, one entry per batch: every entry of queue n waits
+        # the same time, so appending in send order keeps each queue sorted without a heap.
+        # Ids answered meanwhile stay until their deadline and are skipped then.
+        self._queues: list[deque[tuple[float, list[int]]]] = [deque() for _ in self._waits]
         self._events: list[Event] = []
         self._size = 0
         self._elsewhere: dict[Hashable, Hashable] = {}
@@ -215,7 +239,7 @@ class DiscoverySweep:
 
     @property
     def room(self) -> int:
-        return self.capacity - self.size
+        return self.capacity - self._size
 
     @property
     def pending(self) -> int:
@@ -241,7 +265,7 @@ class DiscoverySweep:
     # -- inputs -------------------------------------------------------------------------
 
     def add(self, address: Hashable) -> None:
-        if self.size >= self.capacity:
+        if self._size >= self.capacity:
             raise RuntimeError("sweep is full; wait until room > 0")
         self._fresh.append(address)
         self._size += 1
@@ -251,54 +275,66 @@ class DiscoverySweep:
         ``now``. Re-sends and next credentials go before new addresses."""
         out: list[tuple[int, Hashable, bytes]] = []
         probes, ready, fresh = self._probes, self._ready, self._fresh
-        probe: list[Any] | None
-        while len(out) < limit:
+        ids, in_use = self._ids, self._in_use
+        first = self._render[0]
+        started: list[int] = []  # ids whose attempt 0 starts now
+        later: dict[int, list[int]] = {}  # attempt -> ids re-sent now
+        count = 0
+        while count < limit:
             if ready:
                 item = ready.popleft()
-                if isinstance(item, list):  # the next credential: a fresh id
+                if type(item) is _Probe:  # the next credential: a fresh id
                     probe = item
                     request_id = self._new_id()
                     probes[request_id] = probe
                     self.exchanges += 1
                 else:
-                    request_id = item
-                    probe = probes.get(request_id)
-                    if probe is None or probe[_DEADLINE] is not None:
+                    request_id = item  # type: ignore[assignment]
+                    held = probes.get(request_id)
+                    if type(held) is not _Probe or not held.waiting:
                         continue  # answered while waiting for its re-send
+                    probe = held
                     self.resent += 1
+                probe.waiting = False
+                attempt = probe.attempt
+                (started if attempt == 0 else later.setdefault(attempt, [])).append(request_id)
+                out.append((request_id, probe.address, self._render[probe.credential](request_id)))
             elif fresh:
-                probe = [fresh.popleft(), 0, 0, None, 0, 0]
-                request_id = self._new_id()
-                probes[request_id] = probe
+                address = fresh.popleft()
+                request_id = ids()
+                if request_id in probes or (in_use is not None and in_use(request_id)):
+                    request_id = self._new_id()
+                probes[request_id] = address
+                started.append(request_id)
+                out.append((request_id, address, first(request_id)))
                 self.exchanges += 1
             else:
                 break
-            data = self._render[probe[_CREDENTIAL]](request_id)
-            attempt = probe[_ATTEMPT]
-            deadline = now + self._waits[attempt]
-            probe[_DEADLINE] = deadline
-            probe[_SENT] += 1
-            probe[_BYTES] += len(data)
-            self._queues[attempt].append((deadline, request_id))
-            out.append((request_id, probe[_ADDRESS], data))
-        self.sent += len(out)
+            count += 1
+        if started:
+            self._queues[0].append((now + self._waits[0], started))
+        for attempt, request_ids in later.items():
+            self._queues[attempt].append((now + self._waits[attempt], request_ids))
+        self.sent += count
         return out
 
     def receive(self, request_id: int, data: bytes, source: Hashable) -> bool:
         """One datagram whose request-id was read (``peek_request_id``). True if the id is
         ours (used or dropped here); False if not (the caller counts it as unmatched)."""
-        probe = self._probes.get(request_id)
-        if probe is None:
+        held = self._probes.get(request_id)
+        if held is None:
             self.unmatched += 1
             return False
-        address = probe[_ADDRESS]
+        probe = held if type(held) is _Probe else None
+        address = held if probe is None else probe.address
         if source != address:
             # Accepting it would let any host on the path answer for this address.
             self.mismatched += 1
             self._elsewhere[address] = source
             return True
+        credential = 0 if probe is None else probe.credential
         try:
-            pdu = self._decode[probe[_CREDENTIAL]](data)
+            pdu = self._decode[credential](data)
         except SnmpDecodeError as exc:  # garbled or forged: drop it, keep waiting
             self.undecodable += 1
             self._problems[address] = str(exc)
@@ -309,61 +345,88 @@ class DiscoverySweep:
             self._elsewhere.pop(address, None)
         if self._problems:
             self._problems.pop(address, None)
-        self._events.append(
-            Responder(address, probe[_CREDENTIAL], pdu, probe[_SENT], probe[_BYTES], len(data))
-        )
+        requests, sent_bytes = self._spent(probe)
+        self._events.append(Responder(address, credential, pdu, requests, sent_bytes, len(data)))
         return True
 
     def abandon(self, request_id: int, problem: str) -> None:
         """Give up on a probe whose send failed (no route): it ends :class:`Silent` with the
         reason, so the caller can report it."""
-        probe = self._probes.pop(request_id, None)
-        if probe is not None:
-            self._problems[probe[_ADDRESS]] = problem
-            self._finish(probe)
+        held = self._probes.pop(request_id, None)
+        if held is not None:
+            probe = held if type(held) is _Probe else None
+            address = held if probe is None else probe.address
+            self._problems[address] = problem
+            self._finish(address, self._spent(probe)[0])
 
     def end(self, request_id: int) -> bool:
         """End the probe waiting on ``request_id`` at once as :class:`Silent` (no problem):
         e.g. an ICMP error said the address cannot be reached (RFC 1122 section 3.2.2.1).
         False when that id waits for nothing (answered, or between credentials)."""
-        probe = self._probes.pop(request_id, None)
-        if probe is None:
+        held = self._probes.pop(request_id, None)
+        if held is None:
             return False
-        self._finish(probe)
+        probe = held if type(held) is _Probe else None
+        self._finish(held if probe is None else probe.address, self._spent(probe)[0])
         return True
 
     def expire(self, now: float) -> None:
         """Advance every probe whose deadline is ``<= now``: re-send, next credential, or
         :class:`Silent`."""
-        probes = self._probes
+        probes, ready = self._probes, self._ready
         last = self._retries
         credentials = len(self._render)
         for attempt, queue in enumerate(self._queues):
             while queue and queue[0][0] <= now:
-                deadline, request_id = queue.popleft()
-                probe = probes.get(request_id)
-                if probe is None or probe[_ATTEMPT] != attempt or probe[_DEADLINE] != deadline:
-                    continue  # answered, or already moved on
-                if attempt < last:
-                    probe[_ATTEMPT] = attempt + 1
-                    probe[_DEADLINE] = None
-                    self._ready.append(request_id)  # same id, same bytes
-                    continue
-                del probes[request_id]
-                self.timeouts += 1
-                if probe[_CREDENTIAL] + 1 < credentials:
-                    probe[_CREDENTIAL] += 1
-                    probe[_ATTEMPT] = 0
-                    probe[_DEADLINE] = None
-                    self._ready.append(probe)  # its id is drawn when it is sent
-                else:
-                    self._finish(probe)
+                for request_id in queue.popleft()[1]:
+                    held = probes.get(request_id)
+                    if held is None:
+                        continue  # answered
+                    if type(held) is _Probe:
+                        probe: _Probe | None = held
+                        if held.attempt != attempt or held.waiting:
+                            continue  # already moved on
+                    elif attempt:
+                        continue  # pragma: no cover - a plain entry is always attempt 0
+                    else:
+                        probe = None
+                    if attempt < last:  # same id, same bytes
+                        if probe is None:
+                            probes[request_id] = _Probe(held, 0, 1, True)
+                        else:
+                            probe.attempt, probe.waiting = attempt + 1, True
+                        ready.append(request_id)
+                        continue
+                    del probes[request_id]
+                    self.timeouts += 1
+                    credential = 0 if probe is None else probe.credential
+                    if credential + 1 < credentials:  # its id is drawn when it is sent
+                        if probe is None:
+                            probe = _Probe(held, 1, 0, True)
+                        else:
+                            probe.credential, probe.attempt, probe.waiting = credential + 1, 0, True
+                        ready.append(probe)
+                    else:
+                        self._finish(
+                            held if probe is None else probe.address, self._tries * credentials
+                        )
 
     # -- internals ----------------------------------------------------------------------
 
-    def _finish(self, probe: list[Any]) -> None:
+    def _spent(self, probe: _Probe | None) -> tuple[int, int]:
+        """Datagrams and bytes sent to an address so far, from where it is in its schedule:
+        every earlier credential had all its tries, the current one ``attempt + 1`` (or
+        ``attempt`` while the next send waits)."""
+        if probe is None:
+            return 1, self._sizes[0]
+        tries, sizes = self._tries, self._sizes
+        current = probe.attempt + (0 if probe.waiting else 1)
+        requests = probe.credential * tries + current
+        sent_bytes = tries * sum(sizes[: probe.credential]) + current * sizes[probe.credential]
+        return requests, sent_bytes
+
+    def _finish(self, address: Hashable, requests: int) -> None:
         self._size -= 1
-        address = probe[_ADDRESS]
         elsewhere = self._elsewhere.pop(address, None) if self._elsewhere else None
         problem = self._problems.pop(address, None) if self._problems else None
         if (
@@ -374,7 +437,7 @@ class DiscoverySweep:
         ):
             self.blank += 1
             return
-        self._events.append(Silent(address, probe[_SENT], elsewhere, problem))
+        self._events.append(Silent(address, requests, elsewhere, problem))
 
     def _new_id(self) -> int:
         probes, in_use = self._probes, self._in_use

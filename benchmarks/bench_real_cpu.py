@@ -17,8 +17,9 @@ simulator's own CPU is not counted for anyone):
 * the same netinventory given **all 25 hosts in one process** (``--host A --host B ...``):
   its start-up paid once, as ours is.
 
-CPU per printer = the run's CPU / printers collected (the devices each tool returned with a
-model or serial). Medians of ``--repeats`` rounds, tools interleaved. The machine is shared:
+Each printerhq tree is byte-compiled first, as an installed package is
+(``benchmarks/bytecode.py``). CPU per printer = the run's CPU / printers collected (the
+devices each tool returned with a model or serial). Medians of ``--repeats`` rounds, tools interleaved. The machine is shared:
 compare within one run. The pysnmp-codec comparison (the same collection with pysnmp's
 encoder and decoder) is ``benchmarks.bench_collect``.
 """
@@ -36,6 +37,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from benchmarks.bytecode import compile_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 REALDATA = ROOT.parent / "shared" / "realdata" / "librenms"
@@ -140,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.realdata.is_dir():
         print(f"{args.realdata} is absent: nothing to compare (skipped)")
         return 0
+    for tree in (ROOT, args.baseline):
+        if tree is not None:
+            compile_tree(tree)  # as installed (benchmarks/bytecode.py)
     paths = sorted(args.realdata.glob("*.snmprec"))
     binary = shutil.which("fusioninventory-netinventory")
     if binary is None:

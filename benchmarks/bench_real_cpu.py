@@ -19,9 +19,9 @@ simulator's own CPU is not counted for anyone):
 
 Each printerhq tree is byte-compiled first, as an installed package is
 (``benchmarks/bytecode.py``). CPU per printer = the run's CPU / printers collected (the
-devices each tool returned with a model or serial). Medians of ``--repeats`` rounds, tools interleaved. The machine is shared:
-compare within one run. The pysnmp-codec comparison (the same collection with pysnmp's
-encoder and decoder) is ``benchmarks.bench_collect``.
+devices each tool returned with a model or serial). Medians of ``--repeats`` rounds, tools
+interleaved. The machine is shared: compare within one run. The pysnmp-codec comparison
+(the same collection with pysnmp's encoder and decoder) is ``benchmarks.bench_collect``.
 """
 
 from __future__ import annotations

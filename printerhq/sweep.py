@@ -279,7 +279,7 @@ class DiscoverySweep:
         first = self._render[0]
         started: list[int] = []  # ids whose attempt 0 starts now
         later: dict[int, list[int]] = {}  # attempt -> ids re-sent now
-        count = 0
+        count = fresh_sent = 0
         while count < limit:
             if ready:
                 item = ready.popleft()
@@ -307,10 +307,11 @@ class DiscoverySweep:
                 probes[request_id] = address
                 started.append(request_id)
                 out.append((request_id, address, first(request_id)))
-                self.exchanges += 1
+                fresh_sent += 1
             else:
                 break
             count += 1
+        self.exchanges += fresh_sent
         if started:
             self._queues[0].append((now + self._waits[0], started))
         for attempt, request_ids in later.items():
@@ -376,12 +377,27 @@ class DiscoverySweep:
         probes, ready = self._probes, self._ready
         last = self._retries
         credentials = len(self._render)
+        elsewhere, problems, noted = self._elsewhere, self._problems, self._noted
+        blank = 0  # ended as blank space on the quick path below (counters updated once)
         for attempt, queue in enumerate(self._queues):
+            # Most of a sweep: the last try of the only credential ran out on a plain entry,
+            # and there is nothing to say about the address: it is counted, nothing more.
+            quick = self._count_blank and credentials == 1 and attempt == last
             while queue and queue[0][0] <= now:
                 for request_id in queue.popleft()[1]:
                     held = probes.get(request_id)
                     if held is None:
                         continue  # answered
+                    if (
+                        quick
+                        and type(held) is not _Probe
+                        and (not elsewhere or held not in elsewhere)
+                        and (not problems or held not in problems)
+                        and (not noted or held not in noted)
+                    ):
+                        del probes[request_id]
+                        blank += 1
+                        continue
                     if type(held) is _Probe:
                         probe: _Probe | None = held
                         if held.attempt != attempt or held.waiting:
@@ -410,6 +426,10 @@ class DiscoverySweep:
                         self._finish(
                             held if probe is None else probe.address, self._tries * credentials
                         )
+        if blank:  # as _finish would have counted each
+            self.timeouts += blank
+            self.blank += blank
+            self._size -= blank
 
     # -- internals ----------------------------------------------------------------------
 

@@ -62,13 +62,13 @@ def test_sweep_batches_hold_a_millisecond_of_tokens_at_most():
     assert sweep_batch(1e9, 32) == MAX_SWEEP_BATCH
 
 
-def _sweep(count_blank: bool, noted=()) -> DiscoverySweep:
+def _sweep(count_blank: bool, noted=(), retries: int = 1) -> DiscoverySweep:
     templates, decoders = discovery_templates([Community(b"public")], DISCOVERY_OIDS)
     return DiscoverySweep(
         templates,
         decoders,
         timeout=1.0,
-        retries=1,
+        retries=retries,
         capacity=16,
         count_blank=count_blank,
         noted=noted,
@@ -91,19 +91,21 @@ def _run_silent(sweep: DiscoverySweep, addresses: list) -> list:
     return events
 
 
-def test_blank_space_is_counted_not_dispatched():
+@pytest.mark.parametrize("retries", [0, 1])  # 0: the quick path of expire()
+def test_blank_space_is_counted_not_dispatched(retries):
     addresses = ["a", "b", "c", "elsewhere", "noted"]
-    counted = _sweep(True, noted={"noted"})
+    counted = _sweep(True, noted={"noted"}, retries=retries)
     events = _run_silent(counted, addresses)
     # Plain silence is only counted; what has more to say stays an event.
-    assert counted.blank == 3 and counted.size == 0
+    assert counted.blank == 3 and counted.size == 0 and counted.timeouts == 5
     assert sorted(e.address for e in events) == ["elsewhere", "noted"]
     assert all(isinstance(e, Silent) for e in events)
     assert next(e for e in events if e.address == "elsewhere").answered_from == ("another", 1)
-    everything = _sweep(False)
+    everything = _sweep(False, retries=retries)
     events = _run_silent(everything, addresses)
     assert everything.blank == 0 and len(events) == 5
-    assert all(e.requests == 2 for e in events)  # both tries, computed from the schedule
+    # every try, computed from the schedule
+    assert all(e.requests == retries + 1 for e in events)
 
 
 async def _scan_blank(options: ScanOptions, network: str) -> tuple[float, int]:

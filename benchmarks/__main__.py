@@ -17,6 +17,7 @@ BENCHMARKS = (
     "bench_v3",
     "bench_collect",
     "bench_accuracy",
+    "bench_real_cpu",
     "bench_repeat",
     "bench_sweep",
     "bench_upload_bytes",

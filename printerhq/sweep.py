@@ -56,7 +56,7 @@ import os
 import socket as stdlib_socket
 from array import array
 from collections import deque
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Container, Hashable, Sequence
 from typing import Any, NamedTuple, cast
 
 import trio
@@ -78,6 +78,8 @@ from .snmp.message import (
     Varbind,
 )
 from .snmp.transport import UdpTransport
+
+AF_INET, AF_INET6 = stdlib_socket.AF_INET, stdlib_socket.AF_INET6
 
 
 class Responder(NamedTuple):
@@ -135,9 +137,20 @@ class RequestIds:
 _TIMEOUT = PingResult("timeout")
 _V4_MAPPED = bytes(10) + b"\xff\xff"  # RFC 4291 section 2.5.5.2
 
-# A probe, as a list for compactness: [address, credential index, attempt, deadline (None:
-# waiting to be sent), datagrams sent, bytes sent].
-_ADDRESS, _CREDENTIAL, _ATTEMPT, _DEADLINE, _SENT, _BYTES = range(6)
+
+class _Probe:
+    """An address past its first send: a re-send due, or a later credential. (While an address
+    waits for the reply to its first GET with the first credential, which is where almost
+    every address of a sweep spends its time, the table holds the address itself: no object
+    per address beyond its key.)"""
+
+    __slots__ = ("address", "attempt", "credential", "waiting")
+
+    def __init__(self, address: Hashable, credential: int, attempt: int, waiting: bool) -> None:
+        self.address = address
+        self.credential = credential
+        self.attempt = attempt
+        self.waiting = waiting  # queued for its (re-)send, no timer running
 
 
 class DiscoverySweep:
@@ -147,7 +160,15 @@ class DiscoverySweep:
     Use: :meth:`add` while :attr:`room` > 0; :meth:`datagrams` to get what to send now;
     :meth:`receive` each datagram whose request-id :meth:`owns`; :meth:`expire` when
     :meth:`next_deadline` has passed; :meth:`events` to collect the outcomes. Each address
-    added ends as exactly one event. At most ``capacity`` addresses are held at once.
+    added ends as exactly one event (or, with ``count_blank``, in :attr:`blank`). At most
+    ``capacity`` addresses are held at once.
+
+    Memory is what bounds a sweep's capacity (65,536 held for a 5 s reply window), so the
+    bookkeeping is lean: the id table maps a request-id to the address itself until something
+    other than the first send happens to it (then to a small :class:`_Probe`); the timers
+    are one entry per batch sent (every datagram of a batch has the same deadline), and the
+    datagrams and bytes sent to an address are computed from where it is in its schedule
+    (every credential's request has one fixed size).
     """
 
     def __init__(
@@ -161,27 +182,43 @@ class DiscoverySweep:
         capacity: int = 1024,
         ids: Callable[[], int] | None = None,
         in_use: Callable[[int], bool] | None = None,
+        count_blank: bool = False,
+        noted: Container[Hashable] = (),
     ) -> None:
         if not templates or len(templates) != len(decoders):
             raise ValueError("one decoder per template, at least one")
         if timeout <= 0 or retries < 0 or backoff < 1 or capacity < 1:
             raise ValueError("timeout > 0, retries >= 0, backoff >= 1, capacity >= 1 required")
         self._render = [template.render for template in templates]
+        # A rendered request always has its template's size (the id is always 4 octets).
+        self._sizes = [len(render(REQUEST_ID_MIN)) for render in self._render]
         self._decode = list(decoders)
         self._retries = retries
+        self._tries = retries + 1
         self._waits = [timeout * backoff**n for n in range(retries + 1)]
         self.capacity = capacity
         # The longest an address can stay: every attempt of every credential.
         self.longest = sum(self._waits) * len(templates)
         self._ids = ids or RequestIds()
         self._in_use = in_use
-        self._probes: dict[int, list[Any]] = {}  # request-id -> probe
+        # count_blank: an address silent with every credential, with nothing else to say (no
+        # reply from elsewhere, no problem), is only counted in :attr:`blank`, not made an
+        # event: most of a sweep is blank space, and a caller with nothing to do for it
+        # should not pay for tens of thousands of Silent tuples. Addresses in ``noted`` (the
+        # transport's sources of unreadable datagrams) stay events: the caller may have more
+        # to say about them.
+        self._count_blank = count_blank
+        self._noted = noted
+        self.blank = 0
+        # request-id -> the address (first send of the first credential, timer running) or
+        # its _Probe (anything later).
+        self._probes: dict[int, Any] = {}
         self._fresh: deque[Hashable] = deque()  # added, nothing sent yet
-        self._ready: deque[int | list[Any]] = deque()  # re-send (id) or next credential (probe)
-        # One deadline queue per attempt: every entry of queue n waits the same time, so
-        # appending in send order keeps each queue sorted without a heap. Entries of probes
-        # that were answered stay until their deadline and are skipped then.
-        self._queues: list[deque[tuple[float, int]]] = [deque() for _ in self._waits]
+        self._ready: deque[int | _Probe] = deque()  # re-send (id) or next credential (probe)
+        # One deadline queue per attempt, one entry per batch: every entry of queue n waits
+        # the same time, so appending in send order keeps each queue sorted without a heap.
+        # Ids answered meanwhile stay until their deadline and are skipped then.
+        self._queues: list[deque[tuple[float, list[int]]]] = [deque() for _ in self._waits]
         self._events: list[Event] = []
         self._size = 0
         self._elsewhere: dict[Hashable, Hashable] = {}
@@ -204,7 +241,7 @@ class DiscoverySweep:
 
     @property
     def room(self) -> int:
-        return self.capacity - self.size
+        return self.capacity - self._size
 
     @property
     def pending(self) -> int:
@@ -230,7 +267,7 @@ class DiscoverySweep:
     # -- inputs -------------------------------------------------------------------------
 
     def add(self, address: Hashable) -> None:
-        if self.size >= self.capacity:
+        if self._size >= self.capacity:
             raise RuntimeError("sweep is full; wait until room > 0")
         self._fresh.append(address)
         self._size += 1
@@ -240,54 +277,67 @@ class DiscoverySweep:
         ``now``. Re-sends and next credentials go before new addresses."""
         out: list[tuple[int, Hashable, bytes]] = []
         probes, ready, fresh = self._probes, self._ready, self._fresh
-        probe: list[Any] | None
-        while len(out) < limit:
+        ids, in_use = self._ids, self._in_use
+        first = self._render[0]
+        started: list[int] = []  # ids whose attempt 0 starts now
+        later: dict[int, list[int]] = {}  # attempt -> ids re-sent now
+        count = fresh_sent = 0
+        while count < limit:
             if ready:
                 item = ready.popleft()
-                if isinstance(item, list):  # the next credential: a fresh id
+                if type(item) is _Probe:  # the next credential: a fresh id
                     probe = item
                     request_id = self._new_id()
                     probes[request_id] = probe
                     self.exchanges += 1
                 else:
-                    request_id = item
-                    probe = probes.get(request_id)
-                    if probe is None or probe[_DEADLINE] is not None:
+                    request_id = item  # type: ignore[assignment]
+                    held = probes.get(request_id)
+                    if type(held) is not _Probe or not held.waiting:
                         continue  # answered while waiting for its re-send
+                    probe = held
                     self.resent += 1
+                probe.waiting = False
+                attempt = probe.attempt
+                (started if attempt == 0 else later.setdefault(attempt, [])).append(request_id)
+                out.append((request_id, probe.address, self._render[probe.credential](request_id)))
             elif fresh:
-                probe = [fresh.popleft(), 0, 0, None, 0, 0]
-                request_id = self._new_id()
-                probes[request_id] = probe
-                self.exchanges += 1
+                address = fresh.popleft()
+                request_id = ids()
+                if request_id in probes or (in_use is not None and in_use(request_id)):
+                    request_id = self._new_id()
+                probes[request_id] = address
+                started.append(request_id)
+                out.append((request_id, address, first(request_id)))
+                fresh_sent += 1
             else:
                 break
-            data = self._render[probe[_CREDENTIAL]](request_id)
-            attempt = probe[_ATTEMPT]
-            deadline = now + self._waits[attempt]
-            probe[_DEADLINE] = deadline
-            probe[_SENT] += 1
-            probe[_BYTES] += len(data)
-            self._queues[attempt].append((deadline, request_id))
-            out.append((request_id, probe[_ADDRESS], data))
-        self.sent += len(out)
+            count += 1
+        self.exchanges += fresh_sent
+        if started:
+            self._queues[0].append((now + self._waits[0], started))
+        for attempt, request_ids in later.items():
+            self._queues[attempt].append((now + self._waits[attempt], request_ids))
+        self.sent += count
         return out
 
     def receive(self, request_id: int, data: bytes, source: Hashable) -> bool:
         """One datagram whose request-id was read (``peek_request_id``). True if the id is
         ours (used or dropped here); False if not (the caller counts it as unmatched)."""
-        probe = self._probes.get(request_id)
-        if probe is None:
+        held = self._probes.get(request_id)
+        if held is None:
             self.unmatched += 1
             return False
-        address = probe[_ADDRESS]
+        probe = held if type(held) is _Probe else None
+        address = held if probe is None else probe.address
         if source != address:
             # Accepting it would let any host on the path answer for this address.
             self.mismatched += 1
             self._elsewhere[address] = source
             return True
+        credential = 0 if probe is None else probe.credential
         try:
-            pdu = self._decode[probe[_CREDENTIAL]](data)
+            pdu = self._decode[credential](data)
         except SnmpDecodeError as exc:  # garbled or forged: drop it, keep waiting
             self.undecodable += 1
             self._problems[address] = str(exc)
@@ -298,64 +348,118 @@ class DiscoverySweep:
             self._elsewhere.pop(address, None)
         if self._problems:
             self._problems.pop(address, None)
-        self._events.append(
-            Responder(address, probe[_CREDENTIAL], pdu, probe[_SENT], probe[_BYTES], len(data))
-        )
+        requests, sent_bytes = self._spent(probe)
+        self._events.append(Responder(address, credential, pdu, requests, sent_bytes, len(data)))
         return True
 
     def abandon(self, request_id: int, problem: str) -> None:
         """Give up on a probe whose send failed (no route): it ends :class:`Silent` with the
         reason, so the caller can report it."""
-        probe = self._probes.pop(request_id, None)
-        if probe is not None:
-            self._problems[probe[_ADDRESS]] = problem
-            self._finish(probe)
+        held = self._probes.pop(request_id, None)
+        if held is not None:
+            probe = held if type(held) is _Probe else None
+            address = held if probe is None else probe.address
+            self._problems[address] = problem
+            self._finish(address, self._spent(probe)[0])
 
     def end(self, request_id: int) -> bool:
         """End the probe waiting on ``request_id`` at once as :class:`Silent` (no problem):
         e.g. an ICMP error said the address cannot be reached (RFC 1122 section 3.2.2.1).
         False when that id waits for nothing (answered, or between credentials)."""
-        probe = self._probes.pop(request_id, None)
-        if probe is None:
+        held = self._probes.pop(request_id, None)
+        if held is None:
             return False
-        self._finish(probe)
+        probe = held if type(held) is _Probe else None
+        self._finish(held if probe is None else probe.address, self._spent(probe)[0])
         return True
 
     def expire(self, now: float) -> None:
         """Advance every probe whose deadline is ``<= now``: re-send, next credential, or
         :class:`Silent`."""
-        probes = self._probes
+        probes, ready = self._probes, self._ready
         last = self._retries
         credentials = len(self._render)
+        elsewhere, problems, noted = self._elsewhere, self._problems, self._noted
+        blank = 0  # ended as blank space on the quick path below (counters updated once)
         for attempt, queue in enumerate(self._queues):
+            # Most of a sweep: the last try of the only credential ran out on a plain entry,
+            # and there is nothing to say about the address: it is counted, nothing more.
+            quick = self._count_blank and credentials == 1 and attempt == last
             while queue and queue[0][0] <= now:
-                deadline, request_id = queue.popleft()
-                probe = probes.get(request_id)
-                if probe is None or probe[_ATTEMPT] != attempt or probe[_DEADLINE] != deadline:
-                    continue  # answered, or already moved on
-                if attempt < last:
-                    probe[_ATTEMPT] = attempt + 1
-                    probe[_DEADLINE] = None
-                    self._ready.append(request_id)  # same id, same bytes
-                    continue
-                del probes[request_id]
-                self.timeouts += 1
-                if probe[_CREDENTIAL] + 1 < credentials:
-                    probe[_CREDENTIAL] += 1
-                    probe[_ATTEMPT] = 0
-                    probe[_DEADLINE] = None
-                    self._ready.append(probe)  # its id is drawn when it is sent
-                else:
-                    self._finish(probe)
+                for request_id in queue.popleft()[1]:
+                    held = probes.get(request_id)
+                    if held is None:
+                        continue  # answered
+                    if (
+                        quick
+                        and type(held) is not _Probe
+                        and (not elsewhere or held not in elsewhere)
+                        and (not problems or held not in problems)
+                        and (not noted or held not in noted)
+                    ):
+                        del probes[request_id]
+                        blank += 1
+                        continue
+                    if type(held) is _Probe:
+                        probe: _Probe | None = held
+                        if held.attempt != attempt or held.waiting:
+                            continue  # already moved on
+                    elif attempt:
+                        continue  # pragma: no cover - a plain entry is always attempt 0
+                    else:
+                        probe = None
+                    if attempt < last:  # same id, same bytes
+                        if probe is None:
+                            probes[request_id] = _Probe(held, 0, 1, True)
+                        else:
+                            probe.attempt, probe.waiting = attempt + 1, True
+                        ready.append(request_id)
+                        continue
+                    del probes[request_id]
+                    self.timeouts += 1
+                    credential = 0 if probe is None else probe.credential
+                    if credential + 1 < credentials:  # its id is drawn when it is sent
+                        if probe is None:
+                            probe = _Probe(held, 1, 0, True)
+                        else:
+                            probe.credential, probe.attempt, probe.waiting = credential + 1, 0, True
+                        ready.append(probe)
+                    else:
+                        self._finish(
+                            held if probe is None else probe.address, self._tries * credentials
+                        )
+        if blank:  # as _finish would have counted each
+            self.timeouts += blank
+            self.blank += blank
+            self._size -= blank
 
     # -- internals ----------------------------------------------------------------------
 
-    def _finish(self, probe: list[Any]) -> None:
+    def _spent(self, probe: _Probe | None) -> tuple[int, int]:
+        """Datagrams and bytes sent to an address so far, from where it is in its schedule:
+        every earlier credential had all its tries, the current one ``attempt + 1`` (or
+        ``attempt`` while the next send waits)."""
+        if probe is None:
+            return 1, self._sizes[0]
+        tries, sizes = self._tries, self._sizes
+        current = probe.attempt + (0 if probe.waiting else 1)
+        requests = probe.credential * tries + current
+        sent_bytes = tries * sum(sizes[: probe.credential]) + current * sizes[probe.credential]
+        return requests, sent_bytes
+
+    def _finish(self, address: Hashable, requests: int) -> None:
         self._size -= 1
-        address = probe[_ADDRESS]
         elsewhere = self._elsewhere.pop(address, None) if self._elsewhere else None
         problem = self._problems.pop(address, None) if self._problems else None
-        self._events.append(Silent(address, probe[_SENT], elsewhere, problem))
+        if (
+            self._count_blank
+            and elsewhere is None
+            and problem is None
+            and (not self._noted or address not in self._noted)
+        ):
+            self.blank += 1
+            return
+        self._events.append(Silent(address, requests, elsewhere, problem))
 
     def _new_id(self) -> int:
         probes, in_use = self._probes, self._in_use
@@ -411,8 +515,13 @@ class SweepRunner:
         batch: int = 64,
         pinger: Pinger | None = None,
         echoes: int = 1,
+        on_blank: Callable[[int], None] | None = None,
     ) -> None:
         self.sweep = sweep
+        # With ``on_blank`` (and a sweep made with ``count_blank=True``), addresses silent with
+        # nothing else to say are not dispatched one by one: on_blank(n) says n more are done.
+        self._on_blank = on_blank
+        self._blank_seen = 0
         # With a pinger (printerhq.icmp.Pinger), each address also gets an ICMP echo with its
         # first GET (and with its re-sends, up to ``echoes`` in all, while no reply came), and
         # dispatch is called as dispatch(event, ping): ping is a PingResult (``"reply"``,
@@ -455,6 +564,19 @@ class SweepRunner:
         self._added += 1
         if self._added % 256 == 0:
             await trio.lowlevel.checkpoint()  # let the sender run; a cancellation point
+
+    def add_nowait(self, address: tuple[bytes, int]) -> bool:
+        """Queue one address if there is room and its socket is open, without waiting (False:
+        nothing done; :meth:`add` waits). The producer's fast lane: no coroutine per address."""
+        sweep = self.sweep
+        if self._closed or sweep.size + self._held >= sweep.capacity:
+            return False
+        if (AF_INET if len(address[0]) == 4 else AF_INET6) not in self._sockets:
+            return False  # add() opens it
+        sweep.add(address)
+        if not self._wakeup.is_set():
+            self._wakeup.set()
+        return True
 
     def release(self) -> None:
         """A slot kept by ``dispatch`` is free again."""
@@ -522,6 +644,9 @@ class SweepRunner:
 
     async def _send(self, datagrams: list[tuple[int, Hashable, bytes]]) -> int:
         """Send the GETs (and their echoes); the number of echoes sent."""
+        if self._pinger is None:
+            await self._send_plain(datagrams)
+            return 0
         transport, sockets = self._transport, self._sockets
         ntoa = stdlib_socket.inet_ntoa
         echo = self._echo if self._pinger is not None else None
@@ -549,6 +674,37 @@ class SweepRunner:
                 if state[1] is None and len(state[0]) < self._echoes:
                     echoes += self._send_echo(state, request_id, packed, sockaddr[0])
         return echoes
+
+    async def _send_plain(self, datagrams: list[tuple[int, Hashable, bytes]]) -> None:
+        """Send the GETs alone (no pinger): the loop of a wide sweep, kept lean. One
+        ``sendto`` per datagram straight on the non-blocking socket (a full buffer waits in
+        :meth:`UdpTransport.send`), the counters updated once per batch."""
+        transport, sockets = self._transport, self._sockets
+        ntoa, ntop = stdlib_socket.inet_ntoa, stdlib_socket.inet_ntop
+        v4 = sockets.get(AF_INET)
+        sent = size = 0
+        sock: stdlib_socket.socket | None
+        sockaddr: tuple[str, int] | tuple[str, int, int, int]
+        for request_id, address, data in datagrams:
+            # :meth:`add` puts only the transport's (packed address, port) keys in the sweep.
+            packed, port = cast(tuple[bytes, int], address)
+            if len(packed) == 4:
+                sock, sockaddr = v4, (ntoa(packed), port)
+            else:
+                sock, sockaddr = sockets[AF_INET6], (ntop(AF_INET6, packed), port, 0, 0)
+            assert sock is not None  # add() opened the family's socket
+            try:
+                try:
+                    sock.sendto(data, sockaddr)
+                except BlockingIOError:  # buffer full: wait for room (counted there)
+                    await transport.send(sock, data, sockaddr)
+                    continue
+            except OSError as exc:  # no route: a definite failure, reported by the caller
+                self.sweep.abandon(request_id, f"cannot send: {exc.strerror or exc}")
+                continue
+            sent += 1
+            size += len(data)
+        transport.count_sent(sent, size)
 
     def _send_echo(self, state: list[Any], request_id: int, packed: bytes, address: str) -> int:
         pinger = self._pinger
@@ -597,6 +753,11 @@ class SweepRunner:
             self._wakeup.set()
 
     def _deliver_events(self) -> None:
+        blank = self.sweep.blank
+        if blank != self._blank_seen and self._on_blank is not None:
+            self._on_blank(blank - self._blank_seen)
+            self._blank_seen = blank
+            self._room.set()
         events = self.sweep.events()
         if not events:
             return

@@ -95,6 +95,7 @@ def test_every_address_ends_once_and_forgeries_never_count(count, capacity, retr
     genuine: dict = {}  # address -> credentials it got a genuine reply delivered for
     ended: dict = {}
     sent_at: dict = {}  # request-id -> (address, credential, [send times])
+    sent_bytes: dict = {}  # address -> bytes of every datagram sent to it
     later: list = []  # replies delivered one step late
     queue = list(addresses)
     now = 0.0
@@ -114,6 +115,7 @@ def test_every_address_ends_once_and_forgeries_never_count(count, capacity, retr
             if entry[2]:  # a re-send: only once the previous attempt timed out
                 assert now >= entry[2][-1] + waits[len(entry[2]) - 1] - 1e-9
             entry[2].append(now)
+            sent_bytes[address] = sent_bytes.get(address, 0) + len(data)
             assert len(entry[2]) <= retries + 1
             fate = rng.randrange(6)
             if fate == 0 and credential in answers_on[address]:
@@ -146,6 +148,8 @@ def test_every_address_ends_once_and_forgeries_never_count(count, capacity, retr
                 assert event.requests == sum(
                     len(times) for _, (a, _c, times) in sent_at.items() if a == event.address
                 )
+                # Computed from the schedule, not counted: it must equal what was sent.
+                assert event.sent_bytes == sent_bytes[event.address]
         now += rng.choice([0.0, 0.25, 0.5, 1.0, 2.5])
     assert set(ended) == set(addresses)
     for address, event in ended.items():

@@ -77,7 +77,8 @@ class ScanSection(msgspec.Struct, **_options):
     timeout: Duration = Duration(1.0)
     retries: Annotated[int, msgspec.Meta(ge=0, le=10)] = 1
     rate: Annotated[float, msgspec.Meta(gt=0, le=1_000_000)] = DEFAULT_RATE
-    concurrency: Annotated[int, msgspec.Meta(ge=1, le=65536)] = 1024
+    # None: what `rate` needs (ScanOptions.in_flight), so the rate alone sets the pace.
+    concurrency: Annotated[int, msgspec.Meta(ge=1, le=65536)] | None = None
     icmp: bool = True
     # targets = ["auto"]: also take attached subnets wider than a /16 (printerhq.autotargets).
     allow_wide: bool = False

@@ -29,7 +29,6 @@ from ..snmp.message import Version
 from ..snmp.v3credential import credentials_in_order
 from ..targets import TargetError, TargetSpec, parse_targets, resolve
 from ..terminal import safe
-from ..uplink import UplinkError
 from .output import (
     STREAMED,
     ReportWriter,
@@ -121,8 +120,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--concurrency",
         type=options.integer(1, MAX_CONCURRENCY),
-        default=1024,
-        help=f"hosts in progress at once (default 1024, at most {MAX_CONCURRENCY:,})",
+        default=None,
+        help=f"hosts in progress at once (default: what --rate needs, rate x timeout x "
+        f"tries for a single try; at most {MAX_CONCURRENCY:,})",
     )
     parser.add_argument(
         "--rate",
@@ -318,11 +318,16 @@ def run(args: argparse.Namespace) -> int:
             upload_outcome.append(await uploading.finish(uplink))
             return reports
 
+    upload_errors: tuple[type[Exception], ...] = ()
+    if uploading is not None:  # the uplink is imported only when an upload is asked for
+        from ..uplink import UplinkError
+
+        upload_errors = (UplinkError,)
     started = time.monotonic()
     try:
         with _scan_gc():
             reports = trio.run(main)  # Ctrl-C: printerhq.cli turns it into exit 130
-    except UplinkError as error:
+    except upload_errors as error:
         print(safe(f"printerhq scan: upload: {error}"), file=sys.stderr)
         return USAGE
     shown = [r for r in reports if wanted(r)]

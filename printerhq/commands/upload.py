@@ -12,11 +12,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..cmdline import options
 from ..cmdline.exits import FAILURE, OK, REPORTS_WAITING
-from ..uplink import TlsOptions, Uplink
 from .tokens import read_token
+
+if TYPE_CHECKING:
+    # Imported when an upload is asked for: the uplink (httpx, trio-websocket) costs a plain
+    # scan about 5 MB and 0.1 CPU s it never uses.
+    from ..uplink import TlsOptions, Uplink
 
 TOKEN_ENV = "PRINTERHQ_TOKEN"
 MAX_UPLOAD_TIMEOUT = 3600.0
@@ -86,7 +91,7 @@ class UploadSettings:
     token: str = field(repr=False)
     spool_dir: Path
     agent: str = ""
-    tls: TlsOptions = field(default_factory=TlsOptions)
+    tls: TlsOptions = field(default_factory=lambda: _tls_options())
     insecure: bool = False
     timeout: float = 30.0
 
@@ -141,14 +146,22 @@ def upload_settings(args: argparse.Namespace) -> UploadSettings | None:
     spool_dir = args.spool_dir or (
         args.state_dir / "spool" if getattr(args, "state_dir", None) else default_spool_dir()
     )
-    tls = TlsOptions(ca_bundle=args.ca_bundle, pin_sha256=args.pin_sha256)
+    tls = _tls_options(ca_bundle=args.ca_bundle, pin_sha256=args.pin_sha256)
     return UploadSettings(
         args.upload, token, spool_dir, args.agent, tls, args.insecure, args.upload_timeout
     )
 
 
+def _tls_options(**settings: object) -> TlsOptions:
+    from ..uplink import TlsOptions
+
+    return TlsOptions(**settings)  # type: ignore[arg-type]
+
+
 @asynccontextmanager
 async def open_uplink(settings: UploadSettings) -> AsyncIterator[Uplink]:
+    from ..uplink import Uplink
+
     settings.spool_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     async with Uplink(
         settings.url,

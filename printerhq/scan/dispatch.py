@@ -10,7 +10,7 @@ silent and ping-only addresses no task at all, only their outcome settled.
 
 from __future__ import annotations
 
-__all__ = ["SweepDispatch", "split_credentials"]
+__all__ = ["MAX_SWEEP_BATCH", "SweepDispatch", "split_credentials", "sweep_batch"]
 
 import socket as stdlib_socket
 from collections.abc import Sequence
@@ -20,7 +20,7 @@ import trio
 from ..icmp import PingResult
 from ..mib.identify import DISCOVERY_OIDS
 from ..model import DeviceReport
-from ..ratelimit import RateLimiter
+from ..ratelimit import MIN_SLEEP, RateLimiter
 from ..snmp.client import IPV4_OVERHEAD, IPV6_OVERHEAD, Target
 from ..snmp.credentials import Community, Credential
 from ..snmp.errors import without_missing
@@ -41,6 +41,16 @@ def split_credentials(
     while leading < len(credentials) and isinstance(credentials[leading], Community):
         leading += 1
     return credentials[:leading], credentials[leading:]  # type: ignore[return-value]
+
+
+#: The largest batch per charge of the bucket, whatever the rate: a batch is sent without a
+#: checkpoint, so this bounds how long the sweep holds the event loop (about 1 ms of sends).
+MAX_SWEEP_BATCH = 1024
+
+
+def sweep_batch(rate: float, burst: int) -> int:
+    """Datagrams the sweep sends per charge of the token bucket."""
+    return max(1, burst, min(MAX_SWEEP_BATCH, int(rate * MIN_SLEEP)))
 
 
 class SweepDispatch:
@@ -74,14 +84,19 @@ class SweepDispatch:
         client = self.pipeline.client
         templates, decoders = discovery_templates(self.swept_credentials, DISCOVERY_OIDS)
         transport = client.transport
+        # Blank space with nothing to remember and nothing left to try is only counted
+        # (_swept's common case, in bulk): no event, no call per address.
+        counted = pinger is None and not self.rest_credentials and self.ledger.memory is None
         sweep = DiscoverySweep(
             templates,
             decoders,
             timeout=client.timeout,
             retries=client.retries,
             backoff=client.backoff,
-            capacity=options.concurrency,
+            capacity=options.in_flight,
             in_use=transport.id_in_use,
+            count_blank=counted,
+            noted=transport.bad_sources,
         )
         self._hosts = hosts
         self.runner = SweepRunner(
@@ -90,10 +105,14 @@ class SweepDispatch:
             self.rate.bucket,
             client.stats,
             self._swept,
-            # never more back to back than the bucket allows
-            batch=options.burst,
+            # Per token-bucket charge: the burst, or what accrues in MIN_SLEEP when that is
+            # more (a lifted rate). The bucket already lets rate * MIN_SLEEP packets beyond
+            # the burst leave at once (ratelimit.py); batches that size cost one loop round
+            # per millisecond of sending instead of one per 32 packets.
+            batch=sweep_batch(options.rate, options.burst),
             pinger=pinger,
             echoes=options.retries + 1,
+            on_blank=self.ledger.blank if counted else None,
         )
         return self.runner
 

@@ -181,6 +181,11 @@ class Ledger:
         """An address is finished (settled, or its task ended anyhow): progress."""
         self.stats.completed += 1
 
+    def blank(self, count: int) -> None:
+        """``count`` addresses silent on everything, with no memory to tell: what
+        ``settle(None, Answer())`` and ``done()`` record for each, at once."""
+        self.stats.completed += count
+
     def settle(self, address: str | None, answer: Answer) -> Outcome:
         """Decide the outcome of ``address`` (None: a name that never resolved) and record it."""
         outcome = decide(answer)

@@ -258,7 +258,10 @@ class UdpTransport:
         """Whether a request of the client or of a sink waits for this id."""
         if request_id in self.pending:
             return True
-        return any(sink.owns(request_id) for sink in self.sinks)
+        sinks = self.sinks
+        if len(sinks) == 1:  # the usual case (one sweep): asked once per request it sends
+            return sinks[0].owns(request_id)
+        return any(sink.owns(request_id) for sink in sinks)
 
     def add_sink(self, sink: ReplySink) -> None:
         """Route datagrams whose id no client request waits for, and ``sink.owns``, to
@@ -293,6 +296,11 @@ class UdpTransport:
         self._stats.bytes_sent += len(data)
         if self.audit is not None:
             self._audited(data, sockaddr, about)
+
+    def count_sent(self, packets: int, size: int) -> None:
+        """Count datagrams a sender wrote on one of these sockets itself (a batch at once)."""
+        self._stats.packets_sent += packets
+        self._stats.bytes_sent += size
 
     def send_nowait(
         self,

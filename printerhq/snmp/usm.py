@@ -44,14 +44,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
-try:  # CFB moved to the "decrepit" namespace in cryptography 47; the old name warns.
+if TYPE_CHECKING:
+    # Imported when a message is encrypted or decrypted (_des_cipher, _aes_cipher): the
+    # cryptography package costs every scan about 8 MB of memory, and most never use SNMPv3
+    # privacy.
     from cryptography.hazmat.decrepit.ciphers.modes import CFB
-except ImportError:  # pragma: no cover - older cryptography
-    CFB = modes.CFB  # type: ignore[misc]
+    from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
 from .ber import SnmpDecodeError, read_header
 from .message import MAX_MESSAGE_SIZE, Pdu, PduType, Varbind
@@ -372,6 +372,9 @@ def _report_error(pdu: Pdu, security: UsmSecurityParameters, authenticated: bool
 
 
 def _des_cipher(key: bytes, salt: bytes) -> Cipher[modes.CBC]:
+    from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+    from cryptography.hazmat.primitives.ciphers import Cipher, modes
+
     # RFC 3414 8.1.1.1: key = first 8 octets, pre-IV = last 8 octets, IV = pre-IV XOR salt.
     iv = bytes(a ^ b for a, b in zip(key[8:16], salt, strict=True))
     # Three-key TDES with K1=K2=K3 is single DES (the "EDE" collapses): the supported way to get
@@ -380,6 +383,13 @@ def _des_cipher(key: bytes, salt: bytes) -> Cipher[modes.CBC]:
 
 
 def _aes_cipher(key: bytes, boots: int, engine_time: int, salt: bytes) -> Cipher[CFB]:
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
+
+    try:  # CFB moved to the "decrepit" namespace in cryptography 47; the old name warns.
+        from cryptography.hazmat.decrepit.ciphers.modes import CFB
+    except ImportError:  # pragma: no cover - older cryptography
+        from cryptography.hazmat.primitives.ciphers.modes import CFB
+
     # RFC 3826 3.1.2.1: IV = boots (4 octets) || time (4 octets) || 64-bit salt.
     iv = boots.to_bytes(4, "big") + engine_time.to_bytes(4, "big") + salt
     return Cipher(algorithms.AES(key), CFB(iv))

@@ -188,6 +188,22 @@ class _Dialect:
 
     def migration_lock(self, conn) -> None: ...
 
+    def reserve_ids(self, conn, table: str, count: int) -> list[int]:
+        """``count`` fresh ids of ``table``'s auto-increment key, in one query."""
+        raise NotImplementedError
+
+    def insert_rows(
+        self, conn, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]
+    ) -> None:
+        """Insert ``rows`` into ``table`` in bulk (one statement, not one per row)."""
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def pipeline(self, conn) -> Iterator[Callable[[], None]]:
+        """Queue statements without waiting for each answer; yields ``sync()``, which waits
+        for the answers so far (a ``rowcount`` is known only after it). A no-op by default."""
+        yield lambda: None
+
 
 class _SQLite(_Dialect):
     name = "sqlite"
@@ -216,6 +232,25 @@ class _SQLite(_Dialect):
 
     def migration_lock(self, conn) -> None:
         pass  # BEGIN IMMEDIATE already serialises writers
+
+    def reserve_ids(self, conn, table: str, count: int) -> list[int]:
+        # Called inside a write transaction (BEGIN IMMEDIATE holds the database's write lock):
+        # no other writer can take these ids before the rows are in. AUTOINCREMENT never
+        # re-uses an id below sqlite_sequence's, and an explicit id above it moves it on.
+        row = conn.execute(
+            "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = ?), 0), "
+            f"COALESCE((SELECT MAX(id) FROM {table}), 0))",
+            (table,),
+        ).fetchone()
+        first = int(row[0]) + 1
+        return list(range(first, first + count))
+
+    def insert_rows(
+        self, conn, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]
+    ) -> None:
+        if rows:
+            marks = ", ".join("?" * len(columns))
+            conn.executemany(f"INSERT INTO {table}({', '.join(columns)}) VALUES ({marks})", rows)
 
 
 def _private_file(path: Path) -> None:
@@ -266,6 +301,85 @@ class _Postgres(_Dialect):
     def migration_lock(self, conn) -> None:
         # Two instances starting together on one database: only one migrates at a time.
         conn.execute("SELECT pg_advisory_xact_lock(7340111)")
+
+    def reserve_ids(self, conn, table: str, count: int) -> list[int]:
+        # nextval is never rolled back and never handed out twice, whatever other instances do.
+        rows = conn.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            (table, count),
+        ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def insert_rows(
+        self, conn, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]
+    ) -> None:
+        # executemany in pipeline mode: every row's statement leaves in one send, the answers
+        # come back together at the next sync (COPY is not allowed inside a pipeline, and it
+        # costs two round trips of its own per table).
+        if rows:
+            marks = ", ".join(["%s"] * len(columns))
+            conn.cursor().executemany(
+                f"INSERT INTO {table}({', '.join(columns)}) VALUES ({marks})", rows
+            )
+
+    @contextlib.contextmanager
+    def pipeline(self, conn) -> Iterator[Callable[[], None]]:
+        with conn.pipeline() as pipeline:
+            yield pipeline.sync
+
+
+# --------------------------------------------------------------------------------------------
+# Batched ingest: one statement per table and batch
+# --------------------------------------------------------------------------------------------
+_UPSERT_DEVICE = """
+    INSERT INTO devices(device_key, address, vendor, model, serial, mac, sys_name,
+                        first_seen, last_seen, last_agent_id)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (device_key) DO UPDATE SET
+        address = CASE WHEN excluded.last_seen >= devices.last_seen
+                  OR devices.last_seen > ?
+                  THEN excluded.address ELSE devices.address END,
+        last_agent_id = CASE WHEN excluded.last_seen >= devices.last_seen
+                        OR devices.last_seen > ?
+                        THEN excluded.last_agent_id ELSE devices.last_agent_id END,
+        vendor = COALESCE(excluded.vendor, devices.vendor),
+        model = COALESCE(excluded.model, devices.model),
+        serial = COALESCE(excluded.serial, devices.serial),
+        mac = COALESCE(excluded.mac, devices.mac),
+        sys_name = COALESCE(excluded.sys_name, devices.sys_name),
+        first_seen = CASE WHEN excluded.first_seen < devices.first_seen
+                     THEN excluded.first_seen ELSE devices.first_seen END,
+        last_seen = CASE WHEN excluded.last_seen > devices.last_seen
+                    OR devices.last_seen > ?
+                    THEN excluded.last_seen ELSE devices.last_seen END"""
+_READING_COLUMNS = (
+    "id",
+    "device_id",
+    "agent_id",
+    "batch_id",
+    "scanned_at",
+    "received_at",
+    "report",
+    "schema_version",
+    "wire_minor",
+    "digest",
+)
+_COUNTER_COLUMNS = ("reading_id", "device_id", "scanned_at", "name", "value")
+_SUPPLY_COLUMNS = (
+    "reading_id",
+    "device_id",
+    "scanned_at",
+    "idx",
+    "description",
+    "kind",
+    "colour",
+    "level",
+    "capacity",
+    "percent",
+    "state",
+)
+# Keys per ``IN (...)`` list: under SQLite's oldest limit of 999 bound variables.
+_IN_CHUNK = 500
 
 
 # --------------------------------------------------------------------------------------------
@@ -573,127 +687,133 @@ class Store:
         now = time.time()
         x = self._x
         major, minor = version
-        with self.dialect.transaction(conn):
-            inserted = x(
+        # Pipelined on PostgreSQL: four round trips for the whole batch (begin + batch row,
+        # agent row, devices + their ids + reading ids, rows + commit), not one per row.
+        with self.dialect.pipeline(conn) as sync, self.dialect.transaction(conn):
+            batch_row = x(
                 conn,
                 "INSERT INTO batches(agent_id, batch_id, received_at, reports, wire_major, "
                 "wire_minor) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (agent.id, batch_id, now, len(reports), major, minor),
-            ).rowcount
+            )
+            sync()
+            inserted = batch_row.rowcount
             counted = len(reports) if inserted else 0
-            alive = x(
+            agent_row = x(
                 conn,
                 "UPDATE agents SET last_seen = ?, last_address = ?, batches_total = batches_total "
                 "+ ?, reports_total = reports_total + ? WHERE id = ? AND revoked_at IS NULL",
                 (now, address, 1 if inserted else 0, counted, agent.id),
-            ).rowcount
-            if not alive:
+            )
+            sync()
+            if not agent_row.rowcount:
                 raise AgentRevoked(agent.name)
             if not inserted:
                 return IngestResult(duplicate=True, reports=0)
-            # Upsert devices in key order: concurrent batches lock rows in the same order (no
-            # deadlock).
-            latest: dict[str, DeviceReport] = {}
-            for report in reports:
-                key = device_key(report.identity)
-                if key not in latest or report.scanned_at >= latest[key].scanned_at:
-                    latest[key] = report
-            ids: dict[str, int] = {}
-            for key in sorted(latest):
-                ident = latest[key].identity
-                seen = latest[key].scanned_at
-                ids[key] = int(
-                    x(
-                        conn,
-                        """
-                    INSERT INTO devices(device_key, address, vendor, model, serial, mac, sys_name,
-                                        first_seen, last_seen, last_agent_id)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (device_key) DO UPDATE SET
-                        address = CASE WHEN excluded.last_seen >= devices.last_seen
-                                  OR devices.last_seen > ?
-                                  THEN excluded.address ELSE devices.address END,
-                        last_agent_id = CASE WHEN excluded.last_seen >= devices.last_seen
-                                        OR devices.last_seen > ?
-                                        THEN excluded.last_agent_id ELSE devices.last_agent_id END,
-                        vendor = COALESCE(excluded.vendor, devices.vendor),
-                        model = COALESCE(excluded.model, devices.model),
-                        serial = COALESCE(excluded.serial, devices.serial),
-                        mac = COALESCE(excluded.mac, devices.mac),
-                        sys_name = COALESCE(excluded.sys_name, devices.sys_name),
-                        first_seen = CASE WHEN excluded.first_seen < devices.first_seen
-                                     THEN excluded.first_seen ELSE devices.first_seen END,
-                        last_seen = CASE WHEN excluded.last_seen > devices.last_seen
-                                    OR devices.last_seen > ?
-                                    THEN excluded.last_seen ELSE devices.last_seen END
-                    RETURNING id""",
-                        (
-                            key,
-                            ident.address,
-                            ident.vendor,
-                            ident.model,
-                            ident.serial,
-                            ident.mac,
-                            ident.sys_name,
-                            seen,
-                            seen,
-                            agent.id,
-                            # a last_seen stored from the future (before the clock check) no
-                            # longer pins the device's address, agent and last_seen
-                            *[_newest_allowed(now)] * 3,
-                        ),
-                    ).fetchone()[0]
-                )
-            for report in reports:
-                device_id = ids[device_key(report.identity)]
-                stored = model.encode(report)
-                reading_id = int(
-                    x(
-                        conn,
-                        "INSERT INTO readings(device_id, agent_id, batch_id, scanned_at, "
-                        "received_at, report, schema_version, wire_minor, digest) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                        (
-                            device_id,
-                            agent.id,
-                            batch_id,
-                            report.scanned_at,
-                            now,
-                            stored,
-                            report.schema,
-                            minor,
-                            reading_digest(stored),
-                        ),
-                    ).fetchone()[0]
-                )
-                for c in report.counters:
-                    x(
-                        conn,
-                        "INSERT INTO counter_readings(reading_id, device_id, scanned_at, name, "
-                        "value) VALUES (?, ?, ?, ?, ?)",
-                        (reading_id, device_id, report.scanned_at, c.name, c.value),
-                    )
-                for s in report.supplies:
-                    x(
-                        conn,
-                        "INSERT INTO supply_readings(reading_id, device_id, scanned_at, idx, "
-                        "description, kind, colour, level, capacity, percent, state) VALUES (?, ?,"
-                        " ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            reading_id,
-                            device_id,
-                            report.scanned_at,
-                            s.index,
-                            s.description,
-                            s.kind,
-                            s.colour,
-                            s.level,
-                            s.capacity,
-                            s.percent,
-                            s.state,
-                        ),
-                    )
+            ids = self._upsert_devices(conn, agent, reports, now)
+            self._insert_readings(conn, agent, batch_id, reports, ids, now, minor)
         return IngestResult(duplicate=False, reports=len(reports))
+
+    def _upsert_devices(
+        self, conn, agent: Agent, reports: list[DeviceReport], now: float
+    ) -> dict[str, int]:
+        """Upsert the batch's devices (one row per device key, from its newest report) in one
+        ``executemany`` (pipelined on PostgreSQL), then read their ids in one query.
+        Key order: concurrent batches lock device rows in the same order (no deadlock)."""
+        latest: dict[str, DeviceReport] = {}
+        for report in reports:
+            key = device_key(report.identity)
+            if key not in latest or report.scanned_at >= latest[key].scanned_at:
+                latest[key] = report
+        keys = sorted(latest)
+        # a last_seen stored from the future (before the clock check) no longer pins the
+        # device's address, agent and last_seen
+        newest = _newest_allowed(now)
+        rows = []
+        for key in keys:
+            ident, seen = latest[key].identity, latest[key].scanned_at
+            rows.append(
+                (
+                    key,
+                    ident.address,
+                    ident.vendor,
+                    ident.model,
+                    ident.serial,
+                    ident.mac,
+                    ident.sys_name,
+                    seen,
+                    seen,
+                    agent.id,
+                    newest,
+                    newest,
+                    newest,
+                )
+            )
+        conn.cursor().executemany(self.dialect.sql(_UPSERT_DEVICE), rows)
+        ids: dict[str, int] = {}
+        for start in range(0, len(keys), _IN_CHUNK):
+            chunk = keys[start : start + _IN_CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            sql = f"SELECT device_key, id FROM devices WHERE device_key IN ({marks})"
+            found = self._x(conn, sql, tuple(chunk)).fetchall()
+            ids.update((k, int(i)) for k, i in found)
+        return ids
+
+    def _insert_readings(
+        self,
+        conn,
+        agent: Agent,
+        batch_id: str,
+        reports: list[DeviceReport],
+        ids: dict[str, int],
+        now: float,
+        minor: int,
+    ) -> None:
+        """The batch's readings, counter and supply rows in three bulk inserts (COPY on
+        PostgreSQL, ``executemany`` on SQLite). Reading ids are reserved up front in one query,
+        so the counter and supply rows can name their reading without a round trip each."""
+        reading_ids = self.dialect.reserve_ids(conn, "readings", len(reports))
+        readings: list[tuple[object, ...]] = []
+        counters: list[tuple[object, ...]] = []
+        supplies: list[tuple[object, ...]] = []
+        for report, reading_id in zip(reports, reading_ids, strict=True):
+            device_id = ids[device_key(report.identity)]
+            stored = model.encode(report)
+            at = report.scanned_at
+            readings.append(
+                (
+                    reading_id,
+                    device_id,
+                    agent.id,
+                    batch_id,
+                    at,
+                    now,
+                    stored,
+                    report.schema,
+                    minor,
+                    reading_digest(stored),
+                )
+            )
+            counters.extend((reading_id, device_id, at, c.name, c.value) for c in report.counters)
+            supplies.extend(
+                (
+                    reading_id,
+                    device_id,
+                    at,
+                    s.index,
+                    s.description,
+                    s.kind,
+                    s.colour,
+                    s.level,
+                    s.capacity,
+                    s.percent,
+                    s.state,
+                )
+                for s in report.supplies
+            )
+        self.dialect.insert_rows(conn, "readings", _READING_COLUMNS, readings)
+        self.dialect.insert_rows(conn, "counter_readings", _COUNTER_COLUMNS, counters)
+        self.dialect.insert_rows(conn, "supply_readings", _SUPPLY_COLUMNS, supplies)
 
     async def reading_bases(self, agent: Agent, digests: set[bytes]) -> dict[bytes, bytes]:
         """The stored reports of ``agent`` named by ``digests`` (the bases of its deltas,

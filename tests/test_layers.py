@@ -84,6 +84,8 @@ LAYERS: dict[str, str] = {
     "printerhq.render": RENDER,
     "printerhq.sim": SIM,
     "printerhq.server": SERVER,
+    "printerhq.server.retention": CORE,  # the retention plan is sans-IO: rows in, a plan out
+    "printerhq.server.prune_command": SERVER,  # `printerhq server prune`
     "printerhq.agent": AGENT,
     "printerhq.commands": COMMANDS,
     "printerhq.cmdline": CMDLINE,  # .exits (exit codes), .options (argument types)

@@ -47,6 +47,33 @@ class RunningServer:
         return self.url.replace("https://", "wss://").replace("http://", "ws://") + "/api/v1/stream"
 
 
+PRUNE_EVERY = 3600.0  # seconds between retention passes
+PRUNE_FIRST_AFTER = 60.0  # the first pass waits for start-up (and a burst of reconnects) to pass
+
+
+async def prune_periodically(
+    store: Store, keep_raw_days: int, every: float, first_after: float = PRUNE_FIRST_AFTER
+) -> None:
+    """Apply the retention (``Store.prune``) every ``every`` seconds, for ever. Each pass is
+    bounded steps of short transactions; of several instances on one PostgreSQL only the one
+    holding the lease prunes. A failed pass is logged and tried again at the next tick: the
+    database being away for a while is no reason to stop serving."""
+    await trio.sleep(first_after)
+    while True:
+        try:
+            result = await store.prune(keep_raw_days)
+        except Exception as exc:  # the next pass resumes where this one stopped
+            log.warning("retention pass failed: %s: %s", type(exc).__name__, exc)
+        else:
+            if result.readings:
+                log.info(
+                    "retention: %d readings thinned (older than %d days)",
+                    result.readings,
+                    keep_raw_days,
+                )
+        await trio.sleep(every)
+
+
 def _bind(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
@@ -65,11 +92,15 @@ async def run_server(
     websocket: bool = True,
     open_read: bool = False,
     graceful_timeout: float = 2.0,
+    keep_raw_days: int | None = None,
+    prune_every: float = PRUNE_EVERY,
 ) -> AsyncIterator[RunningServer]:
     """Open the store, serve, and yield a ``RunningServer``; stop serving on exit.
 
     Exactly one of ``certfile``/``keyfile``, ``self_signed`` or ``insecure_http`` is required.
     ``open_read=True`` serves the fleet (API, /metrics, dashboard) without a viewer token.
+    ``keep_raw_days``: thin older readings every ``prune_every`` seconds (``prune_periodically``);
+    None keeps every reading.
     """
     if sum([bool(certfile and keyfile), self_signed, insecure_http]) != 1:
         raise ValueError("choose one of certfile+keyfile, self_signed or insecure_http")
@@ -104,6 +135,8 @@ async def run_server(
                     shutdown_trigger=shutdown.wait,
                 )
             )
+            if keep_raw_days is not None:
+                nursery.start_soon(prune_periodically, store, keep_raw_days, prune_every)
             bound = binds[0]
             bound_port = int(bound.rsplit(":", 1)[1])
             scheme = "https" if certfile else "http"

@@ -16,6 +16,7 @@ import logging
 import os
 import sqlite3
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ import trio
 from printerhq import limits, model
 from printerhq.delta import digest as reading_digest
 from printerhq.model import DeviceReport
-from printerhq.server import migrations
+from printerhq.server import migrations, retention
 
 log = logging.getLogger("printerhq.server.store")
 
@@ -849,6 +850,213 @@ class Store:
                 )
 
         await self.run(work)
+
+    # -- retention -----------------------------------------------------------------------------
+    async def prune(
+        self,
+        keep_raw_days: int = retention.DEFAULT_KEEP_RAW_DAYS,
+        *,
+        now: float | None = None,
+        dry_run: bool = False,
+        full: bool = False,
+        devices_per_step: int = retention.DEVICES_PER_STEP,
+        days_per_step: int = retention.DAYS_PER_STEP,
+        lease_seconds: float = 600.0,
+    ) -> retention.PruneResult:
+        """Thin readings older than ``keep_raw_days`` to one per device per UTC day, keeping
+        what billing and forecasts need (``printerhq.server.retention``).
+
+        Bounded steps, each its own short transaction (``devices_per_step`` devices over
+        ``days_per_step`` days); the pass resumes where the last one stopped (``full``: from the
+        oldest reading, for readings that arrived late). One instance at a time holds the pass
+        (a lease in ``retention_state``); another finds it held and skips. ``dry_run`` counts
+        what would go and changes nothing."""
+        if not 0 <= keep_raw_days <= retention.MAX_KEEP_RAW_DAYS:
+            raise StoreError(f"keep_raw_days must be 0 to {retention.MAX_KEEP_RAW_DAYS}")
+        now = time.time() if now is None else now
+        cutoff = retention.raw_cutoff(now, keep_raw_days)
+        result = retention.PruneResult(cutoff=cutoff)
+        holder = uuid.uuid4().hex
+        began = await self.run(self._retention_begin, holder, now, lease_seconds, dry_run)
+        if began is None:
+            result.skipped = "another instance is pruning"
+            return result
+        done_until, oldest = began
+        if oldest is None:
+            result.skipped = "no devices"
+            return result
+        start = oldest if full else max(done_until, oldest)
+        start = retention.day_of(start) * retention.DAY
+        try:
+            while start < cutoff:
+                end = min(start + days_per_step * retention.DAY, cutoff)
+                after = 0
+                while True:
+                    ids = await self.run(self._device_ids_after, after, devices_per_step)
+                    if not ids:
+                        break
+                    step = await self.run(
+                        self._prune_step, ids, start, end, dry_run, holder, lease_seconds
+                    )
+                    result.readings += step.readings
+                    result.counter_rows += step.counter_rows
+                    result.supply_rows += step.supply_rows
+                    result.moved_rows += step.moved_rows
+                    after = ids[-1]
+                if not dry_run:
+                    await self.run(self._retention_advance, end, holder)
+                start = end
+        finally:
+            if not dry_run:
+                with trio.CancelScope(shield=True):
+                    await self.run(self._retention_release, holder)
+        return result
+
+    def _retention_begin(
+        self, conn, holder: str, now: float, lease_seconds: float, dry_run: bool
+    ) -> tuple[float, float | None] | None:
+        """Take the lease (unless dry): (done_until, the oldest first_seen), or None if held."""
+        with self.dialect.transaction(conn):
+            if not dry_run:
+                taken = self._x(
+                    conn,
+                    "UPDATE retention_state SET lease_holder = ?, lease_until = ? WHERE name = "
+                    "'readings' AND lease_until < ?",
+                    (holder, now + lease_seconds, now),
+                ).rowcount
+                if not taken:
+                    return None
+            done = self._x(
+                conn, "SELECT done_until FROM retention_state WHERE name = 'readings'"
+            ).fetchone()
+            oldest = self._x(conn, "SELECT MIN(first_seen) FROM devices").fetchone()[0]
+        return float(done[0]) if done else 0.0, None if oldest is None else float(oldest)
+
+    def _retention_advance(self, conn, done_until: float, holder: str) -> None:
+        with self.dialect.transaction(conn):
+            self._x(
+                conn,
+                "UPDATE retention_state SET done_until = ? WHERE name = 'readings' AND "
+                "lease_holder = ? AND done_until < ?",
+                (done_until, holder, done_until),
+            )
+
+    def _retention_release(self, conn, holder: str) -> None:
+        with self.dialect.transaction(conn):
+            self._x(
+                conn,
+                "UPDATE retention_state SET lease_until = 0 WHERE name = 'readings' AND "
+                "lease_holder = ?",
+                (holder,),
+            )
+
+    def _device_ids_after(self, conn, after: int, count: int) -> list[int]:
+        rows = self._x(
+            conn, "SELECT id FROM devices WHERE id > ? ORDER BY id LIMIT ?", (after, count)
+        ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def _prune_step(
+        self,
+        conn,
+        device_ids: list[int],
+        start: float,
+        end: float,
+        dry_run: bool,
+        holder: str,
+        lease_seconds: float,
+    ) -> retention.PruneResult:
+        """One bounded step: these devices, readings in [start, end), one transaction."""
+        x = self._x
+        marks = ", ".join("?" * len(device_ids))
+        context = contextlib.nullcontext() if dry_run else self.dialect.transaction(conn)
+        with context:
+            if not dry_run:
+                renewed = x(
+                    conn,
+                    "UPDATE retention_state SET lease_until = ? WHERE name = 'readings' AND "
+                    "lease_holder = ?",
+                    (time.time() + lease_seconds, holder),
+                ).rowcount
+                if not renewed:
+                    raise StoreError("the retention lease was lost; another instance prunes")
+            readings = [
+                (int(i), int(d), float(t))
+                for i, d, t in x(
+                    conn,
+                    f"SELECT id, device_id, scanned_at FROM readings WHERE device_id IN ({marks})"
+                    " AND scanned_at >= ? AND scanned_at < ?",
+                    (*device_ids, start, end),
+                ).fetchall()
+            ]
+            days = {(d, retention.day_of(t)) for _, d, t in readings}
+            if len(days) == len(readings):
+                return retention.PruneResult()  # one reading a day already: nothing to thin
+            ids = [i for i, _, _ in readings]
+            counters: list[retention.CounterRow] = []
+            supplies: list[retention.SupplyRow] = []
+            for first in range(0, len(ids), _IN_CHUNK):
+                chunk = ids[first : first + _IN_CHUNK]
+                in_ = ", ".join("?" * len(chunk))
+                counters += x(
+                    conn,
+                    "SELECT reading_id, device_id, name, value, scanned_at FROM counter_readings "
+                    f"WHERE reading_id IN ({in_})",
+                    tuple(chunk),
+                ).fetchall()
+                supplies += x(
+                    conn,
+                    "SELECT reading_id, device_id, idx, level, percent, scanned_at FROM "
+                    f"supply_readings WHERE reading_id IN ({in_})",
+                    tuple(chunk),
+                ).fetchall()
+            plan = retention.plan(readings, counters, supplies)
+            if not dry_run:
+                sql = self.dialect.sql
+                cur = conn.cursor()
+                if plan.move_counters:
+                    cur.executemany(
+                        sql(
+                            "UPDATE counter_readings SET reading_id = ? WHERE device_id = ? AND "
+                            "name = ? AND scanned_at = ? AND reading_id = ?"
+                        ),
+                        plan.move_counters,
+                    )
+                if plan.drop_counters:
+                    cur.executemany(
+                        sql(
+                            "DELETE FROM counter_readings WHERE device_id = ? AND name = ? AND "
+                            "scanned_at = ? AND reading_id = ?"
+                        ),
+                        plan.drop_counters,
+                    )
+                if plan.move_supplies:
+                    cur.executemany(
+                        sql(
+                            "UPDATE supply_readings SET reading_id = ? WHERE device_id = ? AND "
+                            "idx = ? AND scanned_at = ? AND reading_id = ?"
+                        ),
+                        plan.move_supplies,
+                    )
+                if plan.drop_supplies:
+                    cur.executemany(
+                        sql(
+                            "DELETE FROM supply_readings WHERE device_id = ? AND idx = ? AND "
+                            "scanned_at = ? AND reading_id = ?"
+                        ),
+                        plan.drop_supplies,
+                    )
+                if plan.drop_readings:
+                    cur.executemany(
+                        sql("DELETE FROM readings WHERE id = ?"),
+                        [(i,) for i in plan.drop_readings],
+                    )
+        return retention.PruneResult(
+            readings=len(plan.drop_readings),
+            counter_rows=len(plan.drop_counters),
+            supply_rows=len(plan.drop_supplies),
+            moved_rows=len(plan.move_counters) + len(plan.move_supplies),
+        )
 
     # -- queries -------------------------------------------------------------------------------
     async def list_devices(self) -> list[dict]:

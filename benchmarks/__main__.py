@@ -26,6 +26,7 @@ BENCHMARKS = (
     "bench_memory_day",
     "bench_ingest",
     "bench_streams",
+    "bench_fleet_scale",
     "bench_hostile",
     "fuzz",
 )

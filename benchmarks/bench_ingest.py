@@ -94,9 +94,18 @@ async def run_one(database: str | None, agents: int, reports: int, batch: int, t
         await trio.to_thread.run_sync(server.stop)
 
 
-async def run_direct(database: str | None, agents: int, reports: int, batch: int, tmp: Path):
-    store = await Store.open(tmp / "server", database)
+async def run_direct(
+    database: str | None,
+    agents: int,
+    reports: int,
+    batch: int,
+    tmp: Path,
+    data_dir: Path | None = None,
+):
+    """Store-level ingest into ``data_dir`` (default ``tmp/server``), which may hold data."""
+    store = await Store.open(data_dir or tmp / "server", database)
     try:
+        already = (await store.totals())["readings"]
         holders = []
         for a in range(agents):
             token = new_token()
@@ -121,7 +130,7 @@ async def run_direct(database: str | None, agents: int, reports: int, batch: int
             for a in range(agents):
                 nursery.start_soon(agent, a)
         elapsed = time.perf_counter() - started
-        stored = (await store.totals())["readings"]
+        stored = (await store.totals())["readings"] - already
         return dict(
             stored=stored,
             expected=agents * reports,

@@ -19,14 +19,16 @@ import argparse
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
+import httpx
 import msgspec
 import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from printerhq import model
+from printerhq import model, wire
 from printerhq.server.store import Store
 from printerhq.uplink import TlsOptions, Uplink
 from printerhq.uplink.spool import Spool
@@ -45,9 +47,17 @@ def agent_report(a: int, i: int) -> model.DeviceReport:
     )
 
 
-async def run_one(database: str | None, agents: int, reports: int, batch: int, tmp: Path) -> dict:
-    server = ServerProcess(tmp / "server", database=database)
-    await trio.to_thread.run_sync(server.start)
+async def run_one(
+    database: str | None, agents: int, reports: int, batch: int, tmp: Path, instances: int = 1
+) -> dict:
+    """Agents split over ``instances`` server processes (2+: one PostgreSQL, nothing else
+    shared, as behind a load balancer); agent ``a`` talks to instance ``a % instances``."""
+    servers = [
+        ServerProcess(tmp / ("server" if k == 0 else f"server{k}"), database=database)
+        for k in range(instances)
+    ]
+    for server in servers:
+        await trio.to_thread.run_sync(server.start)
     try:
         store = await Store.open(tmp / "server", database)
         tokens = {}
@@ -62,7 +72,7 @@ async def run_one(database: str | None, agents: int, reports: int, batch: int, t
             spool.close()
         done = []
 
-        async def agent(name: str):
+        async def agent(name: str, server: ServerProcess):
             async with Uplink(
                 server.url,
                 tokens[name],
@@ -77,21 +87,46 @@ async def run_one(database: str | None, agents: int, reports: int, batch: int, t
 
         started = time.perf_counter()
         async with trio.open_nursery() as nursery:
-            for name in tokens:
-                nursery.start_soon(agent, name)
+            for a, name in enumerate(tokens):
+                nursery.start_soon(agent, name, servers[a % instances])
         elapsed = time.perf_counter() - started
         store = await Store.open(tmp / "server", database)
-        stored = (await store.totals())["readings"]
-        await store.aclose()
+        try:
+            stored = (await store.totals())["readings"]
+            readings = await store.all_readings()
+            unique = {(a, bytes(r)) for a, _, r in readings}
+            refused = None
+            if instances > 1:
+                # Revoked on one instance (its store), refused at once by every instance.
+                await store.revoke_agent("agent-0")
+                refused = [await refused_upload(s, tokens["agent-0"]) for s in servers]
+        finally:
+            await store.aclose()
         return dict(
             stored=stored,
             expected=agents * reports,
+            stored_once=len(unique) == len(readings),
+            refused_after_revoke=refused,
             all_flushed=all(done),
             seconds=elapsed,
             reports_per_s=stored / elapsed,
         )
     finally:
-        await trio.to_thread.run_sync(server.stop)
+        for server in servers:
+            await trio.to_thread.run_sync(server.stop)
+
+
+async def refused_upload(server: ServerProcess, token: str) -> bool:
+    """True when ``server`` refuses an upload with ``token`` (401)."""
+    report = model.encode(agent_report(0, 0))
+    body = wire.encode(wire.raw_batch("after-revoke", "agent-0", [report]))
+    async with httpx.AsyncClient(verify=str(server.certfile), timeout=60) as client:
+        response = await client.post(
+            server.url + "/api/v1/ingest",
+            content=body,
+            headers={"authorization": f"Bearer {token}"},
+        )
+    return response.status_code == 401
 
 
 async def run_direct(
@@ -151,8 +186,16 @@ def main() -> None:
     parser.add_argument(
         "--direct", action="store_true", help="the store alone: Store.ingest, no HTTP/TLS"
     )
+    parser.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        help="server processes sharing one PostgreSQL, agents split between them",
+    )
     args = parser.parse_args()
-    run = run_direct if args.direct else run_one
+    if args.instances > 1 and (args.direct or args.database != "postgresql"):
+        parser.error("--instances 2+ needs --database postgresql (and not --direct)")
+    run = run_direct if args.direct else partial(run_one, instances=args.instances)
     backends = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     for backend in backends:
         cluster = None
@@ -179,6 +222,12 @@ def main() -> None:
             f"batch={args.batch} "
             f"flushed={r['all_flushed']} {r['seconds']:.2f}s  {r['reports_per_s']:.0f} reports/s"
         )
+        if args.instances > 1:
+            print(
+                f"  {args.instances} instances on one PostgreSQL: every report stored once: "
+                f"{r['stored_once'] and r['stored'] == r['expected']}; a token revoked on one "
+                f"refused (401) by each: {r['refused_after_revoke']}"
+            )
 
 
 if __name__ == "__main__":

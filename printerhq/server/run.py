@@ -47,6 +47,22 @@ class RunningServer:
         return self.url.replace("https://", "wss://").replace("http://", "ws://") + "/api/v1/stream"
 
 
+def raise_open_file_limit() -> int:
+    """Raise the soft limit on open files to the hard one and return it: each agent stream
+    holds a socket, and the usual soft default (1024) would refuse connections long before
+    memory runs short (5,000 idle streams are a few hundred MiB). Called by ``printerhq serve``
+    (the application owns its process's limits, the library does not)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError) as exc:  # some sandboxes refuse; serve what we can
+            log.warning("cannot raise the open-file limit from %d to %d: %s", soft, hard, exc)
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
 PRUNE_EVERY = 3600.0  # seconds between retention passes
 PRUNE_FIRST_AFTER = 60.0  # the first pass waits for start-up (and a burst of reconnects) to pass
 

@@ -129,6 +129,9 @@ def run(args: argparse.Namespace) -> int:
     handler = logging.StreamHandler()
     handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[handler])
+    from printerhq.server.run import raise_open_file_limit
+
+    raise_open_file_limit()
     try:
         trio.run(_serve, args)
     except Exception as exc:  # KeyboardInterrupt (BaseException) goes on to printerhq.cli

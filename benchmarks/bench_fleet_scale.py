@@ -91,18 +91,25 @@ def printer_report(n: int, t: float, day_index: int = 0) -> model.DeviceReport:
     )
 
 
-async def load_fleet(store: Store, devices: int, now: float) -> float:
-    """One current report per printer, 100 printers per agent; returns seconds taken."""
+async def load_fleet(store: Store, devices: int, now: float, parallel: int = 8) -> float:
+    """One current report per printer, 100 printers per agent, ``parallel`` agents uploading at
+    once (as the pool allows); returns seconds taken."""
     started = time.perf_counter()
-    for a in range(0, devices, PER_AGENT):
-        token = new_token()
-        await store.add_agent(f"site-{a // PER_AGENT:05d}", token)
-        agent = await store.agent_for_token(token)
-        assert agent is not None
-        batch = [
-            printer_report(n, now - 600 + n % 600) for n in range(a, min(a + PER_AGENT, devices))
-        ]
-        await store.ingest(agent, "fleet", batch)
+    limit = trio.CapacityLimiter(parallel)
+
+    async def site(a: int) -> None:
+        async with limit:
+            token = new_token()
+            await store.add_agent(f"site-{a // PER_AGENT:05d}", token)
+            agent = await store.agent_for_token(token)
+            assert agent is not None
+            numbers = range(a, min(a + PER_AGENT, devices))
+            batch = [printer_report(n, now - 600 + n % 600) for n in numbers]
+            await store.ingest(agent, "fleet", batch)
+
+    async with trio.open_nursery() as nursery:
+        for a in range(0, devices, PER_AGENT):
+            nursery.start_soon(site, a)
     return time.perf_counter() - started
 
 

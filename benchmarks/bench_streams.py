@@ -309,7 +309,7 @@ async def run_idle(
             await manager.__aexit__(None, None, None)
 
     stop = trio.Event()
-    with trio.fail_after(timeout + hold):
+    with trio.fail_after(timeout + hold + 300):
         async with trio.open_nursery() as outer:
             outer.start_soon(poll_health, server, outcome, stop)  # type: ignore[arg-type]
             await trio.sleep(0.5)
@@ -480,7 +480,9 @@ async def main_async(args: argparse.Namespace) -> int:
 
 async def idle_main(server: ServerProcess, args: argparse.Namespace) -> int:
     tokens = await register_agents(server, args.idle)
-    out = await run_idle(server, tokens, hold=args.hold, ping_every=args.ping_every)
+    out = await run_idle(
+        server, tokens, hold=args.hold, ping_every=args.ping_every, timeout=args.idle_timeout
+    )
     grown = max(0, out.rss_open_kib - out.rss_before_kib)
     print(
         f"idle streams: {out.opened}/{args.idle} open in {out.open_seconds:.1f} s, held "
@@ -511,7 +513,12 @@ def main() -> int:
         "--idle", type=int, default=0, metavar="N", help="instead: N streams that only ping"
     )
     parser.add_argument("--hold", type=float, default=30, help="idle: seconds all are open")
-    parser.add_argument("--ping-every", type=float, default=10, help="idle: seconds per ping")
+    parser.add_argument(
+        "--ping-every", type=float, default=25, help="idle: seconds per ping (the agent's 25)"
+    )
+    parser.add_argument(
+        "--idle-timeout", type=float, default=1800, help="idle: bound on opening them all"
+    )
     args = parser.parse_args()
     args.idle = min(args.idle, 20_000)  # bounded: loopback, one machine
     raise_open_file_limit()

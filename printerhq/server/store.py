@@ -688,8 +688,8 @@ class Store:
         now = time.time()
         x = self._x
         major, minor = version
-        # Pipelined on PostgreSQL: four round trips for the whole batch (begin + batch row,
-        # agent row, devices + their ids + reading ids, rows + commit), not one per row.
+        # Pipelined on PostgreSQL: three round trips for the whole batch (begin + batch row +
+        # agent row; devices + their ids + reading ids; rows + counts + commit), not one per row.
         with self.dialect.pipeline(conn) as sync, self.dialect.transaction(conn):
             batch_row = x(
                 conn,
@@ -697,29 +697,33 @@ class Store:
                 "wire_minor) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (agent.id, batch_id, now, len(reports), major, minor),
             )
-            sync()
-            inserted = batch_row.rowcount
-            counted = len(reports) if inserted else 0
             agent_row = x(
                 conn,
-                "UPDATE agents SET last_seen = ?, last_address = ?, batches_total = batches_total "
-                "+ ?, reports_total = reports_total + ? WHERE id = ? AND revoked_at IS NULL",
-                (now, address, 1 if inserted else 0, counted, agent.id),
+                "UPDATE agents SET last_seen = ?, last_address = ? WHERE id = ? AND revoked_at "
+                "IS NULL",
+                (now, address, agent.id),
             )
             sync()
             if not agent_row.rowcount:
-                raise AgentRevoked(agent.name)
-            if not inserted:
+                raise AgentRevoked(agent.name)  # the rollback takes the batch row back out
+            if not batch_row.rowcount:
                 return IngestResult(duplicate=True, reports=0)
-            ids = self._upsert_devices(conn, agent, reports, now)
-            self._insert_readings(conn, agent, batch_id, reports, ids, now, minor)
+            ids, reading_ids = self._upsert_devices(conn, agent, reports, now)
+            self._insert_readings(conn, agent, batch_id, reports, ids, reading_ids, now, minor)
+            x(
+                conn,
+                "UPDATE agents SET batches_total = batches_total + 1, reports_total = "
+                "reports_total + ? WHERE id = ?",
+                (len(reports), agent.id),
+            )
         return IngestResult(duplicate=False, reports=len(reports))
 
     def _upsert_devices(
         self, conn, agent: Agent, reports: list[DeviceReport], now: float
-    ) -> dict[str, int]:
+    ) -> tuple[dict[str, int], list[int]]:
         """Upsert the batch's devices (one row per device key, from its newest report) in one
-        ``executemany`` (pipelined on PostgreSQL), then read their ids in one query.
+        ``executemany`` (pipelined on PostgreSQL), then read their ids in one query; and reserve
+        the readings' ids (the same round trip on PostgreSQL): ``(ids by key, reading ids)``.
         Key order: concurrent batches lock device rows in the same order (no deadlock)."""
         latest: dict[str, DeviceReport] = {}
         for report in reports:
@@ -751,14 +755,19 @@ class Store:
                 )
             )
         conn.cursor().executemany(self.dialect.sql(_UPSERT_DEVICE), rows)
-        ids: dict[str, int] = {}
+        found = []
         for start in range(0, len(keys), _IN_CHUNK):
             chunk = keys[start : start + _IN_CHUNK]
             marks = ", ".join("?" * len(chunk))
             sql = f"SELECT device_key, id FROM devices WHERE device_key IN ({marks})"
-            found = self._x(conn, sql, tuple(chunk)).fetchall()
-            ids.update((k, int(i)) for k, i in found)
-        return ids
+            found.append(self._x(conn, sql, tuple(chunk)))
+        # Fetching the reserved ids waits for every answer queued so far (pipeline): the
+        # device ids below are already here.
+        reading_ids = self.dialect.reserve_ids(conn, "readings", len(reports))
+        ids: dict[str, int] = {}
+        for cursor in found:
+            ids.update((k, int(i)) for k, i in cursor.fetchall())
+        return ids, reading_ids
 
     def _insert_readings(
         self,
@@ -767,13 +776,13 @@ class Store:
         batch_id: str,
         reports: list[DeviceReport],
         ids: dict[str, int],
+        reading_ids: list[int],
         now: float,
         minor: int,
     ) -> None:
-        """The batch's readings, counter and supply rows in three bulk inserts (COPY on
-        PostgreSQL, ``executemany`` on SQLite). Reading ids are reserved up front in one query,
-        so the counter and supply rows can name their reading without a round trip each."""
-        reading_ids = self.dialect.reserve_ids(conn, "readings", len(reports))
+        """The batch's readings, counter and supply rows in three bulk inserts (``executemany``,
+        pipelined on PostgreSQL). Reading ids were reserved up front in one query,
+        so the counter and supply rows name their reading without a round trip each."""
         readings: list[tuple[object, ...]] = []
         counters: list[tuple[object, ...]] = []
         supplies: list[tuple[object, ...]] = []

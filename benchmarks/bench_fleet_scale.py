@@ -294,7 +294,7 @@ def report(backend: str, r: dict, args: argparse.Namespace) -> None:
         )
         if "baseline" in r:
             b = r["baseline"][name]
-            line += f"  (baseline p95 {b['p95'] * 1000:.1f} ms: x{b['p95'] / m['p95']:.2f} faster)"
+            line += f"  (baseline p95 {b['p95'] * 1000:.1f} ms; baseline/this {b['p95'] / m['p95']:.2f})"
         print(line)
     meter = r["branch"]["meter reads"]
     if "seconds" in meter:

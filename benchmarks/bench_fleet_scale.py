@@ -294,7 +294,8 @@ def report(backend: str, r: dict, args: argparse.Namespace) -> None:
         )
         if "baseline" in r:
             b = r["baseline"][name]
-            line += f"  (baseline p95 {b['p95'] * 1000:.1f} ms; baseline/this {b['p95'] / m['p95']:.2f})"
+            ratio = b["p95"] / m["p95"]
+            line += f"  (baseline p95 {b['p95'] * 1000:.1f} ms; baseline/this {ratio:.2f})"
         print(line)
     meter = r["branch"]["meter reads"]
     if "seconds" in meter:

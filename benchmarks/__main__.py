@@ -27,6 +27,7 @@ BENCHMARKS = (
     "bench_memory_day",
     "bench_ingest",
     "bench_streams",
+    "bench_fleet_scale",
     "bench_hostile",
     "bench_dashboard_bytes",
     "bench_audit",

@@ -1,13 +1,16 @@
 """Ingest throughput: N concurrent agents (default 100) upload to one server on loopback.
 
-    /work/venv/bin/python benchmarks/bench_ingest.py [--agents 100] [--reports 50] [--batch 25]
-                                                     [--database sqlite|postgresql|both]
+    .venv/bin/python benchmarks/bench_ingest.py [--agents 100] [--reports 50] [--batch 25]
+                                                [--database sqlite|postgresql|both] [--direct]
 
 The server runs as a separate process (``python -m printerhq.server serve``, TLS 1.3); the agents
 are ``Uplink`` objects in this process, each with its own spool, pre-filled before the clock
 starts. Reported: reports/s from the first connection to the last acknowledgement. On a small
 machine the agents' side (TLS, compression, 100 spools) competes with the server for CPU, so
 this is a lower bound for the server alone.
+
+``--direct`` measures the store alone: ``Store.ingest`` called by N concurrent tasks in this
+process (no HTTP, TLS, compression or spool), the same reports and batches.
 """
 
 from __future__ import annotations
@@ -16,22 +19,45 @@ import argparse
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
+import httpx
+import msgspec
 import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from printerhq import model
+from printerhq import model, wire
 from printerhq.server.store import Store
 from printerhq.uplink import TlsOptions, Uplink
 from printerhq.uplink.spool import Spool
-from tests.helpers_server import ServerProcess, make_report, new_token
+from tests.helpers_server import RECENT, ServerProcess, make_report, new_token
 
 
-async def run_one(database: str | None, agents: int, reports: int, batch: int, tmp: Path) -> dict:
-    server = ServerProcess(tmp / "server", database=database)
-    await trio.to_thread.run_sync(server.start)
+def agent_report(a: int, i: int) -> model.DeviceReport:
+    """Report ``i`` of agent ``a``: 13 printers of the agent's own (serial and MAC carry the
+    agent's number, as on a real fleet where sites do not share printers), timestamps within
+    the server's clock window (a scan every minute over the last month)."""
+    report = make_report(i, address_base=f"10.{a // 250}.{a % 250}", t0=RECENT + a)
+    serial = f"A{a:04d}{report.identity.serial}"
+    mac = f"02:{a >> 8 & 0xFF:02x}:{a & 0xFF:02x}:00:00:{i % 13:02x}"
+    return msgspec.structs.replace(
+        report, identity=msgspec.structs.replace(report.identity, serial=serial, mac=mac)
+    )
+
+
+async def run_one(
+    database: str | None, agents: int, reports: int, batch: int, tmp: Path, instances: int = 1
+) -> dict:
+    """Agents split over ``instances`` server processes (2+: one PostgreSQL, nothing else
+    shared, as behind a load balancer); agent ``a`` talks to instance ``a % instances``."""
+    servers = [
+        ServerProcess(tmp / ("server" if k == 0 else f"server{k}"), database=database)
+        for k in range(instances)
+    ]
+    for server in servers:
+        await trio.to_thread.run_sync(server.start)
     try:
         store = await Store.open(tmp / "server", database)
         tokens = {}
@@ -42,15 +68,11 @@ async def run_one(database: str | None, agents: int, reports: int, batch: int, t
         for a, name in enumerate(tokens):  # spool everything before the clock starts
             spool = Spool(tmp / "spools" / name)
             for i in range(reports):
-                spool.add(
-                    model.encode(
-                        make_report(a * 100_000 + i, address_base=f"10.{a // 250}.{a % 250}")
-                    )
-                )
+                spool.add(model.encode(agent_report(a, i)))
             spool.close()
         done = []
 
-        async def agent(name: str):
+        async def agent(name: str, server: ServerProcess):
             async with Uplink(
                 server.url,
                 tokens[name],
@@ -65,21 +87,94 @@ async def run_one(database: str | None, agents: int, reports: int, batch: int, t
 
         started = time.perf_counter()
         async with trio.open_nursery() as nursery:
-            for name in tokens:
-                nursery.start_soon(agent, name)
+            for a, name in enumerate(tokens):
+                nursery.start_soon(agent, name, servers[a % instances])
         elapsed = time.perf_counter() - started
         store = await Store.open(tmp / "server", database)
-        stored = (await store.totals())["readings"]
-        await store.aclose()
+        try:
+            stored = (await store.totals())["readings"]
+            readings = await store.all_readings()
+            unique = {(a, bytes(r)) for a, _, r in readings}
+            refused = None
+            if instances > 1:
+                # Revoked on one instance (its store), refused at once by every instance.
+                await store.revoke_agent("agent-0")
+                refused = [await refused_upload(s, tokens["agent-0"]) for s in servers]
+        finally:
+            await store.aclose()
         return dict(
             stored=stored,
             expected=agents * reports,
+            stored_once=len(unique) == len(readings),
+            refused_after_revoke=refused,
             all_flushed=all(done),
             seconds=elapsed,
             reports_per_s=stored / elapsed,
         )
     finally:
-        await trio.to_thread.run_sync(server.stop)
+        for server in servers:
+            await trio.to_thread.run_sync(server.stop)
+
+
+async def refused_upload(server: ServerProcess, token: str) -> bool:
+    """True when ``server`` refuses an upload with ``token`` (401)."""
+    report = model.encode(agent_report(0, 0))
+    body = wire.encode(wire.raw_batch("after-revoke", "agent-0", [report]))
+    async with httpx.AsyncClient(verify=str(server.certfile), timeout=60) as client:
+        response = await client.post(
+            server.url + "/api/v1/ingest",
+            content=body,
+            headers={"authorization": f"Bearer {token}"},
+        )
+    return response.status_code == 401
+
+
+async def run_direct(
+    database: str | None,
+    agents: int,
+    reports: int,
+    batch: int,
+    tmp: Path,
+    data_dir: Path | None = None,
+):
+    """Store-level ingest into ``data_dir`` (default ``tmp/server``), which may hold data."""
+    store = await Store.open(data_dir or tmp / "server", database)
+    try:
+        already = (await store.totals())["readings"]
+        holders = []
+        for a in range(agents):
+            token = new_token()
+            await store.add_agent(f"agent-{a}", token)
+            holder = await store.agent_for_token(token)
+            assert holder is not None
+            holders.append(holder)
+        batches = [
+            [
+                [agent_report(a, i) for i in range(start, min(start + batch, reports))]
+                for start in range(0, reports, batch)
+            ]
+            for a in range(agents)
+        ]
+
+        async def agent(a: int) -> None:
+            for n, reports_ in enumerate(batches[a]):
+                await store.ingest(holders[a], f"batch-{n}", reports_)
+
+        started = time.perf_counter()
+        async with trio.open_nursery() as nursery:
+            for a in range(agents):
+                nursery.start_soon(agent, a)
+        elapsed = time.perf_counter() - started
+        stored = (await store.totals())["readings"] - already
+        return dict(
+            stored=stored,
+            expected=agents * reports,
+            all_flushed=True,
+            seconds=elapsed,
+            reports_per_s=stored / elapsed,
+        )
+    finally:
+        await store.aclose()
 
 
 def main() -> None:
@@ -88,7 +183,19 @@ def main() -> None:
     parser.add_argument("--reports", type=int, default=50, help="reports per agent")
     parser.add_argument("--batch", type=int, default=25, help="reports per batch")
     parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument(
+        "--direct", action="store_true", help="the store alone: Store.ingest, no HTTP/TLS"
+    )
+    parser.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        help="server processes sharing one PostgreSQL, agents split between them",
+    )
     args = parser.parse_args()
+    if args.instances > 1 and (args.direct or args.database != "postgresql"):
+        parser.error("--instances 2+ needs --database postgresql (and not --direct)")
+    run = run_direct if args.direct else partial(run_one, instances=args.instances)
     backends = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     for backend in backends:
         cluster = None
@@ -105,15 +212,22 @@ def main() -> None:
                 cluster.start()
                 url = cluster.create_database()
             try:
-                r = trio.run(run_one, url, args.agents, args.reports, args.batch, Path(tmp))
+                r = trio.run(run, url, args.agents, args.reports, args.batch, Path(tmp))
             finally:
                 if cluster:
                     cluster.stop()
         print(
-            f"{backend:10} agents={args.agents} reports={r['stored']}/{r['expected']} "
+            f"{backend:10} {'store' if args.direct else 'http'} agents={args.agents} "
+            f"reports={r['stored']}/{r['expected']} "
             f"batch={args.batch} "
             f"flushed={r['all_flushed']} {r['seconds']:.2f}s  {r['reports_per_s']:.0f} reports/s"
         )
+        if args.instances > 1:
+            print(
+                f"  {args.instances} instances on one PostgreSQL: every report stored once: "
+                f"{r['stored_once'] and r['stored'] == r['expected']}; a token revoked on one "
+                f"refused (401) by each: {r['refused_after_revoke']}"
+            )
 
 
 if __name__ == "__main__":

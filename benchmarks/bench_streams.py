@@ -19,13 +19,21 @@ clients cost little next to the server):
    answered, /healthz latency meanwhile, the server's RSS, the time of the dashboard's fleet page
    afterwards. Checked: every one refused by the bound, nothing stored.
 
-``run_streams`` and ``run_amplification`` are what ``tests/test_ingest_load.py`` calls (it
-asserts correctness, never timings).
+3. **Idle streams** (``--idle N``, issue 14): N agents open their stream (with the control
+   subprotocol, as the agent does) and then only ping (``--ping-every`` seconds) for ``--hold``
+   seconds. Measured: the server's RSS before and with every stream open, its peak (``VmHWM``),
+   the memory per stream, its open descriptors, /healthz meanwhile. Checked: every stream
+   opened and still answers a ping at the end. Both processes raise their open-file limit to
+   the hard limit first (each stream is a descriptor on either side).
+
+``run_streams``, ``run_amplification`` and ``run_idle`` are what ``tests/test_ingest_load.py``
+calls (it asserts correctness, never timings).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import ssl
 import subprocess
@@ -43,7 +51,7 @@ import trio_websocket
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from printerhq import model, wire
+from printerhq import control, model, wire
 from printerhq.server.store import Store
 from tests import helpers_server
 from tests.helpers_server import ServerProcess, make_report, new_token
@@ -217,6 +225,110 @@ async def run_streams(
     return outcome
 
 
+@dataclass
+class IdleOutcome:
+    opened: int = 0
+    answered: int = 0  # streams that answered the last ping after the hold
+    pings: int = 0
+    health: list[float] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    rss_before_kib: int = 0
+    rss_open_kib: int = 0
+    peak_kib: int = 0
+    descriptors: int = 0
+    open_seconds: float = 0.0
+
+
+def raise_open_file_limit() -> int:
+    """Soft RLIMIT_NOFILE up to the hard limit (each stream is a descriptor); the new soft."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+async def run_idle(
+    server: ServerProcess,
+    tokens: dict[str, str],
+    *,
+    hold: float = 30,
+    ping_every: float = 10,
+    connect_limit: int = 64,
+    timeout: float = 900,
+) -> IdleOutcome:
+    """Every agent opens its stream, then only pings until ``hold`` seconds after the last one
+    opened; then each pings once more (must be answered) and closes."""
+    context = ssl.create_default_context(cafile=str(server.certfile))
+    ws_url = server.url.replace("https://", "wss://") + "/api/v1/stream"
+    outcome = IdleOutcome()
+    all_open = trio.Event()
+    release = trio.Event()
+    connecting = trio.CapacityLimiter(connect_limit)
+    names = list(tokens)
+    outcome.rss_before_kib = server_rss_kib(server)[0]
+
+    async def agent(name: str) -> None:
+        headers = [(b"authorization", f"Bearer {tokens[name]}".encode())]
+        try:
+            async with connecting:
+                manager = trio_websocket.open_websocket_url(
+                    ws_url, context, subprotocols=[control.SUBPROTOCOL], extra_headers=headers
+                )
+                ws = await manager.__aenter__()
+        except (OSError, trio_websocket.HandshakeError) as exc:
+            outcome.problems.append(f"{name}: {type(exc).__name__}: {exc}")
+            return
+        try:
+            outcome.opened += 1
+            if outcome.opened == len(names):
+                all_open.set()
+            async with trio.open_nursery() as nursery:
+
+                async def drain() -> None:  # a control message would otherwise block pongs
+                    with contextlib.suppress(trio_websocket.ConnectionClosed):
+                        while True:
+                            await ws.get_message()
+
+                nursery.start_soon(drain)
+                with trio.move_on_after(hold + timeout):
+                    while not release.is_set():
+                        with trio.move_on_after(ping_every):
+                            await release.wait()
+                        if not release.is_set():
+                            await ws.ping()
+                            outcome.pings += 1
+                with trio.move_on_after(120):
+                    await ws.ping()
+                    outcome.answered += 1
+                nursery.cancel_scope.cancel()
+        except trio_websocket.ConnectionClosed as exc:
+            outcome.problems.append(f"{name}: closed by the server: {exc}")
+        finally:
+            await manager.__aexit__(None, None, None)
+
+    stop = trio.Event()
+    with trio.fail_after(timeout + hold + 300):
+        async with trio.open_nursery() as outer:
+            outer.start_soon(poll_health, server, outcome, stop)  # type: ignore[arg-type]
+            await trio.sleep(0.5)
+            started = time.perf_counter()
+            async with trio.open_nursery() as nursery:
+                for name in names:
+                    nursery.start_soon(agent, name)
+                with trio.move_on_after(timeout):
+                    await all_open.wait()
+                outcome.open_seconds = time.perf_counter() - started
+                await trio.sleep(hold)
+                outcome.rss_open_kib, outcome.peak_kib = server_rss_kib(server)
+                assert server.proc is not None
+                outcome.descriptors = len(os.listdir(f"/proc/{server.proc.pid}/fd"))
+                release.set()
+            stop.set()
+    return outcome
+
+
 async def stored_exactly_once(server: ServerProcess, expected: int) -> list[str]:
     """Problems with what the database holds after ``run_streams`` (empty: all well)."""
     store = await Store.open(server.data_dir)
@@ -315,6 +427,8 @@ async def main_async(args: argparse.Namespace) -> int:
         server = ServerProcess(Path(tmp) / "server")
         await trio.to_thread.run_sync(server.start)
         try:
+            if args.idle:
+                return await idle_main(server, args)
             tokens = await register_agents(server, args.streams)
             _, peak_before = server_rss_kib(server)
             cpu_before = server_cpu_seconds(server)
@@ -364,6 +478,28 @@ async def main_async(args: argparse.Namespace) -> int:
             await trio.to_thread.run_sync(server.stop)
 
 
+async def idle_main(server: ServerProcess, args: argparse.Namespace) -> int:
+    tokens = await register_agents(server, args.idle)
+    out = await run_idle(
+        server, tokens, hold=args.hold, ping_every=args.ping_every, timeout=args.idle_timeout
+    )
+    grown = max(0, out.rss_open_kib - out.rss_before_kib)
+    print(
+        f"idle streams: {out.opened}/{args.idle} open in {out.open_seconds:.1f} s, held "
+        f"{args.hold:.0f} s pinging every {args.ping_every:.0f} s ({out.pings} pings); "
+        f"{out.answered} answered the last ping\n"
+        f"  server RSS {out.rss_before_kib / 1024:.0f} MiB before, "
+        f"{out.rss_open_kib / 1024:.0f} MiB with every stream open, peak (VmHWM) "
+        f"{out.peak_kib / 1024:.0f} MiB; {grown / max(1, out.opened):.1f} KiB per stream; "
+        f"{out.descriptors} descriptors open\n"
+        f"  /healthz meanwhile: {len(out.health)} polls, p50 {_ms(percentile(out.health, 50))}, "
+        f"max {_ms(max(out.health, default=0))}; load average {os.getloadavg()[0]:.1f}"
+    )
+    for problem in out.problems[:10]:
+        print("  PROBLEM:", problem)
+    return 1 if out.problems or out.answered != args.idle else 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--streams", type=int, default=500)
@@ -373,7 +509,19 @@ def main() -> int:
     parser.add_argument(
         "--server-code", metavar="DIR", help="run the server from this source tree instead"
     )
+    parser.add_argument(
+        "--idle", type=int, default=0, metavar="N", help="instead: N streams that only ping"
+    )
+    parser.add_argument("--hold", type=float, default=30, help="idle: seconds all are open")
+    parser.add_argument(
+        "--ping-every", type=float, default=25, help="idle: seconds per ping (the agent's 25)"
+    )
+    parser.add_argument(
+        "--idle-timeout", type=float, default=1800, help="idle: bound on opening them all"
+    )
     args = parser.parse_args()
+    args.idle = min(args.idle, 20_000)  # bounded: loopback, one machine
+    raise_open_file_limit()
     os.nice(0)
     return trio.run(main_async, args)
 

@@ -9,6 +9,7 @@ import pytest
 from benchmarks.bench_streams import (
     register_agents,
     run_amplification,
+    run_idle,
     run_streams,
     stored_exactly_once,
 )
@@ -44,3 +45,14 @@ async def test_500_concurrent_streams_lose_nothing_and_store_once(server):
     assert amplified.refused == 10
     assert await stored_exactly_once(server, STREAMS * BATCHES * REPORTS) == []
     assert server.proc is not None and server.proc.poll() is None  # still serving
+
+
+async def test_idle_streams_stay_open_and_answer_pings(server):
+    """Streams that only ping (issue 14: thousands of sites keep a stream open each): all
+    open at once, each still answers a ping after the hold, one descriptor each on the server.
+    The 5,000-stream figures (RSS per stream) come from ``bench_streams --idle 5000``."""
+    tokens = await register_agents(server, 300)
+    outcome = await run_idle(server, tokens, hold=1, ping_every=0.5, timeout=600)
+    assert outcome.problems == []
+    assert outcome.opened == outcome.answered == 300
+    assert outcome.descriptors >= 300

@@ -110,6 +110,8 @@ LAYERS: dict[str, str] = {
     "printerhq.server.agents_page": SERVER,  # /agents and /sites
     "printerhq.server.pages": SERVER,  # the viewer session the extra pages share
     "printerhq.server.fleet_metrics": SERVER,  # /metrics: the fleet, gathered at scrape time
+    "printerhq.server.retention": CORE,  # the retention plan is sans-IO: rows in, a plan out
+    "printerhq.server.prune_command": SERVER,  # `printerhq server prune`
     "printerhq.agent": AGENT,
     "printerhq.commands": COMMANDS,
     "printerhq.cmdline": CMDLINE,  # .exits (exit codes), .options (argument types)

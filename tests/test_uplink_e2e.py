@@ -16,10 +16,11 @@ import textwrap
 from collections import Counter
 from contextlib import asynccontextmanager
 
+import httpx
 import pytest
 import trio
 
-from printerhq import model
+from printerhq import model, wire
 from printerhq.server.run import run_server
 from printerhq.server.store import Store
 from printerhq.uplink import TlsOptions, Uplink
@@ -363,3 +364,14 @@ async def test_two_instances_share_one_postgresql(tmp_path, postgres_url):  # no
         # A token revoked through one instance is refused by the other at once.
         await two.store.revoke_agent("agent-0")
         assert await one.store.agent_for_token(tokens["agent-0"]) is None
+        # ... and an upload with it to the other instance is refused over the wire (401),
+        # storing nothing (what a load balancer's agents see).
+        late = [model.encode(make_report(99_999, address_base="127.0.2"))]
+        async with httpx.AsyncClient(verify=str(one.certfile), timeout=30) as client:
+            response = await client.post(
+                one.url + "/api/v1/ingest",
+                content=wire.encode(wire.raw_batch("late", "agent-0", late)),
+                headers={"authorization": f"Bearer {tokens['agent-0']}"},
+            )
+        assert response.status_code == 401
+        assert (await one.store.totals())["readings"] == len(submitted)

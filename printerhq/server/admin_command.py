@@ -88,6 +88,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         if name.startswith("list-") or name in ("agents", "alerts"):
             sub.add_argument("--json", action="store_true")
         sub.set_defaults(func=run, action=name)
+    from printerhq.server import prune_command
+
+    prune_command.register(actions)
     gen = actions.add_parser(
         "gen-update-key",
         help="make an Ed25519 key to sign releases; prints the public key for agent configs",

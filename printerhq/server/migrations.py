@@ -240,6 +240,22 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX devices_last_seen ON devices(last_seen)",
         "CREATE INDEX devices_address ON devices(address)",
     ],
+    # 11: retention (issue 14, printerhq/server/retention.py): readings older than the raw window
+    # are thinned to one per device per day. ``retention_state`` holds how far the thinning has
+    # gone and a lease, so of several instances sharing one PostgreSQL one prunes at a time.
+    # The reading_id indexes make deleting a reading cheap: without them every deleted reading
+    # costs a scan of both child tables (the foreign key check, SQLite and PostgreSQL alike).
+    [
+        """CREATE TABLE retention_state (
+            name TEXT PRIMARY KEY,
+            done_until DOUBLE PRECISION NOT NULL DEFAULT 0,
+            lease_holder TEXT,
+            lease_until DOUBLE PRECISION NOT NULL DEFAULT 0
+        )""",
+        "INSERT INTO retention_state(name) VALUES ('readings')",
+        "CREATE INDEX counter_readings_reading ON counter_readings(reading_id)",
+        "CREATE INDEX supply_readings_reading ON supply_readings(reading_id)",
+    ],
 ]
 
 DIALECT_TYPES = {

@@ -7,11 +7,12 @@ serves the Starlette app; TLS is TLS 1.3 only (see ``tls.py``).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import hypercorn.config
 import hypercorn.trio
@@ -48,6 +49,49 @@ class RunningServer:
         return self.url.replace("https://", "wss://").replace("http://", "ws://") + "/api/v1/stream"
 
 
+def raise_open_file_limit() -> int:
+    """Raise the soft limit on open files to the hard one and return it: each agent stream
+    holds a socket, and the usual soft default (1024) would refuse connections long before
+    memory runs short (5,000 idle streams are a few hundred MiB). Called by ``printerhq serve``
+    (the application owns its process's limits, the library does not)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError) as exc:  # some sandboxes refuse; serve what we can
+            log.warning("cannot raise the open-file limit from %d to %d: %s", soft, hard, exc)
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+PRUNE_EVERY = 3600.0  # seconds between retention passes
+PRUNE_FIRST_AFTER = 60.0  # the first pass waits for start-up (and a burst of reconnects) to pass
+
+
+async def prune_periodically(
+    store: Store, keep_raw_days: int, every: float, first_after: float = PRUNE_FIRST_AFTER
+) -> None:
+    """Apply the retention (``Store.prune``) every ``every`` seconds, for ever. Each pass is
+    bounded steps of short transactions; of several instances on one PostgreSQL only the one
+    holding the lease prunes. A failed pass is logged and tried again at the next tick: the
+    database being away for a while is no reason to stop serving."""
+    await trio.sleep(first_after)
+    while True:
+        try:
+            result = await store.prune(keep_raw_days)
+        except Exception as exc:  # the next pass resumes where this one stopped
+            log.warning("retention pass failed: %s: %s", type(exc).__name__, exc)
+        else:
+            if result.readings:
+                log.info(
+                    "retention: %d readings thinned (older than %d days)",
+                    result.readings,
+                    keep_raw_days,
+                )
+        await trio.sleep(every)
+
+
 def _bind(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
@@ -67,12 +111,16 @@ async def run_server(
     open_read: bool = False,
     graceful_timeout: float = 2.0,
     alerts: bool = True,
+    keep_raw_days: int | None = None,
+    prune_every: float = PRUNE_EVERY,
 ) -> AsyncIterator[RunningServer]:
     """Open the store, serve, and yield a ``RunningServer``; stop serving on exit.
 
     Exactly one of ``certfile``/``keyfile``, ``self_signed`` or ``insecure_http`` is required.
     ``open_read=True`` serves the fleet (API, /metrics, dashboard) without a viewer token.
     ``alerts=False``: no alert evaluation or webhook delivery on this instance (tests).
+    ``keep_raw_days``: thin older readings every ``prune_every`` seconds (``prune_periodically``);
+    None keeps every reading.
     """
     if sum([bool(certfile and keyfile), self_signed, insecure_http]) != 1:
         raise ValueError("choose one of certfile+keyfile, self_signed or insecure_http")
@@ -97,17 +145,18 @@ async def run_server(
             config.certfile, config.keyfile = str(certfile), str(keyfile)
         shutdown = trio.Event()
         async with trio.open_nursery() as nursery:
-            # Alert evaluation and webhook delivery stop with the server, not at the deadline.
-            alerts_scope = trio.CancelScope()
+            # Alert evaluation, webhook delivery and retention stop with the server, not at the
+            # deadline.
+            background = trio.CancelScope()
+
+            async def in_background(task: Callable[..., Awaitable[None]], *args: Any) -> None:
+                with background:
+                    await task(*args)
+
             if alerts:
                 worker = AlertWorker(store, forecaster=days_left)
                 app.state.ingest_listeners.append(worker.poke)
-
-                async def run_alerts() -> None:
-                    with alerts_scope:
-                        await worker.run()
-
-                nursery.start_soon(run_alerts)
+                nursery.start_soon(in_background, worker.run)
             binds = await nursery.start(
                 # hypercorn's stub types the app as its own ASGI framework union, which Starlette's
                 # (correct) ASGI3 signature does not name; the call is right.
@@ -118,6 +167,10 @@ async def run_server(
                     shutdown_trigger=shutdown.wait,
                 )
             )
+            if keep_raw_days is not None:
+                nursery.start_soon(
+                    in_background, prune_periodically, store, keep_raw_days, prune_every
+                )
             bound = binds[0]
             bound_port = int(bound.rsplit(":", 1)[1])
             scheme = "https" if certfile else "http"
@@ -135,7 +188,7 @@ async def run_server(
                 yield server
             finally:
                 shutdown.set()
-                alerts_scope.cancel()
+                background.cancel()
                 nursery.cancel_scope.deadline = trio.current_time() + graceful_timeout + 1
     finally:
         with trio.CancelScope(shield=True):

@@ -78,6 +78,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="FILE",
         help="write the server URL to this file once listening (for scripts)",
     )
+    from printerhq.server import retention
+    from printerhq.server.prune_command import keep_raw_days
+
+    parser.add_argument(
+        "--keep-raw-days",
+        type=keep_raw_days,
+        default=retention.DEFAULT_KEEP_RAW_DAYS,
+        metavar="DAYS",
+        help="keep readings as they came for DAYS days, then one per device per day (meter "
+        f"reads stay exact; default {retention.DEFAULT_KEEP_RAW_DAYS}); applied every hour",
+    )
+    parser.add_argument(
+        "--keep-all-readings",
+        action="store_true",
+        help="never thin old readings (the database grows without bound)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     parser.set_defaults(func=run)
 
@@ -113,6 +129,9 @@ def run(args: argparse.Namespace) -> int:
     handler = logging.StreamHandler()
     handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[handler])
+    from printerhq.server.run import raise_open_file_limit
+
+    raise_open_file_limit()
     try:
         trio.run(_serve, args)
     except Exception as exc:  # KeyboardInterrupt (BaseException) goes on to printerhq.cli
@@ -152,6 +171,7 @@ async def _serve(args: argparse.Namespace) -> None:
         self_signed=args.self_signed,
         insecure_http=args.insecure_http,
         open_read=args.open_read,
+        keep_raw_days=None if args.keep_all_readings else args.keep_raw_days,
     ) as server:
         # Listen for the stop signals before saying "listening": a script that reads the line
         # and at once sends SIGTERM gets a clean stop (exit 0), not death by the signal.

@@ -16,6 +16,7 @@ import logging
 import os
 import sqlite3
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ import trio
 from printerhq import limits, model
 from printerhq.delta import digest as reading_digest
 from printerhq.model import DeviceReport
-from printerhq.server import migrations
+from printerhq.server import migrations, retention
 
 log = logging.getLogger("printerhq.server.store")
 
@@ -194,6 +195,22 @@ class _Dialect:
 
     def migration_lock(self, conn) -> None: ...
 
+    def reserve_ids(self, conn, table: str, count: int) -> list[int]:
+        """``count`` fresh ids of ``table``'s auto-increment key, in one query."""
+        raise NotImplementedError
+
+    def insert_rows(
+        self, conn, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]
+    ) -> None:
+        """Insert ``rows`` into ``table`` in bulk (one statement, not one per row)."""
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def pipeline(self, conn) -> Iterator[Callable[[], None]]:
+        """Queue statements without waiting for each answer; yields ``sync()``, which waits
+        for the answers so far (a ``rowcount`` is known only after it). A no-op by default."""
+        yield lambda: None
+
 
 class _SQLite(_Dialect):
     name = "sqlite"
@@ -222,6 +239,25 @@ class _SQLite(_Dialect):
 
     def migration_lock(self, conn) -> None:
         pass  # BEGIN IMMEDIATE already serialises writers
+
+    def reserve_ids(self, conn, table: str, count: int) -> list[int]:
+        # Called inside a write transaction (BEGIN IMMEDIATE holds the database's write lock):
+        # no other writer can take these ids before the rows are in. AUTOINCREMENT never
+        # re-uses an id below sqlite_sequence's, and an explicit id above it moves it on.
+        row = conn.execute(
+            "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = ?), 0), "
+            f"COALESCE((SELECT MAX(id) FROM {table}), 0))",
+            (table,),
+        ).fetchone()
+        first = int(row[0]) + 1
+        return list(range(first, first + count))
+
+    def insert_rows(
+        self, conn, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]
+    ) -> None:
+        if rows:
+            marks = ", ".join("?" * len(columns))
+            conn.executemany(f"INSERT INTO {table}({', '.join(columns)}) VALUES ({marks})", rows)
 
 
 def _private_file(path: Path) -> None:
@@ -272,6 +308,85 @@ class _Postgres(_Dialect):
     def migration_lock(self, conn) -> None:
         # Two instances starting together on one database: only one migrates at a time.
         conn.execute("SELECT pg_advisory_xact_lock(7340111)")
+
+    def reserve_ids(self, conn, table: str, count: int) -> list[int]:
+        # nextval is never rolled back and never handed out twice, whatever other instances do.
+        rows = conn.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            (table, count),
+        ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def insert_rows(
+        self, conn, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]
+    ) -> None:
+        # executemany in pipeline mode: every row's statement leaves in one send, the answers
+        # come back together at the next sync (COPY is not allowed inside a pipeline, and it
+        # costs two round trips of its own per table).
+        if rows:
+            marks = ", ".join(["%s"] * len(columns))
+            conn.cursor().executemany(
+                f"INSERT INTO {table}({', '.join(columns)}) VALUES ({marks})", rows
+            )
+
+    @contextlib.contextmanager
+    def pipeline(self, conn) -> Iterator[Callable[[], None]]:
+        with conn.pipeline() as pipeline:
+            yield pipeline.sync
+
+
+# --------------------------------------------------------------------------------------------
+# Batched ingest: one statement per table and batch
+# --------------------------------------------------------------------------------------------
+_UPSERT_DEVICE = """
+    INSERT INTO devices(device_key, address, vendor, model, serial, mac, sys_name,
+                        first_seen, last_seen, last_agent_id)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (device_key) DO UPDATE SET
+        address = CASE WHEN excluded.last_seen >= devices.last_seen
+                  OR devices.last_seen > ?
+                  THEN excluded.address ELSE devices.address END,
+        last_agent_id = CASE WHEN excluded.last_seen >= devices.last_seen
+                        OR devices.last_seen > ?
+                        THEN excluded.last_agent_id ELSE devices.last_agent_id END,
+        vendor = COALESCE(excluded.vendor, devices.vendor),
+        model = COALESCE(excluded.model, devices.model),
+        serial = COALESCE(excluded.serial, devices.serial),
+        mac = COALESCE(excluded.mac, devices.mac),
+        sys_name = COALESCE(excluded.sys_name, devices.sys_name),
+        first_seen = CASE WHEN excluded.first_seen < devices.first_seen
+                     THEN excluded.first_seen ELSE devices.first_seen END,
+        last_seen = CASE WHEN excluded.last_seen > devices.last_seen
+                    OR devices.last_seen > ?
+                    THEN excluded.last_seen ELSE devices.last_seen END"""
+_READING_COLUMNS = (
+    "id",
+    "device_id",
+    "agent_id",
+    "batch_id",
+    "scanned_at",
+    "received_at",
+    "report",
+    "schema_version",
+    "wire_minor",
+    "digest",
+)
+_COUNTER_COLUMNS = ("reading_id", "device_id", "scanned_at", "name", "value")
+_SUPPLY_COLUMNS = (
+    "reading_id",
+    "device_id",
+    "scanned_at",
+    "idx",
+    "description",
+    "kind",
+    "colour",
+    "level",
+    "capacity",
+    "percent",
+    "state",
+)
+# Keys per ``IN (...)`` list: under SQLite's oldest limit of 999 bound variables.
+_IN_CHUNK = 500
 
 
 # --------------------------------------------------------------------------------------------
@@ -581,127 +696,142 @@ class Store:
         now = time.time()
         x = self._x
         major, minor = version
-        with self.dialect.transaction(conn):
-            inserted = x(
+        # Pipelined on PostgreSQL: three round trips for the whole batch (begin + batch row +
+        # agent row; devices + their ids + reading ids; rows + counts + commit), not one per row.
+        with self.dialect.pipeline(conn) as sync, self.dialect.transaction(conn):
+            batch_row = x(
                 conn,
                 "INSERT INTO batches(agent_id, batch_id, received_at, reports, wire_major, "
                 "wire_minor) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (agent.id, batch_id, now, len(reports), major, minor),
-            ).rowcount
-            counted = len(reports) if inserted else 0
-            alive = x(
+            )
+            agent_row = x(
                 conn,
-                "UPDATE agents SET last_seen = ?, last_address = ?, batches_total = batches_total "
-                "+ ?, reports_total = reports_total + ? WHERE id = ? AND revoked_at IS NULL",
-                (now, address, 1 if inserted else 0, counted, agent.id),
-            ).rowcount
-            if not alive:
-                raise AgentRevoked(agent.name)
-            if not inserted:
+                "UPDATE agents SET last_seen = ?, last_address = ? WHERE id = ? AND revoked_at "
+                "IS NULL",
+                (now, address, agent.id),
+            )
+            sync()
+            if not agent_row.rowcount:
+                raise AgentRevoked(agent.name)  # the rollback takes the batch row back out
+            if not batch_row.rowcount:
                 return IngestResult(duplicate=True, reports=0)
-            # Upsert devices in key order: concurrent batches lock rows in the same order (no
-            # deadlock).
-            latest: dict[str, DeviceReport] = {}
-            for report in reports:
-                key = device_key(report.identity)
-                if key not in latest or report.scanned_at >= latest[key].scanned_at:
-                    latest[key] = report
-            ids: dict[str, int] = {}
-            for key in sorted(latest):
-                ident = latest[key].identity
-                seen = latest[key].scanned_at
-                ids[key] = int(
-                    x(
-                        conn,
-                        """
-                    INSERT INTO devices(device_key, address, vendor, model, serial, mac, sys_name,
-                                        first_seen, last_seen, last_agent_id)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (device_key) DO UPDATE SET
-                        address = CASE WHEN excluded.last_seen >= devices.last_seen
-                                  OR devices.last_seen > ?
-                                  THEN excluded.address ELSE devices.address END,
-                        last_agent_id = CASE WHEN excluded.last_seen >= devices.last_seen
-                                        OR devices.last_seen > ?
-                                        THEN excluded.last_agent_id ELSE devices.last_agent_id END,
-                        vendor = COALESCE(excluded.vendor, devices.vendor),
-                        model = COALESCE(excluded.model, devices.model),
-                        serial = COALESCE(excluded.serial, devices.serial),
-                        mac = COALESCE(excluded.mac, devices.mac),
-                        sys_name = COALESCE(excluded.sys_name, devices.sys_name),
-                        first_seen = CASE WHEN excluded.first_seen < devices.first_seen
-                                     THEN excluded.first_seen ELSE devices.first_seen END,
-                        last_seen = CASE WHEN excluded.last_seen > devices.last_seen
-                                    OR devices.last_seen > ?
-                                    THEN excluded.last_seen ELSE devices.last_seen END
-                    RETURNING id""",
-                        (
-                            key,
-                            ident.address,
-                            ident.vendor,
-                            ident.model,
-                            ident.serial,
-                            ident.mac,
-                            ident.sys_name,
-                            seen,
-                            seen,
-                            agent.id,
-                            # a last_seen stored from the future (before the clock check) no
-                            # longer pins the device's address, agent and last_seen
-                            *[_newest_allowed(now)] * 3,
-                        ),
-                    ).fetchone()[0]
-                )
-            for report in reports:
-                device_id = ids[device_key(report.identity)]
-                stored = model.encode(report)
-                reading_id = int(
-                    x(
-                        conn,
-                        "INSERT INTO readings(device_id, agent_id, batch_id, scanned_at, "
-                        "received_at, report, schema_version, wire_minor, digest) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                        (
-                            device_id,
-                            agent.id,
-                            batch_id,
-                            report.scanned_at,
-                            now,
-                            stored,
-                            report.schema,
-                            minor,
-                            reading_digest(stored),
-                        ),
-                    ).fetchone()[0]
-                )
-                for c in report.counters:
-                    x(
-                        conn,
-                        "INSERT INTO counter_readings(reading_id, device_id, scanned_at, name, "
-                        "value) VALUES (?, ?, ?, ?, ?)",
-                        (reading_id, device_id, report.scanned_at, c.name, c.value),
-                    )
-                for s in report.supplies:
-                    x(
-                        conn,
-                        "INSERT INTO supply_readings(reading_id, device_id, scanned_at, idx, "
-                        "description, kind, colour, level, capacity, percent, state) VALUES (?, ?,"
-                        " ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            reading_id,
-                            device_id,
-                            report.scanned_at,
-                            s.index,
-                            s.description,
-                            s.kind,
-                            s.colour,
-                            s.level,
-                            s.capacity,
-                            s.percent,
-                            s.state,
-                        ),
-                    )
+            ids, reading_ids = self._upsert_devices(conn, agent, reports, now)
+            self._insert_readings(conn, agent, batch_id, reports, ids, reading_ids, now, minor)
+            x(
+                conn,
+                "UPDATE agents SET batches_total = batches_total + 1, reports_total = "
+                "reports_total + ? WHERE id = ?",
+                (len(reports), agent.id),
+            )
         return IngestResult(duplicate=False, reports=len(reports))
+
+    def _upsert_devices(
+        self, conn, agent: Agent, reports: list[DeviceReport], now: float
+    ) -> tuple[dict[str, int], list[int]]:
+        """Upsert the batch's devices (one row per device key, from its newest report) in one
+        ``executemany`` (pipelined on PostgreSQL), then read their ids in one query; and reserve
+        the readings' ids (the same round trip on PostgreSQL): ``(ids by key, reading ids)``.
+        Key order: concurrent batches lock device rows in the same order (no deadlock)."""
+        latest: dict[str, DeviceReport] = {}
+        for report in reports:
+            key = device_key(report.identity)
+            if key not in latest or report.scanned_at >= latest[key].scanned_at:
+                latest[key] = report
+        keys = sorted(latest)
+        # a last_seen stored from the future (before the clock check) no longer pins the
+        # device's address, agent and last_seen
+        newest = _newest_allowed(now)
+        rows = []
+        for key in keys:
+            ident, seen = latest[key].identity, latest[key].scanned_at
+            rows.append(
+                (
+                    key,
+                    ident.address,
+                    ident.vendor,
+                    ident.model,
+                    ident.serial,
+                    ident.mac,
+                    ident.sys_name,
+                    seen,
+                    seen,
+                    agent.id,
+                    newest,
+                    newest,
+                    newest,
+                )
+            )
+        conn.cursor().executemany(self.dialect.sql(_UPSERT_DEVICE), rows)
+        found = []
+        for start in range(0, len(keys), _IN_CHUNK):
+            chunk = keys[start : start + _IN_CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            sql = f"SELECT device_key, id FROM devices WHERE device_key IN ({marks})"
+            found.append(self._x(conn, sql, tuple(chunk)))
+        # Fetching the reserved ids waits for every answer queued so far (pipeline): the
+        # device ids below are already here.
+        reading_ids = self.dialect.reserve_ids(conn, "readings", len(reports))
+        ids: dict[str, int] = {}
+        for cursor in found:
+            ids.update((k, int(i)) for k, i in cursor.fetchall())
+        return ids, reading_ids
+
+    def _insert_readings(
+        self,
+        conn,
+        agent: Agent,
+        batch_id: str,
+        reports: list[DeviceReport],
+        ids: dict[str, int],
+        reading_ids: list[int],
+        now: float,
+        minor: int,
+    ) -> None:
+        """The batch's readings, counter and supply rows in three bulk inserts (``executemany``,
+        pipelined on PostgreSQL). Reading ids were reserved up front in one query,
+        so the counter and supply rows name their reading without a round trip each."""
+        readings: list[tuple[object, ...]] = []
+        counters: list[tuple[object, ...]] = []
+        supplies: list[tuple[object, ...]] = []
+        for report, reading_id in zip(reports, reading_ids, strict=True):
+            device_id = ids[device_key(report.identity)]
+            stored = model.encode(report)
+            at = report.scanned_at
+            readings.append(
+                (
+                    reading_id,
+                    device_id,
+                    agent.id,
+                    batch_id,
+                    at,
+                    now,
+                    stored,
+                    report.schema,
+                    minor,
+                    reading_digest(stored),
+                )
+            )
+            counters.extend((reading_id, device_id, at, c.name, c.value) for c in report.counters)
+            supplies.extend(
+                (
+                    reading_id,
+                    device_id,
+                    at,
+                    s.index,
+                    s.description,
+                    s.kind,
+                    s.colour,
+                    s.level,
+                    s.capacity,
+                    s.percent,
+                    s.state,
+                )
+                for s in report.supplies
+            )
+        self.dialect.insert_rows(conn, "readings", _READING_COLUMNS, readings)
+        self.dialect.insert_rows(conn, "counter_readings", _COUNTER_COLUMNS, counters)
+        self.dialect.insert_rows(conn, "supply_readings", _SUPPLY_COLUMNS, supplies)
 
     async def reading_bases(self, agent: Agent, digests: set[bytes]) -> dict[bytes, bytes]:
         """The stored reports of ``agent`` named by ``digests`` (the bases of its deltas,
@@ -737,6 +867,213 @@ class Store:
                 )
 
         await self.run(work)
+
+    # -- retention -----------------------------------------------------------------------------
+    async def prune(
+        self,
+        keep_raw_days: int = retention.DEFAULT_KEEP_RAW_DAYS,
+        *,
+        now: float | None = None,
+        dry_run: bool = False,
+        full: bool = False,
+        devices_per_step: int = retention.DEVICES_PER_STEP,
+        days_per_step: int = retention.DAYS_PER_STEP,
+        lease_seconds: float = 600.0,
+    ) -> retention.PruneResult:
+        """Thin readings older than ``keep_raw_days`` to one per device per UTC day, keeping
+        what billing and forecasts need (``printerhq.server.retention``).
+
+        Bounded steps, each its own short transaction (``devices_per_step`` devices over
+        ``days_per_step`` days); the pass resumes where the last one stopped (``full``: from the
+        oldest reading, for readings that arrived late). One instance at a time holds the pass
+        (a lease in ``retention_state``); another finds it held and skips. ``dry_run`` counts
+        what would go and changes nothing."""
+        if not 0 <= keep_raw_days <= retention.MAX_KEEP_RAW_DAYS:
+            raise StoreError(f"keep_raw_days must be 0 to {retention.MAX_KEEP_RAW_DAYS}")
+        now = time.time() if now is None else now
+        cutoff = retention.raw_cutoff(now, keep_raw_days)
+        result = retention.PruneResult(cutoff=cutoff)
+        holder = uuid.uuid4().hex
+        began = await self.run(self._retention_begin, holder, now, lease_seconds, dry_run)
+        if began is None:
+            result.skipped = "another instance is pruning"
+            return result
+        done_until, oldest = began
+        if oldest is None:
+            result.skipped = "no devices"
+            return result
+        start = oldest if full else max(done_until, oldest)
+        start = retention.day_of(start) * retention.DAY
+        try:
+            while start < cutoff:
+                end = min(start + days_per_step * retention.DAY, cutoff)
+                after = 0
+                while True:
+                    ids = await self.run(self._device_ids_after, after, devices_per_step)
+                    if not ids:
+                        break
+                    step = await self.run(
+                        self._prune_step, ids, start, end, dry_run, holder, lease_seconds
+                    )
+                    result.readings += step.readings
+                    result.counter_rows += step.counter_rows
+                    result.supply_rows += step.supply_rows
+                    result.moved_rows += step.moved_rows
+                    after = ids[-1]
+                if not dry_run:
+                    await self.run(self._retention_advance, end, holder)
+                start = end
+        finally:
+            if not dry_run:
+                with trio.CancelScope(shield=True):
+                    await self.run(self._retention_release, holder)
+        return result
+
+    def _retention_begin(
+        self, conn, holder: str, now: float, lease_seconds: float, dry_run: bool
+    ) -> tuple[float, float | None] | None:
+        """Take the lease (unless dry): (done_until, the oldest first_seen), or None if held."""
+        with self.dialect.transaction(conn):
+            if not dry_run:
+                taken = self._x(
+                    conn,
+                    "UPDATE retention_state SET lease_holder = ?, lease_until = ? WHERE name = "
+                    "'readings' AND lease_until < ?",
+                    (holder, now + lease_seconds, now),
+                ).rowcount
+                if not taken:
+                    return None
+            done = self._x(
+                conn, "SELECT done_until FROM retention_state WHERE name = 'readings'"
+            ).fetchone()
+            oldest = self._x(conn, "SELECT MIN(first_seen) FROM devices").fetchone()[0]
+        return float(done[0]) if done else 0.0, None if oldest is None else float(oldest)
+
+    def _retention_advance(self, conn, done_until: float, holder: str) -> None:
+        with self.dialect.transaction(conn):
+            self._x(
+                conn,
+                "UPDATE retention_state SET done_until = ? WHERE name = 'readings' AND "
+                "lease_holder = ? AND done_until < ?",
+                (done_until, holder, done_until),
+            )
+
+    def _retention_release(self, conn, holder: str) -> None:
+        with self.dialect.transaction(conn):
+            self._x(
+                conn,
+                "UPDATE retention_state SET lease_until = 0 WHERE name = 'readings' AND "
+                "lease_holder = ?",
+                (holder,),
+            )
+
+    def _device_ids_after(self, conn, after: int, count: int) -> list[int]:
+        rows = self._x(
+            conn, "SELECT id FROM devices WHERE id > ? ORDER BY id LIMIT ?", (after, count)
+        ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def _prune_step(
+        self,
+        conn,
+        device_ids: list[int],
+        start: float,
+        end: float,
+        dry_run: bool,
+        holder: str,
+        lease_seconds: float,
+    ) -> retention.PruneResult:
+        """One bounded step: these devices, readings in [start, end), one transaction."""
+        x = self._x
+        marks = ", ".join("?" * len(device_ids))
+        context = contextlib.nullcontext() if dry_run else self.dialect.transaction(conn)
+        with context:
+            if not dry_run:
+                renewed = x(
+                    conn,
+                    "UPDATE retention_state SET lease_until = ? WHERE name = 'readings' AND "
+                    "lease_holder = ?",
+                    (time.time() + lease_seconds, holder),
+                ).rowcount
+                if not renewed:
+                    raise StoreError("the retention lease was lost; another instance prunes")
+            readings = [
+                (int(i), int(d), float(t))
+                for i, d, t in x(
+                    conn,
+                    f"SELECT id, device_id, scanned_at FROM readings WHERE device_id IN ({marks})"
+                    " AND scanned_at >= ? AND scanned_at < ?",
+                    (*device_ids, start, end),
+                ).fetchall()
+            ]
+            days = {(d, retention.day_of(t)) for _, d, t in readings}
+            if len(days) == len(readings):
+                return retention.PruneResult()  # one reading a day already: nothing to thin
+            ids = [i for i, _, _ in readings]
+            counters: list[retention.CounterRow] = []
+            supplies: list[retention.SupplyRow] = []
+            for first in range(0, len(ids), _IN_CHUNK):
+                chunk = ids[first : first + _IN_CHUNK]
+                in_ = ", ".join("?" * len(chunk))
+                counters += x(
+                    conn,
+                    "SELECT reading_id, device_id, name, value, scanned_at FROM counter_readings "
+                    f"WHERE reading_id IN ({in_})",
+                    tuple(chunk),
+                ).fetchall()
+                supplies += x(
+                    conn,
+                    "SELECT reading_id, device_id, idx, level, percent, scanned_at FROM "
+                    f"supply_readings WHERE reading_id IN ({in_})",
+                    tuple(chunk),
+                ).fetchall()
+            plan = retention.plan(readings, counters, supplies)
+            if not dry_run:
+                sql = self.dialect.sql
+                cur = conn.cursor()
+                if plan.move_counters:
+                    cur.executemany(
+                        sql(
+                            "UPDATE counter_readings SET reading_id = ? WHERE device_id = ? AND "
+                            "name = ? AND scanned_at = ? AND reading_id = ?"
+                        ),
+                        plan.move_counters,
+                    )
+                if plan.drop_counters:
+                    cur.executemany(
+                        sql(
+                            "DELETE FROM counter_readings WHERE device_id = ? AND name = ? AND "
+                            "scanned_at = ? AND reading_id = ?"
+                        ),
+                        plan.drop_counters,
+                    )
+                if plan.move_supplies:
+                    cur.executemany(
+                        sql(
+                            "UPDATE supply_readings SET reading_id = ? WHERE device_id = ? AND "
+                            "idx = ? AND scanned_at = ? AND reading_id = ?"
+                        ),
+                        plan.move_supplies,
+                    )
+                if plan.drop_supplies:
+                    cur.executemany(
+                        sql(
+                            "DELETE FROM supply_readings WHERE device_id = ? AND idx = ? AND "
+                            "scanned_at = ? AND reading_id = ?"
+                        ),
+                        plan.drop_supplies,
+                    )
+                if plan.drop_readings:
+                    cur.executemany(
+                        sql("DELETE FROM readings WHERE id = ?"),
+                        [(i,) for i in plan.drop_readings],
+                    )
+        return retention.PruneResult(
+            readings=len(plan.drop_readings),
+            counter_rows=len(plan.drop_counters),
+            supply_rows=len(plan.drop_supplies),
+            moved_rows=len(plan.move_counters) + len(plan.move_supplies),
+        )
 
     # -- queries -------------------------------------------------------------------------------
     async def list_devices(self) -> list[dict]:

@@ -219,7 +219,7 @@ def render_device(report: DeviceReport) -> str:
                 or (safe(words.plain(alert.code_name)) if alert.code_name else "")
                 or f"code {alert.code}"
             )
-            lines.append(f"  {safe(words.alert_severity(alert.severity))}: {what}")
+            lines.append(f"  {safe(words.alert_level(alert.severity))}: {what}")
     if report.invalid:
         lines.append(" Invalid values")
         lines += [f"  {safe(p.field)}: {safe(p.reason)}" for p in report.invalid]

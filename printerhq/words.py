@@ -22,7 +22,6 @@ __all__ = [
     "device_status",
     "detected_error",
     "cover_status",
-    "alert_severity",
     "alert_level",
     "ALERT_LEVELS",
     "counter_unit",
@@ -72,10 +71,6 @@ _DETECTED_ERRORS = {
 }
 
 _COVER_STATUS = {"interlock_open": "interlock open", "interlock_closed": "interlock closed"}
-
-# prtAlertSeverityLevel (RFC 3805): warningBinaryChangeEvent is an event that is over when it is
-# reported (power up, a cover closed), not a condition that lasts.
-_ALERT_SEVERITY = {"warning_binary_change": "event", "other": "note"}
 
 # PrtMarkerCounterUnitTC / PrtCapacityUnitTC / PrtMarkerSuppliesSupplyUnitTC names (RFC 3805,
 # IANA-PRINTER-MIB) and our model's CounterUnit names.
@@ -142,10 +137,6 @@ def cover_status(status: str | None) -> str:
     return _lookup(_COVER_STATUS, status)
 
 
-def alert_severity(severity: str | None) -> str:
-    return _lookup(_ALERT_SEVERITY, severity or "other")
-
-
 # The three levels a person sorts alerts by, most severe first. Only critical and warning
 # (prtAlertSeverityLevel 3 and 4) ask for action; an event that is already over
 # (warningBinaryChangeEvent: power up, a cover closed) and anything else is information.
@@ -153,7 +144,8 @@ ALERT_LEVELS = ("critical", "warning", "info")
 
 
 def alert_level(severity: str | None) -> str:
-    """``critical``, ``warning`` or ``info`` for an alert's severity (dashboard badges)."""
+    """``critical``, ``warning`` or ``info`` for an alert's severity: the one word for it in
+    ``printerhq scan``, the dashboard and the server's alerts."""
     return severity if severity in ("critical", "warning") else "info"
 
 

@@ -39,7 +39,13 @@ def test_machine_names_read_as_words():
         assert words.detected_error(flag).islower()
     for name in std.UNIT_NAMES.values():
         assert words.unit(name) != name or name.islower()
-    assert words.alert_severity("warning_binary_change") == "event"
+    # one word per severity everywhere (scan, dashboard, server alerts); power up is information
+    assert [words.alert_level(s) for s in ("critical", "warning", "warning_binary_change")] == [
+        "critical",
+        "warning",
+        "info",
+    ]
+    assert words.alert_level("other") == words.alert_level(None) == "info"
     assert words.printer_status("warmup") == "warming up"
     assert words.cover_status("interlock_open") == "interlock open"
 

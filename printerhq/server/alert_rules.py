@@ -18,7 +18,7 @@ import math
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 import msgspec
 
@@ -65,13 +65,6 @@ CRITICAL_ERRORS = frozenset(
     }
 )
 INFO_ERRORS = frozenset({"overduePreventMaint"})
-# prtAlertSeverityLevel (RFC 3805) -> ours. warningBinaryChangeEvent (power up, a cover closed)
-# is an event that is over once reported: info, never critical. "other" says nothing: info.
-_ALERT_SEVERITY: dict[str, Severity] = {
-    "critical": "critical",
-    "warning": "warning",
-    "warning_binary_change": "info",
-}
 _OPEN_COVERS = frozenset({"open", "interlock_open", "coverOpen", "interlockOpen"})
 
 NonNegative = Annotated[float, msgspec.Meta(ge=0.0, le=1e6)]
@@ -307,7 +300,7 @@ def _report_conditions(
                 subject,
                 "printer_alert",
                 item,
-                _ALERT_SEVERITY.get(alert.severity or "other", "info"),
+                cast(Severity, words.alert_level(alert.severity)),
                 d.site,
                 d.label,
                 text,

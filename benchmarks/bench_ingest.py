@@ -13,6 +13,14 @@ the clock window: the server process (``/proc/PID/stat``, all its threads) and t
 load generator: 100 TLS clients, their spools, compression), so a reader sees which side the
 two cores went to.
 
+``--client stream`` replaces the ``Uplink`` agents by a lean load generator: per agent one TLS
+connection and WebSocket on ``/api/v1/stream`` (the agent's token, the real handshake), the
+agent's batches (plain ``batch`` messages of ``model.encode``d reports, the agent's own zlib
+stream) encoded and compressed before the clock starts, at most ``WINDOW`` unacknowledged as the
+uplink does, every acknowledgement read and checked. The server does exactly what it does for
+an agent; this process no longer pays for spools, delta encoding and compression, so the rate
+is closer to what the server alone sustains when its agents run on other machines.
+
 ``--rounds N`` runs N times and prints the median. ``--baseline DIR`` (a plain copy of another
 commit, e.g. ``git archive main | tar -x -C DIR``) alternates rounds between DIR's server and this
 checkout's, same load generator, same reports: the before/after of a server change in one run on
@@ -26,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import ssl
 import sys
 import tempfile
 import time
@@ -35,6 +44,7 @@ from pathlib import Path
 import httpx
 import msgspec
 import trio
+import trio_websocket
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -89,6 +99,7 @@ async def run_one(
     tmp: Path,
     instances: int = 1,
     repo: Path | None = None,
+    client: str = "uplink",
 ) -> dict:
     """Agents split over ``instances`` server processes (2+: one PostgreSQL, nothing else
     shared, as behind a load balancer); agent ``a`` talks to instance ``a % instances``.
@@ -106,12 +117,16 @@ async def run_one(
             tokens[f"agent-{a}"] = new_token()
             await store.add_agent(f"agent-{a}", tokens[f"agent-{a}"])
         await store.aclose()
-        for a, name in enumerate(tokens):  # spool everything before the clock starts
+        frames = {}
+        for a, name in enumerate(tokens):  # spool (or encode) everything before the clock starts
+            if client == "stream":
+                frames[name] = prepared_frames(a, name, reports, batch)
+                continue
             spool = Spool(tmp / "spools" / name)
             for i in range(reports):
                 spool.add(model.encode(agent_report(a, i)))
             spool.close()
-        done = []
+        done: list[bool] = []
 
         async def agent(name: str, server: ServerProcess):
             async with Uplink(
@@ -134,7 +149,11 @@ async def run_one(
             outer.start_soon(watch, servers)
             async with trio.open_nursery() as nursery:
                 for a, name in enumerate(tokens):
-                    nursery.start_soon(agent, name, servers[a % instances])
+                    if client == "stream":
+                        server = servers[a % instances]
+                        nursery.start_soon(stream_agent, server, tokens[name], frames[name], done)
+                    else:
+                        nursery.start_soon(agent, name, servers[a % instances])
             outer.cancel_scope.cancel()
         elapsed = time.perf_counter() - started
         server_cpu = sum(cpu_seconds(pid) for pid in pids) - server_cpu
@@ -156,7 +175,7 @@ async def run_one(
             expected=agents * reports,
             stored_once=len(unique) == len(readings),
             refused_after_revoke=refused,
-            all_flushed=all(done),
+            all_flushed=len(done) == agents and all(done),
             seconds=elapsed,
             reports_per_s=stored / elapsed,
             server_cpu=server_cpu,
@@ -165,6 +184,51 @@ async def run_one(
     finally:
         for server in servers:
             await trio.to_thread.run_sync(server.stop)
+
+
+WINDOW = 8  # the uplink's default window (unacknowledged batches per stream)
+
+
+def prepared_frames(a: int, name: str, reports: int, batch: int) -> list[tuple[str, bytes]]:
+    """Agent ``a``'s batches as its stream sends them: ``(batch id, compressed frame)``."""
+    compressor = wire.StreamCompressor()
+    frames = []
+    for n, start in enumerate(range(0, reports, batch)):
+        batch_id = f"{name}-{n}"
+        encoded = [
+            model.encode(agent_report(a, i)) for i in range(start, min(start + batch, reports))
+        ]
+        message = wire.encode(wire.raw_batch(batch_id, name, encoded))
+        frames.append((batch_id, compressor.compress(message)))
+    return frames
+
+
+async def stream_agent(
+    server: ServerProcess, token: str, frames: list[tuple[str, bytes]], done: list[bool]
+) -> None:
+    """Send ``frames`` over one WebSocket, ``WINDOW`` in flight; every ack must name its batch."""
+    context = ssl.create_default_context(cafile=str(server.certfile))
+    async with trio_websocket.open_websocket_url(
+        server.url.replace("https://", "wss://") + "/api/v1/stream",
+        ssl_context=context,
+        extra_headers=[(b"authorization", f"Bearer {token}".encode())],
+    ) as ws:
+        slots = trio.Semaphore(WINDOW)
+        waiting = [batch_id for batch_id, _ in frames]
+
+        async def acks() -> None:
+            for expected in waiting:
+                ack = wire.decode_ack(await ws.get_message())
+                if not ack.ok or ack.batch_id != expected or ack.refused:
+                    raise RuntimeError(f"batch {expected}: {ack}")
+                slots.release()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(acks)
+            for _, frame in frames:
+                await slots.acquire()
+                await ws.send_message(frame)
+    done.append(True)
 
 
 async def refused_upload(server: ServerProcess, token: str) -> bool:
@@ -243,6 +307,12 @@ def main() -> None:
         default=1,
         help="server processes sharing one PostgreSQL, agents split between them",
     )
+    parser.add_argument(
+        "--client",
+        choices=["uplink", "stream"],
+        default="uplink",
+        help="uplink: real agents (spools, deltas); stream: pre-encoded batches on a WebSocket",
+    )
     parser.add_argument("--rounds", type=int, default=1, help="runs; the median is printed")
     parser.add_argument(
         "--baseline",
@@ -252,7 +322,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.instances > 1 and (args.direct or args.database != "postgresql"):
         parser.error("--instances 2+ needs --database postgresql (and not --direct)")
-    run = run_direct if args.direct else partial(run_one, instances=args.instances)
+    run = (
+        run_direct
+        if args.direct
+        else partial(run_one, instances=args.instances, client=args.client)
+    )
     backends = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     codes: list[tuple[str, Path | None]] = [("this", None)]
     if args.baseline:
@@ -311,7 +385,7 @@ def report_line(backend: str, args, label: str, r: dict) -> None:
             f"reports), load generator {r['client_cpu']:.2f}"
         )
     print(
-        f"{backend:10} {'store' if args.direct else 'http'} {label + ' ' if label else ''}"
+        f"{backend:10} {'store' if args.direct else args.client} {label + ' ' if label else ''}"
         f"agents={args.agents} reports={r['stored']}/{r['expected']} batch={args.batch} "
         f"flushed={r['all_flushed']} {r['seconds']:.2f}s  {r['reports_per_s']:.0f} reports/s" + cpu,
         flush=True,

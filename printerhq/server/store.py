@@ -404,6 +404,12 @@ class Store:
         # its turn in the pool for seconds, and a load balancer would pull a healthy instance.
         self._health_conn: Any = None
         self._health_limiter = trio.CapacityLimiter(1)
+        # SQLite has one writer at a time: batches of this process queue here, in order, rather
+        # than in SQLite's busy handler, which sleeps 1, 2, 5, 10... ms between tries while the
+        # lock is held for about one. PostgreSQL writes concurrently: no queue.
+        self._writer: contextlib.AbstractAsyncContextManager[Any] = (
+            trio.Lock() if dialect.name == "sqlite" else contextlib.nullcontext()
+        )
 
     @classmethod
     async def open(
@@ -682,7 +688,8 @@ class Store:
         """Store a batch once per ``(agent, batch_id)``; a repeat is acknowledged as duplicate.
         ``version`` is the wire ``(major, minor)`` the agent declared, kept with the batch and
         each reading (with the report's own ``schema``)."""
-        return await self.run(self._ingest, agent, batch_id, reports, address, version)
+        async with self._writer:
+            return await self.run(self._ingest, agent, batch_id, reports, address, version)
 
     def _ingest(
         self,

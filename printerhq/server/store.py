@@ -320,14 +320,18 @@ class _Postgres(_Dialect):
     def insert_rows(
         self, conn, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]
     ) -> None:
-        # executemany in pipeline mode: every row's statement leaves in one send, the answers
-        # come back together at the next sync (COPY is not allowed inside a pipeline, and it
-        # costs two round trips of its own per table).
-        if rows:
-            marks = ", ".join(["%s"] * len(columns))
-            conn.cursor().executemany(
-                f"INSERT INTO {table}({', '.join(columns)}) VALUES ({marks})", rows
-            )
+        # One statement per table whatever the row count: each column travels as one array
+        # (binary, dumped in C) and ``unnest`` turns the arrays back into rows. executemany
+        # spent ~25 us of Python per row on the statement of each row; COPY is not allowed
+        # inside a pipeline and costs two round trips of its own per table.
+        if not rows:
+            return
+        types = _PG_COLUMN_TYPES[table]
+        arrays = ", ".join(f"%s::{types[c]}[]" for c in columns)
+        conn.execute(
+            f"INSERT INTO {table}({', '.join(columns)}) SELECT * FROM unnest({arrays})",
+            [list(column) for column in zip(*rows, strict=True)],
+        )
 
     @contextlib.contextmanager
     def pipeline(self, conn) -> Iterator[Callable[[], None]]:
@@ -385,6 +389,41 @@ _SUPPLY_COLUMNS = (
     "percent",
     "state",
 )
+# PostgreSQL types of the columns ``insert_rows`` fills (its arrays are cast to them).
+_PG_COLUMN_TYPES = {
+    "readings": dict(
+        id="bigint",
+        device_id="bigint",
+        agent_id="bigint",
+        batch_id="text",
+        scanned_at="double precision",
+        received_at="double precision",
+        report="bytea",
+        schema_version="integer",
+        wire_minor="integer",
+        digest="bytea",
+    ),
+    "counter_readings": dict(
+        reading_id="bigint",
+        device_id="bigint",
+        scanned_at="double precision",
+        name="text",
+        value="bigint",
+    ),
+    "supply_readings": dict(
+        reading_id="bigint",
+        device_id="bigint",
+        scanned_at="double precision",
+        idx="integer",
+        description="text",
+        kind="text",
+        colour="text",
+        level="bigint",
+        capacity="bigint",
+        percent="double precision",
+        state="text",
+    ),
+}
 # Keys per ``IN (...)`` list: under SQLite's oldest limit of 999 bound variables.
 _IN_CHUNK = 500
 

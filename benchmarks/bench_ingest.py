@@ -73,6 +73,26 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(root: int) -> float:
+    """CPU of process ``root``, of its live children, and of its children that exited (the
+    PostgreSQL postmaster and its backends)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        pid, ppid = int(entry.name), int(fields[1])
+        if pid == root:
+            total += sum(int(f) for f in fields[11:15]) / tick  # with its reaped children
+        elif ppid == root:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 class CodeServer(ServerProcess):
     """A server process that runs the code of ``repo`` (another commit's copy)."""
 
@@ -100,6 +120,7 @@ async def run_one(
     instances: int = 1,
     repo: Path | None = None,
     client: str = "uplink",
+    database_pid: int | None = None,
 ) -> dict:
     """Agents split over ``instances`` server processes (2+: one PostgreSQL, nothing else
     shared, as behind a load balancer); agent ``a`` talks to instance ``a % instances``.
@@ -143,6 +164,7 @@ async def run_one(
 
         pids = [s.proc.pid for s in servers if s.proc is not None]
         server_cpu = sum(cpu_seconds(pid) for pid in pids)
+        database_cpu = tree_cpu_seconds(database_pid) if database_pid else 0.0
         client_cpu = time.process_time()
         started = time.perf_counter()
         async with trio.open_nursery() as outer:
@@ -158,6 +180,8 @@ async def run_one(
         elapsed = time.perf_counter() - started
         server_cpu = sum(cpu_seconds(pid) for pid in pids) - server_cpu
         client_cpu = time.process_time() - client_cpu
+        if database_pid:
+            database_cpu = tree_cpu_seconds(database_pid) - database_cpu
         store = await Store.open(tmp / "server", database)
         try:
             stored = (await store.totals())["readings"]
@@ -180,6 +204,7 @@ async def run_one(
             reports_per_s=stored / elapsed,
             server_cpu=server_cpu,
             client_cpu=client_cpu,
+            database_cpu=database_cpu if database_pid else None,
         )
     finally:
         for server in servers:
@@ -367,7 +392,10 @@ def measure(run, backend: str, args, repo: Path | None) -> dict | None:
             cluster.start()
             url = cluster.create_database()
         try:
-            extra = {} if args.direct else {"repo": repo}
+            extra: dict[str, object] = {} if args.direct else {"repo": repo}
+            if cluster and not args.direct:
+                pid_file = Path(cluster.data) / "postmaster.pid"
+                extra["database_pid"] = int(pid_file.read_text().split()[0])
             return trio.run(
                 partial(run, **extra), url, args.agents, args.reports, args.batch, Path(tmp)
             )
@@ -384,6 +412,8 @@ def report_line(backend: str, args, label: str, r: dict) -> None:
             f"  CPU s: server {r['server_cpu']:.2f} ({r['server_cpu'] * per * 1000:.0f} ms/1000 "
             f"reports), load generator {r['client_cpu']:.2f}"
         )
+        if r.get("database_cpu") is not None:
+            cpu += f", PostgreSQL {r['database_cpu']:.2f}"
     print(
         f"{backend:10} {'store' if args.direct else args.client} {label + ' ' if label else ''}"
         f"agents={args.agents} reports={r['stored']}/{r['expected']} batch={args.batch} "

@@ -327,7 +327,7 @@ class _Postgres(_Dialect):
         if not rows:
             return
         types = _PG_COLUMN_TYPES[table]
-        arrays = ", ".join(f"%s::{types[c]}[]" for c in columns)
+        arrays = ", ".join(f"%b::{types[c]}[]" for c in columns)  # binary: no escaping
         conn.execute(
             f"INSERT INTO {table}({', '.join(columns)}) SELECT * FROM unnest({arrays})",
             [list(column) for column in zip(*rows, strict=True)],

@@ -48,6 +48,10 @@ def test_the_inflated_size_stays_bounded_in_both_steps(first):
     with pytest.raises(wire.WireError) as too_large:
         _inflate(wire.StreamDecompressor(limit=1000), zlib.compress(b"x" * 1001), first)
     assert too_large.value.status == 413
+    # ``start`` itself refuses past the limit: ``finish`` is never asked to inflate with no
+    # bound left (zlib reads a max_length of 0 as "no limit").
+    with pytest.raises(wire.WireError):
+        wire.StreamDecompressor(limit=1000).start(zlib.compress(b"x" * 1001), 1 << 20)
 
 
 def _batch(reports: list[bytes]) -> bytes:
@@ -98,8 +102,8 @@ async def store(request, tmp_path):
 
 
 async def test_columns_that_hold_only_nulls_are_stored(store):
-    """On PostgreSQL every column of a batch is one array; an array of NULLs only has no
-    element type to go by (its cast names it)."""
+    """On PostgreSQL every column of a batch travels as one array: a column of NULLs only and
+    the largest counter value come back as they went."""
     await store.add_agent("a", "ta")
     agent = await store.agent_for_token("ta")
     bare = msgspec.structs.replace(

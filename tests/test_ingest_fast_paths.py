@@ -128,3 +128,11 @@ async def test_a_server_with_alerts_and_retention_starts_and_stops(tmp_path):
     """Both background tasks at once (the defaults of ``printerhq server serve``)."""
     async with run_server(tmp_path, insecure_http=True, keep_raw_days=90) as server:
         assert server.port > 0
+
+
+async def test_a_batch_whose_every_report_was_refused_is_recorded(store):
+    """Nothing to upsert or insert: the batch row alone (its retry is a duplicate)."""
+    await store.add_agent("a", "ta")
+    agent = await store.agent_for_token("ta")
+    assert (await store.ingest(agent, "empty", [])).reports == 0
+    assert (await store.ingest(agent, "empty", [])).duplicate

@@ -205,6 +205,14 @@ class _Dialect:
         """Insert ``rows`` into ``table`` in bulk (one statement, not one per row)."""
         raise NotImplementedError
 
+    def upsert_devices(self, conn, rows: Sequence[Sequence[object]], newest: float) -> None:
+        """Upsert ``rows`` (the columns of ``_UPSERT_DEVICE_INTO``, one row per device key, in
+        key order); ``newest``: the latest ``last_seen`` that may pin a device's row."""
+        conn.cursor().executemany(
+            self.sql(f"{_UPSERT_DEVICE_INTO} {_UPSERT_DEVICE_ROW} {_UPSERT_DEVICE_CONFLICT}"),
+            [(*row, newest, newest, newest) for row in rows],
+        )
+
     @contextlib.contextmanager
     def pipeline(self, conn) -> Iterator[Callable[[], None]]:
         """Queue statements without waiting for each answer; yields ``sync()``, which waits
@@ -333,6 +341,16 @@ class _Postgres(_Dialect):
             [list(column) for column in zip(*rows, strict=True)],
         )
 
+    def upsert_devices(self, conn, rows: Sequence[Sequence[object]], newest: float) -> None:
+        # unnest keeps the arrays' order: rows are still locked in key order.
+        if not rows:
+            return  # a batch whose every report was refused
+        conflict = _UPSERT_DEVICE_CONFLICT.replace("?", "%b")
+        conn.execute(
+            f"{_UPSERT_DEVICE_INTO} {_UPSERT_DEVICE_ARRAYS} {conflict}",
+            [*(list(column) for column in zip(*rows, strict=True)), newest, newest, newest],
+        )
+
     @contextlib.contextmanager
     def pipeline(self, conn) -> Iterator[Callable[[], None]]:
         with conn.pipeline() as pipeline:
@@ -342,10 +360,16 @@ class _Postgres(_Dialect):
 # --------------------------------------------------------------------------------------------
 # Batched ingest: one statement per table and batch
 # --------------------------------------------------------------------------------------------
-_UPSERT_DEVICE = """
+_UPSERT_DEVICE_INTO = """
     INSERT INTO devices(device_key, address, vendor, model, serial, mac, sys_name,
-                        first_seen, last_seen, last_agent_id)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        first_seen, last_seen, last_agent_id)"""
+_UPSERT_DEVICE_ROW = "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# PostgreSQL: every device of the batch in one statement, its columns as binary arrays.
+_UPSERT_DEVICE_ARRAYS = (
+    "SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], "
+    "%b::text[], %b::text[], %b::double precision[], %b::double precision[], %b::bigint[])"
+)
+_UPSERT_DEVICE_CONFLICT = """
     ON CONFLICT (device_key) DO UPDATE SET
         address = CASE WHEN excluded.last_seen >= devices.last_seen
                   OR devices.last_seen > ?
@@ -803,12 +827,9 @@ class Store:
                     seen,
                     seen,
                     agent.id,
-                    newest,
-                    newest,
-                    newest,
                 )
             )
-        conn.cursor().executemany(self.dialect.sql(_UPSERT_DEVICE), rows)
+        self.dialect.upsert_devices(conn, rows, newest)
         found = []
         for start in range(0, len(keys), _IN_CHUNK):
             chunk = keys[start : start + _IN_CHUNK]

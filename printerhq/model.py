@@ -352,6 +352,14 @@ _stored_decoder = msgspec.msgpack.Decoder()
 def repair_report(data: bytes | dict[str, object]) -> DeviceReport | None:
     """A stored (msgpack) or served (JSON builtins) report brought inside the model's bounds;
     ``None`` when nothing readable is left (no identity)."""
+    if isinstance(data, (bytes, bytearray)):
+        # Nearly every stored report was admitted under today's bounds: the typed decode (a few
+        # microseconds, in C) accepts it as it is, and it is what the walk below would return.
+        # The walk (~100 us of Python per report) is for the rest.
+        try:
+            return _device_decoder.decode(data)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            pass
     try:
         raw = _stored_decoder.decode(data) if isinstance(data, (bytes, bytearray)) else data
     except msgspec.DecodeError:

@@ -316,6 +316,17 @@ def decode_batch_reports(data: bytes) -> tuple[Batch, list[Refused]]:
     """
     header = checked_header(data)
     tolerant = header.minor > WIRE_MINOR
+    if not tolerant:
+        # The common case, a batch whose every report is valid: one typed decode of the whole
+        # message (in C), the same checks after it. Any report outside the schema sends the
+        # message down the report-by-report path below, which names it.
+        try:
+            whole = _batch_decoder.decode(data)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            pass
+        else:
+            validate_batch_shape(whole)
+            return whole, []
     try:
         if tolerant:
             envelope = msgspec.convert(
@@ -391,6 +402,29 @@ class StreamDecompressor:
         except zlib.error as exc:
             raise WireError(f"bad compression: {exc}", 400) from None
         if len(out) > self._limit or self._z.unconsumed_tail:
+            raise WireError("batch too large after decompression", 413)
+        return out
+
+    def start(self, data: bytes, first: int) -> tuple[bytes, bool]:
+        """Inflate at most ``first`` bytes of one message: ``(output, more)``; with ``more``,
+        :meth:`finish` returns the rest (the caller may run it in a worker thread)."""
+        first = min(first, self._limit + 1)
+        try:
+            out = self._z.decompress(data, first)
+        except zlib.error as exc:
+            raise WireError(f"bad compression: {exc}", 400) from None
+        if len(out) > self._limit:
+            raise WireError("batch too large after decompression", 413)
+        # Output cut at ``first``: zlib may hold more, in its unconsumed input or its window.
+        return out, len(out) == first
+
+    def finish(self, done: int) -> bytes:
+        """The rest of the message :meth:`start` began (``done`` bytes inflated so far)."""
+        try:
+            out = self._z.decompress(self._z.unconsumed_tail, self._limit + 1 - done)
+        except zlib.error as exc:
+            raise WireError(f"bad compression: {exc}", 400) from None
+        if done + len(out) > self._limit or self._z.unconsumed_tail:
             raise WireError("batch too large after decompression", 413)
         return out
 

@@ -82,6 +82,7 @@ class ServerProcess:
         self.proc: subprocess.Popen | None = None
         self.url = ""
         self.log_path = self.data_dir / "server.log"
+        self.cwd = REPO  # the code that ``python -m`` runs (bench_ingest --baseline: another copy)
 
     def start(self, timeout: float = 60) -> str:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -103,7 +104,7 @@ class ServerProcess:
         if self.database:
             cmd += ["--database", self.database]
         with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=self.cwd)
         deadline = time.monotonic() + timeout
         while not ready.exists():
             if self.proc.poll() is not None:

@@ -144,19 +144,17 @@ async def run_server(
         if certfile and keyfile:
             config.certfile, config.keyfile = str(certfile), str(keyfile)
         shutdown = trio.Event()
-        async with trio.open_nursery() as nursery:
+        async with trio.open_nursery() as nursery, trio.open_nursery() as background:
             # Alert evaluation, webhook delivery and retention stop with the server, not at the
-            # deadline.
-            background = trio.CancelScope()
-
-            async def in_background(task: Callable[..., Awaitable[None]], *args: Any) -> None:
-                with background:
-                    await task(*args)
+            # deadline: they run in a nursery of their own, cancelled first (one CancelScope
+            # cannot be entered by two tasks).
+            def in_background(task: Callable[..., Awaitable[None]], *args: Any) -> None:
+                background.start_soon(task, *args)
 
             if alerts:
                 worker = AlertWorker(store, forecaster=days_left)
                 app.state.ingest_listeners.append(worker.poke)
-                nursery.start_soon(in_background, worker.run)
+                in_background(worker.run)
             binds = await nursery.start(
                 # hypercorn's stub types the app as its own ASGI framework union, which Starlette's
                 # (correct) ASGI3 signature does not name; the call is right.
@@ -168,9 +166,7 @@ async def run_server(
                 )
             )
             if keep_raw_days is not None:
-                nursery.start_soon(
-                    in_background, prune_periodically, store, keep_raw_days, prune_every
-                )
+                in_background(prune_periodically, store, keep_raw_days, prune_every)
             bound = binds[0]
             bound_port = int(bound.rsplit(":", 1)[1])
             scheme = "https" if certfile else "http"
@@ -188,7 +184,7 @@ async def run_server(
                 yield server
             finally:
                 shutdown.set()
-                background.cancel()
+                background.cancel_scope.cancel()
                 nursery.cancel_scope.deadline = trio.current_time() + graceful_timeout + 1
     finally:
         with trio.CancelScope(shield=True):

@@ -682,6 +682,9 @@ class SweepRunner:
         transport, sockets = self._transport, self._sockets
         ntoa, ntop = stdlib_socket.inet_ntoa, stdlib_socket.inet_ntop
         v4 = sockets.get(AF_INET)
+        # The audit trail (docs/audit.md) sees every datagram these sendto calls put on the
+        # wire; off (None), it costs one test per datagram.
+        audited = transport.audited if transport.audit is not None else None
         sent = size = 0
         sock: stdlib_socket.socket | None
         sockaddr: tuple[str, int] | tuple[str, int, int, int]
@@ -704,6 +707,8 @@ class SweepRunner:
                 continue
             sent += 1
             size += len(data)
+            if audited is not None:
+                audited(data, sockaddr)
         transport.count_sent(sent, size)
 
     def _send_echo(self, state: list[Any], request_id: int, packed: bytes, address: str) -> int:

@@ -214,8 +214,25 @@ def encode_value(tag: int, value: int | bytes | tuple[int, ...] | None) -> bytes
     raise ValueError(f"cannot encode tag 0x{tag:02x}")
 
 
+# Request varbinds (an OID and NULL) already encoded, by OID: a collector asks the same cells
+# of the same devices over and over. Bounded (cleared when full); only what encoded cleanly.
+_NULL_VARBINDS: dict[tuple[int, ...], bytes] = {}
+_NULL_VARBINDS_MAX = 8192
+
+
 def encode_varbind(varbind: Varbind) -> bytes:
     """One VarBind SEQUENCE: name, then value (RFC 3416 section 3)."""
+    if varbind.tag == Tag.NULL:
+        oid = varbind.oid
+        known = _NULL_VARBINDS.get(oid)
+        if known is None:
+            known = encode_tlv(
+                Tag.SEQUENCE, encode_tlv(Tag.OBJECT_IDENTIFIER, encode_oid(oid)) + b"\x05\x00"
+            )
+            if len(_NULL_VARBINDS) >= _NULL_VARBINDS_MAX:
+                _NULL_VARBINDS.clear()
+            _NULL_VARBINDS[oid] = known
+        return known
     return encode_tlv(
         Tag.SEQUENCE,
         encode_tlv(Tag.OBJECT_IDENTIFIER, encode_oid(varbind.oid))
@@ -349,6 +366,11 @@ def _decode_varbinds_general(data: bytes, pos: int, end: int) -> list[Varbind]:
     return varbinds
 
 
+# Names with multi-octet arcs, by their contents octets (bounded; cleared when full).
+_NAMES: dict[bytes, tuple[int, ...]] = {}
+_NAMES_MAX = 8192
+
+
 def decode_varbinds(data: bytes, pos: int, end: int) -> list[Varbind]:
     """Decode the varbinds in ``data[pos:end]`` (the contents of a VarBindList).
 
@@ -385,9 +407,19 @@ def decode_varbinds(data: bytes, pos: int, end: int) -> list[Varbind]:
                     and name_stop + 2 + length == stop
                     and tag & 0x1F != 0x1F
                     and raw_oid
-                    and 40 <= raw_oid[0] < 80
-                    and max(raw_oid) < 0x80
                 ):
+                    if 40 <= raw_oid[0] < 80 and max(raw_oid) < 0x80:
+                        oid = (1, raw_oid[0] - 40, *raw_oid[1:])
+                    else:
+                        # Multi-octet arcs (enterprise numbers): decoded (and checked) once
+                        # per distinct name, then looked up.
+                        known = _NAMES.get(raw_oid)
+                        if known is None:
+                            known = decode_oid(data, pos + 4, name_stop)
+                            if len(_NAMES) >= _NAMES_MAX:
+                                _NAMES.clear()
+                            _NAMES[raw_oid] = known
+                        oid = known
                     value_start = name_stop + 2
                     if tag == 0x04:
                         value: int | bytes | tuple[int, ...] | None = data[value_start:stop]
@@ -395,7 +427,7 @@ def decode_varbinds(data: bytes, pos: int, end: int) -> list[Varbind]:
                         value = int.from_bytes(data[value_start:stop], "big", signed=True)
                     else:
                         value = _value(data, tag, value_start, stop, name_stop)
-                    append(make(Varbind, ((1, raw_oid[0] - 40, *raw_oid[1:]), tag, value)))
+                    append(make(Varbind, (oid, tag, value)))
                     pos = stop
                     continue
         varbind, pos = _decode_varbind(data, pos, end)

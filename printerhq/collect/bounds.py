@@ -134,8 +134,12 @@ class _Fitter:
             return None
         here = f"{where}[{supply.index}]"
         supply.description = supply.description[: limits.MAX_TEXT]
-        for name in ("colour", "unit", "serial", "supply_type", "part_number"):
-            setattr(supply, name, fit_text(getattr(supply, name)))
+        # Spelled out, not a getattr/setattr loop: every supply of every report passes here.
+        supply.colour = fit_text(supply.colour)
+        supply.unit = fit_text(supply.unit)
+        supply.serial = fit_text(supply.serial)
+        supply.supply_type = fit_text(supply.supply_type)
+        supply.part_number = fit_text(supply.part_number)
         level = self.number(supply.level, limits.MIN_LEVEL, limits.MAX_LEVEL, f"{here}.level")
         capacity = self.number(
             supply.capacity, limits.MIN_LEVEL, limits.MAX_LEVEL, f"{here}.capacity"

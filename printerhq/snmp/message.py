@@ -366,9 +366,9 @@ def _decode_varbinds_general(data: bytes, pos: int, end: int) -> list[Varbind]:
     return varbinds
 
 
-# Names with multi-octet arcs, by their contents octets (bounded; cleared when full).
+# Varbind names already decoded, by their contents octets (bounded; cleared when full).
 _NAMES: dict[bytes, tuple[int, ...]] = {}
-_NAMES_MAX = 8192
+_NAMES_MAX = 4096
 
 
 def decode_varbinds(data: bytes, pos: int, end: int) -> list[Varbind]:
@@ -408,18 +408,17 @@ def decode_varbinds(data: bytes, pos: int, end: int) -> list[Varbind]:
                     and tag & 0x1F != 0x1F
                     and raw_oid
                 ):
-                    if 40 <= raw_oid[0] < 80 and max(raw_oid) < 0x80:
-                        oid = (1, raw_oid[0] - 40, *raw_oid[1:])
-                    else:
-                        # Multi-octet arcs (enterprise numbers): decoded (and checked) once
-                        # per distinct name, then looked up.
-                        known = _NAMES.get(raw_oid)
-                        if known is None:
-                            known = decode_oid(data, pos + 4, name_stop)
-                            if len(_NAMES) >= _NAMES_MAX:
-                                _NAMES.clear()
-                            _NAMES[raw_oid] = known
-                        oid = known
+                    # A name is decoded (and checked) once per distinct contents, then looked
+                    # up: a fleet's replies name the same cells scan after scan.
+                    oid = _NAMES.get(raw_oid)
+                    if oid is None:
+                        if 40 <= raw_oid[0] < 80 and max(raw_oid) < 0x80:
+                            oid = (1, raw_oid[0] - 40, *raw_oid[1:])
+                        else:  # multi-octet arcs (enterprise numbers)
+                            oid = decode_oid(data, pos + 4, name_stop)
+                        if len(_NAMES) >= _NAMES_MAX:
+                            _NAMES.clear()
+                        _NAMES[raw_oid] = oid
                     value_start = name_stop + 2
                     if tag == 0x04:
                         value: int | bytes | tuple[int, ...] | None = data[value_start:stop]

@@ -93,7 +93,8 @@ MAX_SEGMENTS = 4
 
 
 def exact_cost(oids: Iterable[OID]) -> int:
-    return sum(request_varbind_size(predecessor(o)) for o in oids)
+    # request_varbind_size inlined (SEQUENCE header + OID + NULL): asked for every cell
+    return sum(4 + oid_size(predecessor(o)) for o in oids)
 
 
 def choose_repetitions(

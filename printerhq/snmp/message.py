@@ -441,6 +441,11 @@ _V2_ONLY_PDU_TYPES = frozenset((PduType.GET_BULK, PduType.INFORM, PduType.TRAP_V
 
 
 def _read_integer(data: bytes, pos: int, end: int, what: str) -> tuple[int, int]:
+    if pos + 2 <= end and data[pos] == 0x02 and 0 < data[pos + 1] <= MAX_INTEGER_OCTETS:
+        # The usual short INTEGER: what expect() and read_integer() would accept, read at once.
+        stop = pos + 2 + data[pos + 1]
+        if stop <= end:
+            return int.from_bytes(data[pos + 2 : stop], "big", signed=True), stop
     start, stop = expect(data, pos, end, Tag.INTEGER, what)
     return read_integer(data, start, stop), stop
 

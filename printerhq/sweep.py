@@ -272,6 +272,11 @@ class DiscoverySweep:
         self._fresh.append(address)
         self._size += 1
 
+    def check_ids_with(self, in_use: Callable[[int], bool] | None) -> None:
+        """Replace the ``in_use`` given at construction (a shell that knows a cheaper question
+        once it exists: ids used elsewhere than in this sweep, which checks its own table)."""
+        self._in_use = in_use
+
     def add_many(self, addresses: Sequence[Hashable]) -> None:
         """:meth:`add` for each of ``addresses``, in order, at once (all must fit)."""
         if self._size + len(addresses) > self.capacity:

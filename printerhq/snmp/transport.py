@@ -286,6 +286,16 @@ class UdpTransport:
             return sinks[0].owns(request_id)
         return any(sink.owns(request_id) for sink in sinks)
 
+    def id_in_use_besides(self, request_id: int, sink: ReplySink) -> bool:
+        """:meth:`id_in_use` for ``sink``'s own new ids: it has checked its own table already,
+        so only the client's requests and the other sinks are asked (one call per id)."""
+        if request_id in self.pending:
+            return True
+        for other in self.sinks:  # noqa: SIM110 (a loop: no generator per id)
+            if other is not sink and other.owns(request_id):
+                return True
+        return False
+
     def add_sink(self, sink: ReplySink) -> None:
         """Route datagrams whose id no client request waits for, and ``sink.owns``, to
         ``sink.deliver``. The client's requests keep their ids and matching rules."""

@@ -12,7 +12,7 @@ For every fixture (and every LibreNMS recording when ``../shared/realdata`` is p
   replies, once with our codec and once with pysnmp's (pyasn1 BER) encoding the requests and
   decoding the replies into the same structures; the planner and decoders are shared, so the
   ratio is the codec's share of a whole collection. Same process, same run, interleaved.
-Targets: cold <= 2,000 B and warm <= 800 B on the wire per printer; CPU >= 5x less than pysnmp.
+Targets: cold <= 2,000 B and warm <= 800 B on the wire per printer; CPU >= 10x less than pysnmp.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from tests.pysnmp_bridge import pysnmp_decode, pysnmp_encode
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"
 LIBRENMS = ROOT.parent / "shared" / "realdata" / "librenms"
-COLD_TARGET, WARM_TARGET, CPU_TARGET = 2000, 800, 5.0
+COLD_TARGET, WARM_TARGET, CPU_TARGET = 2000, 800, 10.0  # CPU: issue 15
 
 # --- pysnmp codec path: tests.pysnmp_bridge, the same conversions the differential tests use
 

@@ -297,17 +297,33 @@ _PREFIXES: dict[Oid, Entry | None] = {
 _LENGTHS = tuple(sorted({len(oid) for oid in _PREFIXES}, reverse=True))
 
 
+# Answers already worked out, by OID: a fleet's replies name the same cells collection after
+# collection, so the check is then one dict look-up. Bounded (cleared when full): the OIDs
+# come from devices.
+_ANSWERS: dict[tuple[int, ...], Entry | None] = {}
+_ANSWERS_MAX = 8192
+
+
 def entry_for(value: Sequence[int]) -> Entry | None:
     """The allow-list entry ``value`` lies in (or starts), None when it lies in none or under a
     forbidden subtree."""
-    key = tuple(value)
+    key = value if type(value) is tuple else tuple(value)
+    try:
+        return _ANSWERS[key]
+    except KeyError:
+        pass
+    answer = None
     size = len(key)
     for length in _LENGTHS:
         if size >= length:
             prefix = key[:length]
             if prefix in _PREFIXES:
-                return _PREFIXES[prefix]
-    return None
+                answer = _PREFIXES[prefix]
+                break
+    if len(_ANSWERS) >= _ANSWERS_MAX:
+        _ANSWERS.clear()
+    _ANSWERS[key] = answer
+    return answer
 
 
 def forbidden_for(value: Sequence[int]) -> Entry | None:

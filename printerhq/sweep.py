@@ -57,7 +57,7 @@ import socket as stdlib_socket
 from array import array
 from collections import deque
 from collections.abc import Callable, Container, Hashable, Sequence
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 import trio
 
@@ -272,6 +272,18 @@ class DiscoverySweep:
         self._fresh.append(address)
         self._size += 1
 
+    def check_ids_with(self, in_use: Callable[[int], bool] | None) -> None:
+        """Replace the ``in_use`` given at construction (a shell that knows a cheaper question
+        once it exists: ids used elsewhere than in this sweep, which checks its own table)."""
+        self._in_use = in_use
+
+    def add_many(self, addresses: Sequence[Hashable]) -> None:
+        """:meth:`add` for each of ``addresses``, in order, at once (all must fit)."""
+        if self._size + len(addresses) > self.capacity:
+            raise RuntimeError("sweep is full; wait until room > 0")
+        self._fresh.extend(addresses)
+        self._size += len(addresses)
+
     def datagrams(self, now: float, limit: int) -> list[tuple[int, Hashable, bytes]]:
         """Up to ``limit`` (request-id, address, datagram) to send now; their timers start at
         ``now``. Re-sends and next credentials go before new addresses."""
@@ -281,38 +293,38 @@ class DiscoverySweep:
         first = self._render[0]
         started: list[int] = []  # ids whose attempt 0 starts now
         later: dict[int, list[int]] = {}  # attempt -> ids re-sent now
-        count = fresh_sent = 0
-        while count < limit:
-            if ready:
-                item = ready.popleft()
-                if type(item) is _Probe:  # the next credential: a fresh id
-                    probe = item
-                    request_id = self._new_id()
-                    probes[request_id] = probe
-                    self.exchanges += 1
-                else:
-                    request_id = item  # type: ignore[assignment]
-                    held = probes.get(request_id)
-                    if type(held) is not _Probe or not held.waiting:
-                        continue  # answered while waiting for its re-send
-                    probe = held
-                    self.resent += 1
-                probe.waiting = False
-                attempt = probe.attempt
-                (started if attempt == 0 else later.setdefault(attempt, [])).append(request_id)
-                out.append((request_id, probe.address, self._render[probe.credential](request_id)))
-            elif fresh:
-                address = fresh.popleft()
-                request_id = ids()
-                if request_id in probes or (in_use is not None and in_use(request_id)):
-                    request_id = self._new_id()
-                probes[request_id] = address
-                started.append(request_id)
-                out.append((request_id, address, first(request_id)))
-                fresh_sent += 1
+        count = 0
+        while count < limit and ready:
+            item = ready.popleft()
+            if type(item) is _Probe:  # the next credential: a fresh id
+                probe = item
+                request_id = self._new_id()
+                probes[request_id] = probe
+                self.exchanges += 1
             else:
-                break
+                request_id = item  # type: ignore[assignment]
+                held = probes.get(request_id)
+                if type(held) is not _Probe or not held.waiting:
+                    continue  # answered while waiting for its re-send
+                probe = held
+                self.resent += 1
+            probe.waiting = False
+            attempt = probe.attempt
+            (started if attempt == 0 else later.setdefault(attempt, [])).append(request_id)
+            out.append((request_id, probe.address, self._render[probe.credential](request_id)))
             count += 1
+        # New addresses after every re-send, in one tight loop: most of a sweep is this.
+        fresh_sent = min(limit - count, len(fresh))
+        popleft, add_started, add_out = fresh.popleft, started.append, out.append
+        for _ in range(fresh_sent):
+            address = popleft()
+            request_id = ids()
+            if request_id in probes or (in_use is not None and in_use(request_id)):
+                request_id = self._new_id()
+            probes[request_id] = address
+            add_started(request_id)
+            add_out((request_id, address, first(request_id)))
+        count += fresh_sent
         self.exchanges += fresh_sent
         if started:
             self._queues[0].append((now + self._waits[0], started))
@@ -578,6 +590,21 @@ class SweepRunner:
             self._wakeup.set()
         return True
 
+    def add_batch(self, addresses: list[tuple[bytes, int]]) -> int:
+        """Queue as many of ``addresses`` (IPv4 keys) as there is room for, in order, without
+        waiting; how many (0 when closed or its socket is not open yet: :meth:`add` waits and
+        opens it). The producer's fast lane: no call per address."""
+        sweep = self.sweep
+        if self._closed or AF_INET not in self._sockets:
+            return 0
+        taken = min(len(addresses), sweep.capacity - sweep.size - self._held)
+        if taken <= 0:
+            return 0
+        sweep.add_many(addresses if taken == len(addresses) else addresses[:taken])
+        if not self._wakeup.is_set():
+            self._wakeup.set()
+        return taken
+
     def release(self) -> None:
         """A slot kept by ``dispatch`` is free again."""
         self._held -= 1
@@ -652,9 +679,11 @@ class SweepRunner:
         echo = self._echo if self._pinger is not None else None
         echoes = 0
         sockaddr: tuple[str, int] | tuple[str, int, int, int]
+        packed: bytes
+        port: int
         for request_id, address, data in datagrams:
             # :meth:`add` puts only the transport's (packed address, port) keys in the sweep.
-            packed, port = cast(tuple[bytes, int], address)
+            packed, port = address  # type: ignore[misc]
             if len(packed) == 4:
                 sock, sockaddr = sockets[stdlib_socket.AF_INET], (ntoa(packed), port)
             else:
@@ -682,12 +711,17 @@ class SweepRunner:
         transport, sockets = self._transport, self._sockets
         ntoa, ntop = stdlib_socket.inet_ntoa, stdlib_socket.inet_ntop
         v4 = sockets.get(AF_INET)
+        # The audit trail (docs/audit.md) sees every datagram these sendto calls put on the
+        # wire; off (None), it costs one test per datagram.
+        audited = transport.audited if transport.audit is not None else None
         sent = size = 0
         sock: stdlib_socket.socket | None
         sockaddr: tuple[str, int] | tuple[str, int, int, int]
+        packed: bytes
+        port: int
         for request_id, address, data in datagrams:
             # :meth:`add` puts only the transport's (packed address, port) keys in the sweep.
-            packed, port = cast(tuple[bytes, int], address)
+            packed, port = address  # type: ignore[misc]
             if len(packed) == 4:
                 sock, sockaddr = v4, (ntoa(packed), port)
             else:
@@ -704,6 +738,8 @@ class SweepRunner:
                 continue
             sent += 1
             size += len(data)
+            if audited is not None:
+                audited(data, sockaddr)
         transport.count_sent(sent, size)
 
     def _send_echo(self, state: list[Any], request_id: int, packed: bytes, address: str) -> int:

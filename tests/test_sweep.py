@@ -183,6 +183,48 @@ def test_fallback_credential_only_for_silent_addresses():
     assert sends.count(("v1-agent", 0)) == 2 and sends.count(("v1-agent", 1)) == 1
 
 
+def test_a_batch_is_added_in_order_and_resends_go_before_new_addresses():
+    sweep = make_sweep(retries=1, capacity=4)
+    sweep.add_many(["a", "b"])
+    with pytest.raises(RuntimeError):
+        sweep.add_many(["c", "d", "e"])  # more than the room: nothing taken
+    assert sweep.size == 2
+    assert [address for _, address, _ in sweep.datagrams(0.0, 10)] == ["a", "b"]
+    sweep.add_many(["c", "d"])
+    sweep.expire(1.0)  # a and b time out: their re-sends are due
+    assert [address for _, address, _ in sweep.datagrams(1.0, 3)] == ["a", "b", "c"]
+    assert [address for _, address, _ in sweep.datagrams(1.0, 3)] == ["d"]
+
+
+def test_a_sweep_asks_the_transport_only_about_the_others_ids():
+    from printerhq.snmp.transport import Pending, UdpTransport
+    from printerhq.traffic import Traffic
+
+    class Sink:
+        def __init__(self, ids: set[int]) -> None:
+            self.ids = ids
+
+        def owns(self, request_id: int) -> bool:
+            return request_id in self.ids
+
+        def deliver(self, data: bytes, request_id: int, source: tuple[bytes, int]) -> None:
+            pass
+
+    transport = UdpTransport(Traffic())
+    me, other = Sink({1, 2}), Sink({3})
+    transport.add_sink(me)
+    transport.add_sink(other)
+    transport.pending[4] = Pending((b"\x7f\x00\x00\x01", 161))
+    assert [transport.id_in_use_besides(i, me) for i in (1, 2, 3, 4, 5)] == [
+        False,
+        False,
+        True,  # another sink's
+        True,  # the client's
+        False,
+    ]
+    assert transport.id_in_use(1) and transport.id_in_use(3)
+
+
 def test_request_ids_are_patchable_and_spread():
     ids = RequestIds()
     drawn = [ids() for _ in range(5000)]

@@ -100,23 +100,21 @@ class _Fitter:
     # -- the model, struct by struct ------------------------------------------------------------
 
     def identity(self, identity: Identity) -> None:
-        for name in (
-            "address",
-            "vendor",
-            "brand",
-            "model",
-            "serial",
-            "firmware",
-            "mac",
-            "sys_name",
-            "sys_descr",
-            "sys_object_id",
-            "location",
-            "contact",
-            "asset_number",
-            "device_kind",
-        ):
-            setattr(identity, name, fit_text(getattr(identity, name)))
+        # Spelled out, not a getattr/setattr loop over the names: once per report.
+        identity.address = fit_text(identity.address)  # type: ignore[assignment]
+        identity.vendor = fit_text(identity.vendor)
+        identity.brand = fit_text(identity.brand)
+        identity.model = fit_text(identity.model)
+        identity.serial = fit_text(identity.serial)
+        identity.firmware = fit_text(identity.firmware)
+        identity.mac = fit_text(identity.mac)
+        identity.sys_name = fit_text(identity.sys_name)
+        identity.sys_descr = fit_text(identity.sys_descr)
+        identity.sys_object_id = fit_text(identity.sys_object_id)
+        identity.location = fit_text(identity.location)
+        identity.contact = fit_text(identity.contact)
+        identity.asset_number = fit_text(identity.asset_number)
+        identity.device_kind = fit_text(identity.device_kind)
         identity.address = identity.address[: limits.MAX_TEXT]
         identity.uptime_ticks = self.number(
             identity.uptime_ticks, 0, limits.MAX_TIME_TICKS, "identity.uptime_ticks"
@@ -134,8 +132,12 @@ class _Fitter:
             return None
         here = f"{where}[{supply.index}]"
         supply.description = supply.description[: limits.MAX_TEXT]
-        for name in ("colour", "unit", "serial", "supply_type", "part_number"):
-            setattr(supply, name, fit_text(getattr(supply, name)))
+        # Spelled out, not a getattr/setattr loop: every supply of every report passes here.
+        supply.colour = fit_text(supply.colour)
+        supply.unit = fit_text(supply.unit)
+        supply.serial = fit_text(supply.serial)
+        supply.supply_type = fit_text(supply.supply_type)
+        supply.part_number = fit_text(supply.part_number)
         level = self.number(supply.level, limits.MIN_LEVEL, limits.MAX_LEVEL, f"{here}.level")
         capacity = self.number(
             supply.capacity, limits.MIN_LEVEL, limits.MAX_LEVEL, f"{here}.capacity"

@@ -26,6 +26,8 @@ from typing import Generic, TypeVar
 from printerhq.mib.oids import OID
 from printerhq.snmp.ber import encode_oid
 
+from .runs import predecessor
+
 VALUE_ESTIMATE = 5  # tag, length, ~3 content octets: a level, a status, a mid-sized counter
 MAX_REPETITIONS = 60  # cap per GETBULK: keeps one response well under a 1,500-byte MTU mostly
 EXCHANGE_COST = 120  # IPv4+UDP (2 x 28) + SNMP message and PDU headers (~2 x 30) per round trip
@@ -91,9 +93,8 @@ MAX_SEGMENTS = 4
 
 
 def exact_cost(oids: Iterable[OID]) -> int:
-    from .runs import predecessor
-
-    return sum(request_varbind_size(predecessor(o)) for o in oids)
+    # request_varbind_size inlined (SEQUENCE header + OID + NULL): asked for every cell
+    return sum(4 + oid_size(predecessor(o)) for o in oids)
 
 
 def choose_repetitions(

@@ -398,18 +398,22 @@ class Collection(PassesMixin, ReportMixin):
                 for r in active:  # waiting on a run that can no longer finish
                     r.done = True
                 return
-            unknown = sorted((r for r in ready if r.name not in known), key=lambda r: -r.estimate())
-            probes = [r for r in unknown if r.estimate() == 1]
-            bulk = [r for r in unknown if r.estimate() > 1]
+            # Each run's estimate once per exchange (nothing changes it before the reply).
+            estimates = {r.name: r.estimate() for r in ready if r.name not in known}
+            unknown = sorted(
+                (r for r in ready if r.name in estimates), key=lambda r: -estimates[r.name]
+            )
+            probes = [r for r in unknown if estimates[r.name] == 1]
+            bulk = [r for r in unknown if estimates[r.name] > 1]
             group: list[TableRun] = []
             max_rep = 0
             if bulk:
-                max_rep = min(bulk[0].estimate(), MAX_REPETITIONS)
+                max_rep = min(estimates[bulk[0].name], MAX_REPETITIONS)
                 # A run joins when its overshoot costs less than a separate exchange.
                 group = [
                     r
                     for r in bulk
-                    if (max_rep - r.estimate()) * cell_size(r.cursor) <= EXCHANGE_COST
+                    if (max_rep - estimates[r.name]) * cell_size(r.cursor) <= EXCHANGE_COST
                 ]
             candidates: list[Column[str]] = []
             for run in ready:

@@ -48,7 +48,10 @@ class ReportMixin(CollectionBase):
         return dec.decode_field(where, decoder, vb.tag, vb.value, self.problems)
 
     def _decoded(self, oid: OID, decoder: dec.Decoder[T], where: str) -> T | None:
-        return self._vb_decode(self.values.get(oid), decoder, where)
+        vb = self.values.get(oid)  # _vb_decode inlined: asked for every field of every report
+        if vb is None:
+            return None
+        return dec.decode_field(where, decoder, vb.tag, vb.value, self.problems)
 
     def _text(self, oid: OID, where: str, decoder: dec.Decoder[str] = dec.text) -> str | None:
         return self._decoded(oid, decoder, where)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from printerhq.limits import MAX_TABLE_ROWS
-from printerhq.mib.oids import OID, dotted, is_under
+from printerhq.mib.oids import OID, dotted
 from printerhq.snmp.ber import Tag
 from printerhq.snmp.message import Varbind
 
@@ -102,18 +102,17 @@ class TableRun:
         if self.done:
             return False
         oid = vb.oid
-        if (
-            vb.tag == Tag.END_OF_MIB_VIEW
-            or not is_under(oid, self.entry)
-            or len(oid) <= len(self.entry) + 1
-        ):
+        entry = self.entry
+        size = len(entry)
+        # (is_under inlined: every walked cell passes here)
+        if vb.tag == Tag.END_OF_MIB_VIEW or oid[:size] != entry or len(oid) <= size + 1:
             self.done = True
             return False
         if oid <= self.cursor:
             # RFC 3416 section 4.2.2: GETNEXT returns the *next* OID. An earlier or equal one is
             # an agent loop (or the rest of a reply after the run moved on, see cut).
             return self.cut(f"returned {dotted(oid)} after {dotted(self.cursor)}: not increasing")
-        column = oid[len(self.entry)]
+        column = oid[size]
         if column < self.first or column > self.last:
             self.done = True
             return False
@@ -125,7 +124,7 @@ class TableRun:
         if count > MAX_TABLE_ROWS:
             return self.cut(f"more than {MAX_TABLE_ROWS} rows: cut")
         self.column_counts[column] = count
-        self.rows.setdefault(oid[len(self.entry) + 1 :], {})[column] = vb
+        self.rows.setdefault(oid[size + 1 :], {})[column] = vb
         self.cursor = oid
         self.current = column
         if column == self.last and self.row_count is not None and count >= self.row_count:

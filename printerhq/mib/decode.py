@@ -11,6 +11,7 @@ collection. Property tests in ``tests/test_mib_decode.py`` hold every decoder to
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 from collections.abc import Callable
 from typing import TypeAlias, TypeVar
@@ -75,6 +76,8 @@ def text(tag: int, value: object) -> str | None:
 def _printable(text: str) -> str:
     """Control and other unprintable characters (ESC, C1, bidi overrides) become blanks; the
     line breaks stay for :func:`multiline_text`. Applied after every decoding step."""
+    if text.isprintable():  # almost every text: nothing to replace
+        return text
     return "".join(ch if ch.isprintable() or ch == "\n" else " " for ch in text)
 
 
@@ -294,12 +297,17 @@ def supply_level(
     return level, cap, round(level * 100.0 / cap, 1), "ok", problem
 
 
+# Compiled once: a report asks for every supply's colour, each word in turn.
+_COLOUR_PATTERNS = tuple((word, re.compile(rf"\b{word}\b")) for word in std.COLOUR_WORDS)
+
+
+@functools.lru_cache(maxsize=1024)  # a fleet has few distinct descriptions; texts are bounded
 def colour_of(description: str | None) -> str | None:
     if not description:
         return None
     lowered = description.lower()
-    for word in std.COLOUR_WORDS:
-        if re.search(rf"\b{word}\b", lowered):
+    for word, pattern in _COLOUR_PATTERNS:
+        if pattern.search(lowered):
             return "grey" if word == "gray" else word
     return None
 
@@ -309,6 +317,7 @@ _PN_SUFFIX = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=1024)  # pure, asked per supply per report
 def split_description(description: str | None) -> tuple[str | None, str | None, str | None]:
     """(description, part number, cartridge serial) from texts such as Xerox's
     ``"Black Toner, PN 006R01509;SN48178080E0000481"``; "unknown" values become None."""
@@ -334,6 +343,7 @@ _PART_NUMBERS = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=1024)  # pure, asked per supply per report
 def part_number(description: str | None) -> str | None:
     """The part number(s) a description names, all of them when it lists several
     ("Fuser Kit HP 110V-C1N54A, 220V-C1N58A" -> "110V-C1N54A, 220V-C1N58A")."""

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import functools
+
 OID = tuple[int, ...]
 
 
@@ -11,6 +13,7 @@ def oid(dotted: str) -> OID:
     return tuple(int(part) for part in dotted.strip().lstrip(".").split("."))
 
 
+@functools.lru_cache(maxsize=4096)  # row indexes and OIDs repeat report after report
 def dotted(value: OID) -> str:
     return ".".join(map(str, value))
 

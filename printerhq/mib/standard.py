@@ -193,6 +193,9 @@ SUPPLY_KINDS: dict[int, SupplyKind] = {
 WASTE_TYPES = frozenset((4, 8, 14, 24, 26))
 
 
+_WASTE = re.compile(r"\bwaste\b", re.IGNORECASE)
+
+
 def is_receptacle(type_code: int | None, description: str | None) -> bool:
     """A supply that fills up rather than runs out (RFC 3805 prtMarkerSuppliesClass
     receptacle(4)): a waste type, or, where the agent gives no specific type (Konica Minolta
@@ -200,7 +203,7 @@ def is_receptacle(type_code: int | None, description: str | None) -> bool:
     if type_code in WASTE_TYPES:
         return True
     if type_code in (None, 1, 2):  # absent, other, unknown
-        return bool(description and re.search(r"\bwaste\b", description, re.IGNORECASE))
+        return bool(description and _WASTE.search(description))
     return False
 
 

@@ -9,6 +9,7 @@ sysDescr pattern wins over a bare enterprise number (:mod:`printerhq.mib.identif
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -562,6 +563,7 @@ _LABEL_RULES: tuple[tuple[str, CounterName], ...] = (
 )
 
 
+@functools.lru_cache(maxsize=1024)  # pure; a fleet has few distinct labels
 def counter_bucket(label: str) -> CounterName:
     """Map a vendor's counter label to a :data:`printerhq.model.CounterName` bucket."""
     lowered = label.lower()

@@ -10,6 +10,8 @@ silent and ping-only addresses no task at all, only their outcome settled.
 
 from __future__ import annotations
 
+import functools
+
 __all__ = ["MAX_SWEEP_BATCH", "SweepDispatch", "split_credentials", "sweep_batch"]
 
 import socket as stdlib_socket
@@ -114,6 +116,9 @@ class SweepDispatch:
             echoes=options.retries + 1,
             on_blank=self.ledger.blank if counted else None,
         )
+        # Every new id of the sweep is checked against its own table, then against the
+        # transport's other users: one call per id, not three (the runner asking about itself).
+        sweep.check_ids_with(functools.partial(transport.id_in_use_besides, sink=self.runner))
         return self.runner
 
     async def offer(self, host: Host) -> bool:

@@ -37,6 +37,8 @@ log = logging.getLogger("printerhq.engine")  # the logger name users configure
 # (timeout x (retries + 1)), so batches much smaller would make that wait dominate a /16; much
 # larger would hold the producer's list of addresses for long.
 ARP_BATCH = 4096
+# Fast-lane addresses handed to the sweep at once (one checkpoint each: the sender runs between)
+FAST_BATCH = 256
 
 Counters = tuple[int, int, int, int]  # packets sent, received, bytes sent, received
 
@@ -148,20 +150,23 @@ class ScanRun:
             known = self.tools.cache.devices if options.collect and options.skip_known else {}
             own = {packed_ipv4(a) for a in self._own} - {None}
             port = options.port
-            added = 0
+            # Fast-lane keys gathered, handed to the sweep FAST_BATCH at a time (and before any
+            # address that takes the other path, so the order of sends is the order given).
+            keys: list[tuple[bytes, int]] = []
             for item in addresses:
                 if fast and type(item) is IPv4Address and not known:
-                    packed = item.packed
+                    packed = int(item).to_bytes(4, "big")  # item.packed, one call less
                     if packed not in own:
-                        assert sweeper is not None  # fast implies a sweep
-                        stats.addresses += 1  # ledger.admitted()
-                        key = (packed, port)
-                        if not sweeper.add_nowait(key):
-                            await sweeper.add(key)  # full: wait for room (back-pressure)
-                        added += 1
-                        if added % 256 == 0:
-                            await trio.lowlevel.checkpoint()  # let the sender run
+                        keys.append((packed, port))
+                        if len(keys) >= FAST_BATCH:
+                            stats.addresses += len(keys)  # ledger.admitted()
+                            await self._hand_over(keys)
+                            keys = []
                         continue
+                if keys:
+                    stats.addresses += len(keys)
+                    await self._hand_over(keys)
+                    keys = []
                 ledger.admitted()
                 host = host_of(item)
                 if host.address in self._own:
@@ -190,10 +195,23 @@ class ScanRun:
                             batch = []
                         continue
                 await self._admit(hosts, host)
+            if keys:
+                stats.addresses += len(keys)
+                await self._hand_over(keys)
             if batch:
                 await self._arp_batch(hosts, batch, networks)
             if sweeper is not None:
                 sweeper.close()  # run() returns once every address has its event
+
+    async def _hand_over(self, keys: list[tuple[bytes, int]]) -> None:
+        """Fast-lane addresses into the sweep: at once as many as it has room for, the rest
+        one by one as room frees up (back-pressure); then let the sender run."""
+        sweeper = self.dispatch.runner
+        assert sweeper is not None  # the fast lane implies a sweep
+        taken = sweeper.add_batch(keys)
+        for key in keys[taken:]:
+            await sweeper.add(key)  # full, or its socket not open yet: waits
+        await trio.lowlevel.checkpoint()  # let the sender run; a cancellation point
 
     async def _arp_batch(
         self, hosts: trio.Nursery, batch: list[str], networks: list[AttachedNetwork]

@@ -214,8 +214,25 @@ def encode_value(tag: int, value: int | bytes | tuple[int, ...] | None) -> bytes
     raise ValueError(f"cannot encode tag 0x{tag:02x}")
 
 
+# Request varbinds (an OID and NULL) already encoded, by OID: a collector asks the same cells
+# of the same devices over and over. Bounded (cleared when full); only what encoded cleanly.
+_NULL_VARBINDS: dict[tuple[int, ...], bytes] = {}
+_NULL_VARBINDS_MAX = 8192
+
+
 def encode_varbind(varbind: Varbind) -> bytes:
     """One VarBind SEQUENCE: name, then value (RFC 3416 section 3)."""
+    if varbind.tag == Tag.NULL:
+        oid = varbind.oid
+        known = _NULL_VARBINDS.get(oid)
+        if known is None:
+            known = encode_tlv(
+                Tag.SEQUENCE, encode_tlv(Tag.OBJECT_IDENTIFIER, encode_oid(oid)) + b"\x05\x00"
+            )
+            if len(_NULL_VARBINDS) >= _NULL_VARBINDS_MAX:
+                _NULL_VARBINDS.clear()
+            _NULL_VARBINDS[oid] = known
+        return known
     return encode_tlv(
         Tag.SEQUENCE,
         encode_tlv(Tag.OBJECT_IDENTIFIER, encode_oid(varbind.oid))
@@ -349,6 +366,11 @@ def _decode_varbinds_general(data: bytes, pos: int, end: int) -> list[Varbind]:
     return varbinds
 
 
+# Varbind names already decoded, by their contents octets (bounded; cleared when full).
+_NAMES: dict[bytes, tuple[int, ...]] = {}
+_NAMES_MAX = 4096
+
+
 def decode_varbinds(data: bytes, pos: int, end: int) -> list[Varbind]:
     """Decode the varbinds in ``data[pos:end]`` (the contents of a VarBindList).
 
@@ -385,9 +407,18 @@ def decode_varbinds(data: bytes, pos: int, end: int) -> list[Varbind]:
                     and name_stop + 2 + length == stop
                     and tag & 0x1F != 0x1F
                     and raw_oid
-                    and 40 <= raw_oid[0] < 80
-                    and max(raw_oid) < 0x80
                 ):
+                    # A name is decoded (and checked) once per distinct contents, then looked
+                    # up: a fleet's replies name the same cells scan after scan.
+                    oid = _NAMES.get(raw_oid)
+                    if oid is None:
+                        if 40 <= raw_oid[0] < 80 and max(raw_oid) < 0x80:
+                            oid = (1, raw_oid[0] - 40, *raw_oid[1:])
+                        else:  # multi-octet arcs (enterprise numbers)
+                            oid = decode_oid(data, pos + 4, name_stop)
+                        if len(_NAMES) >= _NAMES_MAX:
+                            _NAMES.clear()
+                        _NAMES[raw_oid] = oid
                     value_start = name_stop + 2
                     if tag == 0x04:
                         value: int | bytes | tuple[int, ...] | None = data[value_start:stop]
@@ -395,7 +426,7 @@ def decode_varbinds(data: bytes, pos: int, end: int) -> list[Varbind]:
                         value = int.from_bytes(data[value_start:stop], "big", signed=True)
                     else:
                         value = _value(data, tag, value_start, stop, name_stop)
-                    append(make(Varbind, ((1, raw_oid[0] - 40, *raw_oid[1:]), tag, value)))
+                    append(make(Varbind, (oid, tag, value)))
                     pos = stop
                     continue
         varbind, pos = _decode_varbind(data, pos, end)
@@ -410,6 +441,11 @@ _V2_ONLY_PDU_TYPES = frozenset((PduType.GET_BULK, PduType.INFORM, PduType.TRAP_V
 
 
 def _read_integer(data: bytes, pos: int, end: int, what: str) -> tuple[int, int]:
+    if pos + 2 <= end and data[pos] == 0x02 and 0 < data[pos + 1] <= MAX_INTEGER_OCTETS:
+        # The usual short INTEGER: what expect() and read_integer() would accept, read at once.
+        stop = pos + 2 + data[pos + 1]
+        if stop <= end:
+            return int.from_bytes(data[pos + 2 : stop], "big", signed=True), stop
     start, stop = expect(data, pos, end, Tag.INTEGER, what)
     return read_integer(data, start, stop), stop
 

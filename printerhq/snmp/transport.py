@@ -109,6 +109,29 @@ def describe_request(data: bytes) -> About:
     return about
 
 
+# What the audit trail gets for such a datagram: the description with its OIDs already in
+# dotted text (an immutable tuple, shared by every line of one template); same bound.
+_AUDIT_LINES: dict[bytes, tuple[str, str, tuple[str, ...]]] = {}
+
+
+def audit_line(data: bytes) -> tuple[str, str, tuple[str, ...]]:
+    """(protocol, PDU type, dotted OIDs) of an outgoing message, for the audit trail: as
+    :func:`describe_request`, with the text form cached too (a sweep's millions of lines cost a
+    dict look-up each, not six OID renderings)."""
+    key = _without_request_id(data)
+    if key is not None:
+        known = _AUDIT_LINES.get(key)
+        if known is not None:
+            return known
+    protocol, kind, oids = describe_request(data)
+    line = (protocol, kind, tuple(format_oid(o) for o in oids))
+    if key is not None:
+        if len(_AUDIT_LINES) >= _DESCRIBED_MAX:
+            _AUDIT_LINES.clear()
+        _AUDIT_LINES[key] = line
+    return line
+
+
 def _without_request_id(data: bytes) -> bytes | None:
     """A v1/v2c message with its request-id cut out (None: not one, or malformed)."""
     try:
@@ -263,6 +286,16 @@ class UdpTransport:
             return sinks[0].owns(request_id)
         return any(sink.owns(request_id) for sink in sinks)
 
+    def id_in_use_besides(self, request_id: int, sink: ReplySink) -> bool:
+        """:meth:`id_in_use` for ``sink``'s own new ids: it has checked its own table already,
+        so only the client's requests and the other sinks are asked (one call per id)."""
+        if request_id in self.pending:
+            return True
+        for other in self.sinks:  # noqa: SIM110 (a loop: no generator per id)
+            if other is not sink and other.owns(request_id):
+                return True
+        return False
+
     def add_sink(self, sink: ReplySink) -> None:
         """Route datagrams whose id no client request waits for, and ``sink.owns``, to
         ``sink.deliver``. The client's requests keep their ids and matching rules."""
@@ -321,9 +354,19 @@ class UdpTransport:
             self._audited(data, sockaddr, about)
         return True
 
+    def audited(self, data: bytes, sockaddr: tuple[Any, ...]) -> None:
+        """Tell the audit trail (which must be on) of a datagram a sender wrote on one of
+        these sockets itself (the sweep's batch loop); described from its own bytes."""
+        assert self.audit is not None
+        protocol, kind, items = audit_line(data)
+        self.audit.request(protocol, sockaddr[0], sockaddr[1], kind, items, len(data))
+
     def _audited(self, data: bytes, sockaddr: tuple[Any, ...], about: About | None) -> None:
         assert self.audit is not None
-        protocol, kind, oids = describe_request(data) if about is None else about
+        if about is None:
+            self.audited(data, sockaddr)
+            return
+        protocol, kind, oids = about
         self.audit.request(
             protocol, sockaddr[0], sockaddr[1], kind, [format_oid(o) for o in oids], len(data)
         )

@@ -143,6 +143,35 @@ class Browser:
             f"page never reached {path_check!r}: at {await self.evaluate(session, 'location.href')}"
         )
 
+    async def new_page(self) -> str:
+        """A blank tab, attached, with its Page, Runtime and Network events on: its session."""
+        target = (await self.call("Target.createTarget", {"url": "about:blank"}))["targetId"]
+        attached = await self.call("Target.attachToTarget", {"targetId": target, "flatten": True})
+        session: str = attached["sessionId"]
+        for domain in ("Page.enable", "Runtime.enable", "Network.enable"):
+            await self.call(domain, session=session)
+        return session
+
+    async def open_signed_in(self, session: str, base_url: str, cookie: str, token: str) -> None:
+        """Hold the dashboard's session cookie (as a sign-in leaves it) and open the fleet page."""
+        await self.call(
+            "Network.setCookie",
+            {
+                "name": cookie,
+                "value": token,
+                "url": base_url + "/",
+                "secure": True,
+                "httpOnly": True,
+                "sameSite": "Strict",
+            },
+            session,
+        )
+        await self.navigate_and_wait(
+            session,
+            lambda: self.call("Page.navigate", {"url": base_url + "/"}, session),
+            "p === '/'",
+        )
+
 
 @asynccontextmanager
 async def open_browser(user_data_dir: Path, log_path: Path) -> AsyncIterator[Browser]:

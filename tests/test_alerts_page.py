@@ -123,29 +123,8 @@ async def test_headless_chromium_shows_the_alerts_page(server, tmp_path) -> None
         pytest.skip("chromium not installed (apt-get install -y chromium)")
     with trio.fail_after(120):
         async with open_browser(tmp_path / "chromium-profile", tmp_path / "chromium.log") as b:
-            target = (await b.call("Target.createTarget", {"url": "about:blank"}))["targetId"]
-            session = (
-                await b.call("Target.attachToTarget", {"targetId": target, "flatten": True})
-            )["sessionId"]
-            for domain in ("Page.enable", "Runtime.enable", "Network.enable"):
-                await b.call(domain, session=session)
-            await b.call(
-                "Network.setCookie",
-                {
-                    "name": COOKIE,
-                    "value": server.viewer_token,
-                    "url": server.url + "/",
-                    "secure": True,
-                    "httpOnly": True,
-                    "sameSite": "Strict",
-                },
-                session,
-            )
-            await b.navigate_and_wait(
-                session,
-                lambda: b.call("Page.navigate", {"url": server.url + "/"}, session),
-                "p === '/'",
-            )
+            session = await b.new_page()
+            await b.open_signed_in(session, server.url, COOKIE, server.viewer_token)
             # The fleet page's nav link leads to the alerts, as a user clicks it.
             await b.navigate_and_wait(
                 session,

@@ -199,12 +199,7 @@ async def test_headless_chromium_signs_in_and_sees_the_fleet(server, tmp_path):
         pytest.skip("chromium not installed (apt-get install -y chromium)")
     with trio.fail_after(120):
         async with open_browser(tmp_path / "chromium-profile", tmp_path / "chromium.log") as b:
-            target = (await b.call("Target.createTarget", {"url": "about:blank"}))["targetId"]
-            session = (
-                await b.call("Target.attachToTarget", {"targetId": target, "flatten": True})
-            )["sessionId"]
-            for domain in ("Page.enable", "Runtime.enable", "Network.enable"):
-                await b.call(domain, session=session)
+            session = await b.new_page()
             await b.call(
                 "Emulation.setDeviceMetricsOverride",
                 {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False},
@@ -409,12 +404,7 @@ async def test_browser_draws_the_fleet_and_device_charts_from_the_api(demo_serve
     shots: dict[str, bytes] = {}
     with trio.fail_after(180):
         async with open_browser(tmp_path / "chromium-profile", tmp_path / "chromium.log") as b:
-            target = (await b.call("Target.createTarget", {"url": "about:blank"}))["targetId"]
-            session = (
-                await b.call("Target.attachToTarget", {"targetId": target, "flatten": True})
-            )["sessionId"]
-            for domain in ("Page.enable", "Runtime.enable", "Network.enable"):
-                await b.call(domain, session=session)
+            session = await b.new_page()
             # Scripts added over DevTools are not the page's: the CSP does not stop this one,
             # which records every violation the page's own markup causes.
             await b.call(
@@ -663,29 +653,8 @@ async def test_chromium_fleet_trouble_first_and_device_forecast(trouble_server, 
     cells += "r.dataset.urgency, r.cells[0].innerText, r.querySelector('td.runs-out').innerText])"
     with trio.fail_after(120):
         async with open_browser(tmp_path / "chromium-profile", tmp_path / "chromium.log") as b:
-            target = (await b.call("Target.createTarget", {"url": "about:blank"}))["targetId"]
-            session = (
-                await b.call("Target.attachToTarget", {"targetId": target, "flatten": True})
-            )["sessionId"]
-            for domain in ("Page.enable", "Runtime.enable", "Network.enable"):
-                await b.call(domain, session=session)
-            await b.call(
-                "Network.setCookie",
-                {
-                    "name": COOKIE,
-                    "value": server.viewer_token,
-                    "url": server.url + "/",
-                    "secure": True,
-                    "httpOnly": True,
-                    "sameSite": "Strict",
-                },
-                session,
-            )
-            await b.navigate_and_wait(
-                session,
-                lambda: b.call("Page.navigate", {"url": server.url + "/"}, session),
-                "p === '/'",
-            )
+            session = await b.new_page()
+            await b.open_signed_in(session, server.url, COOKIE, server.viewer_token)
             rows = await b.evaluate(session, cells)
             await b.call(
                 "Emulation.setDeviceMetricsOverride",

@@ -191,33 +191,12 @@ async def test_chromium_fleet_to_meter_read_csv_equal_to_the_api(server, tmp_pat
     downloads.mkdir()
     with trio.fail_after(120):
         async with open_browser(tmp_path / "profile", tmp_path / "chromium.log") as b:
-            target = (await b.call("Target.createTarget", {"url": "about:blank"}))["targetId"]
-            session = (
-                await b.call("Target.attachToTarget", {"targetId": target, "flatten": True})
-            )["sessionId"]
-            for domain in ("Page.enable", "Runtime.enable", "Network.enable"):
-                await b.call(domain, session=session)
+            session = await b.new_page()
             await b.call(
                 "Browser.setDownloadBehavior",
                 {"behavior": "allow", "downloadPath": str(downloads), "eventsEnabled": True},
             )
-            await b.call(
-                "Network.setCookie",
-                {
-                    "name": COOKIE,
-                    "value": server.viewer_token,
-                    "url": server.url + "/",
-                    "secure": True,
-                    "httpOnly": True,
-                    "sameSite": "Strict",
-                },
-                session,
-            )
-            await b.navigate_and_wait(
-                session,
-                lambda: b.call("Page.navigate", {"url": server.url + "/"}, session),
-                "p === '/'",
-            )
+            await b.open_signed_in(session, server.url, COOKIE, server.viewer_token)
             assert await b.evaluate(session, "document.querySelectorAll('tr.device').length") == 2
             await b.navigate_and_wait(
                 session,

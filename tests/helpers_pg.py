@@ -139,3 +139,22 @@ def postgres_cluster():
 def postgres_url(postgres_cluster) -> str:
     """URL of a fresh, empty database on the private test cluster."""
     return postgres_cluster.create_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request, tmp_path):
+    """``(data_dir, database URL or None)``: each test that takes it runs on SQLite and on a real
+    PostgreSQL server."""
+    if request.param == "sqlite":
+        return tmp_path, None
+    return tmp_path, request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+async def store(database):
+    """An open store on each backend (see ``database``)."""
+    from printerhq.server.store import Store
+
+    opened = await Store.open(*database)
+    yield opened
+    await opened.aclose()

@@ -26,24 +26,9 @@ from printerhq.server.alerts_store import AlertStore
 from printerhq.server.alerts_worker import FORECAST_EVERY, AlertWorker, days_left
 from printerhq.server.store import Store
 
-from .helpers_pg import postgres_cluster, postgres_url  # noqa: F401 - fixtures
 from .helpers_server import make_report
 
 SECRET = b"0123456789abcdef-test-secret"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request, tmp_path):
-    if request.param == "sqlite":
-        return tmp_path, None
-    return tmp_path, request.getfixturevalue("postgres_url")
-
-
-@pytest.fixture
-async def store(database):
-    s = await Store.open(*database)
-    yield s
-    await s.aclose()
 
 
 def supply_report(
@@ -133,7 +118,7 @@ async def test_the_database_keeps_one_open_alert_per_subject_rule_and_item(store
 
 
 async def test_two_instances_evaluating_at_once_open_and_close_once(
-    postgres_url,  # noqa: F811 - fixture
+    postgres_url,
     tmp_path,
 ) -> None:
     a = await Store.open(tmp_path / "a", postgres_url)

@@ -12,14 +12,6 @@ from printerhq.server import device_query, fleet_queries, migrations
 from printerhq.server.store import Store
 
 from .helpers_fleet import DAY, URGENCY_ORDER, trouble_reports
-from .helpers_pg import postgres_cluster, postgres_url  # noqa: F401 - fixtures
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request, tmp_path):
-    if request.param == "sqlite":
-        return tmp_path, None
-    return tmp_path, request.getfixturevalue("postgres_url")
 
 
 @pytest.fixture

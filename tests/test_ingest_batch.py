@@ -4,21 +4,12 @@ under concurrent batches from several agents, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import msgspec
-import pytest
 import trio
 
 from printerhq import model
 from printerhq.server.store import Store
 
-from .helpers_pg import postgres_cluster, postgres_url  # noqa: F401 - fixtures
 from .helpers_server import make_report
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request, tmp_path):
-    if request.param == "sqlite":
-        return tmp_path, None
-    return tmp_path, request.getfixturevalue("postgres_url")
 
 
 def report(agent: int, i: int) -> model.DeviceReport:

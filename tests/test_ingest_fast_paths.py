@@ -14,9 +14,7 @@ from hypothesis import strategies as st
 
 from printerhq import model, wire
 from printerhq.server.run import run_server
-from printerhq.server.store import Store
 
-from .helpers_pg import postgres_cluster, postgres_url  # noqa: F401 - fixtures
 from .helpers_server import make_report
 
 
@@ -91,14 +89,6 @@ def test_a_stored_report_inside_the_bounds_reads_back_equal():
     raw["identity"]["sys_name"] = "n" * 100_000
     repaired = model.repair_report(msgspec.msgpack.encode(raw))
     assert repaired is not None and 0 < len(repaired.identity.sys_name or "") < 100_000
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request, tmp_path):
-    url = None if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    s = await Store.open(tmp_path, url)
-    yield s
-    await s.aclose()
 
 
 async def test_columns_that_hold_only_nulls_are_stored(store):

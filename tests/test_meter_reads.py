@@ -15,7 +15,6 @@ from printerhq.server import meter_reads as mr
 from printerhq.server.meter_reads_query import MeterReads
 from printerhq.server.store import Store
 
-from .helpers_pg import postgres_cluster, postgres_url  # noqa: F401 - fixtures
 from .helpers_server import RECENT
 
 DAY = 86400.0
@@ -137,14 +136,6 @@ def test_consecutive_periods_add_up(readings, first, one, two):
 # --------------------------------------------------------------------------------------------
 # Through the database, on both backends
 # --------------------------------------------------------------------------------------------
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request, tmp_path):
-    url = None if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    s = await Store.open(tmp_path, url)
-    yield s
-    await s.aclose()
-
-
 def report(serial: str, address: str, t: float, **counters: int) -> model.DeviceReport:
     return model.DeviceReport(
         identity=model.Identity(

@@ -15,7 +15,6 @@ from printerhq import model
 from printerhq.server import fleet_metrics
 from printerhq.server.run import run_server
 
-from .helpers_pg import postgres_cluster, postgres_url  # noqa: F401 - fixtures
 from .helpers_server import make_report, new_token
 
 HOSTILE_MODEL = 'M"507\\\n# TYPE evil gauge\x1b[2J' + "x" * 5000
@@ -129,16 +128,6 @@ async def test_scrape_is_bounded(server, monkeypatch):
     found = samples((await scrape(server)).text)
     assert len(found["printerhq_device_info"]) == 2
     assert found["printerhq_fleet_truncated"][0].value == 1
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request, tmp_path):
-    from printerhq.server.store import Store
-
-    url = None if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    s = await Store.open(tmp_path, url)
-    yield s
-    await s.aclose()
 
 
 async def test_fleet_families_and_sites_on_both_backends(store):

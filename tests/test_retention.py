@@ -7,7 +7,6 @@ import itertools
 import time
 
 import msgspec
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,7 +15,6 @@ from printerhq.server import retention
 from printerhq.server.retention import DAY
 from printerhq.server.store import Store
 
-from .helpers_pg import postgres_cluster, postgres_url  # noqa: F401 - fixtures
 from .helpers_server import make_report
 
 # "now" for the store tests: noon today (the store hides readings from the future)
@@ -107,20 +105,6 @@ def test_raw_cutoff_is_a_day_boundary():
 # ----------------------------------------------------------------------------------------------
 # The store
 # ----------------------------------------------------------------------------------------------
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request, tmp_path):
-    if request.param == "sqlite":
-        return tmp_path, None
-    return tmp_path, request.getfixturevalue("postgres_url")
-
-
-@pytest.fixture
-async def store(database):
-    s = await Store.open(*database)
-    yield s
-    await s.aclose()
-
-
 def reading(device: int, t: float, total: int, level: int) -> model.DeviceReport:
     report = make_report(device, serials=1000)
     return msgspec.structs.replace(

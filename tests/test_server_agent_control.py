@@ -16,17 +16,9 @@ from printerhq.server.agent_control import AgentControl
 from printerhq.server.run import run_server
 from printerhq.server.store import Store, StoreError
 
-from .helpers_pg import postgres_cluster, postgres_url  # noqa: F401 - fixtures
 from .helpers_server import new_token
 
 SCAN = '[[scan]]\ntargets = ["192.0.2.0/28"]\ninterval = "2s"\n'
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request, tmp_path):
-    if request.param == "sqlite":
-        return tmp_path, None
-    return tmp_path, request.getfixturevalue("postgres_url")
 
 
 async def test_configs_are_versioned_per_agent_and_status_recorded(database):

@@ -11,23 +11,7 @@ from printerhq import model
 from printerhq.server import migrations
 from printerhq.server.store import Store, StoreError, device_key
 
-from .helpers_pg import postgres_cluster, postgres_url  # noqa: F401 - fixtures
 from .helpers_server import make_report
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request, tmp_path):
-    """``(data_dir, database URL or None)`` for each backend."""
-    if request.param == "sqlite":
-        return tmp_path, None
-    return tmp_path, request.getfixturevalue("postgres_url")
-
-
-@pytest.fixture
-async def store(database):
-    s = await Store.open(*database)
-    yield s
-    await s.aclose()
 
 
 async def test_migrations_are_versioned_and_idempotent(database):

@@ -28,6 +28,7 @@ for the ratios; the ingest ratio is to the rates the issue quotes for main.
 from __future__ import annotations
 
 import argparse
+import datetime
 import statistics
 import subprocess
 import sys
@@ -206,7 +207,10 @@ def measure_http(url: str, certfile: Path, viewer: str, requests: int, now: floa
                 bytes=size,
             )
         month_end = retention.day_of(now) * DAY
-        params = {"from": str(int(month_end - 30 * DAY)), "to": str(int(month_end))}
+        params = {  # the API takes UTC dates, [from, to)
+            edge: datetime.datetime.fromtimestamp(t, datetime.UTC).date().isoformat()
+            for edge, t in (("from", month_end - 30 * DAY), ("to", month_end))
+        }
         started = time.perf_counter()
         r = client.get("/api/v1/meter-reads", params=params, headers=headers)
         elapsed = time.perf_counter() - started

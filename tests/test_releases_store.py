@@ -12,7 +12,6 @@ from printerhq import release
 from printerhq.server import releases
 
 from .helpers_pg import postgres_cluster, postgres_url  # noqa: F401 - fixtures
-from .test_store import database, store  # noqa: F401 - fixtures
 
 KEY = Ed25519PrivateKey.generate()
 
@@ -29,7 +28,7 @@ def _wheel(version: str) -> tuple[release.SignedManifest, release.Manifest, byte
     return release.sign(manifest, KEY), manifest, data
 
 
-async def test_latest_is_the_highest_version_and_wheels_round_trip(store):  # noqa: F811
+async def test_latest_is_the_highest_version_and_wheels_round_trip(store):
     assert await releases.latest(store) is None
     published = {v: _wheel(v) for v in ("0.9.0", "0.10.0", "0.10.0rc1")}
     for version in ("0.10.0", "0.10.0rc1", "0.9.0"):  # publication order is not version order
@@ -43,7 +42,7 @@ async def test_latest_is_the_highest_version_and_wheels_round_trip(store):  # no
         await releases.publish(store, *published["0.9.0"])
 
 
-async def test_update_reports(store):  # noqa: F811
+async def test_update_reports(store):
     await store.add_agent("site-a", "t" * 43)
     agent = await store.agent_for_token("t" * 43)
     assert agent is not None

@@ -221,7 +221,11 @@ class Device:
 # -- running the tools --------------------------------------------------------------------------
 
 
-def start_simulator(paths: list[Path], subnet: int) -> tuple[subprocess.Popen[str], int]:
+def start_simulator(
+    paths: list[Path], subnet: int, cwd: Path | None = None
+) -> tuple[subprocess.Popen[str], int]:
+    """``printerhq sim`` serving ``paths`` on 127.88.<subnet>.1..N (run from ``cwd``, so a tree
+    other than the installed one can be measured); the process and its UDP port."""
     addresses = f"127.88.{subnet}.1-127.88.{subnet}.{len(paths)}"
     process = subprocess.Popen(
         [sys.executable, "-m", "printerhq", "sim", "--addresses", addresses, "--port", "0"]
@@ -229,6 +233,7 @@ def start_simulator(paths: list[Path], subnet: int) -> tuple[subprocess.Popen[st
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        cwd=cwd,
     )
     assert process.stdout is not None
     lines = []

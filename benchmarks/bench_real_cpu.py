@@ -38,31 +38,11 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.bench_accuracy import start_simulator
 from benchmarks.bytecode import compile_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 REALDATA = ROOT.parent / "shared" / "realdata" / "librenms"
-
-
-def start_simulator(paths: list[Path], subnet: int) -> tuple[subprocess.Popen[str], int]:
-    addresses = f"127.88.{subnet}.1-127.88.{subnet}.{len(paths)}"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "printerhq", "sim", "--addresses", addresses, "--port", "0"]
-        + [str(p) for p in paths],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=ROOT,
-    )
-    assert process.stdout is not None
-    lines = []
-    for line in process.stdout:  # warnings about the recordings, then the ready line
-        lines.append(line)
-        match = re.search(r"serving .* udp port (\d+)", line)
-        if match:
-            return process, int(match.group(1))
-    process.kill()
-    raise SystemExit(f"printerhq sim did not start: {''.join(lines)}")
 
 
 def cpu_of(argv: list[str], timeout: float = 300, cwd: Path = ROOT) -> tuple[float, str]:
@@ -156,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     subnet = random.randint(1, 254)
     hosts = [f"127.88.{subnet}.{n}" for n in range(1, len(paths) + 1)]
-    simulator, port = start_simulator(paths, subnet)
+    simulator, port = start_simulator(paths, subnet, cwd=ROOT)
     rows: dict[str, list[tuple[float, int]]] = {"printerhq scan": []}
     if args.baseline:
         rows["printerhq scan, before"] = []
